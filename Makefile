@@ -1,0 +1,38 @@
+# Thin wrappers over cargo. See README.md.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: deps build lint test test-long bench demo fmt clean
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	$(CARGO) build --release --bins
+
+fmt:
+	$(CARGO) fmt --all
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# The whole suite: formatting, clippy, unit and property tests, and the
+# end-to-end tests against real node processes and real nats-server.
+test: lint
+	$(CARGO) build --bins
+	$(CARGO) nextest run --workspace --no-fail-fast
+	tests/strace_fsync.sh
+
+# The long fault-injection runs (200 kill -9 rounds and more).
+test-long: deps
+	LINKAGE_LONG_TESTS=1 $(MAKE) test
+
+bench: deps
+	$(CARGO) run --release -p linkage-bench
+
+demo: build
+	deploy/demo.sh
+
+clean:
+	$(CARGO) clean

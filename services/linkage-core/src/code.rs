@@ -1,0 +1,102 @@
+//! Node identity: a committee is named by its GB/T 2260 division code.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A six-digit GB/T 2260 administrative division code, e.g. `620722` (民乐县).
+///
+/// Stored as ASCII digits so that it is its own key prefix in the store and
+/// its own token in NATS subjects.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeCode([u8; 6]);
+
+impl NodeCode {
+    /// Length of a code in bytes; also its length in the store's keys.
+    pub const LEN: usize = 6;
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored, see `FromStr`.
+        std::str::from_utf8(&self.0).expect("node code is ASCII digits")
+    }
+
+    /// The code as its six ASCII bytes.
+    pub fn as_bytes(&self) -> &[u8; 6] {
+        &self.0
+    }
+
+    /// Parses six ASCII digits from raw key bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<NodeCode> {
+        let arr: [u8; 6] = bytes.try_into().ok()?;
+        arr.iter().all(u8::is_ascii_digit).then_some(NodeCode(arr))
+    }
+}
+
+/// Why a string is not a node code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a six-digit GB/T 2260 code such as 620722")]
+pub struct BadCode;
+
+impl FromStr for NodeCode {
+    type Err = BadCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NodeCode::from_bytes(s.as_bytes()).ok_or(BadCode)
+    }
+}
+
+impl fmt::Display for NodeCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for NodeCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeCode({})", self.as_str())
+    }
+}
+
+/// A committee's place in the three levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// 省政协.
+    Province,
+    /// 市州政协.
+    City,
+    /// 县市区政协.
+    County,
+}
+
+impl Level {
+    /// The protobuf enum value.
+    pub fn to_proto(self) -> crate::pb::Level {
+        match self {
+            Level::Province => crate::pb::Level::Province,
+            Level::City => crate::pb::Level::City,
+            Level::County => crate::pb::Level::County,
+        }
+    }
+
+    /// Lower-case English name, as in the topology file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::City => "city",
+            Level::County => "county",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_six_digits_only() {
+        assert_eq!("620722".parse::<NodeCode>().unwrap().as_str(), "620722");
+        for bad in ["", "62072", "6207222", "62072a", "６２０７２２", " 620722"] {
+            assert_eq!(bad.parse::<NodeCode>(), Err(BadCode), "{bad:?}");
+        }
+    }
+}

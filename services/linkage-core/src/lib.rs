@@ -1,0 +1,34 @@
+//! The sans-IO core of linkage.
+//!
+//! # Layout
+//! - [`code`]: GB/T 2260 node codes and the three levels.
+//! - [`topology`]: the province → city → county tree every node reads.
+//! - [`channel`]: audiences (`up`, `down`, `all`, `group:<id>`, `to:<code>`),
+//!   who may send on them and who may read them.
+//! - [`limits`]: every size limit, as a named constant.
+//! - [`error`]: typed errors that name the offending field.
+//! - [`validate`]: checks an append request before anything is written.
+//! - [`hlc`]: the hybrid logical clock, with time passed in.
+//! - [`wire`]: canonical bytes, hash chain and ed25519 signatures of stored events.
+//! - [`ledger`]: plans a batch of appends against the current heads and
+//!   idempotency records; the store only persists the plan.
+//!
+//! Architecture invariant: nothing here does IO, reads a clock or draws
+//! randomness. Time, ids and keys are passed in, so every function is
+//! deterministic and testable without a disk or a broker.
+
+pub mod channel;
+pub mod code;
+pub mod error;
+pub mod hlc;
+pub mod ledger;
+pub mod limits;
+pub mod topology;
+pub mod validate;
+pub mod wire;
+
+pub use channel::Channel;
+pub use code::{Level, NodeCode};
+pub use error::{AppendError, FieldViolation};
+pub use topology::Topology;
+pub use linkage_proto::v1 as pb;

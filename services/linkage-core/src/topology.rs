@@ -1,0 +1,273 @@
+//! The topology: every committee node, its level, parent and public key.
+//!
+//! Read from a TOML file under `deploy/topology/` that every node loads. The
+//! parent is stated explicitly rather than derived from the code, because a
+//! few real divisions break the `XXYYZZ` pattern.
+
+use crate::code::{Level, NodeCode};
+use crate::limits::{NODE_NAME_CHARS_MAX, TOPOLOGY_NODES_MAX};
+use std::collections::BTreeMap;
+
+/// One committee node as the topology file states it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct NodeEntry {
+    /// GB/T 2260 code.
+    pub code: String,
+    /// Chinese name, e.g. 民乐县.
+    pub name: String,
+    /// Pinyin, for logs and terminals without CJK fonts.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pinyin: String,
+    /// Province, city or county.
+    pub level: Level,
+    /// The parent's code; absent for the province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Hex ed25519 public key; absent until the node's key is enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// The file format: a list of `[[nodes]]` tables.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+pub struct TopologyFile {
+    /// Every node, province first.
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// A validated node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Its code.
+    pub code: NodeCode,
+    /// Chinese name.
+    pub name: String,
+    /// Pinyin name.
+    pub pinyin: String,
+    /// Its level.
+    pub level: Level,
+    /// Its parent; `None` only for the province.
+    pub parent: Option<NodeCode>,
+    /// Its ed25519 public key, when enrolled.
+    pub public_key: Option<[u8; 32]>,
+}
+
+/// A validated topology: one province, cities under it, counties under cities.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    nodes: BTreeMap<NodeCode, Node>,
+    children: BTreeMap<NodeCode, Vec<NodeCode>>,
+    province: NodeCode,
+}
+
+/// Why a topology file was refused; names the node and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    /// The file is not TOML of the expected shape.
+    #[error("topology is not valid TOML: {0}")]
+    Syntax(String),
+    /// A field of one node is wrong.
+    #[error("nodes[{index}].{field}: {reason}")]
+    Field {
+        /// Index in the file's node list.
+        index: usize,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tree as a whole is wrong.
+    #[error("topology: {0}")]
+    Shape(String),
+}
+
+impl Topology {
+    /// Parses and validates a topology file's text.
+    pub fn from_toml(text: &str) -> Result<Topology, TopologyError> {
+        let file: TopologyFile =
+            toml::from_str(text).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        Topology::from_file(file)
+    }
+
+    /// Validates parsed entries.
+    pub fn from_file(file: TopologyFile) -> Result<Topology, TopologyError> {
+        if file.nodes.len() > TOPOLOGY_NODES_MAX {
+            return Err(TopologyError::Shape(format!(
+                "{} nodes, more than the {TOPOLOGY_NODES_MAX} allowed",
+                file.nodes.len()
+            )));
+        }
+        let mut nodes = BTreeMap::new();
+        for (index, e) in file.nodes.iter().enumerate() {
+            let field = |field: &'static str, reason: String| TopologyError::Field { index, field, reason };
+            let code: NodeCode = e.code.parse().map_err(|err| field("code", format!("{err}")))?;
+            let name_chars = e.name.chars().count();
+            if name_chars == 0 || name_chars > NODE_NAME_CHARS_MAX {
+                return Err(field("name", format!("must be 1..={NODE_NAME_CHARS_MAX} characters")));
+            }
+            let parent = match (&e.parent, e.level) {
+                (None, Level::Province) => None,
+                (Some(_), Level::Province) => {
+                    return Err(field("parent", "the province has no parent".into()))
+                }
+                (None, _) => return Err(field("parent", "a city or county needs a parent".into())),
+                (Some(p), _) => Some(p.parse::<NodeCode>().map_err(|err| field("parent", format!("{err}")))?),
+            };
+            let public_key = match &e.public_key {
+                None => None,
+                Some(hex_key) => {
+                    let bytes = hex::decode(hex_key)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| field("public_key", "must be 64 hex digits (ed25519)".into()))?;
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                        .map_err(|_| field("public_key", "is not a valid ed25519 point".into()))?;
+                    Some(bytes)
+                }
+            };
+            let node = Node { code, name: e.name.clone(), pinyin: e.pinyin.clone(), level: e.level, parent, public_key };
+            if nodes.insert(code, node).is_some() {
+                return Err(field("code", format!("{code} appears twice")));
+            }
+        }
+        let provinces: Vec<NodeCode> =
+            nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code).collect();
+        let [province] = provinces[..] else {
+            return Err(TopologyError::Shape(format!("needs exactly one province, found {}", provinces.len())));
+        };
+        let mut children: BTreeMap<NodeCode, Vec<NodeCode>> = BTreeMap::new();
+        for node in nodes.values() {
+            let Some(parent) = node.parent else { continue };
+            let Some(parent_node) = nodes.get(&parent) else {
+                return Err(TopologyError::Shape(format!("{}: parent {parent} is not in the topology", node.code)));
+            };
+            let expected = match node.level {
+                Level::City => Level::Province,
+                Level::County => Level::City,
+                Level::Province => unreachable!("checked above: the province has no parent"),
+            };
+            if parent_node.level != expected {
+                return Err(TopologyError::Shape(format!(
+                    "{}: a {} must sit under a {}, but {parent} is a {}",
+                    node.code,
+                    node.level.as_str(),
+                    expected.as_str(),
+                    parent_node.level.as_str()
+                )));
+            }
+            children.entry(parent).or_default().push(node.code);
+        }
+        Ok(Topology { nodes, children, province })
+    }
+
+    /// The node with this code.
+    pub fn node(&self, code: NodeCode) -> Option<&Node> {
+        self.nodes.get(&code)
+    }
+
+    /// True when the code is a node of this topology.
+    pub fn contains(&self, code: NodeCode) -> bool {
+        self.nodes.contains_key(&code)
+    }
+
+    /// The province.
+    pub fn province(&self) -> NodeCode {
+        self.province
+    }
+
+    /// All nodes in code order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Always false for a validated topology (it has a province).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Direct children of a node.
+    pub fn children(&self, code: NodeCode) -> &[NodeCode] {
+        self.children.get(&code).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Parent, grandparent …, nearest first.
+    pub fn ancestors(&self, code: NodeCode) -> Vec<NodeCode> {
+        let mut out = Vec::new();
+        let mut at = self.nodes.get(&code).and_then(|n| n.parent);
+        while let Some(p) = at {
+            out.push(p);
+            at = self.nodes.get(&p).and_then(|n| n.parent);
+        }
+        out
+    }
+
+    /// True when `ancestor` is above `code` in the tree.
+    pub fn is_ancestor(&self, ancestor: NodeCode, code: NodeCode) -> bool {
+        self.ancestors(code).contains(&ancestor)
+    }
+
+    /// Children, grandchildren …, in breadth-first order.
+    pub fn descendants(&self, code: NodeCode) -> Vec<NodeCode> {
+        let mut out: Vec<NodeCode> = self.children(code).to_vec();
+        let mut i = 0;
+        while i < out.len() {
+            out.extend_from_slice(self.children(out[i]));
+            i += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = r#"
+[[nodes]]
+code = "620000"
+name = "甘肃省"
+level = "province"
+[[nodes]]
+code = "620700"
+name = "张掖市"
+level = "city"
+parent = "620000"
+[[nodes]]
+code = "620722"
+name = "民乐县"
+level = "county"
+parent = "620700"
+"#;
+
+    #[test]
+    fn builds_the_tree() {
+        let t = Topology::from_toml(DEMO).unwrap();
+        let county: NodeCode = "620722".parse().unwrap();
+        let city: NodeCode = "620700".parse().unwrap();
+        assert_eq!(t.ancestors(county), vec![city, t.province()]);
+        assert_eq!(t.descendants(t.province()), vec![city, county]);
+        assert!(t.is_ancestor(t.province(), county));
+        assert!(!t.is_ancestor(county, city));
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let cases = [
+            (DEMO.replace("\"620722\"", "\"62072\""), "nodes[2].code"),
+            (DEMO.replace("name = \"民乐县\"", "name = \"\""), "nodes[2].name"),
+            (DEMO.replace("parent = \"620700\"", "parent = \"620799\""), "parent 620799 is not in the topology"),
+            (DEMO.replace("parent = \"620700\"", "parent = \"620000\""), "a county must sit under a city"),
+            (DEMO.replace("level = \"province\"", "level = \"city\""), "nodes[0].parent"),
+            (format!("{DEMO}\n[[nodes]]\ncode = \"620722\"\nname = \"x\"\nlevel = \"county\"\nparent = \"620700\"\n"), "appears twice"),
+        ];
+        for (text, needle) in cases {
+            let err = Topology::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        }
+    }
+}

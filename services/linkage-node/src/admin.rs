@@ -1,0 +1,51 @@
+//! `linkage.v1.AdminService`: what this node is and holds.
+
+use crate::convert;
+use crate::event_log::Node;
+use linkage_core::pb;
+use linkage_proto::v1::admin_service_server::AdminService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The service.
+#[derive(Clone)]
+pub struct Admin {
+    node: Arc<Node>,
+    public_key: String,
+}
+
+impl Admin {
+    /// A service over `node`, which signs with `public_key` (hex).
+    pub fn new(node: Arc<Node>, public_key: String) -> Admin {
+        Admin { node, public_key }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let node = &self.node;
+        let me = node.topology.node(node.origin).ok_or_else(|| Status::internal("this node left the topology"))?;
+        let heads = node
+            .store
+            .heads()
+            .map_err(convert::storage)?
+            .into_iter()
+            .map(|h| pb::StreamHead { origin: h.origin.to_string(), channel: h.channel, seq: h.seq })
+            .collect();
+        let last_position = node.store.last_position();
+        Ok(Response::new(pb::StatusResponse {
+            node: node.origin.to_string(),
+            name: me.name.clone(),
+            level: me.level.to_proto() as i32,
+            parent: me.parent.map(|p| p.to_string()).unwrap_or_default(),
+            public_key: self.public_key.clone(),
+            heads,
+            events: last_position,
+            last_position,
+            store_bytes: node.store.size_on_disk().map_err(convert::storage)?,
+            writable: node.store.writable(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+}

@@ -1,0 +1,121 @@
+//! Node configuration: defaults, then the TOML file, then `LINKAGE_*`
+//! environment variables, then command-line flags — later wins.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Config {
+    /// This committee's GB/T 2260 code, e.g. "620722". Required.
+    pub node: String,
+    /// Path of the topology file (deploy/topology/*.toml). Required.
+    pub topology: PathBuf,
+    /// Directory of the sled store and the key file.
+    pub data_dir: PathBuf,
+    /// Address for gRPC. Port 0 picks a free port; the bound address is
+    /// written to `<data_dir>/grpc.addr` either way.
+    pub grpc_listen: SocketAddr,
+    /// The node's ed25519 secret key file; `<data_dir>/node.key` when unset.
+    pub key_file: Option<PathBuf>,
+    /// How long SIGTERM waits for in-flight requests before exiting anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// "text" for people, "json" for log collectors.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` EnvFilter syntax; `RUST_LOG` wins when set.
+    pub log: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node: String::new(),
+            topology: PathBuf::new(),
+            data_dir: PathBuf::from("./data"),
+            grpc_listen: "127.0.0.1:7700".parse().expect("literal address"),
+            key_file: None,
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The key file's path.
+    pub fn key_path(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| self.data_dir.join("node.key"))
+    }
+
+    /// Merges defaults, an optional TOML file, the environment and flags,
+    /// and checks the required fields.
+    pub fn load(file: Option<&std::path::Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        use figment::providers::{Env, Format, Serialized, Toml};
+        let mut figment = figment::Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LINKAGE_"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        anyhow::ensure!(!config.node.is_empty(), "configuration: `node` is required (--node, LINKAGE_NODE)");
+        anyhow::ensure!(
+            !config.topology.as_os_str().is_empty(),
+            "configuration: `topology` is required (--topology, LINKAGE_TOPOLOGY)"
+        );
+        Ok(config)
+    }
+}
+
+/// Flags that override the file and the environment.
+#[derive(Clone, Debug, Default, Serialize, clap::Args)]
+pub struct Overrides {
+    /// This committee's GB/T 2260 code, e.g. 620722 [env: LINKAGE_NODE]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Topology file listing every node, e.g. deploy/topology/demo.toml [env: LINKAGE_TOPOLOGY]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<PathBuf>,
+    /// Directory for the sled store and the key file [default: ./data] [env: LINKAGE_DATA_DIR]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address; port 0 picks a free one, written to <data_dir>/grpc.addr [default: 127.0.0.1:7700] [env: LINKAGE_GRPC_LISTEN]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// ed25519 secret key file, created on first start [default: <data_dir>/node.key] [env: LINKAGE_KEY_FILE]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// How long SIGTERM waits for in-flight requests, e.g. 10s [env: LINKAGE_SHUTDOWN_GRACE]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<String>,
+    /// Log format [default: text] [env: LINKAGE_LOG_FORMAT]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. info or linkage_store=debug; RUST_LOG wins [default: info] [env: LINKAGE_LOG]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}

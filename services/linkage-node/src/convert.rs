@@ -1,0 +1,56 @@
+//! Edges between typed errors, stored bytes and gRPC.
+
+use linkage_core::{pb, AppendError, FieldViolation};
+use linkage_store::{AppendFailure, StoreError, StoredEvent};
+use prost::Message;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// A status with a `BadRequest` detail naming the field.
+pub fn field_status(code: Code, violation: &FieldViolation) -> Status {
+    Status::with_error_details(
+        code,
+        format!("{}: {}", violation.field, violation.description),
+        ErrorDetails::with_bad_request_violation(violation.field.clone(), violation.description.clone()),
+    )
+}
+
+/// `INVALID_ARGUMENT` for `field`.
+pub fn invalid(field: &str, description: impl Into<String>) -> Status {
+    field_status(Code::InvalidArgument, &FieldViolation::new(field, description))
+}
+
+/// The status of a refused append.
+pub fn append_error(error: &AppendError) -> Status {
+    let code = match error {
+        AppendError::Invalid(_) => Code::InvalidArgument,
+        AppendError::Precondition(_) => Code::FailedPrecondition,
+        AppendError::Conflict(_) => Code::AlreadyExists,
+    };
+    field_status(code, error.violation())
+}
+
+/// The status of an append that was not acknowledged. `batch` says whether
+/// field paths start with `requests[i].`.
+pub fn append_failure(failure: AppendFailure, batch: bool) -> Status {
+    match failure {
+        AppendFailure::Rejected { index, error } if batch => append_error(&error.within(&format!("requests[{index}].")))
+        ,
+        AppendFailure::Rejected { error, .. } => append_error(&error),
+        AppendFailure::Unavailable(why) => Status::unavailable(why),
+    }
+}
+
+/// A storage error on a read: the client may retry.
+pub fn storage(error: StoreError) -> Status {
+    tracing::error!(%error, "storage error");
+    Status::unavailable(format!("storage: {error}"))
+}
+
+/// Decodes stored bytes for a response. The bytes were verified or produced
+/// by this node, so a decode failure means corruption.
+pub fn stored(event: &StoredEvent) -> Result<pb::StoredEvent, Status> {
+    let decoded = pb::Event::decode(event.raw.as_ref())
+        .map_err(|e| Status::data_loss(format!("event at position {} does not decode: {e}", event.position)))?;
+    Ok(pb::StoredEvent { position: event.position, event: Some(decoded) })
+}

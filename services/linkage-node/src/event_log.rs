@@ -1,0 +1,220 @@
+//! `linkage.v1.EventLogService`: append, get, read and subscribe.
+
+use crate::convert;
+use futures::Stream;
+use linkage_core::limits::{BATCH_EVENTS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
+use linkage_core::validate::{parse_event_id, validate_append};
+use linkage_core::{pb, Channel, NodeCode, Topology};
+use linkage_proto::v1::event_log_service_server::EventLogService;
+use linkage_store::{Appender, Store, StoredEvent};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// Bytes of events in one read page: stays under the 4 MiB that tonic
+/// clients accept by default.
+pub const PAGE_BYTES_MAX: usize = 3 * 1024 * 1024;
+
+/// Events a subscription buffers ahead of a slow client before it waits.
+pub const SUBSCRIBE_BUFFER_EVENTS: usize = 256;
+
+/// What the handlers share.
+pub struct Node {
+    /// The province → city → county tree.
+    pub topology: Topology,
+    /// This node.
+    pub origin: NodeCode,
+    /// The log.
+    pub store: Store,
+    /// The single writer.
+    pub appender: Appender,
+    /// Cancelled on SIGTERM: ends subscriptions so the server can drain.
+    pub shutdown: CancellationToken,
+}
+
+/// The service.
+#[derive(Clone)]
+pub struct EventLog {
+    node: Arc<Node>,
+}
+
+impl EventLog {
+    /// A service over `node`.
+    pub fn new(node: Arc<Node>) -> EventLog {
+        EventLog { node }
+    }
+}
+
+fn page_size(requested: i32) -> Result<usize, Status> {
+    match requested {
+        0 => Ok(PAGE_SIZE_DEFAULT),
+        n if n < 0 || n as usize > PAGE_SIZE_MAX => {
+            Err(convert::invalid("page_size", format!("must be 0..={PAGE_SIZE_MAX}")))
+        }
+        n => Ok(n as usize),
+    }
+}
+
+/// Page tokens are the next start plus what the request asked for, so a
+/// token cannot be replayed against a different range.
+fn encode_token(next: u64, scope: &str) -> String {
+    hex::encode(format!("{next}/{scope}"))
+}
+
+fn decode_token(token: &str, scope: &str) -> Result<Option<u64>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
+    let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    let (next, token_scope) = text.split_once('/').ok_or_else(bad)?;
+    if token_scope != scope {
+        return Err(bad());
+    }
+    next.parse().map(Some).map_err(|_| bad())
+}
+
+/// Cuts a page at [`PAGE_BYTES_MAX`], keeping at least one event.
+fn cap_bytes(events: &mut Vec<StoredEvent>) -> bool {
+    let mut bytes = 0;
+    for (i, e) in events.iter().enumerate() {
+        bytes += e.raw.len();
+        if bytes > PAGE_BYTES_MAX && i > 0 {
+            events.truncate(i);
+            return true;
+        }
+    }
+    false
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl EventLogService for EventLog {
+    async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
+        let request = request.into_inner();
+        let valid = validate_append(&self.node.topology, self.node.origin, &request)
+            .map_err(|e| convert::append_error(&e))?;
+        let mut appended =
+            self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
+        let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
+        Ok(Response::new(pb::AppendResponse {
+            event: Some(convert::stored(&one.event)?),
+            deduplicated: one.deduplicated,
+        }))
+    }
+
+    async fn append_batch(
+        &self,
+        request: Request<pb::AppendBatchRequest>,
+    ) -> Result<Response<pb::AppendBatchResponse>, Status> {
+        let requests = request.into_inner().requests;
+        if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
+            return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
+        }
+        let valid = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                validate_append(&self.node.topology, self.node.origin, r)
+                    .map_err(|e| convert::append_error(&e.within(&format!("requests[{i}]."))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
+        let responses = appended
+            .iter()
+            .map(|a| Ok(pb::AppendResponse { event: Some(convert::stored(&a.event)?), deduplicated: a.deduplicated }))
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::AppendBatchResponse { responses }))
+    }
+
+    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let id = request.into_inner().id;
+        let bytes = parse_event_id(&id).ok_or_else(|| convert::invalid("id", "must be an event id (a UUID)"))?;
+        let event = self.node.store.get_by_id(&bytes).map_err(convert::storage)?;
+        let event = event.ok_or_else(|| Status::not_found(format!("no event with id {id}")))?;
+        Ok(Response::new(pb::GetResponse { event: Some(convert::stored(&event)?) }))
+    }
+
+    async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let request = request.into_inner();
+        let limit = page_size(request.page_size)?;
+        let store = &self.node.store;
+        let (mut events, scope, next_of): (Vec<StoredEvent>, String, Vec<u64>) = match request.range {
+            None => return Err(convert::invalid("range", "set stream or from_position")),
+            Some(pb::read_request::Range::FromPosition(from)) => {
+                let scope = format!("p{from}");
+                let from = decode_token(&request.page_token, &scope)?.unwrap_or(from.max(1));
+                let events = store.read_positions(from, limit).map_err(convert::storage)?;
+                let next = events.iter().map(|e| e.position + 1).collect();
+                (events, scope, next)
+            }
+            Some(pb::read_request::Range::Stream(range)) => {
+                let origin: NodeCode = range
+                    .origin
+                    .parse()
+                    .map_err(|e| convert::invalid("stream.origin", format!("{e}")))?;
+                let channel: Channel =
+                    range.channel.parse().map_err(|why: String| convert::invalid("stream.channel", why))?;
+                let channel = channel.to_string();
+                let scope = format!("s{}.{origin}.{channel}", range.from_seq);
+                let from = decode_token(&request.page_token, &scope)?.unwrap_or(range.from_seq.max(1));
+                let pairs = store.read_stream(origin, &channel, from, limit).map_err(convert::storage)?;
+                let next = pairs.iter().map(|(seq, _)| seq + 1).collect();
+                (pairs.into_iter().map(|(_, e)| e).collect(), scope, next)
+            }
+        };
+        let cut = cap_bytes(&mut events);
+        let next_page_token = if (cut || events.len() == limit) && !events.is_empty() {
+            encode_token(next_of[events.len() - 1], &scope)
+        } else {
+            String::new()
+        };
+        let events = events.iter().map(convert::stored).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse { events, next_page_token }))
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let mut next = request.into_inner().from_position.max(1);
+        let store = self.node.store.clone();
+        let shutdown = self.node.shutdown.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER_EVENTS);
+        tokio::spawn(async move {
+            let mut durable = store.watch_position();
+            loop {
+                // Mark the current version seen before reading, so a commit
+                // that lands after the read wakes the wait below.
+                durable.borrow_and_update();
+                let page = match store.read_positions(next, SUBSCRIBE_BUFFER_EVENTS) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(convert::storage(e))).await;
+                        return;
+                    }
+                };
+                if page.is_empty() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            let _ = tx.send(Err(Status::unavailable("the node is shutting down"))).await;
+                            return;
+                        }
+                        _ = tx.closed() => return,
+                        changed = durable.changed() => if changed.is_err() { return },
+                    }
+                    continue;
+                }
+                for event in &page {
+                    next = event.position + 1;
+                    let item = convert::stored(event).map(|e| pb::SubscribeResponse { event: Some(e) });
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,22 @@
+//! The linkage node: one committee's durable log, served over gRPC.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, `LINKAGE_*` environment and flags, merged.
+//! - [`identity`]: the node's ed25519 key, created on first start.
+//! - [`convert`]: typed errors and stored bytes to gRPC statuses and messages.
+//! - [`event_log`]: `linkage.v1.EventLogService` — thin handlers over the
+//!   core's validation and the store's appender.
+//! - [`admin`]: `linkage.v1.AdminService`.
+//! - [`server`]: wires the services, health and reflection together, and
+//!   shuts down in order on SIGTERM.
+//!
+//! Architecture invariant: only this crate knows tonic. Handlers validate
+//! with `linkage-core`, send the work to the store's single writer, and map
+//! the typed answer to a status that names the offending field.
+
+pub mod admin;
+pub mod config;
+pub mod convert;
+pub mod event_log;
+pub mod identity;
+pub mod server;

@@ -1,0 +1,55 @@
+//! `linkage-node`: runs one committee's node.
+
+use clap::Parser;
+use linkage_node::config::{Config, LogFormat, Overrides};
+use std::path::PathBuf;
+
+/// One committee's linkage node: a durable, signed event log on sled,
+/// served over gRPC (EventLogService, AdminService, grpc.health.v1 and
+/// server reflection).
+///
+/// Settings come from defaults, then the TOML file given with --config, then
+/// LINKAGE_* environment variables (LINKAGE_NODE, LINKAGE_DATA_DIR, …), then
+/// the flags below; later wins. SIGTERM or SIGINT: health turns NOT_SERVING,
+/// in-flight requests finish, the store is flushed, exit 0.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML configuration file with the keys below (node, topology, data_dir,
+    /// grpc_listen, key_file, shutdown_grace, log_format, log)
+    #[arg(long, env = "LINKAGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
+    init_logs(&config);
+    let running = linkage_node::server::start(&config).await?;
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    running.stop(config.shutdown_grace).await
+}

@@ -1,0 +1,85 @@
+//! Key layout. Everything lives in one sled tree so that one `apply_batch`
+//! writes an event, its indexes and its heads atomically.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `E` | position (u64 BE) | the event's stored bytes |
+//! | `S` | origin (6) · channel · `0x00` · seq (u64 BE) | position |
+//! | `I` | event id (16 bytes) | position |
+//! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
+//! | `K` | idempotency key | digest (32) · position (u64 BE) |
+//! | `M` | name | node metadata (last hlc …) |
+//!
+//! Big-endian integers make sled's byte order the numeric order, so range
+//! scans read positions and seqs in order.
+
+use linkage_core::NodeCode;
+
+/// Prefix of events by position.
+pub const EVENT: u8 = b'E';
+/// Prefix of the (origin, channel, seq) index.
+pub const STREAM: u8 = b'S';
+/// Prefix of the id index.
+pub const ID: u8 = b'I';
+/// Prefix of stream heads.
+pub const HEAD: u8 = b'H';
+/// Prefix of idempotency records.
+pub const IDEMPOTENCY: u8 = b'K';
+/// Key of the highest hlc issued or observed.
+pub const META_HLC: &[u8] = b"Mhlc";
+
+/// Key of the event at `position`.
+pub fn event(position: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// Prefix of one stream's entries in the seq index (and its head key).
+pub fn stream_prefix(prefix: u8, origin: NodeCode, channel: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + NodeCode::LEN + channel.len() + 9);
+    key.push(prefix);
+    key.extend_from_slice(origin.as_bytes());
+    key.extend_from_slice(channel.as_bytes());
+    key
+}
+
+/// Key of (origin, channel, seq) in the seq index.
+pub fn stream(origin: NodeCode, channel: &str, seq: u64) -> Vec<u8> {
+    let mut key = stream_prefix(STREAM, origin, channel);
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Key of a stream's head.
+pub fn head(origin: NodeCode, channel: &str) -> Vec<u8> {
+    stream_prefix(HEAD, origin, channel)
+}
+
+/// Splits a head key back into origin and channel.
+pub fn parse_head(key: &[u8]) -> Option<(NodeCode, String)> {
+    let origin = NodeCode::from_bytes(key.get(1..1 + NodeCode::LEN)?)?;
+    let channel = std::str::from_utf8(key.get(1 + NodeCode::LEN..)?).ok()?;
+    Some((origin, channel.to_owned()))
+}
+
+/// Key of an event id.
+pub fn id(id: &[u8; 16]) -> [u8; 17] {
+    let mut key = [ID; 17];
+    key[1..].copy_from_slice(id);
+    key
+}
+
+/// Key of an idempotency record.
+pub fn idempotency(key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + key.len());
+    out.push(IDEMPOTENCY);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// Reads a big-endian u64 from the start of a value.
+pub fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}

@@ -1,0 +1,23 @@
+//! The durable event log of one node.
+//!
+//! # Layout
+//! - [`keys`]: how events and indexes are laid out in one sled tree.
+//! - [`store`]: [`Store`], the sled database with reads and the atomic,
+//!   fsynced commit of a plan.
+//! - [`appender`]: [`Appender`], the single writer thread that batches
+//!   concurrent appends into one commit and one fdatasync (group commit).
+//!
+//! Architecture invariant: an append is acknowledged only after an
+//! `fdatasync` of sled's data file has returned after the commit that holds
+//! it. sled 0.34's own `flush()` stops at `sync_file_range`, which does not
+//! persist the file's metadata or the disk's write cache.
+//!
+//! Architecture invariant: readers never see past the durable position, so
+//! nothing that a crash could still take back is ever served or replicated.
+
+pub mod appender;
+pub mod keys;
+pub mod store;
+
+pub use appender::{AppendFailure, Appended, Appender};
+pub use store::{Store, StoreError, StoredEvent, StreamHeadInfo};

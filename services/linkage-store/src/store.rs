@@ -1,0 +1,305 @@
+//! [`Store`]: sled plus the fsync that sled 0.34 leaves out.
+
+use crate::keys;
+use linkage_core::ledger::{CommitPlan, Head, KeyRecord};
+use std::collections::BTreeMap;
+use linkage_core::{Channel, NodeCode};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// A file operation (the fsync) failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored bytes are not what this code wrote.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// An earlier write failed; the store refuses writes until restarted.
+    #[error("the store refuses writes after an earlier storage error: {0}")]
+    Poisoned(String),
+}
+
+/// An event as stored, with its local position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Local position.
+    pub position: u64,
+    /// The stored bytes, exactly as the origin signed them.
+    pub raw: sled::IVec,
+}
+
+/// The head of one (origin, channel) stream held here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamHeadInfo {
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// Highest contiguous seq held.
+    pub seq: u64,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    dir: PathBuf,
+    /// A second handle on sled's data file: `fdatasync` on it persists
+    /// every write sled made to that file, whichever descriptor made it.
+    data_file: File,
+    /// Highest position covered by a completed fdatasync; reads stop here.
+    durable_position: AtomicU64,
+    /// Cleared by the first failed write: fsync errors cannot be retried
+    /// safely, so the node refuses writes and keeps serving reads.
+    writable: AtomicBool,
+    /// Announces each new durable position to subscribers.
+    durable_tx: tokio::sync::watch::Sender<u64>,
+    poison_reason: std::sync::Mutex<String>,
+}
+
+/// The node's log. Cheap to clone; reads may come from any thread, writes
+/// only from the [`crate::Appender`] thread.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new().path(dir).open()?;
+        let tree = db.open_tree("log")?;
+        // sled creates its files on open; persist it all once, directory
+        // entries included, so the data file we fsync later is reachable.
+        db.flush()?;
+        let data_file = File::open(dir.join("db"))?;
+        data_file.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        let last = match tree.scan_prefix([keys::EVENT]).next_back() {
+            None => 0,
+            Some(entry) => {
+                let (key, _) = entry?;
+                keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("event key".into()))?
+            }
+        };
+        let inner = Inner {
+            db,
+            tree,
+            dir: dir.to_owned(),
+            data_file,
+            durable_position: AtomicU64::new(last),
+            writable: AtomicBool::new(true),
+            durable_tx: tokio::sync::watch::Sender::new(last),
+            poison_reason: std::sync::Mutex::new(String::new()),
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// Highest position that is durable (and so readable).
+    pub fn last_position(&self) -> u64 {
+        self.inner.durable_position.load(Ordering::Acquire)
+    }
+
+    /// Follows the durable position: a subscriber reads up to the value it
+    /// sees, then waits for a change, so no event falls between history
+    /// and live.
+    pub fn watch_position(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.durable_tx.subscribe()
+    }
+
+    /// False after a storage error.
+    pub fn writable(&self) -> bool {
+        self.inner.writable.load(Ordering::Acquire)
+    }
+
+    /// Bytes sled uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// The event at `position`, if durable.
+    pub fn get_position(&self, position: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if position == 0 || position > self.last_position() {
+            return Ok(None);
+        }
+        Ok(self.inner.tree.get(keys::event(position))?.map(|raw| StoredEvent { position, raw }))
+    }
+
+    /// The event with this id, if durable.
+    pub fn get_by_id(&self, id: &[u8; 16]) -> Result<Option<StoredEvent>, StoreError> {
+        match self.inner.tree.get(keys::id(id))? {
+            None => Ok(None),
+            Some(pos) => self.get_position(keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("id index".into()))?),
+        }
+    }
+
+    /// Up to `limit` durable events from `from` on, in position order.
+    pub fn read_positions(&self, from: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let last = self.last_position();
+        let from = from.max(1);
+        if from > last {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in self.inner.tree.range(keys::event(from)..=keys::event(last)).take(limit) {
+            let (key, raw) = entry?;
+            let position = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("event key".into()))?;
+            out.push(StoredEvent { position, raw });
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` durable events of (origin, channel) from seq `from` on.
+    pub fn read_stream(
+        &self,
+        origin: NodeCode,
+        channel: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, StoredEvent)>, StoreError> {
+        let start = keys::stream(origin, channel, from.max(1));
+        let end = keys::stream(origin, channel, u64::MAX);
+        let mut out = Vec::new();
+        for entry in self.inner.tree.range(start..=end) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, pos) = entry?;
+            let seq = keys::be_u64(&key[key.len() - 8..]).ok_or_else(|| StoreError::Corrupt("seq key".into()))?;
+            let position = keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("seq index".into()))?;
+            match self.get_position(position)? {
+                Some(event) => out.push((seq, event)),
+                // Beyond the durable position: stop, later seqs are later too.
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Heads of every stream held here, in key order.
+    pub fn heads(&self) -> Result<Vec<StreamHeadInfo>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.inner.tree.scan_prefix([keys::HEAD]) {
+            let (key, value) = entry?;
+            let (origin, channel) = keys::parse_head(&key).ok_or_else(|| StoreError::Corrupt("head key".into()))?;
+            let seq = keys::be_u64(&value).ok_or_else(|| StoreError::Corrupt("head value".into()))?;
+            out.push(StreamHeadInfo { origin, channel, seq });
+        }
+        Ok(out)
+    }
+
+    /// The highest hlc the node issued or observed, 0 for a new store.
+    pub fn hlc_last(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.tree.get(keys::META_HLC)?.and_then(|v| keys::be_u64(&v)).unwrap_or(0))
+    }
+
+    /// Heads (seq and hash) of `origin`'s own streams, for the ledger.
+    pub fn own_heads(&self, origin: NodeCode) -> Result<BTreeMap<Channel, Head>, StoreError> {
+        let mut out = BTreeMap::new();
+        for entry in self.inner.tree.scan_prefix(keys::stream_prefix(keys::HEAD, origin, "")) {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt("head entry".into());
+            let (_, channel) = keys::parse_head(&key).ok_or_else(corrupt)?;
+            let channel: Channel = channel.parse().map_err(|_| corrupt())?;
+            let seq = keys::be_u64(&value).ok_or_else(corrupt)?;
+            let hash = value.get(8..40).and_then(|h| h.try_into().ok()).ok_or_else(corrupt)?;
+            out.insert(channel, Head { seq, hash });
+        }
+        Ok(out)
+    }
+
+    /// The record of an idempotency key, if it was used.
+    pub fn key_record(&self, key: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let Some(value) = self.inner.tree.get(keys::idempotency(key))? else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt("idempotency record".into());
+        let digest = value.get(..32).and_then(|d| d.try_into().ok()).ok_or_else(corrupt)?;
+        let position = value.get(32..).and_then(keys::be_u64).ok_or_else(corrupt)?;
+        Ok(Some(KeyRecord { digest, position }))
+    }
+
+    /// Writes a plan in one atomic sled batch and waits for an fdatasync to
+    /// cover it. On error the store refuses all further writes.
+    pub(crate) fn commit(&self, origin: NodeCode, plan: &CommitPlan) -> Result<(), StoreError> {
+        if !self.writable() {
+            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
+        }
+        let Some(last) = plan.events.last() else { return Ok(()) };
+        let result = self.write_and_sync(origin, plan);
+        match result {
+            Ok(()) => {
+                self.inner.durable_position.store(last.position, Ordering::Release);
+                self.inner.durable_tx.send_replace(last.position);
+                Ok(())
+            }
+            Err(e) => {
+                *self.inner.poison_reason.lock().expect("poison lock") = e.to_string();
+                self.inner.writable.store(false, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_and_sync(&self, origin: NodeCode, plan: &CommitPlan) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for event in &plan.events {
+            let position = event.position.to_be_bytes();
+            let channel = event.channel.to_string();
+            batch.insert(&keys::event(event.position)[..], event.raw.as_slice());
+            batch.insert(keys::stream(origin, &channel, event.seq), &position[..]);
+            batch.insert(&keys::id(&event.id)[..], &position[..]);
+        }
+        for (channel, head) in &plan.heads {
+            let mut value = Vec::with_capacity(40);
+            value.extend_from_slice(&head.seq.to_be_bytes());
+            value.extend_from_slice(&head.hash);
+            batch.insert(keys::head(origin, &channel.to_string()), value);
+        }
+        for (key, record) in &plan.keys {
+            let mut value = Vec::with_capacity(40);
+            value.extend_from_slice(&record.digest);
+            value.extend_from_slice(&record.position.to_be_bytes());
+            batch.insert(keys::idempotency(key), value);
+        }
+        batch.insert(keys::META_HLC, &plan.hlc_last.to_be_bytes()[..]);
+        self.inner.tree.apply_batch(batch)?;
+        self.sync()
+    }
+
+    /// Makes everything written so far durable: sled writes its buffers
+    /// (ending in `sync_file_range`), then a real `fdatasync` of the data
+    /// file, and an fsync of any blob file sled wrote for an oversized node.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        self.inner.data_file.sync_data()?;
+        self.sync_blobs()
+    }
+
+    /// sled writes nodes larger than a quarter segment as separate blob
+    /// files without syncing them. Our events are far smaller, but a large
+    /// leaf could still go there; fsync whatever is in the blob directory.
+    fn sync_blobs(&self) -> Result<(), StoreError> {
+        let blobs = self.inner.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&blobs) else { return Ok(()) };
+        let mut any = false;
+        for entry in entries {
+            let path = entry?.path();
+            // A blob may be removed by sled's GC meanwhile: that is fine.
+            if let Ok(f) = File::open(&path) {
+                f.sync_all()?;
+                any = true;
+            }
+        }
+        if any {
+            File::open(&blobs)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+

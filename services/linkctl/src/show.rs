@@ -1,0 +1,95 @@
+//! Readable output: tables of events and node status.
+
+use linkage_core::pb;
+use linkage_core::pb::payload::Kind;
+use tonic_types::StatusExt;
+
+/// The kind of a payload and a one-line gist of it.
+pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
+    let Some(kind) = payload.and_then(|p| p.kind.as_ref()) else {
+        return ("(unknown kind)", String::from("a payload this linkctl does not know"));
+    };
+    match kind {
+        Kind::TopicProposed(m) => ("沟通 topic_proposed", format!("{} {}", m.year, m.title)),
+        Kind::TopicCommented(m) => ("沟通 topic_commented", m.text.clone()),
+        Kind::TopicLinked(m) => ("沟通 topic_linked", m.topic_ids.join(" = ")),
+        Kind::TopicResponded(m) => ("沟通 topic_responded", m.topic_id.clone()),
+        Kind::PlanPublished(m) => ("沟通 plan_published", format!("{} {}", m.year, m.title)),
+        Kind::GroupFormed(m) => ("联通 group_formed", format!("{} {}", m.group_id, m.title)),
+        Kind::GroupJoined(m) => ("联通 group_joined", format!("{} + {}", m.group_id, m.member)),
+        Kind::GroupLeft(m) => ("联通 group_left", format!("{} - {}", m.group_id, m.member)),
+        Kind::TaskAssigned(m) => ("联通 task_assigned", format!("{} → {}", m.title, m.assignee)),
+        Kind::MilestoneReached(m) => ("联通 milestone_reached", m.title.clone()),
+        Kind::ProgressReported(m) => ("联通 progress_reported", format!("{}/{} {}%", m.group_id, m.task_id, m.percent)),
+        Kind::SubReportSubmitted(m) => ("联通 sub_report_submitted", m.title.clone()),
+        Kind::ConsolidatedReportSubmitted(m) => ("联通 consolidated_report", m.title.clone()),
+        Kind::VisitScheduled(m) => ("联通 visit_scheduled", m.title.clone()),
+        Kind::InfoReported(m) => ("畅通 info_reported", m.title.clone()),
+        Kind::InfoPublished(m) => ("畅通 info_published", m.info_id.clone()),
+        Kind::InfoForwarded(m) => ("畅通 info_forwarded", format!("{} → {}", m.info_id, m.to)),
+        Kind::InfoAdopted(m) => ("畅通 info_adopted", m.info_id.clone()),
+        Kind::InfoInstructed(m) => ("畅通 info_instructed", m.leader.clone()),
+        Kind::InfoFeedback(m) => ("畅通 info_feedback", m.text.clone()),
+        Kind::NoticeIssued(m) => ("畅通 notice_issued", m.title.clone()),
+        Kind::NoticeAcknowledged(m) => ("畅通 notice_acknowledged", m.notice_id.clone()),
+        Kind::ResearchCompleted(m) => ("互通 research_completed", m.title.clone()),
+        Kind::ResultShared(m) => ("互通 result_shared", format!("{} → {}", m.result_id, m.audience)),
+        Kind::ResultAdopted(m) => ("互通 result_adopted", m.how.clone()),
+        Kind::ResultFeedback(m) => ("互通 result_feedback", m.text.clone()),
+    }
+}
+
+/// One line per event.
+pub fn print_events(events: &[pb::StoredEvent]) {
+    println!("{:>6}  {:<6}  {:<14} {:>5}  {:<26} {}", "pos", "origin", "channel", "seq", "kind", "gist");
+    for stored in events {
+        let Some(e) = &stored.event else { continue };
+        let (kind, gist) = gist(e.payload.as_ref());
+        println!("{:>6}  {:<6}  {:<14} {:>5}  {:<26} {}", stored.position, e.origin, e.channel, e.seq, kind, gist);
+    }
+    println!("({} events)", events.len());
+}
+
+/// Every envelope field of one event.
+pub fn print_event_detail(stored: &pb::StoredEvent) {
+    let Some(e) = &stored.event else { return };
+    let (kind, gist) = gist(e.payload.as_ref());
+    println!("id          {}", e.id);
+    println!("position    {}", stored.position);
+    println!("origin      {}", e.origin);
+    println!("channel     {}", e.channel);
+    println!("seq         {}", e.seq);
+    println!("hlc         {}", e.hlc);
+    println!("refs        {}", e.refs.join(", "));
+    println!("kind        {kind}");
+    println!("gist        {gist}");
+    println!("signed      {}", if e.signature.is_empty() { "by the chain (a later event of the stream)" } else { "yes" });
+}
+
+/// The node's status.
+pub fn print_status(s: &pb::StatusResponse) {
+    let level = pb::Level::try_from(s.level).map(|l| l.as_str_name()).unwrap_or("?");
+    println!("node        {} {} ({level})", s.node, s.name);
+    println!("parent      {}", if s.parent.is_empty() { "-" } else { &s.parent });
+    println!("public key  {}", s.public_key);
+    println!("events      {} (last position {})", s.events, s.last_position);
+    println!("store       {} bytes, {}", s.store_bytes, if s.writable { "writable" } else { "READ-ONLY after a storage error" });
+    println!("streams:");
+    for h in &s.heads {
+        println!("  {:<6} {:<14} seq {}", h.origin, h.channel, h.seq);
+    }
+}
+
+/// A gRPC error as a readable message naming the field.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    let details = status.get_error_details();
+    let fields: Vec<String> = details
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect())
+        .unwrap_or_default();
+    if fields.is_empty() {
+        anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    } else {
+        anyhow::anyhow!("{:?}: {}", status.code(), fields.join("; "))
+    }
+}

@@ -7,9 +7,7 @@ use std::{env, fs, path::PathBuf};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let dir = root.join("linkage/v1");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     files.retain(|p| p.extension().is_some_and(|e| e == "proto"));
     files.sort();
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -28,9 +26,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Cargo sets this when the `grpc` feature is on: only then do we emit
     // tonic stubs, so that the core crate can use the messages without tonic.
     let grpc = env::var_os("CARGO_FEATURE_GRPC").is_some();
-    tonic_prost_build::configure()
-        .build_server(grpc)
-        .build_client(grpc)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_server(grpc).build_client(grpc).compile_fds(fds)?;
     Ok(())
 }

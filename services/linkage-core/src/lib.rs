@@ -30,5 +30,5 @@ pub mod wire;
 pub use channel::Channel;
 pub use code::{Level, NodeCode};
 pub use error::{AppendError, FieldViolation};
-pub use topology::Topology;
 pub use linkage_proto::v1 as pb;
+pub use topology::Topology;

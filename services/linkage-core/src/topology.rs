@@ -84,8 +84,7 @@ pub enum TopologyError {
 impl Topology {
     /// Parses and validates a topology file's text.
     pub fn from_toml(text: &str) -> Result<Topology, TopologyError> {
-        let file: TopologyFile =
-            toml::from_str(text).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        let file: TopologyFile = toml::from_str(text).map_err(|e| TopologyError::Syntax(e.to_string()))?;
         Topology::from_file(file)
     }
 
@@ -107,9 +106,7 @@ impl Topology {
             }
             let parent = match (&e.parent, e.level) {
                 (None, Level::Province) => None,
-                (Some(_), Level::Province) => {
-                    return Err(field("parent", "the province has no parent".into()))
-                }
+                (Some(_), Level::Province) => return Err(field("parent", "the province has no parent".into())),
                 (None, _) => return Err(field("parent", "a city or county needs a parent".into())),
                 (Some(p), _) => Some(p.parse::<NodeCode>().map_err(|err| field("parent", format!("{err}")))?),
             };
@@ -125,13 +122,13 @@ impl Topology {
                     Some(bytes)
                 }
             };
-            let node = Node { code, name: e.name.clone(), pinyin: e.pinyin.clone(), level: e.level, parent, public_key };
+            let node =
+                Node { code, name: e.name.clone(), pinyin: e.pinyin.clone(), level: e.level, parent, public_key };
             if nodes.insert(code, node).is_some() {
                 return Err(field("code", format!("{code} appears twice")));
             }
         }
-        let provinces: Vec<NodeCode> =
-            nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code).collect();
+        let provinces: Vec<NodeCode> = nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code).collect();
         let [province] = provinces[..] else {
             return Err(TopologyError::Shape(format!("needs exactly one province, found {}", provinces.len())));
         };
@@ -263,7 +260,12 @@ parent = "620700"
             (DEMO.replace("parent = \"620700\"", "parent = \"620799\""), "parent 620799 is not in the topology"),
             (DEMO.replace("parent = \"620700\"", "parent = \"620000\""), "a county must sit under a city"),
             (DEMO.replace("level = \"province\"", "level = \"city\""), "nodes[0].parent"),
-            (format!("{DEMO}\n[[nodes]]\ncode = \"620722\"\nname = \"x\"\nlevel = \"county\"\nparent = \"620700\"\n"), "appears twice"),
+            (
+                format!(
+                    "{DEMO}\n[[nodes]]\ncode = \"620722\"\nname = \"x\"\nlevel = \"county\"\nparent = \"620700\"\n"
+                ),
+                "appears twice",
+            ),
         ];
         for (text, needle) in cases {
             let err = Topology::from_toml(&text).unwrap_err().to_string();

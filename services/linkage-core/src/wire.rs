@@ -102,8 +102,8 @@ pub fn hash(raw: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
     use crate::pb;
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

@@ -34,8 +34,9 @@ pub fn append_error(error: &AppendError) -> Status {
 /// field paths start with `requests[i].`.
 pub fn append_failure(failure: AppendFailure, batch: bool) -> Status {
     match failure {
-        AppendFailure::Rejected { index, error } if batch => append_error(&error.within(&format!("requests[{index}].")))
-        ,
+        AppendFailure::Rejected { index, error } if batch => {
+            append_error(&error.within(&format!("requests[{index}].")))
+        }
         AppendFailure::Rejected { error, .. } => append_error(&error),
         AppendFailure::Unavailable(why) => Status::unavailable(why),
     }

@@ -94,8 +94,8 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
         let request = request.into_inner();
-        let valid = validate_append(&self.node.topology, self.node.origin, &request)
-            .map_err(|e| convert::append_error(&e))?;
+        let valid =
+            validate_append(&self.node.topology, self.node.origin, &request).map_err(|e| convert::append_error(&e))?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
@@ -151,10 +151,8 @@ impl EventLogService for EventLog {
                 (events, scope, next)
             }
             Some(pb::read_request::Range::Stream(range)) => {
-                let origin: NodeCode = range
-                    .origin
-                    .parse()
-                    .map_err(|e| convert::invalid("stream.origin", format!("{e}")))?;
+                let origin: NodeCode =
+                    range.origin.parse().map_err(|e| convert::invalid("stream.origin", format!("{e}")))?;
                 let channel: Channel =
                     range.channel.parse().map_err(|why: String| convert::invalid("stream.channel", why))?;
                 let channel = channel.to_string();

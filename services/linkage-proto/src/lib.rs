@@ -12,5 +12,4 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of every linkage proto file and its
 /// imports, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/linkage_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/linkage_descriptor.bin"));

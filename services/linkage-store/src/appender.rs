@@ -134,23 +134,30 @@ impl Writer {
         self.heads.extend(plan.heads.iter().map(|(c, h)| (c.clone(), *h)));
         let new: BTreeMap<u64, &[u8]> = plan.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
         for (result, reply) in plan.results.into_iter().zip(replies) {
-            let answer = result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
-                outcomes
-                    .into_iter()
-                    .map(|o| {
-                        let raw = match new.get(&o.position) {
-                            Some(raw) => sled::IVec::from(*raw),
-                            None => self
-                                .store
-                                .get_position(o.position)
-                                .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
-                                .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?
-                                .raw,
-                        };
-                        Ok(Appended { event: StoredEvent { position: o.position, raw }, deduplicated: o.deduplicated })
-                    })
-                    .collect()
-            });
+            let answer =
+                result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
+                    outcomes
+                        .into_iter()
+                        .map(|o| {
+                            let raw = match new.get(&o.position) {
+                                Some(raw) => sled::IVec::from(*raw),
+                                None => {
+                                    self.store
+                                        .get_position(o.position)
+                                        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
+                                        .ok_or_else(|| {
+                                            AppendFailure::Unavailable("deduplicated event not found".into())
+                                        })?
+                                        .raw
+                                }
+                            };
+                            Ok(Appended {
+                                event: StoredEvent { position: o.position, raw },
+                                deduplicated: o.deduplicated,
+                            })
+                        })
+                        .collect()
+                });
             // A caller that gave up (cancelled RPC) no longer listens; the
             // event is durable all the same and its key answers a retry.
             let _ = reply.send(answer);

@@ -2,8 +2,8 @@
 
 use crate::keys;
 use linkage_core::ledger::{CommitPlan, Head, KeyRecord};
-use std::collections::BTreeMap;
 use linkage_core::{Channel, NodeCode};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -302,4 +302,3 @@ impl Store {
         Ok(())
     }
 }
-

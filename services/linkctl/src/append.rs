@@ -115,14 +115,17 @@ impl AppendArgs {
         let occurred_at = match &self.occurred_at {
             None => None,
             Some(text) => {
-                let t = humantime::parse_rfc3339_weak(text)
-                    .map_err(|e| anyhow::anyhow!("--occurred-at {text:?}: {e}"))?;
+                let t =
+                    humantime::parse_rfc3339_weak(text).map_err(|e| anyhow::anyhow!("--occurred-at {text:?}: {e}"))?;
                 let d = t.duration_since(std::time::UNIX_EPOCH)?;
                 Some(prost_types::Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 })
             }
         };
         Ok(pb::AppendRequest {
-            channel: self.channel.clone().ok_or_else(|| anyhow::anyhow!("--channel is required (up, down, all, group:<id> or to:<code>)"))?,
+            channel: self
+                .channel
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--channel is required (up, down, all, group:<id> or to:<code>)"))?,
             payload: Some(pb::Payload { kind: Some(self.kind.to_kind()) }),
             refs: self.refs.clone(),
             occurred_at,

@@ -170,7 +170,9 @@ fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Result<
             "province" => Level::Province,
             "city" => Level::City,
             "county" => Level::County,
-            other => anyhow::bail!("{}:{}: level {other:?} is not province, city or county", path.display(), line_no + 1),
+            other => {
+                anyhow::bail!("{}:{}: level {other:?} is not province, city or county", path.display(), line_no + 1)
+            }
         };
         nodes.push(NodeEntry {
             code: code.into(),

@@ -63,7 +63,10 @@ pub fn print_event_detail(stored: &pb::StoredEvent) {
     println!("refs        {}", e.refs.join(", "));
     println!("kind        {kind}");
     println!("gist        {gist}");
-    println!("signed      {}", if e.signature.is_empty() { "by the chain (a later event of the stream)" } else { "yes" });
+    println!(
+        "signed      {}",
+        if e.signature.is_empty() { "by the chain (a later event of the stream)" } else { "yes" }
+    );
 }
 
 /// The node's status.
@@ -73,7 +76,11 @@ pub fn print_status(s: &pb::StatusResponse) {
     println!("parent      {}", if s.parent.is_empty() { "-" } else { &s.parent });
     println!("public key  {}", s.public_key);
     println!("events      {} (last position {})", s.events, s.last_position);
-    println!("store       {} bytes, {}", s.store_bytes, if s.writable { "writable" } else { "READ-ONLY after a storage error" });
+    println!(
+        "store       {} bytes, {}",
+        s.store_bytes,
+        if s.writable { "writable" } else { "READ-ONLY after a storage error" }
+    );
     println!("streams:");
     for h in &s.heads {
         println!("  {:<6} {:<14} seq {}", h.origin, h.channel, h.seq);

@@ -22,7 +22,6 @@ lint: deps
 test: lint
 	$(CARGO) build --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
-	tests/strace_fsync.sh
 
 # The long fault-injection runs (200 kill -9 rounds and more).
 test-long: deps

@@ -1,0 +1,132 @@
+//! What operators rely on: reflection for grpcurl, health probes, SIGTERM,
+//! `--help`, clear configuration errors, a stable identity.
+
+use linkage_core::pb;
+use linkage_testkit::{topology, NodeProcess};
+use std::process::Command;
+use tonic_reflection::pb::{v1, v1alpha};
+
+const BIN: &str = env!("CARGO_BIN_EXE_linkage-node");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_and_health_work_like_grpcurl_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(BIN.as_ref(), "620000", &topology("demo.toml"), dir.path()).unwrap();
+    let want = ["grpc.health.v1.Health", "linkage.v1.AdminService", "linkage.v1.EventLogService"];
+
+    // grpcurl list: v1 reflection …
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(node.channel().await.unwrap());
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a list response")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for name in want {
+        assert!(names.iter().any(|n| n == name), "v1 reflection lacks {name}: {names:?}");
+    }
+
+    // … and v1alpha, which older grpcurl versions use, including file lookups.
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(node.channel().await.unwrap());
+    let requests = [
+        v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        },
+        v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "linkage.v1.EventLogService".into(),
+            )),
+        },
+    ];
+    let mut stream = client.server_reflection_info(tokio_stream::iter(requests)).await.unwrap().into_inner();
+    let first = stream.message().await.unwrap().unwrap().message_response.unwrap();
+    let v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list) = first else {
+        panic!("not a list response")
+    };
+    for name in want {
+        assert!(list.service.iter().any(|s| s.name == name), "v1alpha reflection lacks {name}");
+    }
+    let second = stream.message().await.unwrap().unwrap().message_response.unwrap();
+    assert!(matches!(second, v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(_)));
+
+    // grpc_health_probe: overall and per service.
+    let mut health = node.health().await.unwrap();
+    for service in ["", "linkage.v1.EventLogService", "linkage.v1.AdminService"] {
+        let answer =
+            health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        assert_eq!(answer.status(), tonic_health::pb::health_check_response::ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero_and_the_identity_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeProcess::start(BIN.as_ref(), "620700", &topology("demo.toml"), dir.path()).unwrap();
+    let key_before = node.admin().await.unwrap().status(pb::StatusRequest {}).await.unwrap().into_inner().public_key;
+    // A live subscription must not keep the node from stopping.
+    let mut sub = node.event_log().await.unwrap();
+    let mut stream = sub.subscribe(pb::SubscribeRequest { from_position: 1 }).await.unwrap().into_inner();
+    let status = node.terminate().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(stream.message().await.is_err() || stream.message().await.unwrap().is_none());
+
+    node.restart().unwrap();
+    let key_after = node.admin().await.unwrap().status(pb::StatusRequest {}).await.unwrap().into_inner().public_key;
+    assert_eq!(key_before, key_after, "the node keeps its key across restarts");
+    assert_eq!(key_after.len(), 64);
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--config",
+        "--node",
+        "--topology",
+        "--data-dir",
+        "--grpc-listen",
+        "--key-file",
+        "--shutdown-grace",
+        "--log-format",
+        "--log",
+        "LINKAGE_",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn configuration_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = topology("demo.toml");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--topology".into(), demo.display().to_string()], "`node` is required"),
+        (vec!["--node".into(), "620700".into()], "`topology` is required"),
+        (vec!["--node".into(), "62070".into(), "--topology".into(), demo.display().to_string()], "node"),
+        (vec!["--node".into(), "620200".into(), "--topology".into(), demo.display().to_string()], "not in topology"),
+        (vec!["--node".into(), "620700".into(), "--topology".into(), "/nonexistent.toml".into()], "topology"),
+        (vec!["--config".into(), "/nonexistent.toml".into()], "config file /nonexistent.toml does not exist"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN)
+            .args(&args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("LINKAGE_NODE")
+            .env_remove("LINKAGE_TOPOLOGY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
+    }
+}

@@ -61,6 +61,9 @@ struct Inner {
     /// Announces each new durable position to subscribers.
     durable_tx: tokio::sync::watch::Sender<u64>,
     poison_reason: std::sync::Mutex<String>,
+    /// Tests set this to make the next sync fail like a full or dying disk.
+    #[cfg(test)]
+    fail_next_sync: AtomicBool,
 }
 
 /// The node's log. Cheap to clone; reads may come from any thread, writes
@@ -98,6 +101,8 @@ impl Store {
             writable: AtomicBool::new(true),
             durable_tx: tokio::sync::watch::Sender::new(last),
             poison_reason: std::sync::Mutex::new(String::new()),
+            #[cfg(test)]
+            fail_next_sync: AtomicBool::new(false),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -276,6 +281,10 @@ impl Store {
     /// (ending in `sync_file_range`), then a real `fdatasync` of the data
     /// file, and an fsync of any blob file sled wrote for an oversized node.
     pub fn sync(&self) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.inner.fail_next_sync.swap(false, Ordering::AcqRel) {
+            return Err(StoreError::Io(std::io::Error::other("injected: no space left on device")));
+        }
         self.inner.db.flush()?;
         self.inner.data_file.sync_data()?;
         self.sync_blobs()
@@ -300,5 +309,83 @@ impl Store {
             File::open(&blobs)?.sync_all()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Appender;
+    use ed25519_dalek::SigningKey;
+    use linkage_core::validate::validate_append;
+    use linkage_core::{pb, Topology};
+
+    fn topology() -> Topology {
+        Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap()
+    }
+
+    fn request(title: &str) -> pb::AppendRequest {
+        pb::AppendRequest {
+            channel: "up".into(),
+            payload: Some(pb::Payload {
+                kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+                    title: title.into(),
+                    body: "内容".into(),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn append(appender: &Appender, title: &str) -> Result<Vec<crate::Appended>, crate::AppendFailure> {
+        let origin: NodeCode = "620722".parse().unwrap();
+        appender.append(vec![validate_append(&topology(), origin, &request(title)).unwrap()]).await
+    }
+
+    #[tokio::test]
+    async fn a_failed_sync_refuses_writes_and_keeps_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        append(&appender, "一").await.unwrap();
+        store.inner.fail_next_sync.store(true, Ordering::Release);
+        let failed = append(&appender, "二").await.unwrap_err();
+        assert!(matches!(failed, crate::AppendFailure::Unavailable(_)), "{failed:?}");
+        assert!(!store.writable());
+        // Nothing unacknowledged is served; what was durable still is.
+        assert_eq!(store.last_position(), 1);
+        assert_eq!(store.read_positions(1, 10).unwrap().len(), 1);
+        // Later appends are refused too, not silently lost.
+        assert!(matches!(append(&appender, "三").await, Err(crate::AppendFailure::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_events_heads_and_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let hlc_before;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+            for i in 0..5 {
+                append(&appender, &format!("事项 {i}")).await.unwrap();
+            }
+            hlc_before = store.hlc_last().unwrap();
+            drop(appender);
+            thread.join().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position(), 5);
+        assert_eq!(store.hlc_last().unwrap(), hlc_before);
+        let heads = store.own_heads(origin).unwrap();
+        assert_eq!(heads.get(&linkage_core::Channel::Up).map(|h| h.seq), Some(5));
+        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let next = append(&appender, "重启后").await.unwrap();
+        let event = <pb::Event as prost::Message>::decode(next[0].event.raw.as_ref()).unwrap();
+        assert_eq!((next[0].event.position, event.seq), (6, 6));
+        assert!(event.hlc > hlc_before);
+        assert_eq!(store.read_stream(origin, "up", 4, 10).unwrap().len(), 3);
     }
 }

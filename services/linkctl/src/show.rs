@@ -41,11 +41,11 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
 
 /// One line per event.
 pub fn print_events(events: &[pb::StoredEvent]) {
-    println!("{:>6}  {:<6}  {:<14} {:>5}  {:<26} {}", "pos", "origin", "channel", "seq", "kind", "gist");
+    println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} {}", "pos", "origin", "channel", "seq", "kind", "gist");
     for stored in events {
         let Some(e) = &stored.event else { continue };
         let (kind, gist) = gist(e.payload.as_ref());
-        println!("{:>6}  {:<6}  {:<14} {:>5}  {:<26} {}", stored.position, e.origin, e.channel, e.seq, kind, gist);
+        println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} {}", stored.position, e.origin, e.channel, e.seq, kind, gist);
     }
     println!("({} events)", events.len());
 }

@@ -23,6 +23,15 @@ use ed25519_dalek::SigningKey;
 use prost::Message;
 use std::collections::BTreeMap;
 
+/// A signature at least every this many events of a stream, so that a
+/// push or pull page of that many events can always be checked alone.
+pub const SIGN_EVERY_EVENTS: usize = 256;
+
+/// A signature at least every this many bytes of a stream: with events of
+/// up to 64 KiB, a signed stretch stays under 320 KiB, well inside one NATS
+/// message (1 MiB by default).
+pub const SIGN_EVERY_BYTES: usize = 256 * 1024;
+
 /// The head of one of this node's streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
@@ -80,8 +89,10 @@ pub struct NewEvent {
     pub seq: u64,
     /// Its id.
     pub id: [u8; 16],
-    /// The stored bytes (signed if last of its stream in this commit).
+    /// The stored bytes.
     pub raw: Vec<u8>,
+    /// True when `raw` carries a signature.
+    pub signed: bool,
 }
 
 /// The result of one request of a job.
@@ -115,6 +126,8 @@ pub struct CommitPlan {
     pub results: Vec<Result<Vec<Outcome>, JobError>>,
     /// Highest hlc issued.
     pub hlc_last: u64,
+    /// Per stream: events and bytes since the last signed event in this commit.
+    unsigned_runs: BTreeMap<Channel, (usize, usize)>,
 }
 
 /// Inputs from the outside world for one commit.
@@ -141,12 +154,15 @@ pub fn plan(state: &dyn LedgerState, mut ctx: CommitContext<'_>, jobs: &[Vec<Val
         // Work on copies so a refused job leaves no trace.
         let mut heads = plan.heads.clone();
         let mut keys = plan.keys.clone();
+        let mut runs = plan.unsigned_runs.clone();
         let mut events = Vec::new();
         let mut position = next_position;
         let mut clock = *ctx.clock;
-        let result = plan_job(state, &mut ctx, job, &mut heads, &mut keys, &mut events, &mut position, &mut clock);
+        let result =
+            plan_job(state, &mut ctx, job, &mut heads, &mut keys, &mut runs, &mut events, &mut position, &mut clock);
         if result.is_ok() {
             plan.heads = heads;
+            plan.unsigned_runs = runs;
             plan.keys = keys;
             plan.events.extend(events);
             next_position = position;
@@ -166,6 +182,7 @@ fn plan_job(
     job: &[ValidAppend],
     heads: &mut BTreeMap<Channel, Head>,
     keys: &mut BTreeMap<String, KeyRecord>,
+    runs: &mut BTreeMap<Channel, (usize, usize)>,
     events: &mut Vec<NewEvent>,
     position: &mut u64,
     clock: &mut HlcClock,
@@ -202,12 +219,21 @@ fn plan_job(
             payload: Some(request.payload.clone()),
             signature: Vec::new(),
         };
-        let raw = event.encode_to_vec();
+        let mut raw = event.encode_to_vec();
+        // Sign inside long runs too, so that every stretch a push or a pull
+        // page carries ends with a signature the receiver can check.
+        let run = runs.entry(request.channel.clone()).or_default();
+        *run = (run.0 + 1, run.1 + raw.len());
+        let signed = run.0 >= SIGN_EVERY_EVENTS || run.1 >= SIGN_EVERY_BYTES;
+        if signed {
+            raw = wire::sign(raw, ctx.key);
+            *run = (0, 0);
+        }
         heads.insert(request.channel.clone(), Head { seq, hash: wire::hash(&raw) });
         if let Some(key) = &request.idempotency_key {
             keys.insert(key.clone(), KeyRecord { digest: request.digest, position: *position });
         }
-        events.push(NewEvent { position: *position, channel: request.channel.clone(), seq, id, raw });
+        events.push(NewEvent { position: *position, channel: request.channel.clone(), seq, id, raw, signed });
         outcomes.push(Outcome { position: *position, deduplicated: false });
         *position += 1;
     }
@@ -220,6 +246,10 @@ fn sign_stream_ends(plan: &mut CommitPlan, key: &SigningKey) {
     for (channel, head) in plan.heads.iter_mut() {
         let Some(last) = plan.events.iter_mut().rev().find(|e| &e.channel == channel) else { continue };
         debug_assert_eq!(last.seq, head.seq);
+        if last.signed {
+            continue;
+        }
+        last.signed = true;
         last.raw = wire::sign(std::mem::take(&mut last.raw), key);
         head.hash = wire::hash(&last.raw);
     }

@@ -10,6 +10,9 @@
 //! - [`validate`]: checks an append request before anything is written.
 //! - [`hlc`]: the hybrid logical clock, with time passed in.
 //! - [`wire`]: canonical bytes, hash chain and ed25519 signatures of stored events.
+//! - [`groups`]: joint group membership as a function of the events held.
+//! - [`subjects`]: the NATS subject scheme and the permissions it implies.
+//! - [`verify`]: checks runs of remote events: chain and signature.
 //! - [`ledger`]: plans a batch of appends against the current heads and
 //!   idempotency records; the store only persists the plan.
 //!
@@ -20,11 +23,14 @@
 pub mod channel;
 pub mod code;
 pub mod error;
+pub mod groups;
 pub mod hlc;
 pub mod ledger;
 pub mod limits;
+pub mod subjects;
 pub mod topology;
 pub mod validate;
+pub mod verify;
 pub mod wire;
 
 pub use channel::Channel;

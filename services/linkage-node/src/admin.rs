@@ -48,4 +48,32 @@ impl AdminService for Admin {
             version: env!("CARGO_PKG_VERSION").into(),
         }))
     }
+
+    async fn replication(
+        &self,
+        _: Request<pb::ReplicationRequest>,
+    ) -> Result<Response<pb::ReplicationResponse>, Status> {
+        match &self.node.replicator {
+            Some(r) => Ok(Response::new(r.status())),
+            None => Err(Status::failed_precondition("replication is off: the node runs without nats_url")),
+        }
+    }
+
+    async fn list_forks(&self, _: Request<pb::ListForksRequest>) -> Result<Response<pb::ListForksResponse>, Status> {
+        let forks = self
+            .node
+            .store
+            .forks()
+            .map_err(convert::storage)?
+            .into_iter()
+            .map(|f| pb::Fork {
+                origin: f.origin.to_string(),
+                channel: f.channel,
+                seq: f.seq,
+                kept: f.kept,
+                other: f.other,
+            })
+            .collect();
+        Ok(Response::new(pb::ListForksResponse { forks }))
+    }
 }

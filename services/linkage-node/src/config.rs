@@ -27,6 +27,20 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter in `tracing` EnvFilter syntax; `RUST_LOG` wins when set.
     pub log: String,
+    /// NATS server URL(s); replication is off when unset (a lone node).
+    pub nats_url: Option<String>,
+    /// File with this node's NATS `user` and `password` (TOML), as
+    /// `linkctl nats-config` writes it.
+    pub nats_credentials: Option<PathBuf>,
+    /// Address for Prometheus `/metrics`; off when unset. Port 0 picks a
+    /// free port, written to `<data_dir>/metrics.addr`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often the node announces the heads of its own streams.
+    #[serde(with = "humantime_serde")]
+    pub heads_interval: Duration,
+    /// How often it asks its parent and children which streams they hold.
+    #[serde(with = "humantime_serde")]
+    pub anti_entropy_interval: Duration,
 }
 
 /// Log output format.
@@ -50,6 +64,11 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
             log: "info".into(),
+            nats_url: None,
+            nats_credentials: None,
+            metrics_listen: None,
+            heads_interval: Duration::from_secs(1),
+            anti_entropy_interval: Duration::from_secs(3),
         }
     }
 }
@@ -118,4 +137,42 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// NATS URL, e.g. nats://127.0.0.1:4222; without it the node does not replicate [env: LINKAGE_NATS_URL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+    /// TOML file with this node's NATS user and password (from `linkctl nats-config`) [env: LINKAGE_NATS_CREDENTIALS]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats_credentials: Option<PathBuf>,
+    /// Prometheus /metrics address; port 0 picks one, written to <data_dir>/metrics.addr [env: LINKAGE_METRICS_LISTEN]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often to announce the heads of own streams, e.g. 1s [env: LINKAGE_HEADS_INTERVAL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads_interval: Option<String>,
+    /// How often to ask parent and children which streams they hold, e.g. 3s [env: LINKAGE_ANTI_ENTROPY_INTERVAL]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anti_entropy_interval: Option<String>,
+}
+
+/// A node's NATS credentials file (written by `linkctl nats-config`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct NatsCredentials {
+    /// NATS user: the node's code.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl NatsCredentials {
+    /// Reads a credentials file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<NatsCredentials> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading NATS credentials {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("NATS credentials {}: {e}", path.display()))
+    }
 }

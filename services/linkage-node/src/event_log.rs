@@ -3,7 +3,7 @@
 use crate::convert;
 use futures::Stream;
 use linkage_core::limits::{BATCH_EVENTS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
-use linkage_core::validate::{parse_event_id, validate_append};
+use linkage_core::validate::{parse_event_id, validate_append, ValidAppend};
 use linkage_core::{pb, Channel, NodeCode, Topology};
 use linkage_proto::v1::event_log_service_server::EventLogService;
 use linkage_store::{Appender, Store, StoredEvent};
@@ -22,13 +22,15 @@ pub const SUBSCRIBE_BUFFER_EVENTS: usize = 256;
 /// What the handlers share.
 pub struct Node {
     /// The province → city → county tree.
-    pub topology: Topology,
+    pub topology: Arc<Topology>,
     /// This node.
     pub origin: NodeCode,
     /// The log.
     pub store: Store,
     /// The single writer.
     pub appender: Appender,
+    /// Replication over NATS; `None` for a lone node.
+    pub replicator: Option<linkage_replication::Replicator>,
     /// Cancelled on SIGTERM: ends subscriptions so the server can drain.
     pub shutdown: CancellationToken,
 }
@@ -43,6 +45,31 @@ impl EventLog {
     /// A service over `node`.
     pub fn new(node: Arc<Node>) -> EventLog {
         EventLog { node }
+    }
+
+    /// Validates one request, including what depends on replication:
+    /// appends wait until the node has checked its own streams with its
+    /// peers, and a group channel needs membership.
+    fn validate(&self, request: &pb::AppendRequest, prefix: &str) -> Result<ValidAppend, Status> {
+        let valid = validate_append(&self.node.topology, self.node.origin, request)
+            .map_err(|e| convert::append_error(&e.within(prefix)))?;
+        if let Some(replicator) = &self.node.replicator {
+            if !replicator.restored() {
+                return Err(Status::unavailable(
+                    "this node is still checking with its peers that it holds all of its own earlier events; retry shortly",
+                ));
+            }
+            if let Channel::Group(group) = &valid.channel {
+                if !replicator.is_member(group, self.node.origin) {
+                    let violation = linkage_core::FieldViolation::new(
+                        format!("{prefix}channel"),
+                        format!("{} is not a member of group {}", self.node.origin, group.as_str()),
+                    );
+                    return Err(convert::field_status(tonic::Code::FailedPrecondition, &violation));
+                }
+            }
+        }
+        Ok(valid)
     }
 }
 
@@ -116,10 +143,7 @@ impl EventLogService for EventLog {
         let valid = requests
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                validate_append(&self.node.topology, self.node.origin, r)
-                    .map_err(|e| convert::append_error(&e.within(&format!("requests[{i}]."))))
-            })
+            .map(|(i, r)| self.validate(r, &format!("requests[{i}].")))
             .collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
         let responses = appended

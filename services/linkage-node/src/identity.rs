@@ -8,14 +8,15 @@ use std::io::Write;
 use std::path::Path;
 
 /// Loads the key at `path`, creating it (and its directory) when absent.
-pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
+/// The flag is true when the key was created just now.
+pub fn load_or_create(path: &Path) -> anyhow::Result<(SigningKey, bool)> {
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
         let bytes: [u8; 32] = hex::decode(text.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
             .with_context(|| format!("key file {} must hold 64 hex digits", path.display()))?;
-        return Ok(SigningKey::from_bytes(&bytes));
+        return Ok((SigningKey::from_bytes(&bytes), false));
     }
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -34,5 +35,5 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKey> {
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()?;
     tracing::info!(path = %path.display(), public_key = %hex::encode(key.verifying_key().as_bytes()), "created a new node key");
-    Ok(key)
+    Ok((key, true))
 }

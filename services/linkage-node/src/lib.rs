@@ -6,7 +6,8 @@
 //! - [`convert`]: typed errors and stored bytes to gRPC statuses and messages.
 //! - [`event_log`]: `linkage.v1.EventLogService` — thin handlers over the
 //!   core's validation and the store's appender.
-//! - [`admin`]: `linkage.v1.AdminService`.
+//! - [`admin`] serves `linkage.v1.AdminService`.
+//! - [`metrics`]: Prometheus `/metrics` over a minimal HTTP listener.
 //! - [`server`]: wires the services, health and reflection together, and
 //!   shuts down in order on SIGTERM.
 //!
@@ -19,4 +20,5 @@ pub mod config;
 pub mod convert;
 pub mod event_log;
 pub mod identity;
+pub mod metrics;
 pub mod server;

@@ -45,7 +45,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .node(origin)
         .with_context(|| format!("configuration: node {origin} is not in topology {}", config.topology.display()))?
         .clone();
-    let key = identity::load_or_create(&config.key_path())?;
+    let (key, key_created) = identity::load_or_create(&config.key_path())?;
     let public_key = key.verifying_key().to_bytes();
     if let Some(enrolled) = me.public_key {
         anyhow::ensure!(
@@ -58,7 +58,54 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .with_context(|| format!("opening store in {}", config.data_dir.display()))?;
     let (appender, _writer) = Appender::start(store.clone(), origin, key)?;
     let shutdown = CancellationToken::new();
-    let node = Arc::new(Node { topology, origin, store: store.clone(), appender, shutdown: shutdown.clone() });
+    let topology = Arc::new(topology);
+    let replicator = match &config.nats_url {
+        None => None,
+        Some(url) => {
+            let (user, password) = match &config.nats_credentials {
+                None => (None, None),
+                Some(path) => {
+                    let creds = crate::config::NatsCredentials::load(path)?;
+                    (Some(creds.user), Some(creds.password))
+                }
+            };
+            let options = linkage_replication::nats::NatsOptions { url: url.clone(), user, password };
+            let transport = linkage_replication::nats::Nats::connect(origin, &options).await?;
+            let replication = linkage_replication::ReplicationConfig {
+                heads_interval: config.heads_interval,
+                anti_entropy_interval: config.anti_entropy_interval,
+                ..Default::default()
+            };
+            // An identity that existed before an empty store: this node may
+            // have appended before; it must learn its own heads first.
+            let must_restore = !key_created && store.last_position() == 0;
+            let replicator = linkage_replication::Replicator::start(
+                origin,
+                topology.clone(),
+                store.clone(),
+                appender.clone(),
+                Arc::new(transport),
+                replication,
+                must_restore,
+                shutdown.clone(),
+            )
+            .await?;
+            Some(replicator)
+        }
+    };
+    if let Some(addr) = config.metrics_listen {
+        let bound = crate::metrics::serve(addr, shutdown.clone()).await?;
+        write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
+        tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
+    }
+    let node = Arc::new(Node {
+        topology: topology.clone(),
+        origin,
+        store: store.clone(),
+        appender,
+        replicator,
+        shutdown: shutdown.clone(),
+    });
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;

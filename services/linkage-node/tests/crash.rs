@@ -49,7 +49,7 @@ async fn client_loop(node_url: String, client: usize, round: usize, seed: u64, a
     loop {
         // Every third call is a batch, to exercise multi-event jobs too.
         let batch: Vec<pb::AppendRequest> =
-            (0..if n % 3 == 0 { 4 } else { 1 }).map(|i| request(client, n + i, round, &mut rng)).collect();
+            (0..if n.is_multiple_of(3) { 4 } else { 1 }).map(|i| request(client, n + i, round, &mut rng)).collect();
         n += batch.len() as u64;
         let result = if batch.len() == 1 {
             client_api.append(batch[0].clone()).await.map(|r| vec![r.into_inner()])

@@ -1,21 +1,22 @@
-//! [`Appender`]: the one thread that writes. Concurrent appends queue on a
-//! bounded channel; the thread takes everything queued (up to
-//! [`BATCH_EVENTS_MAX`] events), plans it with the core ledger, writes it in
-//! one sled batch and covers it with one fdatasync: group commit. While one
+//! [`Appender`]: the one thread that writes. Local appends and verified
+//! remote events queue on one bounded channel; the thread takes everything
+//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, writes it in one
+//! sled batch and covers it with one fdatasync: group commit. While one
 //! commit syncs, the next one fills up.
 
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
 use ed25519_dalek::SigningKey;
 use linkage_core::hlc::HlcClock;
 use linkage_core::ledger::{self, CommitContext, Head, MemoryState};
 use linkage_core::limits::BATCH_EVENTS_MAX;
 use linkage_core::validate::ValidAppend;
+use linkage_core::verify::Parsed;
 use linkage_core::{AppendError, Channel, NodeCode};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-/// Appends waiting for the writer. Beyond this, callers wait (back-pressure)
+/// Jobs waiting for the writer. Beyond this, callers wait (back-pressure)
 /// instead of queueing without bound.
 pub const QUEUED_JOBS_MAX: usize = 4_096;
 
@@ -39,17 +40,42 @@ pub enum AppendFailure {
         /// Why.
         error: AppendError,
     },
-    /// Storage failed or the node is shutting down; the append may be
-    /// retried with the same idempotency key.
+    /// Storage failed, the node is shutting down, or it is still restoring
+    /// its own streams; the append may be retried with the same key.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }
 
+/// A verified run of consecutive events of one remote stream.
+pub type RemoteRun = Vec<(Parsed, Vec<u8>)>;
+
+/// What applying remote runs did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Events stored.
+    pub applied: usize,
+    /// Events already held, byte for byte.
+    pub duplicates: usize,
+    /// Events that contradict what is held (kept as evidence).
+    pub forks: usize,
+    /// Runs (or their tails) that could not be linked yet: a gap before them.
+    pub gaps: usize,
+}
+
 type Reply = oneshot::Sender<Result<Vec<Appended>, AppendFailure>>;
 
-struct Job {
-    requests: Vec<ValidAppend>,
-    reply: Reply,
+enum Job {
+    Append { requests: Vec<ValidAppend>, reply: Reply },
+    Apply { runs: Vec<RemoteRun>, reply: oneshot::Sender<Result<ApplyReport, String>> },
+}
+
+impl Job {
+    fn events(&self) -> usize {
+        match self {
+            Job::Append { requests, .. } => requests.len(),
+            Job::Apply { runs, .. } => runs.iter().map(Vec::len).sum(),
+        }
+    }
 }
 
 /// Handle to the writer thread. Cheap to clone; the thread ends when the
@@ -66,7 +92,7 @@ impl Appender {
         origin: NodeCode,
         key: SigningKey,
     ) -> Result<(Appender, std::thread::JoinHandle<()>), StoreError> {
-        let heads = store.own_heads(origin)?;
+        let heads = store.all_heads()?;
         let clock = HlcClock::starting_after(store.hlc_last()?);
         let (tx, rx) = mpsc::channel(QUEUED_JOBS_MAX);
         let writer = Writer { store, origin, key, heads, clock };
@@ -78,10 +104,17 @@ impl Appender {
     pub async fn append(&self, requests: Vec<ValidAppend>) -> Result<Vec<Appended>, AppendFailure> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { requests, reply })
+            .send(Job::Append { requests, reply })
             .await
             .map_err(|_| AppendFailure::Unavailable("the writer has stopped".into()))?;
         answer.await.map_err(|_| AppendFailure::Unavailable("the writer stopped before answering".into()))?
+    }
+
+    /// Stores verified remote runs that link to what is held, durably.
+    pub async fn apply(&self, runs: Vec<RemoteRun>) -> Result<ApplyReport, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Job::Apply { runs, reply }).await.map_err(|_| "the writer has stopped".to_owned())?;
+        answer.await.map_err(|_| "the writer stopped before answering".to_owned())?
     }
 }
 
@@ -89,19 +122,19 @@ struct Writer {
     store: Store,
     origin: NodeCode,
     key: SigningKey,
-    /// Cache of this node's heads: the writer is their only author.
-    heads: BTreeMap<Channel, Head>,
+    /// Cache of every stream's head: the writer is their only author.
+    heads: BTreeMap<(NodeCode, Channel), Head>,
     clock: HlcClock,
 }
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
-            let mut events = first.requests.len();
+            let mut events = first.events();
             let mut jobs = vec![first];
             while events < BATCH_EVENTS_MAX {
                 let Ok(job) = rx.try_recv() else { break };
-                events += job.requests.len();
+                events += job.events();
                 jobs.push(job);
             }
             self.commit(jobs);
@@ -110,10 +143,27 @@ impl Writer {
     }
 
     fn commit(&mut self, jobs: Vec<Job>) {
-        let (requests, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.requests, j.reply)).unzip();
-        let state = match self.load_state(&requests) {
+        let mut appends = Vec::new();
+        let mut append_replies = Vec::new();
+        let mut applies = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Append { requests, reply } => {
+                    appends.push(requests);
+                    append_replies.push(reply);
+                }
+                Job::Apply { runs, reply } => applies.push((runs, reply)),
+            }
+        }
+        let state = match self.load_state(&appends) {
             Ok(state) => state,
-            Err(e) => return fail_all(replies, &e),
+            Err(e) => {
+                fail_appends(append_replies, &e);
+                for (_, reply) in applies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return;
+            }
         };
         let mut clock = self.clock;
         let mut new_id = || uuid::Uuid::now_v7().into_bytes();
@@ -125,31 +175,135 @@ impl Writer {
             clock: &mut clock,
             new_id: &mut new_id,
         };
-        let plan = ledger::plan(&state, ctx, &requests);
-        if let Err(e) = self.store.commit(self.origin, &plan) {
-            tracing::error!(error = %e, "commit failed; refusing further appends");
-            return fail_all(replies, &e);
+        let plan = ledger::plan(&state, ctx, &appends);
+        let mut set = WriteSet { keys: plan.keys.clone(), ..WriteSet::default() };
+        let mut heads = BTreeMap::new();
+        for e in &plan.events {
+            set.events.push(WriteEvent {
+                position: e.position,
+                origin: self.origin,
+                channel: e.channel.to_string(),
+                seq: e.seq,
+                id: e.id,
+                raw: e.raw.clone(),
+            });
+        }
+        for (channel, head) in &plan.heads {
+            heads.insert((self.origin, channel.clone()), *head);
+        }
+        let mut reports = Vec::with_capacity(applies.len());
+        for (runs, _) in &applies {
+            reports.push(self.plan_apply(runs, &mut set, &mut heads, &mut clock));
+        }
+        set.heads = heads;
+        set.hlc_last = clock.last();
+        if let Err(e) = self.store.commit(&set) {
+            tracing::error!(error = %e, "commit failed; refusing further writes");
+            fail_appends(append_replies, &e);
+            for (_, reply) in applies {
+                let _ = reply.send(Err(e.to_string()));
+            }
+            return;
         }
         self.clock = clock;
-        self.heads.extend(plan.heads.iter().map(|(c, h)| (c.clone(), *h)));
+        self.heads.extend(set.heads);
+        for ((_, reply), report) in applies.into_iter().zip(reports) {
+            let _ = reply.send(Ok(report));
+        }
+        self.answer_appends(plan, append_replies);
+    }
+
+    /// Adds remote runs to the commit: each event that extends its stream's
+    /// head (seq + 1, prev_hash = head's hash) is stored; one already held
+    /// is a duplicate; one that contradicts what is held is a fork, kept as
+    /// evidence; one beyond a gap waits (the replicator pulls the gap).
+    fn plan_apply(
+        &self,
+        runs: &[RemoteRun],
+        set: &mut WriteSet,
+        heads: &mut BTreeMap<(NodeCode, Channel), Head>,
+        clock: &mut HlcClock,
+    ) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let mut position = set.events.last().map_or(self.store.last_position(), |e| e.position) + 1;
+        for run in runs {
+            for (index, (p, raw)) in run.iter().enumerate() {
+                let key = (p.origin, p.channel.clone());
+                let head = heads.get(&key).or_else(|| self.heads.get(&key)).copied();
+                let head_seq = head.map_or(0, |h| h.seq);
+                if p.seq <= head_seq {
+                    match self.held_hash(&key, p.seq, head, set) {
+                        Some((held_hash, _)) if held_hash == p.hash => report.duplicates += 1,
+                        Some((_, held_raw)) => {
+                            report.forks += 1;
+                            set.forks.push(fork(p, held_raw, raw.clone()));
+                        }
+                        None => report.gaps += 1,
+                    }
+                    continue;
+                }
+                if p.seq > head_seq + 1 {
+                    report.gaps += run.len() - index;
+                    break;
+                }
+                if p.prev_hash != head.map(|h| h.hash) {
+                    // The origin's stream here differs from what we hold
+                    // before this seq: keep our event at seq - 1 and this one.
+                    report.forks += 1;
+                    let held = self.held_hash(&key, head_seq, head, set).map(|(_, r)| r).unwrap_or_default();
+                    set.forks.push(fork(p, held, raw.clone()));
+                    break;
+                }
+                clock.observe(p.hlc);
+                set.events.push(WriteEvent {
+                    position,
+                    origin: p.origin,
+                    channel: p.channel.to_string(),
+                    seq: p.seq,
+                    id: p.id,
+                    raw: raw.clone(),
+                });
+                position += 1;
+                heads.insert(key, Head { seq: p.seq, hash: p.hash });
+                report.applied += 1;
+            }
+        }
+        report
+    }
+
+    /// Hash and bytes of the event held at (stream, seq), from this commit
+    /// or the store.
+    fn held_hash(
+        &self,
+        key: &(NodeCode, Channel),
+        seq: u64,
+        _head: Option<Head>,
+        set: &WriteSet,
+    ) -> Option<([u8; 32], Vec<u8>)> {
+        let channel = key.1.to_string();
+        if let Some(e) = set.events.iter().rev().find(|e| e.origin == key.0 && e.channel == channel && e.seq == seq) {
+            return Some((linkage_core::wire::hash(&e.raw), e.raw.clone()));
+        }
+        let found = self.store.read_stream_any(key.0, &channel, seq).ok()??;
+        Some((linkage_core::wire::hash(&found), found))
+    }
+
+    fn answer_appends(&self, plan: ledger::CommitPlan, replies: Vec<Reply>) {
         let new: BTreeMap<u64, &[u8]> = plan.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
         for (result, reply) in plan.results.into_iter().zip(replies) {
-            let answer =
-                result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
+            let answer = result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(
+                |outcomes| {
                     outcomes
                         .into_iter()
                         .map(|o| {
                             let raw = match new.get(&o.position) {
                                 Some(raw) => sled::IVec::from(*raw),
-                                None => {
-                                    self.store
-                                        .get_position(o.position)
-                                        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
-                                        .ok_or_else(|| {
-                                            AppendFailure::Unavailable("deduplicated event not found".into())
-                                        })?
-                                        .raw
-                                }
+                                None => self
+                                    .store
+                                    .get_position(o.position)
+                                    .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
+                                    .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?
+                                    .raw,
                             };
                             Ok(Appended {
                                 event: StoredEvent { position: o.position, raw },
@@ -157,7 +311,8 @@ impl Writer {
                             })
                         })
                         .collect()
-                });
+                },
+            );
             // A caller that gave up (cancelled RPC) no longer listens; the
             // event is durable all the same and its key answers a retry.
             let _ = reply.send(answer);
@@ -171,11 +326,22 @@ impl Writer {
                 keys.insert(key.to_owned(), record);
             }
         }
-        Ok(MemoryState { heads: self.heads.clone(), keys })
+        let heads = self
+            .heads
+            .iter()
+            .filter(|((origin, _), _)| *origin == self.origin)
+            .map(|((_, channel), head)| (channel.clone(), *head))
+            .collect();
+        Ok(MemoryState { heads, keys })
     }
 }
 
-fn fail_all(replies: Vec<Reply>, error: &StoreError) {
+fn fork(p: &Parsed, kept: Vec<u8>, other: Vec<u8>) -> ForkRecord {
+    tracing::error!(origin = %p.origin, channel = %p.channel, seq = p.seq, "fork: two different events at one seq");
+    ForkRecord { origin: p.origin, channel: p.channel.to_string(), seq: p.seq, kept, other }
+}
+
+fn fail_appends(replies: Vec<Reply>, error: &StoreError) {
     for reply in replies {
         let _ = reply.send(Err(AppendFailure::Unavailable(error.to_string())));
     }

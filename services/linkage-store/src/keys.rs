@@ -8,6 +8,7 @@
 //! | `I` | event id (16 bytes) | position |
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
+//! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
 //! | `M` | name | node metadata (last hlc …) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
@@ -25,6 +26,8 @@ pub const ID: u8 = b'I';
 pub const HEAD: u8 = b'H';
 /// Prefix of idempotency records.
 pub const IDEMPOTENCY: u8 = b'K';
+/// Prefix of fork evidence.
+pub const FORK: u8 = b'F';
 /// Key of the highest hlc issued or observed.
 pub const META_HLC: &[u8] = b"Mhlc";
 
@@ -82,4 +85,23 @@ pub fn idempotency(key: &str) -> Vec<u8> {
 /// Reads a big-endian u64 from the start of a value.
 pub fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// Key of a fork record.
+pub fn fork(origin: NodeCode, channel: &str, seq: u64, other_hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = stream_prefix(FORK, origin, channel);
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&other_hash[..8]);
+    key
+}
+
+/// Splits a fork key into origin, channel and seq.
+pub fn parse_fork(key: &[u8]) -> Option<(NodeCode, String, u64)> {
+    let origin = NodeCode::from_bytes(key.get(1..1 + NodeCode::LEN)?)?;
+    let rest = key.get(1 + NodeCode::LEN..)?;
+    let zero = rest.iter().position(|b| *b == 0)?;
+    let channel = std::str::from_utf8(&rest[..zero]).ok()?.to_owned();
+    let seq = be_u64(rest.get(zero + 1..)?)?;
+    Some((origin, channel, seq))
 }

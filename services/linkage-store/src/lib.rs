@@ -19,5 +19,10 @@ pub mod appender;
 pub mod keys;
 pub mod store;
 
-pub use appender::{AppendFailure, Appended, Appender};
-pub use store::{Store, StoreError, StoredEvent, StreamHeadInfo};
+pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun};
+pub use store::{ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet};
+
+/// BLAKE3 of stored bytes.
+pub(crate) fn hash_of(raw: &[u8]) -> [u8; 32] {
+    linkage_core::wire::hash(raw)
+}

@@ -1,7 +1,7 @@
 //! [`Store`]: sled plus the fsync that sled 0.34 leaves out.
 
 use crate::keys;
-use linkage_core::ledger::{CommitPlan, Head, KeyRecord};
+use linkage_core::ledger::{Head, KeyRecord};
 use linkage_core::{Channel, NodeCode};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -33,6 +33,60 @@ pub struct StoredEvent {
     pub position: u64,
     /// The stored bytes, exactly as the origin signed them.
     pub raw: sled::IVec,
+}
+
+/// One event a commit writes, local or remote.
+#[derive(Clone, Debug)]
+pub struct WriteEvent {
+    /// Local position.
+    pub position: u64,
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// Seq in (origin, channel).
+    pub seq: u64,
+    /// Event id.
+    pub id: [u8; 16],
+    /// Stored bytes.
+    pub raw: Vec<u8>,
+}
+
+/// Two different events at one (origin, channel, seq): evidence of a fork.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// The seq both claim.
+    pub seq: u64,
+    /// The event this node holds.
+    pub kept: Vec<u8>,
+    /// The other one.
+    pub other: Vec<u8>,
+}
+
+/// Everything one commit writes.
+#[derive(Clone, Debug, Default)]
+pub struct WriteSet {
+    /// New events in position order.
+    pub events: Vec<WriteEvent>,
+    /// New stream heads.
+    pub heads: BTreeMap<(NodeCode, Channel), Head>,
+    /// New idempotency records.
+    pub keys: BTreeMap<String, KeyRecord>,
+    /// Fork evidence.
+    pub forks: Vec<ForkRecord>,
+    /// Highest hlc issued or observed.
+    pub hlc_last: u64,
+}
+
+impl WriteSet {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.forks.is_empty()
+    }
 }
 
 /// The head of one (origin, channel) stream held here.
@@ -188,6 +242,14 @@ impl Store {
         Ok(out)
     }
 
+    /// The stored bytes at (origin, channel, seq), durable or not: the
+    /// writer compares incoming events against everything it wrote.
+    pub fn read_stream_any(&self, origin: NodeCode, channel: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(pos) = self.inner.tree.get(keys::stream(origin, channel, seq))? else { return Ok(None) };
+        let position = keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("seq index".into()))?;
+        Ok(self.inner.tree.get(keys::event(position))?.map(|v| v.to_vec()))
+    }
+
     /// Heads of every stream held here, in key order.
     pub fn heads(&self) -> Result<Vec<StreamHeadInfo>, StoreError> {
         let mut out = Vec::new();
@@ -205,19 +267,13 @@ impl Store {
         Ok(self.inner.tree.get(keys::META_HLC)?.and_then(|v| keys::be_u64(&v)).unwrap_or(0))
     }
 
-    /// Heads (seq and hash) of `origin`'s own streams, for the ledger.
-    pub fn own_heads(&self, origin: NodeCode) -> Result<BTreeMap<Channel, Head>, StoreError> {
-        let mut out = BTreeMap::new();
-        for entry in self.inner.tree.scan_prefix(keys::stream_prefix(keys::HEAD, origin, "")) {
-            let (key, value) = entry?;
-            let corrupt = || StoreError::Corrupt("head entry".into());
-            let (_, channel) = keys::parse_head(&key).ok_or_else(corrupt)?;
-            let channel: Channel = channel.parse().map_err(|_| corrupt())?;
-            let seq = keys::be_u64(&value).ok_or_else(corrupt)?;
-            let hash = value.get(8..40).and_then(|h| h.try_into().ok()).ok_or_else(corrupt)?;
-            out.insert(channel, Head { seq, hash });
-        }
-        Ok(out)
+    /// The head (seq and hash) of one stream, if any of it is held.
+    pub fn head(&self, origin: NodeCode, channel: &str) -> Result<Option<Head>, StoreError> {
+        let Some(value) = self.inner.tree.get(keys::head(origin, channel))? else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt("head entry".into());
+        let seq = keys::be_u64(&value).ok_or_else(corrupt)?;
+        let hash = value.get(8..40).and_then(|h| h.try_into().ok()).ok_or_else(corrupt)?;
+        Ok(Some(Head { seq, hash }))
     }
 
     /// The record of an idempotency key, if it was used.
@@ -229,18 +285,21 @@ impl Store {
         Ok(Some(KeyRecord { digest, position }))
     }
 
-    /// Writes a plan in one atomic sled batch and waits for an fdatasync to
-    /// cover it. On error the store refuses all further writes.
-    pub(crate) fn commit(&self, origin: NodeCode, plan: &CommitPlan) -> Result<(), StoreError> {
+    /// Writes a commit in one atomic sled batch and waits for an fdatasync
+    /// to cover it. On error the store refuses all further writes.
+    pub(crate) fn commit(&self, set: &WriteSet) -> Result<(), StoreError> {
         if !self.writable() {
             return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
         }
-        let Some(last) = plan.events.last() else { return Ok(()) };
-        let result = self.write_and_sync(origin, plan);
-        match result {
+        if set.is_empty() {
+            return Ok(());
+        }
+        match self.write_and_sync(set) {
             Ok(()) => {
-                self.inner.durable_position.store(last.position, Ordering::Release);
-                self.inner.durable_tx.send_replace(last.position);
+                if let Some(last) = set.events.last() {
+                    self.inner.durable_position.store(last.position, Ordering::Release);
+                    self.inner.durable_tx.send_replace(last.position);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -251,30 +310,66 @@ impl Store {
         }
     }
 
-    fn write_and_sync(&self, origin: NodeCode, plan: &CommitPlan) -> Result<(), StoreError> {
+    fn write_and_sync(&self, set: &WriteSet) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for event in &plan.events {
+        for event in &set.events {
             let position = event.position.to_be_bytes();
-            let channel = event.channel.to_string();
             batch.insert(&keys::event(event.position)[..], event.raw.as_slice());
-            batch.insert(keys::stream(origin, &channel, event.seq), &position[..]);
+            batch.insert(keys::stream(event.origin, &event.channel, event.seq), &position[..]);
             batch.insert(&keys::id(&event.id)[..], &position[..]);
         }
-        for (channel, head) in &plan.heads {
+        for ((origin, channel), head) in &set.heads {
             let mut value = Vec::with_capacity(40);
             value.extend_from_slice(&head.seq.to_be_bytes());
             value.extend_from_slice(&head.hash);
-            batch.insert(keys::head(origin, &channel.to_string()), value);
+            batch.insert(keys::head(*origin, &channel.to_string()), value);
         }
-        for (key, record) in &plan.keys {
+        for (key, record) in &set.keys {
             let mut value = Vec::with_capacity(40);
             value.extend_from_slice(&record.digest);
             value.extend_from_slice(&record.position.to_be_bytes());
             batch.insert(keys::idempotency(key), value);
         }
-        batch.insert(keys::META_HLC, &plan.hlc_last.to_be_bytes()[..]);
+        for fork in &set.forks {
+            let mut value = Vec::with_capacity(8 + fork.kept.len() + fork.other.len());
+            value.extend_from_slice(&(fork.kept.len() as u64).to_be_bytes());
+            value.extend_from_slice(&fork.kept);
+            value.extend_from_slice(&fork.other);
+            batch.insert(keys::fork(fork.origin, &fork.channel, fork.seq, &crate::hash_of(&fork.other)), value);
+        }
+        batch.insert(keys::META_HLC, &set.hlc_last.to_be_bytes()[..]);
         self.inner.tree.apply_batch(batch)?;
         self.sync()
+    }
+
+    /// Every fork recorded, oldest key first.
+    pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.inner.tree.scan_prefix([keys::FORK]) {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt("fork record".into());
+            let (origin, channel, seq) = keys::parse_fork(&key).ok_or_else(corrupt)?;
+            let kept_len = keys::be_u64(&value).ok_or_else(corrupt)? as usize;
+            let kept = value.get(8..8 + kept_len).ok_or_else(corrupt)?.to_vec();
+            let other = value.get(8 + kept_len..).ok_or_else(corrupt)?.to_vec();
+            out.push(ForkRecord { origin, channel, seq, kept, other });
+        }
+        Ok(out)
+    }
+
+    /// Heads (seq and hash) of every stream held, for the writer's cache.
+    pub fn all_heads(&self) -> Result<BTreeMap<(NodeCode, Channel), Head>, StoreError> {
+        let mut out = BTreeMap::new();
+        for entry in self.inner.tree.scan_prefix([keys::HEAD]) {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt("head entry".into());
+            let (origin, channel) = keys::parse_head(&key).ok_or_else(corrupt)?;
+            let channel: Channel = channel.parse().map_err(|_| corrupt())?;
+            let seq = keys::be_u64(&value).ok_or_else(corrupt)?;
+            let hash = value.get(8..40).and_then(|h| h.try_into().ok()).ok_or_else(corrupt)?;
+            out.insert((origin, channel), Head { seq, hash });
+        }
+        Ok(out)
     }
 
     /// Makes everything written so far durable: sled writes its buffers
@@ -379,8 +474,8 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.last_position(), 5);
         assert_eq!(store.hlc_last().unwrap(), hlc_before);
-        let heads = store.own_heads(origin).unwrap();
-        assert_eq!(heads.get(&linkage_core::Channel::Up).map(|h| h.seq), Some(5));
+        let heads = store.all_heads().unwrap();
+        assert_eq!(heads.get(&(origin, linkage_core::Channel::Up)).map(|h| h.seq), Some(5));
         let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
         let next = append(&appender, "重启后").await.unwrap();
         let event = <pb::Event as prost::Message>::decode(next[0].event.raw.as_ref()).unwrap();

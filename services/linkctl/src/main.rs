@@ -6,6 +6,7 @@
 //! - `get`, `read`, `status`: read a node back.
 
 mod append;
+mod deploy;
 mod show;
 
 use anyhow::Context;
@@ -57,13 +58,59 @@ enum Command {
     },
     /// What the node is and holds.
     Status,
+    /// Replication state of the node: lag per stream, peers, rejected events.
+    Replication,
+    /// Forks the node has seen (two different events at one seq).
+    Forks,
+    /// Generate nats-server.conf and per-node credentials from a topology.
+    NatsConfig {
+        /// Topology file (with or without public keys).
+        #[arg(long)]
+        topology: PathBuf,
+        /// Output directory: nats-server.conf and creds/<code>.toml.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where nats-server listens (port -1 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:4222")]
+        listen: String,
+    },
+    /// Run a whole topology on this machine (what deploy/local/up and down call).
+    #[command(subcommand)]
+    Local(LocalCommand),
     /// Topology files.
     #[command(subcommand)]
     Topology(TopologyCommand),
 }
 
 #[derive(Subcommand)]
+enum LocalCommand {
+    /// Start nats-server and every node of TOPOLOGY as separate processes; write WORKDIR/nodes.json.
+    Up {
+        /// Topology file, e.g. deploy/topology/demo.toml
+        topology: PathBuf,
+        /// Working directory for keys, stores, logs and nodes.json.
+        workdir: PathBuf,
+        /// Directory holding the linkage-node binary [default: beside linkctl]
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
+    /// Stop everything `up` started in WORKDIR.
+    Down {
+        /// The working directory given to `up`.
+        workdir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum TopologyCommand {
+    /// Create a key for every node (KEYS_DIR/<code>/node.key) and print the topology with public keys.
+    Enroll {
+        /// Topology file.
+        topology: PathBuf,
+        /// Where keys are kept.
+        #[arg(long)]
+        keys_dir: PathBuf,
+    },
     /// Build a topology TOML from a CSV (code,name_zh,pinyin,level,parent_code).
     FromCsv {
         /// The CSV, e.g. deploy/topology/gansu_divisions.csv
@@ -95,6 +142,68 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Topology(TopologyCommand::Enroll { topology, keys_dir }) => {
+            print!("{}", toml::to_string(&deploy::enroll(&topology, &keys_dir)?)?);
+            Ok(())
+        }
+        Command::NatsConfig { topology, out, listen } => {
+            let text = std::fs::read_to_string(&topology).with_context(|| format!("reading {}", topology.display()))?;
+            let topology = linkage_core::Topology::from_toml(&text)?;
+            let path = deploy::nats_config(&topology, &out, &listen, None)?;
+            println!(
+                "wrote {} and {} credential files under {}",
+                path.display(),
+                topology.len(),
+                out.join("creds").display()
+            );
+            Ok(())
+        }
+        Command::Local(LocalCommand::Up { topology, workdir, bin_dir }) => {
+            let bin_dir = match bin_dir {
+                Some(dir) => dir,
+                None => std::env::current_exe()?.parent().context("linkctl has no directory")?.to_owned(),
+            };
+            let file = deploy::local_up(&topology, &workdir, &bin_dir).await?;
+            println!("nats-server at {} (pid {})", file.nats.url.as_deref().unwrap_or("?"), file.nats.pid);
+            for (code, p) in &file.nodes {
+                println!(
+                    "{code} {:<8} grpc {} metrics {} pid {}",
+                    p.name.as_deref().unwrap_or(""),
+                    p.grpc.as_deref().unwrap_or(""),
+                    p.metrics.as_deref().unwrap_or(""),
+                    p.pid
+                );
+            }
+            println!("wrote {}", workdir.join("nodes.json").display());
+            Ok(())
+        }
+        Command::Local(LocalCommand::Down { workdir }) => {
+            deploy::local_down(&workdir)?;
+            println!("stopped everything started in {}", workdir.display());
+            Ok(())
+        }
+        Command::Replication => {
+            let mut client = AdminServiceClient::new(connect(&cli.addr).await?);
+            let r = client.replication(pb::ReplicationRequest {}).await.map_err(show::status_error)?.into_inner();
+            show::print_replication(&r);
+            Ok(())
+        }
+        Command::Forks => {
+            let mut client = AdminServiceClient::new(connect(&cli.addr).await?);
+            let r = client.list_forks(pb::ListForksRequest {}).await.map_err(show::status_error)?.into_inner();
+            println!("{} forks", r.forks.len());
+            for f in r.forks {
+                println!(
+                    "  {} {} seq {}: kept {} bytes, other {} bytes",
+                    f.origin,
+                    f.channel,
+                    f.seq,
+                    f.kept.len(),
+                    f.other.len()
+                );
+            }
+            Ok(())
+        }
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", topology_from_csv(&csv, &only)?);
             Ok(())

@@ -41,7 +41,7 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
 
 /// One line per event.
 pub fn print_events(events: &[pb::StoredEvent]) {
-    println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} {}", "pos", "origin", "channel", "seq", "kind", "gist");
+    println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} gist", "pos", "origin", "channel", "seq", "kind");
     for stored in events {
         let Some(e) = &stored.event else { continue };
         let (kind, gist) = gist(e.payload.as_ref());
@@ -98,5 +98,30 @@ pub fn status_error(status: tonic::Status) -> anyhow::Error {
         anyhow::anyhow!("{:?}: {}", status.code(), status.message())
     } else {
         anyhow::anyhow!("{:?}: {}", status.code(), fields.join("; "))
+    }
+}
+
+/// Replication lag per stream.
+pub fn print_replication(r: &pb::ReplicationResponse) {
+    println!("restored {}  connected {}  rejected events {}", r.restored, r.connected, r.rejected_events);
+    println!(
+        "{:<6}  {:<22} {:>8} {:>8} {:>6} {:>8} {:>5} {:>8}",
+        "origin", "channel", "local", "remote", "lag", "lag s", "pull", "buffered"
+    );
+    for s in &r.streams {
+        println!(
+            "{:<6}  {:<22} {:>8} {:>8} {:>6} {:>8.1} {:>5} {:>8}",
+            s.origin,
+            s.channel,
+            s.local_head,
+            s.remote_head,
+            s.lag_events,
+            s.lag_seconds,
+            s.pulls_in_flight,
+            s.buffered_events
+        );
+    }
+    for p in &r.peers {
+        println!("peer {} last heard {:.1}s ago", p.node, p.seconds_since_contact);
     }
 }

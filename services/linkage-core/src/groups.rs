@@ -1,0 +1,53 @@
+//! Joint group membership, as a deterministic function of the events held:
+//! per (group, member) the latest join or leave by (hlc, origin) wins, so the
+//! answer does not depend on the order events arrived in.
+
+use crate::channel::GroupId;
+use crate::code::NodeCode;
+use crate::pb;
+use crate::pb::payload::Kind;
+use std::collections::BTreeMap;
+
+/// Who is in which group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Groups {
+    /// group → member → (hlc, origin, joined) of the deciding event.
+    members: BTreeMap<GroupId, BTreeMap<NodeCode, (u64, NodeCode, bool)>>,
+}
+
+impl Groups {
+    /// Takes note of an event; events of other kinds are ignored.
+    pub fn observe(&mut self, event: &pb::Event) {
+        let Some(kind) = event.payload.as_ref().and_then(|p| p.kind.as_ref()) else { return };
+        let Ok(origin) = event.origin.parse::<NodeCode>() else { return };
+        let changes: Vec<(&str, &str, bool)> = match kind {
+            Kind::GroupFormed(m) => std::iter::once(m.lead.as_str())
+                .chain(m.members.iter().map(String::as_str))
+                .map(|member| (m.group_id.as_str(), member, true))
+                .collect(),
+            Kind::GroupJoined(m) => vec![(m.group_id.as_str(), m.member.as_str(), true)],
+            Kind::GroupLeft(m) => vec![(m.group_id.as_str(), m.member.as_str(), false)],
+            _ => return,
+        };
+        for (group, member, joined) in changes {
+            let (Ok(group), Ok(member)) = (group.parse::<GroupId>(), member.parse::<NodeCode>()) else { continue };
+            let entry = self.members.entry(group).or_default().entry(member).or_insert((0, origin, false));
+            if (event.hlc, origin) >= (entry.0, entry.1) {
+                *entry = (event.hlc, origin, joined);
+            }
+        }
+    }
+
+    /// True when `node` is a current member of `group`.
+    pub fn is_member(&self, group: &GroupId, node: NodeCode) -> bool {
+        self.members.get(group).and_then(|m| m.get(&node)).is_some_and(|(_, _, joined)| *joined)
+    }
+
+    /// Current members of `group`, in code order.
+    pub fn members(&self, group: &GroupId) -> Vec<NodeCode> {
+        self.members
+            .get(group)
+            .map(|m| m.iter().filter(|(_, (_, _, joined))| *joined).map(|(code, _)| *code).collect())
+            .unwrap_or_default()
+    }
+}

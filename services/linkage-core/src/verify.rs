@@ -1,0 +1,99 @@
+//! Checks events that arrive from other nodes before anything is stored:
+//! well-formed, one stream, consecutive seqs, an unbroken hash chain, and
+//! the last event signed by the origin's key (`verify_strict`), which
+//! vouches for the whole run.
+
+use crate::channel::Channel;
+use crate::code::NodeCode;
+use crate::limits::EVENT_BYTES_MAX;
+use crate::pb;
+use crate::validate::parse_event_id;
+use crate::wire;
+use ed25519_dalek::VerifyingKey;
+use prost::Message;
+
+/// The envelope fields the store and the replicator need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel.
+    pub channel: Channel,
+    /// Seq in (origin, channel).
+    pub seq: u64,
+    /// Event id bytes.
+    pub id: [u8; 16],
+    /// Hybrid logical clock.
+    pub hlc: u64,
+    /// Hash of the previous event of the stream; `None` for seq 1.
+    pub prev_hash: Option<[u8; 32]>,
+    /// Hash of these bytes.
+    pub hash: [u8; 32],
+    /// The decoded event (payload kind may be unknown).
+    pub event: pb::Event,
+}
+
+/// Why remote events were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not an event, or a field out of shape.
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    /// The run mixes streams or skips seqs.
+    #[error("not one consecutive run of one stream")]
+    NotARun,
+    /// An event's prev_hash is not the hash of the one before.
+    #[error("broken hash chain at seq {0}")]
+    BrokenChain(u64),
+    /// The run does not end with a signed event.
+    #[error("the run does not end with a signed event")]
+    UnsignedTail,
+    /// The signature does not verify.
+    #[error("bad signature at seq {0}")]
+    BadSignature(u64),
+    /// The origin has no enrolled key.
+    #[error("origin {0} has no public key in the topology")]
+    UnknownKey(NodeCode),
+}
+
+/// Reads the envelope of stored bytes.
+pub fn parse(raw: &[u8]) -> Result<Parsed, VerifyError> {
+    if raw.len() > EVENT_BYTES_MAX {
+        return Err(VerifyError::Malformed(format!("{} bytes", raw.len())));
+    }
+    let event = pb::Event::decode(raw).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let origin = event.origin.parse().map_err(|_| VerifyError::Malformed("origin".into()))?;
+    let channel = event.channel.parse().map_err(|_| VerifyError::Malformed("channel".into()))?;
+    let id = parse_event_id(&event.id).ok_or_else(|| VerifyError::Malformed("id".into()))?;
+    if event.seq == 0 {
+        return Err(VerifyError::Malformed("seq 0".into()));
+    }
+    let prev_hash = match (event.seq, event.prev_hash.len()) {
+        (1, 0) => None,
+        (s, 32) if s > 1 => Some(event.prev_hash[..].try_into().expect("32 bytes")),
+        _ => return Err(VerifyError::Malformed("prev_hash".into())),
+    };
+    Ok(Parsed { origin, channel, seq: event.seq, id, hlc: event.hlc, prev_hash, hash: wire::hash(raw), event })
+}
+
+/// Verifies a run of consecutive events of one stream. The first event's
+/// link to what the receiver already holds is the store's to check.
+pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<Parsed>, VerifyError> {
+    let parsed = raws.iter().map(|r| parse(r.as_ref())).collect::<Result<Vec<_>, _>>()?;
+    let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else { return Ok(parsed) };
+    for (i, p) in parsed.iter().enumerate().skip(1) {
+        let before = &parsed[i - 1];
+        if p.origin != first.origin || p.channel != first.channel || p.seq != before.seq + 1 {
+            return Err(VerifyError::NotARun);
+        }
+        if p.prev_hash != Some(before.hash) {
+            return Err(VerifyError::BrokenChain(p.seq));
+        }
+    }
+    let raw_last = raws.last().expect("non-empty").as_ref();
+    match wire::verify(raw_last, key) {
+        Ok(()) => Ok(parsed),
+        Err(wire::WireError::Unsigned) => Err(VerifyError::UnsignedTail),
+        Err(_) => Err(VerifyError::BadSignature(last.seq)),
+    }
+}

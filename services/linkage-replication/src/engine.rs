@@ -1,0 +1,729 @@
+//! [`Replicator`]: push after commit, heads, pull, restore, and answering
+//! other nodes' requests — for exactly what each is entitled to.
+
+use crate::transport::{Incoming, Transport, TransportError};
+use bytes::Bytes;
+use ed25519_dalek::VerifyingKey;
+use futures::StreamExt;
+use linkage_core::channel::entitled;
+use linkage_core::groups::Groups;
+use linkage_core::verify::{self, VerifyError};
+use linkage_core::{pb, subjects, Channel, NodeCode, Topology};
+use linkage_store::{Appender, ApplyReport, RemoteRun, Store};
+use prost::Message;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Events one pull page carries at most.
+pub const PULL_PAGE_EVENTS_MAX: u32 = 1_024;
+
+/// Bytes one pull page carries at most: under NATS' default 1 MiB
+/// `max_payload` with room for the envelope.
+pub const PULL_PAGE_BYTES_MAX: usize = 800 * 1024;
+
+/// Out-of-order events one stream may hold back waiting for a gap to fill;
+/// beyond this they are dropped and pulled again later.
+pub const PENDING_EVENTS_MAX: usize = 20_000;
+
+/// Answers a restoring node waits for at most.
+const RESTORE_ANSWERS_MAX: usize = 256;
+
+/// Timings of replication.
+#[derive(Clone, Debug)]
+pub struct ReplicationConfig {
+    /// How often a node announces the heads of its own streams.
+    pub heads_interval: Duration,
+    /// How often it asks its parent and children which streams they hold.
+    pub anti_entropy_interval: Duration,
+    /// How long a pull or heads request waits for an answer.
+    pub request_timeout: Duration,
+    /// How long a restoring node collects answers to "who holds my streams?".
+    pub restore_window: Duration,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            heads_interval: Duration::from_secs(1),
+            anti_entropy_interval: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(3),
+            restore_window: Duration::from_millis(1500),
+        }
+    }
+}
+
+type StreamKey = (NodeCode, Channel);
+
+/// What this node knows of one stream beyond what it holds.
+#[derive(Default)]
+struct StreamState {
+    /// Highest seq known to exist.
+    remote_head: u64,
+    /// Nodes that said they hold the stream, with their heads.
+    holders: BTreeMap<NodeCode, u64>,
+    /// A pull loop runs for this stream.
+    pulling: bool,
+    /// Since when this node knows of events it does not hold.
+    behind_since: Option<Instant>,
+    /// Verified runs waiting for the gap before them, by first seq.
+    pending: BTreeMap<u64, RemoteRun>,
+}
+
+impl StreamState {
+    fn pending_events(&self) -> usize {
+        self.pending.values().map(Vec::len).sum()
+    }
+}
+
+struct Inner {
+    me: NodeCode,
+    topology: Arc<Topology>,
+    keys: BTreeMap<NodeCode, VerifyingKey>,
+    store: Store,
+    appender: Appender,
+    transport: Arc<dyn Transport>,
+    config: ReplicationConfig,
+    groups: RwLock<Groups>,
+    streams: Mutex<BTreeMap<StreamKey, StreamState>>,
+    contacts: Mutex<BTreeMap<NodeCode, Instant>>,
+    restored: AtomicBool,
+    rejected: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+/// Handle to the running replication of one node.
+#[derive(Clone)]
+pub struct Replicator {
+    inner: Arc<Inner>,
+}
+
+impl Replicator {
+    /// Starts replication. `must_restore` says the node has an identity
+    /// but may lack its own earlier events (an empty store with an existing
+    /// key): it then accepts no appends until a peer has answered.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        me: NodeCode,
+        topology: Arc<Topology>,
+        store: Store,
+        appender: Appender,
+        transport: Arc<dyn Transport>,
+        config: ReplicationConfig,
+        must_restore: bool,
+        shutdown: CancellationToken,
+    ) -> Result<Replicator, TransportError> {
+        let keys = topology
+            .nodes()
+            .filter_map(|n| Some((n.code, VerifyingKey::from_bytes(&n.public_key?).ok()?)))
+            .collect();
+        let start_position = store.last_position() + 1;
+        let groups = scan_groups(&store);
+        let inner = Arc::new(Inner {
+            me,
+            topology: topology.clone(),
+            keys,
+            store,
+            appender,
+            transport: transport.clone(),
+            config,
+            groups: RwLock::new(groups),
+            streams: Mutex::new(BTreeMap::new()),
+            contacts: Mutex::new(BTreeMap::new()),
+            restored: AtomicBool::new(false),
+            rejected: AtomicU64::new(0),
+            shutdown,
+        });
+        let mut incoming = futures::stream::SelectAll::new();
+        for subject in subjects::subscriptions(&topology, me) {
+            incoming.push(transport.subscribe(subject).await?);
+        }
+        let replicator = Replicator { inner };
+        tokio::spawn(replicator.clone().dispatch(incoming));
+        tokio::spawn(replicator.clone().follow(start_position));
+        tokio::spawn(replicator.clone().tick());
+        tokio::spawn(replicator.clone().restore(must_restore));
+        Ok(replicator)
+    }
+
+    /// True once the node knows it holds all of its own earlier events.
+    pub fn restored(&self) -> bool {
+        self.inner.restored.load(Ordering::Acquire)
+    }
+
+    /// Current members of a group, as this node knows them.
+    pub fn is_member(&self, group: &linkage_core::channel::GroupId, node: NodeCode) -> bool {
+        self.inner.groups.read().expect("groups lock").is_member(group, node)
+    }
+
+    /// The replication state for `AdminService.Replication`.
+    pub fn status(&self) -> pb::ReplicationResponse {
+        let inner = &self.inner;
+        let local: BTreeMap<StreamKey, u64> = inner
+            .store
+            .heads()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|h| Some(((h.origin, h.channel.parse().ok()?), h.seq)))
+            .collect();
+        let streams = inner.streams.lock().expect("streams lock");
+        let keys: BTreeSet<&StreamKey> = local.keys().chain(streams.keys()).collect();
+        let now = Instant::now();
+        let out = keys
+            .into_iter()
+            .map(|key| {
+                let local_head = local.get(key).copied().unwrap_or(0);
+                let state = streams.get(key);
+                let remote_head = state.map_or(0, |s| s.remote_head).max(local_head);
+                let behind = remote_head > local_head;
+                pb::StreamReplication {
+                    origin: key.0.to_string(),
+                    channel: key.1.to_string(),
+                    local_head,
+                    remote_head,
+                    lag_events: remote_head - local_head,
+                    lag_seconds: match state.and_then(|s| s.behind_since) {
+                        Some(since) if behind => now.duration_since(since).as_secs_f64(),
+                        _ => 0.0,
+                    },
+                    pulls_in_flight: state.is_some_and(|s| s.pulling) as u32,
+                    buffered_events: state.map_or(0, |s| s.pending_events() as u64),
+                }
+            })
+            .collect();
+        let peers = inner
+            .contacts
+            .lock()
+            .expect("contacts lock")
+            .iter()
+            .map(|(node, at)| pb::PeerContact {
+                node: node.to_string(),
+                seconds_since_contact: now.duration_since(*at).as_secs_f64(),
+            })
+            .collect();
+        pb::ReplicationResponse {
+            streams: out,
+            peers,
+            restored: self.restored(),
+            connected: inner.transport.connected(),
+            rejected_events: inner.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    // ---- incoming ------------------------------------------------------
+
+    async fn dispatch(self, mut incoming: futures::stream::SelectAll<futures::stream::BoxStream<'static, Incoming>>) {
+        loop {
+            let message = tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                m = incoming.next() => match m { Some(m) => m, None => return },
+            };
+            if let Some((origin, channel)) = subjects::parse_push_subject(&message.subject) {
+                if origin != self.inner.me {
+                    self.on_push(origin, channel, message.payload).await;
+                }
+            } else if let Some(requester) = subjects::parse_pull_subject(&message.subject) {
+                let this = self.clone();
+                tokio::spawn(async move { this.on_request(requester, message).await });
+            } else if let Some(requester) = subjects::parse_who_subject(&message.subject) {
+                if requester != self.inner.me {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.on_who(requester, message).await });
+                }
+            }
+        }
+    }
+
+    fn touch(&self, node: NodeCode) {
+        self.inner.contacts.lock().expect("contacts lock").insert(node, Instant::now());
+    }
+
+    fn reject(&self, origin: NodeCode, channel: &Channel, why: &dyn std::fmt::Display, reason: &'static str) {
+        self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("linkage_rejected_events_total", "reason" => reason).increment(1);
+        tracing::warn!(%origin, %channel, %why, "rejected events");
+    }
+
+    async fn on_push(&self, origin: NodeCode, channel: Channel, payload: Bytes) {
+        self.touch(origin);
+        let Ok(push) = pb::Push::decode(payload) else {
+            return self.reject(origin, &channel, &"undecodable push", "malformed");
+        };
+        if push.origin != origin.as_str() || push.channel != channel.to_string() {
+            return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
+        }
+        self.learn_head(&(origin, channel.clone()), origin, push.head_seq);
+        if !push.events.is_empty() {
+            match self.verify(origin, &channel, &push.events) {
+                Ok(run) => self.submit(run).await,
+                Err((why, reason)) => self.reject(origin, &channel, &why, reason),
+            }
+        }
+        self.ensure_pull((origin, channel));
+    }
+
+    /// Checks a run of one stream: its events must all belong to the stream
+    /// the subject names, chain, and end with the origin's signature.
+    fn verify(
+        &self,
+        origin: NodeCode,
+        channel: &Channel,
+        raws: &[Vec<u8>],
+    ) -> Result<RemoteRun, (VerifyError, &'static str)> {
+        let key = self.inner.keys.get(&origin).ok_or((VerifyError::UnknownKey(origin), "unknown_key"))?;
+        let parsed = verify::verify_run(raws, key).map_err(|e| {
+            let reason = match e {
+                VerifyError::BadSignature(_) => "bad_signature",
+                VerifyError::UnsignedTail => "unsigned",
+                VerifyError::BrokenChain(_) => "broken_chain",
+                _ => "malformed",
+            };
+            (e, reason)
+        })?;
+        if parsed.iter().any(|p| p.origin != origin || &p.channel != channel) {
+            return Err((VerifyError::NotARun, "wrong_stream"));
+        }
+        Ok(parsed.into_iter().zip(raws.iter().cloned()).collect())
+    }
+
+    /// Hands a verified run to the writer; a run beyond a gap waits.
+    async fn submit(&self, run: RemoteRun) {
+        let Some((first, _)) = run.first() else { return };
+        let key = (first.origin, first.channel.clone());
+        let report = self.apply(vec![run.clone()]).await;
+        if report.gaps > 0 {
+            let mut streams = self.inner.streams.lock().expect("streams lock");
+            let state = streams.entry(key.clone()).or_default();
+            if state.pending_events() + run.len() <= PENDING_EVENTS_MAX {
+                state.pending.insert(run[0].0.seq, run);
+            }
+        } else if report.applied > 0 {
+            self.drain_pending(&key).await;
+        }
+    }
+
+    async fn apply(&self, runs: Vec<RemoteRun>) -> ApplyReport {
+        match self.inner.appender.apply(runs).await {
+            Ok(report) => {
+                metrics::counter!("linkage_applied_events_total").increment(report.applied as u64);
+                metrics::counter!("linkage_duplicate_events_total").increment(report.duplicates as u64);
+                if report.forks > 0 {
+                    metrics::counter!("linkage_forks_total").increment(report.forks as u64);
+                }
+                report
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "applying remote events failed");
+                ApplyReport::default()
+            }
+        }
+    }
+
+    /// Applies waiting runs that now link to the head.
+    async fn drain_pending(&self, key: &StreamKey) {
+        loop {
+            let head = self.local_head(key);
+            let ready: Vec<RemoteRun> = {
+                let mut streams = self.inner.streams.lock().expect("streams lock");
+                let Some(state) = streams.get_mut(key) else { return };
+                let seqs: Vec<u64> = state.pending.range(..=head + 1).map(|(s, _)| *s).collect();
+                seqs.into_iter().filter_map(|s| state.pending.remove(&s)).collect()
+            };
+            if ready.is_empty() {
+                return;
+            }
+            let report = self.apply(ready).await;
+            if report.applied == 0 {
+                return;
+            }
+        }
+    }
+
+    fn local_head(&self, key: &StreamKey) -> u64 {
+        self.inner.store.head(key.0, &key.1.to_string()).ok().flatten().map_or(0, |h| h.seq)
+    }
+
+    fn learn_head(&self, key: &StreamKey, holder: NodeCode, seq: u64) {
+        let mut streams = self.inner.streams.lock().expect("streams lock");
+        let state = streams.entry(key.clone()).or_default();
+        if seq > state.remote_head {
+            state.remote_head = seq;
+        }
+        if holder != self.inner.me {
+            state.holders.insert(holder, seq);
+        }
+    }
+
+    async fn on_request(&self, requester: NodeCode, message: Incoming) {
+        self.touch(requester);
+        let Some(reply) = message.reply else { return };
+        let Ok(request) = pb::PeerRequest::decode(message.payload) else { return };
+        let answer = match request.kind {
+            Some(pb::peer_request::Kind::Pull(pull)) => self.answer_pull(requester, &pull).encode_to_vec(),
+            Some(pb::peer_request::Kind::Heads(heads)) => self.answer_heads(requester, &heads.origin).encode_to_vec(),
+            None => return,
+        };
+        let _ = self.inner.transport.publish(reply, answer.into()).await;
+    }
+
+    async fn on_who(&self, requester: NodeCode, message: Incoming) {
+        let Some(reply) = message.reply else { return };
+        let answer = self.answer_heads(requester, requester.as_str());
+        let _ = self.inner.transport.publish(reply, answer.encode_to_vec().into()).await;
+    }
+
+    fn entitled(&self, reader: NodeCode, origin: NodeCode, channel: &Channel) -> bool {
+        let groups = self.inner.groups.read().expect("groups lock");
+        entitled(&self.inner.topology, reader, origin, channel, |g| groups.is_member(g, reader))
+    }
+
+    /// Events of the stream from `from_seq`, ending with a signed one, if
+    /// the requester is entitled to them.
+    fn answer_pull(&self, requester: NodeCode, pull: &pb::PullRequest) -> pb::PullResponse {
+        let (Ok(origin), Ok(channel)) = (pull.origin.parse::<NodeCode>(), pull.channel.parse::<Channel>()) else {
+            return pb::PullResponse { denied: true, ..Default::default() };
+        };
+        if !self.entitled(requester, origin, &channel) {
+            metrics::counter!("linkage_pull_denied_total").increment(1);
+            return pb::PullResponse { denied: true, ..Default::default() };
+        }
+        let channel = channel.to_string();
+        let head_seq = self.inner.store.head(origin, &channel).ok().flatten().map_or(0, |h| h.seq);
+        let limit = pull.max_events.clamp(1, PULL_PAGE_EVENTS_MAX) as usize;
+        let Ok(page) = self.inner.store.read_stream(origin, &channel, pull.from_seq.max(1), limit) else {
+            return pb::PullResponse { head_seq, ..Default::default() };
+        };
+        let mut events = Vec::with_capacity(page.len());
+        let mut bytes = 0;
+        let mut last_signed = 0;
+        for (_, stored) in page {
+            bytes += stored.raw.len();
+            if bytes > PULL_PAGE_BYTES_MAX && last_signed > 0 {
+                break;
+            }
+            let signed = linkage_core::wire::split_signature(&stored.raw).is_ok_and(|(_, s)| s.is_some());
+            events.push(stored.raw.to_vec());
+            if signed {
+                last_signed = events.len();
+            }
+        }
+        // A page ends with a signature, so the requester can check it alone.
+        events.truncate(last_signed);
+        metrics::counter!("linkage_pull_served_events_total").increment(events.len() as u64);
+        pb::PullResponse { events, head_seq, denied: false }
+    }
+
+    /// Heads of the streams the requester may see (of `origin` only, when set).
+    fn answer_heads(&self, requester: NodeCode, origin: &str) -> pb::HeadsResponse {
+        let heads = self
+            .inner
+            .store
+            .heads()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| origin.is_empty() || h.origin.as_str() == origin)
+            .filter(|h| h.channel.parse().is_ok_and(|c: Channel| self.entitled(requester, h.origin, &c)))
+            .map(|h| pb::StreamHead { origin: h.origin.to_string(), channel: h.channel, seq: h.seq })
+            .collect();
+        pb::HeadsResponse { heads, node: self.inner.me.to_string() }
+    }
+
+    // ---- pulling -------------------------------------------------------
+
+    fn ensure_pull(&self, key: StreamKey) {
+        let local = self.local_head(&key);
+        {
+            let mut streams = self.inner.streams.lock().expect("streams lock");
+            let state = streams.entry(key.clone()).or_default();
+            if state.remote_head <= local {
+                state.behind_since = None;
+                return;
+            }
+            state.behind_since.get_or_insert_with(Instant::now);
+            if state.pulling {
+                return;
+            }
+            state.pulling = true;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.pull_loop(&key).await;
+            let mut streams = this.inner.streams.lock().expect("streams lock");
+            if let Some(state) = streams.get_mut(&key) {
+                state.pulling = false;
+            }
+        });
+    }
+
+    /// Who may hold a stream, best first: the origin, nodes that said they
+    /// hold it (highest head first), then the requester's neighbours in the
+    /// tree that are entitled to it.
+    fn holders(&self, key: &StreamKey) -> Vec<NodeCode> {
+        let me = self.inner.me;
+        let mut out = vec![key.0];
+        if let Some(state) = self.inner.streams.lock().expect("streams lock").get(key) {
+            let mut known: Vec<(u64, NodeCode)> = state.holders.iter().map(|(n, s)| (*s, *n)).collect();
+            known.sort_by(|a, b| b.cmp(a));
+            out.extend(known.into_iter().map(|(_, n)| n));
+        }
+        let t = &self.inner.topology;
+        if let Some(parent) = t.node(me).and_then(|n| n.parent) {
+            out.push(parent);
+        }
+        out.extend(t.children(me).iter().copied());
+        out.push(t.province());
+        let mut seen = BTreeSet::new();
+        out.retain(|n| *n != me && seen.insert(*n) && self.entitled(*n, key.0, &key.1));
+        out
+    }
+
+    async fn pull_loop(&self, key: &StreamKey) {
+        let me = self.inner.me;
+        loop {
+            let local = self.local_head(key);
+            let target = self.inner.streams.lock().expect("streams lock").get(key).map_or(0, |s| s.remote_head);
+            if local >= target || self.inner.shutdown.is_cancelled() {
+                if let Some(s) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
+                    s.behind_since = None;
+                }
+                return;
+            }
+            let request = pb::PeerRequest {
+                kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
+                    origin: key.0.to_string(),
+                    channel: key.1.to_string(),
+                    from_seq: local + 1,
+                    max_events: PULL_PAGE_EVENTS_MAX,
+                })),
+            }
+            .encode_to_vec();
+            let mut progressed = false;
+            for holder in self.holders(key) {
+                let subject = subjects::pull_subject(holder, me);
+                let answer =
+                    self.inner.transport.request(subject, request.clone().into(), self.inner.config.request_timeout).await;
+                let Ok(bytes) = answer else {
+                    metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
+                    continue;
+                };
+                self.touch(holder);
+                let Ok(response) = pb::PullResponse::decode(bytes) else { continue };
+                if response.denied || response.events.is_empty() {
+                    metrics::counter!("linkage_pulls_total", "result" => "empty").increment(1);
+                    continue;
+                }
+                match self.verify(key.0, &key.1, &response.events) {
+                    Ok(run) => {
+                        let report = self.apply(vec![run]).await;
+                        metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
+                        if report.applied > 0 {
+                            progressed = true;
+                            self.drain_pending(key).await;
+                            break;
+                        }
+                    }
+                    Err((why, reason)) => self.reject(key.0, &key.1, &why, reason),
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    // ---- outgoing ------------------------------------------------------
+
+    /// Follows the durable log: keeps group membership current and pushes
+    /// this node's own events, one signed run per message.
+    async fn follow(self, mut next: u64) {
+        let store = self.inner.store.clone();
+        let mut durable = store.watch_position();
+        let mut runs: BTreeMap<Channel, Vec<Vec<u8>>> = BTreeMap::new();
+        loop {
+            durable.borrow_and_update();
+            let page = match store.read_positions(next, 1024) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "replication: reading the log failed");
+                    return;
+                }
+            };
+            if page.is_empty() {
+                tokio::select! {
+                    _ = self.inner.shutdown.cancelled() => return,
+                    changed = durable.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+            for stored in page {
+                next = stored.position + 1;
+                let Ok(event) = pb::Event::decode(stored.raw.as_ref()) else { continue };
+                self.inner.groups.write().expect("groups lock").observe(&event);
+                if event.origin != self.inner.me.as_str() {
+                    continue;
+                }
+                let Ok(channel) = event.channel.parse::<Channel>() else { continue };
+                let run = runs.entry(channel.clone()).or_default();
+                run.push(stored.raw.to_vec());
+                if !event.signature.is_empty() {
+                    let events = std::mem::take(run);
+                    self.push(&channel, events, event.seq).await;
+                }
+            }
+        }
+    }
+
+    async fn push(&self, channel: &Channel, events: Vec<Vec<u8>>, head_seq: u64) {
+        let me = self.inner.me;
+        let members = match channel {
+            Channel::Group(g) => self.inner.groups.read().expect("groups lock").members(g),
+            _ => Vec::new(),
+        };
+        let count = events.len() as u64;
+        let push = pb::Push { events, head_seq, origin: me.to_string(), channel: channel.to_string() };
+        let bytes: Bytes = push.encode_to_vec().into();
+        for subject in subjects::push_subjects(me, channel, &members) {
+            if self.inner.transport.publish(subject, bytes.clone()).await.is_ok() {
+                metrics::counter!("linkage_pushed_events_total").increment(count);
+            }
+        }
+    }
+
+    /// Announces own heads, asks neighbours for theirs, and starts pulls.
+    async fn tick(self) {
+        let mut heads = tokio::time::interval(self.inner.config.heads_interval);
+        let mut entropy = tokio::time::interval(self.inner.config.anti_entropy_interval);
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = heads.tick() => self.announce().await,
+                _ = entropy.tick() => self.anti_entropy().await,
+            }
+        }
+    }
+
+    async fn announce(&self) {
+        let me = self.inner.me;
+        for head in self.inner.store.heads().unwrap_or_default().into_iter().filter(|h| h.origin == me) {
+            let Ok(channel) = head.channel.parse::<Channel>() else { continue };
+            self.push(&channel, Vec::new(), head.seq).await;
+        }
+        self.export_lag();
+    }
+
+    fn export_lag(&self) {
+        for s in self.status().streams {
+            metrics::gauge!("linkage_replication_lag_events", "origin" => s.origin.clone(), "channel" => s.channel.clone())
+                .set(s.lag_events as f64);
+            metrics::gauge!("linkage_replication_lag_seconds", "origin" => s.origin, "channel" => s.channel)
+                .set(s.lag_seconds);
+        }
+    }
+
+    /// Asks the parent, the children and the province which streams they
+    /// hold that this node may see, so that streams whose origin is down
+    /// are still noticed and pulled.
+    async fn anti_entropy(&self) {
+        let me = self.inner.me;
+        let t = &self.inner.topology;
+        let mut peers: Vec<NodeCode> = t.node(me).and_then(|n| n.parent).into_iter().collect();
+        peers.extend(t.children(me).iter().copied());
+        peers.push(t.province());
+        peers.retain(|p| *p != me);
+        peers.dedup();
+        let request = pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest::default())) };
+        let bytes: Bytes = request.encode_to_vec().into();
+        let asks = peers.into_iter().map(|peer| {
+            let transport = self.inner.transport.clone();
+            let bytes = bytes.clone();
+            let timeout = self.inner.config.request_timeout;
+            async move { (peer, transport.request(subjects::pull_subject(peer, me), bytes, timeout).await) }
+        });
+        for (peer, answer) in futures::future::join_all(asks).await {
+            let Ok(answer) = answer else { continue };
+            self.touch(peer);
+            let Ok(heads) = pb::HeadsResponse::decode(answer) else { continue };
+            for h in heads.heads {
+                let (Ok(origin), Ok(channel)) = (h.origin.parse(), h.channel.parse()) else { continue };
+                self.learn_head(&(origin, channel), peer, h.seq);
+            }
+        }
+        let behind: Vec<StreamKey> = self.inner.streams.lock().expect("streams lock").keys().cloned().collect();
+        for key in behind {
+            self.ensure_pull(key);
+        }
+    }
+
+    /// Before the first append: learn from the others how far this node's
+    /// own streams went, and pull back whatever is missing, so that no seq
+    /// is ever issued twice.
+    async fn restore(self, must_restore: bool) {
+        let me = self.inner.me;
+        let request = pb::HeadsRequest { origin: me.to_string() }.encode_to_vec();
+        loop {
+            let answers = self
+                .inner
+                .transport
+                .gather(
+                    subjects::who_subject(me),
+                    request.clone().into(),
+                    self.inner.config.restore_window,
+                    RESTORE_ANSWERS_MAX,
+                )
+                .await
+                .unwrap_or_default();
+            if answers.is_empty() && must_restore {
+                tracing::warn!("restoring: no peer answered yet; appends wait until one does");
+                if self.inner.shutdown.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            let mut own = BTreeSet::new();
+            for answer in answers {
+                let Ok(heads) = pb::HeadsResponse::decode(answer) else { continue };
+                let Ok(peer) = heads.node.parse::<NodeCode>() else { continue };
+                self.touch(peer);
+                for h in heads.heads.into_iter().filter(|h| h.origin == me.as_str()) {
+                    let Ok(channel) = h.channel.parse::<Channel>() else { continue };
+                    let key = (me, channel);
+                    self.learn_head(&key, peer, h.seq);
+                    own.insert(key);
+                }
+            }
+            for key in own {
+                // Pull synchronously: appends wait for this.
+                while self.local_head(&key) < self.inner.streams.lock().expect("streams lock")[&key].remote_head {
+                    let before = self.local_head(&key);
+                    self.pull_loop(&key).await;
+                    if self.local_head(&key) == before {
+                        tracing::warn!(channel = %key.1, "restoring: could not pull own events yet; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            self.inner.restored.store(true, Ordering::Release);
+            tracing::info!("own streams checked with peers; appends accepted");
+            return;
+        }
+    }
+}
+
+/// Group membership from every event already in the log.
+fn scan_groups(store: &Store) -> Groups {
+    let mut groups = Groups::default();
+    let mut next = 1;
+    while let Ok(page) = store.read_positions(next, 4096) {
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        for stored in &page {
+            if let Ok(event) = pb::Event::decode(stored.raw.as_ref()) {
+                groups.observe(&event);
+            }
+        }
+    }
+    groups
+}
+

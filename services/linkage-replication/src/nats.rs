@@ -1,0 +1,129 @@
+//! The real transport: async-nats against nats-server (2.9.10 or later;
+//! core NATS only — no JetStream feature is relied on).
+
+use crate::transport::{collect, Incoming, Transport, TransportError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use linkage_core::{subjects, NodeCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages one subscription buffers in the client before NATS reports a
+/// slow consumer.
+pub const SUBSCRIPTION_CAPACITY: usize = 65_536;
+
+/// How to reach NATS as a node.
+#[derive(Clone, Debug)]
+pub struct NatsOptions {
+    /// Server URL(s), comma-separated, e.g. nats://127.0.0.1:4222.
+    pub url: String,
+    /// The node's NATS user (its code, in generated configs).
+    pub user: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+}
+
+/// A node's NATS connection.
+pub struct Nats {
+    client: async_nats::Client,
+    connected: Arc<AtomicBool>,
+}
+
+impl Nats {
+    /// Connects as `node`, retrying in the background when the server is not
+    /// up yet; replies arrive under the node's own inbox prefix, which the
+    /// generated permissions reserve for it.
+    pub async fn connect(node: NodeCode, options: &NatsOptions) -> Result<Nats, TransportError> {
+        let connected = Arc::new(AtomicBool::new(false));
+        let flag = connected.clone();
+        let mut connect = async_nats::ConnectOptions::new()
+            .name(format!("linkage-{node}"))
+            .custom_inbox_prefix(subjects::inbox_prefix(node))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
+            .event_callback(move |event| {
+                let flag = flag.clone();
+                async move {
+                    match &event {
+                        async_nats::Event::Connected => {
+                            flag.store(true, Ordering::Release);
+                            metrics::counter!("linkage_nats_events_total", "event" => "connected").increment(1);
+                            tracing::info!("NATS connected");
+                        }
+                        async_nats::Event::Disconnected => {
+                            flag.store(false, Ordering::Release);
+                            metrics::counter!("linkage_nats_events_total", "event" => "disconnected").increment(1);
+                            tracing::warn!("NATS disconnected");
+                        }
+                        async_nats::Event::SlowConsumer(sid) => {
+                            metrics::counter!("linkage_nats_events_total", "event" => "slow_consumer").increment(1);
+                            tracing::warn!(sid, "NATS slow consumer: messages dropped; pulls will repair");
+                        }
+                        other => {
+                            metrics::counter!("linkage_nats_events_total", "event" => "other").increment(1);
+                            tracing::warn!(event = %other, "NATS event");
+                        }
+                    }
+                }
+            });
+        if let (Some(user), Some(password)) = (&options.user, &options.password) {
+            connect = connect.user_and_password(user.clone(), password.clone());
+        }
+        let client = connect.connect(options.url.as_str()).await.map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(Nats { client, connected })
+    }
+}
+
+#[async_trait]
+impl Transport for Nats {
+    async fn publish(&self, subject: String, payload: Bytes) -> Result<(), TransportError> {
+        self.client.publish(subject, payload).await.map_err(|e| TransportError::Other(e.to_string()))
+    }
+
+    async fn request(&self, subject: String, payload: Bytes, timeout: Duration) -> Result<Bytes, TransportError> {
+        match tokio::time::timeout(timeout, self.client.request(subject, payload)).await {
+            Err(_) => Err(TransportError::Timeout),
+            Ok(Ok(message)) => Ok(message.payload),
+            Ok(Err(e)) => match e.kind() {
+                async_nats::RequestErrorKind::NoResponders => Err(TransportError::NoResponders),
+                async_nats::RequestErrorKind::TimedOut => Err(TransportError::Timeout),
+                _ => Err(TransportError::Other(e.to_string())),
+            },
+        }
+    }
+
+    async fn gather(
+        &self,
+        subject: String,
+        payload: Bytes,
+        window: Duration,
+        max: usize,
+    ) -> Result<Vec<Bytes>, TransportError> {
+        let inbox = self.client.new_inbox();
+        let answers = self.subscribe(inbox.clone()).await?;
+        self.client
+            .publish_with_reply(subject, inbox, payload)
+            .await
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(collect(answers, window, max).await)
+    }
+
+    async fn subscribe(&self, subject: String) -> Result<BoxStream<'static, Incoming>, TransportError> {
+        let subscriber = self.client.subscribe(subject).await.map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(subscriber
+            .map(|m| Incoming {
+                subject: m.subject.to_string(),
+                payload: m.payload,
+                reply: m.reply.map(|r| r.to_string()),
+            })
+            .boxed())
+    }
+
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+}

@@ -4,6 +4,8 @@
 //! A node is started with `--grpc-listen 127.0.0.1:0`; it writes the port it
 //! bound to `<data_dir>/grpc.addr`, so there is no race for a free port.
 
+pub mod topology;
+
 use linkage_proto::v1::admin_service_client::AdminServiceClient;
 use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
 use std::net::SocketAddr;

@@ -54,7 +54,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Writes `out/nats-server.conf` (one user per node, publish only on its
 /// own subjects, subscribe only on what it is entitled to, replies through
 /// `allow_responses`) and `out/creds/<code>.toml` per node.
-pub fn nats_config(topology: &Topology, out: &Path, listen: &str, ports_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub fn nats_config(topology: &Topology, out: &Path, listen: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(out.join("creds"))?;
     let quote = |items: &[String]| items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
     let (host, port) = listen.rsplit_once(':').context("--listen must be HOST:PORT")?;
@@ -63,9 +63,6 @@ pub fn nats_config(topology: &Topology, out: &Path, listen: &str, ports_dir: Opt
     conf.push_str("# One user per committee node. A node may publish only on subjects that carry\n");
     conf.push_str("# its own code and subscribe only to what it is entitled to (see ARCHITECTURE.md).\n");
     conf.push_str(&format!("host: \"{host}\"\nport: {port}\n"));
-    if let Some(dir) = ports_dir {
-        conf.push_str(&format!("ports_file_dir: \"{}\"\n", dir.display()));
-    }
     conf.push_str("max_payload: 1048576\nwrite_deadline: \"10s\"\n\nauthorization {\n  users = [\n");
     for node in topology.nodes() {
         let password = hex::encode(rand::random::<[u8; 24]>());
@@ -166,14 +163,19 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     std::fs::write(&enrolled, toml::to_string(&file)?)?;
     let topology = Topology::from_file(file)?;
 
-    let ports_dir = workdir.join("nats");
-    std::fs::create_dir_all(&ports_dir)?;
-    let conf = nats_config(&topology, &workdir, "127.0.0.1:-1", Some(&ports_dir))?;
+    // A fixed port (free now) rather than -1, so that the recorded argv
+    // restarts the broker where the nodes will look for it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    std::fs::create_dir_all(workdir.join("nats"))?;
+    let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"))?;
     let nats_argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
     let nats_pid = spawn_detached(&nats_argv, &workdir.join("nats/nats-server.log"))?;
-    let ports_file = ports_dir.join(format!("nats-server_{nats_pid}.ports"));
-    let ports: serde_json::Value = serde_json::from_str(&wait_for_file(&ports_file, deadline, "nats-server")?)?;
-    let url = ports["nats"][0].as_str().context("nats-server ports file lists no client URL")?.to_owned();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen on port {port} in time");
+        anyhow::ensure!(alive(nats_pid), "nats-server exited; see {}", workdir.join("nats/nats-server.log").display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
     let nats = Process {
         name: None,
         grpc: None,

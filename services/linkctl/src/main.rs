@@ -70,7 +70,7 @@ enum Command {
         /// Output directory: nats-server.conf and creds/<code>.toml.
         #[arg(long)]
         out: PathBuf,
-        /// Where nats-server listens (port -1 picks a free one).
+        /// Where nats-server listens.
         #[arg(long, default_value = "127.0.0.1:4222")]
         listen: String,
     },
@@ -149,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::NatsConfig { topology, out, listen } => {
             let text = std::fs::read_to_string(&topology).with_context(|| format!("reading {}", topology.display()))?;
             let topology = linkage_core::Topology::from_toml(&text)?;
-            let path = deploy::nats_config(&topology, &out, &listen, None)?;
+            let path = deploy::nats_config(&topology, &out, &listen)?;
             println!(
                 "wrote {} and {} credential files under {}",
                 path.display(),

@@ -1,0 +1,103 @@
+//! Figure 1: batched durable appends per second, through the store's
+//! single writer, against raw sled doing the same number of fdatasyncs.
+
+use crate::measure::Rate;
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use linkage_core::validate::ValidAppend;
+use linkage_core::NodeCode;
+use linkage_store::{Appender, Store};
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Events in one job: a client's `AppendBatch` of a day's worth of items,
+/// and well under `BATCH_EVENTS_MAX`, so one job is one commit.
+pub const JOB_EVENTS: usize = 256;
+
+/// Wall time of one side of the figure; long enough for hundreds of
+/// fdatasyncs on a disk that takes milliseconds each.
+pub const RUN_DURATION_MAX: Duration = Duration::from_secs(3);
+
+/// Jobs of one side at most, so that a disk whose fdatasync is nearly free
+/// (a write-back cache that lies) cannot fill it: 512,000 events of a few
+/// hundred bytes.
+pub const RUN_JOBS_MAX: u64 = 2_000;
+
+/// A fixed key: the figure measures writing, not key generation, and the
+/// store is thrown away afterwards.
+const SIGNING_KEY_SEED: [u8; 32] = [7; 32];
+
+/// What our side measured.
+pub struct Ours {
+    /// Events made durable.
+    pub rate: Rate,
+    /// The stored bytes of one event, for the baseline to write values of
+    /// the same size and content.
+    pub sample_event: Vec<u8>,
+}
+
+/// Appends sequential jobs of `job` through [`Appender`] into a new store
+/// in `dir`: plan, sign, one sled batch, one fdatasync per job.
+pub async fn ours(dir: &Path, origin: NodeCode, job: &[ValidAppend]) -> anyhow::Result<Ours> {
+    assert_eq!(job.len(), JOB_EVENTS, "a job holds {JOB_EVENTS} events");
+    let store = Store::open(dir).with_context(|| format!("opening a store in {}", dir.display()))?;
+    let (appender, writer) = Appender::start(store, origin, SigningKey::from_bytes(&SIGNING_KEY_SEED))?;
+    // One job before the clock starts: it opens the stream's head and
+    // yields a stored event for the baseline. One from the middle of the
+    // job is typical: it has a previous hash, and only the last event of a
+    // commit carries the signature.
+    let first = appender.append(job.to_vec()).await?;
+    let sample_event = first.get(JOB_EVENTS / 2).context("the writer answered too few events")?.event.raw.to_vec();
+
+    let started = Instant::now();
+    let mut jobs = 0;
+    while jobs < RUN_JOBS_MAX && started.elapsed() < RUN_DURATION_MAX {
+        let appended = appender.append(job.to_vec()).await?;
+        assert_eq!(appended.len(), JOB_EVENTS, "one answer per event");
+        jobs += 1;
+    }
+    let rate = Rate { ops: jobs * JOB_EVENTS as u64, elapsed: started.elapsed() };
+
+    // The writer stops once the last handle is gone; wait for it so that
+    // the store is closed before its directory is removed.
+    drop(appender);
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    Ok(Ours { rate, sample_event })
+}
+
+/// The same shape of work on bare sled: per job one `sled::Batch` of
+/// [`JOB_EVENTS`] inserts of `value` under sequential big-endian keys,
+/// `apply_batch`, `flush` and one fdatasync of sled's data file.
+pub fn raw_sled(dir: &Path, value: &[u8]) -> anyhow::Result<Rate> {
+    let db = sled::Config::new().path(dir).open().with_context(|| format!("opening sled in {}", dir.display()))?;
+    let tree = db.open_tree("log")?;
+    // As `Store::open` does: persist sled's files once, then keep the data
+    // file open for the per-batch fdatasync.
+    db.flush()?;
+    let data_file = File::open(dir.join("db"))?;
+    data_file.sync_all()?;
+
+    let mut key: u64 = 0;
+    let mut write_job = || -> anyhow::Result<()> {
+        let mut batch = sled::Batch::default();
+        for _ in 0..JOB_EVENTS {
+            key += 1;
+            batch.insert(&key.to_be_bytes()[..], value);
+        }
+        tree.apply_batch(batch)?;
+        db.flush()?;
+        data_file.sync_data()?;
+        Ok(())
+    };
+    // One job before the clock starts, as on our side.
+    write_job()?;
+
+    let started = Instant::now();
+    let mut jobs = 0;
+    while jobs < RUN_JOBS_MAX && started.elapsed() < RUN_DURATION_MAX {
+        write_job()?;
+        jobs += 1;
+    }
+    Ok(Rate { ops: jobs * JOB_EVENTS as u64, elapsed: started.elapsed() })
+}

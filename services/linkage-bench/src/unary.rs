@@ -1,0 +1,182 @@
+//! Figures 2 and 3, our side: a real node started in-process and driven
+//! over gRPC on loopback, with `Append` and, as the baseline, the trivial
+//! `grpc.health.v1.Health/Check` on the same server and connections.
+
+use crate::fixture;
+use crate::measure::{Latencies, Rate};
+use anyhow::Context;
+use linkage_core::pb;
+use linkage_node::config::Config;
+use linkage_node::server::Running;
+use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Concurrent clients of the "many" rows: more than the writer's queue
+/// drains one commit at a time, so group commit has something to group.
+pub const CLIENTS_MANY: usize = 64;
+
+/// HTTP/2 connections the clients share, round-robin: several, as a
+/// fleet of platform servers would open, but far fewer than clients, as
+/// each connection multiplexes many calls.
+pub const CONNECTIONS_MAX: usize = 8;
+
+/// Wall time of each throughput measurement.
+pub const RUN_DURATION: Duration = Duration::from_secs(3);
+
+/// Untimed calls before each measurement: connections are set up, the
+/// server's tasks are spawned and the caches are warm.
+pub const WARMUP_DURATION: Duration = Duration::from_millis(300);
+
+/// Calls one client makes in one measurement at most; far above what
+/// [`RUN_DURATION`] allows over loopback, it only stops a runaway loop.
+pub const CLIENT_CALLS_MAX: u64 = 1_000_000;
+
+/// Sequential calls timed for the latency percentiles: enough that p99
+/// is the 20th-slowest call rather than a single outlier.
+pub const LATENCY_SAMPLES: usize = 2_000;
+
+/// Untimed sequential calls before the latency samples.
+pub const LATENCY_WARMUP_CALLS: usize = 20;
+
+/// Wall time the latency samples may take at most, for a disk whose
+/// fdatasync takes 15 ms.
+pub const LATENCY_DURATION_MAX: Duration = Duration::from_secs(30);
+
+/// How long the node may take to finish in-flight calls on stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One kind of unary call, the thing a client repeats.
+#[derive(Clone)]
+pub enum Call {
+    /// `linkage.v1.EventLogService/Append` of this request.
+    Append(Box<pb::AppendRequest>),
+    /// `grpc.health.v1.Health/Check` of the event log service.
+    HealthCheck,
+}
+
+/// A client that repeats one [`Call`] on one connection.
+enum Caller {
+    Append(EventLogServiceClient<Channel>, Box<pb::AppendRequest>),
+    HealthCheck(HealthClient<Channel>),
+}
+
+impl Caller {
+    fn new(channel: Channel, call: &Call) -> Caller {
+        match call {
+            Call::Append(request) => Caller::Append(EventLogServiceClient::new(channel), request.clone()),
+            Call::HealthCheck => Caller::HealthCheck(HealthClient::new(channel)),
+        }
+    }
+
+    /// Makes the call once and checks that it succeeded.
+    async fn call(&mut self) -> Result<(), tonic::Status> {
+        match self {
+            Caller::Append(client, request) => {
+                let response = client.append(pb::AppendRequest::clone(request)).await?.into_inner();
+                if response.event.is_none() {
+                    return Err(tonic::Status::internal("Append answered without an event"));
+                }
+            }
+            Caller::HealthCheck(client) => {
+                let request = HealthCheckRequest { service: "linkage.v1.EventLogService".into() };
+                client.check(request).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node serving on a free loopback port, with data in a given directory.
+pub struct BenchNode {
+    /// The running node.
+    running: Running,
+}
+
+impl BenchNode {
+    /// Starts node [`fixture::NODE`] of the demo topology with its data in
+    /// `data_dir`, as `linkage-node` would with the same configuration.
+    pub async fn start(root: &Path, data_dir: &Path) -> anyhow::Result<BenchNode> {
+        let config = Config {
+            node: fixture::NODE.into(),
+            topology: fixture::topology_path(root),
+            data_dir: data_dir.to_owned(),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
+        let running = linkage_node::server::start(&config).await.context("starting the node")?;
+        Ok(BenchNode { running })
+    }
+
+    /// Opens `count` connections to the node.
+    pub async fn connect(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
+        assert!(count > 0, "at least one connection");
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.running.grpc_addr))?;
+        let mut channels = Vec::with_capacity(count);
+        for _ in 0..count {
+            channels.push(endpoint.connect().await.context("connecting to the node")?);
+        }
+        Ok(channels)
+    }
+
+    /// Stops the node in order, as SIGTERM would.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.running.stop(STOP_GRACE).await
+    }
+}
+
+/// Throughput of `clients` concurrent clients, spread round-robin over
+/// `channels`, each repeating `call` for [`RUN_DURATION`] after an untimed
+/// [`WARMUP_DURATION`].
+pub async fn throughput(channels: &[Channel], clients: usize, call: &Call) -> anyhow::Result<Rate> {
+    run_clients(channels, clients, call, WARMUP_DURATION).await?;
+    run_clients(channels, clients, call, RUN_DURATION).await
+}
+
+async fn run_clients(channels: &[Channel], clients: usize, call: &Call, duration: Duration) -> anyhow::Result<Rate> {
+    assert!(clients > 0, "at least one client");
+    assert!(!channels.is_empty(), "at least one connection");
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..clients {
+        let mut caller = Caller::new(channels[i % channels.len()].clone(), call);
+        tasks.spawn(async move {
+            let mut calls: u64 = 0;
+            while calls < CLIENT_CALLS_MAX && Instant::now() < deadline {
+                caller.call().await?;
+                calls += 1;
+            }
+            Ok::<_, tonic::Status>((calls, Instant::now()))
+        });
+    }
+    let mut ops = 0;
+    let mut ended = started;
+    while let Some(joined) = tasks.join_next().await {
+        let (calls, at) = joined.context("a client task panicked")?.context("a call failed")?;
+        ops += calls;
+        ended = ended.max(at);
+    }
+    Ok(Rate { ops, elapsed: ended - started })
+}
+
+/// Latencies of [`LATENCY_SAMPLES`] sequential calls by one client, each
+/// waiting for the answer before the next, after a few untimed ones.
+pub async fn latencies(channel: &Channel, call: &Call) -> anyhow::Result<Latencies> {
+    let mut caller = Caller::new(channel.clone(), call);
+    for _ in 0..LATENCY_WARMUP_CALLS {
+        caller.call().await?;
+    }
+    let limit = Instant::now() + LATENCY_DURATION_MAX;
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    while samples.len() < LATENCY_SAMPLES && Instant::now() < limit {
+        let started = Instant::now();
+        caller.call().await?;
+        samples.push(started.elapsed());
+    }
+    Ok(Latencies::new(samples))
+}

@@ -1,0 +1,261 @@
+//! Three levels linked over a real nats-server, with real node processes:
+//! each node ends up with exactly the events it is entitled to, through
+//! crashes, a broker restart and a province outage.
+
+use linkage_core::channel::entitled;
+use linkage_core::groups::Groups;
+use linkage_core::pb::payload::Kind;
+use linkage_core::{pb, Channel, NodeCode, Topology};
+use linkage_testkit::topology::LocalTopology;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+type Key = (String, String, u64);
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
+}
+
+fn demo() -> PathBuf {
+    linkage_testkit::topology("demo.toml")
+}
+
+fn info(title: String) -> Option<pb::Payload> {
+    Some(pb::Payload {
+        kind: Some(Kind::InfoReported(pb::InfoReported { title, body: "内容".into(), ..Default::default() })),
+    })
+}
+
+fn request(channel: &str, title: String, key: String) -> pb::AppendRequest {
+    pb::AppendRequest { channel: channel.into(), payload: info(title), idempotency_key: key, ..Default::default() }
+}
+
+/// Appends `batches` × `size` events on `channel` at `code`, retrying each
+/// batch (same idempotency keys) until the node takes it.
+async fn append_many(url_of: impl Fn() -> String, code: &str, channel: &str, batches: usize, size: usize) {
+    append_tagged(url_of, code, channel, batches, size, "").await
+}
+
+/// [`append_many`] with a tag that keeps idempotency keys apart between calls.
+async fn append_tagged(url_of: impl Fn() -> String, code: &str, channel: &str, batches: usize, size: usize, tag: &str) {
+    for b in 0..batches {
+        let requests: Vec<_> = (0..size)
+            .map(|i| {
+                request(channel, format!("{code} {channel} {tag}{b}-{i}"), format!("{code}-{channel}-{tag}{b}-{i}"))
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let attempt = async {
+                let channel = tonic::transport::Endpoint::from_shared(url_of())?
+                    .connect_timeout(Duration::from_secs(2))
+                    .connect()
+                    .await?;
+                let mut client = linkage_proto::v1::event_log_service_client::EventLogServiceClient::new(channel);
+                client.append_batch(pb::AppendBatchRequest { requests: requests.clone() }).await?;
+                anyhow::Ok(())
+            };
+            if attempt.await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{code} did not take batch {b}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// What each node must hold: every event that exists anywhere and that the
+/// node is entitled to, and nothing else.
+fn expected(topology: &Topology, all: &BTreeMap<Key, pb::Event>, node: NodeCode) -> BTreeSet<Key> {
+    let mut groups = Groups::default();
+    for e in all.values() {
+        groups.observe(e);
+    }
+    all.keys()
+        .filter(|(origin, channel, _)| {
+            let (Ok(origin), Ok(channel)) = (origin.parse::<NodeCode>(), channel.parse::<Channel>()) else {
+                return false;
+            };
+            entitled(topology, node, origin, &channel, |g| groups.is_member(g, node))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Waits until every node holds exactly its entitlement; returns holdings.
+async fn converge(
+    topo: &LocalTopology,
+    codes: &[String],
+    timeout: Duration,
+) -> BTreeMap<String, BTreeMap<Key, pb::Event>> {
+    let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut holdings = BTreeMap::new();
+        for code in codes {
+            holdings.insert(code.clone(), topo.holdings(code).await.unwrap_or_default());
+        }
+        let all: BTreeMap<Key, pb::Event> = holdings.values().flat_map(|h| h.clone()).collect();
+        let mut problems = Vec::new();
+        for (code, held) in &holdings {
+            let want = expected(&topology, &all, code.parse().unwrap());
+            let have: BTreeSet<Key> = held.keys().cloned().collect();
+            let missing = want.difference(&have).count();
+            let extra: Vec<_> = have.difference(&want).take(3).collect();
+            assert!(extra.is_empty(), "{code} holds events it is not entitled to: {extra:?}");
+            if missing > 0 {
+                problems.push(format!("{code} misses {missing}"));
+            }
+            // Identical bytes wherever the same event is held.
+            for (key, event) in held {
+                assert_eq!(event, &all[key], "{code} holds a different {key:?}");
+            }
+        }
+        if problems.is_empty() {
+            return holdings;
+        }
+        assert!(Instant::now() < deadline, "no convergence in {timeout:?}: {}", problems.join(", "));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn digest(held: &BTreeMap<Key, pb::Event>, filter: impl Fn(&Key) -> bool) -> Vec<u8> {
+    use prost::Message;
+    let mut bytes = Vec::new();
+    for (key, event) in held.iter().filter(|(k, _)| filter(k)) {
+        bytes.extend_from_slice(format!("{key:?}").as_bytes());
+        bytes.extend_from_slice(&event.encode_to_vec());
+    }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_holds_exactly_its_share() {
+    let topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let codes = topo.codes();
+    let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
+    // A joint group first, so that members can use its channel.
+    let group = pb::AppendRequest {
+        channel: "all".into(),
+        payload: Some(pb::Payload {
+            kind: Some(Kind::GroupFormed(pb::GroupFormed {
+                group_id: "hexi-water".into(),
+                title: "河西走廊节水农业联动调研组".into(),
+                lead: "620000".into(),
+                members: vec!["620700".into(), "620722".into(), "620622".into()],
+                topic_ids: vec![],
+            })),
+        }),
+        ..Default::default()
+    };
+    topo.event_log("620000").await.unwrap().append(group).await.unwrap();
+    converge(&topo, &codes, Duration::from_secs(30)).await;
+
+    for code in &codes {
+        let me: NodeCode = code.parse().unwrap();
+        let node = topology.node(me).unwrap();
+        let mut channels = vec![
+            "all".to_owned(),
+            format!("to:{}", if node.parent.is_some() { node.parent.unwrap() } else { topology.children(me)[0] }),
+        ];
+        if node.parent.is_some() {
+            channels.push("up".into());
+        }
+        if !topology.children(me).is_empty() {
+            channels.push("down".into());
+        }
+        if ["620000", "620700", "620722", "620622"].contains(&code.as_str()) {
+            channels.push("group:hexi-water".into());
+        }
+        for channel in channels {
+            let url = topo.url(code);
+            append_many(move || url.clone(), code, &channel, 1, 5).await;
+        }
+    }
+    let holdings = converge(&topo, &codes, Duration::from_secs(60)).await;
+    // Everyone is entitled to `all` and to the province's `down`: identical digests.
+    let shared = |k: &Key| k.1 == "all" || (k.0 == "620000" && k.1 == "down");
+    let reference = digest(&holdings["620722"], shared);
+    assert!(!reference.is_empty());
+    for (code, held) in &holdings {
+        assert_eq!(digest(held, shared), reference, "{code} differs on the shared streams");
+    }
+    // The group's members hold its stream; 城关区 does not.
+    assert!(holdings["620622"].keys().any(|k| k.1 == "group:hexi-water" && k.0 == "620722"));
+    assert!(!holdings["620102"].keys().any(|k| k.1 == "group:hexi-water"));
+}
+
+/// A county (or the broker) goes away while 10,000 events flow both ways.
+async fn flow_with_outage(kill_broker: bool) {
+    let mut topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let codes = topo.codes();
+    let urls = |code: &'static str, topo: &LocalTopology| {
+        let dir = topo.data_dir(code);
+        // Follow restarts: the node rewrites grpc.addr when it comes back.
+        move || format!("http://{}", std::fs::read_to_string(dir.join("grpc.addr")).unwrap_or_default().trim())
+    };
+    let down = tokio::spawn(append_many(urls("620000", &topo), "620000", "down", 50, 100));
+    let up = tokio::spawn(append_many(urls("620722", &topo), "620722", "up", 50, 100));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    if kill_broker {
+        topo.kill_nats();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        topo.restart_nats().unwrap();
+    } else {
+        topo.kill9("620722");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        topo.restart("620722").await.unwrap();
+    }
+    down.await.unwrap();
+    up.await.unwrap();
+    let holdings = converge(&topo, &codes, Duration::from_secs(120)).await;
+    let count = |code: &str, origin: &str, channel: &str| {
+        let seqs: Vec<u64> = holdings[code].keys().filter(|k| k.0 == origin && k.1 == channel).map(|k| k.2).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{code}: {origin}/{channel} is dense");
+        seqs.len()
+    };
+    assert_eq!(count("620722", "620000", "down"), 5000, "the county got every province event once");
+    assert_eq!(count("620000", "620722", "up"), 5000, "the province got every county event once");
+    assert_eq!(count("620700", "620722", "up"), 5000);
+    assert_eq!(count("620622", "620000", "down"), 5000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_killed_mid_stream_converges() {
+    flow_with_outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_killed_mid_stream_converges() {
+    flow_with_outage(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_province_down_a_county_catches_up_from_its_city() {
+    let mut topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let province = topo.url("620000");
+    append_many(move || province.clone(), "620000", "down", 2, 100).await;
+    converge(&topo, &topo.codes(), Duration::from_secs(60)).await;
+    topo.kill9("620722");
+    let province = topo.url("620000");
+    append_tagged(move || province.clone(), "620000", "down", 2, 100, "second ").await;
+    // Wait until the city holds all 400, then take the province away.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while topo.holdings("620700").await.unwrap().keys().filter(|k| k.0 == "620000" && k.1 == "down").count() < 400 {
+        assert!(Instant::now() < deadline, "the city did not get the province's events");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    topo.kill9("620000");
+    topo.restart("620722").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held = topo.holdings("620722").await.unwrap_or_default();
+        let n = held.keys().filter(|k| k.0 == "620000" && k.1 == "down").count();
+        if n == 400 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the county has {n} of 400 province events with the province down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,208 @@
+//! A whole topology on this machine — nats-server and one process per node
+//! — started through `linkctl local up` (the same runner as
+//! `deploy/local/up`), with helpers to kill, restart and inspect them.
+
+use linkage_core::pb;
+use linkage_proto::v1::admin_service_client::AdminServiceClient;
+use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// A running topology. Stopped (everything killed) on drop.
+pub struct LocalTopology {
+    /// Holds keys, stores, logs, nodes.json.
+    pub workdir: tempfile::TempDir,
+    bin_dir: PathBuf,
+    nodes: serde_json::Value,
+}
+
+fn kill(pid: u64, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+}
+
+fn alive(pid: u64) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+fn wait_dead(pid: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl LocalTopology {
+    /// Starts `topology` with the binaries in `bin_dir` (linkctl, linkage-node).
+    pub fn up(topology: &Path, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
+        let workdir = tempfile::tempdir()?;
+        let out = Command::new(bin_dir.join("linkctl"))
+            .args(["local", "up"])
+            .arg(topology)
+            .arg(workdir.path())
+            .arg("--bin-dir")
+            .arg(bin_dir)
+            .stdin(Stdio::null())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "linkctl local up failed: {}", String::from_utf8_lossy(&out.stderr));
+        let nodes = serde_json::from_str(&std::fs::read_to_string(workdir.path().join("nodes.json"))?)?;
+        Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
+    }
+
+    /// Node codes in the topology.
+    pub fn codes(&self) -> Vec<String> {
+        self.nodes["nodes"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The enrolled topology file (with public keys).
+    pub fn topology_file(&self) -> PathBuf {
+        self.workdir.path().join("topology.toml")
+    }
+
+    /// The NATS URL.
+    pub fn nats_url(&self) -> String {
+        self.nodes["nats"]["url"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A node's NATS credentials file.
+    pub fn credentials(&self, code: &str) -> PathBuf {
+        self.workdir.path().join("creds").join(format!("{code}.toml"))
+    }
+
+    /// A node's data directory.
+    pub fn data_dir(&self, code: &str) -> PathBuf {
+        PathBuf::from(self.nodes["nodes"][code]["data_dir"].as_str().unwrap_or_default())
+    }
+
+    fn pid(&self, code: &str) -> u64 {
+        self.nodes["nodes"][code]["pid"].as_u64().unwrap_or(0)
+    }
+
+    /// A node's gRPC URL.
+    pub fn url(&self, code: &str) -> String {
+        format!("http://{}", self.nodes["nodes"][code]["grpc"].as_str().unwrap_or_default())
+    }
+
+    /// A new connection to a node.
+    pub async fn channel(&self, code: &str) -> anyhow::Result<Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(self.url(code))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await?)
+    }
+
+    /// An EventLogService client.
+    pub async fn event_log(&self, code: &str) -> anyhow::Result<EventLogServiceClient<Channel>> {
+        Ok(EventLogServiceClient::new(self.channel(code).await?).max_decoding_message_size(64 << 20))
+    }
+
+    /// An AdminService client.
+    pub async fn admin(&self, code: &str) -> anyhow::Result<AdminServiceClient<Channel>> {
+        Ok(AdminServiceClient::new(self.channel(code).await?))
+    }
+
+    /// SIGKILL a node.
+    pub fn kill9(&self, code: &str) {
+        let pid = self.pid(code);
+        kill(pid, nix::sys::signal::Signal::SIGKILL);
+        wait_dead(pid);
+    }
+
+    /// Starts a stopped node again with its recorded argv and waits until it serves.
+    pub async fn restart(&mut self, code: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(!alive(self.pid(code)), "{code} still runs");
+        let argv: Vec<String> = serde_json::from_value(self.nodes["nodes"][code]["argv"].clone())?;
+        let dir = self.data_dir(code);
+        std::fs::create_dir_all(&dir)?;
+        let _ = std::fs::remove_file(dir.join("grpc.addr"));
+        let pid = spawn(&argv, &dir.join("node.log"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let grpc = loop {
+            if let Ok(addr) = std::fs::read_to_string(dir.join("grpc.addr")) {
+                break addr.trim().to_owned();
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{code} did not restart");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        self.nodes["nodes"][code]["pid"] = pid.into();
+        self.nodes["nodes"][code]["grpc"] = grpc.into();
+        Ok(())
+    }
+
+    /// SIGKILL the broker.
+    pub fn kill_nats(&self) {
+        let pid = self.nodes["nats"]["pid"].as_u64().unwrap_or(0);
+        kill(pid, nix::sys::signal::Signal::SIGKILL);
+        wait_dead(pid);
+    }
+
+    /// Starts the broker again with its recorded argv (same port).
+    pub fn restart_nats(&mut self) -> anyhow::Result<()> {
+        let argv: Vec<String> = serde_json::from_value(self.nodes["nats"]["argv"].clone())?;
+        let pid = spawn(&argv, &self.workdir.path().join("nats/nats-server.log"))?;
+        self.nodes["nats"]["pid"] = pid.into();
+        Ok(())
+    }
+
+    /// Every event a node holds, by (origin, channel, seq) → BLAKE3 of its bytes.
+    pub async fn holdings(&self, code: &str) -> anyhow::Result<BTreeMap<(String, String, u64), pb::Event>> {
+        let mut client = self.event_log(code).await?;
+        let mut out = BTreeMap::new();
+        let mut token = String::new();
+        loop {
+            let page = client
+                .read(pb::ReadRequest {
+                    range: Some(pb::read_request::Range::FromPosition(1)),
+                    page_size: 1000,
+                    page_token: token,
+                })
+                .await?
+                .into_inner();
+            for stored in page.events {
+                let e = stored.event.unwrap_or_default();
+                out.insert((e.origin.clone(), e.channel.clone(), e.seq), e);
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// The bin directory.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+}
+
+fn spawn(argv: &[String], log: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id() as u64)
+}
+
+impl Drop for LocalTopology {
+    fn drop(&mut self) {
+        if let Some(nodes) = self.nodes["nodes"].as_object() {
+            for p in nodes.values() {
+                kill(p["pid"].as_u64().unwrap_or(0), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        kill(self.nodes["nats"]["pid"].as_u64().unwrap_or(0), nix::sys::signal::Signal::SIGKILL);
+        if std::env::var_os("LINKAGE_KEEP_WORKDIR").is_some() {
+            let kept = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("tempdir")).keep();
+            eprintln!("kept the topology's workdir: {}", kept.display());
+        }
+    }
+}

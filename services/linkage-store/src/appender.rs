@@ -291,19 +291,22 @@ impl Writer {
     fn answer_appends(&self, plan: ledger::CommitPlan, replies: Vec<Reply>) {
         let new: BTreeMap<u64, &[u8]> = plan.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
         for (result, reply) in plan.results.into_iter().zip(replies) {
-            let answer = result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(
-                |outcomes| {
+            let answer =
+                result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
                     outcomes
                         .into_iter()
                         .map(|o| {
                             let raw = match new.get(&o.position) {
                                 Some(raw) => sled::IVec::from(*raw),
-                                None => self
-                                    .store
-                                    .get_position(o.position)
-                                    .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
-                                    .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?
-                                    .raw,
+                                None => {
+                                    self.store
+                                        .get_position(o.position)
+                                        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
+                                        .ok_or_else(|| {
+                                            AppendFailure::Unavailable("deduplicated event not found".into())
+                                        })?
+                                        .raw
+                                }
                             };
                             Ok(Appended {
                                 event: StoredEvent { position: o.position, raw },
@@ -311,8 +314,7 @@ impl Writer {
                             })
                         })
                         .collect()
-                },
-            );
+                });
             // A caller that gave up (cancelled RPC) no longer listens; the
             // event is durable all the same and its key answers a retry.
             let _ = reply.send(answer);

@@ -215,6 +215,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Positions of a stream from seq `from` on, in seq order, as stored by
+    /// the sparse index: one entry per stream per commit, whose key is the
+    /// run's first seq and whose value lists the run's positions.
+    fn stream_positions(
+        &self,
+        origin: NodeCode,
+        channel: &str,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, u64), StoreError>> + '_ {
+        let from = from.max(1);
+        let floor = keys::stream(origin, channel, 0);
+        // The run that holds `from` starts at or before it.
+        let start = match self.inner.tree.range(floor.clone()..=keys::stream(origin, channel, from)).next_back() {
+            Some(Ok((key, _))) => key.to_vec(),
+            _ => keys::stream(origin, channel, from),
+        };
+        let end = keys::stream(origin, channel, u64::MAX);
+        self.inner.tree.range(start..=end).flat_map(move |entry| {
+            let run: Vec<Result<(u64, u64), StoreError>> = match entry {
+                Err(e) => vec![Err(e.into())],
+                Ok((key, value)) => match keys::be_u64(&key[key.len() - 8..]) {
+                    None => vec![Err(StoreError::Corrupt("seq key".into()))],
+                    Some(first) => value
+                        .chunks_exact(8)
+                        .enumerate()
+                        .map(|(i, p)| (first + i as u64, keys::be_u64(p).unwrap_or(0)))
+                        .filter(|(seq, _)| *seq >= from)
+                        .map(Ok)
+                        .collect(),
+                },
+            };
+            run
+        })
+    }
+
     /// Up to `limit` durable events of (origin, channel) from seq `from` on.
     pub fn read_stream(
         &self,
@@ -223,16 +258,12 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, StoredEvent)>, StoreError> {
-        let start = keys::stream(origin, channel, from.max(1));
-        let end = keys::stream(origin, channel, u64::MAX);
         let mut out = Vec::new();
-        for entry in self.inner.tree.range(start..=end) {
+        for entry in self.stream_positions(origin, channel, from) {
             if out.len() >= limit {
                 break;
             }
-            let (key, pos) = entry?;
-            let seq = keys::be_u64(&key[key.len() - 8..]).ok_or_else(|| StoreError::Corrupt("seq key".into()))?;
-            let position = keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("seq index".into()))?;
+            let (seq, position) = entry?;
             match self.get_position(position)? {
                 Some(event) => out.push((seq, event)),
                 // Beyond the durable position: stop, later seqs are later too.
@@ -245,8 +276,11 @@ impl Store {
     /// The stored bytes at (origin, channel, seq), durable or not: the
     /// writer compares incoming events against everything it wrote.
     pub fn read_stream_any(&self, origin: NodeCode, channel: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(pos) = self.inner.tree.get(keys::stream(origin, channel, seq))? else { return Ok(None) };
-        let position = keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("seq index".into()))?;
+        let Some(found) = self.stream_positions(origin, channel, seq).next() else { return Ok(None) };
+        let (found_seq, position) = found?;
+        if found_seq != seq {
+            return Ok(None);
+        }
         Ok(self.inner.tree.get(keys::event(position))?.map(|v| v.to_vec()))
     }
 
@@ -312,11 +346,22 @@ impl Store {
 
     fn write_and_sync(&self, set: &WriteSet) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        // One seq-index entry per stream per commit: (first seq) → positions.
+        let mut runs: BTreeMap<(NodeCode, &str), (u64, Vec<u8>)> = BTreeMap::new();
         for event in &set.events {
             let position = event.position.to_be_bytes();
             batch.insert(&keys::event(event.position)[..], event.raw.as_slice());
-            batch.insert(keys::stream(event.origin, &event.channel, event.seq), &position[..]);
             batch.insert(&keys::id(&event.id)[..], &position[..]);
+            let run = runs.entry((event.origin, event.channel.as_str())).or_insert((event.seq, Vec::new()));
+            debug_assert_eq!(
+                run.0 + (run.1.len() / 8) as u64,
+                event.seq,
+                "a commit's events of one stream are consecutive"
+            );
+            run.1.extend_from_slice(&position);
+        }
+        for ((origin, channel), (first, positions)) in runs {
+            batch.insert(keys::stream(origin, channel, first), positions);
         }
         for ((origin, channel), head) in &set.heads {
             let mut value = Vec::with_capacity(40);

@@ -121,8 +121,7 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
         let request = request.into_inner();
-        let valid =
-            validate_append(&self.node.topology, self.node.origin, &request).map_err(|e| convert::append_error(&e))?;
+        let valid = self.validate(&request, "")?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;

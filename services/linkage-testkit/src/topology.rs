@@ -133,6 +133,23 @@ impl LocalTopology {
         Ok(())
     }
 
+    /// Waits until a node has checked its own streams with its peers and
+    /// takes appends.
+    pub async fn wait_restored(&self, code: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut admin) = self.admin(code).await {
+                if let Ok(r) = admin.replication(pb::ReplicationRequest {}).await {
+                    if r.into_inner().restored {
+                        return Ok(());
+                    }
+                }
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{code} did not finish restoring");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL the broker.
     pub fn kill_nats(&self) {
         let pid = self.nodes["nats"]["pid"].as_u64().unwrap_or(0);

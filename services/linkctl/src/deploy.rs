@@ -239,17 +239,26 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     Ok(file)
 }
 
-/// Waits until a node's health check answers SERVING.
+/// Waits until a node's health check answers SERVING and it has checked
+/// its own streams with its peers (so that it takes appends).
 pub async fn wait_serving(grpc: &str, deadline: Instant) -> anyhow::Result<()> {
+    use linkage_proto::v1::admin_service_client::AdminServiceClient;
     use tonic_health::pb::health_client::HealthClient;
     loop {
         let attempt = async {
             let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))?.connect().await?;
-            let answer = HealthClient::new(channel)
+            let answer = HealthClient::new(channel.clone())
                 .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
                 .await?
                 .into_inner();
-            anyhow::Ok(answer.status() == tonic_health::pb::health_check_response::ServingStatus::Serving)
+            let serving = answer.status() == tonic_health::pb::health_check_response::ServingStatus::Serving;
+            let restored =
+                match AdminServiceClient::new(channel).replication(linkage_core::pb::ReplicationRequest {}).await {
+                    Ok(r) => r.into_inner().restored,
+                    // Replication off: nothing to restore.
+                    Err(status) => status.code() == tonic::Code::FailedPrecondition,
+                };
+            anyhow::Ok(serving && restored)
         };
         if let Ok(true) = attempt.await {
             return Ok(());

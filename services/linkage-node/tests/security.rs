@@ -1,0 +1,215 @@
+//! Security against the generated nats-server configuration, with a raw
+//! NATS client: a county cannot read another county's reports or publish
+//! as another node; forged, unsigned or altered events are rejected and
+//! counted; a restored node gets its own events back and never reuses a
+//! seq; a fork is reported.
+
+use ed25519_dalek::SigningKey;
+use linkage_core::{pb, wire};
+use linkage_node::config::NatsCredentials;
+use linkage_testkit::topology::LocalTopology;
+use prost::Message;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+fn bin_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
+}
+
+/// A raw NATS client with a node's credentials; server errors arrive on the receiver.
+async fn raw_client(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
+    let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::new()
+        .user_and_password(creds.user, creds.password)
+        .custom_inbox_prefix(format!("_INBOX_{code}"))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    let _ = tx.send(e.to_string());
+                }
+            }
+        })
+        .connect(topo.nats_url())
+        .await
+        .unwrap();
+    (client, rx)
+}
+
+async fn expect_violation(errors: &mut mpsc::UnboundedReceiver<String>, what: &str) {
+    let e = tokio::time::timeout(Duration::from_secs(5), errors.recv()).await.expect(what).unwrap();
+    assert!(e.to_lowercase().contains("permissions violation"), "{what}: {e}");
+}
+
+fn key_of(topo: &LocalTopology, code: &str) -> SigningKey {
+    let hex_key = std::fs::read_to_string(topo.data_dir(code).join("node.key")).unwrap();
+    SigningKey::from_bytes(&hex::decode(hex_key.trim()).unwrap().try_into().unwrap())
+}
+
+fn event(origin: &str, seq: u64, title: &str, prev_hash: Vec<u8>) -> Vec<u8> {
+    pb::Event {
+        id: "0190b6c8-7d2e-7abc-8def-0123456789ab".into(),
+        origin: origin.into(),
+        channel: "up".into(),
+        seq,
+        hlc: 1 << 40,
+        prev_hash,
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+                title: title.into(),
+                body: "伪造".into(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn push(origin: &str, events: Vec<Vec<u8>>, head_seq: u64) -> bytes::Bytes {
+    pb::Push { events, head_seq, origin: origin.into(), channel: "up".into() }.encode_to_vec().into()
+}
+
+async fn replication(topo: &LocalTopology, code: &str) -> pb::ReplicationResponse {
+    topo.admin(code).await.unwrap().replication(pb::ReplicationRequest {}).await.unwrap().into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_permissions_pin_who_speaks_and_who_listens() {
+    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), &bin_dir()).unwrap();
+    let (minle, mut minle_errors) = raw_client(&topo, "620722").await;
+
+    // 民乐县 cannot listen to 古浪县's reports …
+    let mut eavesdrop = minle.subscribe("lk.ev.620622.up").await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "subscribing to another county's up stream").await;
+    let report = pb::AppendRequest {
+        channel: "up".into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+                title: "古浪县社情民意".into(),
+                body: "内容".into(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    };
+    topo.event_log("620622").await.unwrap().append(report).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut eavesdrop)).await;
+    assert!(!matches!(heard, Ok(Some(_))), "民乐县 received 古浪县's traffic");
+    // … nor its replies.
+    let _ = minle.subscribe("_INBOX_620622.>").await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "subscribing to another node's inbox").await;
+
+    // 民乐县 cannot publish as 古浪县: the province hears nothing.
+    let (province, _) = raw_client(&topo, "620000").await;
+    let mut listener = province.subscribe("lk.ev.620622.up").await.unwrap();
+    province.flush().await.unwrap();
+    minle.publish("lk.ev.620622.up", push("620622", vec![], 99)).await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "publishing as another node").await;
+    let heard = tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut listener)).await;
+    assert!(
+        !matches!(heard, Ok(Some(m)) if m.payload.len() > 0 && pb::Push::decode(m.payload.clone()).is_ok_and(|p| p.head_seq == 99))
+    );
+    // Nor ask for events as another node.
+    minle.publish("lk.pull.620000.620622", bytes::Bytes::new()).await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "requesting as another node").await;
+
+    // Forged events on 古浪县's own subject, with its own credentials: rejected, counted, never applied.
+    let (gulang, _) = raw_client(&topo, "620622").await;
+    let before = replication(&topo, "620000").await.rejected_events;
+    let wrong_key = SigningKey::from_bytes(&[9; 32]);
+    let real_key = key_of(&topo, "620622");
+    let mut altered = wire::sign(event("620622", 2, "被篡改的", vec![7; 32]), &real_key);
+    let flip = altered.len() / 2;
+    altered[flip] ^= 0x20;
+    for forged in [
+        event("620622", 2, "未签名的", vec![7; 32]),
+        wire::sign(event("620622", 2, "错误密钥", vec![7; 32]), &wrong_key),
+        altered,
+    ] {
+        gulang.publish("lk.ev.620622.up", push("620622", vec![forged], 2)).await.unwrap();
+    }
+    gulang.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replication(&topo, "620000").await.rejected_events < before + 3 {
+        assert!(Instant::now() < deadline, "the province did not count three rejected events");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = topo.holdings("620000").await.unwrap();
+    assert!(!held.keys().any(|k| k.0 == "620622" && k.2 >= 2), "a forged event was applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), &bin_dir()).unwrap();
+    let mut client = topo.event_log("620722").await.unwrap();
+    let append = |title: String| pb::AppendRequest {
+        channel: "up".into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+                title,
+                body: "内容".into(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    };
+    // Appends wait until the county has checked with its peers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(status) = client.append(append("第一条".into())).await {
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let batch: Vec<_> = (2..=30).map(|i| append(format!("第{i}条"))).collect();
+    client.append_batch(pb::AppendBatchRequest { requests: batch }).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while topo.holdings("620700").await.unwrap().keys().filter(|k| k.0 == "620722").count() < 30 {
+        assert!(Instant::now() < deadline, "the city did not get the county's events");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Wipe the store, keep the key, restart.
+    topo.kill9("620722");
+    std::fs::remove_dir_all(topo.data_dir("620722").join("store")).unwrap();
+    topo.restart("620722").await.unwrap();
+    let mut client = topo.event_log("620722").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next = loop {
+        match client.append(append("恢复后第一条".into())).await {
+            Ok(r) => break r.into_inner().event.unwrap().event.unwrap(),
+            Err(status) => assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}"),
+        }
+        assert!(Instant::now() < deadline, "the restored county never accepted an append");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(next.seq, 31, "no seq is issued twice");
+    let own: Vec<u64> =
+        topo.holdings("620722").await.unwrap().keys().filter(|k| k.0 == "620722").map(|k| k.2).collect();
+    assert_eq!(own, (1..=31).collect::<Vec<_>>(), "the county has its own events back");
+
+    // A second, different signed event at seq 5: a fork, reported with both events.
+    let (raw, _) = raw_client(&topo, "620722").await;
+    let forked = wire::sign(event("620722", 5, "分叉", vec![1; 32]), &key_of(&topo, "620722"));
+    raw.publish("lk.ev.620722.up", push("620722", vec![forked.clone()], 31)).await.unwrap();
+    raw.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let forks =
+            topo.admin("620000").await.unwrap().list_forks(pb::ListForksRequest {}).await.unwrap().into_inner().forks;
+        if let Some(f) = forks.first() {
+            assert_eq!((f.origin.as_str(), f.channel.as_str(), f.seq), ("620722", "up", 5));
+            assert_eq!(f.other, forked);
+            assert_ne!(f.kept, forked);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fork was not reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -115,10 +115,8 @@ impl Replicator {
         must_restore: bool,
         shutdown: CancellationToken,
     ) -> Result<Replicator, TransportError> {
-        let keys = topology
-            .nodes()
-            .filter_map(|n| Some((n.code, VerifyingKey::from_bytes(&n.public_key?).ok()?)))
-            .collect();
+        let keys =
+            topology.nodes().filter_map(|n| Some((n.code, VerifyingKey::from_bytes(&n.public_key?).ok()?))).collect();
         let start_position = store.last_position() + 1;
         let groups = scan_groups(&store);
         let inner = Arc::new(Inner {
@@ -502,8 +500,11 @@ impl Replicator {
             let mut progressed = false;
             for holder in self.holders(key) {
                 let subject = subjects::pull_subject(holder, me);
-                let answer =
-                    self.inner.transport.request(subject, request.clone().into(), self.inner.config.request_timeout).await;
+                let answer = self
+                    .inner
+                    .transport
+                    .request(subject, request.clone().into(), self.inner.config.request_timeout)
+                    .await;
                 let Ok(bytes) = answer else {
                     metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
                     continue;
@@ -726,4 +727,3 @@ fn scan_groups(store: &Store) -> Groups {
     }
     groups
 }
-

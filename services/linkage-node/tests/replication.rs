@@ -2,12 +2,10 @@
 //! each node ends up with exactly the events it is entitled to, through
 //! crashes, a broker restart and a province outage.
 
-use linkage_core::channel::entitled;
-use linkage_core::groups::Groups;
 use linkage_core::pb::payload::Kind;
-use linkage_core::{pb, Channel, NodeCode, Topology};
+use linkage_core::{pb, NodeCode, Topology};
 use linkage_testkit::topology::LocalTopology;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -65,61 +63,6 @@ async fn append_tagged(url_of: impl Fn() -> String, code: &str, channel: &str, b
     }
 }
 
-/// What each node must hold: every event that exists anywhere and that the
-/// node is entitled to, and nothing else.
-fn expected(topology: &Topology, all: &BTreeMap<Key, pb::Event>, node: NodeCode) -> BTreeSet<Key> {
-    let mut groups = Groups::default();
-    for e in all.values() {
-        groups.observe(e);
-    }
-    all.keys()
-        .filter(|(origin, channel, _)| {
-            let (Ok(origin), Ok(channel)) = (origin.parse::<NodeCode>(), channel.parse::<Channel>()) else {
-                return false;
-            };
-            entitled(topology, node, origin, &channel, |g| groups.is_member(g, node))
-        })
-        .cloned()
-        .collect()
-}
-
-/// Waits until every node holds exactly its entitlement; returns holdings.
-async fn converge(
-    topo: &LocalTopology,
-    codes: &[String],
-    timeout: Duration,
-) -> BTreeMap<String, BTreeMap<Key, pb::Event>> {
-    let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut holdings = BTreeMap::new();
-        for code in codes {
-            holdings.insert(code.clone(), topo.holdings(code).await.unwrap_or_default());
-        }
-        let all: BTreeMap<Key, pb::Event> = holdings.values().flat_map(|h| h.clone()).collect();
-        let mut problems = Vec::new();
-        for (code, held) in &holdings {
-            let want = expected(&topology, &all, code.parse().unwrap());
-            let have: BTreeSet<Key> = held.keys().cloned().collect();
-            let missing = want.difference(&have).count();
-            let extra: Vec<_> = have.difference(&want).take(3).collect();
-            assert!(extra.is_empty(), "{code} holds events it is not entitled to: {extra:?}");
-            if missing > 0 {
-                problems.push(format!("{code} misses {missing}"));
-            }
-            // Identical bytes wherever the same event is held.
-            for (key, event) in held {
-                assert_eq!(event, &all[key], "{code} holds a different {key:?}");
-            }
-        }
-        if problems.is_empty() {
-            return holdings;
-        }
-        assert!(Instant::now() < deadline, "no convergence in {timeout:?}: {}", problems.join(", "));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 fn digest(held: &BTreeMap<Key, pb::Event>, filter: impl Fn(&Key) -> bool) -> Vec<u8> {
     use prost::Message;
     let mut bytes = Vec::new();
@@ -150,7 +93,7 @@ async fn every_node_holds_exactly_its_share() {
         ..Default::default()
     };
     topo.event_log("620000").await.unwrap().append(group).await.unwrap();
-    converge(&topo, &codes, Duration::from_secs(30)).await;
+    topo.converge(&codes, Duration::from_secs(30)).await;
 
     for code in &codes {
         let me: NodeCode = code.parse().unwrap();
@@ -173,7 +116,7 @@ async fn every_node_holds_exactly_its_share() {
             append_many(move || url.clone(), code, &channel, 1, 5).await;
         }
     }
-    let holdings = converge(&topo, &codes, Duration::from_secs(60)).await;
+    let holdings = topo.converge(&codes, Duration::from_secs(60)).await;
     // Everyone is entitled to `all` and to the province's `down`: identical digests.
     let shared = |k: &Key| k.1 == "all" || (k.0 == "620000" && k.1 == "down");
     let reference = digest(&holdings["620722"], shared);
@@ -209,7 +152,7 @@ async fn flow_with_outage(kill_broker: bool) {
     }
     down.await.unwrap();
     up.await.unwrap();
-    let holdings = converge(&topo, &codes, Duration::from_secs(120)).await;
+    let holdings = topo.converge(&codes, Duration::from_secs(120)).await;
     let count = |code: &str, origin: &str, channel: &str| {
         let seqs: Vec<u64> = holdings[code].keys().filter(|k| k.0 == origin && k.1 == channel).map(|k| k.2).collect();
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{code}: {origin}/{channel} is dense");
@@ -236,7 +179,7 @@ async fn with_the_province_down_a_county_catches_up_from_its_city() {
     let mut topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
     let province = topo.url("620000");
     append_many(move || province.clone(), "620000", "down", 2, 100).await;
-    converge(&topo, &topo.codes(), Duration::from_secs(60)).await;
+    topo.converge(&topo.codes(), Duration::from_secs(60)).await;
     topo.kill9("620722");
     let province = topo.url("620000");
     append_tagged(move || province.clone(), "620000", "down", 2, 100, "second ").await;

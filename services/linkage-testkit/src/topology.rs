@@ -2,10 +2,13 @@
 //! — started through `linkctl local up` (the same runner as
 //! `deploy/local/up`), with helpers to kill, restart and inspect them.
 
+use linkage_core::channel::entitled;
+use linkage_core::groups::Groups;
 use linkage_core::pb;
+use linkage_core::{Channel as Audience, NodeCode, Topology};
 use linkage_proto::v1::admin_service_client::AdminServiceClient;
 use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +36,27 @@ fn wait_dead(pid: u64) {
     while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// (origin, channel, seq).
+pub type Key = (String, String, u64);
+
+/// What each node must hold: every event that exists anywhere and that the
+/// node is entitled to, and nothing else.
+pub fn expected(topology: &Topology, all: &BTreeMap<Key, pb::Event>, node: NodeCode) -> BTreeSet<Key> {
+    let mut groups = Groups::default();
+    for e in all.values() {
+        groups.observe(e);
+    }
+    all.keys()
+        .filter(|(origin, channel, _)| {
+            let (Ok(origin), Ok(channel)) = (origin.parse::<NodeCode>(), channel.parse::<Audience>()) else {
+                return false;
+            };
+            entitled(topology, node, origin, &channel, |g| groups.is_member(g, node))
+        })
+        .cloned()
+        .collect()
 }
 
 impl LocalTopology {
@@ -188,6 +212,50 @@ impl LocalTopology {
             }
             token = page.next_page_token;
         }
+    }
+
+    /// Waits until every node in `codes` holds exactly the events it is
+    /// entitled to, byte for byte the same wherever held; returns holdings.
+    pub async fn converge(&self, codes: &[String], timeout: Duration) -> BTreeMap<String, BTreeMap<Key, pb::Event>> {
+        let topo = self;
+        let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut holdings = BTreeMap::new();
+            for code in codes {
+                holdings.insert(code.clone(), topo.holdings(code).await.unwrap_or_default());
+            }
+            let all: BTreeMap<Key, pb::Event> = holdings.values().flat_map(|h| h.clone()).collect();
+            let mut problems = Vec::new();
+            for (code, held) in &holdings {
+                let want = expected(&topology, &all, code.parse().unwrap());
+                let have: BTreeSet<Key> = held.keys().cloned().collect();
+                let missing = want.difference(&have).count();
+                let extra: Vec<_> = have.difference(&want).take(3).collect();
+                assert!(extra.is_empty(), "{code} holds events it is not entitled to: {extra:?}");
+                if missing > 0 {
+                    problems.push(format!("{code} misses {missing}"));
+                }
+                // Identical bytes wherever the same event is held.
+                for (key, event) in held {
+                    assert_eq!(event, &all[key], "{code} holds a different {key:?}");
+                }
+            }
+            if problems.is_empty() {
+                return holdings;
+            }
+            assert!(Instant::now() < deadline, "no convergence in {timeout:?}: {}", problems.join(", "));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops everything with `linkctl local down` (SIGTERM, then SIGKILL
+    /// after a grace period) and checks that it succeeded.
+    pub fn down(self) -> anyhow::Result<()> {
+        let out =
+            Command::new(self.bin_dir.join("linkctl")).args(["local", "down"]).arg(self.workdir.path()).output()?;
+        anyhow::ensure!(out.status.success(), "linkctl local down failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
     }
 
     /// The bin directory.

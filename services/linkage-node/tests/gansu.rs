@@ -13,8 +13,7 @@ async fn gansu_101_nodes_converge_on_10000_events() {
     let topo = LocalTopology::up(&linkage_testkit::topology("gansu.toml"), &bin_dir).unwrap();
     let codes = topo.codes();
     assert_eq!(codes.len(), 101);
-    let topology =
-        linkage_core::Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
+    let topology = linkage_core::Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
 
     // Counties report up, cities and the province send down, a few share with all.
     let mut plan: Vec<(String, &str, usize)> = Vec::new();

@@ -98,10 +98,8 @@ async fn every_node_holds_exactly_its_share() {
     for code in &codes {
         let me: NodeCode = code.parse().unwrap();
         let node = topology.node(me).unwrap();
-        let mut channels = vec![
-            "all".to_owned(),
-            format!("to:{}", if node.parent.is_some() { node.parent.unwrap() } else { topology.children(me)[0] }),
-        ];
+        let mut channels =
+            vec!["all".to_owned(), format!("to:{}", node.parent.unwrap_or_else(|| topology.children(me)[0]))];
         if node.parent.is_some() {
             channels.push("up".into());
         }

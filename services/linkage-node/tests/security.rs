@@ -113,7 +113,7 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
     expect_violation(&mut minle_errors, "publishing as another node").await;
     let heard = tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut listener)).await;
     assert!(
-        !matches!(heard, Ok(Some(m)) if m.payload.len() > 0 && pb::Push::decode(m.payload.clone()).is_ok_and(|p| p.head_seq == 99))
+        !matches!(heard, Ok(Some(m)) if !m.payload.is_empty() && pb::Push::decode(m.payload.clone()).is_ok_and(|p| p.head_seq == 99))
     );
     // Nor ask for events as another node.
     minle.publish("lk.pull.620000.620622", bytes::Bytes::new()).await.unwrap();

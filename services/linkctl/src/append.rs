@@ -38,6 +38,14 @@ enum Category {
     Supervision,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum AdoptionLevel {
+    County,
+    City,
+    Province,
+    National,
+}
+
 #[derive(Subcommand)]
 enum KindArgs {
     /// 沟通: propose a topic for the annual plan.
@@ -97,6 +105,31 @@ enum KindArgs {
         body: String,
         #[arg(long)]
         requires_acknowledgement: bool,
+    },
+    /// 畅通: forward (转报) a 社情民意 item to a higher level or to the party committee / government.
+    InfoForwarded {
+        #[arg(long)]
+        info_id: String,
+        #[arg(long)]
+        to: String,
+    },
+    /// 畅通: record that an item was adopted (采用) at a level.
+    InfoAdopted {
+        #[arg(long)]
+        info_id: String,
+        #[arg(long, value_enum)]
+        level: AdoptionLevel,
+        #[arg(long, default_value = "")]
+        by: String,
+    },
+    /// 互通: record that a result was adopted or reused (成果转化运用).
+    ResultAdopted {
+        #[arg(long)]
+        result_id: String,
+        #[arg(long, default_value = "")]
+        by: String,
+        #[arg(long)]
+        how: String,
     },
     /// 互通: record a completed study.
     ResearchCompleted {
@@ -178,6 +211,24 @@ impl KindArgs {
                 title: title.clone(),
                 body: body.clone(),
                 requires_acknowledgement: *requires_acknowledgement,
+            }),
+            KindArgs::InfoForwarded { info_id, to } => {
+                Kind::InfoForwarded(pb::InfoForwarded { info_id: info_id.clone(), to: to.clone() })
+            }
+            KindArgs::InfoAdopted { info_id, level, by } => Kind::InfoAdopted(pb::InfoAdopted {
+                info_id: info_id.clone(),
+                level: match level {
+                    AdoptionLevel::County => pb::AdoptionLevel::County,
+                    AdoptionLevel::City => pb::AdoptionLevel::City,
+                    AdoptionLevel::Province => pb::AdoptionLevel::Province,
+                    AdoptionLevel::National => pb::AdoptionLevel::National,
+                } as i32,
+                by: by.clone(),
+            }),
+            KindArgs::ResultAdopted { result_id, by, how } => Kind::ResultAdopted(pb::ResultAdopted {
+                result_id: result_id.clone(),
+                by: by.clone(),
+                how: how.clone(),
             }),
             KindArgs::ResearchCompleted { title, summary, attachments } => {
                 Kind::ResearchCompleted(pb::ResearchCompleted {

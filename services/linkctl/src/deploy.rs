@@ -233,9 +233,7 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
         p.grpc = Some(grpc);
     }
     let file = NodesFile { nats, nodes };
-    let tmp = workdir.join("nodes.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&file)?)?;
-    std::fs::rename(tmp, workdir.join("nodes.json"))?;
+    write_nodes(&workdir, &file)?;
     Ok(file)
 }
 
@@ -277,8 +275,7 @@ fn alive(pid: u32) -> bool {
 /// grace period, then NATS.
 pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
     let path = workdir.join("nodes.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let file: NodesFile = serde_json::from_str(&text)?;
+    let file = read_nodes(workdir)?;
     let signal = |pid: u32, sig| {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
     };
@@ -301,4 +298,52 @@ pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
     signal(file.nats.pid, nix::sys::signal::Signal::SIGKILL);
     std::fs::rename(&path, workdir.join("nodes.json.stopped"))?;
     Ok(())
+}
+
+fn read_nodes(workdir: &Path) -> anyhow::Result<NodesFile> {
+    let path = workdir.join("nodes.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn write_nodes(workdir: &Path, file: &NodesFile) -> anyhow::Result<()> {
+    let tmp = workdir.join("nodes.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(file)?)?;
+    std::fs::rename(tmp, workdir.join("nodes.json"))?;
+    Ok(())
+}
+
+/// One node's entry in `nodes.json`.
+pub fn local_node(workdir: &Path, code: &str) -> anyhow::Result<Process> {
+    read_nodes(workdir)?
+        .nodes
+        .remove(code)
+        .with_context(|| format!("{code} is not in {}/nodes.json", workdir.display()))
+}
+
+/// SIGKILL one node.
+pub fn local_kill(workdir: &Path, code: &str) -> anyhow::Result<()> {
+    let node = local_node(workdir, code)?;
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(node.pid as i32), nix::sys::signal::Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(node.pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Starts one node again with its recorded argv and records its new pid
+/// and address.
+pub async fn local_restart(workdir: &Path, code: &str) -> anyhow::Result<()> {
+    let mut file = read_nodes(workdir)?;
+    let node = file.nodes.get_mut(code).with_context(|| format!("{code} is not in nodes.json"))?;
+    anyhow::ensure!(!alive(node.pid), "{code} is still running (pid {})", node.pid);
+    let dir = PathBuf::from(node.data_dir.clone().unwrap_or_default());
+    let _ = std::fs::remove_file(dir.join("grpc.addr"));
+    node.pid = spawn_detached(&node.argv, &dir.join("node.log"))?;
+    let deadline = Instant::now() + UP_TIMEOUT;
+    let grpc = wait_for_file(&dir.join("grpc.addr"), deadline, &format!("node {code}"))?;
+    wait_serving(&grpc, deadline).await?;
+    node.grpc = Some(grpc);
+    write_nodes(workdir, &file)
 }

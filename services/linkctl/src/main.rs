@@ -32,7 +32,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Append one event on a channel (up, down, all, group:<id>, to:<code>).
-    Append(append::AppendArgs),
+    Append {
+        /// Print only the new event's id (for scripts).
+        #[arg(long, global = true)]
+        print_id: bool,
+        #[command(flatten)]
+        args: append::AppendArgs,
+    },
     /// Show one event by id.
     Get {
         /// Event id (UUID).
@@ -93,6 +99,27 @@ enum LocalCommand {
         /// Directory holding the linkage-node binary [default: beside linkctl]
         #[arg(long)]
         bin_dir: Option<PathBuf>,
+    },
+    /// SIGKILL one node of a running local topology.
+    Kill {
+        /// The working directory given to `up`.
+        workdir: PathBuf,
+        /// The node's code.
+        code: String,
+    },
+    /// Start one killed node again with its recorded argv; wait until it serves.
+    Restart {
+        /// The working directory given to `up`.
+        workdir: PathBuf,
+        /// The node's code.
+        code: String,
+    },
+    /// Print a node's gRPC URL (for scripts).
+    Url {
+        /// The working directory given to `up`.
+        workdir: PathBuf,
+        /// The node's code.
+        code: String,
     },
     /// Stop everything `up` started in WORKDIR.
     Down {
@@ -177,6 +204,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", workdir.join("nodes.json").display());
             Ok(())
         }
+        Command::Local(LocalCommand::Kill { workdir, code }) => deploy::local_kill(&workdir, &code),
+        Command::Local(LocalCommand::Restart { workdir, code }) => deploy::local_restart(&workdir, &code).await,
+        Command::Local(LocalCommand::Url { workdir, code }) => {
+            println!("http://{}", deploy::local_node(&workdir, &code)?.grpc.unwrap_or_default());
+            Ok(())
+        }
         Command::Local(LocalCommand::Down { workdir }) => {
             deploy::local_down(&workdir)?;
             println!("stopped everything started in {}", workdir.display());
@@ -208,10 +241,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", topology_from_csv(&csv, &only)?);
             Ok(())
         }
-        Command::Append(args) => {
+        Command::Append { print_id, args } => {
             let request = args.to_request()?;
             let mut client = EventLogServiceClient::new(connect(&cli.addr).await?);
             let response = client.append(request).await.map_err(show::status_error)?.into_inner();
+            if print_id {
+                println!("{}", response.event.and_then(|e| e.event).map(|e| e.id).unwrap_or_default());
+                return Ok(());
+            }
             if let Some(stored) = response.event {
                 show::print_events(&[stored]);
             }

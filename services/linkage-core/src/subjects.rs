@@ -104,12 +104,8 @@ pub struct Permissions {
 
 /// The permissions that let `node` do its part and nothing more.
 pub fn permissions(topology: &Topology, node: NodeCode) -> Permissions {
-    let publish = vec![
-        format!("lk.ev.{node}.>"),
-        format!("lk.dm.*.{node}.>"),
-        format!("lk.pull.*.{node}"),
-        who_subject(node),
-    ];
+    let publish =
+        vec![format!("lk.ev.{node}.>"), format!("lk.dm.*.{node}.>"), format!("lk.pull.*.{node}"), who_subject(node)];
     let mut subscribe = subscriptions(topology, node);
     subscribe.push(format!("{}.>", inbox_prefix(node)));
     Permissions { publish, subscribe }
@@ -122,9 +118,14 @@ mod tests {
     #[test]
     fn subjects_round_trip() {
         let origin: NodeCode = "620722".parse().unwrap();
-        for (channel, members) in [("up", vec![]), ("all", vec![]), ("to:620700", vec![]), ("group:g-1", vec![origin])] {
+        for (channel, members) in [("up", vec![]), ("all", vec![]), ("to:620700", vec![]), ("group:g-1", vec![origin])]
+        {
             let channel: Channel = channel.parse().unwrap();
-            let members = if members.is_empty() { vec!["620000".parse().unwrap()] } else { vec![origin, "620000".parse().unwrap()] };
+            let members = if members.is_empty() {
+                vec!["620000".parse().unwrap()]
+            } else {
+                vec![origin, "620000".parse().unwrap()]
+            };
             for subject in push_subjects(origin, &channel, &members) {
                 assert_eq!(parse_push_subject(&subject), Some((origin, channel.clone())), "{subject}");
             }

@@ -142,8 +142,6 @@ pub struct CommitContext<'a> {
     pub next_position: u64,
     /// The node's clock.
     pub clock: &'a mut HlcClock,
-    /// Source of fresh event ids (UUIDv7 in the node).
-    pub new_id: &'a mut dyn FnMut() -> [u8; 16],
 }
 
 /// Plans one commit of several jobs.
@@ -204,8 +202,8 @@ fn plan_job(
         }
         let head = heads.get(&request.channel).copied().or_else(|| state.head(&request.channel));
         let seq = head.map_or(1, |h| h.seq + 1);
-        let id = (ctx.new_id)();
         let hlc = clock.tick(ctx.now_ms);
+        let id = crate::ids::event_id(ctx.origin, hlc, *position);
         let occurred_at = request.occurred_at.unwrap_or_else(|| timestamp_from_ms(ctx.now_ms));
         let event = pb::Event {
             id: format_event_id(&id),

@@ -9,6 +9,7 @@
 //! - [`error`]: typed errors that name the offending field.
 //! - [`validate`]: checks an append request before anything is written.
 //! - [`hlc`]: the hybrid logical clock, with time passed in.
+//! - [`ids`]: event ids that name the origin's position.
 //! - [`wire`]: canonical bytes, hash chain and ed25519 signatures of stored events.
 //! - [`groups`]: joint group membership as a function of the events held.
 //! - [`subjects`]: the NATS subject scheme and the permissions it implies.
@@ -25,6 +26,7 @@ pub mod code;
 pub mod error;
 pub mod groups;
 pub mod hlc;
+pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod subjects;

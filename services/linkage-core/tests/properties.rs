@@ -48,7 +48,6 @@ struct Harness {
     state: MemoryState,
     clock: HlcClock,
     next_position: u64,
-    next_id: u128,
     now_ms: u64,
     stored: BTreeMap<u64, Vec<u8>>,
 }
@@ -62,7 +61,6 @@ impl Harness {
             state: MemoryState::default(),
             clock: HlcClock::default(),
             next_position: 1,
-            next_id: 1,
             now_ms: 1_700_000_000_000,
             stored: BTreeMap::new(),
         }
@@ -73,21 +71,14 @@ impl Harness {
     }
 
     fn commit(&mut self, jobs: &[Vec<ValidAppend>]) -> CommitPlan {
-        let mut next_id = self.next_id;
-        let mut new_id = || {
-            next_id += 1;
-            next_id.to_be_bytes()
-        };
         let ctx = CommitContext {
             origin: self.origin,
             key: &self.key,
             now_ms: self.now_ms,
             next_position: self.next_position,
             clock: &mut self.clock,
-            new_id: &mut new_id,
         };
         let plan = ledger::plan(&self.state, ctx, jobs);
-        self.next_id = next_id;
         apply(&mut self.state, &plan);
         for e in &plan.events {
             self.stored.insert(e.position, e.raw.clone());

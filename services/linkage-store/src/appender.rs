@@ -166,14 +166,12 @@ impl Writer {
             }
         };
         let mut clock = self.clock;
-        let mut new_id = || uuid::Uuid::now_v7().into_bytes();
         let ctx = CommitContext {
             origin: self.origin,
             key: &self.key,
             now_ms: now_ms(),
             next_position: self.store.last_position() + 1,
             clock: &mut clock,
-            new_id: &mut new_id,
         };
         let plan = ledger::plan(&state, ctx, &appends);
         let mut set = WriteSet { keys: plan.keys.clone(), ..WriteSet::default() };

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `E` | position (u64 BE) | the event's stored bytes |
 //! | `S` | origin (6) · channel · `0x00` · first seq (u64 BE) | positions (u64 BE each) of the run of seqs from there written by one commit |
-//! | `I` | event id (16 bytes) | position |
+//! | `I` | event id (16 bytes) | position — only for ids that do not name their own position (`linkage_core::ids`) |
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |

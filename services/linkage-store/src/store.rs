@@ -193,6 +193,14 @@ impl Store {
 
     /// The event with this id, if durable.
     pub fn get_by_id(&self, id: &[u8; 16]) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(position) = linkage_core::ids::embedded_position(id) {
+            if let Some(event) = self.get_position(position)? {
+                let held = linkage_core::verify::parse(&event.raw).map(|p| p.id);
+                if held.as_ref() == Ok(id) {
+                    return Ok(Some(event));
+                }
+            }
+        }
         match self.inner.tree.get(keys::id(id))? {
             None => Ok(None),
             Some(pos) => self.get_position(keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("id index".into()))?),
@@ -351,7 +359,12 @@ impl Store {
         for event in &set.events {
             let position = event.position.to_be_bytes();
             batch.insert(&keys::event(event.position)[..], event.raw.as_slice());
-            batch.insert(&keys::id(&event.id)[..], &position[..]);
+            // An id that names its own position needs no index entry: a
+            // node finds its own events (and any that landed at the same
+            // position) by the id alone. See `linkage_core::ids`.
+            if linkage_core::ids::embedded_position(&event.id) != Some(event.position) {
+                batch.insert(&keys::id(&event.id)[..], &position[..]);
+            }
             let run = runs.entry((event.origin, event.channel.as_str())).or_insert((event.seq, Vec::new()));
             debug_assert_eq!(
                 run.0 + (run.1.len() / 8) as u64,

@@ -136,8 +136,11 @@ async fn flow_with_outage(kill_broker: bool) {
         // Follow restarts: the node rewrites grpc.addr when it comes back.
         move || format!("http://{}", std::fs::read_to_string(dir.join("grpc.addr")).unwrap_or_default().trim())
     };
-    let down = tokio::spawn(append_many(urls("620000", &topo), "620000", "down", 50, 100));
-    let up = tokio::spawn(append_many(urls("620722", &topo), "620722", "up", 50, 100));
+    // 10,000 events; 100,000 with LINKAGE_LONG_TESTS=1.
+    let batches = if linkage_testkit::long_tests() { 500 } else { 50 };
+    let per_side = batches * 100;
+    let down = tokio::spawn(append_many(urls("620000", &topo), "620000", "down", batches, 100));
+    let up = tokio::spawn(append_many(urls("620722", &topo), "620722", "up", batches, 100));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     if kill_broker {
         topo.kill_nats();
@@ -150,16 +153,16 @@ async fn flow_with_outage(kill_broker: bool) {
     }
     down.await.unwrap();
     up.await.unwrap();
-    let holdings = topo.converge(&codes, Duration::from_secs(120)).await;
+    let holdings = topo.converge(&codes, Duration::from_secs(if per_side > 5000 { 600 } else { 120 })).await;
     let count = |code: &str, origin: &str, channel: &str| {
         let seqs: Vec<u64> = holdings[code].keys().filter(|k| k.0 == origin && k.1 == channel).map(|k| k.2).collect();
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{code}: {origin}/{channel} is dense");
         seqs.len()
     };
-    assert_eq!(count("620722", "620000", "down"), 5000, "the county got every province event once");
-    assert_eq!(count("620000", "620722", "up"), 5000, "the province got every county event once");
-    assert_eq!(count("620700", "620722", "up"), 5000);
-    assert_eq!(count("620622", "620000", "down"), 5000);
+    assert_eq!(count("620722", "620000", "down"), per_side, "the county got every province event once");
+    assert_eq!(count("620000", "620722", "up"), per_side, "the province got every county event once");
+    assert_eq!(count("620700", "620722", "up"), per_side);
+    assert_eq!(count("620622", "620000", "down"), per_side);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

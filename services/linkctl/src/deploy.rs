@@ -164,17 +164,36 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     let topology = Topology::from_file(file)?;
 
     // A fixed port (free now) rather than -1, so that the recorded argv
-    // restarts the broker where the nodes will look for it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // restarts the broker where the nodes will look for it. Another process
+    // may take the port between our probe and the server's bind: then the
+    // server exits, and we try another port.
     std::fs::create_dir_all(workdir.join("nats"))?;
-    let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"))?;
-    let nats_argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
-    let nats_pid = spawn_detached(&nats_argv, &workdir.join("nats/nats-server.log"))?;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen on port {port} in time");
-        anyhow::ensure!(alive(nats_pid), "nats-server exited; see {}", workdir.join("nats/nats-server.log").display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let log = workdir.join("nats/nats-server.log");
+    let mut attempt = 0;
+    let (port, nats_argv, nats_pid) = loop {
+        attempt += 1;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"))?;
+        let argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
+        let _ = std::fs::remove_file(&log);
+        let pid = spawn_detached(&argv, &log)?;
+        // Ready means: our process is alive and says it listens on our port.
+        let ready = format!("Listening for client connections on 127.0.0.1:{port}");
+        loop {
+            if std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&ready)) && alive(pid) {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen on port {port} in time");
+            if !alive(pid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if alive(pid) {
+            break (port, argv, pid);
+        }
+        anyhow::ensure!(attempt < 5, "nats-server keeps exiting; see {}", log.display());
+    };
     let url = format!("nats://127.0.0.1:{port}");
     let nats = Process {
         name: None,

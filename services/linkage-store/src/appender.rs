@@ -173,17 +173,17 @@ impl Writer {
             next_position: self.store.last_position() + 1,
             clock: &mut clock,
         };
-        let plan = ledger::plan(&state, ctx, &appends);
-        let mut set = WriteSet { keys: plan.keys.clone(), ..WriteSet::default() };
+        let mut plan = ledger::plan(&state, ctx, &appends);
+        let mut set = WriteSet { keys: std::mem::take(&mut plan.keys), ..WriteSet::default() };
         let mut heads = BTreeMap::new();
-        for e in &plan.events {
+        for e in std::mem::take(&mut plan.events) {
             set.events.push(WriteEvent {
                 position: e.position,
                 origin: self.origin,
                 channel: e.channel.to_string(),
                 seq: e.seq,
                 id: e.id,
-                raw: e.raw.clone(),
+                raw: e.raw,
             });
         }
         for (channel, head) in &plan.heads {
@@ -204,11 +204,11 @@ impl Writer {
             return;
         }
         self.clock = clock;
-        self.heads.extend(set.heads);
+        self.heads.extend(std::mem::take(&mut set.heads));
         for ((_, reply), report) in applies.into_iter().zip(reports) {
             let _ = reply.send(Ok(report));
         }
-        self.answer_appends(plan, append_replies);
+        self.answer_appends(plan, &set, append_replies);
     }
 
     /// Adds remote runs to the commit: each event that extends its stream's
@@ -286,8 +286,8 @@ impl Writer {
         Some((linkage_core::wire::hash(&found), found))
     }
 
-    fn answer_appends(&self, plan: ledger::CommitPlan, replies: Vec<Reply>) {
-        let new: BTreeMap<u64, &[u8]> = plan.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
+    fn answer_appends(&self, plan: ledger::CommitPlan, set: &WriteSet, replies: Vec<Reply>) {
+        let new: BTreeMap<u64, &[u8]> = set.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
         for (result, reply) in plan.results.into_iter().zip(replies) {
             let answer =
                 result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {

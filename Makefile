@@ -28,7 +28,7 @@ test: lint
 test-long: deps
 	LINKAGE_LONG_TESTS=1 $(MAKE) test
 
-bench: deps
+bench: deps build
 	$(CARGO) run --release -p linkage-bench
 
 demo: build

@@ -1,5 +1,6 @@
 //! Figure 1: batched durable appends per second, through the store's
 //! single writer, against raw sled doing the same number of fdatasyncs.
+//! The raw side is also figure 6's baseline, with pull-page-sized jobs.
 
 use crate::measure::Rate;
 use anyhow::Context;
@@ -67,9 +68,17 @@ pub async fn ours(dir: &Path, origin: NodeCode, job: &[ValidAppend]) -> anyhow::
 }
 
 /// The same shape of work on bare sled: per job one `sled::Batch` of
-/// [`JOB_EVENTS`] inserts of `value` under sequential big-endian keys,
-/// `apply_batch`, `flush` and one fdatasync of sled's data file.
-pub fn raw_sled(dir: &Path, value: &[u8]) -> anyhow::Result<Rate> {
+/// `job_events` inserts of `value` under sequential big-endian keys,
+/// `apply_batch`, `flush` and one fdatasync of sled's data file; up to
+/// `jobs_max` jobs or `duration_max`. Figure 1 uses [`JOB_EVENTS`]; figure
+/// 6 the events of one pull page.
+pub fn raw_sled(
+    dir: &Path,
+    value: &[u8],
+    job_events: usize,
+    jobs_max: u64,
+    duration_max: Duration,
+) -> anyhow::Result<Rate> {
     let db = sled::Config::new().path(dir).open().with_context(|| format!("opening sled in {}", dir.display()))?;
     let tree = db.open_tree("log")?;
     // As `Store::open` does: persist sled's files once, then keep the data
@@ -81,7 +90,7 @@ pub fn raw_sled(dir: &Path, value: &[u8]) -> anyhow::Result<Rate> {
     let mut key: u64 = 0;
     let mut write_job = || -> anyhow::Result<()> {
         let mut batch = sled::Batch::default();
-        for _ in 0..JOB_EVENTS {
+        for _ in 0..job_events {
             key += 1;
             batch.insert(&key.to_be_bytes()[..], value);
         }
@@ -95,9 +104,9 @@ pub fn raw_sled(dir: &Path, value: &[u8]) -> anyhow::Result<Rate> {
 
     let started = Instant::now();
     let mut jobs = 0;
-    while jobs < RUN_JOBS_MAX && started.elapsed() < RUN_DURATION_MAX {
+    while jobs < jobs_max && started.elapsed() < duration_max {
         write_job()?;
         jobs += 1;
     }
-    Ok(Rate { ops: jobs * JOB_EVENTS as u64, elapsed: started.elapsed() })
+    Ok(Rate { ops: jobs * job_events as u64, elapsed: started.elapsed() })
 }

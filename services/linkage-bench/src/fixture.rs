@@ -13,7 +13,7 @@ pub const NODE: &str = "620722";
 pub const CHANNEL: &str = "up";
 
 /// The demo topology, relative to the workspace root.
-const TOPOLOGY_FILE: &str = "deploy/topology/demo.toml";
+pub const TOPOLOGY_FILE: &str = "deploy/topology/demo.toml";
 
 /// Where the demo topology is.
 pub fn topology_path(root: &Path) -> PathBuf {

@@ -1,11 +1,15 @@
-//! `linkage-bench`: how fast durable appends are, each figure printed
-//! beside a baseline measured in the same process, on the same disk, in
-//! the same run, with the ratio between them. Absolute numbers say more
-//! about the machine than about linkage; the ratio to the cheapest thing
-//! that does the same durable work says what linkage adds.
+//! `linkage-bench`: how fast durable appends and replication are, each
+//! figure printed beside a baseline measured in the same run, on the same
+//! disk or the same nats-server, with the ratio between them. Absolute
+//! numbers say more about the machine than about linkage; the ratio to the
+//! cheapest thing that does the same work says what linkage adds.
 //!
-//! Run it with `make bench` (`cargo run --release -p linkage-bench`). The
-//! table goes to stdout and the same rows to `target/bench/report.json`.
+//! Run it with `make bench` (`cargo run --release -p linkage-bench`).
+//! Figures 4 to 6 run the release binaries: build them first with
+//! `cargo build --release --bins` (`make build`); the bench stops at once
+//! when they are missing and warns when sources changed after them. The
+//! table goes to stdout, progress to stderr, and the same rows to
+//! `target/bench/report.json`.
 //! Stores and files go under `$LINKAGE_BENCH_DIR`, else
 //! `target/bench-tmp` in the workspace, which is on the repository's disk
 //! and not on a tmpfs (where fdatasync is free and every figure would be
@@ -41,6 +45,52 @@
 //!    write. Targets: p50 ≤ baseline p50 + 300 µs (gRPC, validation and
 //!    sled add little to the disk), p99 ≤ 2 ms.
 //!
+//! Figures 4 to 6 run the demo topology (`deploy/topology/demo.toml`: the
+//! province, three cities, three counties) as real processes with
+//! `linkctl local up`, its working directory on the same disk as above,
+//! all on loopback; it is stopped by `linkctl local down` at the end, on
+//! error, and on Ctrl-C. Every node shares this machine's cores with the
+//! others and with the bench, as they would not in production, so the
+//! rates are a floor.
+//!
+//! 4. **County → province latency, p50 and p99**: from sending one
+//!    `Append` at 民乐县 (620722) until the province's (620000)
+//!    `EventLogService.Subscribe` stream delivers it: the county's
+//!    durable append, its push over NATS, the province's verification
+//!    and durable apply. Sequential, 1,000 samples or 20 s. *Baseline*:
+//!    request/reply round trips of the same push bytes (the county's
+//!    one-event `Push`), echoed, between two plain async-nats connections
+//!    on the same nats-server, under a user with the same kind of
+//!    permissions as a node's. A push is a one-way trip, so the round trip
+//!    is the price of two hops through this broker; the target allows the
+//!    path three of them on top of the same appends' own acknowledged
+//!    latency, measured in the same samples. Targets: p50 ≤ 3 × RTT p50 +
+//!    append p50, p99 ≤ 5 ms.
+//! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
+//!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
+//!    100 (at most 30 s); events/s from the first append until the
+//!    province's heads show all of them. *Baseline*: the very `Push`
+//!    messages the counties published for those events (read back from
+//!    their logs and cut into runs exactly as the replicator cuts them:
+//!    same count, sizes and bytes), published from one connection to one
+//!    subscriber on the same nats-server; events/s until the subscriber
+//!    has all. It is what NATS alone costs to move the same bytes; the
+//!    ratio is what verification, three durable stores and the writers'
+//!    queues cost on top. Target: ≥ 30,000 events/s.
+//! 6. **Catch-up**: 古浪县 (620622) is killed with SIGKILL, the province
+//!    appends 1,000,000 `down` events (`AppendBatch`es of 1,000 from 4
+//!    clients; at most 180 s, fewer if the machine is slower, and the
+//!    output says so), the other nodes are let to hold them all and to
+//!    stop receiving (so that they do not compete for the cores), then
+//!    620622 is started again; events/s from starting its process until
+//!    its head of (620000, down) is the province's. *Baseline*: raw sled on
+//!    the same disk writing the same number of values of the same stored
+//!    bytes in jobs of one pull page (1,024 events), each one
+//!    `apply_batch` + `flush` + fdatasync: the least any node must do to
+//!    make those events durable, whoever sends them. The ratio is what the
+//!    pulls' round trips, the responder's reads, verification and
+//!    indexing cost. Target: ≥ 100,000 events/s.
+//!
 //! # Layout
 //! - [`scratch`]: where stores and files go, and their removal.
 //! - [`fixture`]: the topology and the event every figure appends.
@@ -48,12 +98,22 @@
 //! - [`batched`]: figure 1, both sides.
 //! - [`unary`]: figures 2 and 3, our side, and the health-check baseline.
 //! - [`fsync`]: figure 3's baseline.
+//! - [`cluster`]: the demo topology as processes, and the bench's NATS user.
+//! - [`replication`]: figures 4 to 6, their rows and notes.
+//! - [`propagation`], [`fan_in`], [`catch_up`]: figures 4, 5 and 6, our side.
+//! - [`raw_nats`]: the baselines of figures 4 and 5.
 //! - [`report`]: the table and the JSON.
 
 mod batched;
+mod catch_up;
+mod cluster;
+mod fan_in;
 mod fixture;
 mod fsync;
 mod measure;
+mod propagation;
+mod raw_nats;
+mod replication;
 mod report;
 mod scratch;
 mod unary;
@@ -88,10 +148,25 @@ const UNARY_BASELINE: &str = "unary: grpc.health.v1 Health/Check, same clients, 
 /// See [`BATCHED_BASELINE`].
 const LATENCY_BASELINE: &str = "latency: 300-byte file append + fdatasync, same disk";
 
+/// A spawned task that is aborted when its handle goes out of scope, so
+/// that a failing figure leaves nothing running behind it.
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let started_unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let load_average_1m = report::load_average_1m();
     let root = scratch::workspace_root()?;
+    // Before anything is measured: without them figures 4 to 6 cannot run.
+    let binaries = cluster::Binaries::find(&root)?;
+    if let Some(stale) = &binaries.stale {
+        eprintln!("WARNING: {stale}");
+    }
     let (base, chosen) = scratch::base_dir(&root);
     let run = Scratch::create(&base, &format!("run-{}", std::process::id()))?;
     let filesystem = scratch::Filesystem::of(run.path(), &root)?;
@@ -109,7 +184,13 @@ fn main() -> anyhow::Result<()> {
     let ours = runtime.block_on(batched::ours(dir.path(), origin, &job))?;
     drop(dir);
     let dir = run.child("batched-sled")?;
-    let raw = batched::raw_sled(dir.path(), &ours.sample_event)?;
+    let raw = batched::raw_sled(
+        dir.path(),
+        &ours.sample_event,
+        batched::JOB_EVENTS,
+        batched::RUN_JOBS_MAX,
+        batched::RUN_DURATION_MAX,
+    )?;
     drop(dir);
 
     // Figures 2 and 3, our side, on one node.
@@ -121,6 +202,15 @@ fn main() -> anyhow::Result<()> {
     let dir = run.child("fdatasync")?;
     let raw_latency = fsync::latencies(dir.path())?;
     drop(dir);
+
+    // Figures 4 to 6. Ctrl-C drops the figures' future, and with it the
+    // topology, which stops every process it started.
+    let replicated = runtime.block_on(async {
+        tokio::select! {
+            figures = replication::figures(&root, &binaries, &run, &request) => figures,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; the topology was stopped")),
+        }
+    });
     drop(runtime);
 
     let mut rows = vec![Row::new(
@@ -159,6 +249,19 @@ fn main() -> anyhow::Result<()> {
         ));
     }
 
+    let mut notes: Vec<String> = binaries.stale.iter().map(|s| format!("WARNING: {s}")).collect();
+    let failed = match replicated {
+        Ok(figures) => {
+            rows.extend(figures.rows);
+            notes.extend(figures.notes);
+            None
+        }
+        Err(e) => {
+            notes.push(format!("replication figures failed: {e:#}"));
+            Some(e)
+        }
+    };
+
     let report = Report {
         started_unix_s,
         cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
@@ -168,6 +271,7 @@ fn main() -> anyhow::Result<()> {
         request_bytes: request.encoded_len(),
         stored_event_bytes: ours.sample_event.len(),
         rows,
+        notes,
     };
     drop(run);
     if !chosen {
@@ -179,7 +283,10 @@ fn main() -> anyhow::Result<()> {
     let path = root.join(REPORT_FILE);
     report.write_json(&path)?;
     println!("report: {}", path.display());
-    Ok(())
+    match failed {
+        Some(e) => Err(e.context("the replication figures (4 to 6) failed; figures 1 to 3 are reported")),
+        None => Ok(()),
+    }
 }
 
 /// Figures 2 and 3, our side.

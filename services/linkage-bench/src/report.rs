@@ -15,6 +15,17 @@ pub enum Target {
     BaselinePlusAtMost(f64),
     /// ours at most this (for latencies, in the row's unit).
     AtMost(f64),
+    /// ours at least this (for rates, in the row's unit).
+    AtLeast(f64),
+    /// ours at most `factor` × the baseline plus `plus` (for latencies,
+    /// in the row's unit): a path that adds so many baseline round trips
+    /// to a cost measured beside it.
+    BaselineTimesPlusAtMost {
+        /// Baselines allowed.
+        factor: f64,
+        /// Added to them.
+        plus: f64,
+    },
 }
 
 impl Target {
@@ -24,6 +35,10 @@ impl Target {
             Target::RatioAtLeast(ratio) => format!("ratio ≥ {ratio:.2}"),
             Target::BaselinePlusAtMost(slack) => format!("≤ baseline + {} {unit}", thousands(slack)),
             Target::AtMost(limit) => format!("≤ {} {unit}", thousands(limit)),
+            Target::AtLeast(floor) => format!("≥ {} {unit}", thousands(floor)),
+            Target::BaselineTimesPlusAtMost { factor, plus } => {
+                format!("≤ {factor} × baseline + {} {unit}", thousands(plus))
+            }
         }
     }
 
@@ -33,6 +48,8 @@ impl Target {
             Target::RatioAtLeast(ratio) => ours >= ratio * baseline,
             Target::BaselinePlusAtMost(slack) => ours <= baseline + slack,
             Target::AtMost(limit) => ours <= limit,
+            Target::AtLeast(floor) => ours >= floor,
+            Target::BaselineTimesPlusAtMost { factor, plus } => ours <= factor * baseline + plus,
         };
         if met {
             Verdict::Pass
@@ -138,6 +155,8 @@ pub struct Report {
     pub stored_event_bytes: usize,
     /// One per figure.
     pub rows: Vec<Row>,
+    /// What the rows do not say: how a figure splits, what was cut short.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -201,7 +220,7 @@ impl Report {
             line(row.each_ref().map(String::as_str));
         }
         println!();
-        println!("baselines, measured in this process on the same disk and server:");
+        println!("baselines, measured in this run on the same disk and server:");
         let mut seen = Vec::new();
         for row in &self.rows {
             if !seen.contains(&row.baseline_name) {
@@ -219,6 +238,12 @@ impl Report {
                 thousands(row.ours_count as f64),
                 thousands(row.baseline_count as f64)
             );
+        }
+        if !self.notes.is_empty() {
+            println!("notes:");
+            for note in &self.notes {
+                println!("  {note}");
+            }
         }
     }
 
@@ -247,7 +272,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// A whole number with thousands separators, e.g. 123,456.
-fn thousands(value: f64) -> String {
+pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -279,5 +304,10 @@ mod tests {
         assert_eq!(Target::BaselinePlusAtMost(300.0).verdict(1_301.0, 1_000.0), Verdict::Miss);
         assert_eq!(Target::AtMost(2_000.0).verdict(2_001.0, 0.0), Verdict::Miss);
         assert_eq!(Target::None.verdict(1.0, 2.0), Verdict::Info);
+        assert_eq!(Target::AtLeast(30_000.0).verdict(30_000.0, 1.0), Verdict::Pass);
+        assert_eq!(Target::AtLeast(30_000.0).verdict(29_999.0, 1.0), Verdict::Miss);
+        let path = Target::BaselineTimesPlusAtMost { factor: 3.0, plus: 600.0 };
+        assert_eq!(path.verdict(900.0, 100.0), Verdict::Pass);
+        assert_eq!(path.verdict(901.0, 100.0), Verdict::Miss);
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     /// How often it asks its parent and children which streams they hold.
     #[serde(with = "humantime_serde")]
     pub anti_entropy_interval: Duration,
+    /// Bytes of store pages sled may cache in memory.
+    pub cache_bytes: u64,
 }
 
 /// Log output format.
@@ -69,6 +71,7 @@ impl Default for Config {
             metrics_listen: None,
             heads_interval: Duration::from_secs(1),
             anti_entropy_interval: Duration::from_secs(3),
+            cache_bytes: linkage_store::CACHE_BYTES_DEFAULT,
         }
     }
 }
@@ -157,6 +160,10 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anti_entropy_interval: Option<String>,
+    /// Bytes of store pages to cache in memory [default: 67108864] [env: LINKAGE_CACHE_BYTES]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_bytes: Option<u64>,
 }
 
 /// A node's NATS credentials file (written by `linkctl nats-config`).

@@ -54,7 +54,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             config.key_path().display()
         );
     }
-    let store = Store::open(&config.data_dir.join("store"))
+    let store = Store::open_with_cache(&config.data_dir.join("store"), config.cache_bytes)
         .with_context(|| format!("opening store in {}", config.data_dir.display()))?;
     let (appender, _writer) = Appender::start(store.clone(), origin, key)?;
     let shutdown = CancellationToken::new();

@@ -98,6 +98,12 @@ fn help_explains_every_option() {
         "--shutdown-grace",
         "--log-format",
         "--log",
+        "--nats-url",
+        "--nats-credentials",
+        "--metrics-listen",
+        "--heads-interval",
+        "--anti-entropy-interval",
+        "--cache-bytes",
         "LINKAGE_",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}:\n{help}");

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// sled's page cache by default. sled's own default (1 GiB) would let the
+/// 101 nodes of a province on one machine take far more memory than it has;
+/// reads of recent events, the common case, hit the cache at this size.
+pub const CACHE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -128,10 +133,16 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir` with a [`CACHE_BYTES_DEFAULT`] page cache.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens (or creates) the store in `dir`, letting sled cache up to
+    /// `cache_bytes` of pages in memory.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
         let tree = db.open_tree("log")?;
         // sled creates its files on open; persist it all once, directory
         // entries included, so the data file we fsync later is reachable.

@@ -1,0 +1,117 @@
+//! The NATS baselines of figures 4 and 5: plain async-nats clients on the
+//! topology's own nats-server, as [`crate::cluster::BENCH_USER`], doing
+//! nothing but moving the bytes.
+
+use crate::cluster::{NatsUser, BENCH_INBOX_PREFIX};
+use crate::measure::Latencies;
+use anyhow::Context;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// Where the request/reply baseline asks and answers.
+const RTT_SUBJECT: &str = "bench.rtt";
+
+/// Where the publish/subscribe baseline sends.
+const FLOW_SUBJECT: &str = "bench.flow";
+
+/// Timed round trips, as many as figure 4's samples.
+pub const RTT_SAMPLES: usize = 1_000;
+
+/// Untimed round trips first: connections warm, the server's subject
+/// cache filled.
+const RTT_WARMUP: usize = 20;
+
+/// Wall time the round trips may take.
+const RTT_DURATION_MAX: Duration = Duration::from_secs(10);
+
+/// One round trip's wait at most before the run fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Wall time the publish/subscribe run may take.
+const FLOW_DURATION_MAX: Duration = Duration::from_secs(30);
+
+/// A connection as the bench user, with replies under its own inbox
+/// prefix as a node's are.
+pub async fn connect(user: &NatsUser) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::with_user_and_password(user.user.clone(), user.password.clone())
+        .custom_inbox_prefix(BENCH_INBOX_PREFIX)
+        .connection_timeout(REQUEST_TIMEOUT)
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .connect(user.url.as_str())
+        .await
+        .with_context(|| format!("connecting to {} as {}", user.url, user.user))
+}
+
+/// Latencies of sequential request/reply round trips of `payload`: one
+/// connection asks, another one subscribed on a test subject echoes the
+/// payload back through the reply inbox (`allow_responses`, as a node
+/// answers a pull).
+pub async fn round_trips(user: &NatsUser, payload: Bytes) -> anyhow::Result<Latencies> {
+    let responder = connect(user).await?;
+    let mut requests = responder.subscribe(RTT_SUBJECT).await?;
+    // The subscription is registered at the server before the first request.
+    responder.flush().await?;
+    let answering = crate::AbortOnDrop(tokio::spawn(async move {
+        while let Some(message) = requests.next().await {
+            if let Some(reply) = message.reply {
+                responder.publish(reply, message.payload).await?;
+            }
+        }
+        anyhow::Ok(())
+    }));
+
+    let requester = connect(user).await?;
+    let (requester, payload) = (&requester, &payload);
+    let round_trip = || async move {
+        let started = Instant::now();
+        let answer = requester.request(RTT_SUBJECT, payload.clone()).await.context("a baseline request failed")?;
+        anyhow::ensure!(answer.payload.len() == payload.len(), "the responder answered other bytes");
+        anyhow::Ok(started.elapsed())
+    };
+    for _ in 0..RTT_WARMUP {
+        round_trip().await?;
+    }
+    let limit = Instant::now() + RTT_DURATION_MAX;
+    let mut samples = Vec::with_capacity(RTT_SAMPLES);
+    while samples.len() < RTT_SAMPLES && Instant::now() < limit {
+        samples.push(round_trip().await?);
+    }
+    drop(answering);
+    Ok(Latencies::new(samples))
+}
+
+/// Publishes `messages` in order from one connection to one subscriber
+/// on another; the time from the first publish until the subscriber has
+/// every message.
+pub async fn publish_subscribe(user: &NatsUser, messages: &[Bytes]) -> anyhow::Result<Duration> {
+    let subscriber = connect(user).await?;
+    let mut incoming = subscriber.subscribe(FLOW_SUBJECT).await?;
+    subscriber.flush().await?;
+    let publisher = connect(user).await?;
+
+    let expected = messages.len();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::from_std(started + FLOW_DURATION_MAX);
+    let mut receiving = crate::AbortOnDrop(tokio::spawn(async move {
+        let mut received = 0;
+        while received < expected {
+            match tokio::time::timeout_at(deadline, incoming.next()).await {
+                Ok(Some(_)) => received += 1,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        drop(subscriber);
+        (received, Instant::now())
+    }));
+    for message in messages {
+        publisher.publish(FLOW_SUBJECT, message.clone()).await?;
+    }
+    publisher.flush().await?;
+    let (received, ended) = (&mut receiving.0).await.context("the subscriber task failed")?;
+    anyhow::ensure!(
+        received == expected,
+        "the subscriber got {received} of {expected} messages within {FLOW_DURATION_MAX:?}"
+    );
+    Ok(ended - started)
+}

@@ -1,0 +1,215 @@
+//! Figures 4 to 6: replication across the demo topology run as real
+//! processes (see [`crate::cluster`]), each beside its baseline on the same
+//! nats-server or the same disk, measured right after it in the same run.
+//! Why each baseline is the fair one is in the crate's documentation.
+
+use crate::cluster::{Binaries, Cluster};
+use crate::measure::Rate;
+use crate::report::{Row, Target};
+use crate::scratch::Scratch;
+use crate::{batched, catch_up, fan_in, fixture, propagation, raw_nats};
+use linkage_core::pb;
+use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
+use std::path::Path;
+use std::time::Duration;
+
+/// The province of the demo topology, 甘肃省.
+pub const PROVINCE: &str = "620000";
+
+/// Figure 4: NATS round trips the path may add to the county's own append
+/// at the median (push to the province; its commit; the subscriber).
+const RTT_FACTOR: f64 = 3.0;
+
+/// Figure 4: the slowest event in a hundred, in µs.
+const LATENCY_P99_MAX_US: f64 = 5_000.0;
+
+/// Figure 5: events per second into the province.
+const FAN_IN_MIN: f64 = 30_000.0;
+
+/// Figure 6: events per second a returning node takes in.
+const CATCH_UP_MIN: f64 = 100_000.0;
+
+/// Figure 6's baseline may take at most this long.
+const RAW_CATCH_UP_DURATION_MAX: Duration = Duration::from_secs(30);
+
+/// What each baseline is, in the words the table's legend prints.
+const RTT_BASELINE: &str =
+    "county→province: NATS request/reply of the same one-event push, echoed, plain async-nats, same nats-server";
+/// See [`RTT_BASELINE`].
+const FLOW_BASELINE: &str =
+    "fan-in: NATS publish→subscribe of the counties' very push messages, 1 publisher, 1 subscriber, same nats-server";
+/// See [`RTT_BASELINE`].
+const CATCH_UP_BASELINE: &str =
+    "catch-up: raw sled, per pull page of 1,024 same-size values one apply_batch + flush + fdatasync, same disk";
+
+/// The rows of figures 4 to 6 and what they do not say.
+pub struct Figures {
+    /// Four rows: latency p50 and p99, fan-in, catch-up.
+    pub rows: Vec<Row>,
+    /// How the figures split, and anything cut short.
+    pub notes: Vec<String>,
+}
+
+/// Starts the demo topology in `run`, measures figures 4 to 6 and their
+/// baselines, and stops it (also when a step fails: [`Cluster`] stops
+/// everything when dropped).
+pub async fn figures(
+    root: &Path,
+    binaries: &Binaries,
+    run: &Scratch,
+    request: &pb::AppendRequest,
+) -> anyhow::Result<Figures> {
+    let workdir = run.child("topology")?;
+    eprintln!("replication: linkctl local up {} in {}", fixture::TOPOLOGY_FILE, workdir.path().display());
+    let mut cluster = Cluster::up(binaries, &fixture::topology_path(root), workdir)?;
+    let user = cluster.add_bench_user().await?;
+
+    eprintln!("replication: figure 4, {} → {PROVINCE} latency, then NATS round trips", propagation::COUNTY);
+    let propagation = propagation::measure(&cluster, PROVINCE, request).await?;
+    let rtt = raw_nats::round_trips(&user, propagation.push.clone()).await?;
+
+    eprintln!("replication: figure 5, fan-in of {:?} → {PROVINCE}, then NATS publish→subscribe", fan_in::COUNTIES);
+    let fan_in = fan_in::measure(&cluster, PROVINCE, request).await?;
+    let flow = Rate { ops: fan_in.rate.ops, elapsed: raw_nats::publish_subscribe(&user, &fan_in.pushes).await? };
+
+    eprintln!("replication: figure 6, catch-up of {}", catch_up::LAGGARD);
+    let catch_up = catch_up::measure(&mut cluster, PROVINCE, request).await?;
+    eprintln!("replication: linkctl local down, then figure 6's baseline");
+    cluster.down()?;
+    let dir = run.child("catch-up-sled")?;
+    let page = PULL_PAGE_EVENTS_MAX as usize;
+    let pages = catch_up.rate.ops.div_ceil(page as u64);
+    let raw = batched::raw_sled(dir.path(), &catch_up.sample_event, page, pages, RAW_CATCH_UP_DURATION_MAX)?;
+    drop(dir);
+
+    let acked_p50 = propagation.acked.percentile_us(50.0);
+    let (ours_n, rtt_n) = (propagation.visible.len() as u64, rtt.len() as u64);
+    let mut rows = Vec::new();
+    for (p, target) in [
+        (50.0, Target::BaselineTimesPlusAtMost { factor: RTT_FACTOR, plus: acked_p50 }),
+        (99.0, Target::AtMost(LATENCY_P99_MAX_US)),
+    ] {
+        rows.push(Row::new(
+            &format!("county→province latency p{p:.0}"),
+            "µs",
+            RTT_BASELINE,
+            (propagation.visible.percentile_us(p), ours_n),
+            (rtt.percentile_us(p), rtt_n),
+            target,
+        ));
+    }
+    rows.push(Row::new(
+        &format!("fan-in, {} counties → province", fan_in::COUNTIES.len()),
+        "events/s",
+        FLOW_BASELINE,
+        (fan_in.rate.per_s(), fan_in.rate.ops),
+        (flow.per_s(), flow.ops),
+        Target::AtLeast(FAN_IN_MIN),
+    ));
+    rows.push(Row::new(
+        &format!("catch-up of {} missed events", thousands(catch_up.rate.ops)),
+        "events/s",
+        CATCH_UP_BASELINE,
+        (catch_up.rate.per_s(), catch_up.rate.ops),
+        (raw.per_s(), raw.ops),
+        Target::AtLeast(CATCH_UP_MIN),
+    ));
+
+    let mut notes = Vec::new();
+    let (visible_p50, visible_p99) = (propagation.visible.percentile_us(50.0), propagation.visible.percentile_us(99.0));
+    notes.push(format!(
+        "latency: the same appends were acknowledged at {} after p50 {:.0} µs, p99 {:.0} µs; reaching the province's \
+         Subscribe added p50 {:.0} µs, p99 {:.0} µs. p50 target = {RTT_FACTOR} × RTT p50 + that append p50. \
+         One-event push: {} B",
+        propagation::COUNTY,
+        acked_p50,
+        propagation.acked.percentile_us(99.0),
+        visible_p50 - acked_p50,
+        visible_p99 - propagation.acked.percentile_us(99.0),
+        propagation.push.len()
+    ));
+    let push_bytes: usize = fan_in.pushes.iter().map(|p| p.len()).sum();
+    notes.push(format!(
+        "fan-in: {} events in AppendBatches of {}; the counties had acknowledged all after {:.2} s ({} events/s), \
+         the province held all {:.0} ms later; {} pushes, {:.1} MB. Every event is stored three times (county, its \
+         city, province) by 7 processes sharing this machine",
+        thousands(fan_in.rate.ops),
+        fan_in::BATCH_EVENTS,
+        fan_in.acked_after.as_secs_f64(),
+        thousands_f(fan_in.rate.ops as f64 / fan_in.acked_after.as_secs_f64().max(f64::EPSILON)),
+        (fan_in.rate.elapsed.saturating_sub(fan_in.acked_after)).as_secs_f64() * 1e3,
+        fan_in.pushes.len(),
+        push_bytes as f64 / 1e6
+    ));
+    notes.push(format!("fan-in: {}", fan_in.cpu));
+    notes.push(format!("fan-in, the province's replication: {}", fan_in.province));
+    let appended = &catch_up.appended;
+    notes.push(format!(
+        "catch-up: {PROVINCE} appended {} `down` events in {:.1} s ({} events/s) while {} other nodes stored them too",
+        thousands(appended.ops),
+        appended.elapsed.as_secs_f64(),
+        thousands_f(appended.per_s()),
+        catch_up.settled.nodes
+    ));
+    if appended.ops < catch_up::EVENTS_WANTED {
+        notes.push(format!(
+            "catch-up: ONLY {} of the {} events asked for were appended within the {} s bound; the figure is for {}",
+            thousands(appended.ops),
+            thousands(catch_up::EVENTS_WANTED),
+            catch_up::APPEND_DURATION_MAX.as_secs(),
+            thousands(catch_up.rate.ops)
+        ));
+    }
+    notes.push(format!("catch-up, while the province appended: {}", catch_up.append_cpu));
+    let settled = &catch_up.settled;
+    let secs =
+        |d: Option<Duration>| d.map_or("NOT within the bound".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+    notes.push(format!(
+        "catch-up: after the last append the other {} nodes held everything after {}, and stopped receiving after \
+         {}; from the first append they applied {} events and got {} again that they already held",
+        settled.nodes,
+        secs(settled.held_after),
+        secs(settled.quiet_after),
+        thousands(settled.applied),
+        thousands(settled.duplicates)
+    ));
+    if settled.quiet_after.is_none() {
+        notes.push("catch-up: the other nodes were still busy when the laggard started; they competed with it".into());
+    }
+    let pulling = catch_up.first_progress_after.map(|first| catch_up.rate.elapsed.saturating_sub(first));
+    notes.push(format!(
+        "catch-up: timed from starting {}'s process: gRPC bound after {:.0} ms, first event pulled after {}; \
+         pulling alone ran at {} events/s",
+        catch_up::LAGGARD,
+        catch_up.bound_after.as_secs_f64() * 1e3,
+        catch_up.first_progress_after.map_or("never".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3)),
+        pulling.map_or("—".to_owned(), |d| thousands_f(catch_up.rate.ops as f64 / d.as_secs_f64().max(f64::EPSILON)))
+    ));
+    notes.push(format!("catch-up, from starting {}: {}", catch_up::LAGGARD, catch_up.catch_up_cpu));
+    notes.push(format!("catch-up, {}'s replication: {}", catch_up::LAGGARD, catch_up.laggard));
+    if !catch_up.finished {
+        notes.push(format!(
+            "catch-up: {} did NOT reach the province's head within {} s; the figure counts the {} events it took",
+            catch_up::LAGGARD,
+            catch_up::CATCH_UP_MAX.as_secs(),
+            thousands(catch_up.rate.ops)
+        ));
+    }
+    if raw.ops < catch_up.rate.ops {
+        notes.push(format!(
+            "catch-up baseline: raw sled wrote {} of {} events within its {} s bound",
+            thousands(raw.ops),
+            thousands(catch_up.rate.ops),
+            RAW_CATCH_UP_DURATION_MAX.as_secs()
+        ));
+    }
+    Ok(Figures { rows, notes })
+}
+
+fn thousands(n: u64) -> String {
+    thousands_f(n as f64)
+}
+
+fn thousands_f(value: f64) -> String {
+    crate::report::thousands(value)
+}

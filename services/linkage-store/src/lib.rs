@@ -20,7 +20,9 @@ pub mod keys;
 pub mod store;
 
 pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun};
-pub use store::{ForkRecord, CACHE_BYTES_DEFAULT, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet};
+pub use store::{
+    ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
+};
 
 /// BLAKE3 of stored bytes.
 pub(crate) fn hash_of(raw: &[u8]) -> [u8; 32] {

@@ -252,14 +252,31 @@ impl Replicator {
         if push.origin != origin.as_str() || push.channel != channel.to_string() {
             return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
         }
-        self.learn_head(&(origin, channel.clone()), origin, push.head_seq);
-        if !push.events.is_empty() {
+        let key = (origin, channel.clone());
+        self.learn_head(&key, origin, push.head_seq);
+        // A run this node already holds (it was pulled first) costs one read:
+        // if its last event is the one held, the hash chain makes every
+        // earlier one identical too. A different one is a fork: go on.
+        let held = self.local_head(&key);
+        let already_held = push.events.last().and_then(|raw| verify::parse(raw).ok()).is_some_and(|last| {
+            last.seq <= held
+                && self
+                    .inner
+                    .store
+                    .read_stream_any(origin, &push.channel, last.seq)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|bytes| linkage_core::wire::hash(&bytes) == last.hash)
+        });
+        if already_held {
+            metrics::counter!("linkage_duplicate_events_total").increment(push.events.len() as u64);
+        } else if !push.events.is_empty() {
             match self.verify(origin, &channel, &push.events) {
                 Ok(run) => self.submit(run).await,
                 Err((why, reason)) => self.reject(origin, &channel, &why, reason),
             }
         }
-        self.ensure_pull((origin, channel));
+        self.ensure_pull(key);
     }
 
     /// Checks a run of one stream: its events must all belong to the stream
@@ -286,37 +303,57 @@ impl Replicator {
         Ok(parsed.into_iter().zip(raws.iter().cloned()).collect())
     }
 
-    /// Hands a verified run to the writer; a run beyond a gap waits.
+    /// Hands a verified run to the writer without waiting for its commit
+    /// (the next push may join the same commit); a run beyond a gap waits.
     async fn submit(&self, run: RemoteRun) {
         let Some((first, _)) = run.first() else { return };
         let key = (first.origin, first.channel.clone());
-        let report = self.apply(vec![run.clone()]).await;
+        let answer = match self.inner.appender.enqueue_apply(vec![run.clone()]).await {
+            Ok(answer) => answer,
+            Err(e) => return tracing::error!(error = %e, "applying remote events failed"),
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let report = match answer.await {
+                Ok(Ok(report)) => this.count(report),
+                Ok(Err(e)) => return tracing::error!(error = %e, "applying remote events failed"),
+                Err(_) => return,
+            };
+            this.after_submit(key, run, report).await;
+        });
+    }
+
+    async fn after_submit(&self, key: StreamKey, run: RemoteRun, report: ApplyReport) {
         if report.gaps > 0 {
             let mut streams = self.inner.streams.lock().expect("streams lock");
             let state = streams.entry(key.clone()).or_default();
             if state.pending_events() + run.len() <= PENDING_EVENTS_MAX {
                 state.pending.insert(run[0].0.seq, run);
             }
-        } else if report.applied > 0 {
+        }
+        // Also after a gap: the run before it may have landed meanwhile.
+        if report.gaps > 0 || report.applied > 0 {
             self.drain_pending(&key).await;
         }
     }
 
     async fn apply(&self, runs: Vec<RemoteRun>) -> ApplyReport {
         match self.inner.appender.apply(runs).await {
-            Ok(report) => {
-                metrics::counter!("linkage_applied_events_total").increment(report.applied as u64);
-                metrics::counter!("linkage_duplicate_events_total").increment(report.duplicates as u64);
-                if report.forks > 0 {
-                    metrics::counter!("linkage_forks_total").increment(report.forks as u64);
-                }
-                report
-            }
+            Ok(report) => self.count(report),
             Err(e) => {
                 tracing::error!(error = %e, "applying remote events failed");
                 ApplyReport::default()
             }
         }
+    }
+
+    fn count(&self, report: ApplyReport) -> ApplyReport {
+        metrics::counter!("linkage_applied_events_total").increment(report.applied as u64);
+        metrics::counter!("linkage_duplicate_events_total").increment(report.duplicates as u64);
+        if report.forks > 0 {
+            metrics::counter!("linkage_forks_total").increment(report.forks as u64);
+        }
+        report
     }
 
     /// Applies waiting runs that now link to the head.

@@ -112,9 +112,19 @@ impl Appender {
 
     /// Stores verified remote runs that link to what is held, durably.
     pub async fn apply(&self, runs: Vec<RemoteRun>) -> Result<ApplyReport, String> {
+        self.enqueue_apply(runs).await?.await.map_err(|_| "the writer stopped before answering".to_owned())?
+    }
+
+    /// Queues remote runs for the writer and returns where the answer will
+    /// arrive: the caller keeps the order of its runs without waiting for
+    /// each commit, so that many pushes can share one fdatasync.
+    pub async fn enqueue_apply(
+        &self,
+        runs: Vec<RemoteRun>,
+    ) -> Result<oneshot::Receiver<Result<ApplyReport, String>>, String> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Job::Apply { runs, reply }).await.map_err(|_| "the writer has stopped".to_owned())?;
-        answer.await.map_err(|_| "the writer stopped before answering".to_owned())?
+        Ok(answer)
     }
 }
 

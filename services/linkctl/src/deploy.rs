@@ -244,14 +244,17 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
             },
         );
     }
-    for (code, p) in nodes.iter_mut() {
+    // Record every process before waiting on any: if one fails to come up,
+    // `down` can still stop everything that was started.
+    let mut file = NodesFile { nats, nodes };
+    write_nodes(&workdir, &file)?;
+    for (code, p) in file.nodes.iter_mut() {
         let dir = PathBuf::from(p.data_dir.as_ref().expect("set above"));
         let grpc = wait_for_file(&dir.join("grpc.addr"), deadline, &format!("node {code}"))?;
         p.metrics = Some(wait_for_file(&dir.join("metrics.addr"), deadline, &format!("node {code}"))?);
         wait_serving(&grpc, deadline).await.with_context(|| format!("node {code}"))?;
         p.grpc = Some(grpc);
     }
-    let file = NodesFile { nats, nodes };
     write_nodes(&workdir, &file)?;
     Ok(file)
 }

@@ -515,7 +515,6 @@ impl Replicator {
     }
 
     async fn pull_loop(&self, key: &StreamKey) {
-        let me = self.inner.me;
         loop {
             let local = self.local_head(key);
             let target = self.inner.streams.lock().expect("streams lock").get(key).map_or(0, |s| s.remote_head);
@@ -525,48 +524,85 @@ impl Replicator {
                 }
                 return;
             }
-            let request = pb::PeerRequest {
-                kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
-                    origin: key.0.to_string(),
-                    channel: key.1.to_string(),
-                    from_seq: local + 1,
-                    max_events: PULL_PAGE_EVENTS_MAX,
-                })),
-            }
-            .encode_to_vec();
             let mut progressed = false;
             for holder in self.holders(key) {
-                let subject = subjects::pull_subject(holder, me);
-                let answer = self
-                    .inner
-                    .transport
-                    .request(subject, request.clone().into(), self.inner.config.request_timeout)
-                    .await;
-                let Ok(bytes) = answer else {
-                    metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
-                    continue;
-                };
-                self.touch(holder);
-                let Ok(response) = pb::PullResponse::decode(bytes) else { continue };
-                if response.denied || response.events.is_empty() {
-                    metrics::counter!("linkage_pulls_total", "result" => "empty").increment(1);
-                    continue;
-                }
-                match self.verify(key.0, &key.1, &response.events) {
-                    Ok(run) => {
-                        let report = self.apply(vec![run]).await;
-                        metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
-                        if report.applied > 0 {
-                            progressed = true;
-                            self.drain_pending(key).await;
-                            break;
-                        }
-                    }
-                    Err((why, reason)) => self.reject(key.0, &key.1, &why, reason),
+                if self.pull_from(key, holder, local + 1, target).await {
+                    progressed = true;
+                    break;
                 }
             }
             if !progressed {
                 return;
+            }
+        }
+    }
+
+    /// Pulls pages of a stream from one holder up to `target`, asking for
+    /// the next page while the writer commits the current one. True when
+    /// anything was stored.
+    async fn pull_from(&self, key: &StreamKey, holder: NodeCode, from: u64, target: u64) -> bool {
+        let mut next = from;
+        let mut in_flight = None;
+        let mut stored_any = false;
+        loop {
+            let page = if next <= target { self.request_page(key, holder, next).await } else { None };
+            // The previous page must have landed before the next one can.
+            if let Some(previous) = in_flight.take() {
+                let applied = match previous.await {
+                    Ok(Ok(report)) => self.count(report).applied,
+                    _ => 0,
+                };
+                if applied == 0 {
+                    break;
+                }
+                stored_any = true;
+            }
+            let Some(run) = page else { break };
+            let last = run.last().map_or(next, |(p, _)| p.seq);
+            match self.inner.appender.enqueue_apply(vec![run]).await {
+                Ok(answer) => in_flight = Some(answer),
+                Err(_) => break,
+            }
+            next = last + 1;
+        }
+        if stored_any {
+            self.drain_pending(key).await;
+        }
+        stored_any
+    }
+
+    /// One verified page of a stream from `holder`, or `None`.
+    async fn request_page(&self, key: &StreamKey, holder: NodeCode, from: u64) -> Option<RemoteRun> {
+        let request = pb::PeerRequest {
+            kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
+                origin: key.0.to_string(),
+                channel: key.1.to_string(),
+                from_seq: from,
+                max_events: PULL_PAGE_EVENTS_MAX,
+            })),
+        };
+        let subject = subjects::pull_subject(holder, self.inner.me);
+        let answer = self
+            .inner
+            .transport
+            .request(subject, request.encode_to_vec().into(), self.inner.config.request_timeout)
+            .await;
+        let Ok(bytes) = answer else {
+            metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
+            return None;
+        };
+        self.touch(holder);
+        let response = pb::PullResponse::decode(bytes).ok()?;
+        if response.denied || response.events.is_empty() {
+            metrics::counter!("linkage_pulls_total", "result" => "empty").increment(1);
+            return None;
+        }
+        metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
+        match self.verify(key.0, &key.1, &response.events) {
+            Ok(run) => Some(run),
+            Err((why, reason)) => {
+                self.reject(key.0, &key.1, &why, reason);
+                None
             }
         }
     }

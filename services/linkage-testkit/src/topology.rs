@@ -60,18 +60,17 @@ pub fn expected(topology: &Topology, all: &BTreeMap<Key, pb::Event>, node: NodeC
 }
 
 impl LocalTopology {
-    /// Starts `topology` with the binaries in `bin_dir` (linkctl, linkage-node).
+    /// Starts `topology` with `deploy/local/up`, using the binaries in
+    /// `bin_dir` (linkctl, linkage-node).
     pub fn up(topology: &Path, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
         let workdir = tempfile::tempdir()?;
-        let out = Command::new(bin_dir.join("linkctl"))
-            .args(["local", "up"])
+        let out = Command::new(crate::workspace_root().join("deploy/local/up"))
             .arg(topology)
             .arg(workdir.path())
-            .arg("--bin-dir")
-            .arg(bin_dir)
+            .env("LINKAGE_BIN_DIR", bin_dir)
             .stdin(Stdio::null())
             .output()?;
-        anyhow::ensure!(out.status.success(), "linkctl local up failed: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(out.status.success(), "deploy/local/up failed: {}", String::from_utf8_lossy(&out.stderr));
         let nodes = serde_json::from_str(&std::fs::read_to_string(workdir.path().join("nodes.json"))?)?;
         Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
     }
@@ -249,12 +248,21 @@ impl LocalTopology {
         }
     }
 
-    /// Stops everything with `linkctl local down` (SIGTERM, then SIGKILL
-    /// after a grace period) and checks that it succeeded.
+    /// Stops everything with `deploy/local/down` (SIGTERM, then SIGKILL
+    /// after a grace period) and checks that every process is gone.
     pub fn down(self) -> anyhow::Result<()> {
-        let out =
-            Command::new(self.bin_dir.join("linkctl")).args(["local", "down"]).arg(self.workdir.path()).output()?;
-        anyhow::ensure!(out.status.success(), "linkctl local down failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(crate::workspace_root().join("deploy/local/down"))
+            .arg(self.workdir.path())
+            .env("LINKAGE_BIN_DIR", &self.bin_dir)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "deploy/local/down failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut pids: Vec<u64> = self.nodes["nodes"]
+            .as_object()
+            .map(|m| m.values().filter_map(|p| p["pid"].as_u64()).collect())
+            .unwrap_or_default();
+        pids.extend(self.nodes["nats"]["pid"].as_u64());
+        let running: Vec<u64> = pids.into_iter().filter(|p| alive(*p)).collect();
+        anyhow::ensure!(running.is_empty(), "still running after down: {running:?}");
         Ok(())
     }
 

@@ -76,6 +76,55 @@ pub fn split_signature(raw: &[u8]) -> Result<(Vec<u8>, Option<[u8; 64]>), WireEr
     Ok((unsigned, signature))
 }
 
+/// What a reader can learn of stored bytes without decoding the payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peek<'a> {
+    /// `Event.origin`.
+    pub origin: &'a [u8],
+    /// `Event.channel`.
+    pub channel: &'a [u8],
+    /// `Event.seq`.
+    pub seq: u64,
+    /// Field number of the payload's kind (e.g. 20 for `group_formed`).
+    pub kind: Option<u64>,
+    /// True when field 15 is present.
+    pub signed: bool,
+}
+
+/// Reads the envelope fields of stored bytes at the top level only: cheap
+/// enough to run over every event of a log, where decoding would not be.
+pub fn peek(raw: &[u8]) -> Result<Peek<'_>, WireError> {
+    let mut out = Peek::default();
+    let mut at = 0;
+    while at < raw.len() {
+        let tag = read_varint(raw, &mut at)?;
+        match (tag >> 3, tag & 7) {
+            (4, 0) => out.seq = read_varint(raw, &mut at)?,
+            (_, 0) => {
+                read_varint(raw, &mut at)?;
+            }
+            (_, 1) => at += 8,
+            (_, 5) => at += 4,
+            (field, 2) => {
+                let len = usize::try_from(read_varint(raw, &mut at)?).map_err(|_| WireError::Malformed(at))?;
+                let value = raw
+                    .get(at..at.checked_add(len).ok_or(WireError::Malformed(at))?)
+                    .ok_or(WireError::Malformed(at))?;
+                match field {
+                    2 => out.origin = value,
+                    3 => out.channel = value,
+                    9 if !value.is_empty() => out.kind = Some(read_varint(value, &mut 0)? >> 3),
+                    15 => out.signed = true,
+                    _ => {}
+                }
+                at += len;
+            }
+            _ => return Err(WireError::Malformed(at)),
+        }
+    }
+    Ok(out)
+}
+
 /// Appends the signature of `unsigned` as field 15. `unsigned` must be an
 /// event encoded without a signature.
 pub fn sign(mut unsigned: Vec<u8>, key: &SigningKey) -> Vec<u8> {
@@ -144,6 +193,29 @@ mod tests {
         assert_eq!(verify(&raw, &key(3).verifying_key()), Ok(()));
         let decoded = pb::Event::decode(raw.as_slice()).unwrap();
         assert_eq!(decoded.payload.unwrap().kind, None, "an old reader sees no kind, but keeps the bytes");
+    }
+
+    #[test]
+    fn peek_reads_the_envelope_without_decoding() {
+        let event = pb::Event {
+            origin: "620722".into(),
+            channel: "group:g-1".into(),
+            seq: 42,
+            payload: Some(pb::Payload {
+                kind: Some(pb::payload::Kind::GroupJoined(pb::GroupJoined {
+                    group_id: "g-1".into(),
+                    member: "620700".into(),
+                })),
+            }),
+            ..Default::default()
+        };
+        let raw = sign(event.encode_to_vec(), &key(1));
+        let p = peek(&raw).unwrap();
+        assert_eq!(
+            (p.origin, p.channel, p.seq, p.kind, p.signed),
+            (&b"620722"[..], &b"group:g-1"[..], 42, Some(21), true)
+        );
+        assert!(!peek(&pb::Event::default().encode_to_vec()).unwrap().signed);
     }
 
     #[test]

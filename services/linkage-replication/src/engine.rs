@@ -28,6 +28,10 @@ pub const PULL_PAGE_BYTES_MAX: usize = 800 * 1024;
 /// beyond this they are dropped and pulled again later.
 pub const PENDING_EVENTS_MAX: usize = 20_000;
 
+/// Payload field numbers of group membership changes (`GroupFormed`,
+/// `GroupJoined`, `GroupLeft` in `linkage.v1.Payload`).
+const GROUP_KINDS: [u64; 3] = [20, 21, 22];
+
 /// Answers a restoring node waits for at most.
 const RESTORE_ANSWERS_MAX: usize = 256;
 
@@ -633,17 +637,26 @@ impl Replicator {
             }
             for stored in page {
                 next = stored.position + 1;
-                let Ok(event) = pb::Event::decode(stored.raw.as_ref()) else { continue };
-                self.inner.groups.write().expect("groups lock").observe(&event);
-                if event.origin != self.inner.me.as_str() {
+                // Most events need no decoding here: peek at the envelope and
+                // decode only group membership changes.
+                let Ok(peek) = linkage_core::wire::peek(&stored.raw) else { continue };
+                if peek.kind.is_some_and(|k| GROUP_KINDS.contains(&k)) {
+                    if let Ok(event) = pb::Event::decode(stored.raw.as_ref()) {
+                        self.inner.groups.write().expect("groups lock").observe(&event);
+                    }
+                }
+                if peek.origin != self.inner.me.as_str().as_bytes() {
                     continue;
                 }
-                let Ok(channel) = event.channel.parse::<Channel>() else { continue };
+                let Some(channel) = std::str::from_utf8(peek.channel).ok().and_then(|c| c.parse::<Channel>().ok())
+                else {
+                    continue;
+                };
                 let run = runs.entry(channel.clone()).or_default();
                 run.push(stored.raw.to_vec());
-                if !event.signature.is_empty() {
+                if peek.signed {
                     let events = std::mem::take(run);
-                    self.push(&channel, events, event.seq).await;
+                    self.push(&channel, events, peek.seq).await;
                 }
             }
         }
@@ -793,7 +806,9 @@ fn scan_groups(store: &Store) -> Groups {
         let Some(last) = page.last() else { break };
         next = last.position + 1;
         for stored in &page {
-            if let Ok(event) = pb::Event::decode(stored.raw.as_ref()) {
+            let is_group =
+                linkage_core::wire::peek(&stored.raw).is_ok_and(|p| p.kind.is_some_and(|k| GROUP_KINDS.contains(&k)));
+            if let (true, Ok(event)) = (is_group, pb::Event::decode(stored.raw.as_ref())) {
                 groups.observe(&event);
             }
         }

@@ -262,7 +262,8 @@ impl Replicator {
         // if its last event is the one held, the hash chain makes every
         // earlier one identical too. A different one is a fork: go on.
         let held = self.local_head(&key);
-        let already_held = push.events.last().and_then(|raw| verify::parse(raw).ok()).is_some_and(|last| {
+        let already_held = push.events.last().is_some_and(|raw| {
+            let Ok(last) = linkage_core::wire::peek(raw) else { return false };
             last.seq <= held
                 && self
                     .inner
@@ -270,7 +271,7 @@ impl Replicator {
                     .read_stream_any(origin, &push.channel, last.seq)
                     .ok()
                     .flatten()
-                    .is_some_and(|bytes| linkage_core::wire::hash(&bytes) == last.hash)
+                    .is_some_and(|bytes| bytes == *raw)
         });
         if already_held {
             metrics::counter!("linkage_duplicate_events_total").increment(push.events.len() as u64);
@@ -442,7 +443,7 @@ impl Replicator {
             if bytes > PULL_PAGE_BYTES_MAX && last_signed > 0 {
                 break;
             }
-            let signed = linkage_core::wire::split_signature(&stored.raw).is_ok_and(|(_, s)| s.is_some());
+            let signed = linkage_core::wire::peek(&stored.raw).is_ok_and(|p| p.signed);
             events.push(stored.raw.to_vec());
             if signed {
                 last_signed = events.len();

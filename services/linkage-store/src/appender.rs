@@ -240,7 +240,7 @@ impl Writer {
                 let head = heads.get(&key).or_else(|| self.heads.get(&key)).copied();
                 let head_seq = head.map_or(0, |h| h.seq);
                 if p.seq <= head_seq {
-                    match self.held_hash(&key, p.seq, head, set) {
+                    match self.held_hash(&key, p.seq, set) {
                         Some((held_hash, _)) if held_hash == p.hash => report.duplicates += 1,
                         Some((_, held_raw)) => {
                             report.forks += 1;
@@ -258,7 +258,7 @@ impl Writer {
                     // The origin's stream here differs from what we hold
                     // before this seq: keep our event at seq - 1 and this one.
                     report.forks += 1;
-                    let held = self.held_hash(&key, head_seq, head, set).map(|(_, r)| r).unwrap_or_default();
+                    let held = self.held_hash(&key, head_seq, set).map(|(_, r)| r).unwrap_or_default();
                     set.forks.push(fork(p, held, raw.clone()));
                     break;
                 }
@@ -281,13 +281,7 @@ impl Writer {
 
     /// Hash and bytes of the event held at (stream, seq), from this commit
     /// or the store.
-    fn held_hash(
-        &self,
-        key: &(NodeCode, Channel),
-        seq: u64,
-        _head: Option<Head>,
-        set: &WriteSet,
-    ) -> Option<([u8; 32], Vec<u8>)> {
+    fn held_hash(&self, key: &(NodeCode, Channel), seq: u64, set: &WriteSet) -> Option<([u8; 32], Vec<u8>)> {
         let channel = key.1.to_string();
         if let Some(e) = set.events.iter().rev().find(|e| e.origin == key.0 && e.channel == channel && e.seq == seq) {
             return Some((linkage_core::wire::hash(&e.raw), e.raw.clone()));

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # make demo: a three-level topology over a real nats-server, and one joint
-# research story through the four flows — 沟通、联通、畅通、互通 — showing what
-# each level holds. 古浪县 goes offline mid-story and catches up.
+# research story through the four flows — 沟通、联通、畅通、互通 — then the four
+# views as the province, a city and a county see them. 古浪县 goes offline
+# mid-story, misses part of it, and catches up.
+#
+# Environment:
+#   LINKAGE_BIN_DIR      where linkctl and linkage-node are (default target/release)
+#   LINKAGE_DEMO_WORKDIR working directory to use (default: a new temporary one)
+#   LINKAGE_DEMO_KEEP=1  leave the topology running at the end (tests inspect it)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/target/release"
-work="$(mktemp -d -t linkage-demo.XXXXXX)"
+bin="${LINKAGE_BIN_DIR:-$root/target/release}"
+work="${LINKAGE_DEMO_WORKDIR:-$(mktemp -d -t linkage-demo.XXXXXX)}"
+keep="${LINKAGE_DEMO_KEEP:-}"
 cleanup() {
+  [ -n "$keep" ] && return
   [ -f "$work/nodes.json" ] && "$bin/linkctl" local down "$work" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -z "${LINKAGE_DEMO_WORKDIR:-}" ] && rm -rf "$work"
+  return 0
 }
 trap cleanup EXIT
 
@@ -16,63 +25,143 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 url() { "$bin/linkctl" local url "$work" "$1"; }
 # ctl CODE ARGS…: linkctl against one node.
 ctl() { local code=$1; shift; "$bin/linkctl" --addr "$(url "$code")" "$@"; }
+# view CODE ARGS…: a query, with node names from the topology.
+view() { local code=$1; shift; "$bin/linkctl" --addr "$(url "$code")" "$@" --topology "$work/topology.toml"; }
 # id CODE ARGS…: append and print only the new event's id.
 id() { local code=$1; shift; "$bin/linkctl" --addr "$(url "$code")" append --print-id "$@"; }
-# settle: give replication a moment (pushes are immediate; heads every second).
-settle() { sleep "${1:-2}"; }
+# arrive ID CODE…: wait until every named node holds the event (replication is
+# asynchronous; a step that builds on an event waits until it is there).
+arrive() {
+  local event=$1; shift
+  for code in "$@"; do
+    for _ in $(seq 1 300); do
+      ctl "$code" get "$event" >/dev/null 2>&1 && continue 2
+      sleep 0.1
+    done
+    echo "event $event did not reach $code in 30 s" >&2
+    return 1
+  done
+}
 
 say "Starting nats-server and the demo topology: 甘肃省; 兰州市+城关区; 张掖市+民乐县; 武威市+古浪县"
 "$bin/linkctl" local up "$root/deploy/topology/demo.toml" "$work" --bin-dir "$bin"
 
-say "沟通 1 — the province asks for next year's topics (down: every city and county)"
-id 620000 notice-issued --channel down --title "关于征集2027年度协商调研选题的通知" --requires-acknowledgement >/dev/null
+say "沟通 1 — the province asks every city and county for next year's topics (down)"
+notice=$(id 620000 notice-issued --channel down --title "关于征集2027年度协商调研选题的通知" \
+  --body "请于12月20日前报送2027年度协商调研选题。" --requires-acknowledgement)
+arrive "$notice" 620700 620600 620722
+id 620700 notice-acknowledged --channel up --notice-id "$notice" >/dev/null
+id 620722 notice-acknowledged --channel up --notice-id "$notice" >/dev/null
 
-say "沟通 2 — 张掖市 and 武威市 propose overlapping topics to the province (up)"
-t1=$(id 620700 topic-proposed --channel up --year 2027 --category research --title "河西走廊节水农业发展调研")
-t2=$(id 620600 topic-proposed --channel up --year 2027 --category research --title "石羊河流域节水农业调研")
-id 620000 topic-commented --channel down --topic-id "$t1" --text "两市选题相近，建议合并为全省联动调研" >/dev/null
+say "沟通 2 — 张掖市, 武威市 and the province propose overlapping topics (all)"
+t_zy=$(id 620700 topic-proposed --channel all --year 2027 --category research \
+  --title "河西走廊节水农业发展调研" --summary "张掖市灌区节水改造与高效农业")
+t_ww=$(id 620600 topic-proposed --channel all --year 2027 --category research \
+  --title "关于河西走廊节水农业发展的调研" --summary "石羊河流域节水与生态")
+t_p=$(id 620000 topic-proposed --channel all --year 2027 --category research \
+  --title "推进河西走廊节水农业发展调研" --summary "全省联动调研" --lead-committee "农业和农村委员会")
+arrive "$t_zy" 620000; arrive "$t_ww" 620000
+say "The province looks for overlapping topics across levels"
+view 620000 planning overlaps --year 2027
 
-say "联通 — the province forms a joint group with both cities, 民乐县 and 古浪县 (all)"
-id 620000 group-formed --channel all --group-id hexi-water-2027 --title "河西走廊节水农业联动调研组" \
-  --lead 620000 --member 620700 --member 620600 --member 620722 --member 620622 >/dev/null
-settle
-id 620722 progress-reported --channel group:hexi-water-2027 --group-id hexi-water-2027 --task-id minle \
-  --percent 50 --text "民乐县完成三个乡镇的实地走访" >/dev/null
+say "沟通 3 — the province links the three topics as one joint study; 民乐县 and 古浪县 join"
+link=$(id 620000 topic-linked --channel all --topic-id "$t_p" --topic-id "$t_zy" --topic-id "$t_ww" \
+  --note "三级联动调研")
+arrive "$t_p" 620722 620622 620102
+id 620722 topic-responded --channel up --topic-id "$t_p" --response joined --note "民乐县承担子课题" >/dev/null
+id 620622 topic-responded --channel up --topic-id "$t_p" --response joined >/dev/null
+id 620102 topic-responded --channel up --topic-id "$t_p" --response declined --note "城关区不涉农" >/dev/null
 
-say "古浪县 goes offline (kill -9) while the story goes on"
+say "联通 1 — the province forms the joint group and assigns sub-topics (子课题)"
+group=hexi-water-2027
+formed=$(id 620000 group-formed --channel all --group-id $group --title "河西走廊节水农业联动调研组" \
+  --lead 620000 --member 620700 --member 620600 --member 620722 --member 620622 \
+  --topic-id "$t_p" --topic-id "$t_zy" --topic-id "$t_ww")
+arrive "$formed" 620700 620600 620722 620622
+id 620000 task-assigned --channel group:$group --group-id $group --task-id minle \
+  --title "民乐县灌区节水改造" --assignee 620722 --due 2027-05-31T00:00:00Z >/dev/null
+gulang_task=$(id 620000 task-assigned --channel group:$group --group-id $group --task-id gulang \
+  --title "古浪县移民区节水农业" --assignee 620622 --due 2027-04-30T00:00:00Z)
+id 620000 visit-scheduled --channel group:$group --group-id $group --title "河西五市联动视察" \
+  --starts 2027-04-15T09:00:00Z --place 张掖市 --place 武威市 >/dev/null
+arrive "$gulang_task" 620722 620622
+
+say "古浪县 goes offline (kill -9) and misses what follows"
 "$bin/linkctl" local kill "$work" 620622
 
-say "畅通 — 民乐县 submits a 社情民意 item; 张掖市 forwards it; the province adopts it"
+say "联通 2 — 民乐县 reports progress and submits its sub-report (分报告)"
+id 620722 progress-reported --channel group:$group --group-id $group --task-id minle \
+  --percent 60 --text "完成三个乡镇的实地走访" >/dev/null
+id 620722 sub-report-submitted --channel group:$group --group-id $group --task-id minle \
+  --title "民乐县灌区节水改造分报告" --summary "高效节灌面积占比提高到65%" >/dev/null
+
+say "畅通 — 民乐县 submits a 社情民意 item; 张掖市 forwards it (转报); the province adopts it"
 info=$(id 620722 info-reported --channel up --title "关于加强山区农村饮水安全保障的建议" \
-  --body "部分山区村组供水管网老化，建议纳入年度改造计划。" --submitter "民乐县政协委员")
-settle
-id 620700 info-forwarded --channel up --info-id "$info" --to "甘肃省政协" >/dev/null
-id 620000 info-adopted --channel down --info-id "$info" --level province --by "甘肃省政协《社情民意》" >/dev/null
+  --body "部分山区村组供水管网老化，建议纳入年度改造计划。" --submitter "民乐县政协委员" --sector "农业界")
+arrive "$info" 620700
+fwd=$(id 620700 info-forwarded --channel up --info-id "$info" --to "甘肃省政协")
+arrive "$fwd" 620000
+adopted=$(id 620000 info-adopted --channel down --info-id "$info" --level province --by "甘肃省政协《社情民意》")
+id 620000 info-instructed --channel down --info-id "$info" --leader "省领导" --text "请省水利厅研究办理" >/dev/null
+say "A step out of order is refused: the item is adopted, it cannot go back to 'published'"
+ctl 620000 append info-published --channel down --info-id "$info" --issue "第12期" || true
+
+say "古浪县 comes back, catches up, and submits its sub-report"
+"$bin/linkctl" local restart "$work" 620622
+arrive "$adopted" 620622 620722
+id 620622 progress-reported --channel group:$group --group-id $group --task-id gulang --percent 100 >/dev/null
+gulang_report=$(id 620622 sub-report-submitted --channel group:$group --group-id $group --task-id gulang \
+  --title "古浪县移民区节水农业分报告")
+arrive "$gulang_report" 620000
 
 say "互通 — the group completes the study; the result is shared province-wide; 兰州市 reuses it"
+id 620000 milestone-reached --channel group:$group --group-id $group --title "分报告全部提交" >/dev/null
+id 620000 consolidated-report-submitted --channel group:$group --group-id $group \
+  --title "河西走廊节水农业发展联动调研总报告" --summary "汇总两县分报告，提出十条对策建议" >/dev/null
 result=$(id 620000 research-completed --channel all --title "河西走廊节水农业发展调研报告" \
-  --summary "提出十条对策建议" --attachment "doc://gansu/2027/hexi-water.pdf")
-id 620622 research-completed --channel all --title "unused" 2>/dev/null || echo "(古浪县 is offline: its platform cannot append now)"
-settle
-id 620100 result-adopted --channel all --result-id "$result" --by "兰州市政协" --how "转化为兰州市节水型城市建设提案" >/dev/null
+  --summary "提出十条对策建议" --attachment "doc://gansu/2027/hexi-water.pdf" \
+  --group-id $group --year 2027 --category research)
+id 620000 result-shared --channel all --result-id "$result" --audience all >/dev/null
+id 620000 plan-published --channel all --year 2027 --title "甘肃省政协2027年度协商调研计划" --topic-id "$t_p" >/dev/null
+arrive "$result" 620100
+reuse=$(id 620100 result-adopted --channel all --result-id "$result" --by "兰州市政协" \
+  --how "转化为兰州市节水型城市建设提案")
+arrive "$reuse" 620000
+id 620000 result-feedback --channel all --result-id "$result" --text "省水利厅已吸收三条建议" >/dev/null
 
-say "古浪县 comes back and catches up"
-"$bin/linkctl" local restart "$work" 620622
-settle 3
+say "Everyone converges (古浪县 included)"
+arrive "$reuse" 620622 620722 620700
+sleep 1
 
-for code in 620000 620700 620722 620622; do
-  say "What $code holds"
-  ctl "$code" read
+for code in 620000 620700 620722; do
+  say "What $code sees — 沟通 topics"
+  view "$code" planning topics
+  say "What $code sees — 联通 joint group"
+  view "$code" progress group $group
+  say "What $code sees — 畅通 社情民意 items and notices"
+  view "$code" exchange items
+  view "$code" exchange notices
+  say "What $code sees — 互通 results"
+  view "$code" results list
 done
 
-say "古浪县's replication state: caught up, nothing rejected"
-ctl 620622 replication
+say "The province's detail: the item's trail and score, the result's reuse, statistics"
+view 620000 exchange item "$info"
+view 620000 exchange stats
+view 620000 results show "$result"
 
-say "A county cannot send down; a province cannot send up (FAILED_PRECONDITION, field named)"
+say "Rules hold: a county cannot send down; a plan is final once published"
 ctl 620722 append notice-issued --channel down --title "县级不能下发" || true
-ctl 620000 append info-reported --channel up --title "省级不能上报" --body "x" || true
+ctl 620700 append topic-commented --channel all --topic-id "$t_p" --text "计划已发布后的意见" || true
 
-say "Stopping everything"
-"$bin/linkctl" local down "$work"
-rm -f "$work/nodes.json"
-echo "demo finished"
+say "The topology: every node serving, connected, restored, no lag"
+"$bin/linkctl" topology status --nodes "$work/nodes.json"
+
+if [ -n "$keep" ]; then
+  echo "demo finished; the topology keeps running in $work"
+else
+  say "Stopping everything"
+  "$bin/linkctl" local down "$work"
+  rm -f "$work/nodes.json"
+  echo "demo finished"
+fi

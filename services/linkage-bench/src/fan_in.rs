@@ -49,6 +49,11 @@ pub struct FanIn {
     pub cpu: String,
     /// What the province's replication did meanwhile.
     pub province: String,
+    /// Events the province stored from others meanwhile, and events it
+    /// folded into its views (the same commits), by its own counters.
+    pub province_applied: u64,
+    /// See [`FanIn::province_applied`].
+    pub province_views_updated: u64,
 }
 
 /// Each county appends [`EVENTS_TOTAL`] / 3 events in sequential
@@ -115,7 +120,10 @@ pub async fn measure(cluster: &Cluster, province: &str, request: &pb::AppendRequ
         tokio::time::sleep(POLL_INTERVAL).await;
     };
     let cpu = cluster.cpu_times().since(&cpu_before, arrived - started);
-    let province_counters = cluster.counters(province).await?.summary(&counters_before);
+    let counters_after = cluster.counters(province).await?;
+    let province_counters = counters_after.summary(&counters_before);
+    let province_applied = counters_after.since(&counters_before, "linkage_applied_events_total");
+    let province_views_updated = counters_after.since(&counters_before, "linkage_views_updated_events_total");
 
     let mut runs = Vec::new();
     for ((county, from), count) in COUNTIES.iter().zip(before).zip(appended) {
@@ -127,7 +135,15 @@ pub async fn measure(cluster: &Cluster, province: &str, request: &pb::AppendRequ
     }
     let total = appended.iter().sum();
     let rate = Rate { ops: total, elapsed: arrived - started };
-    Ok(FanIn { rate, acked_after: last_ack - started, pushes, cpu, province: province_counters })
+    Ok(FanIn {
+        rate,
+        acked_after: last_ack - started,
+        pushes,
+        cpu,
+        province: province_counters,
+        province_applied,
+        province_views_updated,
+    })
 }
 
 /// The `Push` messages a county's replicator published for `count` events

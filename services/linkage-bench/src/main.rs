@@ -90,6 +90,20 @@
 //!    make those events durable, whoever sends them. The ratio is what the
 //!    pulls' round trips, the responder's reads, verification and
 //!    indexing cost. Target: ≥ 100,000 events/s.
+//! 7. **Views updated during fan-in**: the province's own counters over
+//!    figure 5's window — events folded into its views against events it
+//!    stored from other nodes. Both happen in the same commit, so the
+//!    ratio is the share of stored events whose views were current at the
+//!    same moment. Target: ratio ≥ 0.99.
+//! 8. **View rebuild**: a county's log of 200,000 events of the four flows
+//!    (one in ten creates an item, topic or result; nine build on an
+//!    earlier one) is written through the appender, then
+//!    `Appender::rebuild_views` drops every view record and folds the whole
+//!    log again, durably. *Baseline*: bare sled on the same store reading
+//!    every event's bytes in position order (the faster of one scan before
+//!    and one after the rebuild): the least any rebuild must read. The
+//!    ratio is what decoding, folding and writing the records cost.
+//!    Target: ratio ≥ 0.25.
 //!
 //! # Layout
 //! - [`scratch`]: where stores and files go, and their removal.
@@ -102,6 +116,7 @@
 //! - [`replication`]: figures 4 to 6, their rows and notes.
 //! - [`propagation`], [`fan_in`], [`catch_up`]: figures 4, 5 and 6, our side.
 //! - [`raw_nats`]: the baselines of figures 4 and 5.
+//! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
 
 mod batched;
@@ -117,6 +132,7 @@ mod replication;
 mod report;
 mod scratch;
 mod unary;
+mod views_rebuild;
 
 use anyhow::Context;
 use linkage_core::validate::validate_append;
@@ -138,6 +154,9 @@ const LATENCY_P50_SLACK_US: f64 = 300.0;
 /// Figure 3: the slowest append in a hundred.
 const LATENCY_P99_MAX_US: f64 = 2_000.0;
 
+/// Figure 8: view rebuild over a raw scan of the same log.
+const REBUILD_RATIO_MIN: f64 = 0.25;
+
 /// Where the JSON goes, relative to the workspace root.
 const REPORT_FILE: &str = "target/bench/report.json";
 
@@ -147,6 +166,8 @@ const BATCHED_BASELINE: &str = "batched: raw sled, per 256 same-size values one 
 const UNARY_BASELINE: &str = "unary: grpc.health.v1 Health/Check, same clients, connections and server";
 /// See [`BATCHED_BASELINE`].
 const LATENCY_BASELINE: &str = "latency: 300-byte file append + fdatasync, same disk";
+/// See [`BATCHED_BASELINE`].
+const REBUILD_BASELINE: &str = "rebuild: bare sled reading every event of the same log in position order";
 
 /// A spawned task that is aborted when its handle goes out of scope, so
 /// that a failing figure leaves nothing running behind it.
@@ -203,7 +224,12 @@ fn main() -> anyhow::Result<()> {
     let raw_latency = fsync::latencies(dir.path())?;
     drop(dir);
 
-    // Figures 4 to 6. Ctrl-C drops the figures' future, and with it the
+    // Figure 8, before the topology: it needs the cores to itself.
+    let dir = run.child("views")?;
+    let rebuild = runtime.block_on(views_rebuild::measure(dir.path(), &topology, origin))?;
+    drop(dir);
+
+    // Figures 4 to 7. Ctrl-C drops the figures' future, and with it the
     // topology, which stops every process it started.
     let replicated = runtime.block_on(async {
         tokio::select! {
@@ -249,7 +275,17 @@ fn main() -> anyhow::Result<()> {
         ));
     }
 
+    rows.push(Row::new(
+        "view rebuild from the log",
+        "events/s",
+        REBUILD_BASELINE,
+        (rebuild.ours.per_s(), rebuild.ours.ops),
+        (rebuild.raw.per_s(), rebuild.raw.ops),
+        Target::RatioAtLeast(REBUILD_RATIO_MIN),
+    ));
+
     let mut notes: Vec<String> = binaries.stale.iter().map(|s| format!("WARNING: {s}")).collect();
+    notes.push(format!("rebuild: {} view records written", report::thousands(rebuild.records as f64)));
     let failed = match replicated {
         Ok(figures) => {
             rows.extend(figures.rows);

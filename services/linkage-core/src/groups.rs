@@ -31,8 +31,10 @@ impl Groups {
         };
         for (group, member, joined) in changes {
             let (Ok(group), Ok(member)) = (group.parse::<GroupId>(), member.parse::<NodeCode>()) else { continue };
+            // The greatest (hlc, origin, joined) wins: the same order as the
+            // progress view's members, so that a tie cannot depend on arrival.
             let entry = self.members.entry(group).or_default().entry(member).or_insert((0, origin, false));
-            if (event.hlc, origin) >= (entry.0, entry.1) {
+            if (event.hlc, origin, joined) >= *entry {
                 *entry = (event.hlc, origin, joined);
             }
         }

@@ -14,6 +14,8 @@
 //! - [`groups`]: joint group membership as a function of the events held.
 //! - [`subjects`]: the NATS subject scheme and the permissions it implies.
 //! - [`verify`]: checks runs of remote events: chain and signature.
+//! - [`views`]: the four shared views as folds over the set of events held,
+//!   the lifecycle rules checked at append, and query helpers.
 //! - [`ledger`]: plans a batch of appends against the current heads and
 //!   idempotency records; the store only persists the plan.
 //!
@@ -33,6 +35,7 @@ pub mod subjects;
 pub mod topology;
 pub mod validate;
 pub mod verify;
+pub mod views;
 pub mod wire;
 
 pub use channel::Channel;

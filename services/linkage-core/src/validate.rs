@@ -330,6 +330,12 @@ fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
             if m.year != 0 {
                 check_year(&format!("{f}.year"), m.year)?;
             }
+            if pb::TopicCategory::try_from(m.category).is_err() {
+                return Err(invalid(
+                    format!("{f}.category"),
+                    "must be unspecified or one of 协商, 调研, 视察, 提案, 民主监督",
+                ));
+            }
             Ok(())
         }
         ResultShared(m) => {

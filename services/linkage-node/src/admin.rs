@@ -76,4 +76,17 @@ impl AdminService for Admin {
             .collect();
         Ok(Response::new(pb::ListForksResponse { forks }))
     }
+
+    async fn rebuild_views(
+        &self,
+        _: Request<pb::RebuildViewsRequest>,
+    ) -> Result<Response<pb::RebuildViewsResponse>, Status> {
+        let stats = self.node.appender.rebuild_views().await.map_err(Status::unavailable)?;
+        tracing::info!(events = stats.events, records = stats.records, seconds = stats.seconds, "views rebuilt");
+        Ok(Response::new(pb::RebuildViewsResponse {
+            events: stats.events,
+            records: stats.records,
+            seconds: stats.seconds,
+        }))
+    }
 }

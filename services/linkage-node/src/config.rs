@@ -43,6 +43,9 @@ pub struct Config {
     pub anti_entropy_interval: Duration,
     /// Bytes of store pages sled may cache in memory.
     pub cache_bytes: u64,
+    /// Points a 社情民意 item earns by the highest level it was adopted at,
+    /// plus a bonus for a leader's instruction (`[score_table]` in TOML).
+    pub score_table: linkage_core::views::query::ScoreTable,
 }
 
 /// Log output format.
@@ -72,6 +75,7 @@ impl Default for Config {
             heads_interval: Duration::from_secs(1),
             anti_entropy_interval: Duration::from_secs(3),
             cache_bytes: linkage_store::CACHE_BYTES_DEFAULT,
+            score_table: linkage_core::views::query::ScoreTable::default(),
         }
     }
 }
@@ -181,5 +185,18 @@ impl NatsCredentials {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading NATS credentials {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("NATS credentials {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_loads_with_its_score_table() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/node.example.toml");
+        let config = Config::load(Some(&example), &Overrides::default()).unwrap();
+        assert_eq!(config.score_table, linkage_core::views::query::ScoreTable::default());
+        assert_eq!(config.score_table.national, 20);
     }
 }

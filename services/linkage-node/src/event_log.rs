@@ -53,6 +53,15 @@ impl EventLog {
     fn validate(&self, request: &pb::AppendRequest, prefix: &str) -> Result<ValidAppend, Status> {
         let valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(prefix)))?;
+        // A step must follow what it depends on, as far as this node sees.
+        if let Some(kind) = request.payload.as_ref().and_then(|p| p.kind.as_ref()) {
+            let mut views = self.node.store.view_reader();
+            let checked = linkage_core::views::check_lifecycle(kind, self.node.origin, &mut views);
+            if let Some(e) = views.error() {
+                return Err(convert::storage(e));
+            }
+            checked.map_err(|e| convert::append_error(&e.within(prefix)))?;
+        }
         if let Some(replicator) = &self.node.replicator {
             if !replicator.restored() {
                 return Err(Status::unavailable(
@@ -199,43 +208,58 @@ impl EventLogService for EventLog {
     type SubscribeStream = EventStream;
 
     async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
-        let mut next = request.into_inner().from_position.max(1);
-        let store = self.node.store.clone();
-        let shutdown = self.node.shutdown.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER_EVENTS);
-        tokio::spawn(async move {
-            let mut durable = store.watch_position();
-            loop {
-                // Mark the current version seen before reading, so a commit
-                // that lands after the read wakes the wait below.
-                durable.borrow_and_update();
-                let page = match store.read_positions(next, SUBSCRIBE_BUFFER_EVENTS) {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx.send(Err(convert::storage(e))).await;
-                        return;
-                    }
-                };
-                if page.is_empty() {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {
-                            let _ = tx.send(Err(Status::unavailable("the node is shutting down"))).await;
-                            return;
-                        }
-                        _ = tx.closed() => return,
-                        changed = durable.changed() => if changed.is_err() { return },
-                    }
-                    continue;
+        let from = request.into_inner().from_position.max(1);
+        Ok(Response::new(follow(&self.node, from, |event: &StoredEvent| {
+            Some(convert::stored(event).map(|e| pb::SubscribeResponse { event: Some(e) }))
+        })))
+    }
+}
+
+/// Follows the log from position `from`: history first, then each new
+/// durable event, with no gap between the two. `map` turns an event into
+/// an item to send, or `None` to skip it. Ends on shutdown (UNAVAILABLE) or
+/// when the client goes away.
+pub fn follow<T: Send + 'static>(
+    node: &Node,
+    from: u64,
+    map: impl Fn(&StoredEvent) -> Option<Result<T, Status>> + Send + 'static,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>> {
+    let mut next = from.max(1);
+    let store = node.store.clone();
+    let shutdown = node.shutdown.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBE_BUFFER_EVENTS);
+    tokio::spawn(async move {
+        let mut durable = store.watch_position();
+        loop {
+            // Mark the current version seen before reading, so a commit
+            // that lands after the read wakes the wait below.
+            durable.borrow_and_update();
+            let page = match store.read_positions(next, SUBSCRIBE_BUFFER_EVENTS) {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = tx.send(Err(convert::storage(e))).await;
+                    return;
                 }
-                for event in &page {
-                    next = event.position + 1;
-                    let item = convert::stored(event).map(|e| pb::SubscribeResponse { event: Some(e) });
-                    if tx.send(item).await.is_err() {
+            };
+            if page.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = tx.send(Err(Status::unavailable("the node is shutting down"))).await;
                         return;
                     }
+                    _ = tx.closed() => return,
+                    changed = durable.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+            for event in &page {
+                next = event.position + 1;
+                let Some(item) = map(event) else { continue };
+                if tx.send(item).await.is_err() {
+                    return;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
-    }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -7,6 +7,7 @@
 //! - [`event_log`]: `linkage.v1.EventLogService` — thin handlers over the
 //!   core's validation and the store's appender.
 //! - [`admin`] serves `linkage.v1.AdminService`.
+//! - [`views`]: the four query services over the stored views.
 //! - [`metrics`]: Prometheus `/metrics` over a minimal HTTP listener.
 //! - [`server`]: wires the services, health and reflection together, and
 //!   shuts down in order on SIGTERM.
@@ -22,3 +23,4 @@ pub mod event_log;
 pub mod identity;
 pub mod metrics;
 pub mod server;
+pub mod views;

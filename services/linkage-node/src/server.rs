@@ -6,10 +6,15 @@ use crate::admin::Admin;
 use crate::config::Config;
 use crate::event_log::{EventLog, Node};
 use crate::identity;
+use crate::views::Views;
 use anyhow::Context;
 use linkage_core::{NodeCode, Topology};
 use linkage_proto::v1::admin_service_server::AdminServiceServer;
 use linkage_proto::v1::event_log_service_server::EventLogServiceServer;
+use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
+use linkage_proto::v1::planning_service_server::PlanningServiceServer;
+use linkage_proto::v1::progress_service_server::ProgressServiceServer;
+use linkage_proto::v1::results_service_server::ResultsServiceServer;
 use linkage_store::{Appender, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +26,14 @@ use tokio_util::sync::CancellationToken;
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// The gRPC service names this node serves, for health.
-const SERVICES: [&str; 2] = ["linkage.v1.EventLogService", "linkage.v1.AdminService"];
+const SERVICES: [&str; 6] = [
+    "linkage.v1.EventLogService",
+    "linkage.v1.AdminService",
+    "linkage.v1.PlanningService",
+    "linkage.v1.ProgressService",
+    "linkage.v1.ExchangeService",
+    "linkage.v1.ResultsService",
+];
 
 /// A started node.
 pub struct Running {
@@ -131,7 +143,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let event_log = EventLogServiceServer::new(EventLog::new(node.clone()))
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(REQUEST_BYTES_MAX);
-    let admin = AdminServiceServer::new(Admin::new(node, hex::encode(public_key)));
+    let admin = AdminServiceServer::new(Admin::new(node.clone(), hex::encode(public_key)));
+    let views = Views::new(node, config.score_table);
     // Nagle's algorithm would hold the small second write of every unary
     // response for ~40 ms (until the client's delayed ACK): turn it off.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -143,6 +156,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .add_service(reflection_v1alpha)
             .add_service(event_log)
             .add_service(admin)
+            .add_service(PlanningServiceServer::new(views.clone()))
+            .add_service(ProgressServiceServer::new(views.clone()))
+            .add_service(ExchangeServiceServer::new(views.clone()))
+            .add_service(ResultsServiceServer::new(views))
             .serve_with_incoming_shutdown(incoming, async move { token.cancelled().await }),
     );
     Ok(Running { grpc_addr, shutdown, store, health, server })

@@ -5,6 +5,7 @@
 //! commit syncs, the next one fills up.
 
 use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
+use crate::views::RebuildStats;
 use ed25519_dalek::SigningKey;
 use linkage_core::hlc::HlcClock;
 use linkage_core::ledger::{self, CommitContext, Head, MemoryState};
@@ -67,6 +68,7 @@ type Reply = oneshot::Sender<Result<Vec<Appended>, AppendFailure>>;
 enum Job {
     Append { requests: Vec<ValidAppend>, reply: Reply },
     Apply { runs: Vec<RemoteRun>, reply: oneshot::Sender<Result<ApplyReport, String>> },
+    Rebuild { reply: oneshot::Sender<Result<RebuildStats, String>> },
 }
 
 impl Job {
@@ -74,6 +76,7 @@ impl Job {
         match self {
             Job::Append { requests, .. } => requests.len(),
             Job::Apply { runs, .. } => runs.iter().map(Vec::len).sum(),
+            Job::Rebuild { .. } => 0,
         }
     }
 }
@@ -115,6 +118,14 @@ impl Appender {
         self.enqueue_apply(runs).await?.await.map_err(|_| "the writer stopped before answering".to_owned())?
     }
 
+    /// Rebuilds the views from the log in the writer thread: appends and
+    /// remote events wait meanwhile, so nothing lands in a half-built view.
+    pub async fn rebuild_views(&self) -> Result<RebuildStats, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Job::Rebuild { reply }).await.map_err(|_| "the writer has stopped".to_owned())?;
+        answer.await.map_err(|_| "the writer stopped before answering".to_owned())?
+    }
+
     /// Queues remote runs for the writer and returns where the answer will
     /// arrive: the caller keeps the order of its runs without waiting for
     /// each commit, so that many pushes can share one fdatasync.
@@ -139,11 +150,21 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.blocking_recv() {
+        let mut next = None;
+        while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
+            if let Job::Rebuild { reply } = first {
+                let _ = reply.send(self.store.rebuild_views().map_err(|e| e.to_string()));
+                continue;
+            }
             let mut events = first.events();
             let mut jobs = vec![first];
             while events < BATCH_EVENTS_MAX {
                 let Ok(job) = rx.try_recv() else { break };
+                if matches!(job, Job::Rebuild { .. }) {
+                    // Commit what came before it first.
+                    next = Some(job);
+                    break;
+                }
                 events += job.events();
                 jobs.push(job);
             }
@@ -163,6 +184,7 @@ impl Writer {
                     append_replies.push(reply);
                 }
                 Job::Apply { runs, reply } => applies.push((runs, reply)),
+                Job::Rebuild { .. } => unreachable!("rebuilds run on their own"),
             }
         }
         let state = match self.load_state(&appends) {

@@ -9,7 +9,8 @@
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
-//! | `M` | name | node metadata (last hlc …) |
+//! | `M` | name | node metadata (last hlc, views version …) |
+//! | `V` | record kind (1) · entity id | a view record (`linkage_core::views`) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
 //! scans read positions and seqs in order.

@@ -4,6 +4,8 @@
 //! - [`keys`]: how events and indexes are laid out in one sled tree.
 //! - [`store`]: [`Store`], the sled database with reads and the atomic,
 //!   fsynced commit of a plan.
+//! - [`views`]: the four views' records, written in the same batch as the
+//!   events, read by the query services, rebuilt from the log.
 //! - [`appender`]: [`Appender`], the single writer thread that batches
 //!   concurrent appends into one commit and one fdatasync (group commit).
 //!
@@ -18,11 +20,13 @@
 pub mod appender;
 pub mod keys;
 pub mod store;
+pub mod views;
 
 pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun};
 pub use store::{
     ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
 };
+pub use views::{RebuildStats, ViewReader};
 
 /// BLAKE3 of stored bytes.
 pub(crate) fn hash_of(raw: &[u8]) -> [u8; 32] {

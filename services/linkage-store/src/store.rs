@@ -120,6 +120,8 @@ struct Inner {
     /// Announces each new durable position to subscribers.
     durable_tx: tokio::sync::watch::Sender<u64>,
     poison_reason: std::sync::Mutex<String>,
+    /// Events folded into the views by commits.
+    views_applied: AtomicU64,
     /// Tests set this to make the next sync fail like a full or dying disk.
     #[cfg(test)]
     fail_next_sync: AtomicBool,
@@ -166,10 +168,22 @@ impl Store {
             writable: AtomicBool::new(true),
             durable_tx: tokio::sync::watch::Sender::new(last),
             poison_reason: std::sync::Mutex::new(String::new()),
+            views_applied: AtomicU64::new(0),
             #[cfg(test)]
             fail_next_sync: AtomicBool::new(false),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        let store = Store { inner: Arc::new(inner) };
+        store.ensure_views()?;
+        Ok(store)
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+
+    /// Events folded into the views by commits since the store opened.
+    pub fn views_applied(&self) -> u64 {
+        self.inner.views_applied.load(Ordering::Relaxed)
     }
 
     /// Highest position that is durable (and so readable).
@@ -407,7 +421,18 @@ impl Store {
             batch.insert(keys::fork(fork.origin, &fork.channel, fork.seq, &crate::hash_of(&fork.other)), value);
         }
         batch.insert(keys::META_HLC, &set.hlc_last.to_be_bytes()[..]);
+        // The views change in the same batch as the events that change them.
+        let mut views = crate::views::Overlay::new(&self.inner.tree);
+        let mut folded = 0;
+        for event in &set.events {
+            folded += u64::from(crate::views::fold(&event.raw, &mut views));
+        }
+        for (key, value) in views.finish()? {
+            batch.insert(key, value);
+        }
         self.inner.tree.apply_batch(batch)?;
+        self.inner.views_applied.fetch_add(folded, Ordering::Relaxed);
+        metrics::counter!("linkage_views_updated_events_total").increment(folded);
         self.sync()
     }
 

@@ -75,6 +75,13 @@ impl LocalTopology {
         Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
     }
 
+    /// Takes over a topology that something else started in `workdir` (the
+    /// demo with `LINKAGE_DEMO_KEEP=1`); stopped on drop like one from [`LocalTopology::up`].
+    pub fn attach(workdir: tempfile::TempDir, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
+        let nodes = serde_json::from_str(&std::fs::read_to_string(workdir.path().join("nodes.json"))?)?;
+        Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
+    }
+
     /// Node codes in the topology.
     pub fn codes(&self) -> Vec<String> {
         self.nodes["nodes"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()

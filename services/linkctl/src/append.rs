@@ -1,7 +1,8 @@
 //! `linkctl append <kind>`: one subcommand per domain event, so that nobody
 //! writes protobuf by hand.
 
-use clap::{Args, Subcommand, ValueEnum};
+use crate::labels::{parse_time, Adoption, Category, Response};
+use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 
@@ -9,157 +10,367 @@ use linkage_core::pb::payload::Kind;
 #[derive(Args)]
 pub struct AppendArgs {
     /// Audience (required): up, down, all, group:<id> or to:<code>
-    #[arg(global = true, long)]
+    #[arg(global = true, long, help_heading = "Envelope (every kind)")]
     channel: Option<String>,
     /// Id of an event this one answers or builds on (repeatable)
-    #[arg(global = true, long = "ref")]
+    #[arg(global = true, long = "ref", help_heading = "Envelope (every kind)")]
     refs: Vec<String>,
     /// Retry-safe key: the same key and content return the first event
-    #[arg(global = true, long)]
+    #[arg(global = true, long, help_heading = "Envelope (every kind)")]
     idempotency_key: Option<String>,
-    /// When it happened (RFC 3339, e.g. 2026-11-27T09:00:00Z); now when absent
-    #[arg(global = true, long)]
+    /// When it happened (RFC 3339, e.g. 2026-11-27T09:00:00+08:00); now when absent
+    #[arg(global = true, long, help_heading = "Envelope (every kind)")]
     occurred_at: Option<String>,
     #[command(subcommand)]
     kind: KindArgs,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Category {
-    /// 协商
-    Consultation,
-    /// 调研
-    Research,
-    /// 视察
-    Inspection,
-    /// 提案
-    Proposal,
-    /// 民主监督
-    Supervision,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum AdoptionLevel {
-    County,
-    City,
-    Province,
-    National,
-}
-
-#[derive(Subcommand)]
+/// The event kinds, in the order of `Payload` in event.proto.
+#[derive(Subcommand, Clone)]
 enum KindArgs {
-    /// 沟通: propose a topic for the annual plan.
+    // 沟通 — planning before the work.
+    /// 沟通 选题: propose a topic for the draft annual plan.
     TopicProposed {
+        /// Plan year, 2000..=2100
         #[arg(long)]
         year: u32,
+        /// Kind of work: 协商 consultation, 调研 research, 视察 inspection, 提案 proposal, 民主监督 supervision
         #[arg(long, value_enum)]
         category: Category,
+        /// Title, 1..=200 characters
         #[arg(long)]
         title: String,
+        /// Summary
         #[arg(long, default_value = "")]
         summary: String,
+        /// The special committee (专门委员会) that leads it
+        #[arg(long, default_value = "")]
+        lead_committee: String,
     },
-    /// 沟通: comment on a topic.
+    /// 沟通 意见: comment on another level's topic before the plan is final.
     TopicCommented {
+        /// Event id of the topic
         #[arg(long)]
         topic_id: String,
+        /// The comment, 1..=2000 characters
         #[arg(long)]
         text: String,
     },
-    /// 联通: form a joint group.
-    GroupFormed {
+    /// 沟通 联动: link two or more levels' topics as the same work.
+    TopicLinked {
+        /// Event id of a topic (repeat: 2..=64 distinct topics)
+        #[arg(long = "topic-id", visible_alias = "topic", required = true)]
+        topic_ids: Vec<String>,
+        /// Why they are the same work
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// 沟通 参加/不参加: join or decline a (linked) topic.
+    TopicResponded {
+        /// Event id of the topic
         #[arg(long)]
-        group_id: String,
+        topic_id: String,
+        /// 参加 joined or 不参加 declined
+        #[arg(long, value_enum)]
+        response: Response,
+        /// A note with the answer
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// 沟通 年度计划: publish the annual plan (年度协商计划 / 调研计划).
+    PlanPublished {
+        /// Plan year, 2000..=2100
+        #[arg(long)]
+        year: u32,
+        /// Title, 1..=200 characters
         #[arg(long)]
         title: String,
+        /// Event id of a topic in the plan (repeatable)
+        #[arg(long = "topic-id", visible_alias = "topic")]
+        topic_ids: Vec<String>,
+    },
+
+    // 联通 — during the work.
+    /// 联通 联动调研组: form a joint group (its channel is group:<group-id>).
+    GroupFormed {
+        /// Group id, 1..=64 of [a-z0-9-]
+        #[arg(long)]
+        group_id: String,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Node code of the leading committee
         #[arg(long)]
         lead: String,
+        /// Node code of another member (repeatable)
         #[arg(long = "member")]
         members: Vec<String>,
+        /// Event id of a linked topic the group works on (repeatable)
+        #[arg(long = "topic-id", visible_alias = "topic")]
+        topic_ids: Vec<String>,
     },
-    /// 联通: report progress on a task.
-    ProgressReported {
+    /// 联通 加入: a committee joins a group.
+    GroupJoined {
+        /// Group id
         #[arg(long)]
         group_id: String,
+        /// Node code of the committee that joins
+        #[arg(long)]
+        member: String,
+    },
+    /// 联通 退出: a committee leaves a group.
+    GroupLeft {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Node code of the committee that leaves
+        #[arg(long)]
+        member: String,
+    },
+    /// 联通 子课题: assign a sub-topic to a committee.
+    TaskAssigned {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Task id, 1..=64 of [a-z0-9-]
         #[arg(long)]
         task_id: String,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Node code of the committee that does it
+        #[arg(long)]
+        assignee: String,
+        /// Due date (RFC 3339, e.g. 2027-03-31T00:00:00Z)
+        #[arg(long)]
+        due: String,
+    },
+    /// 联通 节点: a task or the whole group reaches a milestone.
+    MilestoneReached {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Task id; the group's own milestone when absent
+        #[arg(long, default_value = "")]
+        task_id: String,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+    },
+    /// 联通 进度: report progress on a task.
+    ProgressReported {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Task id
+        #[arg(long)]
+        task_id: String,
+        /// Percent done, 0..=100
         #[arg(long)]
         percent: u32,
+        /// What was done
         #[arg(long, default_value = "")]
         text: String,
     },
-    /// 畅通: submit a 社情民意 item.
-    InfoReported {
+    /// 联通 分报告: submit the sub-report of a task.
+    SubReportSubmitted {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Task id
+        #[arg(long)]
+        task_id: String,
+        /// Title, 1..=200 characters
         #[arg(long)]
         title: String,
+        /// Summary
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// Attachment reference, e.g. doc://… (repeatable)
+        #[arg(long = "attachment")]
+        attachments: Vec<String>,
+    },
+    /// 联通 总报告: the lead merges the sub-reports into one consolidated report.
+    ConsolidatedReportSubmitted {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Summary
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// Event id of a merged sub-report (repeatable)
+        #[arg(long = "sub-report-id", visible_alias = "sub-report")]
+        sub_report_ids: Vec<String>,
+    },
+    /// 联通 联动视察: schedule a joint inspection or remote consultation (远程协商).
+    VisitScheduled {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// When it starts (RFC 3339, e.g. 2027-05-10T09:00:00+08:00)
+        #[arg(long)]
+        starts: String,
+        /// A place visited (repeatable, at most 64)
+        #[arg(long = "place")]
+        places: Vec<String>,
+    },
+
+    // 畅通 — information both ways.
+    /// 畅通 社情民意: submit a public-opinion information item.
+    InfoReported {
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Text, 1..=20000 characters
         #[arg(long)]
         body: String,
+        /// Who raised it: a member (委员), party, sector or committee
         #[arg(long, default_value = "")]
         submitter: String,
-    },
-    /// 畅通: issue a notice.
-    NoticeIssued {
-        #[arg(long)]
-        title: String,
+        /// Sector (界别)
         #[arg(long, default_value = "")]
-        body: String,
-        #[arg(long)]
-        requires_acknowledgement: bool,
+        sector: String,
     },
-    /// 畅通: forward (转报) a 社情民意 item to a higher level or to the party committee / government.
-    InfoForwarded {
+    /// 畅通 编发: the research office edits and publishes an item in 《社情民意》.
+    InfoPublished {
+        /// Event id of the item
         #[arg(long)]
         info_id: String,
+        /// The issue it appears in, e.g. 2027年第12期
+        #[arg(long, default_value = "")]
+        issue: String,
+    },
+    /// 畅通 转报: forward an item to a higher level or to the party committee / government.
+    InfoForwarded {
+        /// Event id of the item
+        #[arg(long)]
+        info_id: String,
+        /// Where it goes, e.g. 全国政协 or 省委办公厅
         #[arg(long)]
         to: String,
     },
-    /// 畅通: record that an item was adopted (采用) at a level.
+    /// 畅通 采用: record that an item was adopted at a level.
     InfoAdopted {
+        /// Event id of the item
         #[arg(long)]
         info_id: String,
+        /// Level of the adoption: 县级 county, 市级 city, 省级 province, 全国 national
         #[arg(long, value_enum)]
-        level: AdoptionLevel,
+        level: Adoption,
+        /// Who adopted it
         #[arg(long, default_value = "")]
         by: String,
     },
-    /// 互通: record that a result was adopted or reused (成果转化运用).
-    ResultAdopted {
+    /// 畅通 领导批示: record a leader's instruction on an item.
+    InfoInstructed {
+        /// Event id of the item
+        #[arg(long)]
+        info_id: String,
+        /// The leader, 1..=200 characters
+        #[arg(long)]
+        leader: String,
+        /// The instruction
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// 畅通 反馈: record the departments' feedback on an item.
+    InfoFeedback {
+        /// Event id of the item
+        #[arg(long)]
+        info_id: String,
+        /// The feedback, 1..=2000 characters
+        #[arg(long)]
+        text: String,
+    },
+    /// 畅通 上情下达: issue a notice or decision.
+    NoticeIssued {
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Text
+        #[arg(long, default_value = "")]
+        body: String,
+        /// Recipients must acknowledge it (签收)
+        #[arg(long)]
+        requires_acknowledgement: bool,
+    },
+    /// 畅通 签收: acknowledge a notice.
+    NoticeAcknowledged {
+        /// Event id of the notice
+        #[arg(long)]
+        notice_id: String,
+    },
+
+    // 互通 — using the results.
+    /// 互通 调研成果: record a completed study.
+    ResearchCompleted {
+        /// Report title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// Summary
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// Attachment reference, e.g. doc://… (repeatable, at most 64)
+        #[arg(long = "attachment")]
+        attachments: Vec<String>,
+        /// The group whose work it is
+        #[arg(long, default_value = "")]
+        group_id: String,
+        /// Year, 2000..=2100; unset when absent
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        year: u32,
+        /// Kind of work it came from: 协商 consultation, 调研 research, 视察 inspection, 提案 proposal, 民主监督 supervision
+        #[arg(long, value_enum)]
+        category: Option<Category>,
+    },
+    /// 互通 成果共享: offer a result to an audience.
+    ResultShared {
+        /// Event id of the result (the research-completed event)
         #[arg(long)]
         result_id: String,
+        /// Audience, a channel: up, down, all, group:<id> or to:<code>
+        #[arg(long)]
+        audience: String,
+    },
+    /// 互通 成果转化运用: record that a result was adopted or reused.
+    ResultAdopted {
+        /// Event id of the result
+        #[arg(long)]
+        result_id: String,
+        /// Who adopted it
         #[arg(long, default_value = "")]
         by: String,
+        /// How, 1..=2000 characters
         #[arg(long)]
         how: String,
     },
-    /// 互通: record a completed study.
-    ResearchCompleted {
+    /// 互通 跟踪反馈: follow-up feedback on a result.
+    ResultFeedback {
+        /// Event id of the result
         #[arg(long)]
-        title: String,
-        #[arg(long, default_value = "")]
-        summary: String,
-        #[arg(long = "attachment")]
-        attachments: Vec<String>,
+        result_id: String,
+        /// The feedback, 1..=2000 characters
+        #[arg(long)]
+        text: String,
     },
 }
 
 impl AppendArgs {
     /// The gRPC request.
     pub fn to_request(&self) -> anyhow::Result<pb::AppendRequest> {
-        let occurred_at = match &self.occurred_at {
-            None => None,
-            Some(text) => {
-                let t =
-                    humantime::parse_rfc3339_weak(text).map_err(|e| anyhow::anyhow!("--occurred-at {text:?}: {e}"))?;
-                let d = t.duration_since(std::time::UNIX_EPOCH)?;
-                Some(prost_types::Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 })
-            }
-        };
+        let occurred_at = self.occurred_at.as_deref().map(|t| parse_time("--occurred-at", t)).transpose()?;
         Ok(pb::AppendRequest {
             channel: self
                 .channel
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("--channel is required (up, down, all, group:<id> or to:<code>)"))?,
-            payload: Some(pb::Payload { kind: Some(self.kind.to_kind()) }),
+            payload: Some(pb::Payload { kind: Some(self.kind.to_kind()?) }),
             refs: self.refs.clone(),
             occurred_at,
             idempotency_key: self.idempotency_key.clone().unwrap_or_default(),
@@ -168,77 +379,245 @@ impl AppendArgs {
 }
 
 impl KindArgs {
-    fn to_kind(&self) -> Kind {
-        match self {
-            KindArgs::TopicProposed { year, category, title, summary } => Kind::TopicProposed(pb::TopicProposed {
-                year: *year,
-                category: match category {
-                    Category::Consultation => pb::TopicCategory::Consultation,
-                    Category::Research => pb::TopicCategory::Research,
-                    Category::Inspection => pb::TopicCategory::Inspection,
-                    Category::Proposal => pb::TopicCategory::Proposal,
-                    Category::Supervision => pb::TopicCategory::Supervision,
-                } as i32,
-                title: title.clone(),
-                summary: summary.clone(),
-                lead_committee: String::new(),
-            }),
-            KindArgs::TopicCommented { topic_id, text } => {
-                Kind::TopicCommented(pb::TopicCommented { topic_id: topic_id.clone(), text: text.clone() })
+    fn to_kind(&self) -> anyhow::Result<Kind> {
+        Ok(match self.clone() {
+            KindArgs::TopicProposed { year, category, title, summary, lead_committee } => {
+                Kind::TopicProposed(pb::TopicProposed {
+                    year,
+                    category: category.to_pb() as i32,
+                    title,
+                    summary,
+                    lead_committee,
+                })
             }
-            KindArgs::GroupFormed { group_id, title, lead, members } => Kind::GroupFormed(pb::GroupFormed {
-                group_id: group_id.clone(),
-                title: title.clone(),
-                lead: lead.clone(),
-                members: members.clone(),
-                topic_ids: Vec::new(),
-            }),
+            KindArgs::TopicCommented { topic_id, text } => Kind::TopicCommented(pb::TopicCommented { topic_id, text }),
+            KindArgs::TopicLinked { topic_ids, note } => Kind::TopicLinked(pb::TopicLinked { topic_ids, note }),
+            KindArgs::TopicResponded { topic_id, response, note } => {
+                Kind::TopicResponded(pb::TopicResponded { topic_id, response: response.to_pb() as i32, note })
+            }
+            KindArgs::PlanPublished { year, title, topic_ids } => {
+                Kind::PlanPublished(pb::PlanPublished { year, title, topic_ids })
+            }
+            KindArgs::GroupFormed { group_id, title, lead, members, topic_ids } => {
+                Kind::GroupFormed(pb::GroupFormed { group_id, title, lead, members, topic_ids })
+            }
+            KindArgs::GroupJoined { group_id, member } => Kind::GroupJoined(pb::GroupJoined { group_id, member }),
+            KindArgs::GroupLeft { group_id, member } => Kind::GroupLeft(pb::GroupLeft { group_id, member }),
+            KindArgs::TaskAssigned { group_id, task_id, title, assignee, due } => {
+                Kind::TaskAssigned(pb::TaskAssigned {
+                    group_id,
+                    task_id,
+                    title,
+                    assignee,
+                    due: Some(parse_time("--due", &due)?),
+                })
+            }
+            KindArgs::MilestoneReached { group_id, task_id, title } => {
+                Kind::MilestoneReached(pb::MilestoneReached { group_id, task_id, title })
+            }
             KindArgs::ProgressReported { group_id, task_id, percent, text } => {
-                Kind::ProgressReported(pb::ProgressReported {
-                    group_id: group_id.clone(),
-                    task_id: task_id.clone(),
-                    percent: *percent,
-                    text: text.clone(),
+                Kind::ProgressReported(pb::ProgressReported { group_id, task_id, percent, text })
+            }
+            KindArgs::SubReportSubmitted { group_id, task_id, title, summary, attachments } => {
+                Kind::SubReportSubmitted(pb::SubReportSubmitted { group_id, task_id, title, summary, attachments })
+            }
+            KindArgs::ConsolidatedReportSubmitted { group_id, title, summary, sub_report_ids } => {
+                Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
+                    group_id,
+                    title,
+                    summary,
+                    sub_report_ids,
                 })
             }
-            KindArgs::InfoReported { title, body, submitter } => Kind::InfoReported(pb::InfoReported {
-                title: title.clone(),
-                body: body.clone(),
-                submitter: submitter.clone(),
-                sector: String::new(),
+            KindArgs::VisitScheduled { group_id, title, starts, places } => Kind::VisitScheduled(pb::VisitScheduled {
+                group_id,
+                title,
+                starts: Some(parse_time("--starts", &starts)?),
+                places,
             }),
-            KindArgs::NoticeIssued { title, body, requires_acknowledgement } => Kind::NoticeIssued(pb::NoticeIssued {
-                title: title.clone(),
-                body: body.clone(),
-                requires_acknowledgement: *requires_acknowledgement,
-            }),
-            KindArgs::InfoForwarded { info_id, to } => {
-                Kind::InfoForwarded(pb::InfoForwarded { info_id: info_id.clone(), to: to.clone() })
+            KindArgs::InfoReported { title, body, submitter, sector } => {
+                Kind::InfoReported(pb::InfoReported { title, body, submitter, sector })
             }
-            KindArgs::InfoAdopted { info_id, level, by } => Kind::InfoAdopted(pb::InfoAdopted {
-                info_id: info_id.clone(),
-                level: match level {
-                    AdoptionLevel::County => pb::AdoptionLevel::County,
-                    AdoptionLevel::City => pb::AdoptionLevel::City,
-                    AdoptionLevel::Province => pb::AdoptionLevel::Province,
-                    AdoptionLevel::National => pb::AdoptionLevel::National,
-                } as i32,
-                by: by.clone(),
-            }),
-            KindArgs::ResultAdopted { result_id, by, how } => Kind::ResultAdopted(pb::ResultAdopted {
-                result_id: result_id.clone(),
-                by: by.clone(),
-                how: how.clone(),
-            }),
-            KindArgs::ResearchCompleted { title, summary, attachments } => {
+            KindArgs::InfoPublished { info_id, issue } => Kind::InfoPublished(pb::InfoPublished { info_id, issue }),
+            KindArgs::InfoForwarded { info_id, to } => Kind::InfoForwarded(pb::InfoForwarded { info_id, to }),
+            KindArgs::InfoAdopted { info_id, level, by } => {
+                Kind::InfoAdopted(pb::InfoAdopted { info_id, level: level.to_pb() as i32, by })
+            }
+            KindArgs::InfoInstructed { info_id, leader, text } => {
+                Kind::InfoInstructed(pb::InfoInstructed { info_id, leader, text })
+            }
+            KindArgs::InfoFeedback { info_id, text } => Kind::InfoFeedback(pb::InfoFeedback { info_id, text }),
+            KindArgs::NoticeIssued { title, body, requires_acknowledgement } => {
+                Kind::NoticeIssued(pb::NoticeIssued { title, body, requires_acknowledgement })
+            }
+            KindArgs::NoticeAcknowledged { notice_id } => {
+                Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id })
+            }
+            KindArgs::ResearchCompleted { title, summary, attachments, group_id, year, category } => {
                 Kind::ResearchCompleted(pb::ResearchCompleted {
-                    title: title.clone(),
-                    summary: summary.clone(),
-                    attachments: attachments.clone(),
-                    group_id: String::new(),
-                    year: 0,
+                    title,
+                    summary,
+                    attachments,
+                    group_id,
+                    year,
+                    category: category.map_or(pb::TopicCategory::Unspecified, Category::to_pb) as i32,
                 })
             }
+            KindArgs::ResultShared { result_id, audience } => {
+                Kind::ResultShared(pb::ResultShared { result_id, audience })
+            }
+            KindArgs::ResultAdopted { result_id, by, how } => {
+                Kind::ResultAdopted(pb::ResultAdopted { result_id, by, how })
+            }
+            KindArgs::ResultFeedback { result_id, text } => {
+                Kind::ResultFeedback(pb::ResultFeedback { result_id, text })
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AppendArgs,
+    }
+
+    fn kind(argv: &[&str]) -> Kind {
+        let cli = Cli::try_parse_from(std::iter::once("append").chain(argv.iter().copied())).expect("parses");
+        cli.args.to_request().expect("valid").payload.and_then(|p| p.kind).expect("kind")
+    }
+
+    /// Every kind of the Payload oneof has a subcommand.
+    #[test]
+    fn every_payload_kind_has_a_subcommand() {
+        let descriptor = crate::json::pool().get_message_by_name("linkage.v1.Payload").expect("Payload");
+        let oneof = descriptor.oneofs().find(|o| o.name() == "kind").expect("oneof kind");
+        let cli = <Cli as clap::CommandFactory>::command();
+        let names: Vec<String> = cli.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+        let mut kinds = 0;
+        for field in oneof.fields() {
+            kinds += 1;
+            let name = field.name().replace('_', "-");
+            assert!(names.contains(&name), "no `linkctl append {name}`");
         }
+        assert_eq!(kinds, 26);
+        assert_eq!(names.len(), 26);
+        // Each says which flow and Chinese term it belongs to.
+        for c in cli.get_subcommands() {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(["沟通", "联通", "畅通", "互通"].iter().any(|f| about.starts_with(f)), "{}: {about}", c.get_name());
+            assert!(about.chars().filter(|c| !c.is_ascii()).count() > 2, "{}: {about}", c.get_name());
+        }
+    }
+
+    #[test]
+    fn timestamps_and_repeated_flags() {
+        let k = kind(&[
+            "task-assigned",
+            "--channel",
+            "group:hexi",
+            "--group-id",
+            "hexi",
+            "--task-id",
+            "minle",
+            "--title",
+            "民乐县子课题",
+            "--assignee",
+            "620722",
+            "--due",
+            "2027-03-31T00:00:00Z",
+        ]);
+        let Kind::TaskAssigned(t) = k else { panic!("{k:?}") };
+        assert_eq!(t.due, Some(prost_types::Timestamp { seconds: 1_806_451_200, nanos: 0 }));
+        assert_eq!(t.assignee, "620722");
+
+        let k = kind(&["topic-linked", "--channel", "up", "--topic-id", "a", "--topic", "b", "--note", "同题"]);
+        assert_eq!(
+            k,
+            Kind::TopicLinked(pb::TopicLinked { topic_ids: vec!["a".into(), "b".into()], note: "同题".into() })
+        );
+
+        let k = kind(&[
+            "visit-scheduled",
+            "--channel",
+            "group:hexi",
+            "--group-id",
+            "hexi",
+            "--title",
+            "联动视察",
+            "--starts",
+            "2027-05-10T09:00:00+08:00",
+            "--place",
+            "民乐县",
+            "--place",
+            "古浪县",
+        ]);
+        let Kind::VisitScheduled(v) = k else { panic!("{k:?}") };
+        assert_eq!(v.places, ["民乐县", "古浪县"]);
+        assert_eq!(v.starts.unwrap().seconds, 1_809_910_800, "2027-05-10T01:00:00Z");
+    }
+
+    #[test]
+    fn research_completed_carries_every_field() {
+        let k = kind(&[
+            "research-completed",
+            "--channel",
+            "all",
+            "--title",
+            "报告",
+            "--attachment",
+            "doc://a",
+            "--attachment",
+            "doc://b",
+            "--group-id",
+            "hexi",
+            "--year",
+            "2027",
+            "--category",
+            "inspection",
+        ]);
+        assert_eq!(
+            k,
+            Kind::ResearchCompleted(pb::ResearchCompleted {
+                title: "报告".into(),
+                summary: String::new(),
+                attachments: vec!["doc://a".into(), "doc://b".into()],
+                group_id: "hexi".into(),
+                year: 2027,
+                category: pb::TopicCategory::Inspection as i32,
+            })
+        );
+        let Kind::ResearchCompleted(r) = kind(&["research-completed", "--channel", "all", "--title", "t"]) else {
+            panic!()
+        };
+        assert_eq!(r.category, 0);
+    }
+
+    #[test]
+    fn bad_times_name_the_flag() {
+        let cli = Cli::try_parse_from([
+            "append",
+            "task-assigned",
+            "--channel",
+            "up",
+            "--group-id",
+            "g",
+            "--task-id",
+            "t",
+            "--title",
+            "x",
+            "--assignee",
+            "620722",
+            "--due",
+            "soon",
+        ])
+        .unwrap();
+        let err = cli.args.to_request().unwrap_err().to_string();
+        assert!(err.contains("--due"), "{err}");
     }
 }

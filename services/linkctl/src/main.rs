@@ -1,13 +1,31 @@
 //! `linkctl`: the command line for people who run or use linkage nodes.
 //!
 //! # Layout
-//! - `topology from-csv`: builds a topology file from the GB/T 2260 list.
-//! - `append …`: appends one domain event, one subcommand per event kind.
-//! - `get`, `read`, `status`: read a node back.
+//! - `append <kind>` (`append.rs`): appends one domain event, one subcommand
+//!   per kind of the `Payload` oneof (all 26), timestamps as RFC 3339,
+//!   repeated fields as repeatable flags.
+//! - `get`, `read`, `status`, `replication`, `forks` (`show.rs`): read a node
+//!   and its log back.
+//! - `planning`, `progress`, `exchange`, `results`, `views` (`views.rs`): the
+//!   four shared views (沟通、联通、畅通、互通) and their rebuild. Listings follow
+//!   every page; text comes from `render.rs` (tables by display width in
+//!   `table.rs`, enum labels, names and hlc times in `labels.rs`); `--json`
+//!   prints the response in the proto3 JSON mapping (`json.rs`).
+//! - `topology from-csv | enroll | status` (`topostatus.rs` for `status`: the
+//!   province → city → county tree of a local topology with each node's
+//!   health, NATS, restore state, lag and events), `nats-config`, and `local
+//!   up | down | kill | restart | url` (`deploy.rs`): build, enroll and run
+//!   topologies.
 
 mod append;
 mod deploy;
+mod json;
+mod labels;
+mod render;
 mod show;
+mod table;
+mod topostatus;
+mod views;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,7 +52,7 @@ enum Command {
     /// Append one event on a channel (up, down, all, group:<id>, to:<code>).
     Append {
         /// Print only the new event's id (for scripts).
-        #[arg(long, global = true)]
+        #[arg(long, global = true, help_heading = "Envelope (every kind)")]
         print_id: bool,
         #[command(flatten)]
         args: append::AppendArgs,
@@ -64,6 +82,41 @@ enum Command {
     },
     /// What the node is and holds.
     Status,
+    /// 沟通 views: topics (选题), overlaps, topics awaiting this node's word.
+    Planning {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::PlanningCommand,
+    },
+    /// 联通 views: joint groups (联动调研组), sub-topics, overdue tasks.
+    Progress {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::ProgressCommand,
+    },
+    /// 畅通 views: 社情民意 items and their trail, statistics, notices (上情下达).
+    Exchange {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::ExchangeCommand,
+    },
+    /// 互通 views: results (调研成果), shares, adoptions, feedback.
+    Results {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::ResultsCommand,
+    },
+    /// The view store: rebuild the four views from the log.
+    Views {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::ViewsCommand,
+    },
     /// Replication state of the node: lag per stream, peers, rejected events.
     Replication,
     /// Forks the node has seen (two different events at one seq).
@@ -83,7 +136,7 @@ enum Command {
     /// Run a whole topology on this machine (what deploy/local/up and down call).
     #[command(subcommand)]
     Local(LocalCommand),
-    /// Topology files.
+    /// Topology files, and the health of a running local topology.
     #[command(subcommand)]
     Topology(TopologyCommand),
 }
@@ -146,6 +199,18 @@ enum TopologyCommand {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Health of every node of a local topology as the province → city → county tree.
+    Status {
+        /// WORKDIR of `local up`, or its nodes.json
+        #[arg(long, value_name = "WORKDIR|FILE")]
+        nodes: PathBuf,
+        /// Topology for the tree [default: the enrolled WORKDIR/topology.toml]
+        #[arg(long, value_name = "FILE")]
+        topology: Option<PathBuf>,
+        /// Print one JSON document instead of the tree
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 async fn connect(addr: &str) -> anyhow::Result<Channel> {
@@ -194,8 +259,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("nats-server at {} (pid {})", file.nats.url.as_deref().unwrap_or("?"), file.nats.pid);
             for (code, p) in &file.nodes {
                 println!(
-                    "{code} {:<8} grpc {} metrics {} pid {}",
-                    p.name.as_deref().unwrap_or(""),
+                    "{code} {} grpc {} metrics {} pid {}",
+                    table::pad_right(p.name.as_deref().unwrap_or(""), 12),
                     p.grpc.as_deref().unwrap_or(""),
                     p.metrics.as_deref().unwrap_or(""),
                     p.pid
@@ -237,6 +302,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Topology(TopologyCommand::Status { nodes, topology, json }) => {
+            let (file, dir) = topostatus::read_nodes(&nodes)?;
+            let topology = topostatus::read_topology(topology.as_deref(), &dir)?;
+            let extra = file.nodes.iter().map(|(code, p)| (code.clone(), p.name.clone().unwrap_or_default())).collect();
+            let tree = topostatus::tree(topology.as_ref(), &extra);
+            let probes = topostatus::probe_all(&file).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&topostatus::to_json(topology.as_ref(), &tree, &probes))?);
+            } else {
+                print!("{}", topostatus::render(&tree, &probes));
+            }
+            Ok(())
+        }
+        Command::Planning { opts, command } => views::planning(&cli.addr, opts, command).await,
+        Command::Progress { opts, command } => views::progress(&cli.addr, opts, command).await,
+        Command::Exchange { opts, command } => views::exchange(&cli.addr, opts, command).await,
+        Command::Results { opts, command } => views::results(&cli.addr, opts, command).await,
+        Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", topology_from_csv(&csv, &only)?);
             Ok(())

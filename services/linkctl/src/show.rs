@@ -39,14 +39,16 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
     }
 }
 
-/// One line per event.
+/// One line per event, columns aligned by display width.
 pub fn print_events(events: &[pb::StoredEvent]) {
-    println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} gist", "pos", "origin", "channel", "seq", "kind");
+    let mut t =
+        crate::table::Table::new(&["pos", "origin", "channel", "seq", "kind", "gist"]).right(&[0, 3]).limit(5, 60);
     for stored in events {
         let Some(e) = &stored.event else { continue };
         let (kind, gist) = gist(e.payload.as_ref());
-        println!("{:>6}  {:<6}  {:<22} {:>5}  {:<26} {}", stored.position, e.origin, e.channel, e.seq, kind, gist);
+        t.row([stored.position.to_string(), e.origin.clone(), e.channel.clone(), e.seq.to_string(), kind.into(), gist]);
     }
+    print!("{}", t.render());
     println!("({} events)", events.len());
 }
 
@@ -71,7 +73,7 @@ pub fn print_event_detail(stored: &pb::StoredEvent) {
 
 /// The node's status.
 pub fn print_status(s: &pb::StatusResponse) {
-    let level = pb::Level::try_from(s.level).map(|l| l.as_str_name()).unwrap_or("?");
+    let level = crate::labels::level(s.level);
     println!("node        {} {} ({level})", s.node, s.name);
     println!("parent      {}", if s.parent.is_empty() { "-" } else { &s.parent });
     println!("public key  {}", s.public_key);

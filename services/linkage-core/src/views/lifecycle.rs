@@ -1,0 +1,219 @@
+//! Lifecycle rules checked when a node appends: a step must follow the steps
+//! it depends on, as far as this node can see. Replicated events are never
+//! refused here — another node accepted them against what it held, and the
+//! folds keep every view moving forward whatever order events arrive in.
+
+use super::{kind, load, norm, Records};
+use crate::error::{AppendError, FieldViolation};
+use crate::pb;
+use crate::pb::payload::Kind;
+use crate::NodeCode;
+
+fn refuse(field: String, description: impl Into<String>) -> AppendError {
+    AppendError::Precondition(FieldViolation::new(field, description))
+}
+
+fn status_name(status: i32) -> &'static str {
+    match pb::InfoStatus::try_from(status).unwrap_or_default() {
+        pb::InfoStatus::Unspecified => "unknown",
+        pb::InfoStatus::Submitted => "submitted",
+        pb::InfoStatus::Published => "published",
+        pb::InfoStatus::Forwarded => "forwarded",
+        pb::InfoStatus::Adopted => "adopted",
+        pb::InfoStatus::Instructed => "instructed",
+        pb::InfoStatus::Feedback => "feedback received",
+    }
+}
+
+/// Checks that `kind`, appended by `origin`, follows the lifecycle of the
+/// records it refers to. Errors are `FAILED_PRECONDITION` naming the field.
+pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
+    use Kind::*;
+    match kind {
+        TopicCommented(m) => {
+            let topic = topic(records, "payload.topic_commented.topic_id", &m.topic_id)?;
+            if topic.status == pb::TopicStatus::Planned as i32 {
+                return Err(refuse(
+                    "payload.topic_commented.topic_id".into(),
+                    "the topic is already in a published plan; comments come before the plan is final",
+                ));
+            }
+            Ok(())
+        }
+        TopicResponded(m) => topic(records, "payload.topic_responded.topic_id", &m.topic_id).map(drop),
+        TopicLinked(m) => {
+            for (i, id) in m.topic_ids.iter().enumerate() {
+                topic(records, &format!("payload.topic_linked.topic_ids[{i}]"), id)?;
+            }
+            Ok(())
+        }
+        PlanPublished(m) => {
+            for (i, id) in m.topic_ids.iter().enumerate() {
+                let field = format!("payload.plan_published.topic_ids[{i}]");
+                let t = topic(records, &field, id)?;
+                if t.origin != origin.as_str() {
+                    return Err(refuse(field, format!("a plan lists its own topics; this one is {}'s", t.origin)));
+                }
+            }
+            Ok(())
+        }
+        GroupFormed(m) => {
+            if known(load(records, kind::GROUP, &m.group_id), |g: &pb::Group| g.known).is_some() {
+                return Err(refuse(
+                    "payload.group_formed.group_id".into(),
+                    "a group with this id is already held here; choose another id",
+                ));
+            }
+            Ok(())
+        }
+        GroupJoined(m) => membership(records, origin, "payload.group_joined", &m.group_id, &m.member),
+        GroupLeft(m) => membership(records, origin, "payload.group_left", &m.group_id, &m.member),
+        TaskAssigned(m) => {
+            let g = group(records, "payload.task_assigned.group_id", &m.group_id)?;
+            if !g.consolidated_reports.is_empty() {
+                return Err(refuse(
+                    "payload.task_assigned.group_id".into(),
+                    "the group has submitted its consolidated report; no new sub-topics",
+                ));
+            }
+            Ok(())
+        }
+        MilestoneReached(m) => {
+            let g = group(records, "payload.milestone_reached.group_id", &m.group_id)?;
+            if !m.task_id.is_empty() {
+                task(&g, "payload.milestone_reached.task_id", &m.task_id)?;
+            }
+            Ok(())
+        }
+        ProgressReported(m) => {
+            let g = group(records, "payload.progress_reported.group_id", &m.group_id)?;
+            let t = task(&g, "payload.progress_reported.task_id", &m.task_id)?;
+            if !t.sub_reports.is_empty() {
+                return Err(refuse(
+                    "payload.progress_reported.task_id".into(),
+                    "the sub-report is in; the sub-topic takes no more progress reports",
+                ));
+            }
+            Ok(())
+        }
+        SubReportSubmitted(m) => {
+            let g = group(records, "payload.sub_report_submitted.group_id", &m.group_id)?;
+            task(&g, "payload.sub_report_submitted.task_id", &m.task_id).map(drop)
+        }
+        ConsolidatedReportSubmitted(m) => {
+            let g = group(records, "payload.consolidated_report_submitted.group_id", &m.group_id)?;
+            if g.lead != origin.as_str() {
+                return Err(refuse(
+                    "payload.consolidated_report_submitted.group_id".into(),
+                    format!("only the lead ({}) submits the consolidated report", g.lead),
+                ));
+            }
+            Ok(())
+        }
+        VisitScheduled(m) => group(records, "payload.visit_scheduled.group_id", &m.group_id).map(drop),
+        InfoPublished(m) => info_step(records, "payload.info_published.info_id", &m.info_id, None, Some(2)),
+        InfoForwarded(m) => info_step(records, "payload.info_forwarded.info_id", &m.info_id, None, Some(4)),
+        InfoAdopted(m) => info_step(records, "payload.info_adopted.info_id", &m.info_id, None, Some(4)),
+        InfoInstructed(m) => info_step(records, "payload.info_instructed.info_id", &m.info_id, Some(4), None),
+        InfoFeedback(m) => info_step(records, "payload.info_feedback.info_id", &m.info_id, Some(5), None),
+        NoticeAcknowledged(m) => {
+            let field = "payload.notice_acknowledged.notice_id";
+            let n: pb::Notice = known(load(records, kind::NOTICE, &norm(&m.notice_id)), |n: &pb::Notice| n.known)
+                .ok_or_else(|| refuse(field.into(), "no notice with this id is held here"))?;
+            if n.origin == origin.as_str() {
+                return Err(refuse(field.into(), "a committee does not acknowledge its own notice"));
+            }
+            if !n.requires_acknowledgement {
+                return Err(refuse(field.into(), "the notice does not ask for acknowledgement"));
+            }
+            Ok(())
+        }
+        ResultShared(m) => result(records, "payload.result_shared.result_id", &m.result_id).map(drop),
+        ResultAdopted(m) => result(records, "payload.result_adopted.result_id", &m.result_id).map(drop),
+        ResultFeedback(m) => {
+            let r = result(records, "payload.result_feedback.result_id", &m.result_id)?;
+            if r.adoptions.is_empty() {
+                return Err(refuse(
+                    "payload.result_feedback.result_id".into(),
+                    "feedback follows an adoption; the result has none yet",
+                ));
+            }
+            Ok(())
+        }
+        TopicProposed(_) | InfoReported(_) | NoticeIssued(_) | ResearchCompleted(_) => Ok(()),
+    }
+}
+
+fn known<M>(record: Option<M>, is_known: impl Fn(&M) -> bool) -> Option<M> {
+    record.filter(|r| is_known(r))
+}
+
+fn topic(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Topic, AppendError> {
+    known(load(records, kind::TOPIC, &norm(id)), |t: &pb::Topic| t.known)
+        .ok_or_else(|| refuse(field.into(), "no topic with this id is held here"))
+}
+
+fn group(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Group, AppendError> {
+    known(load(records, kind::GROUP, id), |g: &pb::Group| g.known)
+        .ok_or_else(|| refuse(field.into(), "no group with this id is held here"))
+}
+
+/// A committee joins or leaves for itself; the lead adds or removes others.
+fn membership(
+    records: &mut impl Records,
+    origin: NodeCode,
+    prefix: &str,
+    group_id: &str,
+    member: &str,
+) -> Result<(), AppendError> {
+    let g = group(records, &format!("{prefix}.group_id"), group_id)?;
+    if member != origin.as_str() && g.lead != origin.as_str() {
+        return Err(refuse(
+            format!("{prefix}.member"),
+            format!("only {member} itself or the group's lead ({}) may change its membership", g.lead),
+        ));
+    }
+    Ok(())
+}
+
+fn task<'a>(g: &'a pb::Group, field: &str, task_id: &str) -> Result<&'a pb::Task, AppendError> {
+    g.tasks
+        .iter()
+        .find(|t| t.task_id == task_id && t.known)
+        .ok_or_else(|| refuse(field.into(), format!("group {} has no sub-topic with this id", g.group_id)))
+}
+
+fn result(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Result, AppendError> {
+    known(load(records, kind::RESULT, &norm(id)), |r: &pb::Result| r.known)
+        .ok_or_else(|| refuse(field.into(), "no result with this id is held here"))
+}
+
+/// A 社情民意 step: the item must be held, at least at `at_least` and at most
+/// at `at_most` (InfoStatus numbers) — status only moves forward.
+fn info_step(
+    records: &mut impl Records,
+    field: &str,
+    id: &str,
+    at_least: Option<i32>,
+    at_most: Option<i32>,
+) -> Result<(), AppendError> {
+    let item: pb::InfoItem = known(load(records, kind::INFO, &norm(id)), |i: &pb::InfoItem| i.known)
+        .ok_or_else(|| refuse(field.into(), "no 社情民意 item with this id is held here"))?;
+    if let Some(min) = at_least {
+        if item.status < min {
+            return Err(refuse(
+                field.into(),
+                format!("the item is {}; this step needs it {} first", status_name(item.status), status_name(min)),
+            ));
+        }
+    }
+    if let Some(max) = at_most {
+        if item.status > max {
+            return Err(refuse(
+                field.into(),
+                format!("the item is already {}; its status only moves forward", status_name(item.status)),
+            ));
+        }
+    }
+    Ok(())
+}

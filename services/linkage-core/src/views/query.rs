@@ -1,0 +1,128 @@
+//! Pure query helpers the services share: title similarity, scores, statistics.
+
+use crate::pb;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Similarity of two titles, 0..=1: the Jaccard index of their character
+/// bigrams, ignoring whitespace and punctuation. Works for Chinese titles,
+/// which have no word boundaries.
+pub fn similarity(a: &str, b: &str) -> f64 {
+    let (a, b) = (bigrams(a), bigrams(b));
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = a.intersection(&b).count();
+    common as f64 / (a.len() + b.len() - common) as f64
+}
+
+fn bigrams(s: &str) -> BTreeSet<(char, char)> {
+    let chars: Vec<char> = s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    chars.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// Title similarity at or above which two topics count as overlapping.
+pub const SIMILARITY_DEFAULT: f64 = 0.3;
+
+/// Points per adoption level and the instruction bonus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreTable {
+    /// Adopted at county level.
+    pub county: u32,
+    /// Adopted at city level.
+    pub city: u32,
+    /// Adopted at province level.
+    pub province: u32,
+    /// Adopted at national level.
+    pub national: u32,
+    /// Added when a leader instructed on the item (批示).
+    pub instruction_bonus: u32,
+}
+
+impl Default for ScoreTable {
+    /// 1 point for adoption at own (county or city) level, 5 at province, 20
+    /// at national, 10 more for an instruction.
+    fn default() -> ScoreTable {
+        ScoreTable { county: 1, city: 1, province: 5, national: 20, instruction_bonus: 10 }
+    }
+}
+
+impl ScoreTable {
+    /// The item's score: the highest level it was adopted at, plus the bonus.
+    pub fn score(&self, item: &pb::InfoItem) -> u32 {
+        let level = item
+            .adopted_levels
+            .iter()
+            .map(|l| match pb::AdoptionLevel::try_from(*l).unwrap_or_default() {
+                pb::AdoptionLevel::Unspecified => 0,
+                pb::AdoptionLevel::County => self.county,
+                pb::AdoptionLevel::City => self.city,
+                pb::AdoptionLevel::Province => self.province,
+                pb::AdoptionLevel::National => self.national,
+            })
+            .max()
+            .unwrap_or(0);
+        let instructed = item.status >= pb::InfoStatus::Instructed as i32;
+        level + if instructed { self.instruction_bonus } else { 0 }
+    }
+
+    /// The protobuf form.
+    pub fn to_proto(self) -> pb::ScoreTable {
+        pb::ScoreTable {
+            county: self.county,
+            city: self.city,
+            province: self.province,
+            national: self.national,
+            instruction_bonus: self.instruction_bonus,
+        }
+    }
+}
+
+/// Adds `item` to its origin's row.
+pub fn count(rows: &mut BTreeMap<String, pb::InfoStatistics>, item: &pb::InfoItem, table: &ScoreTable) {
+    let row = rows
+        .entry(item.origin.clone())
+        .or_insert_with(|| pb::InfoStatistics { node: item.origin.clone(), ..Default::default() });
+    row.submitted += 1;
+    let has = |step: pb::InfoStatus| item.trail.iter().any(|e| e.step == step as i32);
+    row.published += u32::from(has(pb::InfoStatus::Published));
+    row.forwarded += u32::from(has(pb::InfoStatus::Forwarded));
+    for level in &item.adopted_levels {
+        match pb::AdoptionLevel::try_from(*level).unwrap_or_default() {
+            pb::AdoptionLevel::County => row.adopted_county += 1,
+            pb::AdoptionLevel::City => row.adopted_city += 1,
+            pb::AdoptionLevel::Province => row.adopted_province += 1,
+            pb::AdoptionLevel::National => row.adopted_national += 1,
+            pb::AdoptionLevel::Unspecified => {}
+        }
+    }
+    row.instructed += u32::from(item.status >= pb::InfoStatus::Instructed as i32);
+    row.score += table.score(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_chinese_titles_score_high() {
+        let a = "河西走廊节水农业发展调研";
+        let b = "关于河西走廊节水农业的调研";
+        let c = "城市社区养老服务";
+        assert!(similarity(a, b) >= SIMILARITY_DEFAULT, "{}", similarity(a, b));
+        assert!(similarity(a, c) < 0.1);
+        assert_eq!(similarity(a, a), 1.0);
+        assert_eq!(similarity("", a), 0.0);
+    }
+
+    #[test]
+    fn score_takes_the_highest_level_and_the_bonus() {
+        let t = ScoreTable::default();
+        let mut item = pb::InfoItem { status: pb::InfoStatus::Adopted as i32, ..Default::default() };
+        assert_eq!(t.score(&item), 0);
+        item.adopted_levels = vec![pb::AdoptionLevel::City as i32, pb::AdoptionLevel::Province as i32];
+        assert_eq!(t.score(&item), 5);
+        item.status = pb::InfoStatus::Instructed as i32;
+        assert_eq!(t.score(&item), 15);
+    }
+}

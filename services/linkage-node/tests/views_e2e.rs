@@ -1,0 +1,244 @@
+//! The `make demo` story on the demo topology (real nats-server, real node
+//! processes, the real linkctl), then every view checked on every node:
+//! - each node's records are exactly the fold of the events it holds;
+//! - nodes that hold the same events for a record answer with the same bytes;
+//! - the story's outcome is visible where it should be.
+
+use linkage_core::views::{self, kind, Records};
+use linkage_core::{pb, NodeCode, Topology};
+use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+use linkage_proto::v1::planning_service_client::PlanningServiceClient;
+use linkage_proto::v1::progress_service_client::ProgressServiceClient;
+use linkage_proto::v1::results_service_client::ResultsServiceClient;
+use linkage_testkit::topology::{Key, LocalTopology};
+use prost::Message;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
+}
+
+/// Every record a node serves, by (record kind, id), as encoded bytes.
+async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<u8>> {
+    let channel = topo.channel(code).await.unwrap();
+    let mut out = BTreeMap::new();
+    let mut planning = PlanningServiceClient::new(channel.clone());
+    let mut progress = ProgressServiceClient::new(channel.clone());
+    let mut exchange = ExchangeServiceClient::new(channel.clone());
+    let mut results = ResultsServiceClient::new(channel);
+    // Small pages, so that paging is part of what is checked.
+    let mut token = String::new();
+    loop {
+        let page = planning
+            .list_topics(pb::ListTopicsRequest { page_size: 2, page_token: token, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        for t in page.topics {
+            let one = planning.get_topic(pb::GetTopicRequest { id: t.id.clone() }).await.unwrap().into_inner();
+            assert_eq!(one.topic.as_ref(), Some(&t), "{code}: GetTopic and ListTopics disagree");
+            out.insert((kind::TOPIC, t.id.clone()), t.encode_to_vec());
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let groups = progress.list_groups(pb::ListGroupsRequest::default()).await.unwrap().into_inner();
+    for g in groups.groups {
+        out.insert((kind::GROUP, g.group_id.clone()), g.encode_to_vec());
+    }
+    let mut token = String::new();
+    loop {
+        let page = exchange
+            .list_info_items(pb::ListInfoItemsRequest { page_size: 1, page_token: token, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        for i in page.items {
+            out.insert((kind::INFO, i.id.clone()), i.encode_to_vec());
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner();
+    for n in notices.notices {
+        let n = n.notice.unwrap();
+        out.insert((kind::NOTICE, n.id.clone()), n.encode_to_vec());
+    }
+    let list = results.list_results(pb::ListResultsRequest::default()).await.unwrap().into_inner();
+    for r in list.results {
+        out.insert((kind::RESULT, r.id.clone()), r.encode_to_vec());
+    }
+    out
+}
+
+/// The records a fold of `events` gives, known ones only (lists hide the
+/// rest), and which events touched each.
+type Folded = (BTreeMap<(u8, String), Vec<u8>>, BTreeMap<(u8, String), BTreeSet<String>>);
+
+fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
+    let mut records = BTreeMap::<Vec<u8>, Vec<u8>>::new();
+    let mut touched: BTreeMap<(u8, String), BTreeSet<String>> = BTreeMap::new();
+    for e in events.values() {
+        let Some(kind) = e.payload.as_ref().and_then(|p| p.kind.as_ref()) else { continue };
+        let (_, record_kind, ids) = views::touches(kind, &views::norm(&e.id));
+        for id in ids {
+            touched.entry((record_kind, id)).or_default().insert(e.id.clone());
+        }
+        views::apply(e, &mut records);
+    }
+    let mut known = BTreeMap::new();
+    for (record_kind, id) in touched.keys() {
+        let Some(bytes) = Records::get(&mut records, &views::key(*record_kind, id)) else { continue };
+        let is_known = match *record_kind {
+            kind::TOPIC => pb::Topic::decode(bytes.as_slice()).unwrap().known,
+            kind::GROUP => pb::Group::decode(bytes.as_slice()).unwrap().known,
+            kind::INFO => pb::InfoItem::decode(bytes.as_slice()).unwrap().known,
+            kind::NOTICE => pb::Notice::decode(bytes.as_slice()).unwrap().known,
+            _ => pb::Result::decode(bytes.as_slice()).unwrap().known,
+        };
+        if is_known {
+            known.insert((*record_kind, id.clone()), bytes);
+        }
+    }
+    (known, touched)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
+    let workdir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(linkage_testkit::workspace_root().join("deploy/demo.sh"))
+        .env("LINKAGE_BIN_DIR", bin_dir())
+        .env("LINKAGE_DEMO_WORKDIR", workdir.path())
+        .env("LINKAGE_DEMO_KEEP", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let has_topology = workdir.path().join("nodes.json").exists();
+    let topo = has_topology.then(|| LocalTopology::attach(workdir, &bin_dir()).unwrap());
+    assert!(out.status.success(), "the demo failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let topo = topo.unwrap();
+    for code in ["620000", "620700", "620722"] {
+        assert!(stdout.contains(&format!("What {code} sees — 互通 results")), "the demo shows {code}'s views");
+    }
+    assert!(stdout.contains("河西走廊节水农业发展调研报告"), "the demo prints the result:\n{stdout}");
+
+    let codes = topo.codes();
+    let holdings = topo.converge(&codes, Duration::from_secs(60)).await;
+    let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
+
+    // 1. Each node serves exactly the fold of what it holds.
+    let mut all_served = BTreeMap::new();
+    let mut all_touched = BTreeMap::new();
+    for code in &codes {
+        let served = served(&topo, code).await;
+        let (expected, touched) = fold(&holdings[code]);
+        let served_keys: BTreeSet<_> = served.keys().collect();
+        let expected_keys: BTreeSet<_> = expected.keys().collect();
+        assert_eq!(served_keys, expected_keys, "{code} serves other records than its events give");
+        for (key, bytes) in &expected {
+            assert_eq!(&served[key], bytes, "{code}: record {key:?} differs from the fold of its events");
+        }
+        all_served.insert(code.clone(), served);
+        all_touched.insert(code.clone(), touched);
+    }
+
+    // 2. Same contributing events, same bytes, on every node.
+    let mut compared = 0;
+    for (a, served_a) in &all_served {
+        for (b, served_b) in &all_served {
+            if a >= b {
+                continue;
+            }
+            for (key, bytes) in served_a {
+                if all_touched[a].get(key) == all_touched[b].get(key) {
+                    assert_eq!(served_b.get(key), Some(bytes), "{a} and {b} hold the same events of {key:?}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 50, "only {compared} record comparisons: the story is too thin");
+
+    // 3. The story's outcome, where it should be seen.
+    let mut exchange = ExchangeServiceClient::new(topo.channel("620000").await.unwrap());
+    let items = exchange.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap().into_inner().items;
+    assert_eq!(items.len(), 1, "the province holds 民乐县's item");
+    let item = &items[0];
+    assert_eq!(item.origin, "620722");
+    assert_eq!(item.status, pb::InfoStatus::Instructed as i32);
+    assert!(item.trail.iter().any(|e| e.step == pb::InfoStatus::Forwarded as i32 && e.origin == "620700"));
+    let stats = exchange.get_info_statistics(pb::GetInfoStatisticsRequest::default()).await.unwrap().into_inner();
+    let row = stats.rows.iter().find(|r| r.node == "620722").expect("民乐县 has a row");
+    assert_eq!((row.submitted, row.forwarded, row.adopted_province, row.score), (1, 1, 1, 15));
+    let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner().notices;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].acknowledged, ["620700", "620722"]);
+    let mut everyone_else: Vec<String> = topology
+        .descendants("620000".parse::<NodeCode>().unwrap())
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c != "620700" && c != "620722")
+        .collect();
+    everyone_else.sort();
+    assert_eq!(notices[0].not_acknowledged, everyone_else);
+
+    // The county that was offline has the whole group's work, and sees its item's adoption.
+    let mut progress = ProgressServiceClient::new(topo.channel("620622").await.unwrap());
+    let group = progress
+        .get_group(pb::GetGroupRequest { group_id: "hexi-water-2027".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .group
+        .unwrap();
+    assert_eq!(group.tasks.len(), 2);
+    assert!(group.tasks.iter().all(|t| t.sub_reports.len() == 1), "both sub-reports: {:?}", group.tasks);
+    assert_eq!(group.consolidated_reports.len(), 1);
+    assert_eq!(group.lead, "620000");
+    let mut county = ExchangeServiceClient::new(topo.channel("620722").await.unwrap());
+    let own = county.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap().into_inner().items;
+    assert_eq!(own[0].status, pb::InfoStatus::Instructed as i32, "民乐县 sees its item adopted and instructed");
+    // Forwarding went up from 张掖市 to the province: the county does not see it.
+    assert!(own[0].trail.iter().all(|e| e.step != pb::InfoStatus::Forwarded as i32));
+
+    // Every node sees 兰州市 reusing the province's result.
+    for code in &codes {
+        let mut results = ResultsServiceClient::new(topo.channel(code).await.unwrap());
+        let list = results
+            .list_results(pb::ListResultsRequest { keyword: "节水".into(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .results;
+        assert_eq!(list.len(), 1, "{code}");
+        assert_eq!(list[0].adoptions.len(), 1, "{code}");
+        assert_eq!(list[0].adoptions[0].origin, "620100", "{code}");
+    }
+
+    // The three topics were linked: no overlap is left to find.
+    let mut planning = PlanningServiceClient::new(topo.channel("620000").await.unwrap());
+    let overlaps = planning
+        .list_overlapping_topics(pb::ListOverlappingTopicsRequest { year: 2027, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overlaps.overlaps.is_empty(), "{:?}", overlaps.overlaps);
+    let topics = planning
+        .list_topics(pb::ListTopicsRequest { status: pb::TopicStatus::Planned as i32, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .topics;
+    assert_eq!(topics.len(), 1);
+    assert_eq!(topics[0].participants.len(), 3, "民乐县 and 古浪县 joined, 城关区 declined");
+
+    topo.down().unwrap();
+}

@@ -4,6 +4,9 @@
 
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
+use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+use linkage_proto::v1::planning_service_client::PlanningServiceClient;
+use linkage_proto::v1::progress_service_client::ProgressServiceClient;
 use linkage_testkit::{topology, NodeProcess};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -33,6 +36,11 @@ enum Call {
     Batch(Vec<pb::AppendRequest>),
     Get(&'static str),
     Read(pb::ReadRequest),
+    ListTopics(pb::ListTopicsRequest),
+    GetTopic(&'static str),
+    ListInfoItems(pb::ListInfoItemsRequest),
+    InfoStatistics(pb::GetInfoStatisticsRequest),
+    GetGroup(&'static str),
 }
 
 fn field_of(status: &tonic::Status) -> String {
@@ -50,7 +58,27 @@ async fn call(node: &NodeProcess, call: Call) -> Result<(), tonic::Status> {
         Call::Batch(requests) => c.append_batch(pb::AppendBatchRequest { requests }).await.map(drop),
         Call::Get(id) => c.get(pb::GetRequest { id: id.into() }).await.map(drop),
         Call::Read(r) => c.read(r).await.map(drop),
+        Call::ListTopics(r) => planning(node).await.list_topics(r).await.map(drop),
+        Call::GetTopic(id) => planning(node).await.get_topic(pb::GetTopicRequest { id: id.into() }).await.map(drop),
+        Call::ListInfoItems(r) => exchange(node).await.list_info_items(r).await.map(drop),
+        Call::InfoStatistics(r) => exchange(node).await.get_info_statistics(r).await.map(drop),
+        Call::GetGroup(id) => {
+            let mut progress = ProgressServiceClient::new(node.channel().await.unwrap());
+            progress.get_group(pb::GetGroupRequest { group_id: id.into() }).await.map(drop)
+        }
     }
+}
+
+async fn planning(node: &NodeProcess) -> PlanningServiceClient<tonic::transport::Channel> {
+    PlanningServiceClient::new(node.channel().await.unwrap())
+}
+
+async fn exchange(node: &NodeProcess) -> ExchangeServiceClient<tonic::transport::Channel> {
+    ExchangeServiceClient::new(node.channel().await.unwrap())
+}
+
+fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
 }
 
 async fn events(node: &NodeProcess) -> u64 {
@@ -78,6 +106,76 @@ fn cases() -> Vec<(&'static str, Call, Code, &'static str)> {
         ("to unknown node", Call::Append(append("to:629999", Some(info("t", "b")))), Code::InvalidArgument, "channel"),
         ("to itself", Call::Append(append("to:620722", Some(info("t", "b")))), Code::InvalidArgument, "channel"),
         ("county sends down", Call::Append(append("down", Some(info("t", "b")))), Code::FailedPrecondition, "channel"),
+        (
+            "comment on a topic not held here",
+            Call::Append(append(
+                "up",
+                Some(Kind::TopicCommented(pb::TopicCommented { topic_id: A_UUID.into(), text: "意见".into() })),
+            )),
+            Code::FailedPrecondition,
+            "payload.topic_commented.topic_id",
+        ),
+        (
+            "feedback on an item not held here",
+            Call::Append(append(
+                "up",
+                Some(Kind::InfoFeedback(pb::InfoFeedback { info_id: A_UUID.into(), text: "反馈".into() })),
+            )),
+            Code::FailedPrecondition,
+            "payload.info_feedback.info_id",
+        ),
+        (
+            "a lifecycle refusal inside a batch",
+            Call::Batch(vec![
+                append("up", Some(info("t", "b"))),
+                append("up", Some(Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id: A_UUID.into() }))),
+            ]),
+            Code::FailedPrecondition,
+            "requests[1].payload.notice_acknowledged.notice_id",
+        ),
+        (
+            "topics: page size over the limit",
+            Call::ListTopics(pb::ListTopicsRequest { page_size: 100_000, ..Default::default() }),
+            Code::InvalidArgument,
+            "page_size",
+        ),
+        (
+            "topics: a page token from nowhere",
+            Call::ListTopics(pb::ListTopicsRequest { page_token: "zz".into(), ..Default::default() }),
+            Code::InvalidArgument,
+            "page_token",
+        ),
+        (
+            "topics: unknown level",
+            Call::ListTopics(pb::ListTopicsRequest { level: 9, ..Default::default() }),
+            Code::InvalidArgument,
+            "level",
+        ),
+        (
+            "topics: bad origin",
+            Call::ListTopics(pb::ListTopicsRequest { origin: "6207".into(), ..Default::default() }),
+            Code::InvalidArgument,
+            "origin",
+        ),
+        ("topic: not an id", Call::GetTopic("nope"), Code::InvalidArgument, "id"),
+        ("topic: not held", Call::GetTopic(A_UUID), Code::NotFound, ""),
+        ("group: not held", Call::GetGroup("no-such-group"), Code::NotFound, ""),
+        (
+            "items: unknown status",
+            Call::ListInfoItems(pb::ListInfoItemsRequest { status: 42, ..Default::default() }),
+            Code::InvalidArgument,
+            "status",
+        ),
+        (
+            "statistics: end before start",
+            Call::InfoStatistics(pb::GetInfoStatisticsRequest {
+                start: ts(2_000),
+                end: ts(1_000),
+                node: String::new(),
+            }),
+            Code::InvalidArgument,
+            "end",
+        ),
         ("no payload", Call::Append(append("up", None)), Code::InvalidArgument, "payload"),
         (
             "year out of range",

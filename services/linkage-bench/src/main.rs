@@ -10,6 +10,8 @@
 //! when they are missing and warns when sources changed after them. The
 //! table goes to stdout, progress to stderr, and the same rows to
 //! `target/bench/report.json`.
+//! `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1 and 8 only and prints two
+//! plain lines: a quick look while working on the store.
 //! Stores and files go under `$LINKAGE_BENCH_DIR`, else
 //! `target/bench-tmp` in the workspace, which is on the repository's disk
 //! and not on a tmpfs (where fdatasync is free and every figure would be
@@ -214,6 +216,29 @@ fn main() -> anyhow::Result<()> {
     )?;
     drop(dir);
 
+    // Figure 8, before the topology: it needs the cores to itself.
+    let dir = run.child("views")?;
+    let rebuild = runtime.block_on(views_rebuild::measure(dir.path(), &topology, origin))?;
+    drop(dir);
+    if std::env::var_os("LINKAGE_BENCH_STORE_ONLY").is_some() {
+        // A quick look while working on the store: figures 1 and 8 only.
+        println!(
+            "batched: ours {:.0}/s raw {:.0}/s ratio {:.2}",
+            ours.rate.per_s(),
+            raw.per_s(),
+            ours.rate.per_s() / raw.per_s()
+        );
+        println!(
+            "rebuild: after an upgrade {:.0}/s, on demand {:.0}/s, raw {:.0}/s, ratios {:.2} and {:.2}",
+            rebuild.ours.per_s(),
+            rebuild.on_demand.per_s(),
+            rebuild.raw.per_s(),
+            rebuild.ours.per_s() / rebuild.raw.per_s(),
+            rebuild.on_demand.per_s() / rebuild.raw.per_s()
+        );
+        return Ok(());
+    }
+
     // Figures 2 and 3, our side, on one node.
     let dir = run.child("node")?;
     let unary = runtime.block_on(unary_figures(&root, dir.path(), request.clone()))?;
@@ -222,11 +247,6 @@ fn main() -> anyhow::Result<()> {
     // Figure 3's baseline.
     let dir = run.child("fdatasync")?;
     let raw_latency = fsync::latencies(dir.path())?;
-    drop(dir);
-
-    // Figure 8, before the topology: it needs the cores to itself.
-    let dir = run.child("views")?;
-    let rebuild = runtime.block_on(views_rebuild::measure(dir.path(), &topology, origin))?;
     drop(dir);
 
     // Figures 4 to 7. Ctrl-C drops the figures' future, and with it the
@@ -285,7 +305,13 @@ fn main() -> anyhow::Result<()> {
     ));
 
     let mut notes: Vec<String> = binaries.stale.iter().map(|s| format!("WARNING: {s}")).collect();
-    notes.push(format!("rebuild: {} view records written", report::thousands(rebuild.records as f64)));
+    notes.push(format!(
+        "rebuild: after an upgrade (no views stored) {} records written; on demand over current views \
+         (AdminService.RebuildViews, nothing to rewrite) {} events/s, ratio {:.2}",
+        report::thousands(rebuild.records as f64),
+        report::thousands(rebuild.on_demand.per_s()),
+        rebuild.on_demand.per_s() / rebuild.raw.per_s()
+    ));
     let failed = match replicated {
         Ok(figures) => {
             rows.extend(figures.rows);

@@ -81,6 +81,27 @@ impl Views {
             .ok_or_else(|| Status::not_found(format!("no {what} {id} is held here")))
     }
 
+    /// The event `id`, decoded, if held: where records' long texts live.
+    fn event(&self, id: &str) -> Result<Option<pb::Event>, Status> {
+        let Some(bytes) = linkage_core::validate::parse_event_id(id) else { return Ok(None) };
+        let Some(stored) = self.node.store.get_by_id(&bytes).map_err(convert::storage)? else { return Ok(None) };
+        pb::Event::decode(stored.raw.as_ref())
+            .map(Some)
+            .map_err(|e| Status::internal(format!("stored event {id} does not decode: {e}")))
+    }
+
+    /// Whether result `id`'s summary (in its event) contains `keyword`.
+    fn summary_contains(&self, id: &str, keyword: &str) -> bool {
+        match self.event(id) {
+            Ok(Some(event)) => {
+                let mut r = pb::Result::default();
+                views::fill::result(&mut r, &event);
+                r.summary.to_lowercase().contains(keyword)
+            }
+            _ => false,
+        }
+    }
+
     /// Everything known of one kind (for questions that look at all of it).
     fn all<M: Message + Default>(&self, record_kind: u8, mut keep: impl FnMut(&M) -> bool) -> Result<Vec<M>, Status> {
         let mut out = Vec::new();
@@ -234,7 +255,10 @@ impl PlanningService for Views {
     }
 
     async fn get_topic(&self, request: Request<pb::GetTopicRequest>) -> Result<Response<pb::GetTopicResponse>, Status> {
-        let topic = self.get(kind::TOPIC, &request.into_inner().id, "topic")?;
+        let mut topic: pb::Topic = self.get(kind::TOPIC, &request.into_inner().id, "topic")?;
+        if let Some(event) = self.event(&topic.id)? {
+            views::fill::topic(&mut topic, &event);
+        }
         Ok(Response::new(pb::GetTopicResponse { topic: Some(topic) }))
     }
 
@@ -367,6 +391,14 @@ impl ProgressService for Views {
             .view(kind::GROUP, &id)
             .map_err(convert::storage)?
             .ok_or_else(|| Status::not_found(format!("no group {id} is held here")))?;
+        let mut group = group;
+        let reports =
+            group.tasks.iter_mut().flat_map(|t| t.sub_reports.iter_mut()).chain(group.consolidated_reports.iter_mut());
+        for report in reports {
+            if let Some(event) = self.event(&report.event_id)? {
+                views::fill::report(report, &event);
+            }
+        }
         Ok(Response::new(pb::GetGroupResponse { group: Some(group) }))
     }
 
@@ -452,7 +484,10 @@ impl ExchangeService for Views {
         &self,
         request: Request<pb::GetInfoItemRequest>,
     ) -> Result<Response<pb::GetInfoItemResponse>, Status> {
-        let item: pb::InfoItem = self.get(kind::INFO, &request.into_inner().id, "社情民意 item")?;
+        let mut item: pb::InfoItem = self.get(kind::INFO, &request.into_inner().id, "社情民意 item")?;
+        if let Some(event) = self.event(&item.id)? {
+            views::fill::info(&mut item, &event);
+        }
         let score = self.scores.score(&item);
         Ok(Response::new(pb::GetInfoItemResponse { item: Some(item), score }))
     }
@@ -527,7 +562,10 @@ impl ExchangeService for Views {
         &self,
         request: Request<pb::GetNoticeRequest>,
     ) -> Result<Response<pb::GetNoticeResponse>, Status> {
-        let notice = self.get(kind::NOTICE, &request.into_inner().id, "notice")?;
+        let mut notice: pb::Notice = self.get(kind::NOTICE, &request.into_inner().id, "notice")?;
+        if let Some(event) = self.event(&notice.id)? {
+            views::fill::notice(&mut notice, &event);
+        }
         Ok(Response::new(pb::GetNoticeResponse { notice: Some(self.notice_state(notice)?) }))
     }
 
@@ -571,7 +609,7 @@ impl ResultsService for Views {
                     && self.level_matches(r.level, &x.origin)
                     && (keyword.is_empty()
                         || x.title.to_lowercase().contains(&keyword)
-                        || x.summary.to_lowercase().contains(&keyword))
+                        || self.summary_contains(&x.id, &keyword))
             },
             |x| &x.id,
         )?;
@@ -582,7 +620,10 @@ impl ResultsService for Views {
         &self,
         request: Request<pb::GetResultRequest>,
     ) -> Result<Response<pb::GetResultResponse>, Status> {
-        let result = self.get(kind::RESULT, &request.into_inner().id, "result")?;
+        let mut result: pb::Result = self.get(kind::RESULT, &request.into_inner().id, "result")?;
+        if let Some(event) = self.event(&result.id)? {
+            views::fill::result(&mut result, &event);
+        }
         Ok(Response::new(pb::GetResultResponse { result: Some(result) }))
     }
 

@@ -37,8 +37,12 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<
             .unwrap()
             .into_inner();
         for t in page.topics {
-            let one = planning.get_topic(pb::GetTopicRequest { id: t.id.clone() }).await.unwrap().into_inner();
-            assert_eq!(one.topic.as_ref(), Some(&t), "{code}: GetTopic and ListTopics disagree");
+            let mut one = planning.get_topic(pb::GetTopicRequest { id: t.id.clone() }).await.unwrap().into_inner();
+            // Get fills the summary in from the log; lists leave it out.
+            let one = one.topic.as_mut().unwrap();
+            assert!(!one.summary.is_empty(), "{code}: GetTopic fills in the summary");
+            one.summary.clear();
+            assert_eq!(one, &t, "{code}: GetTopic and ListTopics disagree");
             out.insert((kind::TOPIC, t.id.clone()), t.encode_to_vec());
         }
         if page.next_page_token.is_empty() {
@@ -174,6 +178,10 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let item = &items[0];
     assert_eq!(item.origin, "620722");
     assert_eq!(item.status, pb::InfoStatus::Instructed as i32);
+    assert!(item.body.is_empty(), "lists leave the body in the log");
+    let full = exchange.get_info_item(pb::GetInfoItemRequest { id: item.id.clone() }).await.unwrap().into_inner();
+    assert!(full.item.unwrap().body.contains("供水管网"), "GetInfoItem fills the body in");
+    assert_eq!(full.score, 15);
     assert!(item.trail.iter().any(|e| e.step == pb::InfoStatus::Forwarded as i32 && e.origin == "620700"));
     let stats = exchange.get_info_statistics(pb::GetInfoStatisticsRequest::default()).await.unwrap().into_inner();
     let row = stats.rows.iter().find(|r| r.node == "620722").expect("民乐县 has a row");
@@ -221,6 +229,8 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
         assert_eq!(list.len(), 1, "{code}");
         assert_eq!(list[0].adoptions.len(), 1, "{code}");
         assert_eq!(list[0].adoptions[0].origin, "620100", "{code}");
+        let one = results.get_result(pb::GetResultRequest { id: list[0].id.clone() }).await.unwrap().into_inner();
+        assert_eq!(one.result.unwrap().attachments, ["doc://gansu/2027/hexi-water.pdf"], "{code}");
     }
 
     // The three topics were linked: no overlap is left to find.

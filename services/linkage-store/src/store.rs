@@ -55,6 +55,9 @@ pub struct WriteEvent {
     pub id: [u8; 16],
     /// Stored bytes.
     pub raw: Vec<u8>,
+    /// Appended here in this commit, under an id minted for it: no view
+    /// record can name it yet, so the fold need not look for one.
+    pub fresh: bool,
 }
 
 /// Two different events at one (origin, channel, seq): evidence of a fork.
@@ -122,6 +125,8 @@ struct Inner {
     poison_reason: std::sync::Mutex<String>,
     /// Events folded into the views by commits.
     views_applied: AtomicU64,
+    /// What opening the store rebuilt, if the views were of another version.
+    rebuilt_on_open: std::sync::Mutex<Option<crate::views::RebuildStats>>,
     /// Tests set this to make the next sync fail like a full or dying disk.
     #[cfg(test)]
     fail_next_sync: AtomicBool,
@@ -169,16 +174,24 @@ impl Store {
             durable_tx: tokio::sync::watch::Sender::new(last),
             poison_reason: std::sync::Mutex::new(String::new()),
             views_applied: AtomicU64::new(0),
+            rebuilt_on_open: std::sync::Mutex::new(None),
             #[cfg(test)]
             fail_next_sync: AtomicBool::new(false),
         };
         let store = Store { inner: Arc::new(inner) };
-        store.ensure_views()?;
+        let rebuilt = store.ensure_views()?;
+        *store.inner.rebuilt_on_open.lock().expect("rebuilt lock") = rebuilt;
         Ok(store)
     }
 
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.inner.tree
+    }
+
+    /// The rebuild opening the store did because its views were written by
+    /// another version of the folds (or are missing), if any.
+    pub fn rebuilt_on_open(&self) -> Option<crate::views::RebuildStats> {
+        *self.inner.rebuilt_on_open.lock().expect("rebuilt lock")
     }
 
     /// Events folded into the views by commits since the store opened.
@@ -425,7 +438,7 @@ impl Store {
         let mut views = crate::views::Overlay::new(&self.inner.tree);
         let mut folded = 0;
         for event in &set.events {
-            folded += u64::from(crate::views::fold(&event.raw, &mut views));
+            folded += u64::from(crate::views::fold(&event.raw, event.fresh, &mut views));
         }
         for (key, value) in views.finish()? {
             batch.insert(key, value);

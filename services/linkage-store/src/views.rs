@@ -5,27 +5,34 @@
 use crate::keys;
 use crate::store::{Store, StoreError};
 use linkage_core::pb;
-use linkage_core::views::{self, Records, VIEWS_VERSION};
+use linkage_core::views::{self, Record, RecordCache, Records, VIEWS_VERSION};
 use prost::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 /// Key of the version of the stored views.
 pub const META_VIEWS: &[u8] = b"Mviews";
 
-/// Events folded per sled batch during a rebuild.
-const REBUILD_CHUNK_EVENTS: usize = 20_000;
+/// Events a rebuild's reader decodes per message to the folding thread.
+const REBUILD_DECODE_PAGE: usize = 1_024;
+
+/// Decoded records a rebuild keeps in memory before it writes them out and
+/// starts reading back from sled the ones later events touch: at a few
+/// hundred bytes each, some tens of MiB.
+const REBUILD_RECORDS_IN_MEMORY: usize = 200_000;
 
 /// Records read from sled, with the changes of the current commit on top.
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     pub(crate) changes: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Keys known not to be in sled: records of events created in this commit.
+    absent: std::collections::HashSet<Vec<u8>>,
     error: Option<sled::Error>,
 }
 
 impl<'a> Overlay<'a> {
     pub(crate) fn new(tree: &'a sled::Tree) -> Overlay<'a> {
-        Overlay { tree, changes: BTreeMap::new(), error: None }
+        Overlay { tree, changes: BTreeMap::new(), absent: Default::default(), error: None }
     }
 
     /// The first sled error a read met, if any.
@@ -42,6 +49,9 @@ impl Records for Overlay<'_> {
         if let Some(v) = self.changes.get(key) {
             return Some(v.clone());
         }
+        if self.absent.contains(key) {
+            return None;
+        }
         match self.tree.get(key) {
             Ok(v) => v.map(|v| v.to_vec()),
             Err(e) => {
@@ -56,13 +66,19 @@ impl Records for Overlay<'_> {
     }
 }
 
-/// Folds stored event bytes into `records`. Bytes that do not decode (they
-/// passed verification, so only a newer payload could) change nothing.
-pub(crate) fn fold(raw: &[u8], records: &mut impl Records) -> bool {
-    match pb::Event::decode(raw) {
-        Ok(event) => views::apply(&event, records).is_some(),
-        Err(_) => false,
+/// Folds stored event bytes into `overlay`. Bytes that do not decode (they
+/// passed verification, so only a newer payload could) change nothing. A
+/// `fresh` event (appended here, in this commit) that creates a record
+/// skips looking for it in sled: nothing can have named its new id yet.
+pub(crate) fn fold(raw: &[u8], fresh: bool, overlay: &mut Overlay<'_>) -> bool {
+    let Ok(event) = pb::Event::decode(raw) else { return false };
+    if fresh {
+        if let Some(kind) = event.payload.as_ref().and_then(|p| p.kind.as_ref()).filter(|k| views::creates(k)) {
+            let (_, record_kind, _) = views::touches(kind, "");
+            overlay.absent.insert(views::key(record_kind, &views::norm(&event.id)));
+        }
     }
+    views::apply(&event, overlay).is_some()
 }
 
 /// What a rebuild did.
@@ -70,7 +86,7 @@ pub(crate) fn fold(raw: &[u8], records: &mut impl Records) -> bool {
 pub struct RebuildStats {
     /// Events read from the log.
     pub events: u64,
-    /// Records written.
+    /// Records written: those that came out different from what was stored.
     pub records: u64,
     /// Wall time.
     pub seconds: f64,
@@ -178,25 +194,41 @@ impl Store {
         let started = Instant::now();
         let tree = self.tree();
         tree.remove(META_VIEWS)?;
-        let mut batch = sled::Batch::default();
-        for key in tree.scan_prefix([views::PREFIX]).keys() {
-            batch.remove(key?);
-        }
-        tree.apply_batch(batch)?;
-        let mut stats = RebuildStats::default();
-        let mut overlay = Overlay::new(tree);
-        let mut in_chunk = 0;
-        for entry in tree.scan_prefix([keys::EVENT]) {
-            let (_, raw) = entry?;
-            fold(&raw, &mut overlay);
-            stats.events += 1;
-            in_chunk += 1;
-            if in_chunk == REBUILD_CHUNK_EVENTS {
-                stats.records += write_changes(tree, std::mem::replace(&mut overlay, Overlay::new(tree)))?;
-                in_chunk = 0;
+        let mut stats = RebuildStats { events: 0, records: 0, seconds: 0.0 };
+        let mut cache = RebuildCache { tree, records: HashMap::new(), spilled: false, error: None };
+        // One thread reads and decodes the log while this one folds.
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<pb::Event>, StoreError>>(4);
+            scope.spawn(move || {
+                let mut page = Vec::with_capacity(REBUILD_DECODE_PAGE);
+                for entry in tree.scan_prefix([keys::EVENT]) {
+                    match entry {
+                        Ok((_, raw)) => page.push(pb::Event::decode(raw.as_ref()).unwrap_or_default()),
+                        Err(e) => {
+                            let _ = tx.send(Err(e.into()));
+                            return;
+                        }
+                    }
+                    if page.len() == REBUILD_DECODE_PAGE
+                        && tx.send(Ok(std::mem::replace(&mut page, Vec::with_capacity(REBUILD_DECODE_PAGE)))).is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = tx.send(Ok(page));
+            });
+            for page in rx {
+                for event in page? {
+                    views::apply_cached(&event, &mut cache);
+                    stats.events += 1;
+                }
+                if cache.records.len() >= REBUILD_RECORDS_IN_MEMORY {
+                    stats.records += cache.spill()?;
+                }
             }
-        }
-        stats.records += write_changes(tree, overlay)?;
+            Ok(())
+        })?;
+        stats.records += cache.finish()?;
         tree.insert(META_VIEWS, &u64::from(VIEWS_VERSION).to_be_bytes()[..])?;
         self.sync()?;
         stats.seconds = started.elapsed().as_secs_f64();
@@ -204,15 +236,99 @@ impl Store {
     }
 }
 
-fn write_changes(tree: &sled::Tree, overlay: Overlay<'_>) -> Result<u64, StoreError> {
-    let changes = overlay.finish()?;
-    let n = changes.len() as u64;
-    let mut batch = sled::Batch::default();
-    for (k, v) in changes {
-        batch.insert(k, v);
+/// A record's key and bytes.
+type Encoded = (Vec<u8>, Vec<u8>);
+
+/// Decoded records of a rebuild, written out in key order when there are
+/// many and at the end.
+struct RebuildCache<'a> {
+    tree: &'a sled::Tree,
+    records: HashMap<Vec<u8>, Record>,
+    /// Some records went to sled already: look there before starting one.
+    spilled: bool,
+    error: Option<sled::Error>,
+}
+
+impl RebuildCache<'_> {
+    /// The records held so far, encoded, in key order.
+    fn drain_sorted(&mut self) -> Result<Vec<Encoded>, StoreError> {
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        let mut records: Vec<Encoded> = self.records.drain().map(|(k, r)| (k, r.encode())).collect();
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
     }
-    tree.apply_batch(batch)?;
-    Ok(n)
+
+    /// Too many records for memory: the first time, every old record goes
+    /// (from then on sled holds only rebuilt ones, and a record not in
+    /// memory is looked up there); then these are written.
+    fn spill(&mut self) -> Result<u64, StoreError> {
+        let records = self.drain_sorted()?;
+        let mut batch = sled::Batch::default();
+        if !self.spilled {
+            for key in self.tree.scan_prefix([views::PREFIX]).keys() {
+                batch.remove(key?);
+            }
+        }
+        for (key, value) in &records {
+            batch.insert(key.as_slice(), value.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        self.spilled = true;
+        Ok(records.len() as u64)
+    }
+
+    /// Writes the last records. When nothing was spilled, the stored views
+    /// are compared with the rebuilt ones in key order and only the
+    /// differences are written: a rebuild of current views writes nothing.
+    fn finish(&mut self) -> Result<u64, StoreError> {
+        if self.spilled {
+            return self.spill();
+        }
+        let records = self.drain_sorted()?;
+        let mut batch = sled::Batch::default();
+        let mut written = 0;
+        let mut new = records.iter().peekable();
+        for entry in self.tree.scan_prefix([views::PREFIX]) {
+            let (key, value) = entry?;
+            while let Some((k, v)) = new.next_if(|(k, _)| k.as_slice() < key.as_ref()) {
+                batch.insert(k.as_slice(), v.as_slice());
+                written += 1;
+            }
+            match new.next_if(|(k, _)| k.as_slice() == key.as_ref()) {
+                Some((_, v)) if v.as_slice() == value.as_ref() => {}
+                Some((k, v)) => {
+                    batch.insert(k.as_slice(), v.as_slice());
+                    written += 1;
+                }
+                None => batch.remove(key),
+            }
+        }
+        for (k, v) in new {
+            batch.insert(k.as_slice(), v.as_slice());
+            written += 1;
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(written)
+    }
+}
+
+impl RecordCache for RebuildCache<'_> {
+    fn record(&mut self, kind: u8, key: Vec<u8>) -> &mut Record {
+        let RebuildCache { tree, records, spilled, error } = self;
+        records.entry(key).or_insert_with_key(|key| {
+            let stored = if *spilled {
+                tree.get(key).unwrap_or_else(|e| {
+                    error.get_or_insert(e);
+                    None
+                })
+            } else {
+                None
+            };
+            Record::decode(kind, stored.as_deref())
+        })
+    }
 }
 
 #[cfg(test)]

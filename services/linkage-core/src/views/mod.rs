@@ -15,7 +15,13 @@
 //!   over.
 //!
 //! Records are protobuf messages (`linkage.v1.Topic` …) stored under the keys
-//! of [`key`]; the store writes them in the same batch as the events.
+//! of [`key`]; the store writes them in the same batch as the events. They
+//! keep what a list shows and what the folds decide — titles, statuses,
+//! trails, notes of at most `TEXT_CHARS_MAX` characters — and leave the long
+//! texts (a body, a summary, attachments: up to `BODY_CHARS_MAX` each) in
+//! the log: [`fill`] copies them from the event that carries them when one
+//! record is asked for. Copying them into every record would double what
+//! each commit writes and make every fold of a big group rewrite them.
 
 mod lifecycle;
 pub mod query;
@@ -165,6 +171,15 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, u8, Vec<String>) {
 /// An event id in its one text form (lower-case), so that references in
 /// either case find the same record.
 pub fn norm(id: &str) -> String {
+    // Nearly every id is already in that form: check it without parsing.
+    let canonical = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    if canonical {
+        return id.to_string();
+    }
     parse_event_id(id).map(|b| format_event_id(&b)).unwrap_or_else(|| id.to_string())
 }
 
@@ -207,13 +222,9 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec
     for id in &ids {
         let key = key(record_kind, id);
         let old = records.get(&key);
-        let new = match record_kind {
-            kind::TOPIC => fold_into(old.as_deref(), |t: &mut pb::Topic| fold_topic(t, id, kind, &src)),
-            kind::GROUP => fold_into(old.as_deref(), |g: &mut pb::Group| fold_group(g, id, kind, &src)),
-            kind::INFO => fold_into(old.as_deref(), |i: &mut pb::InfoItem| fold_info(i, id, kind, &src)),
-            kind::NOTICE => fold_into(old.as_deref(), |n: &mut pb::Notice| fold_notice(n, id, kind, &src)),
-            _ => fold_into(old.as_deref(), |r: &mut pb::Result| fold_result(r, id, kind, &src)),
-        };
+        let mut record = Record::decode(record_kind, old.as_deref());
+        fold_record(&mut record, id, kind, &src);
+        let new = record.encode();
         if old.as_deref() != Some(new.as_slice()) {
             records.put(key, new);
         }
@@ -221,13 +232,76 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec
     Some((flow, ids))
 }
 
-/// Decodes a record (an empty one when absent), folds, and encodes it.
-fn fold_into<M: Message + Default>(old: Option<&[u8]>, fold: impl FnOnce(&mut M)) -> Vec<u8> {
-    // Records are written by this code only; a record that does not decode
-    // is rebuilt from this event on, and a rebuild from the log restores it.
-    let mut record = old.and_then(|b| M::decode(b).ok()).unwrap_or_default();
-    fold(&mut record);
-    record.encode_to_vec()
+/// A decoded view record, for callers that fold many events into the same
+/// records (a rebuild) and encode each once at the end.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// [`kind::TOPIC`].
+    Topic(pb::Topic),
+    /// [`kind::GROUP`].
+    Group(pb::Group),
+    /// [`kind::INFO`].
+    Info(pb::InfoItem),
+    /// [`kind::NOTICE`].
+    Notice(pb::Notice),
+    /// [`kind::RESULT`].
+    Result(pb::Result),
+}
+
+impl Record {
+    /// The record stored under a key of `kind`, or an empty one. Records are
+    /// written by this code only; one that does not decode starts empty,
+    /// and a rebuild from the log restores it.
+    pub fn decode(kind: u8, bytes: Option<&[u8]>) -> Record {
+        fn d<M: Message + Default>(bytes: Option<&[u8]>) -> M {
+            bytes.and_then(|b| M::decode(b).ok()).unwrap_or_default()
+        }
+        match kind {
+            kind::TOPIC => Record::Topic(d(bytes)),
+            kind::GROUP => Record::Group(d(bytes)),
+            kind::INFO => Record::Info(d(bytes)),
+            kind::NOTICE => Record::Notice(d(bytes)),
+            _ => Record::Result(d(bytes)),
+        }
+    }
+
+    /// The stored bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::Topic(m) => m.encode_to_vec(),
+            Record::Group(m) => m.encode_to_vec(),
+            Record::Info(m) => m.encode_to_vec(),
+            Record::Notice(m) => m.encode_to_vec(),
+            Record::Result(m) => m.encode_to_vec(),
+        }
+    }
+}
+
+/// Decoded records the caller keeps, by key; [`apply_cached`] folds into them.
+pub trait RecordCache {
+    /// The record under `key` (of kind `kind`), loaded or created empty.
+    fn record(&mut self, kind: u8, key: Vec<u8>) -> &mut Record;
+}
+
+/// Like [`apply`], on decoded records: no decoding or encoding per event.
+pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<(Flow, Vec<String>)> {
+    let kind = event.payload.as_ref()?.kind.as_ref()?;
+    let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
+    let (flow, record_kind, ids) = touches(kind, &src.id);
+    for id in &ids {
+        fold_record(cache.record(record_kind, key(record_kind, id)), id, kind, &src);
+    }
+    Some((flow, ids))
+}
+
+fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
+    match record {
+        Record::Topic(t) => fold_topic(t, id, kind, src),
+        Record::Group(g) => fold_group(g, id, kind, src),
+        Record::Info(i) => fold_info(i, id, kind, src),
+        Record::Notice(n) => fold_notice(n, id, kind, src),
+        Record::Result(r) => fold_result(r, id, kind, src),
+    }
 }
 
 /// Reads and decodes one record.
@@ -235,13 +309,12 @@ pub fn load<M: Message + Default>(records: &mut impl Records, kind: u8, id: &str
     records.get(&key(kind, id)).and_then(|b| M::decode(b.as_slice()).ok())
 }
 
-/// Inserts `item` into a list sorted by its stamp, unless its event is there.
+/// Inserts `item` into a list sorted by its stamp, unless its event is
+/// there: an event's stamp (hlc, origin, event id) is its own, so the
+/// search finds a copy of it.
 fn insert_stamped<T>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
     let at = {
         let s = stamp(&item);
-        if list.iter().any(|x| stamp(x).event_id == s.event_id) {
-            return;
-        }
         list.binary_search_by(|x| stamp(x).cmp(&s))
     };
     if let Err(i) = at {
@@ -279,7 +352,6 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
             t.year = m.year;
             t.category = m.category;
             t.title.clone_from(&m.title);
-            t.summary.clone_from(&m.summary);
             t.lead_committee.clone_from(&m.lead_committee);
             t.known = true;
         }
@@ -412,8 +484,8 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 hlc: src.hlc,
                 task_id: m.task_id.clone(),
                 title: m.title.clone(),
-                summary: m.summary.clone(),
-                attachments: m.attachments.clone(),
+                summary: String::new(),
+                attachments: Vec::new(),
                 sub_report_ids: Vec::new(),
             };
             insert_stamped(&mut task_mut(g, &m.task_id).sub_reports, report, report_stamp);
@@ -425,7 +497,7 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 hlc: src.hlc,
                 task_id: String::new(),
                 title: m.title.clone(),
-                summary: m.summary.clone(),
+                summary: String::new(),
                 attachments: Vec::new(),
                 sub_report_ids: norm_set(&m.sub_report_ids),
             };
@@ -456,7 +528,6 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
             item.channel = src.channel.to_string();
             item.hlc = src.hlc;
             item.title.clone_from(&m.title);
-            item.body.clone_from(&m.body);
             item.submitter.clone_from(&m.submitter);
             item.sector.clone_from(&m.sector);
             item.known = true;
@@ -495,7 +566,6 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
             n.channel = src.channel.to_string();
             n.hlc = src.hlc;
             n.title.clone_from(&m.title);
-            n.body.clone_from(&m.body);
             n.requires_acknowledgement = m.requires_acknowledgement;
             n.known = true;
         }
@@ -524,8 +594,6 @@ fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {
             r.channel = src.channel.to_string();
             r.hlc = src.hlc;
             r.title.clone_from(&m.title);
-            r.summary.clone_from(&m.summary);
-            r.attachments.clone_from(&m.attachments);
             r.group_id.clone_from(&m.group_id);
             r.year = m.year;
             r.category = m.category;
@@ -556,6 +624,63 @@ fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {
         }
         Kind::ResultFeedback(m) => insert_stamped(&mut r.feedback, note(src, &m.text), note_stamp),
         _ => {}
+    }
+}
+
+/// Whether `kind` creates the record it touches (its id is the event's own).
+pub fn creates(kind: &Kind) -> bool {
+    matches!(kind, Kind::TopicProposed(_) | Kind::InfoReported(_) | Kind::NoticeIssued(_) | Kind::ResearchCompleted(_))
+}
+
+/// The long texts records leave in the log, copied back from the event that
+/// carries them: a topic's summary, an item's or a notice's body, a result's
+/// summary and attachments, a report's summary and attachments.
+pub mod fill {
+    use super::*;
+
+    fn kind_of(event: &pb::Event) -> Option<&Kind> {
+        event.payload.as_ref()?.kind.as_ref()
+    }
+
+    /// From the `TopicProposed` event.
+    pub fn topic(t: &mut pb::Topic, event: &pb::Event) {
+        if let Some(Kind::TopicProposed(m)) = kind_of(event) {
+            t.summary.clone_from(&m.summary);
+        }
+    }
+
+    /// From the `InfoReported` event.
+    pub fn info(i: &mut pb::InfoItem, event: &pb::Event) {
+        if let Some(Kind::InfoReported(m)) = kind_of(event) {
+            i.body.clone_from(&m.body);
+        }
+    }
+
+    /// From the `NoticeIssued` event.
+    pub fn notice(n: &mut pb::Notice, event: &pb::Event) {
+        if let Some(Kind::NoticeIssued(m)) = kind_of(event) {
+            n.body.clone_from(&m.body);
+        }
+    }
+
+    /// From the `ResearchCompleted` event.
+    pub fn result(r: &mut pb::Result, event: &pb::Event) {
+        if let Some(Kind::ResearchCompleted(m)) = kind_of(event) {
+            r.summary.clone_from(&m.summary);
+            r.attachments.clone_from(&m.attachments);
+        }
+    }
+
+    /// From the `SubReportSubmitted` or `ConsolidatedReportSubmitted` event.
+    pub fn report(r: &mut pb::Report, event: &pb::Event) {
+        match kind_of(event) {
+            Some(Kind::SubReportSubmitted(m)) => {
+                r.summary.clone_from(&m.summary);
+                r.attachments.clone_from(&m.attachments);
+            }
+            Some(Kind::ConsolidatedReportSubmitted(m)) => r.summary.clone_from(&m.summary),
+            _ => {}
+        }
     }
 }
 

@@ -250,5 +250,43 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert_eq!(topics.len(), 1);
     assert_eq!(topics[0].participants.len(), 3, "民乐县 and 古浪县 joined, 城关区 declined");
 
+    // Watch: the history of the flow first, then a live change.
+    let mut watch = exchange.watch_exchange(pb::WatchExchangeRequest { from_position: 0 }).await.unwrap().into_inner();
+    let mut kinds = Vec::new();
+    while kinds.len() < 6 {
+        let change = tokio::time::timeout(Duration::from_secs(10), watch.message()).await.unwrap().unwrap().unwrap();
+        let change = change.change.unwrap();
+        assert!(change.kind.starts_with("info_") || change.kind.starts_with("notice_"), "{change:?}");
+        kinds.push(change.kind);
+    }
+    assert_eq!(kinds[0], "notice_issued", "the flow's history comes first, in log order: {kinds:?}");
+    let mut log = topo.event_log("620000").await.unwrap();
+    let feedback = log
+        .append(pb::AppendRequest {
+            channel: "down".into(),
+            payload: Some(pb::Payload {
+                kind: Some(pb::payload::Kind::InfoFeedback(pb::InfoFeedback {
+                    info_id: item.id.clone(),
+                    text: "省水利厅已将其纳入明年改造计划".into(),
+                })),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .event
+        .unwrap()
+        .event
+        .unwrap();
+    let live = loop {
+        let change = tokio::time::timeout(Duration::from_secs(10), watch.message()).await.unwrap().unwrap().unwrap();
+        let change = change.change.unwrap();
+        if change.event_id == feedback.id {
+            break change;
+        }
+    };
+    assert_eq!((live.kind.as_str(), live.entity_ids.as_slice()), ("info_feedback", [item.id.clone()].as_slice()));
+
     topo.down().unwrap();
 }

@@ -1,8 +1,10 @@
 //! [`Appender`]: the one thread that writes. Local appends and verified
 //! remote events queue on one bounded channel; the thread takes everything
-//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, writes it in one
-//! sled batch and covers it with one fdatasync: group commit. While one
-//! commit syncs, the next one fills up.
+//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it and writes it in one
+//! sled batch, then hands it to the sync thread, which covers every commit
+//! waiting with one fdatasync, lets readers see them and only then answers:
+//! group commit, pipelined — the writer plans and writes the next commit
+//! (at most [`COMMITS_IN_FLIGHT_MAX`] ahead) while the disk syncs this one.
 
 use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
 use crate::views::RebuildStats;
@@ -98,8 +100,17 @@ impl Appender {
         let heads = store.all_heads()?;
         let clock = HlcClock::starting_after(store.hlc_last()?);
         let (tx, rx) = mpsc::channel(QUEUED_JOBS_MAX);
-        let writer = Writer { store, origin, key, heads, clock };
-        let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || writer.run(rx))?;
+        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
+        let syncing = store.clone();
+        let syncer =
+            std::thread::Builder::new().name("linkage-sync".into()).spawn(move || sync_loop(syncing, sync_rx))?;
+        let written = store.last_position();
+        let writer = Writer { store, origin, key, heads, clock, written, syncer: sync_tx };
+        let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || {
+            writer.run(rx);
+            // The writer dropped its end: the syncer answers what is left, then stops.
+            let _ = syncer.join();
+        })?;
         Ok((Appender { tx }, thread))
     }
 
@@ -146,6 +157,63 @@ struct Writer {
     /// Cache of every stream's head: the writer is their only author.
     heads: BTreeMap<(NodeCode, Channel), Head>,
     clock: HlcClock,
+    /// Last position written, durable or not yet.
+    written: u64,
+    /// Commits written and waiting for their fdatasync.
+    syncer: std::sync::mpsc::SyncSender<Pending>,
+}
+
+/// Commits the writer may have written ahead of the fdatasync that covers
+/// them. The writer plans and writes commit N+1 while the syncer waits on
+/// the disk for N; replies wait for their sync either way.
+pub const COMMITS_IN_FLIGHT_MAX: usize = 4;
+
+/// A written commit waiting for the fdatasync that makes it durable.
+struct Pending {
+    /// Its last position, when it stored events.
+    through: Option<u64>,
+    /// True when it wrote anything (events or fork evidence).
+    wrote: bool,
+    plan: ledger::CommitPlan,
+    set: WriteSet,
+    append_replies: Vec<Reply>,
+    applies: Vec<(oneshot::Sender<Result<ApplyReport, String>>, ApplyReport)>,
+}
+
+/// The syncer thread: takes every written commit queued, covers them all
+/// with one fdatasync, lets readers see them, and only then answers.
+fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let result = if group.iter().any(|p| p.wrote) {
+            let through = group.iter().filter_map(|p| p.through).max().unwrap_or_else(|| store.last_position());
+            store.make_durable(through)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "sync failed; refusing further writes");
+        }
+        for pending in group {
+            match &result {
+                Ok(()) => {
+                    for (reply, report) in pending.applies {
+                        let _ = reply.send(Ok(report));
+                    }
+                    answer_appends(&store, pending.plan, &pending.set, pending.append_replies);
+                }
+                Err(e) => {
+                    fail_appends(pending.append_replies, e);
+                    for (reply, _) in pending.applies {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -202,7 +270,7 @@ impl Writer {
             origin: self.origin,
             key: &self.key,
             now_ms: now_ms(),
-            next_position: self.store.last_position() + 1,
+            next_position: self.written + 1,
             clock: &mut clock,
         };
         let mut plan = ledger::plan(&state, ctx, &appends);
@@ -228,7 +296,7 @@ impl Writer {
         }
         set.heads = heads;
         set.hlc_last = clock.last();
-        if let Err(e) = self.store.commit(&set) {
+        if let Err(e) = self.store.write(&set) {
             tracing::error!(error = %e, "commit failed; refusing further writes");
             fail_appends(append_replies, &e);
             for (_, reply) in applies {
@@ -238,10 +306,25 @@ impl Writer {
         }
         self.clock = clock;
         self.heads.extend(std::mem::take(&mut set.heads));
-        for ((_, reply), report) in applies.into_iter().zip(reports) {
-            let _ = reply.send(Ok(report));
+        let through = set.events.last().map(|e| e.position);
+        if let Some(last) = through {
+            self.written = last;
         }
-        self.answer_appends(plan, &set, append_replies);
+        let pending = Pending {
+            through,
+            wrote: !set.is_empty(),
+            plan,
+            set,
+            append_replies,
+            applies: applies.into_iter().map(|(_, reply)| reply).zip(reports).collect(),
+        };
+        if let Err(std::sync::mpsc::SendError(pending)) = self.syncer.send(pending) {
+            let e = StoreError::Poisoned("the sync thread has stopped".into());
+            fail_appends(pending.append_replies, &e);
+            for (reply, _) in pending.applies {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
     }
 
     /// Adds remote runs to the commit: each event that extends its stream's
@@ -256,7 +339,7 @@ impl Writer {
         clock: &mut HlcClock,
     ) -> ApplyReport {
         let mut report = ApplyReport::default();
-        let mut position = set.events.last().map_or(self.store.last_position(), |e| e.position) + 1;
+        let mut position = set.events.last().map_or(self.written, |e| e.position) + 1;
         for run in runs {
             for (index, (p, raw)) in run.iter().enumerate() {
                 let key = (p.origin, p.channel.clone());
@@ -313,40 +396,39 @@ impl Writer {
         let found = self.store.read_stream_any(key.0, &channel, seq).ok()??;
         Some((linkage_core::wire::hash(&found), found))
     }
+}
 
-    fn answer_appends(&self, plan: ledger::CommitPlan, set: &WriteSet, replies: Vec<Reply>) {
-        let new: BTreeMap<u64, &[u8]> = set.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
-        for (result, reply) in plan.results.into_iter().zip(replies) {
-            let answer =
-                result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
-                    outcomes
-                        .into_iter()
-                        .map(|o| {
-                            let raw = match new.get(&o.position) {
-                                Some(raw) => sled::IVec::from(*raw),
-                                None => {
-                                    self.store
-                                        .get_position(o.position)
-                                        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
-                                        .ok_or_else(|| {
-                                            AppendFailure::Unavailable("deduplicated event not found".into())
-                                        })?
-                                        .raw
-                                }
-                            };
-                            Ok(Appended {
-                                event: StoredEvent { position: o.position, raw },
-                                deduplicated: o.deduplicated,
-                            })
-                        })
-                        .collect()
-                });
-            // A caller that gave up (cancelled RPC) no longer listens; the
-            // event is durable all the same and its key answers a retry.
-            let _ = reply.send(answer);
-        }
+/// Answers a durable commit's appends: new events from the commit itself,
+/// deduplicated ones from the store.
+fn answer_appends(store: &Store, plan: ledger::CommitPlan, set: &WriteSet, replies: Vec<Reply>) {
+    let new: BTreeMap<u64, &[u8]> = set.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
+    for (result, reply) in plan.results.into_iter().zip(replies) {
+        let answer =
+            result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .map(|o| {
+                        let raw = match new.get(&o.position) {
+                            Some(raw) => sled::IVec::from(*raw),
+                            None => {
+                                store
+                                    .get_position(o.position)
+                                    .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
+                                    .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?
+                                    .raw
+                            }
+                        };
+                        Ok(Appended { event: StoredEvent { position: o.position, raw }, deduplicated: o.deduplicated })
+                    })
+                    .collect()
+            });
+        // A caller that gave up (cancelled RPC) no longer listens; the
+        // event is durable all the same and its key answers a retry.
+        let _ = reply.send(answer);
     }
+}
 
+impl Writer {
     fn load_state(&self, jobs: &[Vec<ValidAppend>]) -> Result<MemoryState, StoreError> {
         let mut keys = BTreeMap::new();
         for key in jobs.iter().flatten().filter_map(|r| r.idempotency_key.as_deref()) {

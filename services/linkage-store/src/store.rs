@@ -365,32 +365,39 @@ impl Store {
         Ok(Some(KeyRecord { digest, position }))
     }
 
-    /// Writes a commit in one atomic sled batch and waits for an fdatasync
-    /// to cover it. On error the store refuses all further writes.
-    pub(crate) fn commit(&self, set: &WriteSet) -> Result<(), StoreError> {
+    /// Writes a commit in one atomic sled batch without making it durable: readers do not
+    /// see it until [`Store::make_durable`] covers it. An error poisons the
+    /// store.
+    pub(crate) fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
         if !self.writable() {
             return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
         }
         if set.is_empty() {
             return Ok(());
         }
-        match self.write_and_sync(set) {
-            Ok(()) => {
-                if let Some(last) = set.events.last() {
-                    self.inner.durable_position.store(last.position, Ordering::Release);
-                    self.inner.durable_tx.send_replace(last.position);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                *self.inner.poison_reason.lock().expect("poison lock") = e.to_string();
-                self.inner.writable.store(false, Ordering::Release);
-                Err(e)
-            }
-        }
+        self.write_batch(set).inspect_err(|e| self.poison(e))
     }
 
-    fn write_and_sync(&self, set: &WriteSet) -> Result<(), StoreError> {
+    /// Syncs everything written so far (flush, then fdatasync) and lets
+    /// readers see up to `through`. An error poisons the store.
+    pub(crate) fn make_durable(&self, through: u64) -> Result<(), StoreError> {
+        if !self.writable() {
+            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
+        }
+        self.sync().inspect_err(|e| self.poison(e))?;
+        if through > self.inner.durable_position.load(Ordering::Acquire) {
+            self.inner.durable_position.store(through, Ordering::Release);
+            self.inner.durable_tx.send_replace(through);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, error: &StoreError) {
+        *self.inner.poison_reason.lock().expect("poison lock") = error.to_string();
+        self.inner.writable.store(false, Ordering::Release);
+    }
+
+    fn write_batch(&self, set: &WriteSet) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         // One seq-index entry per stream per commit: (first seq) → positions.
         let mut runs: BTreeMap<(NodeCode, &str), (u64, Vec<u8>)> = BTreeMap::new();
@@ -446,7 +453,7 @@ impl Store {
         self.inner.tree.apply_batch(batch)?;
         self.inner.views_applied.fetch_add(folded, Ordering::Relaxed);
         metrics::counter!("linkage_views_updated_events_total").increment(folded);
-        self.sync()
+        Ok(())
     }
 
     /// Every fork recorded, oldest key first.

@@ -53,8 +53,14 @@ impl EventLog {
     fn validate(&self, request: &pb::AppendRequest, prefix: &str) -> Result<ValidAppend, Status> {
         let valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(prefix)))?;
-        // A step must follow what it depends on, as far as this node sees.
-        if let Some(kind) = request.payload.as_ref().and_then(|p| p.kind.as_ref()) {
+        // A step must follow what it depends on, as far as this node sees —
+        // unless it is a retry: a key already recorded is answered (or
+        // refused as a conflict) by the writer, whatever happened since.
+        let retry = match &valid.idempotency_key {
+            Some(key) => self.node.store.key_record(key).map_err(convert::storage)?.is_some(),
+            None => false,
+        };
+        if let Some(kind) = request.payload.as_ref().and_then(|p| p.kind.as_ref()).filter(|_| !retry) {
             let mut views = self.node.store.view_reader();
             let checked = linkage_core::views::check_lifecycle(kind, self.node.origin, &mut views);
             if let Some(e) = views.error() {

@@ -195,7 +195,9 @@ fn decode_cursor(token: &str, scope: &str) -> Result<String, Status> {
     }
     let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
     let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
-    match text.split_once('\n') {
+    // The scope may hold anything a filter does (a keyword with a line
+    // break); the last part is an id or a number, which never does.
+    match text.rsplit_once('\n') {
         Some((s, last)) if s == scope => Ok(last.to_string()),
         _ => Err(bad()),
     }
@@ -408,23 +410,34 @@ impl ProgressService for Views {
     ) -> Result<Response<pb::ListOverdueTasksResponse>, Status> {
         let r = request.into_inner();
         optional_code("assignee", &r.assignee)?;
-        let as_of = match millis(&r.as_of) {
-            Some(ms) => ms,
-            None => std::time::SystemTime::now()
+        let limit = page_size_of(r.page_size)?;
+        // Without as_of the first page fixes "now" and the token carries it,
+        // so that every page judges by the same moment.
+        let given = millis(&r.as_of);
+        let scope = format!("overdue/{}/{}", given.map_or("now".to_string(), |ms| ms.to_string()), r.assignee);
+        let cursor = decode_cursor(&r.page_token, &scope)?;
+        let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
+        let (as_of, after): (i64, Option<(String, String)>) = if cursor.is_empty() {
+            let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
-                .unwrap_or_default(),
+                .unwrap_or_default();
+            (given.unwrap_or(now), None)
+        } else {
+            let mut parts = cursor.splitn(3, '/');
+            let (Some(ms), Some(group), Some(task)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(bad());
+            };
+            (ms.parse().map_err(|_| bad())?, Some((group.to_string(), task.to_string())))
         };
-        let limit = page_size_of(r.page_size)?;
-        let scope = format!("overdue/{as_of}/{}", r.assignee);
-        let after = decode_cursor(&r.page_token, &scope)?;
         let groups = self.all(kind::GROUP, |g: &pb::Group| g.known)?;
         let mut tasks = Vec::new();
         for g in groups {
             for t in &g.tasks {
                 let late = t.known && t.sub_reports.is_empty() && millis(&t.due).is_some_and(|due| due < as_of);
-                let key = format!("{}/{}", g.group_id, t.task_id);
-                if late && (r.assignee.is_empty() || t.assignee == r.assignee) && key > after {
+                let key = (g.group_id.clone(), t.task_id.clone());
+                let later = after.as_ref().is_none_or(|a| &key > a);
+                if late && later && (r.assignee.is_empty() || t.assignee == r.assignee) {
                     tasks.push((
                         key,
                         pb::OverdueTask {
@@ -436,8 +449,14 @@ impl ProgressService for Views {
                 }
             }
         }
-        let next_page_token =
-            if tasks.len() > limit { encode_cursor(&tasks[limit - 1].0, &scope) } else { String::new() };
+        // Groups come in id order and tasks in id order within each.
+        tasks.sort_by(|a, b| a.0.cmp(&b.0));
+        let next_page_token = match tasks.get(limit.wrapping_sub(1)) {
+            Some(((group, task), _)) if tasks.len() > limit => {
+                encode_cursor(&format!("{as_of}/{group}/{task}"), &scope)
+            }
+            _ => String::new(),
+        };
         let tasks = tasks.into_iter().take(limit).map(|(_, t)| t).collect();
         Ok(Response::new(pb::ListOverdueTasksResponse { tasks, next_page_token }))
     }

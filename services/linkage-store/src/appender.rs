@@ -284,7 +284,6 @@ impl Writer {
                 seq: e.seq,
                 id: e.id,
                 raw: e.raw,
-                fresh: true,
             });
         }
         for (channel, head) in &plan.heads {
@@ -376,7 +375,6 @@ impl Writer {
                     seq: p.seq,
                     id: p.id,
                     raw: raw.clone(),
-                    fresh: false,
                 });
                 position += 1;
                 heads.insert(key, Head { seq: p.seq, hash: p.hash });

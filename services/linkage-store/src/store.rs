@@ -55,9 +55,6 @@ pub struct WriteEvent {
     pub id: [u8; 16],
     /// Stored bytes.
     pub raw: Vec<u8>,
-    /// Appended here in this commit, under an id minted for it: no view
-    /// record can name it yet, so the fold need not look for one.
-    pub fresh: bool,
 }
 
 /// Two different events at one (origin, channel, seq): evidence of a fork.
@@ -392,7 +389,7 @@ impl Store {
         Ok(())
     }
 
-    fn poison(&self, error: &StoreError) {
+    pub(crate) fn poison(&self, error: &StoreError) {
         *self.inner.poison_reason.lock().expect("poison lock") = error.to_string();
         self.inner.writable.store(false, Ordering::Release);
     }
@@ -445,7 +442,7 @@ impl Store {
         let mut views = crate::views::Overlay::new(&self.inner.tree);
         let mut folded = 0;
         for event in &set.events {
-            folded += u64::from(crate::views::fold(&event.raw, event.fresh, &mut views));
+            folded += u64::from(crate::views::fold(&event.raw, &mut views));
         }
         for (key, value) in views.finish()? {
             batch.insert(key, value);
@@ -568,6 +565,11 @@ mod tests {
         assert_eq!(store.read_positions(1, 10).unwrap().len(), 1);
         // Later appends are refused too, not silently lost.
         assert!(matches!(append(&appender, "三").await, Err(crate::AppendFailure::Unavailable(_))));
+        // The views may hold the refused event: they are not served, and
+        // neither is a rebuild run.
+        let views = store.scan_views(linkage_core::views::kind::INFO, "", |_: pb::InfoItem| true);
+        assert!(matches!(views, Err(StoreError::Poisoned(_))), "{views:?}");
+        assert!(appender.rebuild_views().await.is_err());
     }
 
     #[tokio::test]

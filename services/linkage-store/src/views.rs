@@ -25,14 +25,12 @@ const REBUILD_RECORDS_IN_MEMORY: usize = 200_000;
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     pub(crate) changes: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Keys known not to be in sled: records of events created in this commit.
-    absent: std::collections::HashSet<Vec<u8>>,
     error: Option<sled::Error>,
 }
 
 impl<'a> Overlay<'a> {
     pub(crate) fn new(tree: &'a sled::Tree) -> Overlay<'a> {
-        Overlay { tree, changes: BTreeMap::new(), absent: Default::default(), error: None }
+        Overlay { tree, changes: BTreeMap::new(), error: None }
     }
 
     /// The first sled error a read met, if any.
@@ -49,9 +47,6 @@ impl Records for Overlay<'_> {
         if let Some(v) = self.changes.get(key) {
             return Some(v.clone());
         }
-        if self.absent.contains(key) {
-            return None;
-        }
         match self.tree.get(key) {
             Ok(v) => v.map(|v| v.to_vec()),
             Err(e) => {
@@ -67,17 +62,9 @@ impl Records for Overlay<'_> {
 }
 
 /// Folds stored event bytes into `overlay`. Bytes that do not decode (they
-/// passed verification, so only a newer payload could) change nothing. A
-/// `fresh` event (appended here, in this commit) that creates a record
-/// skips looking for it in sled: nothing can have named its new id yet.
-pub(crate) fn fold(raw: &[u8], fresh: bool, overlay: &mut Overlay<'_>) -> bool {
+/// passed verification, so only a newer payload could) change nothing.
+pub(crate) fn fold(raw: &[u8], overlay: &mut Overlay<'_>) -> bool {
     let Ok(event) = pb::Event::decode(raw) else { return false };
-    if fresh {
-        if let Some(kind) = event.payload.as_ref().and_then(|p| p.kind.as_ref()).filter(|k| views::creates(k)) {
-            let (_, record_kind, _) = views::touches(kind, "");
-            overlay.absent.insert(views::key(record_kind, &views::norm(&event.id)));
-        }
-    }
     views::apply(&event, overlay).is_some()
 }
 
@@ -107,6 +94,10 @@ impl ViewReader<'_> {
 
 impl Records for ViewReader<'_> {
     fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Err(e) = self.store.views_readable() {
+            self.error.get_or_insert(e);
+            return None;
+        }
         match self.store.tree().get(key) {
             Ok(v) => v.map(|v| v.to_vec()),
             Err(e) => {
@@ -122,6 +113,18 @@ impl Records for ViewReader<'_> {
 }
 
 impl Store {
+    /// Views may run a few commits ahead of the last fdatasync (the writer
+    /// writes the next commit while the disk syncs one); after a failed
+    /// write or sync they may hold events that never became durable, so
+    /// they are not served until the node restarts.
+    fn views_readable(&self) -> Result<(), StoreError> {
+        if self.writable() {
+            Ok(())
+        } else {
+            Err(StoreError::Poisoned("views are not served after a storage error; restart the node".into()))
+        }
+    }
+
     /// Records of the views as they stand, for checks that only read.
     pub fn view_reader(&self) -> ViewReader<'_> {
         ViewReader { store: self, error: None }
@@ -129,6 +132,7 @@ impl Store {
 
     /// One record of `kind` (see [`views::kind`]).
     pub fn view<M: Message + Default>(&self, kind: u8, id: &str) -> Result<Option<M>, StoreError> {
+        self.views_readable()?;
         match self.tree().get(views::key(kind, id))? {
             None => Ok(None),
             Some(v) => M::decode(v.as_ref()).map(Some).map_err(|e| StoreError::Corrupt(format!("view record: {e}"))),
@@ -144,6 +148,7 @@ impl Store {
         after: &str,
         mut accept: impl FnMut(M) -> bool,
     ) -> Result<(), StoreError> {
+        self.views_readable()?;
         let prefix = views::kind_prefix(kind);
         let start = views::key(kind, after);
         let mut end = prefix.to_vec();
@@ -191,6 +196,13 @@ impl Store {
     /// durable. Must not run beside the writer: the appender runs it as a job.
     /// A crash midway leaves no version mark, so the next open rebuilds.
     pub(crate) fn rebuild_views(&self) -> Result<RebuildStats, StoreError> {
+        self.views_readable()?;
+        // A failed write or fdatasync here is as final as one of a commit:
+        // the sync thread must not go on as if the disk were fine.
+        self.rebuild_views_inner().inspect_err(|e| self.poison(e))
+    }
+
+    fn rebuild_views_inner(&self) -> Result<RebuildStats, StoreError> {
         let started = Instant::now();
         let tree = self.tree();
         tree.remove(META_VIEWS)?;

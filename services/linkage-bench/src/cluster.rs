@@ -98,18 +98,21 @@ impl Binaries {
                     path.display()
                 )
             })?;
-            oldest = Some(oldest.map_or(modified, |o: SystemTime| o.min(modified)));
+            if oldest.is_none_or(|(_, o): (&str, SystemTime)| modified < o) {
+                oldest = Some((name, modified));
+            }
         }
         anyhow::ensure!(
             on_path("nats-server"),
             "nats-server is not on PATH; `linkctl local up` starts it by name (see `make deps`)"
         );
-        let stale = oldest.and_then(|built| {
+        let stale = oldest.and_then(|(name, built)| {
             let (source, changed) = newest_source(root)?;
             (changed > built).then(|| {
                 format!(
-                    "{} changed after {}/linkage-node was built: run `cargo build --release --bins` \
-                     or the replication figures measure old code",
+                    "{} changed after {}/{name} was built: run `cargo build --release --bins` \
+                     or the replication figures may measure old code (cargo relinks a binary only \
+                     when something it uses changed, so after a build this can be harmless)",
                     source.strip_prefix(root).unwrap_or(&source).display(),
                     BIN_DIR
                 )

@@ -127,11 +127,10 @@ arrive "$result" 620100
 reuse=$(id 620100 result-adopted --channel all --result-id "$result" --by "兰州市政协" \
   --how "转化为兰州市节水型城市建设提案")
 arrive "$reuse" 620000
-id 620000 result-feedback --channel all --result-id "$result" --text "省水利厅已吸收三条建议" >/dev/null
+feedback=$(id 620000 result-feedback --channel all --result-id "$result" --text "省水利厅已吸收三条建议")
 
 say "Everyone converges (古浪县 included)"
-arrive "$reuse" 620622 620722 620700
-sleep 1
+arrive "$feedback" 620100 620102 620600 620622 620700 620722
 
 for code in 620000 620700 620722; do
   say "What $code sees — 沟通 topics"

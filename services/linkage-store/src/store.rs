@@ -120,8 +120,6 @@ struct Inner {
     /// Announces each new durable position to subscribers.
     durable_tx: tokio::sync::watch::Sender<u64>,
     poison_reason: std::sync::Mutex<String>,
-    /// Events folded into the views by commits.
-    views_applied: AtomicU64,
     /// What opening the store rebuilt, if the views were of another version.
     rebuilt_on_open: std::sync::Mutex<Option<crate::views::RebuildStats>>,
     /// Tests set this to make the next sync fail like a full or dying disk.
@@ -170,7 +168,6 @@ impl Store {
             writable: AtomicBool::new(true),
             durable_tx: tokio::sync::watch::Sender::new(last),
             poison_reason: std::sync::Mutex::new(String::new()),
-            views_applied: AtomicU64::new(0),
             rebuilt_on_open: std::sync::Mutex::new(None),
             #[cfg(test)]
             fail_next_sync: AtomicBool::new(false),
@@ -189,11 +186,6 @@ impl Store {
     /// another version of the folds (or are missing), if any.
     pub fn rebuilt_on_open(&self) -> Option<crate::views::RebuildStats> {
         *self.inner.rebuilt_on_open.lock().expect("rebuilt lock")
-    }
-
-    /// Events folded into the views by commits since the store opened.
-    pub fn views_applied(&self) -> u64 {
-        self.inner.views_applied.load(Ordering::Relaxed)
     }
 
     /// Highest position that is durable (and so readable).
@@ -448,7 +440,6 @@ impl Store {
             batch.insert(key, value);
         }
         self.inner.tree.apply_batch(batch)?;
-        self.inner.views_applied.fetch_add(folded, Ordering::Relaxed);
         metrics::counter!("linkage_views_updated_events_total").increment(folded);
         Ok(())
     }

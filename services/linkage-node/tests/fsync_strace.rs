@@ -1,5 +1,5 @@
 //! Proof with strace that an acknowledged append was on disk: the write of
-//! the event into sled's data file is followed by a completed `fdatasync`
+//! the event into the event log file is followed by a completed `fdatasync`
 //! of that file, and only then is the response written to the client.
 //!
 //! sled 0.34's `flush()` alone ends in `sync_file_range`, which persists
@@ -90,8 +90,8 @@ async fn acknowledged_batch_is_covered_by_fdatasync() {
     let trace = std::fs::read_to_string(&trace_path).unwrap();
     let lines = parse(&trace);
 
-    // P: the write of the batch into sled's data file.
-    let db = "/store/db>";
+    // P: the write of the batch into the event log file.
+    let db = "/store/events.log>";
     let p = lines
         .iter()
         .find(|l| l.text.contains("pwrite64(") && l.text.contains(db) && l.text.contains(&marker))

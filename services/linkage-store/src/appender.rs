@@ -1,7 +1,8 @@
 //! [`Appender`]: the one thread that writes. Local appends and verified
 //! remote events queue on one bounded channel; the thread takes everything
-//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it and writes it in one
-//! sled batch, then hands it to the sync thread, which covers every commit
+//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, appends its events
+//! to the log file and writes what derives from them in one sled batch,
+//! then hands it to the sync thread, which covers every commit
 //! waiting with one fdatasync, lets readers see them and only then answers:
 //! group commit, pipelined — the writer plans and writes the next commit
 //! (at most [`COMMITS_IN_FLIGHT_MAX`] ahead) while the disk syncs this one.
@@ -190,7 +191,9 @@ fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>) {
         }
         let result = if group.iter().any(|p| p.wrote) {
             let through = group.iter().filter_map(|p| p.through).max().unwrap_or_else(|| store.last_position());
-            store.make_durable(through)
+            // Fork evidence lives only in sled: sync it too when there is some.
+            let forks = group.iter().any(|p| !p.set.forks.is_empty());
+            store.make_durable(through, forks)
         } else {
             Ok(())
         };

@@ -1,15 +1,17 @@
-//! Key layout. Everything lives in one sled tree so that one `apply_batch`
-//! writes an event, its indexes and its heads atomically.
+//! Key layout of what sled derives from the event log ([`crate::log`]).
+//! Everything lives in one sled tree so that one `apply_batch` writes a
+//! commit's indexes, heads and views atomically, with the applied mark
+//! that says how far into the log they reach.
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `E` | position (u64 BE) | the event's stored bytes |
+//! | `E` | first position of a commit (u64 BE) | each of its records' offset (u64 BE) and length (u32 BE) in the log |
 //! | `S` | origin (6) · channel · `0x00` · first seq (u64 BE) | positions (u64 BE each) of the run of seqs from there written by one commit |
 //! | `I` | event id (16 bytes) | position — only for ids that do not name their own position (`linkage_core::ids`) |
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
-//! | `M` | name | node metadata (last hlc, views version …) |
+//! | `M` | name | node metadata (last hlc, views version, applied mark …) |
 //! | `V` | record kind (1) · entity id | a view record (`linkage_core::views`) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
@@ -17,7 +19,7 @@
 
 use linkage_core::NodeCode;
 
-/// Prefix of events by position.
+/// Prefix of the log index by position.
 pub const EVENT: u8 = b'E';
 /// Prefix of the (origin, channel, seq) index.
 pub const STREAM: u8 = b'S';
@@ -32,7 +34,7 @@ pub const FORK: u8 = b'F';
 /// Key of the highest hlc issued or observed.
 pub const META_HLC: &[u8] = b"Mhlc";
 
-/// Key of the event at `position`.
+/// Key of the log-index run that starts at `position`.
 pub fn event(position: u64) -> [u8; 9] {
     let mut key = [EVENT; 9];
     key[1..].copy_from_slice(&position.to_be_bytes());

@@ -19,6 +19,7 @@
 
 pub mod appender;
 pub mod keys;
+pub mod log;
 pub mod store;
 pub mod views;
 

@@ -213,21 +213,16 @@ impl Store {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<pb::Event>, StoreError>>(4);
             scope.spawn(move || {
                 let mut page = Vec::with_capacity(REBUILD_DECODE_PAGE);
-                for entry in tree.scan_prefix([keys::EVENT]) {
-                    match entry {
-                        Ok((_, raw)) => page.push(pb::Event::decode(raw.as_ref()).unwrap_or_default()),
-                        Err(e) => {
-                            let _ = tx.send(Err(e.into()));
-                            return;
-                        }
-                    }
+                let scanned = self.scan_log(|raw| {
+                    page.push(pb::Event::decode(raw.as_slice()).unwrap_or_default());
                     if page.len() == REBUILD_DECODE_PAGE
                         && tx.send(Ok(std::mem::replace(&mut page, Vec::with_capacity(REBUILD_DECODE_PAGE)))).is_err()
                     {
-                        return;
+                        return Err(StoreError::Corrupt("the rebuild stopped reading".into()));
                     }
-                }
-                let _ = tx.send(Ok(page));
+                    Ok(())
+                });
+                let _ = tx.send(scanned.map(|()| page));
             });
             for page in rx {
                 for event in page? {

@@ -110,3 +110,22 @@ pub fn raw_sled(
     }
     Ok(Rate { ops: jobs * job_events as u64, elapsed: started.elapsed() })
 }
+
+/// Latency p50 and p99 (µs) of single appends to a store, one after the
+/// other: the store's share of a unary append's latency, without gRPC.
+pub async fn single_latencies(dir: &Path, origin: NodeCode, request: &ValidAppend) -> anyhow::Result<(u64, u64)> {
+    let store = Store::open(dir).with_context(|| format!("opening a store in {}", dir.display()))?;
+    let (appender, writer) = Appender::start(store, origin, SigningKey::from_bytes(&SIGNING_KEY_SEED))?;
+    let mut micros = Vec::with_capacity(RUN_JOBS_MAX as usize);
+    let started = Instant::now();
+    while (micros.len() as u64) < RUN_JOBS_MAX && started.elapsed() < RUN_DURATION_MAX {
+        let one = Instant::now();
+        appender.append(vec![request.clone()]).await?;
+        micros.push(one.elapsed().as_micros() as u64);
+    }
+    drop(appender);
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    micros.sort_unstable();
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
+    Ok((at(0.5), at(0.99)))
+}

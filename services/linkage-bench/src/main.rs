@@ -236,6 +236,10 @@ fn main() -> anyhow::Result<()> {
             rebuild.ours.per_s() / rebuild.raw.per_s(),
             rebuild.on_demand.per_s() / rebuild.raw.per_s()
         );
+        let dir = run.child("single-store")?;
+        let single = runtime.block_on(batched::single_latencies(dir.path(), origin, &job[0]))?;
+        drop(dir);
+        println!("single appends to the store alone: p50 {} µs, p99 {} µs", single.0, single.1);
         return Ok(());
     }
 

@@ -1,18 +1,19 @@
 //! The durable event log of one node.
 //!
 //! # Layout
-//! - [`keys`]: how events and indexes are laid out in one sled tree.
-//! - [`store`]: [`Store`], the sled database with reads and the atomic,
-//!   fsynced commit of a plan.
-//! - [`views`]: the four views' records, written in the same batch as the
-//!   events, read by the query services, rebuilt from the log.
+//! - [`log`]: the event log file, the one thing an acknowledgement waits for.
+//! - [`keys`]: how what derives from the log is laid out in one sled tree.
+//! - [`store`]: [`Store`]: reads, the commit (log records, then sled), the
+//!   fdatasync, and the replay of sled from the log on open.
+//! - [`views`]: the four views' records, written with the events' indexes,
+//!   read by the query services, rebuilt from the log.
 //! - [`appender`]: [`Appender`], the single writer thread that batches
 //!   concurrent appends into one commit and one fdatasync (group commit).
 //!
 //! Architecture invariant: an append is acknowledged only after an
-//! `fdatasync` of sled's data file has returned after the commit that holds
-//! it. sled 0.34's own `flush()` stops at `sync_file_range`, which does not
-//! persist the file's metadata or the disk's write cache.
+//! `fdatasync` of the event log has returned after the commit that holds
+//! it. sled is never synced for an acknowledgement: what it holds is
+//! replayed from the log when a crash took it back.
 //!
 //! Architecture invariant: readers never see past the durable position, so
 //! nothing that a crash could still take back is ever served or replicated.

@@ -129,3 +129,64 @@ pub async fn single_latencies(dir: &Path, origin: NodeCode, request: &ValidAppen
     let at = |q: f64| micros[((micros.len() - 1) as f64 * q) as usize];
     Ok((at(0.5), at(0.99)))
 }
+
+/// Events a store-only look at applying pulled pages moves.
+pub const PULLED_EVENTS: usize = 200_000;
+
+/// Events per pulled page, as the replicator asks for.
+const PULLED_PAGE: usize = 1_024;
+
+/// Applying pulled pages to a store, without NATS: `origin` appends
+/// [`PULLED_EVENTS`] events to a store in `from_dir`; they are read back
+/// in pages, verified (hash chain and signature) and applied to a fresh
+/// store in `to_dir` with one page in flight while the next is verified,
+/// as a catching-up node does. Returns the rate of the verify-and-apply part.
+pub async fn pulled_pages(
+    from_dir: &Path,
+    to_dir: &Path,
+    origin: NodeCode,
+    job: &[ValidAppend],
+) -> anyhow::Result<Rate> {
+    let source = Store::open(from_dir)?;
+    let key = SigningKey::from_bytes(&SIGNING_KEY_SEED);
+    let public = key.verifying_key();
+    let (appender, writer) = Appender::start(source.clone(), origin, key)?;
+    let mut written = 0;
+    while written < PULLED_EVENTS {
+        written += appender.append(job.to_vec()).await?.len();
+    }
+    drop(appender);
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    let mut pages = Vec::new();
+    let mut from = 1;
+    loop {
+        let page: Vec<Vec<u8>> =
+            source.read_stream(origin, "up", from, PULLED_PAGE)?.into_iter().map(|(_, e)| e.raw.to_vec()).collect();
+        if page.is_empty() {
+            break;
+        }
+        from += page.len() as u64;
+        pages.push(page);
+    }
+    let target = Store::open(to_dir)?;
+    let (appender, writer) = Appender::start(target, "620700".parse()?, SigningKey::from_bytes(&[3; 32]))?;
+    let started = Instant::now();
+    let mut in_flight = None;
+    let mut applied = 0;
+    for page in pages {
+        let parsed = linkage_core::verify::verify_run(&page, &public)?;
+        let run = parsed.into_iter().zip(page).collect();
+        let answer = appender.enqueue_apply(vec![run]).await.map_err(anyhow::Error::msg)?;
+        if let Some(previous) = in_flight.replace(answer) {
+            applied += previous.await?.map_err(anyhow::Error::msg)?.applied;
+        }
+    }
+    if let Some(last) = in_flight {
+        applied += last.await?.map_err(anyhow::Error::msg)?.applied;
+    }
+    let rate = Rate { ops: applied as u64, elapsed: started.elapsed() };
+    drop(appender);
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    anyhow::ensure!(applied == written, "applied {applied} of {written} events");
+    Ok(rate)
+}

@@ -240,6 +240,10 @@ fn main() -> anyhow::Result<()> {
         let single = runtime.block_on(batched::single_latencies(dir.path(), origin, &job[0]))?;
         drop(dir);
         println!("single appends to the store alone: p50 {} µs, p99 {} µs", single.0, single.1);
+        let (from, to) = (run.child("pulled-from")?, run.child("pulled-to")?);
+        let pulled = runtime.block_on(batched::pulled_pages(from.path(), to.path(), origin, &job))?;
+        drop((from, to));
+        println!("pulled pages verified and applied to the store alone: {:.0} events/s", pulled.per_s());
         return Ok(());
     }
 

@@ -79,7 +79,7 @@ impl LedgerState for MemoryState {
 }
 
 /// An event the commit creates.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     /// Local position.
     pub position: u64,
@@ -93,6 +93,9 @@ pub struct NewEvent {
     pub raw: Vec<u8>,
     /// True when `raw` carries a signature.
     pub signed: bool,
+    /// The event as built, before signing: the views fold it without
+    /// decoding `raw` again.
+    pub event: pb::Event,
 }
 
 /// The result of one request of a job.
@@ -231,7 +234,7 @@ fn plan_job(
         if let Some(key) = &request.idempotency_key {
             keys.insert(key.clone(), KeyRecord { digest: request.digest, position: *position });
         }
-        events.push(NewEvent { position: *position, channel: request.channel.clone(), seq, id, raw, signed });
+        events.push(NewEvent { position: *position, channel: request.channel.clone(), seq, id, raw, signed, event });
         outcomes.push(Outcome { position: *position, deduplicated: false });
         *position += 1;
     }

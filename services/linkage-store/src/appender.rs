@@ -287,21 +287,24 @@ impl Writer {
                 seq: e.seq,
                 id: e.id,
                 raw: e.raw,
+                decoded: Some(e.event),
             });
         }
         for (channel, head) in &plan.heads {
             heads.insert((self.origin, channel.clone()), *head);
         }
         let mut reports = Vec::with_capacity(applies.len());
-        for (runs, _) in &applies {
+        let mut apply_replies = Vec::with_capacity(applies.len());
+        for (runs, reply) in applies {
             reports.push(self.plan_apply(runs, &mut set, &mut heads, &mut clock));
+            apply_replies.push(reply);
         }
         set.heads = heads;
         set.hlc_last = clock.last();
         if let Err(e) = self.store.write(&set) {
             tracing::error!(error = %e, "commit failed; refusing further writes");
             fail_appends(append_replies, &e);
-            for (_, reply) in applies {
+            for reply in apply_replies {
                 let _ = reply.send(Err(e.to_string()));
             }
             return;
@@ -318,7 +321,7 @@ impl Writer {
             plan,
             set,
             append_replies,
-            applies: applies.into_iter().map(|(_, reply)| reply).zip(reports).collect(),
+            applies: apply_replies.into_iter().zip(reports).collect(),
         };
         if let Err(std::sync::mpsc::SendError(pending)) = self.syncer.send(pending) {
             let e = StoreError::Poisoned("the sync thread has stopped".into());
@@ -335,7 +338,7 @@ impl Writer {
     /// evidence; one beyond a gap waits (the replicator pulls the gap).
     fn plan_apply(
         &self,
-        runs: &[RemoteRun],
+        runs: Vec<RemoteRun>,
         set: &mut WriteSet,
         heads: &mut BTreeMap<(NodeCode, Channel), Head>,
         clock: &mut HlcClock,
@@ -343,7 +346,8 @@ impl Writer {
         let mut report = ApplyReport::default();
         let mut position = set.events.last().map_or(self.written, |e| e.position) + 1;
         for run in runs {
-            for (index, (p, raw)) in run.iter().enumerate() {
+            let len = run.len();
+            for (index, (p, raw)) in run.into_iter().enumerate() {
                 let key = (p.origin, p.channel.clone());
                 let head = heads.get(&key).or_else(|| self.heads.get(&key)).copied();
                 let head_seq = head.map_or(0, |h| h.seq);
@@ -352,14 +356,14 @@ impl Writer {
                         Some((held_hash, _)) if held_hash == p.hash => report.duplicates += 1,
                         Some((_, held_raw)) => {
                             report.forks += 1;
-                            set.forks.push(fork(p, held_raw, raw.clone()));
+                            set.forks.push(fork(&p, held_raw, raw));
                         }
                         None => report.gaps += 1,
                     }
                     continue;
                 }
                 if p.seq > head_seq + 1 {
-                    report.gaps += run.len() - index;
+                    report.gaps += len - index;
                     break;
                 }
                 if p.prev_hash != head.map(|h| h.hash) {
@@ -367,20 +371,21 @@ impl Writer {
                     // before this seq: keep our event at seq - 1 and this one.
                     report.forks += 1;
                     let held = self.held_hash(&key, head_seq, set).map(|(_, r)| r).unwrap_or_default();
-                    set.forks.push(fork(p, held, raw.clone()));
+                    set.forks.push(fork(&p, held, raw));
                     break;
                 }
                 clock.observe(p.hlc);
+                heads.insert(key, Head { seq: p.seq, hash: p.hash });
                 set.events.push(WriteEvent {
                     position,
                     origin: p.origin,
                     channel: p.channel.to_string(),
                     seq: p.seq,
                     id: p.id,
-                    raw: raw.clone(),
+                    raw,
+                    decoded: Some(p.event),
                 });
                 position += 1;
-                heads.insert(key, Head { seq: p.seq, hash: p.hash });
                 report.applied += 1;
             }
         }

@@ -86,6 +86,9 @@ pub struct WriteEvent {
     pub id: [u8; 16],
     /// Stored bytes.
     pub raw: Vec<u8>,
+    /// The event decoded, when the caller has it: the views fold it
+    /// without decoding `raw` again.
+    pub decoded: Option<linkage_core::pb::Event>,
 }
 
 /// Two different events at one (origin, channel, seq): evidence of a fork.
@@ -320,6 +323,7 @@ impl Store {
                 seq: p.seq,
                 id: p.id,
                 raw: record.raw,
+                decoded: Some(p.event),
             });
         }
         self.index(&set, &locations)
@@ -696,7 +700,10 @@ impl Store {
         let mut views = crate::views::Overlay::new(&self.inner.tree);
         let mut folded = 0;
         for event in &set.events {
-            folded += u64::from(crate::views::fold(&event.raw, &mut views));
+            folded += u64::from(match &event.decoded {
+                Some(decoded) => linkage_core::views::apply(decoded, &mut views).is_some(),
+                None => crate::views::fold(&event.raw, &mut views),
+            });
         }
         batch.extend(views.finish()?);
         batch.extend(applied_mark.map(|mark| (META_APPLIED.to_vec(), mark)));

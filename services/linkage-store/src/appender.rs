@@ -17,6 +17,8 @@ use linkage_core::validate::ValidAppend;
 use linkage_core::verify::Parsed;
 use linkage_core::{AppendError, Channel, NodeCode};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
@@ -103,10 +105,13 @@ impl Appender {
         let (tx, rx) = mpsc::channel(QUEUED_JOBS_MAX);
         let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
         let syncing = store.clone();
-        let syncer =
-            std::thread::Builder::new().name("linkage-sync".into()).spawn(move || sync_loop(syncing, sync_rx))?;
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let counted = in_flight.clone();
+        let syncer = std::thread::Builder::new()
+            .name("linkage-sync".into())
+            .spawn(move || sync_loop(syncing, sync_rx, &counted))?;
         let written = store.last_position();
-        let writer = Writer { store, origin, key, heads, clock, written, syncer: sync_tx };
+        let writer = Writer { store, origin, key, heads, clock, written, syncer: sync_tx, in_flight };
         let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || {
             writer.run(rx);
             // The writer dropped its end: the syncer answers what is left, then stops.
@@ -162,12 +167,18 @@ struct Writer {
     written: u64,
     /// Commits written and waiting for their fdatasync.
     syncer: std::sync::mpsc::SyncSender<Pending>,
+    /// Commits handed to the syncer and not yet answered.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// Commits the writer may have written ahead of the fdatasync that covers
 /// them. The writer plans and writes commit N+1 while the syncer waits on
 /// the disk for N; replies wait for their sync either way.
 pub const COMMITS_IN_FLIGHT_MAX: usize = 4;
+
+/// The most events a commit may hold for the writer to sync it itself
+/// when nothing else is waiting (see `Writer::run`).
+pub const INLINE_SYNC_EVENTS_MAX: usize = 16;
 
 /// A written commit waiting for the fdatasync that makes it durable.
 struct Pending {
@@ -183,36 +194,44 @@ struct Pending {
 
 /// The syncer thread: takes every written commit queued, covers them all
 /// with one fdatasync, lets readers see them, and only then answers.
-fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>) {
+fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>, in_flight: &AtomicUsize) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
             group.push(more);
         }
-        let result = if group.iter().any(|p| p.wrote) {
-            let through = group.iter().filter_map(|p| p.through).max().unwrap_or_else(|| store.last_position());
-            // Fork evidence lives only in sled: sync it too when there is some.
-            let forks = group.iter().any(|p| !p.set.forks.is_empty());
-            store.make_durable(through, forks)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "sync failed; refusing further writes");
-        }
-        for pending in group {
-            match &result {
-                Ok(()) => {
-                    for (reply, report) in pending.applies {
-                        let _ = reply.send(Ok(report));
-                    }
-                    answer_appends(&store, pending.plan, &pending.set, pending.append_replies);
+        let count = group.len();
+        make_durable_and_answer(&store, group);
+        in_flight.fetch_sub(count, Ordering::AcqRel);
+    }
+}
+
+/// Covers a group of written commits with one fdatasync, lets readers see
+/// them, and only then answers them; a failed sync fails them all.
+fn make_durable_and_answer(store: &Store, group: Vec<Pending>) {
+    let result = if group.iter().any(|p| p.wrote) {
+        let through = group.iter().filter_map(|p| p.through).max().unwrap_or_else(|| store.last_position());
+        // Fork evidence lives only in sled: sync it too when there is some.
+        let forks = group.iter().any(|p| !p.set.forks.is_empty());
+        store.make_durable(through, forks)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "sync failed; refusing further writes");
+    }
+    for pending in group {
+        match &result {
+            Ok(()) => {
+                for (reply, report) in pending.applies {
+                    let _ = reply.send(Ok(report));
                 }
-                Err(e) => {
-                    fail_appends(pending.append_replies, e);
-                    for (reply, _) in pending.applies {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
+                answer_appends(store, pending.plan, &pending.set, pending.append_replies);
+            }
+            Err(e) => {
+                fail_appends(pending.append_replies, e);
+                for (reply, _) in pending.applies {
+                    let _ = reply.send(Err(e.to_string()));
                 }
             }
         }
@@ -239,12 +258,17 @@ impl Writer {
                 events += job.events();
                 jobs.push(job);
             }
-            self.commit(jobs);
+            // A small lone commit (nothing syncing, nothing queued behind
+            // it) is synced here: handing it to the syncer would only add
+            // a thread wake-up to its latency. Under load, and for pulled
+            // pages whose next page is on its way, commits pipeline.
+            let alone = next.is_none() && rx.is_empty() && events <= INLINE_SYNC_EVENTS_MAX;
+            self.commit(jobs, alone);
         }
         tracing::debug!("writer: all appenders gone, stopping");
     }
 
-    fn commit(&mut self, jobs: Vec<Job>) {
+    fn commit(&mut self, jobs: Vec<Job>, alone: bool) {
         let mut appends = Vec::new();
         let mut append_replies = Vec::new();
         let mut applies = Vec::new();
@@ -323,7 +347,15 @@ impl Writer {
             append_replies,
             applies: apply_replies.into_iter().zip(reports).collect(),
         };
+        if alone && self.in_flight.load(Ordering::Acquire) == 0 {
+            // The syncer has answered every commit handed to it and gets
+            // none while the writer is here: this sync covers them all.
+            make_durable_and_answer(&self.store, vec![pending]);
+            return;
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         if let Err(std::sync::mpsc::SendError(pending)) = self.syncer.send(pending) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             let e = StoreError::Poisoned("the sync thread has stopped".into());
             fail_appends(pending.append_replies, &e);
             for (reply, _) in pending.applies {

@@ -181,6 +181,9 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// Free space the whole bench needs on its scratch disk.
+const DISK_FREE_BYTES_MIN: u64 = 10 << 30;
+
 fn main() -> anyhow::Result<()> {
     let started_unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let load_average_1m = report::load_average_1m();
@@ -193,6 +196,18 @@ fn main() -> anyhow::Result<()> {
     let (base, chosen) = scratch::base_dir(&root);
     let run = Scratch::create(&base, &format!("run-{}", std::process::id()))?;
     let filesystem = scratch::Filesystem::of(run.path(), &root)?;
+    // Figure 6 leaves 1,000,000 events on each of 6 nodes: a log and its
+    // sled indexes and views, about 1.2 GiB a node. Say so up front rather
+    // than fill the disk halfway through.
+    if std::env::var_os("LINKAGE_BENCH_STORE_ONLY").is_none() && filesystem.free_bytes < DISK_FREE_BYTES_MIN {
+        anyhow::bail!(
+            "make bench needs about {} GiB free under {} (figure 6 stores 1,000,000 events on 6 nodes), \
+             and {:.1} GiB are free: free some space or point LINKAGE_BENCH_DIR at a larger disk",
+            DISK_FREE_BYTES_MIN >> 30,
+            run.path().display(),
+            filesystem.free_bytes as f64 / f64::from(1 << 30)
+        );
+    }
 
     let topology = fixture::topology(&root)?;
     let origin = fixture::origin()?;

@@ -90,6 +90,8 @@ pub struct Filesystem {
     pub tmpfs: bool,
     /// True when the directory is on the same device as the workspace.
     pub same_device_as_workspace: bool,
+    /// Bytes free for an unprivileged writer.
+    pub free_bytes: u64,
 }
 
 impl Filesystem {
@@ -98,6 +100,7 @@ impl Filesystem {
         let stat = nix::sys::statfs::statfs(dir).with_context(|| format!("statfs {}", dir.display()))?;
         let tmpfs = stat.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC;
         let same_device_as_workspace = std::fs::metadata(dir)?.dev() == std::fs::metadata(root)?.dev();
-        Ok(Filesystem { tmpfs, same_device_as_workspace })
+        let free_bytes = (stat.blocks_available() as u64).saturating_mul(stat.block_size() as u64);
+        Ok(Filesystem { tmpfs, same_device_as_workspace, free_bytes })
     }
 }

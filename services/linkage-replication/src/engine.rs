@@ -74,6 +74,9 @@ struct StreamState {
     behind_since: Option<Instant>,
     /// Verified runs waiting for the gap before them, by first seq.
     pending: BTreeMap<u64, RemoteRun>,
+    /// The last seq of pushed runs handed to the writer and not yet
+    /// answered: events on their way into the store, not to be pulled.
+    submitted: u64,
 }
 
 impl StreamState {
@@ -313,6 +316,12 @@ impl Replicator {
     async fn submit(&self, run: RemoteRun) {
         let Some((first, _)) = run.first() else { return };
         let key = (first.origin, first.channel.clone());
+        let last = run.last().map_or(0, |(p, _)| p.seq);
+        {
+            let mut streams = self.inner.streams.lock().expect("streams lock");
+            let state = streams.entry(key.clone()).or_default();
+            state.submitted = state.submitted.max(last);
+        }
         let answer = match self.inner.appender.enqueue_apply(vec![run.clone()]).await {
             Ok(answer) => answer,
             Err(e) => return tracing::error!(error = %e, "applying remote events failed"),
@@ -329,10 +338,16 @@ impl Replicator {
     }
 
     async fn after_submit(&self, key: StreamKey, run: RemoteRun, report: ApplyReport) {
-        if report.gaps > 0 {
+        let last = run.last().map_or(0, |(p, _)| p.seq);
+        {
             let mut streams = self.inner.streams.lock().expect("streams lock");
             let state = streams.entry(key.clone()).or_default();
-            if state.pending_events() + run.len() <= PENDING_EVENTS_MAX {
+            // The newest submission answered, or a gap showed that pushes
+            // alone will not fill the stream: pull what is missing.
+            if state.submitted <= last || report.gaps > 0 {
+                state.submitted = 0;
+            }
+            if report.gaps > 0 && state.pending_events() + run.len() <= PENDING_EVENTS_MAX {
                 state.pending.insert(run[0].0.seq, run);
             }
         }
@@ -340,6 +355,8 @@ impl Replicator {
         if report.gaps > 0 || report.applied > 0 {
             self.drain_pending(&key).await;
         }
+        // What is still missing once the writer answered is pulled.
+        self.ensure_pull(key);
     }
 
     async fn apply(&self, runs: Vec<RemoteRun>) -> ApplyReport {
@@ -477,7 +494,9 @@ impl Replicator {
         {
             let mut streams = self.inner.streams.lock().expect("streams lock");
             let state = streams.entry(key.clone()).or_default();
-            if state.remote_head <= local {
+            // Pushed events the writer has not answered yet are not pulled
+            // again; if they do not land, the answer calls this once more.
+            if state.remote_head <= local.max(state.submitted) {
                 state.behind_since = None;
                 return;
             }

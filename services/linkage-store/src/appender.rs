@@ -326,7 +326,12 @@ impl Writer {
         set.heads = heads;
         set.hlc_last = clock.last();
         if let Err(e) = self.store.write(&set) {
-            tracing::error!(error = %e, "commit failed; refusing further writes");
+            if matches!(e, StoreError::Poisoned(_)) {
+                // Said once, when the store failed; peers keep offering events.
+                tracing::debug!(error = %e, "commit refused");
+            } else {
+                tracing::error!(error = %e, "commit failed; refusing further writes");
+            }
             fail_appends(append_replies, &e);
             for reply in apply_replies {
                 let _ = reply.send(Err(e.to_string()));

@@ -168,7 +168,7 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
 /// What an upgrade to a new view version looks like: no view records and
 /// no version mark, as if an older version had written none.
 fn forget_views(dir: &Path) -> anyhow::Result<()> {
-    let db = sled::Config::new().path(dir).open()?;
+    let db = linkage_store::open_sled(&sled::Config::new().path(dir))?;
     let tree = db.open_tree("log")?;
     let mut batch = sled::Batch::default();
     for key in tree.scan_prefix([linkage_core::views::PREFIX]).keys() {
@@ -184,7 +184,7 @@ fn forget_views(dir: &Path) -> anyhow::Result<()> {
 /// tree in `raw_dir`, keyed by position.
 fn copy_to_raw_sled(dir: &Path, raw_dir: &Path) -> anyhow::Result<()> {
     let store = Store::open(dir)?;
-    let db = sled::Config::new().path(raw_dir).open()?;
+    let db = linkage_store::open_sled(&sled::Config::new().path(raw_dir))?;
     let tree = db.open_tree("log")?;
     let mut from = 1;
     loop {
@@ -203,7 +203,7 @@ fn copy_to_raw_sled(dir: &Path, raw_dir: &Path) -> anyhow::Result<()> {
 
 /// Reads every event's bytes with bare sled, in position order.
 fn raw_scan(dir: &Path) -> anyhow::Result<Rate> {
-    let db = sled::Config::new().path(dir).open()?;
+    let db = linkage_store::open_sled(&sled::Config::new().path(dir))?;
     let tree = db.open_tree("log")?;
     let started = Instant::now();
     let (mut events, mut bytes) = (0u64, 0usize);

@@ -110,11 +110,18 @@ impl Appender {
         let syncer = std::thread::Builder::new()
             .name("linkage-sync".into())
             .spawn(move || sync_loop(syncing, sync_rx, &counted))?;
+        let (index_tx, index_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
+        let indexing = store.clone();
+        let indexer = std::thread::Builder::new()
+            .name("linkage-index".into())
+            .spawn(move || index_loop(&indexing, index_rx, &sync_tx))?;
         let written = store.last_position();
-        let writer = Writer { store, origin, key, heads, clock, written, syncer: sync_tx, in_flight };
+        let writer = Writer { store, origin, key, heads, clock, written, indexer: index_tx, in_flight };
         let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || {
             writer.run(rx);
-            // The writer dropped its end: the syncer answers what is left, then stops.
+            // The writer dropped its end: the indexer and then the syncer
+            // finish what is left, then stop.
+            let _ = indexer.join();
             let _ = syncer.join();
         })?;
         Ok((Appender { tx }, thread))
@@ -165,9 +172,9 @@ struct Writer {
     clock: HlcClock,
     /// Last position written, durable or not yet.
     written: u64,
-    /// Commits written and waiting for their fdatasync.
-    syncer: std::sync::mpsc::SyncSender<Pending>,
-    /// Commits handed to the syncer and not yet answered.
+    /// Commits written, on their way through the indexer to the syncer.
+    indexer: std::sync::mpsc::SyncSender<Pending>,
+    /// Commits handed to the indexer and not yet answered.
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -186,10 +193,29 @@ struct Pending {
     through: Option<u64>,
     /// True when it wrote anything (events or fork evidence).
     wrote: bool,
+    /// The applied mark the indexer writes after the views.
+    mark: Option<Vec<u8>>,
     plan: ledger::CommitPlan,
     set: WriteSet,
     append_replies: Vec<Reply>,
     applies: Vec<(oneshot::Sender<Result<ApplyReport, String>>, ApplyReport)>,
+}
+
+/// The indexer thread: writes what only readers use (remote ids, views,
+/// the applied mark) for each commit in order, on the other core while
+/// the writer plans the next one, then hands it to the syncer. A failure
+/// poisons the store, so the syncer fails the commit's answers.
+fn index_loop(store: &Store, rx: std::sync::mpsc::Receiver<Pending>, syncer: &std::sync::mpsc::SyncSender<Pending>) {
+    while let Ok(mut pending) = rx.recv() {
+        if let Err(e) = store.write_derived(&pending.set, pending.mark.take()) {
+            if !matches!(e, StoreError::Poisoned(_)) {
+                tracing::error!(error = %e, "writing views failed; refusing further writes");
+            }
+        }
+        if let Err(std::sync::mpsc::SendError(pending)) = syncer.send(pending) {
+            fail_pending(pending, &StoreError::Poisoned("the sync thread has stopped".into()));
+        }
+    }
 }
 
 /// The syncer thread: takes every written commit queued, covers them all
@@ -228,12 +254,7 @@ fn make_durable_and_answer(store: &Store, group: Vec<Pending>) {
                 }
                 answer_appends(store, pending.plan, &pending.set, pending.append_replies);
             }
-            Err(e) => {
-                fail_appends(pending.append_replies, e);
-                for (reply, _) in pending.applies {
-                    let _ = reply.send(Err(e.to_string()));
-                }
-            }
+            Err(e) => fail_pending(pending, e),
         }
     }
 }
@@ -243,6 +264,7 @@ impl Writer {
         let mut next = None;
         while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
             if let Job::Rebuild { reply } = first {
+                self.wait_for_answers();
                 let _ = reply.send(self.store.rebuild_views().map_err(|e| e.to_string()));
                 continue;
             }
@@ -325,19 +347,22 @@ impl Writer {
         }
         set.heads = heads;
         set.hlc_last = clock.last();
-        if let Err(e) = self.store.write(&set) {
-            if matches!(e, StoreError::Poisoned(_)) {
-                // Said once, when the store failed; peers keep offering events.
-                tracing::debug!(error = %e, "commit refused");
-            } else {
-                tracing::error!(error = %e, "commit failed; refusing further writes");
+        let mark = match self.store.write(&set) {
+            Ok(mark) => mark,
+            Err(e) => {
+                if matches!(e, StoreError::Poisoned(_)) {
+                    // Said once, when the store failed; peers keep offering events.
+                    tracing::debug!(error = %e, "commit refused");
+                } else {
+                    tracing::error!(error = %e, "commit failed; refusing further writes");
+                }
+                fail_appends(append_replies, &e);
+                for reply in apply_replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return;
             }
-            fail_appends(append_replies, &e);
-            for reply in apply_replies {
-                let _ = reply.send(Err(e.to_string()));
-            }
-            return;
-        }
+        };
         self.clock = clock;
         self.heads.extend(std::mem::take(&mut set.heads));
         let through = set.events.last().map(|e| e.position);
@@ -347,25 +372,35 @@ impl Writer {
         let pending = Pending {
             through,
             wrote: !set.is_empty(),
+            mark,
             plan,
             set,
             append_replies,
             applies: apply_replies.into_iter().zip(reports).collect(),
         };
         if alone && self.in_flight.load(Ordering::Acquire) == 0 {
-            // The syncer has answered every commit handed to it and gets
-            // none while the writer is here: this sync covers them all.
+            // The indexer and the syncer have answered every commit handed
+            // to them and get none while the writer is here: it indexes
+            // this one itself, and this sync covers them all.
+            let mut pending = pending;
+            if let Err(e) = self.store.write_derived(&pending.set, pending.mark.take()) {
+                tracing::error!(error = %e, "writing views failed; refusing further writes");
+            }
             make_durable_and_answer(&self.store, vec![pending]);
             return;
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if let Err(std::sync::mpsc::SendError(pending)) = self.syncer.send(pending) {
+        if let Err(std::sync::mpsc::SendError(pending)) = self.indexer.send(pending) {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            let e = StoreError::Poisoned("the sync thread has stopped".into());
-            fail_appends(pending.append_replies, &e);
-            for (reply, _) in pending.applies {
-                let _ = reply.send(Err(e.to_string()));
-            }
+            fail_pending(pending, &StoreError::Poisoned("the index thread has stopped".into()));
+        }
+    }
+
+    /// Waits until every commit handed on has been answered: a rebuild
+    /// must not run beside the indexer.
+    fn wait_for_answers(&self) {
+        while self.in_flight.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
@@ -492,6 +527,14 @@ impl Writer {
 fn fork(p: &Parsed, kept: Vec<u8>, other: Vec<u8>) -> ForkRecord {
     tracing::error!(origin = %p.origin, channel = %p.channel, seq = p.seq, "fork: two different events at one seq");
     ForkRecord { origin: p.origin, channel: p.channel.to_string(), seq: p.seq, kept, other }
+}
+
+/// Fails every answer of a commit that will not become durable.
+fn fail_pending(pending: Pending, error: &StoreError) {
+    fail_appends(pending.append_replies, error);
+    for (reply, _) in pending.applies {
+        let _ = reply.send(Err(error.to_string()));
+    }
 }
 
 fn fail_appends(replies: Vec<Reply>, error: &StoreError) {

@@ -26,7 +26,7 @@ pub mod views;
 
 pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun};
 pub use store::{
-    ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
+    open_sled, ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
 };
 pub use views::{RebuildStats, ViewReader};
 

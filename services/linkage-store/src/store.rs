@@ -31,6 +31,27 @@ const LOCATION_BYTES: usize = 12;
 /// The most bytes one read of consecutive records takes at a time.
 const READ_SPAN_MAX: usize = 8 * 1024 * 1024;
 
+/// How long opening waits for sled's lock: a handle on the same directory
+/// dropped a moment ago lets go only when sled's IO threads finish.
+const LOCK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled with `config`, waiting up to [`LOCK_WAIT_MAX`] for a handle
+/// dropped a moment ago (in this process) to let go of its lock. Another
+/// process holding it is still an error, after the wait.
+pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && started.elapsed() < LOCK_WAIT_MAX =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A record's place from a log-index run.
 fn location(bytes: &[u8]) -> (u64, u32) {
     let offset = u64::from_be_bytes(bytes[..8].try_into().expect("12 bytes"));
@@ -178,7 +199,7 @@ impl Store {
     /// `cache_bytes` of pages in memory.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
+        let db = open_sled(&sled::Config::new().path(dir).cache_capacity(cache_bytes))?;
         let tree = db.open_tree("log")?;
         let (log, log_existed) = log::open(dir)?;
         if !log_existed && tree.scan_prefix([keys::EVENT]).next().is_some() && tree.get(META_APPLIED)?.is_none() {
@@ -244,6 +265,9 @@ impl Store {
             }
             _ => start,
         };
+        if log.metadata()?.len() > from.offset {
+            self.forget_runs_after(from.position)?;
+        }
         let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
         let mut replayed = 0u64;
         let end = log::scan(log, from.offset, from.position, |record| {
@@ -268,6 +292,35 @@ impl Store {
         self.inner.durable_tx.send_replace(end.position);
         if replayed > 0 {
             tracing::info!(replayed, seconds = started.elapsed().as_secs_f64(), "replayed the log into the indexes");
+        }
+        Ok(())
+    }
+
+    /// Removes the log-index and seq-index runs of commits after `position`
+    /// that sled kept although its mark does not cover them: the replay
+    /// writes them again, cut differently, and an old shorter run keyed
+    /// after a new longer one would hide part of it from lookups.
+    fn forget_runs_after(&self, position: u64) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        let past: Vec<_> =
+            tree.range(keys::event(position + 1).to_vec()..vec![keys::EVENT + 1]).keys().collect::<Result<_, _>>()?;
+        // A stream's runs after the mark are its last ones, and a commit
+        // writes a stream's head before its run (`index_base`), so every
+        // stream with such a run has a head.
+        let mut doomed = Vec::new();
+        for key in tree.scan_prefix([keys::HEAD]).keys() {
+            let key = key?;
+            let (origin, channel) = keys::parse_head(&key).ok_or_else(|| StoreError::Corrupt("head key".into()))?;
+            for run in tree.range(keys::stream(origin, &channel, 0)..=keys::stream(origin, &channel, u64::MAX)).rev() {
+                let (run_key, positions) = run?;
+                if keys::be_u64(&positions).is_some_and(|first| first <= position) {
+                    break;
+                }
+                doomed.push(run_key);
+            }
+        }
+        for key in past.into_iter().chain(doomed) {
+            tree.remove(key)?;
         }
         Ok(())
     }
@@ -571,14 +624,28 @@ impl Store {
     /// Writes a commit in one atomic sled batch without making it durable: readers do not
     /// see it until [`Store::make_durable`] covers it. An error poisons the
     /// store.
-    pub(crate) fn write(&self, set: &WriteSet) -> Result<(), StoreError> {
+    ///
+    /// Writes the log and the indexes the writer itself reads (where records
+    /// lie, seqs, heads, keys); [`Store::write_derived`] writes the rest.
+    /// Returns the applied mark for `write_derived` to write last.
+    pub(crate) fn write(&self, set: &WriteSet) -> Result<Option<Vec<u8>>, StoreError> {
         if !self.writable() {
             return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
         }
         if set.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         self.write_batch(set).inspect_err(|e| self.poison(e))
+    }
+
+    /// Writes what only readers use — the id index of remote events and
+    /// the views — and then the applied mark `write` returned. Commits come
+    /// here in order, from one thread. An error poisons the store.
+    pub(crate) fn write_derived(&self, set: &WriteSet, mark: Option<Vec<u8>>) -> Result<(), StoreError> {
+        if !self.writable() {
+            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
+        }
+        self.index_derived(set, mark).inspect_err(|e| self.poison(e))
     }
 
     /// Makes the log written so far durable (one fdatasync) and lets
@@ -606,7 +673,7 @@ impl Store {
     /// Appends the commit's events to the log, then writes what is derived
     /// from them to sled: after a crash sled never holds more than the log
     /// (short of a power cut, which [`Store::recover`] also handles).
-    fn write_batch(&self, set: &WriteSet) -> Result<(), StoreError> {
+    fn write_batch(&self, set: &WriteSet) -> Result<Option<Vec<u8>>, StoreError> {
         let start = self.inner.log_end.load(Ordering::Acquire);
         let keyed: std::collections::HashMap<u64, (&str, &[u8; 32])> =
             set.keys.iter().map(|(key, record)| (record.position, (key.as_str(), &record.digest))).collect();
@@ -620,9 +687,9 @@ impl Store {
         if !bytes.is_empty() {
             self.inner.log.write_all_at(&bytes, start)?;
         }
-        self.index(set, &locations)?;
+        let mark = self.index_base(set, &locations)?;
         self.inner.log_end.store(start + bytes.len() as u64, Ordering::Release);
-        Ok(())
+        Ok(mark)
     }
 
     /// Writes to sled everything derived from events at `locations` of the
@@ -632,13 +699,22 @@ impl Store {
     /// Plain inserts, not a `sled::Batch`: sled 0.34 writes out and
     /// `sync_file_range`s its IO buffer twice for every batch (to pin its
     /// recovery point), a disk wait per commit that the log's fdatasync
-    /// makes redundant. sled recovers a prefix of one thread's inserts, so
-    /// the mark, written last, never claims more than sled holds; whatever
+    /// makes redundant. sled recovers a prefix of its inserts in the order
+    /// they happened (the writer's part of a commit, `index_base`, happens
+    /// before the indexer thread's, `index_derived`), so the mark, written
+    /// last, never claims more than sled holds; whatever
     /// sled holds past it is written again, to the same values (views are
     /// folds over a set, so folding an event twice changes nothing), when
     /// the store opens.
     fn index(&self, set: &WriteSet, locations: &[(u64, u32)]) -> Result<(), StoreError> {
-        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(set.events.len() * 2 + 8);
+        let mark = self.index_base(set, locations)?;
+        self.index_derived(set, mark)
+    }
+
+    /// The writer's part of [`Store::index`]: where each record lies, seqs,
+    /// heads, keys, forks, the hlc. Returns the applied mark.
+    fn index_base(&self, set: &WriteSet, locations: &[(u64, u32)]) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(8);
         let mut applied_mark = None;
         if let (Some(first), Some(last)) = (set.events.first(), set.events.last()) {
             // One entry per commit: (first position) → each record's place.
@@ -655,16 +731,17 @@ impl Store {
             applied.extend_from_slice(&(offset + u64::from(len)).to_be_bytes());
             applied_mark = Some(applied);
         }
+        // Heads before runs: `forget_runs_after` finds runs by their head.
+        for ((origin, channel), head) in &set.heads {
+            let mut value = Vec::with_capacity(40);
+            value.extend_from_slice(&head.seq.to_be_bytes());
+            value.extend_from_slice(&head.hash);
+            batch.push((keys::head(*origin, &channel.to_string()), value));
+        }
         // One seq-index entry per stream per commit: (first seq) → positions.
         let mut runs: BTreeMap<(NodeCode, &str), (u64, Vec<u8>)> = BTreeMap::new();
         for event in &set.events {
             let position = event.position.to_be_bytes();
-            // An id that names its own position needs no index entry: a
-            // node finds its own events (and any that landed at the same
-            // position) by the id alone. See `linkage_core::ids`.
-            if linkage_core::ids::embedded_position(&event.id) != Some(event.position) {
-                batch.push((keys::id(&event.id).to_vec(), position.to_vec()));
-            }
             let run = runs.entry((event.origin, event.channel.as_str())).or_insert((event.seq, Vec::new()));
             debug_assert_eq!(
                 run.0 + (run.1.len() / 8) as u64,
@@ -675,12 +752,6 @@ impl Store {
         }
         for ((origin, channel), (first, positions)) in runs {
             batch.push((keys::stream(origin, channel, first), positions));
-        }
-        for ((origin, channel), head) in &set.heads {
-            let mut value = Vec::with_capacity(40);
-            value.extend_from_slice(&head.seq.to_be_bytes());
-            value.extend_from_slice(&head.hash);
-            batch.push((keys::head(*origin, &channel.to_string()), value));
         }
         for (key, record) in &set.keys {
             let mut value = Vec::with_capacity(40);
@@ -696,6 +767,24 @@ impl Store {
             batch.push((keys::fork(fork.origin, &fork.channel, fork.seq, &crate::hash_of(&fork.other)), value));
         }
         batch.push((keys::META_HLC.to_vec(), set.hlc_last.to_be_bytes().to_vec()));
+        for (key, value) in batch {
+            self.inner.tree.insert(key, value)?;
+        }
+        Ok(applied_mark)
+    }
+
+    /// The readers' part of [`Store::index`]: the id index of remote
+    /// events, the views, and last the applied mark.
+    fn index_derived(&self, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(set.events.len() * 2 + 1);
+        for event in &set.events {
+            // An id that names its own position needs no index entry: a
+            // node finds its own events (and any that landed at the same
+            // position) by the id alone. See `linkage_core::ids`.
+            if linkage_core::ids::embedded_position(&event.id) != Some(event.position) {
+                batch.push((keys::id(&event.id).to_vec(), event.position.to_be_bytes().to_vec()));
+            }
+        }
         // The views change with the events that change them.
         let mut views = crate::views::Overlay::new(&self.inner.tree);
         let mut folded = 0;
@@ -856,7 +945,7 @@ mod tests {
     /// What sled holds beside the log, as if a crash had taken back every
     /// sled write: removes all derived keys straight from sled.
     fn forget_sled(dir: &Path) {
-        let db = sled::Config::new().path(dir).open().unwrap();
+        let db = open_sled(&sled::Config::new().path(dir)).unwrap();
         let tree = db.open_tree("log").unwrap();
         for key in tree.iter().keys() {
             let key = key.unwrap();
@@ -891,7 +980,7 @@ mod tests {
         {
             // As a kill -9 can leave it: the mark lost, some of what it
             // covers there, some not.
-            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let db = open_sled(&sled::Config::new().path(dir.path())).unwrap();
             let tree = db.open_tree("log").unwrap();
             tree.remove(META_APPLIED).unwrap();
             let views: Vec<_> = tree.scan_prefix([linkage_core::views::PREFIX]).keys().map(Result::unwrap).collect();
@@ -908,6 +997,39 @@ mod tests {
         assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
         let positions: Vec<u64> = store.read_positions(1, 100).unwrap().iter().map(|e| e.position).collect();
         assert_eq!(positions, (1..=9).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn runs_sled_kept_past_its_mark_do_not_hide_the_replayed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = fill(dir.path(), 9).await;
+        // As a crash can leave it: every commit's runs are there, but the
+        // mark says only the first three commits are.
+        let (offset, len) = Store::open(dir.path()).unwrap().locate(3).unwrap().unwrap();
+        {
+            let db = open_sled(&sled::Config::new().path(dir.path())).unwrap();
+            let tree = db.open_tree("log").unwrap();
+            let mut mark = Vec::new();
+            for n in [3, offset, offset + u64::from(len)] {
+                mark.extend_from_slice(&n.to_be_bytes());
+            }
+            tree.insert(META_APPLIED, mark).unwrap();
+            // And of the commits after it, sled kept only the fifth's runs.
+            let origin: NodeCode = "620722".parse().unwrap();
+            for n in 6..=9 {
+                tree.remove(keys::event(n)).unwrap();
+                tree.remove(keys::stream(origin, "up", n)).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(seen(&store), before);
+        let origin: NodeCode = "620722".parse().unwrap();
+        for from in 1..=9 {
+            assert_eq!(store.get_position(from).unwrap().map(|e| e.position), Some(from));
+            let seqs: Vec<u64> = store.read_stream(origin, "up", from, 100).unwrap().iter().map(|(s, _)| *s).collect();
+            assert_eq!(seqs, (from..=9).collect::<Vec<_>>(), "from seq {from}");
+        }
     }
 
     #[tokio::test]

@@ -1,11 +1,13 @@
 //! [`Appender`]: the one thread that writes. Local appends and verified
 //! remote events queue on one bounded channel; the thread takes everything
 //! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, appends its events
-//! to the log file and writes what derives from them in one sled batch,
-//! then hands it to the sync thread, which covers every commit
-//! waiting with one fdatasync, lets readers see them and only then answers:
-//! group commit, pipelined — the writer plans and writes the next commit
-//! (at most [`COMMITS_IN_FLIGHT_MAX`] ahead) while the disk syncs this one.
+//! to the log file and writes the indexes it reads back itself (heads,
+//! seqs, keys), then hands the commit to the index thread, which writes the
+//! views and the remote id index, and that to the sync thread, which covers
+//! every commit waiting with one fdatasync, lets readers see them and only
+//! then answers: group commit, pipelined — the writer plans and writes the
+//! next commit (at most [`COMMITS_IN_FLIGHT_MAX`] ahead) while the views
+//! are folded and the disk syncs.
 
 use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
 use crate::views::RebuildStats;

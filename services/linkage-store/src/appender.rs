@@ -19,8 +19,8 @@ use linkage_core::validate::ValidAppend;
 use linkage_core::verify::Parsed;
 use linkage_core::{AppendError, Channel, NodeCode};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
@@ -107,7 +107,7 @@ impl Appender {
         let (tx, rx) = mpsc::channel(QUEUED_JOBS_MAX);
         let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
         let syncing = store.clone();
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(InFlight::default());
         let counted = in_flight.clone();
         let syncer = std::thread::Builder::new()
             .name("linkage-sync".into())
@@ -177,7 +177,7 @@ struct Writer {
     /// Commits written, on their way through the indexer to the syncer.
     indexer: std::sync::mpsc::SyncSender<Pending>,
     /// Commits handed to the indexer and not yet answered.
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<InFlight>,
 }
 
 /// Commits the writer may have written ahead of the fdatasync that covers
@@ -188,6 +188,37 @@ pub const COMMITS_IN_FLIGHT_MAX: usize = 4;
 /// The most events a commit may hold for the writer to sync it itself
 /// when nothing else is waiting (see `Writer::run`).
 pub const INLINE_SYNC_EVENTS_MAX: usize = 16;
+
+/// Commits handed on by the writer and not yet answered by the syncer.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    none: Condvar,
+}
+
+impl InFlight {
+    fn count(&self) -> usize {
+        *self.count.lock().expect("in-flight lock")
+    }
+
+    fn handed_on(&self) {
+        *self.count.lock().expect("in-flight lock") += 1;
+    }
+
+    fn answered(&self, commits: usize) {
+        let mut count = self.count.lock().expect("in-flight lock");
+        *count -= commits;
+        if *count == 0 {
+            self.none.notify_all();
+        }
+    }
+
+    /// Blocks until every commit handed on has been answered.
+    fn wait_for_none(&self) {
+        let count = self.count.lock().expect("in-flight lock");
+        drop(self.none.wait_while(count, |c| *c > 0).expect("in-flight lock"));
+    }
+}
 
 /// A written commit waiting for the fdatasync that makes it durable.
 struct Pending {
@@ -222,7 +253,7 @@ fn index_loop(store: &Store, rx: std::sync::mpsc::Receiver<Pending>, syncer: &st
 
 /// The syncer thread: takes every written commit queued, covers them all
 /// with one fdatasync, lets readers see them, and only then answers.
-fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>, in_flight: &AtomicUsize) {
+fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>, in_flight: &InFlight) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -230,7 +261,7 @@ fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>, in_flight: &A
         }
         let count = group.len();
         make_durable_and_answer(&store, group);
-        in_flight.fetch_sub(count, Ordering::AcqRel);
+        in_flight.answered(count);
     }
 }
 
@@ -380,7 +411,7 @@ impl Writer {
             append_replies,
             applies: apply_replies.into_iter().zip(reports).collect(),
         };
-        if alone && self.in_flight.load(Ordering::Acquire) == 0 {
+        if alone && self.in_flight.count() == 0 {
             // The indexer and the syncer have answered every commit handed
             // to them and get none while the writer is here: it indexes
             // this one itself, and this sync covers them all.
@@ -391,9 +422,9 @@ impl Writer {
             make_durable_and_answer(&self.store, vec![pending]);
             return;
         }
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.handed_on();
         if let Err(std::sync::mpsc::SendError(pending)) = self.indexer.send(pending) {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.in_flight.answered(1);
             fail_pending(pending, &StoreError::Poisoned("the index thread has stopped".into()));
         }
     }
@@ -401,9 +432,7 @@ impl Writer {
     /// Waits until every commit handed on has been answered: a rebuild
     /// must not run beside the indexer.
     fn wait_for_answers(&self) {
-        while self.in_flight.load(Ordering::Acquire) > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        self.in_flight.wait_for_none();
     }
 
     /// Adds remote runs to the commit: each event that extends its stream's

@@ -24,6 +24,12 @@ pub const PULL_PAGE_EVENTS_MAX: u32 = 1_024;
 /// `max_payload` with room for the envelope.
 pub const PULL_PAGE_BYTES_MAX: usize = 800 * 1024;
 
+/// Pulled pages of one stream queued for the writer and not yet answered.
+/// With more than one, the writer plans page N+1 while the indexer folds
+/// page N and the disk syncs page N-1; a page that does not land (a gap, a
+/// failed write) stops the pull, and the pages behind it only count as gaps.
+pub const PULL_PAGES_IN_FLIGHT: usize = 3;
+
 /// Out-of-order events one stream may hold back waiting for a gap to fill;
 /// beyond this they are dropped and pulled again later.
 pub const PENDING_EVENTS_MAX: usize = 20_000;
@@ -562,37 +568,48 @@ impl Replicator {
     }
 
     /// Pulls pages of a stream from one holder up to `target`, asking for
-    /// the next page while the writer commits the current one. True when
-    /// anything was stored.
+    /// the next page while the writer commits the ones before it (at most
+    /// [`PULL_PAGES_IN_FLIGHT`]). True when anything was stored.
     async fn pull_from(&self, key: &StreamKey, holder: NodeCode, from: u64, target: u64) -> bool {
         let mut next = from;
-        let mut in_flight = None;
+        let mut in_flight = std::collections::VecDeque::with_capacity(PULL_PAGES_IN_FLIGHT);
         let mut stored_any = false;
-        loop {
+        let mut landed = true;
+        while landed {
             let page = if next <= target { self.request_page(key, holder, next).await } else { None };
-            // The previous page must have landed before the next one can.
-            if let Some(previous) = in_flight.take() {
-                let applied = match previous.await {
-                    Ok(Ok(report)) => self.count(report).applied,
-                    _ => 0,
-                };
-                if applied == 0 {
+            while in_flight.len() >= PULL_PAGES_IN_FLIGHT || (page.is_none() && !in_flight.is_empty()) {
+                let Some(oldest) = in_flight.pop_front() else { break };
+                if self.landed(oldest).await {
+                    stored_any = true;
+                } else {
+                    landed = false;
                     break;
                 }
-                stored_any = true;
             }
-            let Some(run) = page else { break };
+            let Some(run) = page.filter(|_| landed) else { break };
             let last = run.last().map_or(next, |(p, _)| p.seq);
             match self.inner.appender.enqueue_apply(vec![run]).await {
-                Ok(answer) => in_flight = Some(answer),
+                Ok(answer) => in_flight.push_back(answer),
                 Err(_) => break,
             }
             next = last + 1;
+        }
+        // Whatever is still queued is counted, landed or not.
+        for answer in in_flight {
+            stored_any |= self.landed(answer).await;
         }
         if stored_any {
             self.drain_pending(key).await;
         }
         stored_any
+    }
+
+    /// Whether a queued page stored anything.
+    async fn landed(&self, answer: tokio::sync::oneshot::Receiver<Result<ApplyReport, String>>) -> bool {
+        match answer.await {
+            Ok(Ok(report)) => self.count(report).applied > 0,
+            _ => false,
+        }
     }
 
     /// One verified page of a stream from `holder`, or `None`.

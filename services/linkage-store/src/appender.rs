@@ -105,26 +105,40 @@ impl Appender {
         let heads = store.all_heads()?;
         let clock = HlcClock::starting_after(store.hlc_last()?);
         let (tx, rx) = mpsc::channel(QUEUED_JOBS_MAX);
-        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
+        // Each commit in flight sends the syncer two messages: its ticket
+        // and, once its views are written, itself.
+        let (sync_tx, sync_rx) = std::sync::mpsc::sync_channel(2 * COMMITS_IN_FLIGHT_MAX);
         let syncing = store.clone();
         let in_flight = Arc::new(InFlight::default());
         let counted = in_flight.clone();
         let syncer = std::thread::Builder::new()
             .name("linkage-sync".into())
-            .spawn(move || sync_loop(syncing, sync_rx, &counted))?;
+            .spawn(move || sync_loop(&syncing, sync_rx, &counted))?;
         let (index_tx, index_rx) = std::sync::mpsc::sync_channel(COMMITS_IN_FLIGHT_MAX);
         let indexing = store.clone();
+        let indexed_tx = sync_tx.clone();
         let indexer = std::thread::Builder::new()
             .name("linkage-index".into())
-            .spawn(move || index_loop(&indexing, index_rx, &sync_tx))?;
+            .spawn(move || index_loop(&indexing, index_rx, &indexed_tx))?;
         let written = store.last_position();
-        let writer = Writer { store, origin, key, heads, clock, written, indexer: index_tx, in_flight };
+        let writer = Writer {
+            store,
+            origin,
+            key,
+            heads,
+            clock,
+            written,
+            tickets: 0,
+            indexer: index_tx,
+            syncer: sync_tx,
+            in_flight,
+        };
         let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || {
             writer.run(rx);
-            // The writer dropped its end: the indexer and then the syncer
+            // The writer dropped its ends: the syncer and the indexer
             // finish what is left, then stop.
-            let _ = indexer.join();
             let _ = syncer.join();
+            let _ = indexer.join();
         })?;
         Ok((Appender { tx }, thread))
     }
@@ -174,8 +188,12 @@ struct Writer {
     clock: HlcClock,
     /// Last position written, durable or not yet.
     written: u64,
-    /// Commits written, on their way through the indexer to the syncer.
+    /// Sync tickets issued: one per commit that wrote anything.
+    tickets: u64,
+    /// Commits written, for the indexer to write their views and answer.
     indexer: std::sync::mpsc::SyncSender<Pending>,
+    /// Tickets of commits written, for the syncer to cover with an fdatasync.
+    syncer: std::sync::mpsc::SyncSender<ToSyncer>,
     /// Commits handed to the indexer and not yet answered.
     in_flight: Arc<InFlight>,
 }
@@ -220,12 +238,14 @@ impl InFlight {
     }
 }
 
-/// A written commit waiting for the fdatasync that makes it durable.
+/// A written commit waiting for its views and for the fdatasync that makes
+/// it durable.
 struct Pending {
     /// Its last position, when it stored events.
     through: Option<u64>,
-    /// True when it wrote anything (events or fork evidence).
-    wrote: bool,
+    /// The sync ticket that covers it, when it wrote anything (events or
+    /// fork evidence).
+    ticket: Option<u64>,
     /// The applied mark the indexer writes after the views.
     mark: Option<Vec<u8>>,
     plan: ledger::CommitPlan,
@@ -234,61 +254,120 @@ struct Pending {
     applies: Vec<(oneshot::Sender<Result<ApplyReport, String>>, ApplyReport)>,
 }
 
-/// The indexer thread: writes what only readers use (remote ids, views,
-/// the applied mark) for each commit in order, on the other core while
-/// the writer plans the next one, then hands it to the syncer. A failure
-/// poisons the store, so the syncer fails the commit's answers.
-fn index_loop(store: &Store, rx: std::sync::mpsc::Receiver<Pending>, syncer: &std::sync::mpsc::SyncSender<Pending>) {
-    while let Ok(mut pending) = rx.recv() {
-        if let Err(e) = store.write_derived(&pending.set, pending.mark.take()) {
-            if !matches!(e, StoreError::Poisoned(_)) {
-                tracing::error!(error = %e, "writing views failed; refusing further writes");
+/// A written commit's claim on an fdatasync.
+struct SyncTicket {
+    /// Issued in order, one per commit that wrote anything.
+    number: u64,
+    /// The commit wrote fork evidence, which lives only in sled: sled's
+    /// writes must be synced too.
+    with_sled: bool,
+}
+
+/// What the syncer is told, in the order it happened.
+enum ToSyncer {
+    /// The writer wrote a commit: its log records need an fdatasync.
+    Ticket(SyncTicket),
+    /// The indexer wrote a commit's views (or failed to): it can be
+    /// answered once its ticket is covered.
+    Indexed(Box<Pending>, Result<(), StoreError>),
+}
+
+/// The syncer thread: takes everything queued, covers every ticket with
+/// one fdatasync (group commit) while the indexer writes views, and
+/// answers each commit whose views are written once a sync covers it:
+/// a commit waits for the longer of the two, not for both in turn. A
+/// commit's ticket is queued before the commit reaches the indexer, so it
+/// is covered by the time its views are.
+fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: &InFlight) {
+    let mut covered = 0;
+    let mut failed: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        let mut ticket: Option<SyncTicket> = None;
+        let mut indexed = Vec::new();
+        for message in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match message {
+                ToSyncer::Ticket(t) => {
+                    let with_sled = t.with_sled || ticket.as_ref().is_some_and(|p| p.with_sled);
+                    ticket = Some(SyncTicket { number: t.number, with_sled });
+                }
+                ToSyncer::Indexed(pending, result) => indexed.push((*pending, result)),
             }
         }
-        if let Err(std::sync::mpsc::SendError(pending)) = syncer.send(pending) {
-            fail_pending(pending, &StoreError::Poisoned("the sync thread has stopped".into()));
+        // Those already covered need not wait for this sync.
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            indexed.into_iter().partition(|(p, _)| p.ticket.is_none_or(|t| t <= covered));
+        answer_all(store, ready, in_flight);
+        if let Some(ticket) = ticket {
+            if failed.is_none() {
+                match store.sync_written(ticket.with_sled) {
+                    Ok(()) => covered = ticket.number,
+                    Err(e) => {
+                        if !matches!(e, StoreError::Poisoned(_)) {
+                            tracing::error!(error = %e, "sync failed; refusing further writes");
+                        }
+                        failed = Some(e.to_string());
+                    }
+                }
+            }
         }
+        let waiting = waiting
+            .into_iter()
+            .map(|(pending, result)| {
+                let result = result.and_then(|()| match (&failed, pending.ticket) {
+                    (_, Some(t)) if t <= covered => Ok(()),
+                    (Some(why), _) => Err(StoreError::Poisoned(why.clone())),
+                    (None, _) => Err(StoreError::Poisoned("a commit reached the syncer before its ticket".into())),
+                });
+                (pending, result)
+            })
+            .collect();
+        answer_all(store, waiting, in_flight);
     }
 }
 
-/// The syncer thread: takes every written commit queued, covers them all
-/// with one fdatasync, lets readers see them, and only then answers.
-fn sync_loop(store: Store, rx: std::sync::mpsc::Receiver<Pending>, in_flight: &InFlight) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            group.push(more);
-        }
-        let count = group.len();
-        make_durable_and_answer(&store, group);
+fn answer_all(store: &Store, commits: Vec<(Pending, Result<(), StoreError>)>, in_flight: &InFlight) {
+    let count = commits.len();
+    for (pending, result) in commits {
+        answer(store, pending, result);
+    }
+    if count > 0 {
         in_flight.answered(count);
     }
 }
 
-/// Covers a group of written commits with one fdatasync, lets readers see
-/// them, and only then answers them; a failed sync fails them all.
-fn make_durable_and_answer(store: &Store, group: Vec<Pending>) {
-    let result = if group.iter().any(|p| p.wrote) {
-        let through = group.iter().filter_map(|p| p.through).max().unwrap_or_else(|| store.last_position());
-        // Fork evidence lives only in sled: sync it too when there is some.
-        let forks = group.iter().any(|p| !p.set.forks.is_empty());
-        store.make_durable(through, forks)
-    } else {
-        Ok(())
-    };
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "sync failed; refusing further writes");
-    }
-    for pending in group {
-        match &result {
-            Ok(()) => {
-                for (reply, report) in pending.applies {
-                    let _ = reply.send(Ok(report));
-                }
-                answer_appends(store, pending.plan, &pending.set, pending.append_replies);
+/// The indexer thread: writes what only readers use (remote ids, views,
+/// the applied mark) for each commit in order, on the other core while
+/// the writer plans the next one and the syncer syncs this one, then hands
+/// it to the syncer to answer. A failure poisons the store, and the syncer
+/// fails the commit's answers.
+fn index_loop(store: &Store, rx: std::sync::mpsc::Receiver<Pending>, syncer: &std::sync::mpsc::SyncSender<ToSyncer>) {
+    while let Ok(mut pending) = rx.recv() {
+        let derived = store.write_derived(&pending.set, pending.mark.take());
+        if let Err(e) = &derived {
+            if !matches!(e, StoreError::Poisoned(_)) {
+                tracing::error!(error = %e, "writing views failed; refusing further writes");
             }
-            Err(e) => fail_pending(pending, e),
         }
+        if let Err(std::sync::mpsc::SendError(ToSyncer::Indexed(pending, _))) =
+            syncer.send(ToSyncer::Indexed(Box::new(pending), derived))
+        {
+            fail_pending(*pending, &StoreError::Poisoned("the sync thread has stopped".into()));
+        }
+    }
+}
+
+/// Lets readers see a written commit whose views are written and whose
+/// sync is `result`, then answers it; a failure fails its answers.
+fn answer(store: &Store, pending: Pending, result: Result<(), StoreError>) {
+    let result = result.and_then(|()| pending.through.map_or(Ok(()), |through| store.publish_durable(through)));
+    match result {
+        Ok(()) => {
+            for (reply, report) in pending.applies {
+                let _ = reply.send(Ok(report));
+            }
+            answer_appends(store, pending.plan, &pending.set, pending.append_replies);
+        }
+        Err(e) => fail_pending(pending, &e),
     }
 }
 
@@ -402,9 +481,14 @@ impl Writer {
         if let Some(last) = through {
             self.written = last;
         }
+        let ticket = (!set.is_empty()).then(|| {
+            self.tickets += 1;
+            self.tickets
+        });
+        let with_sled = !set.forks.is_empty();
         let pending = Pending {
             through,
-            wrote: !set.is_empty(),
+            ticket,
             mark,
             plan,
             set,
@@ -412,17 +496,31 @@ impl Writer {
             applies: apply_replies.into_iter().zip(reports).collect(),
         };
         if alone && self.in_flight.count() == 0 {
-            // The indexer and the syncer have answered every commit handed
-            // to them and get none while the writer is here: it indexes
-            // this one itself, and this sync covers them all.
+            // The indexer and the syncer have no commit of ours and get
+            // none while the writer is here: it indexes and syncs this one
+            // itself, which saves two thread wake-ups on a lone append.
             let mut pending = pending;
-            if let Err(e) = self.store.write_derived(&pending.set, pending.mark.take()) {
-                tracing::error!(error = %e, "writing views failed; refusing further writes");
-            }
-            make_durable_and_answer(&self.store, vec![pending]);
+            let result = self
+                .store
+                .write_derived(&pending.set, pending.mark.take())
+                .inspect_err(|e| tracing::error!(error = %e, "writing views failed; refusing further writes"))
+                .and_then(|()| match pending.ticket {
+                    Some(_) => self.store.sync_written(with_sled),
+                    None => Ok(()),
+                });
+            answer(&self.store, pending, result);
             return;
         }
         self.in_flight.handed_on();
+        // The syncer first, so that the fdatasync starts while the indexer
+        // writes the views.
+        if let Some(number) = ticket {
+            if self.syncer.send(ToSyncer::Ticket(SyncTicket { number, with_sled })).is_err() {
+                self.in_flight.answered(1);
+                fail_pending(pending, &StoreError::Poisoned("the sync thread has stopped".into()));
+                return;
+            }
+        }
         if let Err(std::sync::mpsc::SendError(pending)) = self.indexer.send(pending) {
             self.in_flight.answered(1);
             fail_pending(pending, &StoreError::Poisoned("the index thread has stopped".into()));

@@ -621,9 +621,9 @@ impl Store {
         Ok(Some(KeyRecord { digest, position }))
     }
 
-    /// Writes a commit in one atomic sled batch without making it durable: readers do not
-    /// see it until [`Store::make_durable`] covers it. An error poisons the
-    /// store.
+    /// Writes a commit without making it durable: readers do not see it
+    /// until [`Store::sync_written`] covers it and [`Store::publish_durable`]
+    /// publishes it. An error poisons the store.
     ///
     /// Writes the log and the indexes the writer itself reads (where records
     /// lie, seqs, heads, keys); [`Store::write_derived`] writes the rest.
@@ -648,16 +648,25 @@ impl Store {
         self.index_derived(set, mark).inspect_err(|e| self.poison(e))
     }
 
-    /// Makes the log written so far durable (one fdatasync) and lets
-    /// readers see up to `through`. With `with_sled`, sled's writes too:
-    /// fork evidence is not derived from the log, so it must not be lost.
-    /// An error poisons the store.
-    pub(crate) fn make_durable(&self, through: u64, with_sled: bool) -> Result<(), StoreError> {
+    /// Makes the log written so far durable: one fdatasync. With
+    /// `with_sled`, sled's writes too: fork evidence is not derived from
+    /// the log, so it must not be lost. Readers see nothing new until
+    /// [`Store::publish_durable`]. An error poisons the store.
+    pub(crate) fn sync_written(&self, with_sled: bool) -> Result<(), StoreError> {
         if !self.writable() {
             return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
         }
         let synced = if with_sled { self.sync() } else { self.sync_log() };
-        synced.inspect_err(|e| self.poison(e))?;
+        synced.inspect_err(|e| self.poison(e))
+    }
+
+    /// Lets readers see events up to `through`, which a sync covered and
+    /// whose views are written. Refused once the store is poisoned: what
+    /// failed may be in the views.
+    pub(crate) fn publish_durable(&self, through: u64) -> Result<(), StoreError> {
+        if !self.writable() {
+            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
+        }
         if through > self.inner.durable_position.load(Ordering::Acquire) {
             self.inner.durable_position.store(through, Ordering::Release);
             self.inner.durable_tx.send_replace(through);
@@ -795,6 +804,7 @@ impl Store {
             });
         }
         batch.extend(views.finish()?);
+        // Last, once everything before it is in: sled recovers a prefix.
         batch.extend(applied_mark.map(|mark| (META_APPLIED.to_vec(), mark)));
         for (key, value) in batch {
             self.inner.tree.insert(key, value)?;
@@ -879,6 +889,8 @@ mod tests {
         Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap()
     }
 
+    use linkage_core::validate::ValidAppend;
+
     fn request(title: &str) -> pb::AppendRequest {
         pb::AppendRequest {
             channel: "up".into(),
@@ -919,6 +931,55 @@ mod tests {
         let views = store.scan_views(linkage_core::views::kind::INFO, "", |_: pb::InfoItem| true);
         assert!(matches!(views, Err(StoreError::Poisoned(_))), "{views:?}");
         assert!(appender.rebuild_views().await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_sync_under_load_fails_what_it_did_not_cover() {
+        // Big jobs from many clients take the pipelined path: the syncer
+        // syncs while the indexer writes views. A sync failing midway must
+        // fail every commit it did not cover, hang none, and serve only
+        // what was acknowledged.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let topology = topology();
+        let job = |client: usize, round: usize| -> Vec<ValidAppend> {
+            (0..64)
+                .map(|i| validate_append(&topology, origin, &request(&format!("{client}-{round}-{i}"))).unwrap())
+                .collect()
+        };
+        let clients: Vec<_> = (0..8)
+            .map(|client| {
+                let appender = appender.clone();
+                let jobs: Vec<_> = (0..20).map(|round| job(client, round)).collect();
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut acknowledged = Vec::new();
+                    for (round, job) in jobs.into_iter().enumerate() {
+                        if client == 0 && round == 10 {
+                            store.inner.fail_next_sync.store(true, Ordering::Release);
+                        }
+                        match appender.append(job).await {
+                            Ok(done) => acknowledged.extend(done.into_iter().map(|a| a.event.position)),
+                            Err(crate::AppendFailure::Unavailable(_)) => {}
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        let mut acknowledged = Vec::new();
+        for client in clients {
+            let answered = tokio::time::timeout(std::time::Duration::from_secs(60), client).await;
+            acknowledged.extend(answered.expect("every append is answered").unwrap());
+        }
+        assert!(!store.writable());
+        acknowledged.sort_unstable();
+        let served: Vec<u64> = store.read_positions(1, 100_000).unwrap().iter().map(|e| e.position).collect();
+        assert_eq!(served, acknowledged, "readers see exactly what was acknowledged");
+        assert_eq!(store.last_position(), acknowledged.last().copied().unwrap_or(0));
     }
 
     /// Appends `n` keyed events to a store in `dir` and returns what a

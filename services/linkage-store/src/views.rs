@@ -22,15 +22,44 @@ const REBUILD_DECODE_PAGE: usize = 1_024;
 const REBUILD_RECORDS_IN_MEMORY: usize = 200_000;
 
 /// Records read from sled, with the changes of the current commit on top.
+///
+/// Most events start a record under their own id, and ids grow with time
+/// (UUIDv7), so most looks find nothing. The overlay learns the last key
+/// of each kind of record once per commit and answers a look past it
+/// without searching sled: nothing else writes view records while a
+/// commit's views are folded (the indexer is their only writer, and a
+/// rebuild runs only when it is idle).
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     pub(crate) changes: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Per kind of record (the key's second byte), the last key sled held
+    /// when first asked, or `None` when it held none of that kind.
+    last_keys: HashMap<u8, Option<sled::IVec>>,
     error: Option<sled::Error>,
 }
 
 impl<'a> Overlay<'a> {
     pub(crate) fn new(tree: &'a sled::Tree) -> Overlay<'a> {
-        Overlay { tree, changes: BTreeMap::new(), error: None }
+        Overlay { tree, changes: BTreeMap::new(), last_keys: HashMap::new(), error: None }
+    }
+
+    /// True when sled holds no key this large of the key's kind, so no look
+    /// is needed to know it holds no such record.
+    fn past_last_key(&mut self, key: &[u8]) -> Result<bool, sled::Error> {
+        let [prefix, kind, ..] = *key else { return Ok(false) };
+        let last = match self.last_keys.get(&kind) {
+            Some(last) => last,
+            None => {
+                let last = match kind.checked_add(1) {
+                    Some(next) => {
+                        self.tree.get_lt([prefix, next])?.map(|(k, _)| k).filter(|k| k.starts_with(&[prefix, kind]))
+                    }
+                    None => return Ok(false),
+                };
+                self.last_keys.entry(kind).or_insert(last)
+            }
+        };
+        Ok(last.as_ref().is_none_or(|last| key > last.as_ref()))
     }
 
     /// The first sled error a read met, if any.
@@ -46,6 +75,14 @@ impl Records for Overlay<'_> {
     fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         if let Some(v) = self.changes.get(key) {
             return Some(v.clone());
+        }
+        match self.past_last_key(key) {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return None;
+            }
         }
         match self.tree.get(key) {
             Ok(v) => v.map(|v| v.to_vec()),

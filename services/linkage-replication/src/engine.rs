@@ -285,7 +285,7 @@ impl Replicator {
         if already_held {
             metrics::counter!("linkage_duplicate_events_total").increment(push.events.len() as u64);
         } else if !push.events.is_empty() {
-            match self.verify(origin, &channel, &push.events) {
+            match self.verify(origin, &channel, push.events) {
                 Ok(run) => self.submit(run).await,
                 Err((why, reason)) => self.reject(origin, &channel, &why, reason),
             }
@@ -299,10 +299,10 @@ impl Replicator {
         &self,
         origin: NodeCode,
         channel: &Channel,
-        raws: &[Vec<u8>],
+        raws: Vec<Vec<u8>>,
     ) -> Result<RemoteRun, (VerifyError, &'static str)> {
         let key = self.inner.keys.get(&origin).ok_or((VerifyError::UnknownKey(origin), "unknown_key"))?;
-        let parsed = verify::verify_run(raws, key).map_err(|e| {
+        let parsed = verify::verify_run(&raws, key).map_err(|e| {
             let reason = match e {
                 VerifyError::BadSignature(_) => "bad_signature",
                 VerifyError::UnsignedTail => "unsigned",
@@ -314,7 +314,7 @@ impl Replicator {
         if parsed.iter().any(|p| p.origin != origin || &p.channel != channel) {
             return Err((VerifyError::NotARun, "wrong_stream"));
         }
-        Ok(parsed.into_iter().zip(raws.iter().cloned()).collect())
+        Ok(parsed.into_iter().zip(raws).collect())
     }
 
     /// Hands a verified run to the writer without waiting for its commit
@@ -639,7 +639,7 @@ impl Replicator {
             return None;
         }
         metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
-        match self.verify(key.0, &key.1, &response.events) {
+        match self.verify(key.0, &key.1, response.events) {
             Ok(run) => Some(run),
             Err((why, reason)) => {
                 self.reject(key.0, &key.1, &why, reason);

@@ -2,12 +2,13 @@
 //! remote events queue on one bounded channel; the thread takes everything
 //! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, appends its events
 //! to the log file and writes the indexes it reads back itself (heads,
-//! seqs, keys), then hands the commit to the index thread, which writes the
-//! views and the remote id index, and that to the sync thread, which covers
-//! every commit waiting with one fdatasync, lets readers see them and only
-//! then answers: group commit, pipelined — the writer plans and writes the
-//! next commit (at most [`COMMITS_IN_FLIGHT_MAX`] ahead) while the views
-//! are folded and the disk syncs.
+//! seqs, keys). It then hands the commit's sync ticket to the sync thread,
+//! which covers every ticket waiting with one fdatasync (group commit), and
+//! the commit to the index thread, which meanwhile writes the views and the
+//! remote id index and hands it back to the sync thread; that lets readers
+//! see the commit and answers it once both are done. Pipelined: the writer
+//! plans and writes the next commit (at most [`COMMITS_IN_FLIGHT_MAX`]
+//! ahead) while the views are folded and the disk syncs.
 
 use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
 use crate::views::RebuildStats;
@@ -135,10 +136,10 @@ impl Appender {
         };
         let thread = std::thread::Builder::new().name("linkage-writer".into()).spawn(move || {
             writer.run(rx);
-            // The writer dropped its ends: the syncer and the indexer
-            // finish what is left, then stop.
-            let _ = syncer.join();
+            // The writer dropped its ends: the indexer and then the syncer
+            // (which the indexer still sends to) finish what is left, then stop.
             let _ = indexer.join();
+            let _ = syncer.join();
         })?;
         Ok((Appender { tx }, thread))
     }
@@ -190,7 +191,7 @@ struct Writer {
     written: u64,
     /// Sync tickets issued: one per commit that wrote anything.
     tickets: u64,
-    /// Commits written, for the indexer to write their views and answer.
+    /// Commits written, for the indexer to write their views.
     indexer: std::sync::mpsc::SyncSender<Pending>,
     /// Tickets of commits written, for the syncer to cover with an fdatasync.
     syncer: std::sync::mpsc::SyncSender<ToSyncer>,

@@ -12,6 +12,8 @@
 //! `target/bench/report.json`.
 //! `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1 and 8 only and prints two
 //! plain lines: a quick look while working on the store.
+//! `LINKAGE_BENCH_NODE_ONLY=1` runs figures 1, 2, 3 and 8 and prints one
+//! line: a quick look while working on the append path (about a minute).
 //! Stores and files go under `$LINKAGE_BENCH_DIR`, else
 //! `target/bench-tmp` in the workspace, which is on the repository's disk
 //! and not on a tmpfs (where fdatasync is free and every figure would be
@@ -278,6 +280,23 @@ fn main() -> anyhow::Result<()> {
     let dir = run.child("fdatasync")?;
     let raw_latency = fsync::latencies(dir.path())?;
     drop(dir);
+    if std::env::var_os("LINKAGE_BENCH_NODE_ONLY").is_some() {
+        // A quick look while working on the node: figures 1, 2, 3 and 8.
+        println!(
+            "batched ratio {:.2}; unary 1 client {:.0}/s (health {:.0}/s), 64 clients {:.0}/s (health {:.0}/s); \
+             latency p50 {:.0} µs p99 {:.0} µs, raw fdatasync p50 {:.0} µs p99 {:.0} µs",
+            ours.rate.per_s() / raw.per_s(),
+            unary.one_append.per_s(),
+            unary.one_health.per_s(),
+            unary.many_append.per_s(),
+            unary.many_health.per_s(),
+            unary.latency.percentile_us(50.0),
+            unary.latency.percentile_us(99.0),
+            raw_latency.percentile_us(50.0),
+            raw_latency.percentile_us(99.0),
+        );
+        return Ok(());
+    }
 
     // Figures 4 to 7. Ctrl-C drops the figures' future, and with it the
     // topology, which stops every process it started.

@@ -1,12 +1,14 @@
 //! [`Appender`]: the one thread that writes. Local appends and verified
 //! remote events queue on one bounded channel; the thread takes everything
-//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it, appends its events
-//! to the log file and writes the indexes it reads back itself (heads,
-//! seqs, keys). It then hands the commit's sync ticket to the sync thread,
-//! which covers every ticket waiting with one fdatasync (group commit), and
-//! the commit to the index thread, which meanwhile writes the views and the
-//! remote id index and hands it back to the sync thread; that lets readers
-//! see the commit and answers it once both are done. Pipelined: the writer
+//! queued (up to [`BATCH_EVENTS_MAX`] events), plans it and appends its
+//! events to the log file. It then hands the commit's sync ticket to the
+//! sync thread, which covers every ticket waiting with one fdatasync (group
+//! commit), writes the indexes it reads back itself (heads, seqs, keys)
+//! meanwhile, and hands the commit to the index thread, which writes the
+//! views and the remote id index and hands it back to the sync thread; that
+//! lets readers see the commit and answers it once both are done. Every
+//! commit takes this path, a lone append too: its sync starts as soon as
+//! its record is written, and sled's writes happen beside it. Pipelined: the writer
 //! plans and writes the next commit (at most [`COMMITS_IN_FLIGHT_MAX`]
 //! ahead) while the views are folded and the disk syncs.
 
@@ -204,10 +206,6 @@ struct Writer {
 /// the disk for N; replies wait for their sync either way.
 pub const COMMITS_IN_FLIGHT_MAX: usize = 4;
 
-/// The most events a commit may hold for the writer to sync it itself
-/// when nothing else is waiting (see `Writer::run`).
-pub const INLINE_SYNC_EVENTS_MAX: usize = 16;
-
 /// Commits handed on by the writer and not yet answered by the syncer.
 #[derive(Default)]
 struct InFlight {
@@ -216,10 +214,6 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn count(&self) -> usize {
-        *self.count.lock().expect("in-flight lock")
-    }
-
     fn handed_on(&self) {
         *self.count.lock().expect("in-flight lock") += 1;
     }
@@ -393,17 +387,12 @@ impl Writer {
                 events += job.events();
                 jobs.push(job);
             }
-            // A small lone commit (nothing syncing, nothing queued behind
-            // it) is synced here: handing it to the syncer would only add
-            // a thread wake-up to its latency. Under load, and for pulled
-            // pages whose next page is on its way, commits pipeline.
-            let alone = next.is_none() && rx.is_empty() && events <= INLINE_SYNC_EVENTS_MAX;
-            self.commit(jobs, alone);
+            self.commit(jobs);
         }
         tracing::debug!("writer: all appenders gone, stopping");
     }
 
-    fn commit(&mut self, jobs: Vec<Job>, alone: bool) {
+    fn commit(&mut self, jobs: Vec<Job>) {
         let mut appends = Vec::new();
         let mut append_replies = Vec::new();
         let mut applies = Vec::new();
@@ -460,7 +449,21 @@ impl Writer {
         }
         set.heads = heads;
         set.hlc_last = clock.last();
-        let mark = match self.store.write(&set) {
+        // The log first; its fdatasync starts on the syncer while the
+        // writer and the indexer write sled. Fork evidence lives only in
+        // sled, so a commit with forks asks for its sync after writing them.
+        let with_sled = !set.forks.is_empty();
+        let written = self.store.write_log(&set).and_then(|locations| {
+            if !with_sled {
+                self.issue_ticket(&set, false)?;
+            }
+            let mark = self.store.write_indexes(&set, &locations)?;
+            if with_sled {
+                self.issue_ticket(&set, true)?;
+            }
+            Ok(mark)
+        });
+        let mark = match written {
             Ok(mark) => mark,
             Err(e) => {
                 if matches!(e, StoreError::Poisoned(_)) {
@@ -482,11 +485,7 @@ impl Writer {
         if let Some(last) = through {
             self.written = last;
         }
-        let ticket = (!set.is_empty()).then(|| {
-            self.tickets += 1;
-            self.tickets
-        });
-        let with_sled = !set.forks.is_empty();
+        let ticket = (!set.is_empty()).then_some(self.tickets);
         let pending = Pending {
             through,
             ticket,
@@ -496,36 +495,26 @@ impl Writer {
             append_replies,
             applies: apply_replies.into_iter().zip(reports).collect(),
         };
-        if alone && self.in_flight.count() == 0 {
-            // The indexer and the syncer have no commit of ours and get
-            // none while the writer is here: it indexes and syncs this one
-            // itself, which saves two thread wake-ups on a lone append.
-            let mut pending = pending;
-            let result = self
-                .store
-                .write_derived(&pending.set, pending.mark.take())
-                .inspect_err(|e| tracing::error!(error = %e, "writing views failed; refusing further writes"))
-                .and_then(|()| match pending.ticket {
-                    Some(_) => self.store.sync_written(with_sled),
-                    None => Ok(()),
-                });
-            answer(&self.store, pending, result);
-            return;
-        }
         self.in_flight.handed_on();
-        // The syncer first, so that the fdatasync starts while the indexer
-        // writes the views.
-        if let Some(number) = ticket {
-            if self.syncer.send(ToSyncer::Ticket(SyncTicket { number, with_sled })).is_err() {
-                self.in_flight.answered(1);
-                fail_pending(pending, &StoreError::Poisoned("the sync thread has stopped".into()));
-                return;
-            }
-        }
         if let Err(std::sync::mpsc::SendError(pending)) = self.indexer.send(pending) {
             self.in_flight.answered(1);
             fail_pending(pending, &StoreError::Poisoned("the index thread has stopped".into()));
         }
+    }
+
+    /// Hands the syncer a ticket for a commit that wrote anything (events
+    /// or fork evidence), so that its fdatasync starts.
+    fn issue_ticket(&mut self, set: &WriteSet, with_sled: bool) -> Result<(), StoreError> {
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.tickets += 1;
+        let ticket = SyncTicket { number: self.tickets, with_sled };
+        self.syncer.send(ToSyncer::Ticket(ticket)).map_err(|_| {
+            let e = StoreError::Poisoned("the sync thread has stopped".into());
+            self.store.poison(&e);
+            e
+        })
     }
 
     /// Waits until every commit handed on has been answered: a rebuild

@@ -19,6 +19,14 @@
 //!
 //! The key and digest ride along so that a replay restores the idempotency
 //! records too: a retry after a crash still finds its first answer.
+//!
+//! The file is written with zeros [`PREALLOCATE_BYTES`] ahead of the last
+//! record ([`preallocate`]), so that a commit overwrites blocks the file
+//! already owns: its `fdatasync` then writes data only, without a journal
+//! commit for the new length and blocks, and without waiting for whatever
+//! else (sled's files) that journal commit would carry. A zero header is
+//! never a record (its body is too short), so a scan stops there, and
+//! opening cuts the zeros off again.
 
 use crate::store::StoreError;
 use std::fs::File;
@@ -42,6 +50,44 @@ pub const RECORD_BODY_MAX: usize = linkage_core::limits::EVENT_BYTES_MAX + 4 * 1
 
 /// Bytes a scan reads from the file at a time.
 const SCAN_CHUNK: usize = 4 * 1024 * 1024;
+
+/// How far ahead of the last record the file is written with zeros: each
+/// extension costs one slower `fdatasync` (the zeros and the new length),
+/// and the commits of the next few thousand events none of that.
+pub const PREALLOCATE_BYTES: u64 = 1024 * 1024;
+
+/// Zeros written at a time by [`preallocate`].
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// Writes zeros from `from` up to `to`: the blocks become the file's, to
+/// be overwritten by records. Not synced here: the next `fdatasync`
+/// covers them with the records that follow.
+pub fn preallocate(file: &File, from: u64, to: u64) -> Result<(), StoreError> {
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Whether the file holds anything but zeros from `from` to its end: the
+/// tail a scan stopped before is either preallocated zeros or a torn write.
+pub fn nonzero_after(file: &File, from: u64) -> Result<bool, StoreError> {
+    let len = file.metadata()?.len();
+    let mut buf = vec![0; SCAN_CHUNK];
+    let mut at = from;
+    while at < len {
+        let n = (len - at).min(SCAN_CHUNK as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(true);
+        }
+        at += n as u64;
+    }
+    Ok(false)
+}
 
 /// One decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +158,9 @@ fn decode_body(body: &[u8]) -> Option<Body<'_>> {
 fn check(record: &[u8]) -> Option<&[u8]> {
     let len = u32::from_le_bytes(record.get(..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(record.get(4..8)?.try_into().ok()?);
-    if len > RECORD_BODY_MAX {
+    // The shortest body: a position and a key length. Preallocated zeros
+    // (length 0, and CRC-32 of nothing is 0) stop here.
+    if !(10..=RECORD_BODY_MAX).contains(&len) {
         return None;
     }
     let body = record.get(RECORD_HEADER..RECORD_HEADER + len)?;

@@ -167,6 +167,9 @@ struct Inner {
     log: File,
     /// Offset just past the last record written, durable or not yet.
     log_end: AtomicU64,
+    /// Offset up to which the log file is written (records, then zeros):
+    /// see [`log::PREALLOCATE_BYTES`]. The writer's alone.
+    log_allocated: AtomicU64,
     /// Highest position covered by a completed fdatasync; reads stop here.
     durable_position: AtomicU64,
     /// Cleared by the first failed write: fsync errors cannot be retried
@@ -214,6 +217,7 @@ impl Store {
             tree,
             log,
             log_end: AtomicU64::new(log::MAGIC.len() as u64),
+            log_allocated: AtomicU64::new(log::MAGIC.len() as u64),
             durable_position: AtomicU64::new(0),
             writable: AtomicBool::new(true),
             durable_tx: tokio::sync::watch::Sender::new(0),
@@ -282,9 +286,13 @@ impl Store {
         self.replay(chunk)?;
         let file_len = log.metadata()?.len();
         if end.offset < file_len {
-            tracing::warn!(bytes = file_len - end.offset, "cutting a torn tail off the event log");
+            // Preallocated zeros, or a torn tail among them.
+            if log::nonzero_after(log, end.offset)? {
+                tracing::warn!(bytes = file_len - end.offset, "cutting a torn tail off the event log");
+            }
             log.set_len(end.offset)?;
         }
+        self.inner.log_allocated.store(end.offset, Ordering::Release);
         // What the log holds may not have been synced before a crash.
         log.sync_data()?;
         self.inner.log_end.store(end.offset, Ordering::Release);
@@ -621,30 +629,50 @@ impl Store {
         Ok(Some(KeyRecord { digest, position }))
     }
 
-    /// Writes a commit without making it durable: readers do not see it
-    /// until [`Store::sync_written`] covers it and [`Store::publish_durable`]
-    /// publishes it. An error poisons the store.
+    /// Appends a commit's events to the log without making them durable:
+    /// readers do not see them until [`Store::sync_written`] covers them and
+    /// [`Store::publish_durable`] publishes them. Returns where each record
+    /// lies, for [`Store::write_indexes`]. An error poisons the store.
     ///
-    /// Writes the log and the indexes the writer itself reads (where records
-    /// lie, seqs, heads, keys); [`Store::write_derived`] writes the rest.
-    /// Returns the applied mark for `write_derived` to write last.
-    pub(crate) fn write(&self, set: &WriteSet) -> Result<Option<Vec<u8>>, StoreError> {
-        if !self.writable() {
-            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
-        }
+    /// The log first, sled after: after a crash sled never holds more than
+    /// the log (short of a power cut, which [`Store::recover`] also handles).
+    /// The fdatasync may start as soon as this returns: nothing in sled is
+    /// needed to make an event durable.
+    pub(crate) fn write_log(&self, set: &WriteSet) -> Result<Vec<(u64, u32)>, StoreError> {
+        self.check_writable()?;
+        self.append_records(set).inspect_err(|e| self.poison(e))
+    }
+
+    /// Writes the indexes the writer itself reads back (where records lie,
+    /// seqs, heads, keys, forks, the hlc) for a commit whose records are at
+    /// `locations`; [`Store::write_derived`] writes the rest. Returns the
+    /// applied mark for `write_derived` to write last. An error poisons the
+    /// store.
+    pub(crate) fn write_indexes(
+        &self,
+        set: &WriteSet,
+        locations: &[(u64, u32)],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_writable()?;
         if set.is_empty() {
             return Ok(None);
         }
-        self.write_batch(set).inspect_err(|e| self.poison(e))
+        self.index_base(set, locations).inspect_err(|e| self.poison(e))
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.writable() {
+            Ok(())
+        } else {
+            Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()))
+        }
     }
 
     /// Writes what only readers use — the id index of remote events and
     /// the views — and then the applied mark `write` returned. Commits come
     /// here in order, from one thread. An error poisons the store.
     pub(crate) fn write_derived(&self, set: &WriteSet, mark: Option<Vec<u8>>) -> Result<(), StoreError> {
-        if !self.writable() {
-            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
-        }
+        self.check_writable()?;
         self.index_derived(set, mark).inspect_err(|e| self.poison(e))
     }
 
@@ -653,9 +681,7 @@ impl Store {
     /// the log, so it must not be lost. Readers see nothing new until
     /// [`Store::publish_durable`]. An error poisons the store.
     pub(crate) fn sync_written(&self, with_sled: bool) -> Result<(), StoreError> {
-        if !self.writable() {
-            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
-        }
+        self.check_writable()?;
         let synced = if with_sled { self.sync() } else { self.sync_log() };
         synced.inspect_err(|e| self.poison(e))
     }
@@ -664,9 +690,7 @@ impl Store {
     /// whose views are written. Refused once the store is poisoned: what
     /// failed may be in the views.
     pub(crate) fn publish_durable(&self, through: u64) -> Result<(), StoreError> {
-        if !self.writable() {
-            return Err(StoreError::Poisoned(self.inner.poison_reason.lock().expect("poison lock").clone()));
-        }
+        self.check_writable()?;
         if through > self.inner.durable_position.load(Ordering::Acquire) {
             self.inner.durable_position.store(through, Ordering::Release);
             self.inner.durable_tx.send_replace(through);
@@ -679,10 +703,9 @@ impl Store {
         self.inner.writable.store(false, Ordering::Release);
     }
 
-    /// Appends the commit's events to the log, then writes what is derived
-    /// from them to sled: after a crash sled never holds more than the log
-    /// (short of a power cut, which [`Store::recover`] also handles).
-    fn write_batch(&self, set: &WriteSet) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Appends the commit's events to the log, zeros ahead of them first
+    /// when the file's written part ends before them.
+    fn append_records(&self, set: &WriteSet) -> Result<Vec<(u64, u32)>, StoreError> {
         let start = self.inner.log_end.load(Ordering::Acquire);
         let keyed: std::collections::HashMap<u64, (&str, &[u8; 32])> =
             set.keys.iter().map(|(key, record)| (record.position, (key.as_str(), &record.digest))).collect();
@@ -693,12 +716,19 @@ impl Store {
             let len = log::encode(&mut bytes, event.position, keyed.get(&event.position).copied(), &event.raw);
             locations.push((offset, len));
         }
-        if !bytes.is_empty() {
-            self.inner.log.write_all_at(&bytes, start)?;
+        if bytes.is_empty() {
+            return Ok(locations);
         }
-        let mark = self.index_base(set, &locations)?;
-        self.inner.log_end.store(start + bytes.len() as u64, Ordering::Release);
-        Ok(mark)
+        let end = start + bytes.len() as u64;
+        let allocated = self.inner.log_allocated.load(Ordering::Acquire);
+        if end > allocated {
+            let to = end + log::PREALLOCATE_BYTES;
+            log::preallocate(&self.inner.log, allocated.max(end), to)?;
+            self.inner.log_allocated.store(to, Ordering::Release);
+        }
+        self.inner.log.write_all_at(&bytes, start)?;
+        self.inner.log_end.store(end, Ordering::Release);
+        Ok(locations)
     }
 
     /// Writes to sled everything derived from events at `locations` of the
@@ -1125,13 +1155,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let before = fill(dir.path(), 5).await;
         let path = dir.path().join(log::FILE_NAME);
-        let len = std::fs::metadata(&path).unwrap().len();
-        let log = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        // Half a record: a length and checksum, then not enough body.
+        let (log, _) = log::open(dir.path()).unwrap();
+        let len = log::scan(&log, log::MAGIC.len() as u64, 0, |_| Ok(())).unwrap().offset;
+        assert!(std::fs::metadata(&path).unwrap().len() > len, "zeros are written ahead of the records");
+        // Half a record where the zeros begin: a length and checksum, then
+        // not enough body.
         log.write_all_at(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9], len).unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(seen(&store), before);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len, "the torn record is cut off");
     }
 
     #[tokio::test]

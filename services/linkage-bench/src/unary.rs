@@ -3,6 +3,7 @@
 //! `grpc.health.v1.Health/Check` on the same server and connections.
 
 use crate::fixture;
+use crate::fsync::RawAppends;
 use crate::measure::{Latencies, Rate};
 use anyhow::Context;
 use linkage_core::pb;
@@ -40,11 +41,14 @@ pub const CLIENT_CALLS_MAX: u64 = 1_000_000;
 /// is the 20th-slowest call rather than a single outlier.
 pub const LATENCY_SAMPLES: usize = 2_000;
 
+/// Rounds the latency samples and their baseline alternate in.
+pub const LATENCY_ROUNDS: usize = 10;
+
 /// Untimed sequential calls before the latency samples.
 pub const LATENCY_WARMUP_CALLS: usize = 20;
 
-/// Wall time the latency samples may take at most, for a disk whose
-/// fdatasync takes 15 ms.
+/// Wall time the latency samples and their baseline may take at most,
+/// for a disk whose fdatasync takes 7 ms.
 pub const LATENCY_DURATION_MAX: Duration = Duration::from_secs(30);
 
 /// How long the node may take to finish in-flight calls on stop.
@@ -165,18 +169,28 @@ async fn run_clients(channels: &[Channel], clients: usize, call: &Call, duration
 }
 
 /// Latencies of [`LATENCY_SAMPLES`] sequential calls by one client, each
-/// waiting for the answer before the next, after a few untimed ones.
-pub async fn latencies(channel: &Channel, call: &Call) -> anyhow::Result<Latencies> {
+/// waiting for the answer before the next, after a few untimed ones, and
+/// as many appends + fdatasyncs of `raw` (the baseline), interleaved in
+/// [`LATENCY_ROUNDS`] rounds: a disk or a host that is slow for a moment
+/// slows both sides alike. Returns (ours, baseline).
+pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> anyhow::Result<(Latencies, Latencies)> {
     let mut caller = Caller::new(channel.clone(), call);
     for _ in 0..LATENCY_WARMUP_CALLS {
         caller.call().await?;
     }
     let limit = Instant::now() + LATENCY_DURATION_MAX;
-    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
-    while samples.len() < LATENCY_SAMPLES && Instant::now() < limit {
-        let started = Instant::now();
-        caller.call().await?;
-        samples.push(started.elapsed());
+    let per_round = LATENCY_SAMPLES / LATENCY_ROUNDS;
+    let mut ours = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut baseline = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_ROUNDS {
+        let mut round = 0;
+        while round < per_round && Instant::now() < limit {
+            let started = Instant::now();
+            caller.call().await?;
+            ours.push(started.elapsed());
+            round += 1;
+        }
+        baseline.extend(raw.samples(per_round, limit)?);
     }
-    Ok(Latencies::new(samples))
+    Ok((Latencies::new(ours), Latencies::new(baseline)))
 }

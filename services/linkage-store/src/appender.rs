@@ -3,14 +3,15 @@
 //! queued (up to [`BATCH_EVENTS_MAX`] events), plans it and appends its
 //! events to the log file. It then hands the commit's sync ticket to the
 //! sync thread, which covers every ticket waiting with one fdatasync (group
-//! commit), writes the indexes it reads back itself (heads, seqs, keys)
-//! meanwhile, and hands the commit to the index thread, which writes the
-//! views and the remote id index and hands it back to the sync thread; that
-//! lets readers see the commit and answers it once both are done. Every
-//! commit takes this path, a lone append too: its sync starts as soon as
-//! its record is written, and sled's writes happen beside it. Pipelined: the writer
-//! plans and writes the next commit (at most [`COMMITS_IN_FLIGHT_MAX`]
-//! ahead) while the views are folded and the disk syncs.
+//! commit); meanwhile the writer writes the indexes it reads back itself
+//! (heads, seqs, keys) and hands the commit to the index thread, which
+//! writes the views and the remote id index and hands it back to the sync
+//! thread; that lets readers see the commit and answers it once both are
+//! done. Every commit takes this path, a lone append too: its sync starts
+//! as soon as its records are written, and sled's writes happen beside it.
+//! Pipelined: the writer plans and writes the next commit (at most
+//! [`COMMITS_IN_FLIGHT_MAX`] ahead) while the views are folded and the
+//! disk syncs.
 
 use crate::store::{ForkRecord, Store, StoreError, StoredEvent, WriteEvent, WriteSet};
 use crate::views::RebuildStats;

@@ -669,8 +669,9 @@ impl Store {
     }
 
     /// Writes what only readers use — the id index of remote events and
-    /// the views — and then the applied mark `write` returned. Commits come
-    /// here in order, from one thread. An error poisons the store.
+    /// the views — and then the applied mark [`Store::write_indexes`]
+    /// returned. Commits come here in order, from one thread. An error
+    /// poisons the store.
     pub(crate) fn write_derived(&self, set: &WriteSet, mark: Option<Vec<u8>>) -> Result<(), StoreError> {
         self.check_writable()?;
         self.index_derived(set, mark).inspect_err(|e| self.poison(e))

@@ -190,7 +190,9 @@ pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> 
             ours.push(started.elapsed());
             round += 1;
         }
-        baseline.extend(raw.samples(per_round, limit)?);
+        // Blocking writes and syncs: off the runtime's worker, which the
+        // node shares.
+        baseline.extend(tokio::task::block_in_place(|| raw.samples(per_round, limit))?);
     }
     Ok((Latencies::new(ours), Latencies::new(baseline)))
 }

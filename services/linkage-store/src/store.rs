@@ -269,7 +269,8 @@ impl Store {
             }
             _ => start,
         };
-        if log.metadata()?.len() > from.offset {
+        // Past the mark lie records to replay, or only preallocated zeros.
+        if log::nonzero_after(log, from.offset)? {
             self.forget_runs_after(from.position)?;
         }
         let mut chunk = Vec::with_capacity(REPLAY_CHUNK);

@@ -37,6 +37,24 @@ pub fn embedded_position(id: &[u8; 16]) -> Option<u64> {
     (version == 7 && variant == 0b10).then_some(low & ((1 << POSITION_BITS) - 1))
 }
 
+/// The origin and the origin's position an id names, if it has this
+/// layout: where a node that holds the event as a remote one finds it.
+pub fn embedded_origin(id: &[u8; 16]) -> Option<(NodeCode, u64)> {
+    let position = embedded_position(id)?;
+    let low = u64::from_be_bytes(id[8..].try_into().expect("8 bytes"));
+    let code = (low >> POSITION_BITS) & ((1 << (62 - POSITION_BITS)) - 1);
+    if code >= 1_000_000 {
+        return None;
+    }
+    let mut digits = [b'0'; NodeCode::LEN];
+    let mut rest = code;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    Some((NodeCode::from_bytes(&digits)?, position))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +66,7 @@ mod tests {
             let origin: NodeCode = code.to_string().parse().unwrap();
             let id = event_id(origin, hlc, position);
             prop_assert_eq!(embedded_position(&id), Some(position));
+            prop_assert_eq!(embedded_origin(&id), Some((origin, position)));
             let later = event_id(origin, hlc + (1 << 16), position + 1);
             prop_assert!(later > id);
             prop_assert_ne!(event_id("620000".parse().unwrap(), hlc, position), event_id("620001".parse().unwrap(), hlc, position));

@@ -568,15 +568,37 @@ impl Replicator {
     }
 
     /// Pulls pages of a stream from one holder up to `target`, asking for
-    /// the next page while the writer commits the ones before it (at most
-    /// [`PULL_PAGES_IN_FLIGHT`]). True when anything was stored.
+    /// the next page while this one is verified and while the writer
+    /// commits the ones before it (at most [`PULL_PAGES_IN_FLIGHT`]). True
+    /// when anything was stored.
     async fn pull_from(&self, key: &StreamKey, holder: NodeCode, from: u64, target: u64) -> bool {
         let mut next = from;
         let mut in_flight = std::collections::VecDeque::with_capacity(PULL_PAGES_IN_FLIGHT);
         let mut stored_any = false;
         let mut landed = true;
+        let mut asked = (next <= target).then(|| self.ask_page(key, holder, next));
         while landed {
-            let page = if next <= target { self.request_page(key, holder, next).await } else { None };
+            let events = match asked.take() {
+                Some(answer) => answer.await.ok().flatten(),
+                None => None,
+            };
+            // The page after this one, asked for before this one is checked:
+            // a page that fails its check drops the answer unread.
+            let after = events
+                .as_ref()
+                .and_then(|e| e.last())
+                .and_then(|raw| linkage_core::wire::peek(raw).ok())
+                .map(|p| p.seq + 1);
+            if let Some(after) = after.filter(|after| *after <= target) {
+                asked = Some(self.ask_page(key, holder, after));
+            }
+            let page = events.and_then(|events| match self.verify(key.0, &key.1, events) {
+                Ok(run) => Some(run),
+                Err((why, reason)) => {
+                    self.reject(key.0, &key.1, &why, reason);
+                    None
+                }
+            });
             while in_flight.len() >= PULL_PAGES_IN_FLIGHT || (page.is_none() && !in_flight.is_empty()) {
                 let Some(oldest) = in_flight.pop_front() else { break };
                 if self.landed(oldest).await {
@@ -593,6 +615,9 @@ impl Replicator {
                 Err(_) => break,
             }
             next = last + 1;
+        }
+        if let Some(answer) = asked {
+            answer.abort();
         }
         // Whatever is still queued is counted, landed or not.
         for answer in in_flight {
@@ -612,8 +637,9 @@ impl Replicator {
         }
     }
 
-    /// One verified page of a stream from `holder`, or `None`.
-    async fn request_page(&self, key: &StreamKey, holder: NodeCode, from: u64) -> Option<RemoteRun> {
+    /// Asks `holder` for a page of a stream from seq `from`, in a task of
+    /// its own: its answer's events, unchecked, or `None`.
+    fn ask_page(&self, key: &StreamKey, holder: NodeCode, from: u64) -> tokio::task::JoinHandle<Option<Vec<Vec<u8>>>> {
         let request = pb::PeerRequest {
             kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
                 origin: key.0.to_string(),
@@ -623,29 +649,26 @@ impl Replicator {
             })),
         };
         let subject = subjects::pull_subject(holder, self.inner.me);
-        let answer = self
-            .inner
-            .transport
-            .request(subject, request.encode_to_vec().into(), self.inner.config.request_timeout)
-            .await;
-        let Ok(bytes) = answer else {
-            metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
-            return None;
-        };
-        self.touch(holder);
-        let response = pb::PullResponse::decode(bytes).ok()?;
-        if response.denied || response.events.is_empty() {
-            metrics::counter!("linkage_pulls_total", "result" => "empty").increment(1);
-            return None;
-        }
-        metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
-        match self.verify(key.0, &key.1, response.events) {
-            Ok(run) => Some(run),
-            Err((why, reason)) => {
-                self.reject(key.0, &key.1, &why, reason);
-                None
+        let this = self.clone();
+        tokio::spawn(async move {
+            let answer = this
+                .inner
+                .transport
+                .request(subject, request.encode_to_vec().into(), this.inner.config.request_timeout)
+                .await;
+            let Ok(bytes) = answer else {
+                metrics::counter!("linkage_pulls_total", "result" => "no_answer").increment(1);
+                return None;
+            };
+            this.touch(holder);
+            let response = pb::PullResponse::decode(bytes).ok()?;
+            if response.denied || response.events.is_empty() {
+                metrics::counter!("linkage_pulls_total", "result" => "empty").increment(1);
+                return None;
             }
-        }
+            metrics::counter!("linkage_pulls_total", "result" => "ok").increment(1);
+            Some(response.events)
+        })
     }
 
     // ---- outgoing ------------------------------------------------------

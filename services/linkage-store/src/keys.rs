@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | `E` | first position of a commit (u64 BE) | each of its records' offset (u64 BE) and length (u32 BE) in the log |
 //! | `S` | origin (6) · channel · `0x00` · first seq (u64 BE) | positions (u64 BE each) of the run of seqs from there written by one commit |
-//! | `I` | event id (16 bytes) | position — only for ids that do not name their own position (`linkage_core::ids`) |
+//! | `O` | origin (6) · channel · `0x00` · first origin position (u64 BE) | (origin position, position) pairs (u64 BE each) of the remote events of one stream one commit wrote, found by their ids (`linkage_core::ids::embedded_origin`) |
+//! | `I` | event id (16 bytes) | position — only for ids that name neither their own position nor their origin's (`linkage_core::ids`) |
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
@@ -23,8 +24,10 @@ use linkage_core::NodeCode;
 pub const EVENT: u8 = b'E';
 /// Prefix of the (origin, channel, seq) index.
 pub const STREAM: u8 = b'S';
-/// Prefix of the id index.
+/// Prefix of the id index of events whose ids name no origin position.
 pub const ID: u8 = b'I';
+/// Prefix of the origin-position index of remote events.
+pub const ORIGIN: u8 = b'O';
 /// Prefix of stream heads.
 pub const HEAD: u8 = b'H';
 /// Prefix of idempotency records.
@@ -55,6 +58,15 @@ pub fn stream(origin: NodeCode, channel: &str, seq: u64) -> Vec<u8> {
     let mut key = stream_prefix(STREAM, origin, channel);
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Key of the origin-position run of (origin, channel) that starts at
+/// origin position `first`.
+pub fn origin_run(origin: NodeCode, channel: &str, first: u64) -> Vec<u8> {
+    let mut key = stream_prefix(ORIGIN, origin, channel);
+    key.push(0);
+    key.extend_from_slice(&first.to_be_bytes());
     key
 }
 

@@ -28,6 +28,10 @@ const REPLAY_CHUNK: usize = 1_024;
 /// length (u32 BE).
 const LOCATION_BYTES: usize = 12;
 
+/// [`Store::read_stream`] finds its records with one walk over the log
+/// index when the positions span at most this many times their number.
+const LOCATE_WALK_SPREAD_MAX: u64 = 8;
+
 /// The most bytes one read of consecutive records takes at a time.
 const READ_SPAN_MAX: usize = 8 * 1024 * 1024;
 
@@ -305,7 +309,7 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the log-index and seq-index runs of commits after `position`
+    /// Removes the log-index, seq-index and origin-position runs of commits after `position`
     /// that sled kept although its mark does not cover them: the replay
     /// writes them again, cut differently, and an old shorter run keyed
     /// after a new longer one would hide part of it from lookups.
@@ -323,6 +327,15 @@ impl Store {
             for run in tree.range(keys::stream(origin, &channel, 0)..=keys::stream(origin, &channel, u64::MAX)).rev() {
                 let (run_key, positions) = run?;
                 if keys::be_u64(&positions).is_some_and(|first| first <= position) {
+                    break;
+                }
+                doomed.push(run_key);
+            }
+            let (floor, ceiling) =
+                (keys::origin_run(origin, &channel, 0), keys::origin_run(origin, &channel, u64::MAX));
+            for run in tree.range(floor..=ceiling).rev() {
+                let (run_key, pairs) = run?;
+                if pairs.get(8..).and_then(keys::be_u64).is_some_and(|first| first <= position) {
                     break;
                 }
                 doomed.push(run_key);
@@ -350,8 +363,15 @@ impl Store {
     /// Drops everything sled derives from the log (fork evidence stays).
     fn clear_derived(&self) -> Result<(), StoreError> {
         let tree = &self.inner.tree;
-        for prefix in [keys::EVENT, keys::STREAM, keys::ID, keys::HEAD, keys::IDEMPOTENCY, linkage_core::views::PREFIX]
-        {
+        for prefix in [
+            keys::EVENT,
+            keys::STREAM,
+            keys::ORIGIN,
+            keys::ID,
+            keys::HEAD,
+            keys::IDEMPOTENCY,
+            linkage_core::views::PREFIX,
+        ] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix([prefix]).keys() {
                 batch.remove(key?);
@@ -455,10 +475,45 @@ impl Store {
                 }
             }
         }
+        if let Some(event) = self.get_by_origin_position(id)? {
+            return Ok(Some(event));
+        }
+        // Ids that name no origin position, and remote events a store
+        // written before the origin-position index holds.
         match self.inner.tree.get(keys::id(id))? {
             None => Ok(None),
             Some(pos) => self.get_position(keys::be_u64(&pos).ok_or_else(|| StoreError::Corrupt("id index".into()))?),
         }
+    }
+
+    /// The remote event with this id, found by the origin and origin
+    /// position the id names: in each stream of that origin held here, the
+    /// origin-position run that would hold it.
+    fn get_by_origin_position(&self, id: &[u8; 16]) -> Result<Option<StoredEvent>, StoreError> {
+        let Some((origin, at)) = linkage_core::ids::embedded_origin(id) else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt("origin-position index".into());
+        for key in self.inner.tree.scan_prefix(keys::stream_prefix(keys::HEAD, origin, "")).keys() {
+            let (_, channel) = keys::parse_head(&key?).ok_or_else(corrupt)?;
+            let floor = keys::origin_run(origin, &channel, 0);
+            let Some(run) = self.inner.tree.range(floor..=keys::origin_run(origin, &channel, at)).next_back() else {
+                continue;
+            };
+            let (_, pairs) = run?;
+            let pairs: Vec<(u64, u64)> = pairs
+                .chunks_exact(16)
+                .map(|pair| Some((keys::be_u64(pair)?, keys::be_u64(&pair[8..])?)))
+                .collect::<Option<_>>()
+                .ok_or_else(corrupt)?;
+            let Ok(found) = pairs.binary_search_by_key(&at, |(origin_position, _)| *origin_position) else {
+                continue;
+            };
+            if let Some(event) = self.get_position(pairs[found].1)? {
+                if linkage_core::verify::parse(&event.raw).is_ok_and(|p| &p.id == id) {
+                    return Ok(Some(event));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Up to `limit` durable events from `from` on, in position order.
@@ -490,9 +545,15 @@ impl Store {
                 }
             }
         }
-        // Consecutive records lie side by side: read them in few large reads.
+        self.read_located(&wanted)
+    }
+
+    /// The records at `wanted` (position, offset, length), in that order.
+    /// Consecutive records lie side by side: they are read in few large
+    /// reads.
+    fn read_located(&self, wanted: &[(u64, u64, u32)]) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::with_capacity(wanted.len());
-        let mut rest = &wanted[..];
+        let mut rest = wanted;
         while let Some(&(_, offset, _)) = rest.first() {
             let mut span = 0usize;
             let mut count = 0;
@@ -566,15 +627,62 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, StoredEvent)>, StoreError> {
-        let mut out = Vec::new();
+        let last = self.last_position();
+        let mut seqs = Vec::new();
+        let mut positions = Vec::new();
         for entry in self.stream_positions(origin, channel, from) {
-            if out.len() >= limit {
+            if seqs.len() >= limit {
                 break;
             }
             let (seq, position) = entry?;
-            match self.get_position(position)? {
-                Some(event) => out.push((seq, event)),
-                // Beyond the durable position: stop, later seqs are later too.
+            // Beyond the durable position: stop, later seqs are later too.
+            if position == 0 || position > last {
+                break;
+            }
+            seqs.push(seq);
+            positions.push(position);
+        }
+        let located = self.locate_all(&positions)?;
+        let events = self.read_located(&located)?;
+        Ok(seqs.into_iter().zip(events).collect())
+    }
+
+    /// Where the records of `positions` lie, up to the first one not found.
+    /// A stream's positions ascend; when they lie close together (as a
+    /// stream's do when it was written or pulled in bulk) one walk over
+    /// the log index finds them all, else each is looked up alone.
+    fn locate_all(&self, positions: &[u64]) -> Result<Vec<(u64, u64, u32)>, StoreError> {
+        let mut out = Vec::with_capacity(positions.len());
+        let (Some(&low), Some(&high)) = (positions.first(), positions.last()) else { return Ok(out) };
+        let ascending = positions.windows(2).all(|w| w[0] < w[1]);
+        if ascending && high - low < LOCATE_WALK_SPREAD_MAX * positions.len() as u64 {
+            let floor = [keys::EVENT];
+            let start = match self.inner.tree.range(&floor[..]..=&keys::event(low)[..]).next_back() {
+                Some(entry) => entry?.0.to_vec(),
+                None => keys::event(low).to_vec(),
+            };
+            let mut next = positions.iter().peekable();
+            'runs: for entry in self.inner.tree.range(start..=keys::event(high).to_vec()) {
+                let (key, run) = entry?;
+                let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
+                for (i, at) in run.chunks_exact(LOCATION_BYTES).enumerate() {
+                    let Some(&&wanted) = next.peek() else { break 'runs };
+                    // After a crash two runs may overlap (see `Store::index`).
+                    if first + i as u64 == wanted {
+                        let (offset, len) = location(at);
+                        out.push((wanted, offset, len));
+                        next.next();
+                    }
+                }
+            }
+            if out.len() == positions.len() {
+                return Ok(out);
+            }
+            out.clear();
+        }
+        for &position in positions {
+            match self.locate(position)? {
+                Some((offset, len)) => out.push((position, offset, len)),
                 None => break,
             }
         }
@@ -817,14 +925,34 @@ impl Store {
     /// The readers' part of [`Store::index`]: the id index of remote
     /// events, the views, and last the applied mark.
     fn index_derived(&self, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
-        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(set.events.len() * 2 + 1);
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(set.events.len() + 4);
+        // An id that names its own position needs no index entry: a node
+        // finds its own events (and any that landed at the same position)
+        // by the id alone. A remote event's id names its origin and the
+        // origin's position: one entry per stream per commit maps those
+        // to positions here. See `linkage_core::ids`.
+        let mut runs: BTreeMap<(NodeCode, &str), (u64, Vec<u8>)> = BTreeMap::new();
         for event in &set.events {
-            // An id that names its own position needs no index entry: a
-            // node finds its own events (and any that landed at the same
-            // position) by the id alone. See `linkage_core::ids`.
-            if linkage_core::ids::embedded_position(&event.id) != Some(event.position) {
-                batch.push((keys::id(&event.id).to_vec(), event.position.to_be_bytes().to_vec()));
+            let position = event.position;
+            match linkage_core::ids::embedded_origin(&event.id) {
+                Some((_, at)) if at == position => {}
+                Some((origin, at)) if origin == event.origin => {
+                    let run = runs.entry((origin, event.channel.as_str())).or_insert((at, Vec::new()));
+                    let ascending = run.1.len() < 16 || keys::be_u64(&run.1[run.1.len() - 16..]) < Some(at);
+                    if ascending {
+                        run.1.extend_from_slice(&at.to_be_bytes());
+                        run.1.extend_from_slice(&position.to_be_bytes());
+                    } else {
+                        // Only a misbehaving origin numbers a stream's
+                        // events out of order; its ids still find them.
+                        batch.push((keys::id(&event.id).to_vec(), position.to_be_bytes().to_vec()));
+                    }
+                }
+                _ => batch.push((keys::id(&event.id).to_vec(), position.to_be_bytes().to_vec())),
             }
+        }
+        for ((origin, channel), (first, pairs)) in runs {
+            batch.push((keys::origin_run(origin, channel, first), pairs));
         }
         // The views change with the events that change them.
         let mut views = crate::views::Overlay::new(&self.inner.tree);
@@ -1047,6 +1175,70 @@ mod tests {
             }
         }
         db.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn remote_events_are_found_by_id_through_their_origin_positions() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let origin: NodeCode = "620722".parse().unwrap();
+        let source = Store::open(from.path()).unwrap();
+        let (appender, _thread) = Appender::start(source.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        // Two streams whose origin positions interleave, three per commit.
+        for commit in 0..6 {
+            let channel = if commit % 2 == 0 { "up" } else { "all" };
+            let job = (0..3)
+                .map(|i| {
+                    let request = pb::AppendRequest { channel: channel.into(), ..request(&format!("{commit}-{i}")) };
+                    validate_append(&topology(), origin, &request).unwrap()
+                })
+                .collect();
+            appender.append(job).await.unwrap();
+        }
+        let events = source.read_positions(1, 100).unwrap();
+        assert_eq!(events.len(), 18);
+
+        let reopened = {
+            let target = Store::open(to.path()).unwrap();
+            let (appender, thread) =
+                Appender::start(target.clone(), "620000".parse().unwrap(), SigningKey::from_bytes(&[9; 32])).unwrap();
+            // Each stream (nine events) in three pages, the last two in one commit.
+            for (from, count) in [(1, 4), (5, 3)] {
+                for channel in ["up", "all"] {
+                    let page = source.read_stream(origin, channel, from, count).unwrap();
+                    let run = page
+                        .into_iter()
+                        .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec()))
+                        .collect();
+                    assert_eq!(appender.apply(vec![run]).await.unwrap().applied, count);
+                }
+            }
+            let run = ["up", "all"]
+                .into_iter()
+                .flat_map(|channel| source.read_stream(origin, channel, 8, 2).unwrap())
+                .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec()))
+                .collect::<Vec<_>>();
+            let (up, all) = run.split_at(run.len() / 2);
+            assert_eq!(appender.apply(vec![up.to_vec(), all.to_vec()]).await.unwrap().applied, run.len());
+            for event in &events {
+                let id = linkage_core::verify::parse(&event.raw).unwrap().id;
+                let found = target.get_by_id(&id).unwrap().unwrap_or_else(|| panic!("event {}", event.position));
+                assert_eq!(found.raw, event.raw);
+            }
+            // No event needed an entry of its own.
+            assert_eq!(target.tree().scan_prefix([keys::ID]).count(), 0);
+            let unknown = linkage_core::ids::event_id(origin, 1 << 20, 99);
+            assert_eq!(target.get_by_id(&unknown).unwrap(), None);
+            drop(appender);
+            thread.join().unwrap();
+            // As after a crash that lost the mark: everything is replayed.
+            target.tree().remove(META_APPLIED).unwrap();
+            to.path().to_path_buf()
+        };
+        let target = Store::open(&reopened).unwrap();
+        for event in &events {
+            let id = linkage_core::verify::parse(&event.raw).unwrap().id;
+            assert_eq!(target.get_by_id(&id).unwrap().map(|e| e.raw), Some(event.raw.clone()));
+        }
     }
 
     #[tokio::test]

@@ -187,7 +187,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.views_readable()?;
         let prefix = views::kind_prefix(kind);
-        let start = views::key(kind, after);
+        let start = if after.is_empty() { prefix.to_vec() } else { views::key(kind, after) };
         let mut end = prefix.to_vec();
         end[1] += 1;
         for entry in self.tree().range(start.clone()..end) {
@@ -442,6 +442,9 @@ mod tests {
             before = store.dump_views().unwrap();
             // An older version's views: wrong records and an older mark.
             store.tree().insert(views::key(kind::INFO, &id), &b"garbage"[..]).unwrap();
+            // Version 1 keyed records by the id's text.
+            let old_key = [&views::kind_prefix(kind::INFO)[..], id.as_bytes()].concat();
+            store.tree().insert(old_key, &b"an old record"[..]).unwrap();
             store.tree().insert(META_VIEWS, &0u64.to_be_bytes()[..]).unwrap();
             store.sync().unwrap();
             drop(appender);

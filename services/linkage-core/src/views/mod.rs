@@ -34,9 +34,10 @@ use crate::validate::{format_event_id, parse_event_id};
 use prost::Message;
 use std::collections::BTreeMap;
 
-/// Bumped whenever a fold changes; a node whose stored views have another
-/// version rebuilds them from the log when it opens its store.
-pub const VIEWS_VERSION: u32 = 1;
+/// Bumped whenever a fold or the key layout changes; a node whose stored
+/// views have another version rebuilds them from the log when it opens its
+/// store. 2: event ids in keys as 16 bytes.
+pub const VIEWS_VERSION: u32 = 2;
 
 /// First byte of every view key.
 pub const PREFIX: u8 = b'V';
@@ -55,13 +56,65 @@ pub mod kind {
     pub const RESULT: u8 = b'r';
 }
 
-/// Key of the record of `kind` for entity `id`.
+/// Third byte of the key of an entity whose id is an event id in its one
+/// text form ([`norm`]): its 16 bytes follow.
+const ID_BYTES: u8 = 0x00;
+
+/// Third byte of the key of any other entity (a group, say): its id's text
+/// follows. UTF-8 never holds 0xff, and keys of event ids sort first.
+const ID_TEXT: u8 = 0xff;
+
+/// Key of the record of `kind` for entity `id`. An event id is stored as
+/// its 16 bytes rather than its 36 characters: sled copies and writes a
+/// tree node's keys on every insert and every split, and most records are
+/// keyed by event ids.
 pub fn key(kind: u8, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + id.len());
+    let mut key = Vec::with_capacity(3 + id.len());
     key.push(PREFIX);
     key.push(kind);
-    key.extend_from_slice(id.as_bytes());
+    match canonical_event_id(id) {
+        Some(bytes) => {
+            key.push(ID_BYTES);
+            key.extend_from_slice(&bytes);
+        }
+        None => {
+            key.push(ID_TEXT);
+            key.extend_from_slice(id.as_bytes());
+        }
+    }
     key
+}
+
+/// The entity id a record key names, as text.
+pub fn key_id(key: &[u8]) -> Option<String> {
+    match (key.get(2)?, key.get(3..)?) {
+        (&ID_BYTES, bytes) => Some(format_event_id(bytes.try_into().ok()?)),
+        (&ID_TEXT, text) => String::from_utf8(text.to_vec()).ok(),
+        _ => None,
+    }
+}
+
+/// The bytes of `id` if it is an event id in its one text form (lower-case
+/// hex in the 8-4-4-4-12 pattern). Every fold step asks, so it allocates
+/// nothing.
+fn canonical_event_id(id: &str) -> Option<[u8; 16]> {
+    if id.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut nibbles = 0;
+    for (i, b) in id.bytes().enumerate() {
+        let nibble = match (i, b) {
+            (8 | 13 | 18 | 23, b'-') => continue,
+            (8 | 13 | 18 | 23, _) => return None,
+            (_, b'0'..=b'9') => b - b'0',
+            (_, b'a'..=b'f') => b - b'a' + 10,
+            _ => return None,
+        };
+        out[nibbles / 2] |= nibble << (4 * (1 - nibbles % 2));
+        nibbles += 1;
+    }
+    Some(out)
 }
 
 /// Prefix of every record of `kind`.
@@ -172,12 +225,7 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, u8, Vec<String>) {
 /// either case find the same record.
 pub fn norm(id: &str) -> String {
     // Nearly every id is already in that form: check it without parsing.
-    let canonical = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        });
-    if canonical {
+    if canonical_event_id(id).is_some() {
         return id.to_string();
     }
     parse_event_id(id).map(|b| format_event_id(&b)).unwrap_or_else(|| id.to_string())
@@ -689,10 +737,38 @@ pub mod fill {
 pub fn dump(records: &BTreeMap<Vec<u8>, Vec<u8>>) -> String {
     let mut out = String::new();
     for (k, v) in records.iter().filter(|(k, _)| k.first() == Some(&PREFIX)) {
-        out.push_str(&String::from_utf8_lossy(k));
+        out.push_str(&String::from_utf8_lossy(&k[..2.min(k.len())]));
+        out.push_str(&key_id(k).unwrap_or_else(|| hex::encode(k.get(2..).unwrap_or_default())));
         out.push('\t');
         out.push_str(&hex::encode(v));
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn keys_name_their_id_and_keep_the_order_of_event_ids(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), text in "\\PC{0,40}") {
+            prop_assert_eq!(canonical_event_id(&format_event_id(&a)), Some(a));
+            let (a, b) = (format_event_id(&a), format_event_id(&b));
+            let (ka, kb) = (key(kind::INFO, &a), key(kind::INFO, &b));
+            prop_assert_eq!(ka.len(), 19);
+            prop_assert_eq!(key_id(&ka), Some(a.clone()));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            // Any other id keeps its text and never meets an event id's key.
+            let other = key(kind::GROUP, &text);
+            prop_assert_eq!(key_id(&other), Some(text.clone()));
+            if canonical_event_id(&text).is_none() {
+                prop_assert_ne!(key(kind::INFO, &text), ka);
+            }
+            // Upper case is another text, not the event id.
+            let upper = a.to_uppercase();
+            prop_assert_eq!(key_id(&key(kind::INFO, &upper)), Some(upper));
+        }
+    }
 }

@@ -28,8 +28,9 @@ const REPLAY_CHUNK: usize = 1_024;
 /// length (u32 BE).
 const LOCATION_BYTES: usize = 12;
 
-/// [`Store::read_stream`] finds its records with one walk over the log
-/// index when the positions span at most this many times their number.
+/// A read finds its records with one walk over the log index when their
+/// positions span less than this many times their number
+/// ([`Store::read_stream`]; a range of positions always does).
 const LOCATE_WALK_SPREAD_MAX: u64 = 8;
 
 /// The most bytes one read of consecutive records takes at a time.
@@ -523,29 +524,11 @@ impl Store {
         if from > last {
             return Ok(Vec::new());
         }
-        // The run that holds `from` starts at or before it.
-        let floor = [keys::EVENT];
-        let start = match self.inner.tree.range(&floor[..]..=&keys::event(from)[..]).next_back() {
-            Some(entry) => entry?.0.to_vec(),
-            None => keys::event(from).to_vec(),
-        };
-        let mut wanted = Vec::with_capacity(limit.min(1024));
-        'runs: for entry in self.inner.tree.range(start..=keys::event(last).to_vec()) {
-            let (key, run) = entry?;
-            let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
-            for (i, at) in run.chunks_exact(LOCATION_BYTES).enumerate() {
-                let position = first + i as u64;
-                if position > last || wanted.len() == limit {
-                    break 'runs;
-                }
-                // After a crash two runs may overlap (see `Store::index`).
-                if position >= from && wanted.last().is_none_or(|w: &(u64, u64, u32)| w.0 < position) {
-                    let (offset, len) = location(at);
-                    wanted.push((position, offset, len));
-                }
-            }
-        }
-        self.read_located(&wanted)
+        // Positions are dense: every one up to the durable one has a record.
+        let count = (last - from + 1).min(limit as u64);
+        let positions: Vec<u64> = (from..from + count).collect();
+        let located = self.locate_all(&positions)?;
+        self.read_located(&located)
     }
 
     /// The records at `wanted` (position, offset, length), in that order.
@@ -648,9 +631,9 @@ impl Store {
     }
 
     /// Where the records of `positions` lie, up to the first one not found.
-    /// A stream's positions ascend; when they lie close together (as a
-    /// stream's do when it was written or pulled in bulk) one walk over
-    /// the log index finds them all, else each is looked up alone.
+    /// When they ascend and lie close together (a range of positions, or a
+    /// stream written or pulled in bulk) one walk over the log index finds
+    /// them all, else each is looked up alone.
     fn locate_all(&self, positions: &[u64]) -> Result<Vec<(u64, u64, u32)>, StoreError> {
         let mut out = Vec::with_capacity(positions.len());
         let (Some(&low), Some(&high)) = (positions.first(), positions.last()) else { return Ok(out) };

@@ -34,6 +34,17 @@ pub const PULL_PAGES_IN_FLIGHT: usize = 3;
 /// beyond this they are dropped and pulled again later.
 pub const PENDING_EVENTS_MAX: usize = 20_000;
 
+/// How long a stream counts as live after a push with events arrived. A
+/// heads announcement (or a neighbour's heads) ahead of what a live stream
+/// holds names events that are most likely still on their way in pushes
+/// (queued in NATS or in this node's inbox while it is busy): a pull for
+/// them waits this long first, and is dropped if the pushes fill the
+/// stream. Pulling at once fetched them twice: during the fan-in bench the
+/// province stored 60,000 events and received 17,000–24,000 duplicates.
+/// A lost push is still noticed: a later push then leaves a gap, which is
+/// pulled at once, and a stream whose pushes stop is no longer live.
+pub const LIVE_PUSH_GRACE: Duration = Duration::from_millis(300);
+
 /// Payload field numbers of group membership changes (`GroupFormed`,
 /// `GroupJoined`, `GroupLeft` in `linkage.v1.Payload`).
 const GROUP_KINDS: [u64; 3] = [20, 21, 22];
@@ -83,9 +94,50 @@ struct StreamState {
     /// The last seq of pushed runs handed to the writer and not yet
     /// answered: events on their way into the store, not to be pulled.
     submitted: u64,
+    /// When the last push with events arrived.
+    last_push: Option<Instant>,
+    /// A second look after [`LIVE_PUSH_GRACE`] is scheduled.
+    recheck: bool,
+}
+
+/// What a node does about a stream, given what it holds.
+#[derive(Debug, PartialEq)]
+enum Behind {
+    /// Nothing is missing, or a pull already runs.
+    Nothing,
+    /// Start a pull now.
+    Pull,
+    /// The stream is live: look again after this long.
+    LookAgainIn(Duration),
 }
 
 impl StreamState {
+    /// Decides, and records the decision: `local` is the head held,
+    /// `gap` says a pushed run did not link to it (its events will not
+    /// come by push: pull them now).
+    fn behind(&mut self, local: u64, gap: bool, now: Instant) -> Behind {
+        // Pushed events the writer has not answered yet are not pulled
+        // again; if they do not land, the answer looks once more.
+        if self.remote_head <= local.max(self.submitted) {
+            self.behind_since = None;
+            return Behind::Nothing;
+        }
+        self.behind_since.get_or_insert(now);
+        if self.pulling {
+            return Behind::Nothing;
+        }
+        let live_for = self.last_push.map(|at| now.saturating_duration_since(at)).filter(|d| *d < LIVE_PUSH_GRACE);
+        if let Some(since) = live_for.filter(|_| !gap) {
+            if self.recheck {
+                return Behind::Nothing;
+            }
+            self.recheck = true;
+            return Behind::LookAgainIn(LIVE_PUSH_GRACE - since);
+        }
+        self.pulling = true;
+        Behind::Pull
+    }
+
     fn pending_events(&self) -> usize {
         self.pending.values().map(Vec::len).sum()
     }
@@ -267,6 +319,10 @@ impl Replicator {
         }
         let key = (origin, channel.clone());
         self.learn_head(&key, origin, push.head_seq);
+        if !push.events.is_empty() {
+            self.inner.streams.lock().expect("streams lock").entry(key.clone()).or_default().last_push =
+                Some(Instant::now());
+        }
         // A run this node already holds (it was pulled first) costs one read:
         // if its last event is the one held, the hash chain makes every
         // earlier one identical too. A different one is a fork: go on.
@@ -362,7 +418,7 @@ impl Replicator {
             self.drain_pending(&key).await;
         }
         // What is still missing once the writer answered is pulled.
-        self.ensure_pull(key);
+        self.ensure_pull_after(key, report.gaps > 0);
     }
 
     async fn apply(&self, runs: Vec<RemoteRun>) -> ApplyReport {
@@ -496,21 +552,36 @@ impl Replicator {
     // ---- pulling -------------------------------------------------------
 
     fn ensure_pull(&self, key: StreamKey) {
+        self.ensure_pull_after(key, false);
+    }
+
+    /// Starts a pull of what a stream misses, unless one runs or the
+    /// stream is live (see [`LIVE_PUSH_GRACE`]); `gap` when a pushed run
+    /// did not link to what is held.
+    fn ensure_pull_after(&self, key: StreamKey, gap: bool) {
         let local = self.local_head(&key);
-        {
-            let mut streams = self.inner.streams.lock().expect("streams lock");
-            let state = streams.entry(key.clone()).or_default();
-            // Pushed events the writer has not answered yet are not pulled
-            // again; if they do not land, the answer calls this once more.
-            if state.remote_head <= local.max(state.submitted) {
-                state.behind_since = None;
+        let decided = self.inner.streams.lock().expect("streams lock").entry(key.clone()).or_default().behind(
+            local,
+            gap,
+            Instant::now(),
+        );
+        match decided {
+            Behind::Nothing => return,
+            Behind::LookAgainIn(wait) => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = this.inner.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    if let Some(state) = this.inner.streams.lock().expect("streams lock").get_mut(&key) {
+                        state.recheck = false;
+                    }
+                    this.ensure_pull(key);
+                });
                 return;
             }
-            state.behind_since.get_or_insert_with(Instant::now);
-            if state.pulling {
-                return;
-            }
-            state.pulling = true;
+            Behind::Pull => {}
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -874,4 +945,56 @@ fn scan_groups(store: &Store) -> Groups {
         }
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(remote_head: u64, last_push: Option<Instant>) -> StreamState {
+        StreamState { remote_head, last_push, ..StreamState::default() }
+    }
+
+    #[test]
+    fn a_quiet_stream_behind_is_pulled_at_once_and_only_once() {
+        let now = Instant::now();
+        let mut quiet = stream(10, None);
+        assert_eq!(quiet.behind(4, false, now), Behind::Pull);
+        assert_eq!(quiet.behind(4, false, now), Behind::Nothing, "a pull runs already");
+        let mut old = stream(10, Some(now - LIVE_PUSH_GRACE));
+        assert_eq!(old.behind(4, false, now), Behind::Pull);
+    }
+
+    #[test]
+    fn a_live_stream_waits_for_its_pushes_once_then_pulls_what_is_still_missing() {
+        let start = Instant::now();
+        let mut live = stream(10, Some(start));
+        let later = start + Duration::from_millis(100);
+        assert_eq!(live.behind(4, false, later), Behind::LookAgainIn(LIVE_PUSH_GRACE - Duration::from_millis(100)));
+        assert_eq!(live.behind(4, false, later), Behind::Nothing, "one look is scheduled already");
+        assert!(live.behind_since.is_some(), "the lag shows meanwhile");
+        // The look after the grace: pushes filled the stream.
+        live.recheck = false;
+        assert_eq!(live.behind(10, false, start + LIVE_PUSH_GRACE), Behind::Nothing);
+        assert_eq!(live.behind_since, None);
+        // Or they did not, and none came since: pull.
+        let mut stalled = stream(10, Some(start));
+        assert!(matches!(stalled.behind(4, false, later), Behind::LookAgainIn(_)));
+        stalled.recheck = false;
+        assert_eq!(stalled.behind(4, false, start + LIVE_PUSH_GRACE), Behind::Pull);
+    }
+
+    #[test]
+    fn a_gap_in_a_live_stream_is_pulled_at_once() {
+        let now = Instant::now();
+        assert_eq!(stream(10, Some(now)).behind(4, true, now), Behind::Pull);
+    }
+
+    #[test]
+    fn events_held_or_on_their_way_to_the_writer_are_not_pulled() {
+        let now = Instant::now();
+        assert_eq!(stream(10, None).behind(10, false, now), Behind::Nothing);
+        let mut submitted = StreamState { submitted: 10, ..stream(10, None) };
+        assert_eq!(submitted.behind(4, true, now), Behind::Nothing);
+    }
 }

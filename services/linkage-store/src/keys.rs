@@ -13,7 +13,7 @@
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
 //! | `M` | name | node metadata (last hlc, views version, applied mark …) |
-//! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a view record (`linkage_core::views::key`) |
+//! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from `linkage_core::views::key`) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
 //! scans read positions and seqs in order.

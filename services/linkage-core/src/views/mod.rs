@@ -36,8 +36,9 @@ use std::collections::BTreeMap;
 
 /// Bumped whenever a fold or the key layout changes; a node whose stored
 /// views have another version rebuilds them from the log when it opens its
-/// store. 2: event ids in keys as 16 bytes.
-pub const VIEWS_VERSION: u32 = 2;
+/// store. 2: event ids in keys as 16 bytes. 3: records stored in blocks
+/// (`linkage_store::views`).
+pub const VIEWS_VERSION: u32 = 3;
 
 /// First byte of every view key.
 pub const PREFIX: u8 = b'V';

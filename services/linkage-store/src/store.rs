@@ -1246,8 +1246,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let before = fill(dir.path(), 9).await;
         {
-            // As a kill -9 can leave it: the mark lost, some of what it
-            // covers there, some not.
+            // Worse than a kill -9 can leave it: the mark lost, some of
+            // what it covers there, some not (every other view block).
             let db = open_sled(&sled::Config::new().path(dir.path())).unwrap();
             let tree = db.open_tree("log").unwrap();
             tree.remove(META_APPLIED).unwrap();

@@ -127,11 +127,28 @@ fn scan_records(
 /// The sled writes that put `changes` (records by key) into their blocks,
 /// in the order that keeps every prefix of them readable: a block's new
 /// neighbours before the block itself. Blocks whose bytes stay the same
-/// are not written.
-fn write_records(tree: &sled::Tree, changes: BTreeMap<Vec<u8>, Vec<u8>>) -> Result<Vec<Encoded>, StoreError> {
+/// are not written. `last_keys` may tell, per kind of record, the last key
+/// stored (see [`Overlay`]): changes past it go to new blocks unread.
+fn write_records(
+    tree: &sled::Tree,
+    changes: BTreeMap<Vec<u8>, Vec<u8>>,
+    last_keys: &LastKeys,
+) -> Result<Vec<Encoded>, StoreError> {
     let mut out = Vec::new();
     let mut changes = changes.into_iter().peekable();
     while let Some((key, value)) = changes.next() {
+        let known_last = key.get(1).and_then(|kind| last_keys.get(kind));
+        if known_last.is_some_and(|last| last.as_ref().is_none_or(|last| key > *last)) {
+            // The common case: records added after every stored one.
+            let mut past = vec![(key, value)];
+            while let Some(change) = changes.next_if(|(k, _)| k.starts_with(kind_of(&past[0].0))) {
+                past.push(change);
+            }
+            for chunk in past.chunks(BLOCK_RECORDS_MAX) {
+                out.push((chunk[0].0.clone(), encode_block(chunk)));
+            }
+            continue;
+        }
         let (block_key, old, next) = match floor_block(tree, &key)? {
             Some((block_key, bytes)) => {
                 let next = next_block_key(tree, &block_key)?;
@@ -189,6 +206,10 @@ fn write_records(tree: &sled::Tree, changes: BTreeMap<Vec<u8>, Vec<u8>>) -> Resu
     Ok(out)
 }
 
+/// Per kind of record (a key's second byte), the last record key stored,
+/// or `None` when none of that kind is.
+type LastKeys = HashMap<u8, Option<Vec<u8>>>;
+
 /// Every record of the views, by key.
 fn all_records(tree: &sled::Tree) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
     let mut records = BTreeMap::new();
@@ -215,9 +236,8 @@ const REBUILD_RECORDS_IN_MEMORY: usize = 200_000;
 pub(crate) struct Overlay<'a> {
     tree: &'a sled::Tree,
     pub(crate) changes: BTreeMap<Vec<u8>, Vec<u8>>,
-    /// Per kind of record (the key's second byte), the last record key
-    /// sled held when first asked, or `None` when it held none of that kind.
-    last_keys: HashMap<u8, Option<Vec<u8>>>,
+    /// The last record key of each kind sled held when first asked.
+    last_keys: LastKeys,
     error: Option<StoreError>,
 }
 
@@ -248,7 +268,7 @@ impl<'a> Overlay<'a> {
     pub(crate) fn finish(self) -> Result<Vec<Encoded>, StoreError> {
         match self.error {
             Some(e) => Err(e),
-            None => write_records(self.tree, self.changes),
+            None => write_records(self.tree, self.changes, &self.last_keys),
         }
     }
 }
@@ -479,7 +499,7 @@ impl RebuildCache<'_> {
     /// Writes `records` into their blocks.
     fn write(&self, records: BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for (key, value) in write_records(self.tree, records)? {
+        for (key, value) in write_records(self.tree, records, &LastKeys::new())? {
             batch.insert(key, value);
         }
         self.tree.apply_batch(batch)?;
@@ -616,12 +636,12 @@ mod tests {
         let tree = db.open_tree("log").unwrap();
         let (a, z) = (record_key(true, 0), record_key(true, 999));
         let first: BTreeMap<_, _> = [(a.clone(), b"a".to_vec()), (z.clone(), b"z".to_vec())].into();
-        for (k, v) in write_records(&tree, first.clone()).unwrap() {
+        for (k, v) in write_records(&tree, first.clone(), &LastKeys::new()).unwrap() {
             tree.insert(k, v).unwrap();
         }
         // Forty records between the two: the block becomes three.
         let between: BTreeMap<_, _> = (1..=40).map(|id| (record_key(true, id), vec![id as u8])).collect();
-        let writes = write_records(&tree, between.clone()).unwrap();
+        let writes = write_records(&tree, between.clone(), &LastKeys::new()).unwrap();
         assert_eq!(writes.len(), 3);
         for (k, v) in writes {
             tree.insert(k, v).unwrap();
@@ -649,7 +669,17 @@ mod tests {
             for (n, commit) in commits.iter().enumerate() {
                 let changes: BTreeMap<Vec<u8>, Vec<u8>> =
                     commit.iter().map(|(kind, id, v)| (record_key(*kind, *id), vec![*v; 1 + usize::from(*v) % 40])).collect();
-                let writes = write_records(&tree, changes.clone()).unwrap();
+                // Half the commits as the index thread writes them, told
+                // the last key of each kind, half as a rebuild, untold.
+                let mut hints = LastKeys::new();
+                if n % 2 == 1 {
+                    let held = all_records(&tree).unwrap();
+                    for kind in [kind::INFO, kind::GROUP] {
+                        let last = held.keys().rfind(|k| k.starts_with(&views::kind_prefix(kind)));
+                        hints.insert(kind, last.cloned());
+                    }
+                }
+                let writes = write_records(&tree, changes.clone(), &hints).unwrap();
                 // Cut short after some of its writes, as a crash can leave
                 // sled and as a reader can find it meanwhile.
                 for (k, v) in writes.iter().take((cut + n) % (writes.len() + 1)) {
@@ -668,7 +698,7 @@ mod tests {
                         tree.insert(k, v).unwrap();
                     }
                 } else {
-                    for (k, v) in write_records(&tree, changes.clone()).unwrap() {
+                    for (k, v) in write_records(&tree, changes.clone(), &LastKeys::new()).unwrap() {
                         tree.insert(k, v).unwrap();
                     }
                 }

@@ -137,23 +137,17 @@ fn write_records(
     let mut out = Vec::new();
     let mut changes = changes.into_iter().peekable();
     while let Some((key, value)) = changes.next() {
+        // The common case, records added after every stored one of their
+        // kind, needs no block read: they all start new blocks below.
         let known_last = key.get(1).and_then(|kind| last_keys.get(kind));
-        if known_last.is_some_and(|last| last.as_ref().is_none_or(|last| key > *last)) {
-            // The common case: records added after every stored one.
-            let mut past = vec![(key, value)];
-            while let Some(change) = changes.next_if(|(k, _)| k.starts_with(kind_of(&past[0].0))) {
-                past.push(change);
-            }
-            for chunk in past.chunks(BLOCK_RECORDS_MAX) {
-                out.push((chunk[0].0.clone(), encode_block(chunk)));
-            }
-            continue;
-        }
-        let (block_key, old, next) = match floor_block(tree, &key)? {
+        let past_all = known_last.is_some_and(|last| last.as_ref().is_none_or(|last| key > *last));
+        let floor = if past_all { None } else { floor_block(tree, &key)? };
+        let (block_key, old, next) = match floor {
             Some((block_key, bytes)) => {
                 let next = next_block_key(tree, &block_key)?;
                 (block_key.to_vec(), Some(bytes), next)
             }
+            None if past_all => (key.clone(), None, None),
             None => (key.clone(), None, next_block_key(tree, &key)?),
         };
         let mut records: Block = match &old {

@@ -11,6 +11,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 /// Field number of `Event.signature`.
 pub const SIGNATURE_FIELD: u32 = 15;
 
+/// Bytes of an ed25519 signature: the last bytes of what [`sign`] returns.
+pub const SIGNATURE_BYTES: usize = 64;
+
 /// Why stored bytes are not a well-formed signed event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -125,12 +128,13 @@ pub fn peek(raw: &[u8]) -> Result<Peek<'_>, WireError> {
     Ok(out)
 }
 
-/// Appends the signature of `unsigned` as field 15. `unsigned` must be an
-/// event encoded without a signature.
+/// Appends the signature of `unsigned` as field 15, so that the result
+/// ends with the [`SIGNATURE_BYTES`] of the signature. `unsigned` must be
+/// an event encoded without a signature.
 pub fn sign(mut unsigned: Vec<u8>, key: &SigningKey) -> Vec<u8> {
-    let signature = key.sign(&unsigned).to_bytes();
+    let signature: [u8; SIGNATURE_BYTES] = key.sign(&unsigned).to_bytes();
     unsigned.push(((SIGNATURE_FIELD << 3) | 2) as u8);
-    unsigned.push(64);
+    unsigned.push(SIGNATURE_BYTES as u8);
     unsigned.extend_from_slice(&signature);
     unsigned
 }

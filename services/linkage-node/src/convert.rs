@@ -48,6 +48,16 @@ pub fn storage(error: StoreError) -> Status {
     Status::unavailable(format!("storage: {error}"))
 }
 
+/// An appended event for a response, decoded by the commit that wrote it
+/// or else from its bytes.
+pub fn appended(appended: linkage_store::Appended) -> Result<pb::AppendResponse, Status> {
+    let event = match appended.decoded {
+        Some(decoded) => pb::StoredEvent { position: appended.event.position, event: Some(decoded) },
+        None => stored(&appended.event)?,
+    };
+    Ok(pb::AppendResponse { event: Some(event), deduplicated: appended.deduplicated })
+}
+
 /// Decodes stored bytes for a response. The bytes were verified or produced
 /// by this node, so a decode failure means corruption.
 pub fn stored(event: &StoredEvent) -> Result<pb::StoredEvent, Status> {

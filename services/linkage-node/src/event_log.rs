@@ -140,10 +140,7 @@ impl EventLogService for EventLog {
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
-        Ok(Response::new(pb::AppendResponse {
-            event: Some(convert::stored(&one.event)?),
-            deduplicated: one.deduplicated,
-        }))
+        Ok(Response::new(convert::appended(one)?))
     }
 
     async fn append_batch(
@@ -160,10 +157,7 @@ impl EventLogService for EventLog {
             .map(|(i, r)| self.validate(r, &format!("requests[{i}].")))
             .collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
-        let responses = appended
-            .iter()
-            .map(|a| Ok(pb::AppendResponse { event: Some(convert::stored(&a.event)?), deduplicated: a.deduplicated }))
-            .collect::<Result<_, Status>>()?;
+        let responses = appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?;
         Ok(Response::new(pb::AppendBatchResponse { responses }))
     }
 

@@ -141,6 +141,18 @@ impl StreamState {
     fn pending_events(&self) -> usize {
         self.pending.values().map(Vec::len).sum()
     }
+
+    /// Keeps runs the writer could not link yet (a gap before them) until
+    /// the gap is filled, as far as [`PENDING_EVENTS_MAX`] allows; the
+    /// rest are pulled again later.
+    fn keep_waiting(&mut self, runs: Vec<RemoteRun>) {
+        for run in runs {
+            let Some(first) = run.first().map(|(p, _)| p.seq) else { continue };
+            if self.pending_events() + run.len() <= PENDING_EVENTS_MAX {
+                self.pending.insert(first, run);
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -384,7 +396,7 @@ impl Replicator {
             let state = streams.entry(key.clone()).or_default();
             state.submitted = state.submitted.max(last);
         }
-        let answer = match self.inner.appender.enqueue_apply(vec![run.clone()]).await {
+        let answer = match self.inner.appender.enqueue_apply(vec![run]).await {
             Ok(answer) => answer,
             Err(e) => return tracing::error!(error = %e, "applying remote events failed"),
         };
@@ -395,12 +407,13 @@ impl Replicator {
                 Ok(Err(e)) => return tracing::error!(error = %e, "applying remote events failed"),
                 Err(_) => return,
             };
-            this.after_submit(key, run, report).await;
+            this.after_submit(key, last, report).await;
         });
     }
 
-    async fn after_submit(&self, key: StreamKey, run: RemoteRun, report: ApplyReport) {
-        let last = run.last().map_or(0, |(p, _)| p.seq);
+    /// `last` is the last seq of the run submitted; the writer hands back
+    /// the part of it beyond a gap, which waits here for the gap to fill.
+    async fn after_submit(&self, key: StreamKey, last: u64, mut report: ApplyReport) {
         {
             let mut streams = self.inner.streams.lock().expect("streams lock");
             let state = streams.entry(key.clone()).or_default();
@@ -409,9 +422,7 @@ impl Replicator {
             if state.submitted <= last || report.gaps > 0 {
                 state.submitted = 0;
             }
-            if report.gaps > 0 && state.pending_events() + run.len() <= PENDING_EVENTS_MAX {
-                state.pending.insert(run[0].0.seq, run);
-            }
+            state.keep_waiting(std::mem::take(&mut report.waiting));
         }
         // Also after a gap: the run before it may have landed meanwhile.
         if report.gaps > 0 || report.applied > 0 {
@@ -453,7 +464,10 @@ impl Replicator {
             if ready.is_empty() {
                 return;
             }
-            let report = self.apply(ready).await;
+            let mut report = self.apply(ready).await;
+            if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
+                state.keep_waiting(std::mem::take(&mut report.waiting));
+            }
             if report.applied == 0 {
                 return;
             }

@@ -21,7 +21,7 @@ use linkage_core::ledger::{self, CommitContext, Head, MemoryState};
 use linkage_core::limits::BATCH_EVENTS_MAX;
 use linkage_core::validate::ValidAppend;
 use linkage_core::verify::Parsed;
-use linkage_core::{AppendError, Channel, NodeCode};
+use linkage_core::{pb, wire, AppendError, Channel, NodeCode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
@@ -37,6 +37,9 @@ pub const QUEUED_JOBS_MAX: usize = 4_096;
 pub struct Appended {
     /// The event that answers it.
     pub event: StoredEvent,
+    /// `event`'s bytes decoded, when the commit that wrote them had them
+    /// at hand: callers need not decode them again.
+    pub decoded: Option<pb::Event>,
     /// True when an earlier event with the same key and content answers it.
     pub deduplicated: bool,
 }
@@ -70,8 +73,12 @@ pub struct ApplyReport {
     pub duplicates: usize,
     /// Events that contradict what is held (kept as evidence).
     pub forks: usize,
-    /// Runs (or their tails) that could not be linked yet: a gap before them.
+    /// Events that could not be linked yet: a gap before them.
     pub gaps: usize,
+    /// The runs' tails from the first event beyond a gap, handed back so
+    /// that the caller can apply them once the gap is filled without
+    /// keeping a copy of every run it hands over.
+    pub waiting: Vec<RemoteRun>,
 }
 
 type Reply = oneshot::Sender<Result<Vec<Appended>, AppendFailure>>;
@@ -361,7 +368,7 @@ fn answer(store: &Store, pending: Pending, result: Result<(), StoreError>) {
             for (reply, report) in pending.applies {
                 let _ = reply.send(Ok(report));
             }
-            answer_appends(store, pending.plan, &pending.set, pending.append_replies);
+            answer_appends(store, pending.plan, pending.set, pending.append_replies);
         }
         Err(e) => fail_pending(pending, &e),
     }
@@ -428,7 +435,12 @@ impl Writer {
         let mut plan = ledger::plan(&state, ctx, &appends);
         let mut set = WriteSet { keys: std::mem::take(&mut plan.keys), ..WriteSet::default() };
         let mut heads = BTreeMap::new();
-        for e in std::mem::take(&mut plan.events) {
+        for mut e in std::mem::take(&mut plan.events) {
+            if e.signed {
+                // What decoding `raw` gives: the event as built and the
+                // signature that ends its bytes.
+                e.event.signature = e.raw[e.raw.len() - wire::SIGNATURE_BYTES..].to_vec();
+            }
             set.events.push(WriteEvent {
                 position: e.position,
                 origin: self.origin,
@@ -538,8 +550,8 @@ impl Writer {
         let mut report = ApplyReport::default();
         let mut position = set.events.last().map_or(self.written, |e| e.position) + 1;
         for run in runs {
-            let len = run.len();
-            for (index, (p, raw)) in run.into_iter().enumerate() {
+            let mut events = run.into_iter();
+            while let Some((p, raw)) = events.next() {
                 let key = (p.origin, p.channel.clone());
                 let head = heads.get(&key).or_else(|| self.heads.get(&key)).copied();
                 let head_seq = head.map_or(0, |h| h.seq);
@@ -555,7 +567,9 @@ impl Writer {
                     continue;
                 }
                 if p.seq > head_seq + 1 {
-                    report.gaps += len - index;
+                    let tail: RemoteRun = std::iter::once((p, raw)).chain(events).collect();
+                    report.gaps += tail.len();
+                    report.waiting.push(tail);
                     break;
                 }
                 if p.prev_hash != head.map(|h| h.hash) {
@@ -598,25 +612,29 @@ impl Writer {
 
 /// Answers a durable commit's appends: new events from the commit itself,
 /// deduplicated ones from the store.
-fn answer_appends(store: &Store, plan: ledger::CommitPlan, set: &WriteSet, replies: Vec<Reply>) {
-    let new: BTreeMap<u64, &[u8]> = set.events.iter().map(|e| (e.position, e.raw.as_slice())).collect();
+fn answer_appends(store: &Store, plan: ledger::CommitPlan, set: WriteSet, replies: Vec<Reply>) {
+    let mut new: BTreeMap<u64, WriteEvent> = set.events.into_iter().map(|e| (e.position, e)).collect();
     for (result, reply) in plan.results.into_iter().zip(replies) {
         let answer =
             result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
                 outcomes
                     .into_iter()
                     .map(|o| {
-                        let raw = match new.get(&o.position) {
-                            Some(raw) => sled::IVec::from(*raw),
+                        // The decoded event goes to the first request it
+                        // answers; a second one with the same key in the same
+                        // commit gets the bytes only.
+                        let (raw, decoded) = match new.get_mut(&o.position) {
+                            Some(e) => (sled::IVec::from(e.raw.as_slice()), e.decoded.take()),
                             None => {
-                                store
+                                let stored = store
                                     .get_position(o.position)
                                     .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
-                                    .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?
-                                    .raw
+                                    .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?;
+                                (stored.raw, None)
                             }
                         };
-                        Ok(Appended { event: StoredEvent { position: o.position, raw }, deduplicated: o.deduplicated })
+                        let event = StoredEvent { position: o.position, raw };
+                        Ok(Appended { event, decoded, deduplicated: o.deduplicated })
                     })
                     .collect()
             });

@@ -1054,6 +1054,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_appended_event_comes_back_decoded_exactly_as_its_bytes_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        // One commit: two unsigned events, then a signed one, then a retry
+        // of the first key, which the first event answers.
+        let keyed = |title: &str, key: &str| {
+            let request = pb::AppendRequest { idempotency_key: key.into(), ..request(title) };
+            validate_append(&topology(), origin, &request).unwrap()
+        };
+        let batch = vec![keyed("一", "k1"), keyed("二", "k2"), keyed("三", "k3"), keyed("一", "k1")];
+        let appended = appender.append(batch).await.unwrap();
+        assert_eq!(appended.len(), 4);
+        for (i, a) in appended.iter().enumerate() {
+            let from_bytes = <pb::Event as prost::Message>::decode(a.event.raw.as_ref()).unwrap();
+            match &a.decoded {
+                Some(decoded) => assert_eq!(decoded, &from_bytes, "request {i}"),
+                None => assert_eq!(i, 3, "only the retry in the same commit may come without its decoding"),
+            }
+            assert_eq!(from_bytes.signature.is_empty(), i != 2, "request {i}: only the last event is signed");
+        }
+        assert_eq!(appended[3].event.position, appended[0].event.position);
+    }
+
+    #[tokio::test]
     async fn a_failed_sync_refuses_writes_and_keeps_reads() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

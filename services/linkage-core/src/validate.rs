@@ -78,21 +78,49 @@ pub fn check_event_id(field: &str, id: &str) -> Result<(), AppendError> {
     parse_event_id(id).map(|_| ()).ok_or_else(|| invalid(field, "must be an event id (a UUID such as 0190b6c8-…)"))
 }
 
-/// Parses an event id to its 16 bytes (the store's key).
+/// Where the text of an event id has its dashes: 8-4-4-4-12 hex digits.
+const EVENT_ID_DASHES: [usize; 4] = [8, 13, 18, 23];
+
+/// Characters of an event id's text.
+const EVENT_ID_CHARS: usize = 36;
+
+/// Parses an event id to its 16 bytes (the store's key). Every replicated
+/// event's id is parsed on arrival, so this allocates nothing.
 pub fn parse_event_id(id: &str) -> Option<[u8; 16]> {
-    let hex_digits: String = id.chars().filter(|c| *c != '-').collect();
-    let dashes_ok = id.len() == 36 && [8, 13, 18, 23].iter().all(|&i| id.as_bytes()[i] == b'-');
-    if !dashes_ok || hex_digits.len() != 32 {
+    let text = id.as_bytes();
+    if text.len() != EVENT_ID_CHARS || EVENT_ID_DASHES.iter().any(|&i| text[i] != b'-') {
         return None;
     }
-    let bytes = hex::decode(hex_digits.to_ascii_lowercase()).ok()?;
-    bytes.try_into().ok()
+    let mut digits = text.iter().enumerate().filter(|(i, _)| !EVENT_ID_DASHES.contains(i)).map(|(_, c)| c);
+    let mut bytes = [0u8; 16];
+    for byte in &mut bytes {
+        let (high, low) = (digits.next()?, digits.next()?);
+        *byte = (hex_value(*high)? << 4) | hex_value(*low)?;
+    }
+    Some(bytes)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Formats 16 id bytes as the canonical lower-case UUID text.
 pub fn format_event_id(bytes: &[u8; 16]) -> String {
-    let h = hex::encode(bytes);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(EVENT_ID_CHARS);
+    for (i, byte) in bytes.iter().enumerate() {
+        if [4, 6, 8, 10].contains(&i) {
+            text.push('-');
+        }
+        text.push(HEX[usize::from(byte >> 4)] as char);
+        text.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    text
 }
 
 fn check_chars(field: &str, value: &str, max: usize) -> Result<(), AppendError> {
@@ -366,8 +394,36 @@ mod tests {
         let id = "0190b6c8-7d2e-7abc-8def-0123456789ab";
         let bytes = parse_event_id(id).unwrap();
         assert_eq!(format_event_id(&bytes), id);
-        for bad in ["", "0190b6c8", "0190b6c87d2e7abc8def0123456789ab", "0190b6c8-7d2e-7abc-8def-0123456789ag"] {
+        assert_eq!(parse_event_id(&id.to_ascii_uppercase()), Some(bytes));
+        for bad in [
+            "",
+            "0190b6c8",
+            "0190b6c87d2e7abc8def0123456789ab",
+            "0190b6c8-7d2e-7abc-8def-0123456789ag",
+            "0190b6c8-7d2e-7abc-8def-0123456789a-",
+            "0190b6c8-7d2e-7abc-8def-0123456789a",
+            "0190b6c8-7d2e-7abc-8def-0123456789abc",
+            "0190b6c87-d2e-7abc-8def-0123456789ab",
+            "0190b6c8-7d2e-7abc-8def-0123456789aé",
+        ] {
             assert!(parse_event_id(bad).is_none(), "{bad:?}");
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_id_formats_and_parses_back(bytes: [u8; 16]) {
+            let text = format_event_id(&bytes);
+            proptest::prop_assert_eq!(text.len(), EVENT_ID_CHARS);
+            proptest::prop_assert_eq!(&text, &uuid_text(&bytes));
+            proptest::prop_assert_eq!(parse_event_id(&text), Some(bytes));
+            proptest::prop_assert_eq!(parse_event_id(&text.to_ascii_uppercase()), Some(bytes));
+        }
+    }
+
+    /// The id's text built another way: hex digits with the dashes put in.
+    fn uuid_text(bytes: &[u8; 16]) -> String {
+        let h = hex::encode(bytes);
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
     }
 }

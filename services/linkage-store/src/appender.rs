@@ -244,8 +244,6 @@ impl InFlight {
 /// A written commit waiting for its views and for the fdatasync that makes
 /// it durable.
 struct Pending {
-    /// Its last position, when it stored events.
-    through: Option<u64>,
     /// The sync ticket that covers it, when it wrote anything (events or
     /// fork evidence).
     ticket: Option<u64>,
@@ -362,13 +360,18 @@ fn index_loop(store: &Store, rx: std::sync::mpsc::Receiver<Pending>, syncer: &st
 /// Lets readers see a written commit whose views are written and whose
 /// sync is `result`, then answers it; a failure fails its answers.
 fn answer(store: &Store, pending: Pending, result: Result<(), StoreError>) {
-    let result = result.and_then(|()| pending.through.map_or(Ok(()), |through| store.publish_durable(through)));
-    match result {
+    let stored: Vec<StoredEvent> = pending
+        .set
+        .events
+        .iter()
+        .map(|e| StoredEvent { position: e.position, raw: sled::IVec::from(e.raw.as_slice()) })
+        .collect();
+    match result.and_then(|()| store.publish_durable(&stored)) {
         Ok(()) => {
             for (reply, report) in pending.applies {
                 let _ = reply.send(Ok(report));
             }
-            answer_appends(store, pending.plan, pending.set, pending.append_replies);
+            answer_appends(store, pending.plan, pending.set, stored, pending.append_replies);
         }
         Err(e) => fail_pending(pending, &e),
     }
@@ -494,13 +497,11 @@ impl Writer {
         };
         self.clock = clock;
         self.heads.extend(std::mem::take(&mut set.heads));
-        let through = set.events.last().map(|e| e.position);
-        if let Some(last) = through {
-            self.written = last;
+        if let Some(last) = set.events.last() {
+            self.written = last.position;
         }
         let ticket = (!set.is_empty()).then_some(self.tickets);
         let pending = Pending {
-            through,
             ticket,
             mark,
             plan,
@@ -612,8 +613,16 @@ impl Writer {
 
 /// Answers a durable commit's appends: new events from the commit itself,
 /// deduplicated ones from the store.
-fn answer_appends(store: &Store, plan: ledger::CommitPlan, set: WriteSet, replies: Vec<Reply>) {
-    let mut new: BTreeMap<u64, WriteEvent> = set.events.into_iter().map(|e| (e.position, e)).collect();
+/// `stored` are the commit's events as [`Store::publish_durable`] took them.
+fn answer_appends(
+    store: &Store,
+    plan: ledger::CommitPlan,
+    set: WriteSet,
+    stored: Vec<StoredEvent>,
+    replies: Vec<Reply>,
+) {
+    let mut new: BTreeMap<u64, (sled::IVec, Option<pb::Event>)> =
+        stored.into_iter().zip(set.events).map(|(s, e)| (s.position, (s.raw, e.decoded))).collect();
     for (result, reply) in plan.results.into_iter().zip(replies) {
         let answer =
             result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
@@ -624,7 +633,7 @@ fn answer_appends(store: &Store, plan: ledger::CommitPlan, set: WriteSet, replie
                         // answers; a second one with the same key in the same
                         // commit gets the bytes only.
                         let (raw, decoded) = match new.get_mut(&o.position) {
-                            Some(e) => (sled::IVec::from(e.raw.as_slice()), e.decoded.take()),
+                            Some((raw, decoded)) => (raw.clone(), decoded.take()),
                             None => {
                                 let stored = store
                                     .get_position(o.position)

@@ -5,7 +5,7 @@
 use crate::{keys, log};
 use linkage_core::ledger::{Head, KeyRecord};
 use linkage_core::{Channel, NodeCode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -35,6 +35,46 @@ const LOCATE_WALK_SPREAD_MAX: u64 = 8;
 
 /// The most bytes one read of consecutive records takes at a time.
 const READ_SPAN_MAX: usize = 8 * 1024 * 1024;
+
+/// Bytes of the latest durable events kept in memory, so that followers of
+/// the log (the replicator's pushes, `Subscribe` streams) take what just
+/// became durable without reading the log file again.
+pub const RECENT_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The latest durable events, in position order without a gap, up to
+/// [`RECENT_BYTES_MAX`] (the last commit's whole, whatever its size).
+#[derive(Default)]
+struct Recent {
+    events: VecDeque<StoredEvent>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// Adds a commit's events, which follow the ones held.
+    fn extend(&mut self, events: &[StoredEvent]) {
+        let Some(first) = events.first() else { return };
+        if self.events.back().is_some_and(|e| e.position + 1 != first.position) {
+            // Not the next ones (cannot happen: commits publish in order).
+            self.events.clear();
+            self.bytes = 0;
+        }
+        for e in events {
+            self.bytes += e.raw.len();
+            self.events.push_back(e.clone());
+        }
+        while self.bytes > RECENT_BYTES_MAX && self.events.len() > events.len() {
+            let dropped = self.events.pop_front().expect("more than the new ones");
+            self.bytes -= dropped.raw.len();
+        }
+    }
+
+    /// `count` events from `from` on, if all of them are held.
+    fn get(&self, from: u64, count: u64) -> Option<Vec<StoredEvent>> {
+        let skip = from.checked_sub(self.events.front()?.position)? as usize;
+        let end = skip.checked_add(count as usize).filter(|end| *end <= self.events.len())?;
+        Some(self.events.range(skip..end).cloned().collect())
+    }
+}
 
 /// How long opening waits for sled's lock: a handle on the same directory
 /// dropped a moment ago lets go only when sled's IO threads finish.
@@ -182,6 +222,8 @@ struct Inner {
     writable: AtomicBool,
     /// Announces each new durable position to subscribers.
     durable_tx: tokio::sync::watch::Sender<u64>,
+    /// The latest durable events, for followers of the log.
+    recent: std::sync::Mutex<Recent>,
     poison_reason: std::sync::Mutex<String>,
     /// What opening the store rebuilt, if the views were of another version.
     rebuilt_on_open: std::sync::Mutex<Option<crate::views::RebuildStats>>,
@@ -226,6 +268,7 @@ impl Store {
             durable_position: AtomicU64::new(0),
             writable: AtomicBool::new(true),
             durable_tx: tokio::sync::watch::Sender::new(0),
+            recent: std::sync::Mutex::new(Recent::default()),
             poison_reason: std::sync::Mutex::new(String::new()),
             rebuilt_on_open: std::sync::Mutex::new(None),
             #[cfg(test)]
@@ -526,6 +569,9 @@ impl Store {
         }
         // Positions are dense: every one up to the durable one has a record.
         let count = (last - from + 1).min(limit as u64);
+        if let Some(recent) = self.inner.recent.lock().expect("recent lock").get(from, count) {
+            return Ok(recent);
+        }
         let positions: Vec<u64> = (from..from + count).collect();
         let located = self.locate_all(&positions)?;
         self.read_located(&located)
@@ -779,11 +825,15 @@ impl Store {
         synced.inspect_err(|e| self.poison(e))
     }
 
-    /// Lets readers see events up to `through`, which a sync covered and
-    /// whose views are written. Refused once the store is poisoned: what
-    /// failed may be in the views.
-    pub(crate) fn publish_durable(&self, through: u64) -> Result<(), StoreError> {
+    /// Lets readers see a commit's `events`, which a sync covered and whose
+    /// views are written, and keeps them at hand for followers of the log.
+    /// Refused once the store is poisoned: what failed may be in the views.
+    pub(crate) fn publish_durable(&self, events: &[StoredEvent]) -> Result<(), StoreError> {
         self.check_writable()?;
+        let Some(through) = events.last().map(|e| e.position) else { return Ok(()) };
+        // Kept before readers may ask for them: a reader never reads past
+        // the durable position, so holding more is harmless.
+        self.inner.recent.lock().expect("recent lock").extend(events);
         if through > self.inner.durable_position.load(Ordering::Acquire) {
             self.inner.durable_position.store(through, Ordering::Release);
             self.inner.durable_tx.send_replace(through);
@@ -1051,6 +1101,61 @@ mod tests {
     async fn append(appender: &Appender, title: &str) -> Result<Vec<crate::Appended>, crate::AppendFailure> {
         let origin: NodeCode = "620722".parse().unwrap();
         appender.append(vec![validate_append(&topology(), origin, &request(title)).unwrap()]).await
+    }
+
+    fn recent_event(position: u64, bytes: usize) -> StoredEvent {
+        StoredEvent { position, raw: vec![position as u8; bytes].into() }
+    }
+
+    #[test]
+    fn the_latest_events_are_kept_without_a_gap_up_to_their_byte_limit() {
+        let mut recent = Recent::default();
+        assert_eq!(recent.get(1, 1), None);
+        let quarter = RECENT_BYTES_MAX / 4;
+        recent.extend(&[recent_event(1, quarter), recent_event(2, quarter)]);
+        recent.extend(&[recent_event(3, quarter), recent_event(4, quarter)]);
+        assert_eq!(recent.get(1, 4).unwrap().iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // Over the limit: the oldest go, what is left still ends at the last.
+        recent.extend(&[recent_event(5, quarter)]);
+        assert_eq!(recent.get(1, 1), None);
+        assert_eq!(recent.get(2, 4).unwrap().iter().map(|e| e.position).collect::<Vec<_>>(), [2, 3, 4, 5]);
+        assert_eq!(recent.bytes, RECENT_BYTES_MAX);
+        // Nothing past what is held, nothing partly held.
+        assert_eq!(recent.get(5, 2), None);
+        assert_eq!(recent.get(6, 1), None);
+        // A commit bigger than the limit is kept whole.
+        recent.extend(&[recent_event(6, RECENT_BYTES_MAX), recent_event(7, 1)]);
+        assert_eq!(recent.get(6, 2).unwrap().len(), 2);
+        assert_eq!(recent.get(5, 1), None);
+        // One that does not follow replaces what was held.
+        recent.extend(&[recent_event(9, 1)]);
+        assert_eq!((recent.get(7, 1), recent.get(9, 1).map(|e| e.len())), (None, Some(1)));
+        assert_eq!(recent.bytes, 1);
+    }
+
+    #[tokio::test]
+    async fn reads_of_the_latest_events_from_memory_equal_reads_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let read_all = |store: &Store| {
+            let all: Vec<_> = (1..=4).flat_map(|from| store.read_positions(from, 2).unwrap()).collect();
+            all.into_iter().map(|e| (e.position, e.raw.to_vec())).collect::<Vec<_>>()
+        };
+        let from_memory = {
+            let store = Store::open(dir.path()).unwrap();
+            let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+            for title in ["一", "二", "三", "四"] {
+                append(&appender, title).await.unwrap();
+            }
+            assert_eq!(store.inner.recent.lock().unwrap().events.len(), 4);
+            drop(appender);
+            thread.join().unwrap();
+            read_all(&store)
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.inner.recent.lock().unwrap().events.is_empty());
+        assert_eq!(from_memory.len(), 7);
+        assert_eq!(from_memory, read_all(&store));
     }
 
     #[tokio::test]

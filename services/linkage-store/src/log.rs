@@ -317,8 +317,18 @@ mod tests {
                 prop_assert_eq!(&record.raw, raw);
                 prop_assert_eq!(read(&file, record.offset, record.len, record.position).unwrap(), raw.clone());
             }
-            // Tear the file somewhere and append garbage.
+            // Tear the file somewhere and append garbage. Garbage that
+            // begins with the very bytes cut off would make the torn record
+            // whole again: its first byte differs from the one it replaces.
             let cut_at = MAGIC.len() as u64 + ((end.offset - MAGIC.len() as u64) as f64 * cut) as u64;
+            let mut garbage = garbage;
+            if let (Some(first), true) = (garbage.first_mut(), cut_at < end.offset) {
+                let mut replaced = [0u8];
+                file.read_exact_at(&mut replaced, cut_at).unwrap();
+                if *first == replaced[0] {
+                    *first ^= 0xff;
+                }
+            }
             file.set_len(cut_at).unwrap();
             file.write_all_at(&garbage, cut_at).unwrap();
             let whole = seen.iter().filter(|r| r.end() <= cut_at).count() as u64;

@@ -73,11 +73,13 @@ pub struct ApplyReport {
     pub duplicates: usize,
     /// Events that contradict what is held (kept as evidence).
     pub forks: usize,
-    /// Events that could not be linked yet: a gap before them.
+    /// Events that could not be linked or checked yet: a gap before them,
+    /// or a held seq whose event could not be read to compare.
     pub gaps: usize,
-    /// The runs' tails from the first event beyond a gap, handed back so
-    /// that the caller can apply them once the gap is filled without
-    /// keeping a copy of every run it hands over.
+    /// Those events, handed back so that the caller can apply them again
+    /// (once the gap is filled) without keeping a copy of every run it
+    /// hands over: the runs' tails from the first event beyond a gap, and
+    /// each event that could not be compared, as a run of one.
     pub waiting: Vec<RemoteRun>,
 }
 
@@ -294,10 +296,13 @@ fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: 
                 ToSyncer::Indexed(pending, result) => indexed.push((*pending, result)),
             }
         }
-        // Those already covered need not wait for this sync.
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            indexed.into_iter().partition(|(p, _)| p.ticket.is_none_or(|t| t <= covered));
-        answer_all(store, ready, in_flight);
+        // Those already covered need not wait for this sync. Answers keep
+        // the commits' order: a commit without a ticket (retries only) may
+        // answer with an event of an earlier commit, which must be durable
+        // first.
+        let covered_before = indexed.iter().take_while(|(p, _)| p.ticket.is_none_or(|t| t <= covered)).count();
+        let waiting = indexed.split_off(covered_before);
+        answer_all(store, indexed, in_flight);
         if let Some(ticket) = ticket {
             if failed.is_none() {
                 match store.sync_written(ticket.with_sled) {
@@ -317,7 +322,10 @@ fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: 
                 let result = result.and_then(|()| match (&failed, pending.ticket) {
                     (_, Some(t)) if t <= covered => Ok(()),
                     (Some(why), _) => Err(StoreError::Poisoned(why.clone())),
-                    (None, _) => Err(StoreError::Poisoned("a commit reached the syncer before its ticket".into())),
+                    (None, None) => Ok(()),
+                    (None, Some(_)) => {
+                        Err(StoreError::Poisoned("a commit reached the syncer before its ticket".into()))
+                    }
                 });
                 (pending, result)
             })
@@ -442,7 +450,11 @@ impl Writer {
             if e.signed {
                 // What decoding `raw` gives: the event as built and the
                 // signature that ends its bytes.
-                e.event.signature = e.raw[e.raw.len() - wire::SIGNATURE_BYTES..].to_vec();
+                let (_, signature) = e
+                    .raw
+                    .split_last_chunk::<{ wire::SIGNATURE_BYTES }>()
+                    .expect("a signed event ends with its signature");
+                e.event.signature = signature.to_vec();
             }
             set.events.push(WriteEvent {
                 position: e.position,
@@ -563,7 +575,10 @@ impl Writer {
                             report.forks += 1;
                             set.forks.push(fork(&p, held_raw, raw));
                         }
-                        None => report.gaps += 1,
+                        None => {
+                            report.gaps += 1;
+                            report.waiting.push(vec![(p, raw)]);
+                        }
                     }
                     continue;
                 }

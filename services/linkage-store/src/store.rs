@@ -42,7 +42,7 @@ const READ_SPAN_MAX: usize = 8 * 1024 * 1024;
 pub const RECENT_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// The latest durable events, in position order without a gap, up to
-/// [`RECENT_BYTES_MAX`] (the last commit's whole, whatever its size).
+/// [`RECENT_BYTES_MAX`] (and at least the last one, whatever its size).
 #[derive(Default)]
 struct Recent {
     events: VecDeque<StoredEvent>,
@@ -62,8 +62,8 @@ impl Recent {
             self.bytes += e.raw.len();
             self.events.push_back(e.clone());
         }
-        while self.bytes > RECENT_BYTES_MAX && self.events.len() > events.len() {
-            let dropped = self.events.pop_front().expect("more than the new ones");
+        while self.bytes > RECENT_BYTES_MAX && self.events.len() > 1 {
+            let dropped = self.events.pop_front().expect("more than one");
             self.bytes -= dropped.raw.len();
         }
     }
@@ -1123,13 +1123,16 @@ mod tests {
         // Nothing past what is held, nothing partly held.
         assert_eq!(recent.get(5, 2), None);
         assert_eq!(recent.get(6, 1), None);
-        // A commit bigger than the limit is kept whole.
-        recent.extend(&[recent_event(6, RECENT_BYTES_MAX), recent_event(7, 1)]);
-        assert_eq!(recent.get(6, 2).unwrap().len(), 2);
-        assert_eq!(recent.get(5, 1), None);
+        // Of a commit bigger than the limit, what fits is kept, and at
+        // least its last event.
+        recent.extend(&[recent_event(6, quarter), recent_event(7, RECENT_BYTES_MAX - 1), recent_event(8, 1)]);
+        assert_eq!(recent.get(7, 2).unwrap().len(), 2);
+        assert_eq!(recent.get(6, 1), None);
+        recent.extend(&[recent_event(9, RECENT_BYTES_MAX + 1)]);
+        assert_eq!((recent.get(8, 1), recent.get(9, 1).map(|e| e.len())), (None, Some(1)));
         // One that does not follow replaces what was held.
-        recent.extend(&[recent_event(9, 1)]);
-        assert_eq!((recent.get(7, 1), recent.get(9, 1).map(|e| e.len())), (None, Some(1)));
+        recent.extend(&[recent_event(11, 1)]);
+        assert_eq!((recent.get(9, 1), recent.get(11, 1).map(|e| e.len())), (None, Some(1)));
         assert_eq!(recent.bytes, 1);
     }
 
@@ -1156,6 +1159,25 @@ mod tests {
         assert!(store.inner.recent.lock().unwrap().events.is_empty());
         assert_eq!(from_memory.len(), 7);
         assert_eq!(from_memory, read_all(&store));
+    }
+
+    #[tokio::test]
+    async fn the_latest_events_are_read_from_memory_not_from_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let mut appended = Vec::new();
+        for title in ["一", "二", "三"] {
+            appended.extend(append(&appender, title).await.unwrap().into_iter().map(|a| a.event.raw.to_vec()));
+        }
+        // The records on disk are gone; reads of what just became durable
+        // do not notice.
+        let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
+        let written = log.metadata().unwrap().len() - log::MAGIC.len() as u64;
+        log.write_all_at(&vec![0; written as usize], log::MAGIC.len() as u64).unwrap();
+        let read: Vec<Vec<u8>> = store.read_positions(1, 10).unwrap().into_iter().map(|e| e.raw.to_vec()).collect();
+        assert_eq!(read, appended);
     }
 
     #[tokio::test]
@@ -1289,6 +1311,34 @@ mod tests {
             }
         }
         db.flush().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_run_beyond_a_gap_is_handed_back_and_lands_once_the_gap_is_filled() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let origin: NodeCode = "620722".parse().unwrap();
+        let source = Store::open(from.path()).unwrap();
+        let (appender, _thread) = Appender::start(source.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        for title in ["一", "二", "三", "四", "五"] {
+            append(&appender, title).await.unwrap();
+        }
+        let run = |from: u64, count: usize| -> crate::RemoteRun {
+            let page = source.read_stream(origin, "up", from, count).unwrap();
+            page.into_iter().map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec())).collect()
+        };
+        let target = Store::open(to.path()).unwrap();
+        let (appender, _thread) =
+            Appender::start(target.clone(), "620000".parse().unwrap(), SigningKey::from_bytes(&[9; 32])).unwrap();
+        // Seqs 3 to 5 before 1 and 2: nothing lands, all of it comes back.
+        let beyond = appender.apply(vec![run(3, 3)]).await.unwrap();
+        assert_eq!((beyond.applied, beyond.gaps), (0, 3));
+        assert_eq!(beyond.waiting, vec![run(3, 3)]);
+        // Seqs 1 to 4: two land, and the part past the new gap comes back.
+        let partly = appender.apply(vec![run(1, 2), run(4, 1)]).await.unwrap();
+        assert_eq!((partly.applied, partly.gaps, partly.waiting), (2, 1, vec![run(4, 1)]));
+        let filled = appender.apply(beyond.waiting).await.unwrap();
+        assert_eq!((filled.applied, filled.gaps, filled.waiting.len()), (3, 0, 0));
+        assert_eq!(target.head(origin, "up").unwrap().map(|h| h.seq), Some(5));
     }
 
     #[tokio::test]

@@ -1098,6 +1098,14 @@ mod tests {
         }
     }
 
+    /// A store in `dir` with the writer of county 620722 on it.
+    fn county_store(dir: &Path) -> (Store, NodeCode, Appender, std::thread::JoinHandle<()>) {
+        let store = Store::open(dir).unwrap();
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        (store, origin, appender, thread)
+    }
+
     async fn append(appender: &Appender, title: &str) -> Result<Vec<crate::Appended>, crate::AppendFailure> {
         let origin: NodeCode = "620722".parse().unwrap();
         appender.append(vec![validate_append(&topology(), origin, &request(title)).unwrap()]).await
@@ -1164,9 +1172,7 @@ mod tests {
     #[tokio::test]
     async fn the_latest_events_are_read_from_memory_not_from_the_log_file() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let origin: NodeCode = "620722".parse().unwrap();
-        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let (store, _, appender, _thread) = county_store(dir.path());
         let mut appended = Vec::new();
         for title in ["一", "二", "三"] {
             appended.extend(append(&appender, title).await.unwrap().into_iter().map(|a| a.event.raw.to_vec()));
@@ -1183,9 +1189,7 @@ mod tests {
     #[tokio::test]
     async fn an_appended_event_comes_back_decoded_exactly_as_its_bytes_decode() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let origin: NodeCode = "620722".parse().unwrap();
-        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let (_, origin, appender, _thread) = county_store(dir.path());
         // One commit: two unsigned events, then a signed one, then a retry
         // of the first key, which the first event answers.
         let keyed = |title: &str, key: &str| {
@@ -1209,9 +1213,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_sync_refuses_writes_and_keeps_reads() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let origin: NodeCode = "620722".parse().unwrap();
-        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let (store, _, appender, _thread) = county_store(dir.path());
         append(&appender, "一").await.unwrap();
         store.inner.fail_next_sync.store(true, Ordering::Release);
         let failed = append(&appender, "二").await.unwrap_err();
@@ -1236,9 +1238,7 @@ mod tests {
         // fail every commit it did not cover, hang none, and serve only
         // what was acknowledged.
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let origin: NodeCode = "620722".parse().unwrap();
-        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let (store, origin, appender, _thread) = county_store(dir.path());
         let topology = topology();
         let job = |client: usize, round: usize| -> Vec<ValidAppend> {
             (0..64)

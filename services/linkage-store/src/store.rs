@@ -230,6 +230,12 @@ struct Inner {
     /// Tests set this to make the next sync fail like a full or dying disk.
     #[cfg(test)]
     fail_next_sync: AtomicBool,
+    /// Tests set this to hold every sync until they clear it, like a slow disk.
+    #[cfg(test)]
+    hold_syncs: AtomicBool,
+    /// Commits whose derived entries were written, for tests to wait on.
+    #[cfg(test)]
+    derived_commits: AtomicU64,
 }
 
 /// The node's log. Cheap to clone; reads may come from any thread, writes
@@ -273,6 +279,10 @@ impl Store {
             rebuilt_on_open: std::sync::Mutex::new(None),
             #[cfg(test)]
             fail_next_sync: AtomicBool::new(false),
+            #[cfg(test)]
+            hold_syncs: AtomicBool::new(false),
+            #[cfg(test)]
+            derived_commits: AtomicU64::new(0),
         };
         let store = Store { inner: Arc::new(inner) };
         store.recover()?;
@@ -812,7 +822,10 @@ impl Store {
     /// poisons the store.
     pub(crate) fn write_derived(&self, set: &WriteSet, mark: Option<Vec<u8>>) -> Result<(), StoreError> {
         self.check_writable()?;
-        self.index_derived(set, mark).inspect_err(|e| self.poison(e))
+        let derived = self.index_derived(set, mark).inspect_err(|e| self.poison(e));
+        #[cfg(test)]
+        self.inner.derived_commits.fetch_add(1, Ordering::AcqRel);
+        derived
     }
 
     /// Makes the log written so far durable: one fdatasync. With
@@ -1056,6 +1069,10 @@ impl Store {
         if self.inner.fail_next_sync.swap(false, Ordering::AcqRel) {
             return Err(StoreError::Io(std::io::Error::other("injected: no space left on device")));
         }
+        #[cfg(test)]
+        while self.inner.hold_syncs.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         self.inner.log.sync_data()?;
         Ok(())
     }
@@ -1096,6 +1113,12 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    /// County 620722's append of `title` with idempotency key `key`.
+    fn keyed_request(title: &str, key: &str) -> ValidAppend {
+        let request = pb::AppendRequest { idempotency_key: key.into(), ..request(title) };
+        validate_append(&topology(), "620722".parse().unwrap(), &request).unwrap()
     }
 
     /// A store in `dir` with the writer of county 620722 on it.
@@ -1186,17 +1209,57 @@ mod tests {
         assert_eq!(read, appended);
     }
 
+    /// Waits until the index thread has written `commits` commits.
+    async fn wait_for_derived(store: &Store, commits: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while store.inner.derived_commits.load(Ordering::Acquire) < commits {
+            assert!(std::time::Instant::now() < deadline, "the index thread did not get to commit {commits}");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retry_is_answered_only_once_the_event_that_answers_it_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, appender, _thread) = county_store(dir.path());
+        let keyed = |title: &str, key: &str| vec![keyed_request(title, key)];
+        // A slow disk holds the sync of commit 1 while commit 2 (a new
+        // event) and commit 3 (a retry of its key, no event, no sync of its
+        // own) are written and indexed: the sync thread then finds all three
+        // at once, commit 2 still waiting for its sync.
+        store.inner.hold_syncs.store(true, Ordering::Release);
+        let first = tokio::spawn({
+            let (appender, job) = (appender.clone(), keyed("一", "k1"));
+            async move { appender.append(job).await }
+        });
+        wait_for_derived(&store, 1).await;
+        let original = tokio::spawn({
+            let (appender, job) = (appender.clone(), keyed("二", "k2"));
+            async move { appender.append(job).await }
+        });
+        wait_for_derived(&store, 2).await;
+        let retry = tokio::spawn({
+            let (appender, job) = (appender.clone(), keyed("二", "k2"));
+            async move { appender.append(job).await }
+        });
+        wait_for_derived(&store, 3).await;
+        store.inner.hold_syncs.store(false, Ordering::Release);
+        first.await.unwrap().unwrap();
+        let original = original.await.unwrap().unwrap();
+        let retry = retry.await.unwrap().expect("the retry is answered with the first event, once durable");
+        assert!(retry[0].deduplicated);
+        assert_eq!(retry[0].event.position, original[0].event.position);
+        assert_eq!(retry[0].event.raw, original[0].event.raw);
+    }
+
     #[tokio::test]
     async fn an_appended_event_comes_back_decoded_exactly_as_its_bytes_decode() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, origin, appender, _thread) = county_store(dir.path());
+        let (_, _, appender, _thread) = county_store(dir.path());
         // One commit: two unsigned events, then a signed one, then a retry
         // of the first key, which the first event answers.
-        let keyed = |title: &str, key: &str| {
-            let request = pb::AppendRequest { idempotency_key: key.into(), ..request(title) };
-            validate_append(&topology(), origin, &request).unwrap()
-        };
-        let batch = vec![keyed("一", "k1"), keyed("二", "k2"), keyed("三", "k3"), keyed("一", "k1")];
+        let batch = ["一", "二", "三", "一"].iter().zip(["k1", "k2", "k3", "k1"]);
+        let batch = batch.map(|(title, key)| keyed_request(title, key)).collect();
         let appended = appender.append(batch).await.unwrap();
         assert_eq!(appended.len(), 4);
         for (i, a) in appended.iter().enumerate() {

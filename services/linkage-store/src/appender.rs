@@ -636,6 +636,10 @@ fn answer_appends(
     stored: Vec<StoredEvent>,
     replies: Vec<Reply>,
 ) {
+    if replies.is_empty() {
+        // Remote runs only: nobody to answer here.
+        return;
+    }
     let mut new: BTreeMap<u64, (sled::IVec, Option<pb::Event>)> =
         stored.into_iter().zip(set.events).map(|(s, e)| (s.position, (s.raw, e.decoded))).collect();
     for (result, reply) in plan.results.into_iter().zip(replies) {

@@ -1379,9 +1379,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_beyond_a_gap_is_handed_back_and_lands_once_the_gap_is_filled() {
         let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let origin: NodeCode = "620722".parse().unwrap();
-        let source = Store::open(from.path()).unwrap();
-        let (appender, _thread) = Appender::start(source.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let (source, origin, appender, _thread) = county_store(from.path());
         for title in ["一", "二", "三", "四", "五"] {
             append(&appender, title).await.unwrap();
         }

@@ -177,7 +177,7 @@ pub async fn measure(cluster: &mut Cluster, province: &str, request: &pb::Append
 /// [`APPEND_DURATION_MAX`].
 async fn append(cluster: &Cluster, province: &str, request: &pb::AppendRequest) -> anyhow::Result<Rate> {
     let request = pb::AppendRequest { channel: CHANNEL.into(), ..request.clone() };
-    let batch = pb::AppendBatchRequest { requests: vec![request; BATCH_EVENTS] };
+    let batch = pb::AppendBatchRequest { requests: vec![request; BATCH_EVENTS], ..Default::default() };
     let batches = EVENTS_WANTED.div_ceil(BATCH_EVENTS as u64);
     let next = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();

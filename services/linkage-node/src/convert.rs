@@ -58,6 +58,27 @@ pub fn appended(appended: linkage_store::Appended) -> Result<pb::AppendResponse,
     Ok(pb::AppendResponse { event: Some(event), deduplicated: appended.deduplicated })
 }
 
+/// An appended event for an `EVENT_VIEW_BASIC` response: its place and
+/// envelope without refs, prev_hash, payload or signature.
+pub fn appended_basic(appended: linkage_store::Appended) -> Result<pb::AppendResponse, Status> {
+    let position = appended.event.position;
+    let deduplicated = appended.deduplicated;
+    let full = match appended.decoded {
+        Some(decoded) => decoded,
+        None => stored(&appended.event)?.event.unwrap_or_default(),
+    };
+    let basic = pb::Event {
+        id: full.id,
+        origin: full.origin,
+        channel: full.channel,
+        seq: full.seq,
+        hlc: full.hlc,
+        occurred_at: full.occurred_at,
+        ..pb::Event::default()
+    };
+    Ok(pb::AppendResponse { event: Some(pb::StoredEvent { position, event: Some(basic) }), deduplicated })
+}
+
 /// Decodes stored bytes for a response. The bytes were verified or produced
 /// by this node, so a decode failure means corruption.
 pub fn stored(event: &StoredEvent) -> Result<pb::StoredEvent, Status> {

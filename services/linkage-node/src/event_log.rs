@@ -147,7 +147,12 @@ impl EventLogService for EventLog {
         &self,
         request: Request<pb::AppendBatchRequest>,
     ) -> Result<Response<pb::AppendBatchResponse>, Status> {
-        let requests = request.into_inner().requests;
+        let pb::AppendBatchRequest { requests, view } = request.into_inner();
+        let basic = match pb::EventView::try_from(view) {
+            Ok(pb::EventView::Basic) => true,
+            Ok(pb::EventView::Unspecified | pb::EventView::Full) => false,
+            Err(_) => return Err(convert::invalid("view", format!("{view} is not an EventView"))),
+        };
         if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
             return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
         }
@@ -157,7 +162,11 @@ impl EventLogService for EventLog {
             .map(|(i, r)| self.validate(r, &format!("requests[{i}].")))
             .collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
-        let responses = appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?;
+        let responses = if basic {
+            appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?
+        } else {
+            appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?
+        };
         Ok(Response::new(pb::AppendBatchResponse { responses }))
     }
 

@@ -34,6 +34,7 @@ fn topic(year: u32, category: pb::TopicCategory, title: &str) -> Kind {
 enum Call {
     Append(pb::AppendRequest),
     Batch(Vec<pb::AppendRequest>),
+    BatchView(Vec<pb::AppendRequest>, i32),
     Get(&'static str),
     Read(pb::ReadRequest),
     ListTopics(pb::ListTopicsRequest),
@@ -55,7 +56,10 @@ async fn call(node: &NodeProcess, call: Call) -> Result<(), tonic::Status> {
     let mut c = node.event_log().await.unwrap();
     match call {
         Call::Append(r) => c.append(r).await.map(drop),
-        Call::Batch(requests) => c.append_batch(pb::AppendBatchRequest { requests }).await.map(drop),
+        Call::Batch(requests) => {
+            c.append_batch(pb::AppendBatchRequest { requests, ..Default::default() }).await.map(drop)
+        }
+        Call::BatchView(requests, view) => c.append_batch(pb::AppendBatchRequest { requests, view }).await.map(drop),
         Call::Get(id) => c.get(pb::GetRequest { id: id.into() }).await.map(drop),
         Call::Read(r) => c.read(r).await.map(drop),
         Call::ListTopics(r) => planning(node).await.list_topics(r).await.map(drop),
@@ -288,6 +292,7 @@ fn cases() -> Vec<(&'static str, Call, Code, &'static str)> {
         ),
         ("empty batch", Call::Batch(vec![]), Code::InvalidArgument, "requests"),
         ("batch over the limit", Call::Batch(vec![ok(); 1001]), Code::InvalidArgument, "requests"),
+        ("batch with an unknown view", Call::BatchView(vec![ok()], 7), Code::InvalidArgument, "view"),
         (
             "batch with one bad request",
             Call::Batch(vec![ok(), append("up", Some(info("", "b")))]),
@@ -389,7 +394,7 @@ async fn bad_input_gets_its_code_and_field_and_changes_nothing() {
     let status = c.append(conflicting.clone()).await.unwrap_err();
     assert_eq!((status.code(), field_of(&status).as_str()), (Code::AlreadyExists, "idempotency_key"));
     let batch = vec![append("up", Some(info("好的", "内容"))), conflicting];
-    let status = c.append_batch(pb::AppendBatchRequest { requests: batch }).await.unwrap_err();
+    let status = c.append_batch(pb::AppendBatchRequest { requests: batch, ..Default::default() }).await.unwrap_err();
     assert_eq!((status.code(), field_of(&status).as_str()), (Code::AlreadyExists, "requests[1].idempotency_key"));
 
     assert!(failures.is_empty(), "contract violations:\n{}", failures.join("\n"));
@@ -409,6 +414,46 @@ async fn bad_input_gets_its_code_and_field_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_batch_answer_is_the_envelope_of_the_stored_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_linkage-node").as_ref();
+    let county = NodeProcess::start(bin, "620722", &topology("demo.toml"), &dir.path().join("county")).unwrap();
+    let mut c = county.event_log().await.unwrap();
+    let keyed = pb::AppendRequest {
+        idempotency_key: "flush-1".into(),
+        occurred_at: ts(1_700_000_000),
+        ..append("up", Some(info("上报", "内容")))
+    };
+    let requests = vec![append("up", Some(info("第一", "内容"))), keyed.clone()];
+    let basic = pb::EventView::Basic.into();
+    let first = c.append_batch(pb::AppendBatchRequest { requests, view: basic }).await.unwrap().into_inner();
+    // A retry of the key alone: answered from the store, not the commit.
+    let retry = pb::AppendBatchRequest { requests: vec![keyed], view: basic };
+    let again = c.append_batch(retry).await.unwrap().into_inner();
+    assert!(again.responses[0].deduplicated);
+    let answers = first.responses.into_iter().chain(again.responses);
+    let answered: Vec<_> = answers.map(|r| r.event.unwrap()).collect();
+    assert_eq!(answered.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2, 2]);
+    for answer in answered {
+        let event = answer.event.unwrap();
+        let full = c.get(pb::GetRequest { id: event.id.clone() }).await.unwrap().into_inner().event.unwrap();
+        assert_eq!(full.position, answer.position);
+        let full = full.event.unwrap();
+        assert!(full.payload.is_some(), "Get returns the whole event");
+        let envelope = pb::Event {
+            id: full.id,
+            origin: full.origin,
+            channel: full.channel,
+            seq: full.seq,
+            hlc: full.hlc,
+            occurred_at: full.occurred_at,
+            ..pb::Event::default()
+        };
+        assert_eq!(event, envelope);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_page_and_subscriptions_have_no_gap() {
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_linkage-node").as_ref();
@@ -419,7 +464,10 @@ async fn reads_page_and_subscriptions_have_no_gap() {
     let mut sub = node.event_log().await.unwrap();
     let mut stream = sub.subscribe(pb::SubscribeRequest { from_position: 0 }).await.unwrap().into_inner();
     let requests: Vec<_> = (0..250).map(|i| append("down", Some(info(&format!("通知 {i}"), "内容")))).collect();
-    let first = c.append_batch(pb::AppendBatchRequest { requests: requests[..100].to_vec() }).await.unwrap();
+    let first = c
+        .append_batch(pb::AppendBatchRequest { requests: requests[..100].to_vec(), ..Default::default() })
+        .await
+        .unwrap();
     let first_id = first.into_inner().responses[0].event.clone().unwrap().event.unwrap().id;
     for r in &requests[100..] {
         c.append(r.clone()).await.unwrap();

@@ -54,7 +54,7 @@ async fn client_loop(node_url: String, client: usize, round: usize, seed: u64, a
             client_api.append(batch[0].clone()).await.map(|r| vec![r.into_inner()])
         } else {
             client_api
-                .append_batch(pb::AppendBatchRequest { requests: batch.clone() })
+                .append_batch(pb::AppendBatchRequest { requests: batch.clone(), ..Default::default() })
                 .await
                 .map(|r| r.into_inner().responses)
         };

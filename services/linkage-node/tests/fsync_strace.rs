@@ -79,7 +79,8 @@ async fn acknowledged_batch_is_covered_by_fdatasync() {
             ..Default::default()
         })
         .collect();
-    let acked = client.append_batch(pb::AppendBatchRequest { requests }).await.unwrap().into_inner();
+    let acked =
+        client.append_batch(pb::AppendBatchRequest { requests, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(acked.responses.len(), 3);
 
     // Stop the traced node (strace's child) and let strace write everything.

@@ -59,7 +59,9 @@ async fn gansu_101_nodes_converge_on_10000_events() {
                     ..Default::default()
                 })
                 .collect();
-            calls.push(async move { client.append_batch(pb::AppendBatchRequest { requests }).await.map(drop) });
+            calls.push(async move {
+                client.append_batch(pb::AppendBatchRequest { requests, ..Default::default() }).await.map(drop)
+            });
         }
         for result in futures::future::join_all(calls).await {
             result.unwrap();

@@ -51,7 +51,9 @@ async fn append_tagged(url_of: impl Fn() -> String, code: &str, channel: &str, b
                     .connect()
                     .await?;
                 let mut client = linkage_proto::v1::event_log_service_client::EventLogServiceClient::new(channel);
-                client.append_batch(pb::AppendBatchRequest { requests: requests.clone() }).await?;
+                client
+                    .append_batch(pb::AppendBatchRequest { requests: requests.clone(), ..Default::default() })
+                    .await?;
                 anyhow::Ok(())
             };
             if attempt.await.is_ok() {

@@ -168,7 +168,7 @@ async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let batch: Vec<_> = (2..=30).map(|i| append(format!("第{i}条"))).collect();
-    client.append_batch(pb::AppendBatchRequest { requests: batch }).await.unwrap();
+    client.append_batch(pb::AppendBatchRequest { requests: batch, ..Default::default() }).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while topo.holdings("620700").await.unwrap().keys().filter(|k| k.0 == "620722").count() < 30 {
         assert!(Instant::now() < deadline, "the city did not get the county's events");

@@ -37,7 +37,7 @@ impl RawAppends {
     }
 
     /// One timed write + fdatasync.
-    fn append(&mut self) -> std::io::Result<Duration> {
+    pub fn append(&mut self) -> std::io::Result<Duration> {
         let started = Instant::now();
         self.file.write_all(&[0x5a_u8; WRITE_BYTES])?;
         self.file.sync_data()?;

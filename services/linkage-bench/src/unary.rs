@@ -168,20 +168,35 @@ async fn run_clients(channels: &[Channel], clients: usize, call: &Call, duration
     Ok(Rate { ops, elapsed: ended - started })
 }
 
+/// What [`latencies`] measured, all interleaved in the same rounds.
+pub struct LatencySeries {
+    /// The call under test.
+    pub ours: Latencies,
+    /// Appends + fdatasyncs of the raw file: figure 3's baseline.
+    pub raw: Latencies,
+    /// One raw append + fdatasync and then one `Health/Check` on the same
+    /// connection, timed together: the least a durable RPC can take here.
+    pub floor: Latencies,
+}
+
 /// Latencies of [`LATENCY_SAMPLES`] sequential calls by one client, each
 /// waiting for the answer before the next, after a few untimed ones, and
-/// as many appends + fdatasyncs of `raw` (the baseline), interleaved in
+/// as many appends + fdatasyncs of `raw` (the baseline) and raw appends
+/// each followed by a health check (the floor), interleaved in
 /// [`LATENCY_ROUNDS`] rounds: a disk or a host that is slow for a moment
-/// slows both sides alike. Returns (ours, baseline).
-pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> anyhow::Result<(Latencies, Latencies)> {
+/// slows every series alike.
+pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> anyhow::Result<LatencySeries> {
     let mut caller = Caller::new(channel.clone(), call);
+    let mut health = Caller::new(channel.clone(), &Call::HealthCheck);
     for _ in 0..LATENCY_WARMUP_CALLS {
         caller.call().await?;
+        health.call().await?;
     }
     let limit = Instant::now() + LATENCY_DURATION_MAX;
     let per_round = LATENCY_SAMPLES / LATENCY_ROUNDS;
     let mut ours = Vec::with_capacity(LATENCY_SAMPLES);
     let mut baseline = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut floor = Vec::with_capacity(LATENCY_SAMPLES);
     for _ in 0..LATENCY_ROUNDS {
         let mut round = 0;
         while round < per_round && Instant::now() < limit {
@@ -193,6 +208,18 @@ pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> 
         // Blocking writes and syncs: off the runtime's worker, which the
         // node shares.
         baseline.extend(tokio::task::block_in_place(|| raw.samples(per_round, limit))?);
+        let mut round = 0;
+        while round < per_round && Instant::now() < limit {
+            // Blocking on the worker, as a client that syncs and then
+            // calls does: the node has the other worker, and nothing else
+            // runs meanwhile. A hand-off to another thread would add a
+            // wake-up that the floor must not include.
+            let started = Instant::now();
+            raw.append()?;
+            health.call().await?;
+            floor.push(started.elapsed());
+            round += 1;
+        }
     }
-    Ok((Latencies::new(ours), Latencies::new(baseline)))
+    Ok(LatencySeries { ours: Latencies::new(ours), raw: Latencies::new(baseline), floor: Latencies::new(floor) })
 }

@@ -160,8 +160,11 @@ pub async fn pulled_pages(
     let mut pages = Vec::new();
     let mut from = 1;
     loop {
-        let page: Vec<Vec<u8>> =
-            source.read_stream(origin, "up", from, PULLED_PAGE)?.into_iter().map(|(_, e)| e.raw.to_vec()).collect();
+        let page: Vec<bytes::Bytes> = source
+            .read_stream(origin, "up", from, PULLED_PAGE)?
+            .into_iter()
+            .map(|(_, e)| bytes::Bytes::from_owner(e.raw))
+            .collect();
         if page.is_empty() {
             break;
         }

@@ -184,7 +184,7 @@ async fn pushes(
             read += 1;
             let signed = !event.signature.is_empty();
             let seq = event.seq;
-            run.push(event.encode_to_vec());
+            run.push(event.encode_to_vec().into());
             if signed {
                 let push = pb::Push {
                     events: std::mem::take(&mut run),

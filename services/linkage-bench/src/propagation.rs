@@ -117,7 +117,7 @@ async fn sample(
         head_seq: event.seq,
         origin: event.origin.clone(),
         channel: event.channel.clone(),
-        events: vec![event.encode_to_vec()],
+        events: vec![event.encode_to_vec().into()],
     };
     Ok(Sample { visible: at.saturating_duration_since(started), acked, push: push.encode_to_vec().into() })
 }

@@ -69,6 +69,7 @@ fn event(origin: &str, seq: u64, title: &str, prev_hash: Vec<u8>) -> Vec<u8> {
 }
 
 fn push(origin: &str, events: Vec<Vec<u8>>, head_seq: u64) -> bytes::Bytes {
+    let events = events.into_iter().map(bytes::Bytes::from).collect();
     pb::Push { events, head_seq, origin: origin.into(), channel: "up".into() }.encode_to_vec().into()
 }
 

@@ -149,6 +149,9 @@ impl StreamState {
         for run in runs {
             let Some(first) = run.first().map(|(p, _)| p.seq) else { continue };
             if self.pending_events() + run.len() <= PENDING_EVENTS_MAX {
+                // A run's bytes are slices of the message that brought it:
+                // copied, a waiting tail does not keep the whole message.
+                let run = run.into_iter().map(|(p, raw)| (p, Bytes::copy_from_slice(&raw))).collect();
                 self.pending.insert(first, run);
             }
         }
@@ -367,7 +370,7 @@ impl Replicator {
         &self,
         origin: NodeCode,
         channel: &Channel,
-        raws: Vec<Vec<u8>>,
+        raws: Vec<Bytes>,
     ) -> Result<RemoteRun, (VerifyError, &'static str)> {
         let key = self.inner.keys.get(&origin).ok_or((VerifyError::UnknownKey(origin), "unknown_key"))?;
         let parsed = verify::verify_run(&raws, key).map_err(|e| {
@@ -537,7 +540,7 @@ impl Replicator {
                 break;
             }
             let signed = linkage_core::wire::peek(&stored.raw).is_ok_and(|p| p.signed);
-            events.push(stored.raw.to_vec());
+            events.push(Bytes::from_owner(stored.raw));
             if signed {
                 last_signed = events.len();
             }
@@ -724,7 +727,7 @@ impl Replicator {
 
     /// Asks `holder` for a page of a stream from seq `from`, in a task of
     /// its own: its answer's events, unchecked, or `None`.
-    fn ask_page(&self, key: &StreamKey, holder: NodeCode, from: u64) -> tokio::task::JoinHandle<Option<Vec<Vec<u8>>>> {
+    fn ask_page(&self, key: &StreamKey, holder: NodeCode, from: u64) -> tokio::task::JoinHandle<Option<Vec<Bytes>>> {
         let request = pb::PeerRequest {
             kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
                 origin: key.0.to_string(),
@@ -763,7 +766,7 @@ impl Replicator {
     async fn follow(self, mut next: u64) {
         let store = self.inner.store.clone();
         let mut durable = store.watch_position();
-        let mut runs: BTreeMap<Channel, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut runs: BTreeMap<Channel, Vec<Bytes>> = BTreeMap::new();
         loop {
             durable.borrow_and_update();
             let page = match store.read_positions(next, 1024) {
@@ -797,17 +800,18 @@ impl Replicator {
                 else {
                     continue;
                 };
+                let (signed, seq) = (peek.signed, peek.seq);
                 let run = runs.entry(channel.clone()).or_default();
-                run.push(stored.raw.to_vec());
-                if peek.signed {
+                run.push(Bytes::from_owner(stored.raw));
+                if signed {
                     let events = std::mem::take(run);
-                    self.push(&channel, events, peek.seq).await;
+                    self.push(&channel, events, seq).await;
                 }
             }
         }
     }
 
-    async fn push(&self, channel: &Channel, events: Vec<Vec<u8>>, head_seq: u64) {
+    async fn push(&self, channel: &Channel, events: Vec<Bytes>, head_seq: u64) {
         let me = self.inner.me;
         let members = match channel {
             Channel::Group(g) => self.inner.groups.read().expect("groups lock").members(g),
@@ -967,6 +971,29 @@ mod tests {
 
     fn stream(remote_head: u64, last_push: Option<Instant>) -> StreamState {
         StreamState { remote_head, last_push, ..StreamState::default() }
+    }
+
+    #[test]
+    fn a_waiting_run_keeps_its_own_bytes_not_the_message_they_came_in() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let event = pb::Event {
+            id: "0190a5c4-0000-7000-8000-000000000001".into(),
+            origin: "620722".into(),
+            channel: "up".into(),
+            seq: 3,
+            prev_hash: vec![7; 32],
+            ..Default::default()
+        };
+        let raw = linkage_core::wire::sign(event.encode_to_vec(), &key);
+        let message = Bytes::from([vec![0; 4096], raw.clone()].concat());
+        let slice = message.slice(4096..);
+        let parsed = linkage_core::verify::parse(&slice).unwrap();
+        let mut state = StreamState::default();
+        state.keep_waiting(vec![vec![(parsed, slice)]]);
+        let (_, kept) = &state.pending[&3][0];
+        assert_eq!(kept.as_ref(), raw.as_slice());
+        let within = message.as_ptr_range();
+        assert!(!within.contains(&kept.as_ptr()), "the waiting run still points into the message");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum AppendFailure {
 }
 
 /// A verified run of consecutive events of one remote stream.
-pub type RemoteRun = Vec<(Parsed, Vec<u8>)>;
+pub type RemoteRun = Vec<(Parsed, bytes::Bytes)>;
 
 /// What applying remote runs did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -372,7 +372,7 @@ fn answer(store: &Store, pending: Pending, result: Result<(), StoreError>) {
         .set
         .events
         .iter()
-        .map(|e| StoredEvent { position: e.position, raw: sled::IVec::from(e.raw.as_slice()) })
+        .map(|e| StoredEvent { position: e.position, raw: sled::IVec::from(e.raw.as_ref()) })
         .collect();
     match result.and_then(|()| store.publish_durable(&stored)) {
         Ok(()) => {
@@ -462,7 +462,7 @@ impl Writer {
                 channel: e.channel.to_string(),
                 seq: e.seq,
                 id: e.id,
-                raw: e.raw,
+                raw: e.raw.into(),
                 decoded: Some(e.event),
             });
         }
@@ -573,7 +573,7 @@ impl Writer {
                         Some((held_hash, _)) if held_hash == p.hash => report.duplicates += 1,
                         Some((_, held_raw)) => {
                             report.forks += 1;
-                            set.forks.push(fork(&p, held_raw, raw));
+                            set.forks.push(fork(&p, held_raw, raw.to_vec()));
                         }
                         None => {
                             report.gaps += 1;
@@ -593,7 +593,7 @@ impl Writer {
                     // before this seq: keep our event at seq - 1 and this one.
                     report.forks += 1;
                     let held = self.held_hash(&key, head_seq, set).map(|(_, r)| r).unwrap_or_default();
-                    set.forks.push(fork(&p, held, raw));
+                    set.forks.push(fork(&p, held, raw.to_vec()));
                     break;
                 }
                 clock.observe(p.hlc);
@@ -619,7 +619,7 @@ impl Writer {
     fn held_hash(&self, key: &(NodeCode, Channel), seq: u64, set: &WriteSet) -> Option<([u8; 32], Vec<u8>)> {
         let channel = key.1.to_string();
         if let Some(e) = set.events.iter().rev().find(|e| e.origin == key.0 && e.channel == channel && e.seq == seq) {
-            return Some((linkage_core::wire::hash(&e.raw), e.raw.clone()));
+            return Some((linkage_core::wire::hash(&e.raw), e.raw.to_vec()));
         }
         let found = self.store.read_stream_any(key.0, &channel, seq).ok()??;
         Some((linkage_core::wire::hash(&found), found))

@@ -150,8 +150,9 @@ pub struct WriteEvent {
     pub seq: u64,
     /// Event id.
     pub id: [u8; 16],
-    /// Stored bytes.
-    pub raw: Vec<u8>,
+    /// Stored bytes: a local event's as the commit built them, a remote
+    /// one's as a slice of the message that brought it.
+    pub raw: bytes::Bytes,
     /// The event decoded, when the caller has it: the views fold it
     /// without decoding `raw` again.
     pub decoded: Option<linkage_core::pb::Event>,
@@ -458,7 +459,7 @@ impl Store {
                 channel: p.channel.to_string(),
                 seq: p.seq,
                 id: p.id,
-                raw: record.raw,
+                raw: record.raw.into(),
                 decoded: Some(p.event),
             });
         }
@@ -1385,7 +1386,9 @@ mod tests {
         }
         let run = |from: u64, count: usize| -> crate::RemoteRun {
             let page = source.read_stream(origin, "up", from, count).unwrap();
-            page.into_iter().map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec())).collect()
+            page.into_iter()
+                .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), bytes::Bytes::from_owner(e.raw)))
+                .collect()
         };
         let target = Store::open(to.path()).unwrap();
         let (appender, _thread) =
@@ -1432,7 +1435,7 @@ mod tests {
                     let page = source.read_stream(origin, channel, from, count).unwrap();
                     let run = page
                         .into_iter()
-                        .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec()))
+                        .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), bytes::Bytes::from_owner(e.raw)))
                         .collect();
                     assert_eq!(appender.apply(vec![run]).await.unwrap().applied, count);
                 }
@@ -1440,7 +1443,7 @@ mod tests {
             let run = ["up", "all"]
                 .into_iter()
                 .flat_map(|channel| source.read_stream(origin, channel, 8, 2).unwrap())
-                .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), e.raw.to_vec()))
+                .map(|(_, e)| (linkage_core::verify::parse(&e.raw).unwrap(), bytes::Bytes::from_owner(e.raw)))
                 .collect::<Vec<_>>();
             let (up, all) = run.split_at(run.len() / 2);
             assert_eq!(appender.apply(vec![up.to_vec(), all.to_vec()]).await.unwrap().applied, run.len());

@@ -185,7 +185,7 @@ fn apply(picks: &[usize], dups: &[bool]) -> (String, String) {
             let open: Vec<usize> = (0..streams.len()).filter(|s| next[*s] < streams[*s].len()).collect();
             let s = open[picks[i % picks.len()] % open.len()];
             let raw = streams[s][next[s]].clone();
-            let run: RemoteRun = vec![(linkage_core::verify::parse(&raw).unwrap(), raw)];
+            let run: RemoteRun = vec![(linkage_core::verify::parse(&raw).unwrap(), raw.into())];
             let report = appender.apply(vec![run.clone()]).await.unwrap();
             assert_eq!(report.applied, 1, "{report:?}");
             if dups[i % dups.len()] {

@@ -74,7 +74,8 @@
 //!    append p50, p99 ≤ 5 ms.
 //! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
-//!    100 (at most 30 s); events/s from the first append until the
+//!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before
+//!    c4e1f40 they got every event whole back); events/s from the first append until the
 //!    province's heads show all of them. *Baseline*: the very `Push`
 //!    messages the counties published for those events (read back from
 //!    their logs and cut into runs exactly as the replicator cuts them:
@@ -356,9 +357,10 @@ fn main() -> anyhow::Result<()> {
     let mut notes: Vec<String> = binaries.stale.iter().map(|s| format!("WARNING: {s}")).collect();
     let floor = &unary.floor_latency;
     notes.push(format!(
-        "latency: the floor of a durable RPC on this host, a raw append + fdatasync and then a \
-         Health/Check on the same connection, timed together in the same rounds: p50 {:.0} µs, p99 {:.0} µs; \
-         appends took p50 {:+.0} µs, p99 {:+.0} µs more",
+        "latency: a floor for a durable RPC on this host, a raw append + fdatasync and then a \
+         Health/Check on the same connection, timed together in the same rounds ({} samples): \
+         p50 {:.0} µs, p99 {:.0} µs; append p50 minus floor p50 {:+.0} µs, p99 minus p99 {:+.0} µs",
+        floor.len(),
         floor.percentile_us(50.0),
         floor.percentile_us(99.0),
         unary.latency.percentile_us(50.0) - floor.percentile_us(50.0),

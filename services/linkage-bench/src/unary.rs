@@ -47,9 +47,9 @@ pub const LATENCY_ROUNDS: usize = 10;
 /// Untimed sequential calls before the latency samples.
 pub const LATENCY_WARMUP_CALLS: usize = 20;
 
-/// Wall time the latency samples and their baseline may take at most,
-/// for a disk whose fdatasync takes 7 ms.
-pub const LATENCY_DURATION_MAX: Duration = Duration::from_secs(30);
+/// Wall time the latency samples, their baseline and the floor may take
+/// at most, for a disk whose fdatasync takes 7 ms (3 × 2,000 of them).
+pub const LATENCY_DURATION_MAX: Duration = Duration::from_secs(45);
 
 /// How long the node may take to finish in-flight calls on stop.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -205,8 +205,9 @@ pub async fn latencies(channel: &Channel, call: &Call, raw: &mut RawAppends) -> 
             ours.push(started.elapsed());
             round += 1;
         }
-        // Blocking writes and syncs: off the runtime's worker, which the
-        // node shares.
+        // Blocking writes and syncs, timed alone: off the runtime's worker,
+        // which the node shares, so that the node's tasks are not stuck
+        // behind them.
         baseline.extend(tokio::task::block_in_place(|| raw.samples(per_round, limit))?);
         let mut round = 0;
         while round < per_round && Instant::now() < limit {

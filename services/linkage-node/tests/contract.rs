@@ -422,6 +422,7 @@ async fn a_basic_batch_answer_is_the_envelope_of_the_stored_event() {
     let keyed = pb::AppendRequest {
         idempotency_key: "flush-1".into(),
         occurred_at: ts(1_700_000_000),
+        refs: vec![A_UUID.into()],
         ..append("up", Some(info("上报", "内容")))
     };
     let requests = vec![append("up", Some(info("第一", "内容"))), keyed.clone()];
@@ -440,6 +441,7 @@ async fn a_basic_batch_answer_is_the_envelope_of_the_stored_event() {
         assert_eq!(full.position, answer.position);
         let full = full.event.unwrap();
         assert!(full.payload.is_some(), "Get returns the whole event");
+        assert_eq!(full.refs.is_empty(), answer.position == 1, "the keyed event has a ref to leave out");
         let envelope = pb::Event {
             id: full.id,
             origin: full.origin,

@@ -149,13 +149,16 @@ impl StreamState {
         for run in runs {
             let Some(first) = run.first().map(|(p, _)| p.seq) else { continue };
             if self.pending_events() + run.len() <= PENDING_EVENTS_MAX {
-                // A run's bytes are slices of the message that brought it:
-                // copied, a waiting tail does not keep the whole message.
-                let run = run.into_iter().map(|(p, raw)| (p, Bytes::copy_from_slice(&raw))).collect();
                 self.pending.insert(first, run);
             }
         }
     }
+}
+
+/// Pushed runs' bytes are slices of the buffer their message arrived in:
+/// copied, a tail that waits for a gap does not keep that buffer alive.
+fn unpinned(runs: Vec<RemoteRun>) -> Vec<RemoteRun> {
+    runs.into_iter().map(|run| run.into_iter().map(|(p, raw)| (p, Bytes::copy_from_slice(&raw))).collect()).collect()
 }
 
 struct Inner {
@@ -417,6 +420,7 @@ impl Replicator {
     /// `last` is the last seq of the run submitted; the writer hands back
     /// the part of it beyond a gap, which waits here for the gap to fill.
     async fn after_submit(&self, key: StreamKey, last: u64, mut report: ApplyReport) {
+        let waiting = unpinned(std::mem::take(&mut report.waiting));
         {
             let mut streams = self.inner.streams.lock().expect("streams lock");
             let state = streams.entry(key.clone()).or_default();
@@ -425,7 +429,7 @@ impl Replicator {
             if state.submitted <= last || report.gaps > 0 {
                 state.submitted = 0;
             }
-            state.keep_waiting(std::mem::take(&mut report.waiting));
+            state.keep_waiting(waiting);
         }
         // Also after a gap: the run before it may have landed meanwhile.
         if report.gaps > 0 || report.applied > 0 {
@@ -467,6 +471,7 @@ impl Replicator {
             if ready.is_empty() {
                 return;
             }
+            // Runs that waited are copies already (see `unpinned`).
             let mut report = self.apply(ready).await;
             if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
                 state.keep_waiting(std::mem::take(&mut report.waiting));
@@ -974,7 +979,7 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_run_keeps_its_own_bytes_not_the_message_they_came_in() {
+    fn a_waiting_run_keeps_its_own_bytes_not_the_buffer_they_came_in() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         let event = pb::Event {
             id: "0190a5c4-0000-7000-8000-000000000001".into(),
@@ -989,11 +994,11 @@ mod tests {
         let slice = message.slice(4096..);
         let parsed = linkage_core::verify::parse(&slice).unwrap();
         let mut state = StreamState::default();
-        state.keep_waiting(vec![vec![(parsed, slice)]]);
+        state.keep_waiting(unpinned(vec![vec![(parsed, slice)]]));
         let (_, kept) = &state.pending[&3][0];
         assert_eq!(kept.as_ref(), raw.as_slice());
         let within = message.as_ptr_range();
-        assert!(!within.contains(&kept.as_ptr()), "the waiting run still points into the message");
+        assert!(!within.contains(&kept.as_ptr()), "the waiting run still points into the buffer");
     }
 
     #[test]

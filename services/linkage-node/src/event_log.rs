@@ -50,9 +50,12 @@ impl EventLog {
     /// Validates one request, including what depends on replication:
     /// appends wait until the node has checked its own streams with its
     /// peers, and a group channel needs membership.
-    fn validate(&self, request: &pb::AppendRequest, prefix: &str) -> Result<ValidAppend, Status> {
+    /// `index` is the request's place in a batch, named in a refusal's
+    /// field (`requests[3].channel`); the prefix is built only then.
+    fn validate(&self, request: &pb::AppendRequest, index: Option<usize>) -> Result<ValidAppend, Status> {
+        let prefix = || index.map_or_else(String::new, |i| format!("requests[{i}]."));
         let valid = validate_append(&self.node.topology, self.node.origin, request)
-            .map_err(|e| convert::append_error(&e.within(prefix)))?;
+            .map_err(|e| convert::append_error(&e.within(&prefix())))?;
         // A step must follow what it depends on, as far as this node sees —
         // unless it is a retry: a key already recorded is answered (or
         // refused as a conflict) by the writer, whatever happened since.
@@ -66,7 +69,7 @@ impl EventLog {
             if let Some(e) = views.error() {
                 return Err(convert::storage(e));
             }
-            checked.map_err(|e| convert::append_error(&e.within(prefix)))?;
+            checked.map_err(|e| convert::append_error(&e.within(&prefix())))?;
         }
         if let Some(replicator) = &self.node.replicator {
             if !replicator.restored() {
@@ -77,7 +80,7 @@ impl EventLog {
             if let Channel::Group(group) = &valid.channel {
                 if !replicator.is_member(group, self.node.origin) {
                     let violation = linkage_core::FieldViolation::new(
-                        format!("{prefix}channel"),
+                        format!("{}channel", prefix()),
                         format!("{} is not a member of group {}", self.node.origin, group.as_str()),
                     );
                     return Err(convert::field_status(tonic::Code::FailedPrecondition, &violation));
@@ -136,7 +139,7 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
         let request = request.into_inner();
-        let valid = self.validate(&request, "")?;
+        let valid = self.validate(&request, None)?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
@@ -156,11 +159,8 @@ impl EventLogService for EventLog {
         if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
             return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
         }
-        let valid = requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.validate(r, &format!("requests[{i}].")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let valid =
+            requests.iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
         let responses = if basic {
             appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?

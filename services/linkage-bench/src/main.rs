@@ -227,7 +227,7 @@ fn main() -> anyhow::Result<()> {
     let topology = fixture::topology(&root)?;
     let origin = fixture::origin()?;
     let request = fixture::request();
-    let valid = validate_append(&topology, origin, &request).context("the fixture does not validate")?;
+    let valid = validate_append(&topology, origin, request.clone()).context("the fixture does not validate")?;
     let job = vec![valid; batched::JOB_EVENTS];
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

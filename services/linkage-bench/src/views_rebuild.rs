@@ -126,7 +126,7 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
                     _ => Kind::ResultFeedback(pb::ResultFeedback { result_id: result, text: "已落实".into() }),
                 }
             };
-            job.push(validate_append(topology, origin, &request(kind)).context("a generated event does not validate")?);
+            job.push(validate_append(topology, origin, request(kind)).context("a generated event does not validate")?);
         }
         for appended in appender.append(job).await? {
             let event = pb::Event::decode(appended.event.raw.as_ref())?;

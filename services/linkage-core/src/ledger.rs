@@ -147,8 +147,9 @@ pub struct CommitContext<'a> {
     pub clock: &'a mut HlcClock,
 }
 
-/// Plans one commit of several jobs.
-pub fn plan(state: &dyn LedgerState, mut ctx: CommitContext<'_>, jobs: &[Vec<ValidAppend>]) -> CommitPlan {
+/// Plans one commit of several jobs, taking them apart: their payloads
+/// move into the events uncopied.
+pub fn plan(state: &dyn LedgerState, mut ctx: CommitContext<'_>, jobs: Vec<Vec<ValidAppend>>) -> CommitPlan {
     let mut plan = CommitPlan::default();
     let mut next_position = ctx.next_position;
     for job in jobs {
@@ -180,7 +181,7 @@ pub fn plan(state: &dyn LedgerState, mut ctx: CommitContext<'_>, jobs: &[Vec<Val
 fn plan_job(
     state: &dyn LedgerState,
     ctx: &mut CommitContext<'_>,
-    job: &[ValidAppend],
+    job: Vec<ValidAppend>,
     heads: &mut BTreeMap<Channel, Head>,
     keys: &mut BTreeMap<String, KeyRecord>,
     runs: &mut BTreeMap<Channel, (usize, usize)>,
@@ -189,10 +190,10 @@ fn plan_job(
     clock: &mut HlcClock,
 ) -> Result<Vec<Outcome>, JobError> {
     let mut outcomes = Vec::with_capacity(job.len());
-    for (index, request) in job.iter().enumerate() {
-        if let Some(key) = &request.idempotency_key {
-            if let Some(record) = keys.get(key).copied().or_else(|| state.key(key)) {
-                if record.digest != request.digest {
+    for (index, request) in job.into_iter().enumerate() {
+        if let Some(keyed) = &request.idempotency {
+            if let Some(record) = keys.get(&keyed.key).copied().or_else(|| state.key(&keyed.key)) {
+                if record.digest != keyed.digest {
                     let error = AppendError::Conflict(FieldViolation::new(
                         "idempotency_key",
                         "was used before with different content",
@@ -215,9 +216,9 @@ fn plan_job(
             seq,
             hlc,
             occurred_at: Some(occurred_at),
-            refs: request.refs.clone(),
+            refs: request.refs,
             prev_hash: head.map(|h| h.hash.to_vec()).unwrap_or_default(),
-            payload: Some(request.payload.clone()),
+            payload: Some(request.payload),
             signature: Vec::new(),
         };
         let mut raw = event.encode_to_vec();
@@ -231,10 +232,10 @@ fn plan_job(
             *run = (0, 0);
         }
         heads.insert(request.channel.clone(), Head { seq, hash: wire::hash(&raw) });
-        if let Some(key) = &request.idempotency_key {
-            keys.insert(key.clone(), KeyRecord { digest: request.digest, position: *position });
+        if let Some(keyed) = request.idempotency {
+            keys.insert(keyed.key, KeyRecord { digest: keyed.digest, position: *position });
         }
-        events.push(NewEvent { position: *position, channel: request.channel.clone(), seq, id, raw, signed, event });
+        events.push(NewEvent { position: *position, channel: request.channel, seq, id, raw, signed, event });
         outcomes.push(Outcome { position: *position, deduplicated: false });
         *position += 1;
     }

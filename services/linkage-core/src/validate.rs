@@ -23,22 +23,35 @@ pub struct ValidAppend {
     pub refs: Vec<String>,
     /// When it happened, if the client said so.
     pub occurred_at: Option<prost_types::Timestamp>,
-    /// The client's idempotency key, if any.
-    pub idempotency_key: Option<String>,
+    /// The client's idempotency key and the content it stands for, if the
+    /// request carries a key.
+    pub idempotency: Option<Keyed>,
+}
+
+/// An idempotency key and the content of the request that carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyed {
+    /// The client's key.
+    pub key: String,
     /// BLAKE3 of the request without its key: "the same content".
     pub digest: [u8; 32],
 }
 
-/// Validates one request from a client of `origin`.
+/// Validates one request from a client of `origin`, taking it apart: what
+/// passes moves into the [`ValidAppend`] uncopied. A request without an
+/// idempotency key is not hashed: only a key's record keeps its digest.
 pub fn validate_append(
     topology: &Topology,
     origin: NodeCode,
-    request: &pb::AppendRequest,
+    mut request: pb::AppendRequest,
 ) -> Result<ValidAppend, AppendError> {
     let channel: Channel = request.channel.parse().map_err(|why: String| invalid("channel", why))?;
     channel::check_send(topology, origin, &channel)?;
-    let payload = request.payload.clone().unwrap_or_default();
-    let kind = payload.kind.as_ref().ok_or_else(|| invalid("payload", "must hold one domain event"))?;
+    let kind = request
+        .payload
+        .as_ref()
+        .and_then(|p| p.kind.as_ref())
+        .ok_or_else(|| invalid("payload", "must hold one domain event"))?;
     validate_kind(topology, kind)?;
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
@@ -47,29 +60,25 @@ pub fn validate_append(
     if let Some(ts) = &request.occurred_at {
         check_timestamp("occurred_at", ts)?;
     }
-    let idempotency_key = match request.idempotency_key.as_str() {
-        "" => None,
-        key => {
-            check_chars("idempotency_key", key, IDEMPOTENCY_KEY_CHARS_MAX)?;
-            Some(key.to_owned())
-        }
-    };
-    let mut content = request.clone();
-    content.idempotency_key.clear();
-    let digest = *blake3::hash(&content.encode_to_vec()).as_bytes();
+    let key = std::mem::take(&mut request.idempotency_key);
+    if !key.is_empty() {
+        check_chars("idempotency_key", &key, IDEMPOTENCY_KEY_CHARS_MAX)?;
+    }
     // The stored event also carries id, origin, channel, seq, hlc, prev hash
     // and signature: allow for them so that the final bytes fit too.
     const ENVELOPE_OVERHEAD_BYTES: usize = 256;
-    if content.encoded_len() + ENVELOPE_OVERHEAD_BYTES > EVENT_BYTES_MAX {
+    if request.encoded_len() + ENVELOPE_OVERHEAD_BYTES > EVENT_BYTES_MAX {
         return Err(invalid("payload", format!("the event would exceed {EVENT_BYTES_MAX} bytes")));
     }
+    // The request is without its key here, as the digest wants it.
+    let idempotency =
+        (!key.is_empty()).then(|| Keyed { digest: *blake3::hash(&request.encode_to_vec()).as_bytes(), key });
     Ok(ValidAppend {
         channel,
-        payload,
-        refs: request.refs.clone(),
+        payload: request.payload.unwrap_or_default(),
+        refs: request.refs,
         occurred_at: request.occurred_at,
-        idempotency_key,
-        digest,
+        idempotency,
     })
 }
 

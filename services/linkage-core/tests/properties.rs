@@ -67,7 +67,7 @@ impl Harness {
     }
 
     fn valid(&self, r: &pb::AppendRequest) -> ValidAppend {
-        validate_append(&self.topology, self.origin, r).unwrap()
+        validate_append(&self.topology, self.origin, r.clone()).unwrap()
     }
 
     fn commit(&mut self, jobs: &[Vec<ValidAppend>]) -> CommitPlan {
@@ -78,7 +78,7 @@ impl Harness {
             next_position: self.next_position,
             clock: &mut self.clock,
         };
-        let plan = ledger::plan(&self.state, ctx, jobs);
+        let plan = ledger::plan(&self.state, ctx, jobs.to_vec());
         apply(&mut self.state, &plan);
         for e in &plan.events {
             self.stored.insert(e.position, e.raw.clone());
@@ -241,4 +241,21 @@ fn a_refused_job_leaves_no_trace_in_its_commit() {
     assert_eq!(err.index, 1);
     assert_eq!(plan.events.len(), 1, "only job 1 is written");
     assert_eq!(plan.events[0].seq, 2, "job 1 takes the seq job 0 did not use");
+}
+
+/// Stored idempotency records hold this digest, so it must stay what it
+/// always was: BLAKE3 of the request encoded without its key. A request
+/// without a key carries none.
+#[test]
+fn a_keyed_request_is_digested_without_its_key_and_an_unkeyed_one_not_at_all() {
+    let h = Harness::new("620722");
+    let keyed = request("up", 3, Some(9));
+    let valid = h.valid(&keyed);
+    let mut unkeyed = keyed.clone();
+    unkeyed.idempotency_key.clear();
+    let expected = *blake3::hash(&unkeyed.encode_to_vec()).as_bytes();
+    let idempotency = valid.idempotency.expect("a keyed request keeps its key");
+    assert_eq!((idempotency.key.as_str(), idempotency.digest), ("key-9", expected));
+    assert_eq!(h.valid(&unkeyed).idempotency, None);
+    assert_eq!((valid.payload, valid.refs), (keyed.payload.unwrap(), keyed.refs));
 }

@@ -450,7 +450,7 @@ fn run_story(story: &Story, out: &mut Outcome) {
             payload: Some(step.payload.clone()),
             ..Default::default()
         };
-        if let Err(e) = validate_append(gansu(), step.node, &request) {
+        if let Err(e) = validate_append(gansu(), step.node, request) {
             out.failures.push(format!("{at}: the append path would not take this event: {e}"));
             return;
         }

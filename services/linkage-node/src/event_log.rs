@@ -52,18 +52,18 @@ impl EventLog {
     /// peers, and a group channel needs membership.
     /// `index` is the request's place in a batch, named in a refusal's
     /// field (`requests[3].channel`); the prefix is built only then.
-    fn validate(&self, request: &pb::AppendRequest, index: Option<usize>) -> Result<ValidAppend, Status> {
+    fn validate(&self, request: pb::AppendRequest, index: Option<usize>) -> Result<ValidAppend, Status> {
         let prefix = || index.map_or_else(String::new, |i| format!("requests[{i}]."));
         let valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(&prefix())))?;
         // A step must follow what it depends on, as far as this node sees —
         // unless it is a retry: a key already recorded is answered (or
         // refused as a conflict) by the writer, whatever happened since.
-        let retry = match &valid.idempotency_key {
-            Some(key) => self.node.store.key_record(key).map_err(convert::storage)?.is_some(),
+        let retry = match &valid.idempotency {
+            Some(keyed) => self.node.store.key_record(&keyed.key).map_err(convert::storage)?.is_some(),
             None => false,
         };
-        if let Some(kind) = request.payload.as_ref().and_then(|p| p.kind.as_ref()).filter(|_| !retry) {
+        if let Some(kind) = valid.payload.kind.as_ref().filter(|_| !retry) {
             let mut views = self.node.store.view_reader();
             let checked = linkage_core::views::check_lifecycle(kind, self.node.origin, &mut views);
             if let Some(e) = views.error() {
@@ -138,8 +138,7 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 #[tonic::async_trait]
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
-        let request = request.into_inner();
-        let valid = self.validate(&request, None)?;
+        let valid = self.validate(request.into_inner(), None)?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
@@ -160,7 +159,7 @@ impl EventLogService for EventLog {
             return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
         }
         let valid =
-            requests.iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
+            requests.into_iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
         let responses = if basic {
             appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?

@@ -113,7 +113,7 @@ async fn workload(topology: &Topology, nodes: &[SimNode]) {
                     ..Default::default()
                 })
             })
-            .map(|r| validate_append(topology, me, &r).unwrap())
+            .map(|r| validate_append(topology, me, r).unwrap())
             .collect();
         let appender = n.appender.clone();
         tasks.push(tokio::spawn(async move {

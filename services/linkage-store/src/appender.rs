@@ -443,7 +443,7 @@ impl Writer {
             next_position: self.written + 1,
             clock: &mut clock,
         };
-        let mut plan = ledger::plan(&state, ctx, &appends);
+        let mut plan = ledger::plan(&state, ctx, appends);
         let mut set = WriteSet { keys: std::mem::take(&mut plan.keys), ..WriteSet::default() };
         let mut heads = BTreeMap::new();
         for mut e in std::mem::take(&mut plan.events) {
@@ -675,7 +675,7 @@ fn answer_appends(
 impl Writer {
     fn load_state(&self, jobs: &[Vec<ValidAppend>]) -> Result<MemoryState, StoreError> {
         let mut keys = BTreeMap::new();
-        for key in jobs.iter().flatten().filter_map(|r| r.idempotency_key.as_deref()) {
+        for key in jobs.iter().flatten().filter_map(|r| r.idempotency.as_ref().map(|k| k.key.as_str())) {
             if let Some(record) = self.store.key_record(key)? {
                 keys.insert(key.to_owned(), record);
             }

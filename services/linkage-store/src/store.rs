@@ -1119,7 +1119,7 @@ mod tests {
     /// County 620722's append of `title` with idempotency key `key`.
     fn keyed_request(title: &str, key: &str) -> ValidAppend {
         let request = pb::AppendRequest { idempotency_key: key.into(), ..request(title) };
-        validate_append(&topology(), "620722".parse().unwrap(), &request).unwrap()
+        validate_append(&topology(), "620722".parse().unwrap(), request).unwrap()
     }
 
     /// A store in `dir` with the writer of county 620722 on it.
@@ -1132,7 +1132,7 @@ mod tests {
 
     async fn append(appender: &Appender, title: &str) -> Result<Vec<crate::Appended>, crate::AppendFailure> {
         let origin: NodeCode = "620722".parse().unwrap();
-        appender.append(vec![validate_append(&topology(), origin, &request(title)).unwrap()]).await
+        appender.append(vec![validate_append(&topology(), origin, request(title)).unwrap()]).await
     }
 
     fn recent_event(position: u64, bytes: usize) -> StoredEvent {
@@ -1306,7 +1306,7 @@ mod tests {
         let topology = topology();
         let job = |client: usize, round: usize| -> Vec<ValidAppend> {
             (0..64)
-                .map(|i| validate_append(&topology, origin, &request(&format!("{client}-{round}-{i}"))).unwrap())
+                .map(|i| validate_append(&topology, origin, request(&format!("{client}-{round}-{i}"))).unwrap())
                 .collect()
         };
         let clients: Vec<_> = (0..8)
@@ -1351,7 +1351,7 @@ mod tests {
         for i in 0..n {
             let mut r = request(&format!("事项 {i}"));
             r.idempotency_key = format!("key-{i}");
-            appender.append(vec![validate_append(&topology(), origin, &r).unwrap()]).await.unwrap();
+            appender.append(vec![validate_append(&topology(), origin, r).unwrap()]).await.unwrap();
         }
         drop(appender);
         thread.join().unwrap();
@@ -1417,7 +1417,7 @@ mod tests {
             let job = (0..3)
                 .map(|i| {
                     let request = pb::AppendRequest { channel: channel.into(), ..request(&format!("{commit}-{i}")) };
-                    validate_append(&topology(), origin, &request).unwrap()
+                    validate_append(&topology(), origin, request).unwrap()
                 })
                 .collect();
             appender.append(job).await.unwrap();

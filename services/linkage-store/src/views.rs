@@ -577,7 +577,7 @@ mod tests {
             payload: Some(pb::Payload { kind: Some(kind) }),
             ..Default::default()
         };
-        let done = appender.append(vec![validate_append(&topology(), origin, &request).unwrap()]).await.unwrap();
+        let done = appender.append(vec![validate_append(&topology(), origin, request).unwrap()]).await.unwrap();
         pb::Event::decode(done[0].event.raw.as_ref()).unwrap().id
     }
 

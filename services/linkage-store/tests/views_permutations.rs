@@ -42,7 +42,7 @@ impl Origin {
             payload: Some(pb::Payload { kind: Some(kind) }),
             ..Default::default()
         };
-        let valid = validate_append(&topology(), self.code, &request).unwrap();
+        let valid = validate_append(&topology(), self.code, request).unwrap();
         let done = self.appender.append(vec![valid]).await.unwrap();
         let raw = done[0].event.raw.to_vec();
         RAWS.with(|r| r.borrow_mut().push(raw.clone()));

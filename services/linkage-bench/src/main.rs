@@ -75,11 +75,12 @@
 //! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
 //!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before
-//!    c4e1f40 they got every event whole back); events/s from the first append until the
-//!    province's heads show all of them. The load generator shares the
-//!    cores with the nodes, so it encodes its batch once and counts each
-//!    answer's events without decoding them (before this, it encoded and
-//!    decoded every call in full: a third more of its CPU). *Baseline*: the very `Push`
+//!    c4e1f40 they got every event whole back), two batches in flight per
+//!    county (before 2026-11-29 one; a note gives that figure too, measured
+//!    just before); events/s from the first append until the province's
+//!    heads show all of them. The load generator shares the cores with the
+//!    nodes, so it encodes its batch once and counts each answer's events
+//!    without decoding them. *Baseline*: the very `Push`
 //!    messages the counties published for those events (read back from
 //!    their logs and cut into runs exactly as the replicator cuts them:
 //!    same count, sizes and bytes), published from one connection to one

@@ -75,8 +75,13 @@ pub async fn figures(
     let propagation = propagation::measure(&cluster, PROVINCE, request).await?;
     let rtt = raw_nats::round_trips(&user, propagation.push.clone()).await?;
 
-    eprintln!("replication: figure 5, fan-in of {:?} → {PROVINCE}, then NATS publish→subscribe", fan_in::COUNTIES);
-    let fan_in = fan_in::measure(&cluster, PROVINCE, request).await?;
+    eprintln!("replication: figure 5, fan-in of {:?} → {PROVINCE}, one flush in flight per county", fan_in::COUNTIES);
+    let one_flush = fan_in::measure(&cluster, PROVINCE, request, 1).await?;
+    eprintln!(
+        "replication: figure 5, {} flushes in flight per county, then NATS publish→subscribe",
+        fan_in::FLUSHES_IN_FLIGHT
+    );
+    let fan_in = fan_in::measure(&cluster, PROVINCE, request, fan_in::FLUSHES_IN_FLIGHT).await?;
     let flow = Rate { ops: fan_in.rate.ops, elapsed: raw_nats::publish_subscribe(&user, &fan_in.pushes).await? };
 
     eprintln!("replication: figure 6, catch-up of {}", catch_up::LAGGARD);
@@ -146,11 +151,12 @@ pub async fn figures(
     ));
     let push_bytes: usize = fan_in.pushes.iter().map(|p| p.len()).sum();
     notes.push(format!(
-        "fan-in: {} events in AppendBatches of {}; the counties had acknowledged all after {:.2} s ({} events/s), \
-         the province held all {:.0} ms later; {} pushes, {:.1} MB. Every event is stored three times (county, its \
-         city, province) by 7 processes sharing this machine",
+        "fan-in: {} events in AppendBatches of {}, {} in flight per county; the counties had acknowledged all after \
+         {:.2} s ({} events/s), the province held all {:.0} ms later; {} pushes, {:.1} MB. Every event is stored \
+         three times (county, its city, province) by 7 processes sharing this machine",
         thousands(fan_in.rate.ops),
         fan_in::BATCH_EVENTS,
+        fan_in::FLUSHES_IN_FLIGHT,
         fan_in.acked_after.as_secs_f64(),
         thousands_f(fan_in.rate.ops as f64 / fan_in.acked_after.as_secs_f64().max(f64::EPSILON)),
         (fan_in.rate.elapsed.saturating_sub(fan_in.acked_after)).as_secs_f64() * 1e3,
@@ -158,6 +164,11 @@ pub async fn figures(
         push_bytes as f64 / 1e6
     ));
     notes.push(format!("fan-in: {}", fan_in.cpu));
+    notes.push(format!(
+        "fan-in with one AppendBatch in flight per county, measured just before: {} events/s; {}",
+        thousands_f(one_flush.rate.per_s()),
+        one_flush.cpu
+    ));
     notes.push(format!("fan-in, the province's replication: {}", fan_in.province));
     let appended = &catch_up.appended;
     notes.push(format!(

@@ -76,8 +76,8 @@
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
 //!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before
 //!    c4e1f40 they got every event whole back), two batches in flight per
-//!    county (before 2026-11-29 one; a note gives that figure too, measured
-//!    just before); events/s from the first append until the province's
+//!    county (before b4a1660 one; a note gives that figure too, measured
+//!    first on the same cluster); events/s from the first append until the province's
 //!    heads show all of them. The load generator shares the cores with the
 //!    nodes, so it encodes its batch once and counts each answer's events
 //!    without decoding them. *Baseline*: the very `Push`

@@ -244,18 +244,24 @@ fn a_refused_job_leaves_no_trace_in_its_commit() {
 }
 
 /// Stored idempotency records hold this digest, so it must stay what it
-/// always was: BLAKE3 of the request encoded without its key. A request
-/// without a key carries none.
+/// always was: BLAKE3 of the request encoded without its key, here pinned
+/// to its bytes for a request with every field set. A request without a
+/// key carries none.
 #[test]
 fn a_keyed_request_is_digested_without_its_key_and_an_unkeyed_one_not_at_all() {
     let h = Harness::new("620722");
-    let keyed = request("up", 3, Some(9));
+    let keyed = pb::AppendRequest {
+        refs: vec!["0190b6c8-7d2e-7abc-8def-0123456789ab".into()],
+        occurred_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 5 }),
+        ..request("up", 3, Some(9))
+    };
     let valid = h.valid(&keyed);
     let mut unkeyed = keyed.clone();
     unkeyed.idempotency_key.clear();
-    let expected = *blake3::hash(&unkeyed.encode_to_vec()).as_bytes();
     let idempotency = valid.idempotency.expect("a keyed request keeps its key");
-    assert_eq!((idempotency.key.as_str(), idempotency.digest), ("key-9", expected));
+    assert_eq!(idempotency.key, "key-9");
+    assert_eq!(idempotency.digest, *blake3::hash(&unkeyed.encode_to_vec()).as_bytes());
+    assert_eq!(hex::encode(idempotency.digest), "092252707f4f913328c64e940a6b487b740201518fef672e60eff9724a30ad53");
     assert_eq!(h.valid(&unkeyed).idempotency, None);
-    assert_eq!((valid.payload, valid.refs), (keyed.payload.unwrap(), keyed.refs));
+    assert_eq!((valid.payload, valid.refs, valid.occurred_at), (keyed.payload.unwrap(), keyed.refs, keyed.occurred_at));
 }

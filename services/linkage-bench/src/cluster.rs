@@ -28,16 +28,32 @@ use tonic::transport::{Channel, Endpoint};
 /// the workspace root.
 const BIN_DIR: &str = "target/release";
 
-/// Sources whose change makes the release binaries stale, relative to the
-/// workspace root.
-const SOURCE_DIRS: [&str; 7] = [
-    "proto",
-    "services/linkage-core/src",
-    "services/linkage-store/src",
-    "services/linkage-replication/src",
-    "services/linkage-node/src",
-    "services/linkage-proto/src",
-    "services/linkctl/src",
+/// The release binaries the replication figures run, each with the
+/// sources it is built from (its own crate and the workspace crates it
+/// uses), relative to the workspace root: a change to one of them makes
+/// that binary stale, a change elsewhere does not.
+const BINARY_SOURCES: [(&str, &[&str]); 2] = [
+    (
+        "linkage-node",
+        &[
+            "proto",
+            "services/linkage-proto/src",
+            "services/linkage-core/src",
+            "services/linkage-store/src",
+            "services/linkage-replication/src",
+            "services/linkage-node/src",
+        ],
+    ),
+    (
+        "linkctl",
+        &[
+            "proto",
+            "services/linkage-proto/src",
+            "services/linkage-core/src",
+            "services/linkage-testkit/src",
+            "services/linkctl/src",
+        ],
+    ),
 ];
 
 /// Directory levels searched for sources; the trees are shallow.
@@ -88,27 +104,20 @@ impl Binaries {
     /// of the workspace it was started from.
     pub fn find(root: &Path) -> anyhow::Result<Binaries> {
         let dir = root.join(BIN_DIR);
-        let mut oldest = None;
-        for name in ["linkctl", "linkage-node"] {
+        let mut stale = None;
+        for (name, sources) in BINARY_SOURCES {
             let path = dir.join(name);
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(|_| {
+            let built = std::fs::metadata(&path).and_then(|m| m.modified()).map_err(|_| {
                 anyhow::anyhow!(
                     "{} is missing: the replication figures run the release binaries; \
                      run `cargo build --release --bins` (or `make build`) first",
                     path.display()
                 )
             })?;
-            if oldest.is_none_or(|(_, o): (&str, SystemTime)| modified < o) {
-                oldest = Some((name, modified));
+            if stale.is_some() {
+                continue;
             }
-        }
-        anyhow::ensure!(
-            on_path("nats-server"),
-            "nats-server is not on PATH; `linkctl local up` starts it by name (see `make deps`)"
-        );
-        let stale = oldest.and_then(|(name, built)| {
-            let (source, changed) = newest_source(root)?;
-            (changed > built).then(|| {
+            stale = newest_source(root, sources).filter(|(_, changed)| *changed > built).map(|(source, _)| {
                 format!(
                     "{} changed after {}/{name} was built: run `cargo build --release --bins` \
                      or the replication figures may measure old code (cargo relinks a binary only \
@@ -116,8 +125,12 @@ impl Binaries {
                     source.strip_prefix(root).unwrap_or(&source).display(),
                     BIN_DIR
                 )
-            })
-        });
+            });
+        }
+        anyhow::ensure!(
+            on_path("nats-server"),
+            "nats-server is not on PATH; `linkctl local up` starts it by name (see `make deps`)"
+        );
         Ok(Binaries { dir, stale })
     }
 
@@ -130,8 +143,8 @@ fn on_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
 
-/// The most recently changed file under [`SOURCE_DIRS`].
-fn newest_source(root: &Path) -> Option<(PathBuf, SystemTime)> {
+/// The most recently changed file under `dirs`.
+fn newest_source(root: &Path, dirs: &[&str]) -> Option<(PathBuf, SystemTime)> {
     fn walk(dir: &Path, depth: usize, newest: &mut Option<(PathBuf, SystemTime)>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
@@ -146,7 +159,7 @@ fn newest_source(root: &Path) -> Option<(PathBuf, SystemTime)> {
         }
     }
     let mut newest = None;
-    for dir in SOURCE_DIRS {
+    for dir in dirs {
         walk(&root.join(dir), 0, &mut newest);
     }
     newest
@@ -620,5 +633,23 @@ mod tests {
         assert_eq!(counters.get("linkage_pulls_total{result=\"ok\"}"), 3);
         assert_eq!(counters.get("linkage_applied_events_total"), 1_000);
         assert_eq!(counters.get("linkage_forks_total"), 0);
+    }
+
+    #[test]
+    fn the_newest_source_is_looked_for_only_under_a_binarys_own_dirs() {
+        let root = std::env::temp_dir().join(format!("linkage-bench-sources-{}", std::process::id()));
+        let file = |rel: &str, age_s: u64| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let f = std::fs::File::create(&path).unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(age_s)).unwrap();
+            path
+        };
+        let own = file("own/src/deep/lib.rs", 100);
+        let other = file("other/src/lib.rs", 10);
+        assert_eq!(newest_source(&root, &["own/src"]).map(|(p, _)| p), Some(own));
+        assert_eq!(newest_source(&root, &["own/src", "other/src"]).map(|(p, _)| p), Some(other));
+        assert_eq!(newest_source(&root, &["missing"]), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

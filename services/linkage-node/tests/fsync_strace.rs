@@ -67,17 +67,7 @@ async fn acknowledged_batch_is_covered_by_fdatasync() {
             .await
             .unwrap();
     let requests = (0..3)
-        .map(|i| pb::AppendRequest {
-            channel: "up".into(),
-            payload: Some(pb::Payload {
-                kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
-                    title: format!("{marker}-{i}"),
-                    body: "关于农村饮水安全的建议".into(),
-                    ..Default::default()
-                })),
-            }),
-            ..Default::default()
-        })
+        .map(|i| linkage_testkit::info_reported("up", format!("{marker}-{i}"), "关于农村饮水安全的建议"))
         .collect();
     let acked =
         client.append_batch(pb::AppendBatchRequest { requests, ..Default::default() }).await.unwrap().into_inner();

@@ -47,17 +47,7 @@ async fn gansu_101_nodes_converge_on_10000_events() {
         for (code, channel, start, count) in chunk {
             let mut client = topo.event_log(code).await.unwrap();
             let requests = (*start..*start + *count)
-                .map(|i| pb::AppendRequest {
-                    channel: channel.to_string(),
-                    payload: Some(pb::Payload {
-                        kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
-                            title: format!("{code} {channel} {i}"),
-                            body: "甘肃全省联动".into(),
-                            ..Default::default()
-                        })),
-                    }),
-                    ..Default::default()
-                })
+                .map(|i| linkage_testkit::info_reported(channel, format!("{code} {channel} {i}"), "甘肃全省联动"))
                 .collect();
             calls.push(async move {
                 client.append_batch(pb::AppendBatchRequest { requests, ..Default::default() }).await.map(drop)

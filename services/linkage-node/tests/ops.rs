@@ -137,3 +137,31 @@ fn configuration_errors_name_what_is_wrong() {
         assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
     }
 }
+
+/// Prometheus finds how long each append waited for the disk: a histogram
+/// of the log's syncs, with buckets, one sync per lone append at least.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_how_long_the_log_syncs_take() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--metrics-listen", "127.0.0.1:0"];
+    let node = NodeProcess::start_with(BIN.as_ref(), "620722", &topology("demo.toml"), dir.path(), &extra).unwrap();
+    let mut client = node.event_log().await.unwrap();
+    const APPENDS: u64 = 3;
+    for n in 0..APPENDS {
+        client.append(linkage_testkit::info_reported("up", format!("社情民意 {n}"), "内容")).await.unwrap();
+    }
+    let addr = std::fs::read_to_string(dir.path().join("metrics.addr")).unwrap();
+    let mut socket = std::net::TcpStream::connect(addr.trim()).unwrap();
+    socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n").unwrap();
+    let mut body = String::new();
+    socket.read_to_string(&mut body).unwrap();
+    let value = |name: &str| -> u64 {
+        let line = body.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let count = value("linkage_log_sync_seconds_count ");
+    assert!(count >= APPENDS, "{count} syncs for {APPENDS} acknowledged appends");
+    assert_eq!(value("linkage_log_sync_seconds_bucket{le=\"+Inf\"} "), count);
+    assert!(body.contains("linkage_log_sync_seconds_bucket{le=\"0.001\"}"), "not a histogram:\n{body}");
+}

@@ -281,6 +281,11 @@ enum ToSyncer {
 /// a commit waits for the longer of the two, not for both in turn. A
 /// commit's ticket is queued before the commit reaches the indexer, so it
 /// is covered by the time its views are.
+/// Histogram of the seconds each sync of the log took (one fdatasync, or
+/// with fork evidence sled's flush too): the disk's part of every append's
+/// latency, per node.
+pub const LOG_SYNC_SECONDS: &str = "linkage_log_sync_seconds";
+
 fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: &InFlight) {
     let mut covered = 0;
     let mut failed: Option<String> = None;
@@ -305,8 +310,12 @@ fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: 
         answer_all(store, indexed, in_flight);
         if let Some(ticket) = ticket {
             if failed.is_none() {
+                let started = std::time::Instant::now();
                 match store.sync_written(ticket.with_sled) {
-                    Ok(()) => covered = ticket.number,
+                    Ok(()) => {
+                        metrics::histogram!(LOG_SYNC_SECONDS).record(started.elapsed().as_secs_f64());
+                        covered = ticket.number;
+                    }
                     Err(e) => {
                         if !matches!(e, StoreError::Poisoned(_)) {
                             tracing::error!(error = %e, "sync failed; refusing further writes");

@@ -27,6 +27,23 @@ pub fn topology(name: &str) -> PathBuf {
     workspace_root().join("deploy/topology").join(name)
 }
 
+/// An `InfoReported` (社情民意) append on `channel`: the event most tests
+/// append when its content does not matter beyond telling events apart.
+pub fn info_reported(channel: &str, title: String, body: &str) -> linkage_proto::v1::AppendRequest {
+    use linkage_proto::v1 as pb;
+    pb::AppendRequest {
+        channel: channel.into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+                title,
+                body: body.into(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
 /// True when the long fault-injection variants should run.
 pub fn long_tests() -> bool {
     std::env::var_os("LINKAGE_LONG_TESTS").is_some_and(|v| v != "0" && !v.is_empty())
@@ -47,7 +64,19 @@ impl NodeProcess {
     /// Starts `bin` as node `code` of `topology` with its data in `data_dir`
     /// and waits until it serves.
     pub fn start(bin: &Path, code: &str, topology: &Path, data_dir: &Path) -> anyhow::Result<NodeProcess> {
-        let args = vec![
+        NodeProcess::start_with(bin, code, topology, data_dir, &[])
+    }
+
+    /// Like [`NodeProcess::start`], with `extra` arguments after the usual
+    /// ones (`--metrics-listen 127.0.0.1:0`, say).
+    pub fn start_with(
+        bin: &Path,
+        code: &str,
+        topology: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<NodeProcess> {
+        let mut args: Vec<String> = vec![
             "--node".into(),
             code.into(),
             "--topology".into(),
@@ -59,6 +88,7 @@ impl NodeProcess {
             "--shutdown-grace".into(),
             "5s".into(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut node = NodeProcess {
             bin: bin.to_owned(),
             args,

@@ -30,28 +30,34 @@ const BIN_DIR: &str = "target/release";
 
 /// The release binaries the replication figures run, each with the
 /// sources it is built from (its own crate and the workspace crates it
-/// uses), relative to the workspace root: a change to one of them makes
-/// that binary stale, a change elsewhere does not.
+/// uses, their build scripts and the lock file), relative to the workspace
+/// root: a change to one of them makes that binary stale, a change
+/// elsewhere does not.
 const BINARY_SOURCES: [(&str, &[&str]); 2] = [
     (
         "linkage-node",
         &[
             "proto",
+            "Cargo.lock",
+            "services/linkage-proto/build.rs",
             "services/linkage-proto/src",
             "services/linkage-core/src",
             "services/linkage-store/src",
             "services/linkage-replication/src",
             "services/linkage-node/src",
+            "services/linkage-node/Cargo.toml",
         ],
     ),
     (
         "linkctl",
         &[
             "proto",
+            "Cargo.lock",
+            "services/linkage-proto/build.rs",
             "services/linkage-proto/src",
             "services/linkage-core/src",
-            "services/linkage-testkit/src",
             "services/linkctl/src",
+            "services/linkctl/Cargo.toml",
         ],
     ),
 ];
@@ -143,7 +149,7 @@ fn on_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
 }
 
-/// The most recently changed file under `dirs`.
+/// The most recently changed file under `dirs`, or of them where one is a file.
 fn newest_source(root: &Path, dirs: &[&str]) -> Option<(PathBuf, SystemTime)> {
     fn walk(dir: &Path, depth: usize, newest: &mut Option<(PathBuf, SystemTime)>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -160,7 +166,15 @@ fn newest_source(root: &Path, dirs: &[&str]) -> Option<(PathBuf, SystemTime)> {
     }
     let mut newest = None;
     for dir in dirs {
-        walk(&root.join(dir), 0, &mut newest);
+        let path = root.join(dir);
+        match std::fs::metadata(&path).and_then(|m| m.modified()) {
+            Ok(modified) if path.is_file() => {
+                if newest.as_ref().is_none_or(|(_, n)| modified > *n) {
+                    newest = Some((path, modified));
+                }
+            }
+            _ => walk(&path, 0, &mut newest),
+        }
     }
     newest
 }
@@ -650,6 +664,8 @@ mod tests {
         assert_eq!(newest_source(&root, &["own/src"]).map(|(p, _)| p), Some(own));
         assert_eq!(newest_source(&root, &["own/src", "other/src"]).map(|(p, _)| p), Some(other));
         assert_eq!(newest_source(&root, &["missing"]), None);
+        let lock = file("Cargo.lock", 1);
+        assert_eq!(newest_source(&root, &["own/src", "Cargo.lock"]).map(|(p, _)| p), Some(lock));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

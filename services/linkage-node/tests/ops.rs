@@ -153,6 +153,7 @@ async fn metrics_show_how_long_the_log_syncs_take() {
     }
     let addr = std::fs::read_to_string(dir.path().join("metrics.addr")).unwrap();
     let mut socket = std::net::TcpStream::connect(addr.trim()).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n").unwrap();
     let mut body = String::new();
     socket.read_to_string(&mut body).unwrap();

@@ -275,17 +275,18 @@ enum ToSyncer {
     Indexed(Box<Pending>, Result<(), StoreError>),
 }
 
+/// Histogram of the seconds each successful sync of the log took (one
+/// fdatasync, or with fork evidence sled's flush too), one sample per group
+/// commit of appends and replicated events alike: the disk's part of their
+/// latency, per node.
+pub const LOG_SYNC_SECONDS: &str = "linkage_log_sync_seconds";
+
 /// The syncer thread: takes everything queued, covers every ticket with
 /// one fdatasync (group commit) while the indexer writes views, and
 /// answers each commit whose views are written once a sync covers it:
 /// a commit waits for the longer of the two, not for both in turn. A
 /// commit's ticket is queued before the commit reaches the indexer, so it
 /// is covered by the time its views are.
-/// Histogram of the seconds each sync of the log took (one fdatasync, or
-/// with fork evidence sled's flush too): the disk's part of every append's
-/// latency, per node.
-pub const LOG_SYNC_SECONDS: &str = "linkage_log_sync_seconds";
-
 fn sync_loop(store: &Store, rx: std::sync::mpsc::Receiver<ToSyncer>, in_flight: &InFlight) {
     let mut covered = 0;
     let mut failed: Option<String> = None;

@@ -28,8 +28,10 @@ test: lint
 test-long: deps
 	LINKAGE_LONG_TESTS=1 $(MAKE) test
 
+# The bench binary from `make build`: `cargo run -p linkage-bench` would
+# resolve features for that package alone and build everything again.
 bench: deps build
-	$(CARGO) run --release -p linkage-bench
+	target/release/linkage-bench
 
 demo: build
 	deploy/demo.sh

@@ -529,6 +529,38 @@ impl Counters {
         self.get(name).saturating_sub(before.get(name))
     }
 
+    /// The log syncs the node timed since `before`, in words: how many,
+    /// their mean, the bucket bound that 99% stayed within, and how many
+    /// took longer than 2 ms (see `linkage_store::LOG_SYNC_SECONDS`).
+    pub fn syncs(&self, before: &Counters) -> String {
+        let name = linkage_store::LOG_SYNC_SECONDS;
+        let count = self.since(before, &format!("{name}_count"));
+        if count == 0 {
+            return "no log syncs".into();
+        }
+        let sum_s = self.0.get(&format!("{name}_sum")).copied().unwrap_or(0.0)
+            - before.0.get(&format!("{name}_sum")).copied().unwrap_or(0.0);
+        let bucket = |le: &str| self.since(before, &format!("{name}_bucket{{le=\"{le}\"}}"));
+        // Bucket bounds as the exporter prints them, in ascending order.
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut bounds: Vec<(f64, &str)> = self
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix("\"}"))
+            .filter_map(|le| Some((le.parse::<f64>().ok()?, le)))
+            .collect();
+        bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let p99 = bounds
+            .iter()
+            .find(|(_, le)| bucket(le) as f64 >= 0.99 * count as f64)
+            .map_or_else(|| "beyond the last bucket".to_owned(), |(bound, _)| format!("≤ {:.0} µs", bound * 1e6));
+        format!(
+            "{count} syncs, mean {:.0} µs, p99 {p99}, {} over 2 ms",
+            sum_s / count as f64 * 1e6,
+            count.saturating_sub(bucket("0.002"))
+        )
+    }
+
     /// Events stored from other nodes, and events received again that were
     /// already held: together, everything the writer had to look at.
     pub fn received(&self) -> u64 {
@@ -647,6 +679,28 @@ mod tests {
         assert_eq!(counters.get("linkage_pulls_total{result=\"ok\"}"), 3);
         assert_eq!(counters.get("linkage_applied_events_total"), 1_000);
         assert_eq!(counters.get("linkage_forks_total"), 0);
+    }
+
+    #[test]
+    fn syncs_are_told_from_the_histogram_between_two_scrapes() {
+        let scrape = |le: [u64; 4], count: u64, sum: f64| {
+            let [a, b, c, d] = le;
+            Counters::parse(&format!(
+                "# TYPE linkage_log_sync_seconds histogram\n\
+                 linkage_log_sync_seconds_bucket{{le=\"0.0005\"}} {a}\n\
+                 linkage_log_sync_seconds_bucket{{le=\"0.001\"}} {b}\n\
+                 linkage_log_sync_seconds_bucket{{le=\"0.002\"}} {c}\n\
+                 linkage_log_sync_seconds_bucket{{le=\"0.005\"}} {d}\n\
+                 linkage_log_sync_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+                 linkage_log_sync_seconds_sum {sum}\nlinkage_log_sync_seconds_count {count}\n"
+            ))
+        };
+        let before = scrape([5, 10, 10, 10], 10, 0.004);
+        // 100 more: 60 within 0.5 ms, 30 more within 1 ms, 8 within 2 ms,
+        // 1 within 5 ms, 1 beyond; 0.1 s in all.
+        let after = scrape([65, 100, 108, 109], 110, 0.104);
+        assert_eq!(after.syncs(&before), "100 syncs, mean 1000 µs, p99 ≤ 5000 µs, 2 over 2 ms");
+        assert_eq!(before.syncs(&before), "no log syncs");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! numbers say more about the machine than about linkage; the ratio to the
 //! cheapest thing that does the same work says what linkage adds.
 //!
-//! Run it with `make bench` (`cargo run --release -p linkage-bench`).
+//! Run it with `make bench` (`make build`, then `target/release/linkage-bench`).
 //! Figures 4 to 6 run the release binaries: build them first with
 //! `cargo build --release --bins` (`make build`); the bench stops at once
 //! when they are missing and warns when sources changed after them. The
@@ -71,7 +71,11 @@
 //!    is the price of two hops through this broker; the target allows the
 //!    path three of them on top of the same appends' own acknowledged
 //!    latency, measured in the same samples. Targets: p50 ≤ 3 × RTT p50 +
-//!    append p50, p99 ≤ 5 ms.
+//!    append p50, p99 ≤ 5 ms. A note gives the log syncs that the county,
+//!    its city and the province timed meanwhile (their
+//!    `linkage_log_sync_seconds`, scraped before and after): each event
+//!    waits for the county's and then the province's, while the city syncs
+//!    the same event on the same disk.
 //! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
 //!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before

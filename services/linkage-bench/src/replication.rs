@@ -8,6 +8,7 @@ use crate::measure::Rate;
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
 use crate::{batched, catch_up, fan_in, fixture, propagation, raw_nats};
+use anyhow::Context;
 use linkage_core::pb;
 use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
 use std::path::Path;
@@ -72,7 +73,23 @@ pub async fn figures(
     let user = cluster.add_bench_user().await?;
 
     eprintln!("replication: figure 4, {} → {PROVINCE} latency, then NATS round trips", propagation::COUNTY);
+    // The nodes that sync each event on its way: the county, its city
+    // (beside the province, on the same disk) and the province.
+    let city = fixture::topology(root)?
+        .node(fixture::origin()?)
+        .and_then(|n| n.parent)
+        .map(|c| c.to_string())
+        .context("the appending county has no city in the demo topology")?;
+    let syncing = [propagation::COUNTY, city.as_str(), PROVINCE];
+    let mut syncs_before = Vec::new();
+    for code in syncing {
+        syncs_before.push(cluster.counters(code).await?);
+    }
     let propagation = propagation::measure(&cluster, PROVINCE, request).await?;
+    let mut syncs = Vec::new();
+    for (code, before) in syncing.iter().zip(&syncs_before) {
+        syncs.push(format!("{code} {}", cluster.counters(code).await?.syncs(before)));
+    }
     let rtt = raw_nats::round_trips(&user, propagation.push.clone()).await?;
 
     eprintln!("replication: figure 5, fan-in of {:?} → {PROVINCE}, one flush in flight per county", fan_in::COUNTIES);
@@ -148,6 +165,11 @@ pub async fn figures(
         visible_p50 - acked_p50,
         visible_p99 - propagation.acked.percentile_us(99.0),
         propagation.push.len()
+    ));
+    notes.push(format!(
+        "latency: the log syncs of the county, its city and the province meanwhile (linkage_log_sync_seconds; the \
+         raw fdatasync beside figure 3 ran alone): {}",
+        syncs.join("; ")
     ));
     let push_bytes: usize = fan_in.pushes.iter().map(|p| p.len()).sum();
     notes.push(format!(

@@ -51,6 +51,10 @@ pub const CATCH_UP_MAX: Duration = Duration::from_secs(300);
 /// figure's wall time.
 const CATCH_UP_POLL: Duration = Duration::from_millis(20);
 
+/// How long the laggard's counters may lag its head before its summary is
+/// printed as it stands.
+const COUNTERS_SETTLE_MAX: Duration = Duration::from_secs(2);
+
 /// What the figure measured.
 pub struct CatchUp {
     /// Events the laggard pulled, over the time from starting its process
@@ -155,7 +159,17 @@ pub async fn measure(cluster: &mut Cluster, province: &str, request: &pb::Append
     };
     let rate = Rate { ops: held.min(target) - had, elapsed: started.elapsed() };
     let catch_up_cpu = cluster.cpu_times().since(&cpu_before, rate.elapsed);
-    let laggard = cluster.counters(LAGGARD).await?.summary(&Default::default());
+    // The replicator counts a run it applied after the commit that made it
+    // the head: wait a moment for the last one, so that the summary is whole.
+    let counted_by = Instant::now() + COUNTERS_SETTLE_MAX;
+    let counters = loop {
+        let counters = cluster.counters(LAGGARD).await?;
+        if counters.received() >= held.saturating_sub(had) || Instant::now() >= counted_by {
+            break counters;
+        }
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    };
+    let laggard = counters.summary(&Default::default());
 
     let sample_event = province_event(cluster, province, had + (target - had) / 2).await?;
     Ok(CatchUp {

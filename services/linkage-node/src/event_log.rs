@@ -9,6 +9,7 @@ use linkage_proto::v1::event_log_service_server::EventLogService;
 use linkage_store::{Appender, Store, StoredEvent};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -18,6 +19,44 @@ pub const PAGE_BYTES_MAX: usize = 3 * 1024 * 1024;
 
 /// Events a subscription buffers ahead of a slow client before it waits.
 pub const SUBSCRIBE_BUFFER_EVENTS: usize = 256;
+
+/// Histogram of the seconds the node took to answer an `Append` or an
+/// `AppendBatch`, from the request decoded to the answer ready, labelled
+/// `rpc` and `code` (the gRPC status: `OK`, `INVALID_ARGUMENT`, …). Beside
+/// [`linkage_store::LOG_SYNC_SECONDS`] it tells a slow disk from a busy
+/// node.
+pub const APPEND_SECONDS: &str = "linkage_append_seconds";
+
+/// Records one answered append in [`APPEND_SECONDS`].
+fn observe_append<T>(rpc: &'static str, started: Instant, answer: &Result<T, Status>) {
+    let code = answer.as_ref().map_or_else(|status| status.code(), |_| tonic::Code::Ok);
+    metrics::histogram!(APPEND_SECONDS, "rpc" => rpc, "code" => code_label(code))
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// A status code as gRPC's specification spells it.
+fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
 
 /// What the handlers share.
 pub struct Node {
@@ -89,6 +128,37 @@ impl EventLog {
         }
         Ok(valid)
     }
+
+    /// `Append`, answered.
+    async fn append_one(&self, request: pb::AppendRequest) -> Result<pb::AppendResponse, Status> {
+        let valid = self.validate(request, None)?;
+        let mut appended =
+            self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
+        let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
+        convert::appended(one)
+    }
+
+    /// `AppendBatch`, answered.
+    async fn append_many(&self, request: pb::AppendBatchRequest) -> Result<pb::AppendBatchResponse, Status> {
+        let pb::AppendBatchRequest { requests, view } = request;
+        let basic = match pb::EventView::try_from(view) {
+            Ok(pb::EventView::Basic) => true,
+            Ok(pb::EventView::Unspecified | pb::EventView::Full) => false,
+            Err(_) => return Err(convert::invalid("view", format!("{view} is not an EventView"))),
+        };
+        if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
+            return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
+        }
+        let valid =
+            requests.into_iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
+        let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
+        let responses = if basic {
+            appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?
+        } else {
+            appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?
+        };
+        Ok(pb::AppendBatchResponse { responses })
+    }
 }
 
 fn page_size(requested: i32) -> Result<usize, Status> {
@@ -138,35 +208,20 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 #[tonic::async_trait]
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
-        let valid = self.validate(request.into_inner(), None)?;
-        let mut appended =
-            self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
-        let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
-        Ok(Response::new(convert::appended(one)?))
+        let started = Instant::now();
+        let answer = self.append_one(request.into_inner()).await;
+        observe_append("Append", started, &answer);
+        answer.map(Response::new)
     }
 
     async fn append_batch(
         &self,
         request: Request<pb::AppendBatchRequest>,
     ) -> Result<Response<pb::AppendBatchResponse>, Status> {
-        let pb::AppendBatchRequest { requests, view } = request.into_inner();
-        let basic = match pb::EventView::try_from(view) {
-            Ok(pb::EventView::Basic) => true,
-            Ok(pb::EventView::Unspecified | pb::EventView::Full) => false,
-            Err(_) => return Err(convert::invalid("view", format!("{view} is not an EventView"))),
-        };
-        if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
-            return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
-        }
-        let valid =
-            requests.into_iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
-        let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
-        let responses = if basic {
-            appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?
-        } else {
-            appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?
-        };
-        Ok(Response::new(pb::AppendBatchResponse { responses }))
+        let started = Instant::now();
+        let answer = self.append_many(request.into_inner()).await;
+        observe_append("AppendBatch", started, &answer);
+        answer.map(Response::new)
     }
 
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {

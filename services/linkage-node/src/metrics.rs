@@ -17,16 +17,30 @@ const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 /// add up in one query.
 const LOG_SYNC_BUCKETS_S: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 
+/// Bucket bounds, in seconds, of [`crate::event_log::APPEND_SECONDS`]: a
+/// sync and a round of the node's threads at least, up to a writer queue
+/// full behind a stalled disk.
+const APPEND_BUCKETS_S: [f64; 13] =
+    [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0];
+
+/// Bucket bounds of [`linkage_store::COMMIT_EVENTS`]: a lone append, then
+/// powers of two up to a full batch.
+const COMMIT_EVENTS_BUCKETS: [f64; 11] =
+    [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, linkage_core::limits::BATCH_EVENTS_MAX as f64];
+
 /// Installs the recorder and serves it on `addr` until `shutdown`.
 pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full(linkage_store::LOG_SYNC_SECONDS.into()),
-            &LOG_SYNC_BUCKETS_S,
-        )
-        .map_err(|e| anyhow::anyhow!("configuring the metrics recorder: {e}"))?
-        .install_recorder()
-        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+    let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+    for (name, buckets) in [
+        (linkage_store::LOG_SYNC_SECONDS, &LOG_SYNC_BUCKETS_S[..]),
+        (crate::event_log::APPEND_SECONDS, &APPEND_BUCKETS_S[..]),
+        (linkage_store::COMMIT_EVENTS, &COMMIT_EVENTS_BUCKETS[..]),
+    ] {
+        builder = builder
+            .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(name.into()), buckets)
+            .map_err(|e| anyhow::anyhow!("configuring the metrics recorder for {name}: {e}"))?;
+    }
+    let handle = builder.install_recorder().map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
     // Histogram samples wait in the recorder until upkeep folds them in:
     // without it they would pile up between scrapes, or forever unscraped.
     let upkeep = handle.clone();

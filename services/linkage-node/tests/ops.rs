@@ -138,31 +138,56 @@ fn configuration_errors_name_what_is_wrong() {
     }
 }
 
-/// Prometheus finds how long each append waited for the disk: a histogram
-/// of the log's syncs, with buckets, one sync per lone append at least.
+/// Prometheus finds how long appends took, how long the log's syncs took
+/// (one per lone append at least) and how many events each commit wrote:
+/// histograms with buckets, appends labelled by RPC and status code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_show_how_long_the_log_syncs_take() {
+async fn metrics_show_how_long_appends_and_log_syncs_take() {
+    use linkage_testkit::info_reported;
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let extra = ["--metrics-listen", "127.0.0.1:0"];
     let node = NodeProcess::start_with(BIN.as_ref(), "620722", &topology("demo.toml"), dir.path(), &extra).unwrap();
     let mut client = node.event_log().await.unwrap();
     const APPENDS: u64 = 3;
+    const BATCH: u64 = 2;
     for n in 0..APPENDS {
-        client.append(linkage_testkit::info_reported("up", format!("社情民意 {n}"), "内容")).await.unwrap();
+        client.append(info_reported("up", format!("社情民意 {n}"), "内容")).await.unwrap();
     }
+    // A county has no `down`: refused, and timed under its code.
+    client.append(info_reported("down", "下行".into(), "内容")).await.unwrap_err();
+    let requests = (0..BATCH).map(|n| info_reported("up", format!("批量 {n}"), "内容")).collect();
+    client.append_batch(pb::AppendBatchRequest { requests, view: 0 }).await.unwrap();
+
     let addr = std::fs::read_to_string(dir.path().join("metrics.addr")).unwrap();
     let mut socket = std::net::TcpStream::connect(addr.trim()).unwrap();
     socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n").unwrap();
     let mut body = String::new();
     socket.read_to_string(&mut body).unwrap();
-    let value = |name: &str| -> u64 {
-        let line = body.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{body}"));
+    // The value of the line of series `name` with every label of `labels`.
+    let value = |name: &str, labels: &[&str]| -> f64 {
+        let line = body
+            .lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{body}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    let count = value("linkage_log_sync_seconds_count ");
-    assert!(count >= APPENDS, "{count} syncs for {APPENDS} acknowledged appends");
-    assert_eq!(value("linkage_log_sync_seconds_bucket{le=\"+Inf\"} "), count);
+    let syncs = value("linkage_log_sync_seconds_count", &[]);
+    assert!(syncs >= (APPENDS + 1) as f64, "{syncs} syncs for {} acknowledged commits", APPENDS + 1);
+    assert_eq!(value("linkage_log_sync_seconds_bucket", &["le=\"+Inf\""]), syncs);
     assert!(body.contains("linkage_log_sync_seconds_bucket{le=\"0.001\"}"), "not a histogram:\n{body}");
+
+    let ok = ["rpc=\"Append\"", "code=\"OK\""];
+    assert_eq!(value("linkage_append_seconds_count", &ok), APPENDS as f64);
+    assert_eq!(value("linkage_append_seconds_bucket", &[ok[0], ok[1], "le=\"+Inf\""]), APPENDS as f64);
+    assert!(value("linkage_append_seconds_sum", &ok) > 0.0);
+    assert_eq!(value("linkage_append_seconds_count", &["rpc=\"Append\"", "code=\"FAILED_PRECONDITION\""]), 1.0);
+    assert_eq!(value("linkage_append_seconds_count", &["rpc=\"AppendBatch\"", "code=\"OK\""]), 1.0);
+
+    // Every event written once, the batch in one commit.
+    assert_eq!(value("linkage_commit_events_sum", &[]), (APPENDS + BATCH) as f64);
+    assert_eq!(value("linkage_commit_events_count", &[]), (APPENDS + 1) as f64);
+    assert_eq!(value("linkage_commit_events_bucket", &["le=\"1\""]), APPENDS as f64);
+    assert_eq!(value("linkage_commit_events_bucket", &["le=\"2\""]), (APPENDS + 1) as f64);
 }

@@ -281,6 +281,11 @@ enum ToSyncer {
 /// latency, per node.
 pub const LOG_SYNC_SECONDS: &str = "linkage_log_sync_seconds";
 
+/// Histogram of the events each commit wrote (local appends and
+/// replicated events together): how many requests shared one fdatasync,
+/// per node. One sample per commit that wrote an event.
+pub const COMMIT_EVENTS: &str = "linkage_commit_events";
+
 /// The syncer thread: takes everything queued, covers every ticket with
 /// one fdatasync (group commit) while the indexer writes views, and
 /// answers each commit whose views are written once a sync covers it:
@@ -517,6 +522,9 @@ impl Writer {
                 return;
             }
         };
+        if !set.events.is_empty() {
+            metrics::histogram!(COMMIT_EVENTS).record(set.events.len() as f64);
+        }
         self.clock = clock;
         self.heads.extend(std::mem::take(&mut set.heads));
         if let Some(last) = set.events.last() {

@@ -24,7 +24,7 @@ pub mod log;
 pub mod store;
 pub mod views;
 
-pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun, LOG_SYNC_SECONDS};
+pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun, COMMIT_EVENTS, LOG_SYNC_SECONDS};
 pub use store::{
     open_sled, ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
 };

@@ -561,6 +561,19 @@ impl Counters {
         )
     }
 
+    /// The commits the node wrote since `before`, in words: how many and
+    /// their mean size in events (see `linkage_store::COMMIT_EVENTS`), that
+    /// is how many requests or pushed runs shared one sync.
+    pub fn commits(&self, before: &Counters) -> String {
+        let name = linkage_store::COMMIT_EVENTS;
+        let count = self.since(before, &format!("{name}_count"));
+        if count == 0 {
+            return "no commits".into();
+        }
+        let events = self.since(before, &format!("{name}_sum"));
+        format!("{count} commits of {:.1} events on average", events as f64 / count as f64)
+    }
+
     /// Events stored from other nodes, and events received again that were
     /// already held: together, everything the writer had to look at.
     pub fn received(&self) -> u64 {
@@ -701,6 +714,19 @@ mod tests {
         let after = scrape([65, 100, 108, 109], 110, 0.104);
         assert_eq!(after.syncs(&before), "100 syncs, mean 1000 µs, p99 ≤ 5000 µs, 2 over 2 ms");
         assert_eq!(before.syncs(&before), "no log syncs");
+    }
+
+    #[test]
+    fn commit_sizes_are_told_from_the_histogram_between_two_scrapes() {
+        let scrape = |count: u64, sum: u64| {
+            Counters::parse(&format!(
+                "linkage_commit_events_bucket{{le=\"1\"}} 3\nlinkage_commit_events_bucket{{le=\"+Inf\"}} {count}\n\
+                 linkage_commit_events_sum {sum}\nlinkage_commit_events_count {count}\n"
+            ))
+        };
+        let before = scrape(3, 3);
+        assert_eq!(scrape(7, 1_003).commits(&before), "4 commits of 250.0 events on average");
+        assert_eq!(before.commits(&before), "no commits");
     }
 
     #[test]

@@ -98,7 +98,9 @@ pub async fn figures(
         "replication: figure 5, {} flushes in flight per county, then NATS publish→subscribe",
         fan_in::FLUSHES_IN_FLIGHT
     );
+    let commits_before = cluster.counters(PROVINCE).await?;
     let fan_in = fan_in::measure(&cluster, PROVINCE, request, fan_in::FLUSHES_IN_FLIGHT).await?;
+    let commits = cluster.counters(PROVINCE).await?.commits(&commits_before);
     let flow = Rate { ops: fan_in.rate.ops, elapsed: raw_nats::publish_subscribe(&user, &fan_in.pushes).await? };
 
     eprintln!("replication: figure 6, catch-up of {}", catch_up::LAGGARD);
@@ -195,7 +197,7 @@ pub async fn figures(
         thousands_f(one_flush.rate.per_s()),
         one_flush.cpu
     ));
-    notes.push(format!("fan-in, the province's replication: {}", fan_in.province));
+    notes.push(format!("fan-in, the province's replication: {}; {commits} (linkage_commit_events)", fan_in.province));
     let appended = &catch_up.appended;
     notes.push(format!(
         "catch-up: {PROVINCE} appended {} `down` events in {:.1} s ({} events/s) while {} other nodes stored them too",

@@ -529,20 +529,36 @@ impl Counters {
         self.get(name).saturating_sub(before.get(name))
     }
 
-    /// The log syncs the node timed since `before`, in words: how many,
-    /// their mean, the bucket bound that 99% stayed within, and how many
-    /// took longer than 2 ms (see `linkage_store::LOG_SYNC_SECONDS`).
+    /// The log syncs the node timed since `before`, in words (see
+    /// [`Counters::timings`] and `linkage_store::LOG_SYNC_SECONDS`).
     pub fn syncs(&self, before: &Counters) -> String {
-        let name = linkage_store::LOG_SYNC_SECONDS;
-        let count = self.since(before, &format!("{name}_count"));
+        self.timings(before, linkage_store::LOG_SYNC_SECONDS, "", "log syncs")
+    }
+
+    /// The `Append` calls the node answered with OK since `before`, timed
+    /// by the node itself, in words (see [`Counters::timings`] and
+    /// `linkage_node::event_log::APPEND_SECONDS`).
+    pub fn appends(&self, before: &Counters) -> String {
+        self.timings(before, linkage_node::event_log::APPEND_SECONDS, "rpc=\"Append\",code=\"OK\"", "appends")
+    }
+
+    /// What the histogram `name` timed since `before`, in words: how many
+    /// `what`, their mean, the bucket bound that 99% stayed within, and how
+    /// many took longer than 2 ms. `labels` picks one series, as the
+    /// exporter prints its labels (`rpc="Append",code="OK"`); empty for a
+    /// histogram without labels.
+    fn timings(&self, before: &Counters, name: &str, labels: &str, what: &str) -> String {
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let count = self.since(before, &format!("{name}_count{braced}"));
         if count == 0 {
-            return "no log syncs".into();
+            return format!("no {what}");
         }
-        let sum_s = self.0.get(&format!("{name}_sum")).copied().unwrap_or(0.0)
-            - before.0.get(&format!("{name}_sum")).copied().unwrap_or(0.0);
-        let bucket = |le: &str| self.since(before, &format!("{name}_bucket{{le=\"{le}\"}}"));
-        // Bucket bounds as the exporter prints them, in ascending order.
-        let prefix = format!("{name}_bucket{{le=\"");
+        let sum = |c: &Counters| c.0.get(&format!("{name}_sum{braced}")).copied().unwrap_or(0.0);
+        let sum_s = sum(self) - sum(before);
+        // Bucket series as the exporter prints them, in ascending order.
+        let prefix =
+            if labels.is_empty() { format!("{name}_bucket{{le=\"") } else { format!("{name}_bucket{{{labels},le=\"") };
+        let bucket = |le: &str| self.since(before, &format!("{prefix}{le}\"}}"));
         let mut bounds: Vec<(f64, &str)> = self
             .0
             .keys()
@@ -555,7 +571,7 @@ impl Counters {
             .find(|(_, le)| bucket(le) as f64 >= 0.99 * count as f64)
             .map_or_else(|| "beyond the last bucket".to_owned(), |(bound, _)| format!("≤ {:.0} µs", bound * 1e6));
         format!(
-            "{count} syncs, mean {:.0} µs, p99 {p99}, {} over 2 ms",
+            "{count} {what}, mean {:.0} µs, p99 {p99}, {} over 2 ms",
             sum_s / count as f64 * 1e6,
             count.saturating_sub(bucket("0.002"))
         )
@@ -712,8 +728,32 @@ mod tests {
         // 100 more: 60 within 0.5 ms, 30 more within 1 ms, 8 within 2 ms,
         // 1 within 5 ms, 1 beyond; 0.1 s in all.
         let after = scrape([65, 100, 108, 109], 110, 0.104);
-        assert_eq!(after.syncs(&before), "100 syncs, mean 1000 µs, p99 ≤ 5000 µs, 2 over 2 ms");
+        assert_eq!(after.syncs(&before), "100 log syncs, mean 1000 µs, p99 ≤ 5000 µs, 2 over 2 ms");
         assert_eq!(before.syncs(&before), "no log syncs");
+    }
+
+    #[test]
+    fn appends_are_told_from_their_own_series_of_the_histogram() {
+        let scrape = |ok: [u64; 3], count: u64, sum: f64| {
+            let [a, b, c] = ok;
+            Counters::parse(&format!(
+                "linkage_append_seconds_bucket{{rpc=\"Append\",code=\"OK\",le=\"0.001\"}} {a}\n\
+                 linkage_append_seconds_bucket{{rpc=\"Append\",code=\"OK\",le=\"0.002\"}} {b}\n\
+                 linkage_append_seconds_bucket{{rpc=\"Append\",code=\"OK\",le=\"0.005\"}} {c}\n\
+                 linkage_append_seconds_bucket{{rpc=\"Append\",code=\"OK\",le=\"+Inf\"}} {count}\n\
+                 linkage_append_seconds_sum{{rpc=\"Append\",code=\"OK\"}} {sum}\n\
+                 linkage_append_seconds_count{{rpc=\"Append\",code=\"OK\"}} {count}\n\
+                 linkage_append_seconds_bucket{{rpc=\"Append\",code=\"INVALID_ARGUMENT\",le=\"0.001\"}} 7\n\
+                 linkage_append_seconds_bucket{{rpc=\"Append\",code=\"INVALID_ARGUMENT\",le=\"+Inf\"}} 7\n\
+                 linkage_append_seconds_sum{{rpc=\"Append\",code=\"INVALID_ARGUMENT\"}} 0.001\n\
+                 linkage_append_seconds_count{{rpc=\"Append\",code=\"INVALID_ARGUMENT\"}} 7\n"
+            ))
+        };
+        let before = Counters::default();
+        // 100 answered with OK: 90 within 1 ms, 99 within 2 ms; 0.08 s in all.
+        let after = scrape([90, 99, 100], 100, 0.08);
+        assert_eq!(after.appends(&before), "100 appends, mean 800 µs, p99 ≤ 2000 µs, 1 over 2 ms");
+        assert_eq!(before.appends(&before), "no appends");
     }
 
     #[test]

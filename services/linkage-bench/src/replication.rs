@@ -87,8 +87,13 @@ pub async fn figures(
     }
     let propagation = propagation::measure(&cluster, PROVINCE, request).await?;
     let mut syncs = Vec::new();
+    let mut county_appends = String::new();
     for (code, before) in syncing.iter().zip(&syncs_before) {
-        syncs.push(format!("{code} {}", cluster.counters(code).await?.syncs(before)));
+        let after = cluster.counters(code).await?;
+        syncs.push(format!("{code} {}", after.syncs(before)));
+        if *code == propagation::COUNTY {
+            county_appends = after.appends(before);
+        }
     }
     let rtt = raw_nats::round_trips(&user, propagation.push.clone()).await?;
 
@@ -167,6 +172,11 @@ pub async fn figures(
         visible_p50 - acked_p50,
         visible_p99 - propagation.acked.percentile_us(99.0),
         propagation.push.len()
+    ));
+    notes.push(format!(
+        "latency: the same appends as {} timed them (linkage_append_seconds, from the request decoded to the \
+         answer ready): {county_appends}",
+        propagation::COUNTY
     ));
     notes.push(format!(
         "latency: the log syncs of the county, its city and the province meanwhile (linkage_log_sync_seconds; the \

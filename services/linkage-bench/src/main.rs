@@ -75,7 +75,9 @@
 //!    its city and the province timed meanwhile (their
 //!    `linkage_log_sync_seconds`, scraped before and after): each event
 //!    waits for the county's and then the province's, while the city syncs
-//!    the same event on the same disk.
+//!    the same event on the same disk. Another gives the same appends as
+//!    the county's handler timed them (its `linkage_append_seconds`): what
+//!    the client saw beyond that lies in HTTP/2, tokio and the scheduler.
 //! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
 //!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before
@@ -91,7 +93,9 @@
 //!    subscriber on the same nats-server; events/s until the subscriber
 //!    has all. It is what NATS alone costs to move the same bytes; the
 //!    ratio is what verification, three durable stores and the writers'
-//!    queues cost on top. Target: ≥ 30,000 events/s.
+//!    queues cost on top. Target: ≥ 30,000 events/s. A note gives the
+//!    province's commits meanwhile (its `linkage_commit_events`): how many,
+//!    and how many events each wrote on average.
 //! 6. **Catch-up**: 古浪县 (620622) is killed with SIGKILL, the province
 //!    appends 1,000,000 `down` events (`AppendBatch`es of 1,000 from 4
 //!    clients; at most 180 s, fewer if the machine is slower, and the

@@ -42,7 +42,22 @@ impl Target {
         }
     }
 
-    fn verdict(self, ours: f64, baseline: f64) -> Verdict {
+    /// The target with the baseline filled in: what `ours` had to reach.
+    pub fn bound(self, baseline: f64, unit: &str) -> String {
+        match self {
+            Target::None => "—".into(),
+            Target::RatioAtLeast(ratio) => format!("≥ {} {unit}", thousands(ratio * baseline)),
+            Target::BaselinePlusAtMost(slack) => format!("≤ {} {unit}", thousands(baseline + slack)),
+            Target::AtMost(limit) => format!("≤ {} {unit}", thousands(limit)),
+            Target::AtLeast(floor) => format!("≥ {} {unit}", thousands(floor)),
+            Target::BaselineTimesPlusAtMost { factor, plus } => {
+                format!("≤ {} {unit}", thousands(factor * baseline + plus))
+            }
+        }
+    }
+
+    /// Whether `ours` meets the target beside `baseline`.
+    pub fn verdict(self, ours: f64, baseline: f64) -> Verdict {
         let met = match self {
             Target::None => return Verdict::Info,
             Target::RatioAtLeast(ratio) => ours >= ratio * baseline,
@@ -309,5 +324,14 @@ mod tests {
         let path = Target::BaselineTimesPlusAtMost { factor: 3.0, plus: 600.0 };
         assert_eq!(path.verdict(900.0, 100.0), Verdict::Pass);
         assert_eq!(path.verdict(901.0, 100.0), Verdict::Miss);
+    }
+
+    #[test]
+    fn bounds_fill_in_the_baseline() {
+        assert_eq!(Target::BaselinePlusAtMost(300.0).bound(233.4, "µs"), "≤ 533 µs");
+        assert_eq!(Target::AtMost(2_000.0).bound(0.0, "µs"), "≤ 2,000 µs");
+        assert_eq!(Target::RatioAtLeast(0.3).bound(36_000.0, "ops/s"), "≥ 10,800 ops/s");
+        assert_eq!(Target::BaselineTimesPlusAtMost { factor: 3.0, plus: 788.0 }.bound(174.0, "µs"), "≤ 1,310 µs");
+        assert_eq!(Target::None.bound(1.0, "µs"), "—");
     }
 }

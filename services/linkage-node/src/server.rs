@@ -109,6 +109,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         let bound = crate::metrics::serve(addr, shutdown.clone()).await?;
         write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
         tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
+        // Set here, once the recorder is in place; a storage error sets 0.
+        metrics::gauge!(linkage_store::STORE_WRITABLE).set(if store.writable() { 1.0 } else { 0.0 });
     }
     let node = Arc::new(Node {
         topology: topology.clone(),

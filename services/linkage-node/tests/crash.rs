@@ -85,31 +85,13 @@ async fn check_log(node: &NodeProcess) -> HashMap<String, (String, u64)> {
     let mut client = node.event_log().await.unwrap();
     let mut by_id = HashMap::new();
     let mut heads: BTreeMap<String, u64> = BTreeMap::new();
-    let mut expected_position = 1;
-    let mut token = String::new();
-    loop {
-        let page = client
-            .read(pb::ReadRequest {
-                range: Some(pb::read_request::Range::FromPosition(1)),
-                page_size: 1000,
-                page_token: token,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        for stored in page.events {
-            assert_eq!(stored.position, expected_position, "positions are dense");
-            expected_position += 1;
-            let event = stored.event.unwrap();
-            let head = heads.entry(event.channel.clone()).or_default();
-            assert_eq!(event.seq, *head + 1, "seqs on {} are dense", event.channel);
-            *head = event.seq;
-            assert!(by_id.insert(event.id.clone(), (event.channel, event.seq)).is_none(), "id {} twice", event.id);
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
+    for (stored, position) in linkage_testkit::read_all(&mut client).await.unwrap().into_iter().zip(1..) {
+        assert_eq!(stored.position, position, "positions are dense");
+        let event = stored.event.unwrap();
+        let head = heads.entry(event.channel.clone()).or_default();
+        assert_eq!(event.seq, *head + 1, "seqs on {} are dense", event.channel);
+        *head = event.seq;
+        assert!(by_id.insert(event.id.clone(), (event.channel, event.seq)).is_none(), "id {} twice", event.id);
     }
     // The heads the node reports agree with what it serves.
     let status = node.admin().await.unwrap().status(pb::StatusRequest {}).await.unwrap().into_inner();

@@ -144,7 +144,6 @@ fn configuration_errors_name_what_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_how_long_appends_and_log_syncs_take() {
     use linkage_testkit::info_reported;
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let extra = ["--metrics-listen", "127.0.0.1:0"];
     let node = NodeProcess::start_with(BIN.as_ref(), "620722", &topology("demo.toml"), dir.path(), &extra).unwrap();
@@ -159,23 +158,12 @@ async fn metrics_show_how_long_appends_and_log_syncs_take() {
     let requests = (0..BATCH).map(|n| info_reported("up", format!("批量 {n}"), "内容")).collect();
     client.append_batch(pb::AppendBatchRequest { requests, view: 0 }).await.unwrap();
 
-    let addr = std::fs::read_to_string(dir.path().join("metrics.addr")).unwrap();
-    let mut socket = std::net::TcpStream::connect(addr.trim()).unwrap();
-    socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n").unwrap();
-    let mut body = String::new();
-    socket.read_to_string(&mut body).unwrap();
-    // The value of the line of series `name` with every label of `labels`.
-    let value = |name: &str, labels: &[&str]| -> f64 {
-        let line = body
-            .lines()
-            .find(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))
-            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{body}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let metrics = node.metrics().unwrap();
+    let value = |name: &str, labels: &[&str]| metrics.value(name, labels);
     let syncs = value("linkage_log_sync_seconds_count", &[]);
     assert!(syncs >= (APPENDS + 1) as f64, "{syncs} syncs for {} acknowledged commits", APPENDS + 1);
     assert_eq!(value("linkage_log_sync_seconds_bucket", &["le=\"+Inf\""]), syncs);
+    let body = &metrics.body;
     assert!(body.contains("linkage_log_sync_seconds_bucket{le=\"0.001\"}"), "not a histogram:\n{body}");
 
     let ok = ["rpc=\"Append\"", "code=\"OK\""];

@@ -27,6 +27,7 @@ pub mod views;
 pub use appender::{AppendFailure, Appended, Appender, ApplyReport, RemoteRun, COMMIT_EVENTS, LOG_SYNC_SECONDS};
 pub use store::{
     open_sled, ForkRecord, Store, StoreError, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet, CACHE_BYTES_DEFAULT,
+    STORE_WRITABLE,
 };
 pub use views::{RebuildStats, ViewReader};
 

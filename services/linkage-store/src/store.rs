@@ -124,9 +124,16 @@ pub enum StoreError {
     #[error("corrupt store: {0}")]
     Corrupt(String),
     /// An earlier write failed; the store refuses writes until restarted.
-    #[error("the store refuses writes after an earlier storage error: {0}")]
+    #[error(
+        "the store refuses writes after an earlier storage error ({0}); fix its cause (a full disk, say) and restart \
+         the node"
+    )]
     Poisoned(String),
 }
+
+/// Gauge: 1 while the store takes writes, 0 once a storage error (a full
+/// disk, a failed fdatasync) made it refuse them until the node restarts.
+pub const STORE_WRITABLE: &str = "linkage_store_writable";
 
 /// An event as stored, with its local position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -858,6 +865,7 @@ impl Store {
     pub(crate) fn poison(&self, error: &StoreError) {
         *self.inner.poison_reason.lock().expect("poison lock") = error.to_string();
         self.inner.writable.store(false, Ordering::Release);
+        metrics::gauge!(STORE_WRITABLE).set(0.0);
     }
 
     /// Appends the commit's events to the log, zeros ahead of them first

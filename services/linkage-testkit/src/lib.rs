@@ -44,6 +44,31 @@ pub fn info_reported(channel: &str, title: String, body: &str) -> linkage_proto:
     }
 }
 
+/// Every event a node's local log holds, in position order, read page by
+/// page from position 1.
+pub async fn read_all(
+    client: &mut EventLogServiceClient<Channel>,
+) -> Result<Vec<linkage_proto::v1::StoredEvent>, tonic::Status> {
+    use linkage_proto::v1 as pb;
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .read(pb::ReadRequest {
+                range: Some(pb::read_request::Range::FromPosition(1)),
+                page_size: 1000,
+                page_token: token,
+            })
+            .await?
+            .into_inner();
+        out.extend(page.events);
+        if page.next_page_token.is_empty() {
+            return Ok(out);
+        }
+        token = page.next_page_token;
+    }
+}
+
 /// True when the long fault-injection variants should run.
 pub fn long_tests() -> bool {
     std::env::var_os("LINKAGE_LONG_TESTS").is_some_and(|v| v != "0" && !v.is_empty())
@@ -58,6 +83,8 @@ pub struct NodeProcess {
     /// Where it serves gRPC.
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// The largest file the process may write (`RLIMIT_FSIZE`), when set.
+    file_size_max: Option<u64>,
 }
 
 impl NodeProcess {
@@ -95,6 +122,7 @@ impl NodeProcess {
             data_dir: data_dir.to_owned(),
             addr: "127.0.0.1:0".parse()?,
             child: None,
+            file_size_max: None,
         };
         node.spawn()?;
         Ok(node)
@@ -106,18 +134,37 @@ impl NodeProcess {
         self.spawn()
     }
 
+    /// From the next (re)start on, lets the process write no file beyond
+    /// `bytes` (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored): a write past it
+    /// fails with `EFBIG`, as a full disk fails one with `ENOSPC`. `None`
+    /// lifts the limit.
+    pub fn limit_file_size(&mut self, bytes: Option<u64>) {
+        self.file_size_max = bytes;
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.data_dir)?;
         let addr_file = self.data_dir.join("grpc.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.data_dir.join("node.log"))?;
-        let child = Command::new(&self.bin)
-            .args(&self.args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+        let mut command = Command::new(&self.bin);
+        command.args(&self.args).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        if let Some(bytes) = self.file_size_max {
+            use nix::sys::resource::{setrlimit, Resource};
+            use nix::sys::signal::{signal, SigHandler, Signal};
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only two system calls run,
+            // both async-signal-safe; an ignored signal stays ignored
+            // across exec, so the node gets EFBIG instead of being killed.
+            unsafe {
+                command.pre_exec(move || {
+                    signal(Signal::SIGXFSZ, SigHandler::SigIgn)?;
+                    setrlimit(Resource::RLIMIT_FSIZE, bytes, bytes)?;
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn()?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -179,6 +226,19 @@ impl NodeProcess {
         Ok(AdminServiceClient::new(self.channel().await?))
     }
 
+    /// One scrape of the node's Prometheus `/metrics` (started with
+    /// `--metrics-listen`).
+    pub fn metrics(&self) -> anyhow::Result<Metrics> {
+        use std::io::{Read, Write};
+        let addr = std::fs::read_to_string(self.data_dir.join("metrics.addr"))?;
+        let mut socket = std::net::TcpStream::connect(addr.trim())?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n")?;
+        let mut body = String::new();
+        socket.read_to_string(&mut body)?;
+        Ok(Metrics { body })
+    }
+
     /// A grpc.health.v1 client on a new connection.
     pub async fn health(&self) -> anyhow::Result<tonic_health::pb::health_client::HealthClient<Channel>> {
         Ok(tonic_health::pb::health_client::HealthClient::new(self.channel().await?))
@@ -188,5 +248,25 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// A scrape of a node's `/metrics`.
+pub struct Metrics {
+    /// The whole response, headers included.
+    pub body: String,
+}
+
+impl Metrics {
+    /// The value of the series `name` whose line holds every label of
+    /// `labels` (`code="OK"`, say). Panics, showing the scrape, when there
+    /// is none.
+    pub fn value(&self, name: &str, labels: &[&str]) -> f64 {
+        let body = &self.body;
+        let line = body
+            .lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 }

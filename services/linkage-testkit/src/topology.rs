@@ -199,25 +199,11 @@ impl LocalTopology {
     pub async fn holdings(&self, code: &str) -> anyhow::Result<BTreeMap<(String, String, u64), pb::Event>> {
         let mut client = self.event_log(code).await?;
         let mut out = BTreeMap::new();
-        let mut token = String::new();
-        loop {
-            let page = client
-                .read(pb::ReadRequest {
-                    range: Some(pb::read_request::Range::FromPosition(1)),
-                    page_size: 1000,
-                    page_token: token,
-                })
-                .await?
-                .into_inner();
-            for stored in page.events {
-                let e = stored.event.unwrap_or_default();
-                out.insert((e.origin.clone(), e.channel.clone(), e.seq), e);
-            }
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            token = page.next_page_token;
+        for stored in crate::read_all(&mut client).await? {
+            let e = stored.event.unwrap_or_default();
+            out.insert((e.origin.clone(), e.channel.clone(), e.seq), e);
         }
+        Ok(out)
     }
 
     /// Waits until every node in `codes` holds exactly the events it is

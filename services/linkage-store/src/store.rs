@@ -24,6 +24,17 @@ const META_APPLIED: &[u8] = b"Mapplied";
 /// Records replayed into sled per batch when the store opens.
 const REPLAY_CHUNK: usize = 1_024;
 
+/// Commits before sled's applied mark whose records are checked and
+/// replayed again when the store opens. sled may write a commit's indexes
+/// and mark to disk before the log's fdatasync covers its records, and a
+/// power cut during that fdatasync can lose a block in the middle of a
+/// commit while its last record, which the mark points at, survives. The
+/// pipeline keeps far fewer commits between being indexed and being synced
+/// (the writer's queue to the index thread and the sync thread's queue,
+/// each a few times [`crate::appender::COMMITS_IN_FLIGHT_MAX`]); replaying
+/// an event sled already holds writes the same values again.
+const RECHECKED_COMMITS: usize = 16 * crate::appender::COMMITS_IN_FLIGHT_MAX;
+
 /// Bytes of one record's place in a log-index run: offset (u64 BE) and
 /// length (u32 BE).
 const LOCATION_BYTES: usize = 12;
@@ -307,31 +318,46 @@ impl Store {
     fn recover(&self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let log = &self.inner.log;
+        // Views of another version are rebuilt once the log is replayed
+        // (`ensure_views`); the replay cannot fold events into them.
+        if self.views_version()? != Some(u64::from(linkage_core::views::VIEWS_VERSION)) {
+            self.clear_prefixes(&[linkage_core::views::PREFIX])?;
+        }
         // A commit's log-index run is its first insert into sled, so sled
         // holds something of a commit only if it holds that run: when the
         // log holds the last run's records, it holds everything sled
-        // derived anything from.
-        let within_log = match self.inner.tree.scan_prefix([keys::EVENT]).next_back() {
-            None => true,
+        // derived anything from. The replay must reach that run's last
+        // position (`indexed_last`), or a record before it is torn.
+        let (mut indexed_last, within_log) = match self.inner.tree.scan_prefix([keys::EVENT]).next_back() {
+            None => (0, true),
             Some(entry) => {
                 let (key, run) = entry?;
                 let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
                 let count = run.len() / LOCATION_BYTES;
-                count > 0 && {
-                    let (offset, len) = location(&run[(count - 1) * LOCATION_BYTES..]);
-                    log::read(log, offset, len, first + count as u64 - 1).is_ok()
-                }
+                let last = (first + count as u64).saturating_sub(1);
+                (
+                    last,
+                    count > 0 && {
+                        let (offset, len) = location(&run[(count - 1) * LOCATION_BYTES..]);
+                        log::read(log, offset, len, last).is_ok()
+                    },
+                )
             }
         };
         let start = log::ScanEnd { offset: log::MAGIC.len() as u64, position: 0 };
-        let from = match self.applied()? {
+        let applied = self.applied()?;
+        // What sled held for certain: everything up to the mark.
+        let mut marked = applied.as_ref().map_or(0, |m| m.position);
+        let from = match applied {
             _ if !within_log => {
                 tracing::warn!("sled's indexes hold more than the event log; replaying the whole log");
                 self.clear_derived()?;
+                indexed_last = 0;
+                marked = 0;
                 start
             }
             Some(m) if log::read(log, m.offset, (m.end - m.offset) as u32, m.position).is_ok() => {
-                log::ScanEnd { offset: m.end, position: m.position }
+                self.recheck_from(&m)?.unwrap_or(start)
             }
             _ => start,
         };
@@ -339,18 +365,20 @@ impl Store {
         if log::nonzero_after(log, from.offset)? {
             self.forget_runs_after(from.position)?;
         }
-        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
-        let mut replayed = 0u64;
-        let end = log::scan(log, from.offset, from.position, |record| {
-            chunk.push(record);
-            if chunk.len() == REPLAY_CHUNK {
-                replayed += chunk.len() as u64;
-                self.replay(std::mem::take(&mut chunk))?;
-            }
-            Ok(())
-        })?;
-        replayed += chunk.len() as u64;
-        self.replay(chunk)?;
+        let (mut end, mut replayed) = self.replay_log(from)?;
+        if end.position < indexed_last {
+            // A record torn inside what sled indexed: sled's heads, runs
+            // and views of the records after it must go.
+            tracing::warn!(
+                log_ends_at = end.position,
+                indexed_up_to = indexed_last,
+                "a record sled indexed is torn in the event log (a power cut during its sync); \
+                 replaying the whole log up to it"
+            );
+            self.clear_derived()?;
+            marked = 0;
+            (end, replayed) = self.replay_log(start)?;
+        }
         let file_len = log.metadata()?.len();
         if end.offset < file_len {
             // Preallocated zeros, or a torn tail among them.
@@ -365,10 +393,50 @@ impl Store {
         self.inner.log_end.store(end.offset, Ordering::Release);
         self.inner.durable_position.store(end.position, Ordering::Release);
         self.inner.durable_tx.send_replace(end.position);
-        if replayed > 0 {
-            tracing::info!(replayed, seconds = started.elapsed().as_secs_f64(), "replayed the log into the indexes");
+        // Those up to the mark were only checked again: sled held them.
+        let past_mark = end.position.saturating_sub(marked);
+        if past_mark > 0 {
+            tracing::info!(
+                replayed = past_mark,
+                rechecked = replayed - past_mark.min(replayed),
+                seconds = started.elapsed().as_secs_f64(),
+                "replayed the log into the indexes"
+            );
         }
         Ok(())
+    }
+
+    /// Replays every whole record of the log from `from` on into sled, and
+    /// returns where the records end and how many were replayed.
+    fn replay_log(&self, from: log::ScanEnd) -> Result<(log::ScanEnd, u64), StoreError> {
+        let mut chunk = Vec::with_capacity(REPLAY_CHUNK);
+        let mut replayed = 0u64;
+        let end = log::scan(&self.inner.log, from.offset, from.position, |record| {
+            chunk.push(record);
+            if chunk.len() == REPLAY_CHUNK {
+                replayed += chunk.len() as u64;
+                self.replay(std::mem::take(&mut chunk))?;
+            }
+            Ok(())
+        })?;
+        replayed += chunk.len() as u64;
+        self.replay(chunk)?;
+        Ok((end, replayed))
+    }
+
+    /// Where the replay under applied mark `mark` starts: at the first
+    /// record of the [`RECHECKED_COMMITS`]-th last commit sled indexed up
+    /// to the mark. `None` when sled indexed fewer commits: from the start.
+    fn recheck_from(&self, mark: &Applied) -> Result<Option<log::ScanEnd>, StoreError> {
+        let runs = self.inner.tree.range(keys::event(0).to_vec()..=keys::event(mark.position).to_vec());
+        let Some(entry) = runs.rev().nth(RECHECKED_COMMITS - 1) else { return Ok(None) };
+        let (key, run) = entry?;
+        let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
+        if run.len() < LOCATION_BYTES || first == 0 {
+            return Err(StoreError::Corrupt(format!("log index run of position {first}")));
+        }
+        let (offset, _) = location(&run);
+        Ok(Some(log::ScanEnd { offset, position: first - 1 }))
     }
 
     /// Removes the log-index, seq-index and origin-position runs of commits after `position`
@@ -424,8 +492,7 @@ impl Store {
 
     /// Drops everything sled derives from the log (fork evidence stays).
     fn clear_derived(&self) -> Result<(), StoreError> {
-        let tree = &self.inner.tree;
-        for prefix in [
+        self.clear_prefixes(&[
             keys::EVENT,
             keys::STREAM,
             keys::ORIGIN,
@@ -433,14 +500,21 @@ impl Store {
             keys::HEAD,
             keys::IDEMPOTENCY,
             linkage_core::views::PREFIX,
-        ] {
+        ])?;
+        self.inner.tree.remove(META_APPLIED)?;
+        Ok(())
+    }
+
+    /// Removes every key that starts with one of `prefixes`.
+    fn clear_prefixes(&self, prefixes: &[u8]) -> Result<(), StoreError> {
+        let tree = &self.inner.tree;
+        for prefix in prefixes {
             let mut batch = sled::Batch::default();
-            for key in tree.scan_prefix([prefix]).keys() {
+            for key in tree.scan_prefix([*prefix]).keys() {
                 batch.remove(key?);
             }
             tree.apply_batch(batch)?;
         }
-        tree.remove(META_APPLIED)?;
         Ok(())
     }
 
@@ -1143,6 +1217,19 @@ mod tests {
         appender.append(vec![validate_append(&topology(), origin, request(title)).unwrap()]).await
     }
 
+    /// Where county 620722's next append of `title` on `channel` lands on
+    /// `store`, from a new writer: (position, seq).
+    async fn next_placed(store: &Store, channel: &str, title: &str) -> (u64, u64) {
+        let origin: NodeCode = "620722".parse().unwrap();
+        let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let request = pb::AppendRequest { channel: channel.into(), ..request(title) };
+        let next = appender.append(vec![validate_append(&topology(), origin, request).unwrap()]).await.unwrap();
+        drop(appender);
+        thread.join().unwrap();
+        let event = <pb::Event as prost::Message>::decode(next[0].event.raw.as_ref()).unwrap();
+        (next[0].event.position, event.seq)
+    }
+
     fn recent_event(position: u64, bytes: usize) -> StoredEvent {
         StoredEvent { position, raw: vec![position as u8; bytes].into() }
     }
@@ -1573,11 +1660,64 @@ mod tests {
         let views = store.dump_views().unwrap();
         assert!(views.lines().count() == 7, "one item per event held:\n{views}");
         // And the next append takes position 8 and seq 8.
+        assert_eq!(next_placed(&store, "up", "之后").await, (8, 8));
+    }
+
+    #[tokio::test]
+    async fn a_commit_torn_inside_is_cut_there_though_sled_holds_its_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        fill(dir.path(), 3).await;
         let origin: NodeCode = "620722".parse().unwrap();
-        let (appender, _thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
-        let next = append(&appender, "之后").await.unwrap();
-        let event = <pb::Event as prost::Message>::decode(next[0].event.raw.as_ref()).unwrap();
-        assert_eq!((next[0].event.position, event.seq), (8, 8));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+            let job = [("up", "四"), ("up", "五"), ("to:620700", "六")]
+                .into_iter()
+                .map(|(channel, title)| {
+                    let r = pb::AppendRequest { channel: channel.into(), ..request(title) };
+                    validate_append(&topology(), origin, r).unwrap()
+                })
+                .collect();
+            appender.append(job).await.unwrap();
+            drop(appender);
+            thread.join().unwrap();
+        }
+        // A power cut during the commit's fdatasync: sled kept the commit's
+        // indexes and its mark, and the log a block in its middle lost
+        // (the commit's first and last records whole).
+        let (offset, _) = Store::open(dir.path()).unwrap().locate(5).unwrap().unwrap();
+        let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
+        log.write_all_at(&[0xff; 16], offset + 20).unwrap();
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position(), 4, "the log ends before the torn record");
+        let positions: Vec<u64> = store.read_positions(1, 100).unwrap().iter().map(|e| e.position).collect();
+        assert_eq!(positions, [1, 2, 3, 4]);
+        assert!(store.get_position(5).unwrap().is_none());
+        let heads = store.all_heads().unwrap();
+        assert_eq!(heads.get(&(origin, linkage_core::Channel::Up)).map(|h| h.seq), Some(4));
+        let to_city: linkage_core::Channel = "to:620700".parse().unwrap();
+        assert_eq!(heads.get(&(origin, to_city)), None, "no head for a stream whose events were lost");
+        // The next appends continue both streams without a gap.
+        assert_eq!(next_placed(&store, "to:620700", "之后").await, (5, 1));
+        assert_eq!(next_placed(&store, "up", "之后").await, (6, 5));
+    }
+
+    #[tokio::test]
+    async fn a_record_torn_among_the_last_commits_of_a_long_log_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let commits = RECHECKED_COMMITS + 6;
+        fill(dir.path(), commits).await;
+        // Torn well inside the commits checked again, before sled's mark.
+        let torn = commits as u64 - 3;
+        let (offset, _) = Store::open(dir.path()).unwrap().locate(torn).unwrap().unwrap();
+        let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
+        log.write_all_at(&[0xff; 16], offset + 20).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position(), torn - 1);
+        assert_eq!(store.heads().unwrap()[0].seq, torn - 1);
+        assert_eq!(store.read_positions(1, 1_000).unwrap().len() as u64, torn - 1);
+        assert_eq!(next_placed(&store, "up", "之后").await, (torn, torn));
     }
 
     #[tokio::test]

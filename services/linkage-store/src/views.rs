@@ -395,7 +395,7 @@ impl Store {
     /// Rebuilds the views when they were written by another version of the
     /// folds (or never). Called on open, before any writer runs.
     pub(crate) fn ensure_views(&self) -> Result<Option<RebuildStats>, StoreError> {
-        let stored = self.tree().get(META_VIEWS)?.and_then(|v| keys::be_u64(&v));
+        let stored = self.views_version()?;
         if stored == Some(u64::from(VIEWS_VERSION)) {
             return Ok(None);
         }
@@ -405,6 +405,11 @@ impl Store {
             "views rebuilt for a new view version"
         );
         Ok(Some(stats))
+    }
+
+    /// The version of the folds that wrote the stored views, if any.
+    pub(crate) fn views_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.tree().get(META_VIEWS)?.and_then(|v| keys::be_u64(&v)))
     }
 
     /// Drops every view record and folds the whole log again, then makes it

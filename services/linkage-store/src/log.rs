@@ -12,13 +12,22 @@
 //! | 4 | body length (u32 LE) |
 //! | 4 | CRC-32 of the body (u32 LE) |
 //! | 8 | position (u64 LE) |
-//! | 2 | idempotency key length in bytes (u16 LE), 0 for none |
+//! | 2 | idempotency key length in bytes (u16 LE), 0 for none; its top bit ([`CONTINUES`]) set when more records of the same commit follow |
 //! | key length | the idempotency key |
 //! | 32, only with a key | digest of the request the key first answered |
 //! | rest | the event's stored bytes, exactly as the origin signed them |
 //!
 //! The key and digest ride along so that a replay restores the idempotency
 //! records too: a retry after a crash still finds its first answer.
+//!
+//! A commit's records are all or none: a scan hands on a commit's records
+//! only once it has read the last one (top bit of the key length clear),
+//! and stops before a commit it cannot read whole. A power cut during a
+//! commit's fdatasync may keep any of its blocks; an `AppendBatch` never
+//! acknowledged then comes back whole or not at all. Files of the first
+//! format ([`MAGIC_V1`], every record a commit of its own, the bit never
+//! set) are read as they are and marked with [`MAGIC`] when opened, so that
+//! an older version refuses the file instead of misreading it.
 //!
 //! The file is written with zeros [`PREALLOCATE_BYTES`] ahead of the last
 //! record ([`preallocate`]), so that a commit overwrites blocks the file
@@ -38,7 +47,14 @@ use std::path::Path;
 pub const FILE_NAME: &str = "events.log";
 
 /// The first bytes of a log file.
-pub const MAGIC: &[u8; 8] = b"LNKLOG01";
+pub const MAGIC: &[u8; 8] = b"LNKLOG02";
+
+/// The first bytes of a log file of the first format: records without
+/// commit boundaries, which read as one commit each.
+pub const MAGIC_V1: &[u8; 8] = b"LNKLOG01";
+
+/// Top bit of a record's key length: more records of its commit follow.
+const CONTINUES: u16 = 0x8000;
 
 /// Bytes before a record's body.
 pub const RECORD_HEADER: usize = 8;
@@ -102,6 +118,8 @@ pub struct LogRecord {
     pub key: Option<(String, [u8; 32])>,
     /// The event's stored bytes.
     pub raw: Vec<u8>,
+    /// More records of the same commit follow.
+    pub continues: bool,
 }
 
 impl LogRecord {
@@ -111,16 +129,21 @@ impl LogRecord {
     }
 }
 
-/// Appends one record to `out` and returns its length, header included.
-pub fn encode(out: &mut Vec<u8>, position: u64, key: Option<(&str, &[u8; 32])>, raw: &[u8]) -> u32 {
+/// Appends one record to `out` and returns its length, header included;
+/// `continues` when more records of the same commit follow it.
+pub fn encode(out: &mut Vec<u8>, position: u64, key: Option<(&str, &[u8; 32])>, raw: &[u8], continues: bool) -> u32 {
     let start = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER]);
     out.extend_from_slice(&position.to_le_bytes());
+    let flag = if continues { CONTINUES } else { 0 };
     match key {
-        None => out.extend_from_slice(&0u16.to_le_bytes()),
+        None => out.extend_from_slice(&flag.to_le_bytes()),
         Some((key, digest)) => {
-            let len = u16::try_from(key.len()).expect("idempotency keys are limited far below 64 KiB");
-            out.extend_from_slice(&len.to_le_bytes());
+            let len = u16::try_from(key.len())
+                .ok()
+                .filter(|len| len & CONTINUES == 0)
+                .expect("idempotency keys are limited far below 32 KiB");
+            out.extend_from_slice(&(len | flag).to_le_bytes());
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(digest);
         }
@@ -140,18 +163,21 @@ struct Body<'a> {
     /// Key and digest.
     key: Option<(&'a [u8], &'a [u8])>,
     raw: &'a [u8],
+    continues: bool,
 }
 
 /// A body split into its fields, or `None` when it is not one.
 fn decode_body(body: &[u8]) -> Option<Body<'_>> {
     let position = u64::from_le_bytes(body.get(..8)?.try_into().ok()?);
-    let key_len = usize::from(u16::from_le_bytes(body.get(8..10)?.try_into().ok()?));
+    let field = u16::from_le_bytes(body.get(8..10)?.try_into().ok()?);
+    let continues = field & CONTINUES != 0;
+    let key_len = usize::from(field & !CONTINUES);
     if key_len == 0 {
-        return Some(Body { position, key: None, raw: body.get(10..)? });
+        return Some(Body { position, key: None, raw: body.get(10..)?, continues });
     }
     let key = body.get(10..10 + key_len)?;
     let digest = body.get(10 + key_len..10 + key_len + 32)?;
-    Some(Body { position, key: Some((key, digest)), raw: body.get(10 + key_len + 32..)? })
+    Some(Body { position, key: Some((key, digest)), raw: body.get(10 + key_len + 32..)?, continues })
 }
 
 /// Checks one record's header and checksum and returns its body.
@@ -189,7 +215,8 @@ pub fn raw_of(record: &[u8], position: u64) -> Result<&[u8], StoreError> {
 }
 
 /// Opens (or creates) the log in `dir`; a new file gets its magic and is
-/// made durable with its directory entry.
+/// made durable with its directory entry. A file of the first format gets
+/// the current magic, durably, before anything else is written to it.
 pub fn open(dir: &Path) -> Result<(File, bool), StoreError> {
     let path = dir.join(FILE_NAME);
     let existed = path.exists();
@@ -203,8 +230,15 @@ pub fn open(dir: &Path) -> Result<(File, bool), StoreError> {
         let mut magic = [0; 8];
         file.seek(SeekFrom::Start(0))?;
         file.read_exact(&mut magic)?;
-        if &magic != MAGIC {
-            return Err(StoreError::Corrupt(format!("{} is not a linkage event log", path.display())));
+        if &magic == MAGIC_V1 {
+            file.write_all_at(MAGIC, 0)?;
+            file.sync_data()?;
+            tracing::info!(path = %path.display(), "event log marked with the format of commit boundaries");
+        } else if &magic != MAGIC {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not a linkage event log, or one of a newer version",
+                path.display()
+            )));
         }
     }
     Ok((file, existed))
@@ -212,8 +246,10 @@ pub fn open(dir: &Path) -> Result<(File, bool), StoreError> {
 
 /// Reads records from `offset` on, in order, as long as each is whole,
 /// checks out and holds the next position after `position_before`. Stops
-/// at the first that does not: a torn tail from a crash. `visit` gets each
-/// record and may stop the scan with an error.
+/// at the first that does not (a torn tail from a crash), and before the
+/// commit it belongs to: `visit` gets a commit's records once its last is
+/// read, and may stop the scan with an error. `offset` must begin a commit
+/// or lie inside one (its records from there on are then taken as one).
 pub fn scan(
     file: &File,
     offset: u64,
@@ -226,6 +262,8 @@ pub fn scan(
     let mut next_read = offset;
     let mut at = 0usize;
     let mut end = ScanEnd { offset, position: position_before };
+    // The records read of a commit whose last is still to come.
+    let mut open: Vec<LogRecord> = Vec::new();
     loop {
         // Keep at least one whole record (or the file's rest) in the buffer.
         let need = match buf.get(at..at + 4) {
@@ -246,8 +284,9 @@ pub fn scan(
             continue;
         }
         let Some(body) = check(&buf[at..]) else { break };
-        let Some(Body { position, key, raw }) = decode_body(body) else { break };
-        if position != end.position + 1 {
+        let Some(Body { position, key, raw, continues }) = decode_body(body) else { break };
+        let next = open.last().map_or(end.position, |r| r.position) + 1;
+        if position != next {
             break;
         }
         let key = match key {
@@ -258,10 +297,16 @@ pub fn scan(
             }
         };
         let len = (RECORD_HEADER + body.len()) as u32;
-        let record = LogRecord { position, offset: buf_offset + at as u64, len, key, raw: raw.to_vec() };
+        let record = LogRecord { position, offset: buf_offset + at as u64, len, key, raw: raw.to_vec(), continues };
         at += len as usize;
+        if continues {
+            open.push(record);
+            continue;
+        }
         end = ScanEnd { offset: record.end(), position };
-        visit(record)?;
+        for record in open.drain(..).chain(std::iter::once(record)) {
+            visit(record)?;
+        }
     }
     Ok(end)
 }
@@ -283,31 +328,39 @@ mod tests {
     /// A record to write: its key and digest, and its event bytes.
     type Written = (Option<(String, [u8; 32])>, Vec<u8>);
 
-    fn write(dir: &Path, records: &[Written]) -> File {
+    /// Writes `commits` after the magic, positions from 1 on.
+    fn write(dir: &Path, commits: &[Vec<Written>]) -> File {
         let (file, _) = open(dir).unwrap();
         let mut buf = Vec::new();
-        for (i, (key, raw)) in records.iter().enumerate() {
-            encode(&mut buf, i as u64 + 1, key.as_ref().map(|(k, d)| (k.as_str(), d)), raw);
+        let mut position = 0;
+        for commit in commits {
+            for (i, (key, raw)) in commit.iter().enumerate() {
+                position += 1;
+                let continues = i + 1 < commit.len();
+                encode(&mut buf, position, key.as_ref().map(|(k, d)| (k.as_str(), d)), raw, continues);
+            }
         }
         file.write_all_at(&buf, MAGIC.len() as u64).unwrap();
         file
     }
 
-    fn records() -> impl Strategy<Value = Vec<Written>> {
+    fn commits() -> impl Strategy<Value = Vec<Vec<Written>>> {
         let key = proptest::option::of(("[a-z0-9-]{1,20}", any::<[u8; 32]>()));
-        proptest::collection::vec((key, proptest::collection::vec(any::<u8>(), 0..300)), 0..40)
+        let record = (key, proptest::collection::vec(any::<u8>(), 0..300));
+        proptest::collection::vec(proptest::collection::vec(record, 1..6), 0..15)
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Whatever was written reads back; a tail cut anywhere loses only
-        /// the records it cut into, and garbage after the last whole record
-        /// is never taken for one.
+        /// the commits it cut into, whole, and garbage after the last whole
+        /// record is never taken for one.
         #[test]
-        fn records_read_back_and_a_torn_tail_is_cut(records in records(), cut in 0.0f64..1.0, garbage in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn records_read_back_and_a_torn_tail_is_cut(commits in commits(), cut in 0.0f64..1.0, garbage in proptest::collection::vec(any::<u8>(), 0..64)) {
             let dir = tempfile::tempdir().unwrap();
-            let file = write(dir.path(), &records);
+            let file = write(dir.path(), &commits);
+            let records: Vec<Written> = commits.iter().flatten().cloned().collect();
             let mut seen = Vec::new();
             let end = scan(&file, MAGIC.len() as u64, 0, |r| { seen.push(r); Ok(()) }).unwrap();
             prop_assert_eq!(end.position, records.len() as u64);
@@ -331,19 +384,37 @@ mod tests {
             }
             file.set_len(cut_at).unwrap();
             file.write_all_at(&garbage, cut_at).unwrap();
-            let whole = seen.iter().filter(|r| r.end() <= cut_at).count() as u64;
-            let torn = scan(&file, MAGIC.len() as u64, 0, |_| Ok(())).unwrap();
+            // The commits whose last record lies before the cut.
+            let whole = seen.iter().filter(|r| !r.continues && r.end() <= cut_at).map(|r| r.position).max().unwrap_or(0);
+            let mut visited = 0;
+            let torn = scan(&file, MAGIC.len() as u64, 0, |_| { visited += 1; Ok(()) }).unwrap();
             prop_assert_eq!(torn.position, whole);
+            prop_assert_eq!(visited, whole, "no record of a commit cut into is handed on");
         }
     }
 
     #[test]
     fn a_record_is_read_only_at_its_own_position() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), &[(None, b"one".to_vec())]);
+        let file = write(dir.path(), &[vec![(None, b"one".to_vec())]]);
         let len = file.metadata().unwrap().len() - MAGIC.len() as u64;
         assert!(read(&file, MAGIC.len() as u64, len as u32, 1).is_ok());
         assert!(matches!(read(&file, MAGIC.len() as u64, len as u32, 2), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_log_of_the_first_format_is_read_and_marked_with_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = MAGIC_V1.to_vec();
+        for position in 1..=3 {
+            encode(&mut bytes, position, None, b"v1", false);
+        }
+        std::fs::write(dir.path().join(FILE_NAME), &bytes).unwrap();
+        let (file, existed) = open(dir.path()).unwrap();
+        assert!(existed);
+        let end = scan(&file, MAGIC.len() as u64, 0, |_| Ok(())).unwrap();
+        assert_eq!(end.position, 3, "each record of the first format is a commit of its own");
+        assert_eq!(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()[..8], MAGIC);
     }
 
     #[test]

@@ -950,9 +950,11 @@ impl Store {
             set.keys.iter().map(|(key, record)| (record.position, (key.as_str(), &record.digest))).collect();
         let mut bytes = Vec::with_capacity(set.events.iter().map(|e| e.raw.len() + 64).sum());
         let mut locations = Vec::with_capacity(set.events.len());
-        for event in &set.events {
+        for (i, event) in set.events.iter().enumerate() {
             let offset = start + bytes.len() as u64;
-            let len = log::encode(&mut bytes, event.position, keyed.get(&event.position).copied(), &event.raw);
+            let key = keyed.get(&event.position).copied();
+            let continues = i + 1 < set.events.len();
+            let len = log::encode(&mut bytes, event.position, key, &event.raw, continues);
             locations.push((offset, len));
         }
         if bytes.is_empty() {
@@ -1664,7 +1666,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_commit_torn_inside_is_cut_there_though_sled_holds_its_mark() {
+    async fn a_commit_torn_inside_is_dropped_whole_though_sled_holds_its_mark() {
         let dir = tempfile::tempdir().unwrap();
         fill(dir.path(), 3).await;
         let origin: NodeCode = "620722".parse().unwrap();
@@ -1683,24 +1685,25 @@ mod tests {
             thread.join().unwrap();
         }
         // A power cut during the commit's fdatasync: sled kept the commit's
-        // indexes and its mark, and the log a block in its middle lost
-        // (the commit's first and last records whole).
+        // indexes and its mark, and the log lost a block in its middle (the
+        // commit's first and last records whole). The batch was never
+        // acknowledged, and none of it stays.
         let (offset, _) = Store::open(dir.path()).unwrap().locate(5).unwrap().unwrap();
         let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
         log.write_all_at(&[0xff; 16], offset + 20).unwrap();
 
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.last_position(), 4, "the log ends before the torn record");
+        assert_eq!(store.last_position(), 3, "the log ends before the torn commit, all of it");
         let positions: Vec<u64> = store.read_positions(1, 100).unwrap().iter().map(|e| e.position).collect();
-        assert_eq!(positions, [1, 2, 3, 4]);
-        assert!(store.get_position(5).unwrap().is_none());
+        assert_eq!(positions, [1, 2, 3]);
+        assert!(store.get_position(4).unwrap().is_none());
         let heads = store.all_heads().unwrap();
-        assert_eq!(heads.get(&(origin, linkage_core::Channel::Up)).map(|h| h.seq), Some(4));
+        assert_eq!(heads.get(&(origin, linkage_core::Channel::Up)).map(|h| h.seq), Some(3));
         let to_city: linkage_core::Channel = "to:620700".parse().unwrap();
         assert_eq!(heads.get(&(origin, to_city)), None, "no head for a stream whose events were lost");
         // The next appends continue both streams without a gap.
-        assert_eq!(next_placed(&store, "to:620700", "之后").await, (5, 1));
-        assert_eq!(next_placed(&store, "up", "之后").await, (6, 5));
+        assert_eq!(next_placed(&store, "to:620700", "之后").await, (4, 1));
+        assert_eq!(next_placed(&store, "up", "之后").await, (5, 4));
     }
 
     #[tokio::test]

@@ -109,8 +109,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         let bound = crate::metrics::serve(addr, shutdown.clone()).await?;
         write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
         tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
-        // Set here, once the recorder is in place; a storage error sets 0.
-        metrics::gauge!(linkage_store::STORE_WRITABLE).set(if store.writable() { 1.0 } else { 0.0 });
+        // Set here, once the recorder is in place; a storage error sets 0,
+        // also one that lands between these two lines.
+        metrics::gauge!(linkage_store::STORE_WRITABLE).set(1.0);
+        if !store.writable() {
+            metrics::gauge!(linkage_store::STORE_WRITABLE).set(0.0);
+        }
     }
     let node = Arc::new(Node {
         topology: topology.clone(),

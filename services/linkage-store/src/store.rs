@@ -24,15 +24,26 @@ const META_APPLIED: &[u8] = b"Mapplied";
 /// Records replayed into sled per batch when the store opens.
 const REPLAY_CHUNK: usize = 1_024;
 
-/// Commits before sled's applied mark whose records are checked and
-/// replayed again when the store opens. sled may write a commit's indexes
-/// and mark to disk before the log's fdatasync covers its records, and a
-/// power cut during that fdatasync can lose a block in the middle of a
-/// commit while its last record, which the mark points at, survives. The
-/// pipeline keeps far fewer commits between being indexed and being synced
-/// (the writer's queue to the index thread and the sync thread's queue,
-/// each a few times [`crate::appender::COMMITS_IN_FLIGHT_MAX`]); replaying
-/// an event sled already holds writes the same values again.
+/// Key of the synced mark: position, offset and end of a log record that
+/// an fdatasync is known to cover (the log's end when the store last
+/// opened). Records up to it are not checked again on open.
+const META_SYNCED: &[u8] = b"Msynced";
+
+/// Present while a replay of the whole log, decided because sled holds
+/// more than the log, is unfinished: a crash during it must not leave
+/// sled's heads and keys of lost records behind.
+const META_REDERIVE: &[u8] = b"Mrederive";
+
+/// Log-index runs (one per commit the writer made) before sled's applied
+/// mark whose records are checked and replayed again when the store opens,
+/// unless the synced mark is later. sled may write a commit's indexes and
+/// mark to disk before the log's fdatasync covers its records, and a power
+/// cut during that fdatasync can lose a block in the middle of a commit
+/// while its last record, which the mark points at, survives. The pipeline
+/// keeps far fewer commits between being indexed and being synced (the
+/// writer's queue to the index thread and the sync thread's queue, each a
+/// few times [`crate::appender::COMMITS_IN_FLIGHT_MAX`]); replaying an
+/// event sled already holds writes the same values again.
 const RECHECKED_COMMITS: usize = 16 * crate::appender::COMMITS_IN_FLIGHT_MAX;
 
 /// Bytes of one record's place in a log-index run: offset (u64 BE) and
@@ -246,6 +257,8 @@ struct Inner {
     poison_reason: std::sync::Mutex<String>,
     /// What opening the store rebuilt, if the views were of another version.
     rebuilt_on_open: std::sync::Mutex<Option<crate::views::RebuildStats>>,
+    /// Log records opening the store wrote into sled again.
+    replayed_on_open: AtomicU64,
     /// Tests set this to make the next sync fail like a full or dying disk.
     #[cfg(test)]
     fail_next_sync: AtomicBool,
@@ -296,6 +309,7 @@ impl Store {
             recent: std::sync::Mutex::new(Recent::default()),
             poison_reason: std::sync::Mutex::new(String::new()),
             rebuilt_on_open: std::sync::Mutex::new(None),
+            replayed_on_open: AtomicU64::new(0),
             #[cfg(test)]
             fail_next_sync: AtomicBool::new(false),
             #[cfg(test)]
@@ -328,7 +342,7 @@ impl Store {
         // log holds the last run's records, it holds everything sled
         // derived anything from. The replay must reach that run's last
         // position (`indexed_last`), or a record before it is torn.
-        let (mut indexed_last, within_log) = match self.inner.tree.scan_prefix([keys::EVENT]).next_back() {
+        let (indexed_last, within_log) = match self.inner.tree.scan_prefix([keys::EVENT]).next_back() {
             None => (0, true),
             Some(entry) => {
                 let (key, run) = entry?;
@@ -345,40 +359,38 @@ impl Store {
             }
         };
         let start = log::ScanEnd { offset: log::MAGIC.len() as u64, position: 0 };
-        let applied = self.applied()?;
-        // What sled held for certain: everything up to the mark.
-        let mut marked = applied.as_ref().map_or(0, |m| m.position);
-        let from = match applied {
-            _ if !within_log => {
-                tracing::warn!("sled's indexes hold more than the event log; replaying the whole log");
-                self.clear_derived()?;
-                indexed_last = 0;
-                marked = 0;
-                start
-            }
-            Some(m) if log::read(log, m.offset, (m.end - m.offset) as u32, m.position).is_ok() => {
-                self.recheck_from(&m)?.unwrap_or(start)
-            }
-            _ => start,
+        let applied = self.mark(META_APPLIED)?.filter(|m| self.holds(m));
+        let from = match &applied {
+            Some(m) => self.recheck_from(m)?,
+            None => start,
         };
-        // Past the mark lie records to replay, or only preallocated zeros.
-        if log::nonzero_after(log, from.offset)? {
-            self.forget_runs_after(from.position)?;
-        }
-        let (mut end, mut replayed) = self.replay_log(from)?;
-        if end.position < indexed_last {
-            // A record torn inside what sled indexed: sled's heads, runs
-            // and views of the records after it must go.
+        // Decide before writing anything: a replay from `from` must reach
+        // everything sled indexed.
+        let reach = log::scan(log, from.offset, from.position, |_| Ok(()))?;
+        let unfinished = self.inner.tree.contains_key(META_REDERIVE)?;
+        let (end, replayed, marked) = if unfinished || !within_log || reach.position < indexed_last {
             tracing::warn!(
-                log_ends_at = end.position,
+                log_ends_at = reach.position,
                 indexed_up_to = indexed_last,
-                "a record sled indexed is torn in the event log (a power cut during its sync); \
-                 replaying the whole log up to it"
+                unfinished,
+                "sled's indexes hold records the event log lost (a power cut), or an earlier replay of the \
+                 whole log did not finish; replaying the whole log"
             );
+            // sled keeps a prefix of its writes in order: a crash during
+            // what follows leaves this mark, and the next open starts over.
+            self.inner.tree.insert(META_REDERIVE, &[][..])?;
             self.clear_derived()?;
-            marked = 0;
-            (end, replayed) = self.replay_log(start)?;
-        }
+            let (end, replayed) = self.replay_log(start)?;
+            self.inner.tree.remove(META_REDERIVE)?;
+            (end, replayed, 0)
+        } else {
+            // Past `from` lie records to replay, or only preallocated zeros.
+            if log::nonzero_after(log, from.offset)? {
+                self.forget_runs_after(from.position)?;
+            }
+            let (end, replayed) = self.replay_log(from)?;
+            (end, replayed, applied.map_or(0, |m| m.position))
+        };
         let file_len = log.metadata()?.len();
         if end.offset < file_len {
             // Preallocated zeros, or a torn tail among them.
@@ -393,6 +405,18 @@ impl Store {
         self.inner.log_end.store(end.offset, Ordering::Release);
         self.inner.durable_position.store(end.position, Ordering::Release);
         self.inner.durable_tx.send_replace(end.position);
+        // Synced: the next open need not check these records again.
+        match self.locate(end.position)? {
+            Some((offset, len)) if end.position > 0 => {
+                let mut synced = Vec::with_capacity(24);
+                for n in [end.position, offset, offset + u64::from(len)] {
+                    synced.extend_from_slice(&n.to_be_bytes());
+                }
+                self.inner.tree.insert(META_SYNCED, synced)?;
+            }
+            _ => drop(self.inner.tree.remove(META_SYNCED)?),
+        }
+        self.inner.replayed_on_open.store(replayed, Ordering::Release);
         // Those up to the mark were only checked again: sled held them.
         let past_mark = end.position.saturating_sub(marked);
         if past_mark > 0 {
@@ -425,18 +449,31 @@ impl Store {
     }
 
     /// Where the replay under applied mark `mark` starts: at the first
-    /// record of the [`RECHECKED_COMMITS`]-th last commit sled indexed up
-    /// to the mark. `None` when sled indexed fewer commits: from the start.
-    fn recheck_from(&self, mark: &Applied) -> Result<Option<log::ScanEnd>, StoreError> {
+    /// record of the [`RECHECKED_COMMITS`]-th last log-index run up to the
+    /// mark, or just past the synced mark when that is later; from the
+    /// start when there is neither.
+    fn recheck_from(&self, mark: &Applied) -> Result<log::ScanEnd, StoreError> {
+        let mut from = log::ScanEnd { offset: log::MAGIC.len() as u64, position: 0 };
         let runs = self.inner.tree.range(keys::event(0).to_vec()..=keys::event(mark.position).to_vec());
-        let Some(entry) = runs.rev().nth(RECHECKED_COMMITS - 1) else { return Ok(None) };
-        let (key, run) = entry?;
-        let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
-        if run.len() < LOCATION_BYTES || first == 0 {
-            return Err(StoreError::Corrupt(format!("log index run of position {first}")));
+        if let Some(entry) = runs.rev().nth(RECHECKED_COMMITS - 1) {
+            let (key, run) = entry?;
+            let first = keys::be_u64(&key[1..]).ok_or_else(|| StoreError::Corrupt("log index key".into()))?;
+            if run.len() < LOCATION_BYTES || first == 0 {
+                return Err(StoreError::Corrupt(format!("log index run of position {first}")));
+            }
+            from = log::ScanEnd { offset: location(&run).0, position: first - 1 };
         }
-        let (offset, _) = location(&run);
-        Ok(Some(log::ScanEnd { offset, position: first - 1 }))
+        if let Some(synced) = self.mark(META_SYNCED)?.filter(|s| s.position <= mark.position && self.holds(s)) {
+            if synced.position > from.position {
+                from = log::ScanEnd { offset: synced.end, position: synced.position };
+            }
+        }
+        Ok(from)
+    }
+
+    /// Whether the log holds, whole, the record a mark points at.
+    fn holds(&self, mark: &Applied) -> bool {
+        log::read(&self.inner.log, mark.offset, (mark.end - mark.offset) as u32, mark.position).is_ok()
     }
 
     /// Removes the log-index, seq-index and origin-position runs of commits after `position`
@@ -477,10 +514,10 @@ impl Store {
         Ok(())
     }
 
-    /// The last record whose indexes and views sled holds.
-    fn applied(&self) -> Result<Option<Applied>, StoreError> {
-        let Some(value) = self.inner.tree.get(META_APPLIED)? else { return Ok(None) };
-        let corrupt = || StoreError::Corrupt("applied mark".into());
+    /// The record a mark (`META_APPLIED`, `META_SYNCED`) points at.
+    fn mark(&self, key: &[u8]) -> Result<Option<Applied>, StoreError> {
+        let Some(value) = self.inner.tree.get(key)? else { return Ok(None) };
+        let corrupt = || StoreError::Corrupt(format!("mark {}", String::from_utf8_lossy(key)));
         let position = keys::be_u64(&value).ok_or_else(corrupt)?;
         let offset = value.get(8..).and_then(keys::be_u64).ok_or_else(corrupt)?;
         let end = value.get(16..).and_then(keys::be_u64).ok_or_else(corrupt)?;
@@ -555,6 +592,12 @@ impl Store {
     /// another version of the folds (or are missing), if any.
     pub fn rebuilt_on_open(&self) -> Option<crate::views::RebuildStats> {
         *self.inner.rebuilt_on_open.lock().expect("rebuilt lock")
+    }
+
+    /// How many log records opening the store checked and wrote into sled
+    /// again.
+    pub fn replayed_on_open(&self) -> u64 {
+        self.inner.replayed_on_open.load(Ordering::Acquire)
     }
 
     /// Highest position that is durable (and so readable).
@@ -1665,34 +1708,55 @@ mod tests {
         assert_eq!(next_placed(&store, "up", "之后").await, (8, 8));
     }
 
-    #[tokio::test]
-    async fn a_commit_torn_inside_is_dropped_whole_though_sled_holds_its_mark() {
-        let dir = tempfile::tempdir().unwrap();
-        fill(dir.path(), 3).await;
-        let origin: NodeCode = "620722".parse().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
-            let job = [("up", "四"), ("up", "五"), ("to:620700", "六")]
-                .into_iter()
-                .map(|(channel, title)| {
-                    let r = pb::AppendRequest { channel: channel.into(), ..request(title) };
-                    validate_append(&topology(), origin, r).unwrap()
-                })
-                .collect();
-            appender.append(job).await.unwrap();
-            drop(appender);
-            thread.join().unwrap();
-        }
-        // A power cut during the commit's fdatasync: sled kept the commit's
-        // indexes and its mark, and the log lost a block in its middle (the
-        // commit's first and last records whole). The batch was never
-        // acknowledged, and none of it stays.
-        let (offset, _) = Store::open(dir.path()).unwrap().locate(5).unwrap().unwrap();
-        let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
-        log.write_all_at(&[0xff; 16], offset + 20).unwrap();
+    /// Where the record of `position` lies in the log in `dir`, read from
+    /// the file alone: opening the store would check and sync what a test
+    /// is about to tear.
+    fn record_offset(dir: &Path, position: u64) -> u64 {
+        let (log, _) = log::open(dir).unwrap();
+        let mut found = None;
+        log::scan(&log, log::MAGIC.len() as u64, 0, |r| {
+            if r.position == position {
+                found = Some(r.offset);
+            }
+            Ok(())
+        })
+        .unwrap();
+        found.expect("the record is in the log")
+    }
 
-        let store = Store::open(dir.path()).unwrap();
+    /// Breaks the record of `position` in the log in `dir`, as a power cut
+    /// during its fdatasync can: a block of it never written.
+    fn tear(dir: &Path, position: u64) {
+        let offset = record_offset(dir, position);
+        let log = std::fs::OpenOptions::new().write(true).open(dir.join(log::FILE_NAME)).unwrap();
+        log.write_all_at(&[0xff; 16], offset + 20).unwrap();
+    }
+
+    /// Three lone appends on `up`, then one commit of `up`, `up` and
+    /// `to:620700` (positions 4 to 6) whose middle record a power cut tore
+    /// while sled kept the commit's indexes and its mark.
+    async fn torn_commit(dir: &Path) {
+        fill(dir, 3).await;
+        let origin: NodeCode = "620722".parse().unwrap();
+        let store = Store::open(dir).unwrap();
+        let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        let job = [("up", "四"), ("up", "五"), ("to:620700", "六")]
+            .into_iter()
+            .map(|(channel, title)| {
+                let r = pb::AppendRequest { channel: channel.into(), ..request(title) };
+                validate_append(&topology(), origin, r).unwrap()
+            })
+            .collect();
+        appender.append(job).await.unwrap();
+        drop((appender, store));
+        thread.join().unwrap();
+        tear(dir, 5);
+    }
+
+    /// What a store opened over [`torn_commit`] must hold: the three lone
+    /// appends only, and streams that go on from them.
+    async fn assert_torn_commit_dropped(store: &Store) {
+        let origin: NodeCode = "620722".parse().unwrap();
         assert_eq!(store.last_position(), 3, "the log ends before the torn commit, all of it");
         let positions: Vec<u64> = store.read_positions(1, 100).unwrap().iter().map(|e| e.position).collect();
         assert_eq!(positions, [1, 2, 3]);
@@ -1702,8 +1766,38 @@ mod tests {
         let to_city: linkage_core::Channel = "to:620700".parse().unwrap();
         assert_eq!(heads.get(&(origin, to_city)), None, "no head for a stream whose events were lost");
         // The next appends continue both streams without a gap.
-        assert_eq!(next_placed(&store, "to:620700", "之后").await, (4, 1));
-        assert_eq!(next_placed(&store, "up", "之后").await, (5, 4));
+        assert_eq!(next_placed(store, "to:620700", "之后").await, (4, 1));
+        assert_eq!(next_placed(store, "up", "之后").await, (5, 4));
+    }
+
+    #[tokio::test]
+    async fn a_commit_torn_inside_is_dropped_whole_though_sled_holds_its_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        torn_commit(dir.path()).await;
+        assert_torn_commit_dropped(&Store::open(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_crash_while_replaying_the_whole_log_is_finished_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        torn_commit(dir.path()).await;
+        {
+            // The open that found the torn commit began the replay and
+            // died after dropping only some of what sled derived.
+            let db = open_sled(&sled::Config::new().path(dir.path())).unwrap();
+            let tree = db.open_tree("log").unwrap();
+            tree.insert(META_REDERIVE, &[][..]).unwrap();
+            for prefix in [keys::EVENT, keys::STREAM, keys::ORIGIN, keys::ID] {
+                for key in tree.scan_prefix([prefix]).keys() {
+                    tree.remove(key.unwrap()).unwrap();
+                }
+            }
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.inner.tree.contains_key(META_REDERIVE).unwrap());
+        assert!(store.key_record("key-2").unwrap().is_some());
+        assert_torn_commit_dropped(&store).await;
     }
 
     #[tokio::test]
@@ -1713,14 +1807,27 @@ mod tests {
         fill(dir.path(), commits).await;
         // Torn well inside the commits checked again, before sled's mark.
         let torn = commits as u64 - 3;
-        let (offset, _) = Store::open(dir.path()).unwrap().locate(torn).unwrap().unwrap();
-        let log = std::fs::OpenOptions::new().write(true).open(dir.path().join(log::FILE_NAME)).unwrap();
-        log.write_all_at(&[0xff; 16], offset + 20).unwrap();
+        tear(dir.path(), torn);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.last_position(), torn - 1);
         assert_eq!(store.heads().unwrap()[0].seq, torn - 1);
         assert_eq!(store.read_positions(1, 1_000).unwrap().len() as u64, torn - 1);
         assert_eq!(next_placed(&store, "up", "之后").await, (torn, torn));
+    }
+
+    #[tokio::test]
+    async fn opening_checks_the_last_commits_again_once_and_then_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        fill(dir.path(), RECHECKED_COMMITS + 36).await;
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.replayed_on_open(), RECHECKED_COMMITS as u64, "the last commits, one record each");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.replayed_on_open(), 0, "all synced when the store last opened");
+        assert_eq!(next_placed(&store, "up", "之后").await.0, RECHECKED_COMMITS as u64 + 37);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.replayed_on_open(), 1, "only the commit since");
     }
 
     #[tokio::test]

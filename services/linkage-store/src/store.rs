@@ -364,13 +364,20 @@ impl Store {
             Some(m) => self.recheck_from(m)?,
             None => start,
         };
-        // Decide before writing anything: a replay from `from` must reach
-        // everything sled indexed.
-        let reach = log::scan(log, from.offset, from.position, |_| Ok(()))?;
+        // Decide before writing to sled: a replay from `from` must reach
+        // everything sled indexed. What is decided on is made durable first:
+        // sled's evidence for it (runs) is about to be rewritten, and a power
+        // cut must not take back the log bytes the decision read.
         let unfinished = self.inner.tree.contains_key(META_REDERIVE)?;
-        let (end, replayed, marked) = if unfinished || !within_log || reach.position < indexed_last {
+        let reach = if unfinished || !within_log {
+            None
+        } else {
+            Some(log::scan(log, from.offset, from.position, |_| Ok(()))?.position)
+        };
+        log.sync_data()?;
+        let (end, replayed, marked) = if reach.is_none_or(|reach| reach < indexed_last) {
             tracing::warn!(
-                log_ends_at = reach.position,
+                log_ends_at = ?reach,
                 indexed_up_to = indexed_last,
                 unfinished,
                 "sled's indexes hold records the event log lost (a power cut), or an earlier replay of the \
@@ -528,6 +535,8 @@ impl Store {
     }
 
     /// Drops everything sled derives from the log (fork evidence stays).
+    /// The synced mark goes too: the log it spoke of is being replayed,
+    /// maybe to a shorter end.
     fn clear_derived(&self) -> Result<(), StoreError> {
         self.clear_prefixes(&[
             keys::EVENT,
@@ -539,6 +548,7 @@ impl Store {
             linkage_core::views::PREFIX,
         ])?;
         self.inner.tree.remove(META_APPLIED)?;
+        self.inner.tree.remove(META_SYNCED)?;
         Ok(())
     }
 
@@ -1743,7 +1753,8 @@ mod tests {
         let job = [("up", "四"), ("up", "五"), ("to:620700", "六")]
             .into_iter()
             .map(|(channel, title)| {
-                let r = pb::AppendRequest { channel: channel.into(), ..request(title) };
+                let key = format!("torn-{title}");
+                let r = pb::AppendRequest { channel: channel.into(), idempotency_key: key, ..request(title) };
                 validate_append(&topology(), origin, r).unwrap()
             })
             .collect();
@@ -1765,6 +1776,10 @@ mod tests {
         assert_eq!(heads.get(&(origin, linkage_core::Channel::Up)).map(|h| h.seq), Some(3));
         let to_city: linkage_core::Channel = "to:620700".parse().unwrap();
         assert_eq!(heads.get(&(origin, to_city)), None, "no head for a stream whose events were lost");
+        for title in ["四", "五", "六"] {
+            assert!(store.key_record(&format!("torn-{title}")).unwrap().is_none(), "no key of a lost event");
+        }
+        assert_eq!(store.key_record("key-2").unwrap().map(|k| k.position), Some(3));
         // The next appends continue both streams without a gap.
         assert_eq!(next_placed(store, "to:620700", "之后").await, (4, 1));
         assert_eq!(next_placed(store, "up", "之后").await, (5, 4));
@@ -1796,7 +1811,6 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.inner.tree.contains_key(META_REDERIVE).unwrap());
-        assert!(store.key_record("key-2").unwrap().is_some());
         assert_torn_commit_dropped(&store).await;
     }
 

@@ -412,17 +412,7 @@ impl Store {
         self.inner.log_end.store(end.offset, Ordering::Release);
         self.inner.durable_position.store(end.position, Ordering::Release);
         self.inner.durable_tx.send_replace(end.position);
-        // Synced: the next open need not check these records again.
-        match self.locate(end.position)? {
-            Some((offset, len)) if end.position > 0 => {
-                let mut synced = Vec::with_capacity(24);
-                for n in [end.position, offset, offset + u64::from(len)] {
-                    synced.extend_from_slice(&n.to_be_bytes());
-                }
-                self.inner.tree.insert(META_SYNCED, synced)?;
-            }
-            _ => drop(self.inner.tree.remove(META_SYNCED)?),
-        }
+        self.mark_synced(end.position)?;
         self.inner.replayed_on_open.store(replayed, Ordering::Release);
         // Those up to the mark were only checked again: sled held them.
         let past_mark = end.position.saturating_sub(marked);
@@ -476,6 +466,23 @@ impl Store {
             }
         }
         Ok(from)
+    }
+
+    /// Records in sled (`Msynced`) that an fdatasync of the log covers
+    /// everything up to `position`: the next open checks nothing before it
+    /// again.
+    fn mark_synced(&self, position: u64) -> Result<(), StoreError> {
+        match self.locate(position)? {
+            Some((offset, len)) if position > 0 => {
+                let mut synced = Vec::with_capacity(24);
+                for n in [position, offset, offset + u64::from(len)] {
+                    synced.extend_from_slice(&n.to_be_bytes());
+                }
+                self.inner.tree.insert(META_SYNCED, synced)?;
+            }
+            _ => drop(self.inner.tree.remove(META_SYNCED)?),
+        }
+        Ok(())
     }
 
     /// Whether the log holds, whole, the record a mark points at.
@@ -1220,6 +1227,9 @@ impl Store {
     /// enough for what can be replayed from the log; see [`Store::recover`]).
     pub fn sync(&self) -> Result<(), StoreError> {
         self.sync_log()?;
+        // Every durable position was synced before it became one; the
+        // next open (after a clean stop, say) need not check them again.
+        self.mark_synced(self.last_position())?;
         self.inner.db.flush()?;
         Ok(())
     }
@@ -1842,6 +1852,11 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.replayed_on_open(), 1, "only the commit since");
+        // A clean stop syncs, and marks it.
+        next_placed(&store, "up", "之后").await;
+        store.sync().unwrap();
+        drop(store);
+        assert_eq!(Store::open(dir.path()).unwrap().replayed_on_open(), 0);
     }
 
     #[tokio::test]

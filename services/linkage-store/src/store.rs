@@ -126,8 +126,9 @@ fn location(bytes: &[u8]) -> (u64, u32) {
     (offset, len)
 }
 
-/// The applied mark.
-struct Applied {
+/// A mark in sled (`Mapplied`, `Msynced`): the position of a log record
+/// and where the record lies.
+struct Mark {
     position: u64,
     offset: u64,
     end: u64,
@@ -419,7 +420,7 @@ impl Store {
         if past_mark > 0 {
             tracing::info!(
                 replayed = past_mark,
-                rechecked = replayed - past_mark.min(replayed),
+                rechecked = replayed.saturating_sub(past_mark),
                 seconds = started.elapsed().as_secs_f64(),
                 "replayed the log into the indexes"
             );
@@ -449,7 +450,7 @@ impl Store {
     /// record of the [`RECHECKED_COMMITS`]-th last log-index run up to the
     /// mark, or just past the synced mark when that is later; from the
     /// start when there is neither.
-    fn recheck_from(&self, mark: &Applied) -> Result<log::ScanEnd, StoreError> {
+    fn recheck_from(&self, mark: &Mark) -> Result<log::ScanEnd, StoreError> {
         let mut from = log::ScanEnd { offset: log::MAGIC.len() as u64, position: 0 };
         let runs = self.inner.tree.range(keys::event(0).to_vec()..=keys::event(mark.position).to_vec());
         if let Some(entry) = runs.rev().nth(RECHECKED_COMMITS - 1) {
@@ -486,7 +487,7 @@ impl Store {
     }
 
     /// Whether the log holds, whole, the record a mark points at.
-    fn holds(&self, mark: &Applied) -> bool {
+    fn holds(&self, mark: &Mark) -> bool {
         log::read(&self.inner.log, mark.offset, (mark.end - mark.offset) as u32, mark.position).is_ok()
     }
 
@@ -529,7 +530,7 @@ impl Store {
     }
 
     /// The record a mark (`META_APPLIED`, `META_SYNCED`) points at.
-    fn mark(&self, key: &[u8]) -> Result<Option<Applied>, StoreError> {
+    fn mark(&self, key: &[u8]) -> Result<Option<Mark>, StoreError> {
         let Some(value) = self.inner.tree.get(key)? else { return Ok(None) };
         let corrupt = || StoreError::Corrupt(format!("mark {}", String::from_utf8_lossy(key)));
         let position = keys::be_u64(&value).ok_or_else(corrupt)?;
@@ -538,7 +539,7 @@ impl Store {
         if end <= offset || end - offset > u64::from(u32::MAX) {
             return Err(corrupt());
         }
-        Ok(Some(Applied { position, offset, end }))
+        Ok(Some(Mark { position, offset, end }))
     }
 
     /// Drops everything sled derives from the log (fork evidence stays).

@@ -40,23 +40,39 @@ fn init_logs(config: &Config) {
     }
 }
 
-async fn wait_for_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from the moment this is made: one that
+/// comes before `recv` waits for it instead of killing the process.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Caught before the node writes grpc.addr or answers a health check:
+    // whoever stops it as soon as it is up (a test, `deploy/local/down`,
+    // systemd during a slow start) gets the orderly stop and exit 0, not
+    // death by the signal's default action.
+    let mut stop = StopSignals::install()?;
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     init_logs(&config);
     let running = linkage_node::server::start(&config).await?;
-    let signal = wait_for_signal().await?;
+    let signal = stop.recv().await;
     tracing::info!(signal, "shutting down");
     running.stop(config.shutdown_grace).await
 }

@@ -84,6 +84,40 @@ async fn sigterm_drains_and_exits_zero_and_the_identity_stays() {
     assert_eq!(key_after.len(), 64);
 }
 
+/// `grpc.addr` is how tests and `deploy/local/up` learn that a node is up;
+/// a SIGTERM sent the moment it appears must get the orderly stop, not
+/// the signal's default action (a CI run once saw "exit status signal: 15").
+/// The file is watched without sleeping, to send the signal as early as
+/// anyone could.
+#[test]
+fn sigterm_the_moment_the_node_is_up_still_exits_zero() {
+    use nix::sys::signal::{kill, Signal};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology("demo.toml");
+    let addr_file = dir.path().join("grpc.addr");
+    for round in 0..20 {
+        let _ = std::fs::remove_file(&addr_file);
+        let mut child = Command::new(BIN)
+            .args(["--node", "620700", "--grpc-listen", "127.0.0.1:0", "--topology"])
+            .arg(&topology)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !addr_file.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "round {round}: the node exited at start");
+            assert!(Instant::now() < deadline, "round {round}: no grpc.addr within 30 s");
+            std::hint::spin_loop();
+        }
+        kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "round {round}: exit status {status}");
+    }
+}
+
 #[test]
 fn help_explains_every_option() {
     let out = Command::new(BIN).arg("--help").output().unwrap();

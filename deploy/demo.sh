@@ -101,6 +101,7 @@ info=$(id 620722 info-reported --channel up --title "关于加强山区农村饮
 arrive "$info" 620700
 fwd=$(id 620700 info-forwarded --channel up --info-id "$info" --to "甘肃省政协")
 arrive "$fwd" 620000
+arrive "$info" 620000   # adopting needs the item itself, not only the forward
 adopted=$(id 620000 info-adopted --channel down --info-id "$info" --level province --by "甘肃省政协《社情民意》")
 id 620000 info-instructed --channel down --info-id "$info" --leader "省领导" --text "请省水利厅研究办理" >/dev/null
 say "A step out of order is refused: the item is adopted, it cannot go back to 'published'"

@@ -653,6 +653,8 @@ fn the_stories_show_every_lifecycle_refusal() {
 #[test]
 fn an_empty_scenario_directory_fails() {
     let dir = std::env::temp_dir().join(format!("linkage-scenarios-empty-{}", std::process::id()));
+    // A run killed before its clean-up may have left files under this pid.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let result = read_dir(&dir);
     std::fs::write(dir.join("story.tml"), "").unwrap();

@@ -32,7 +32,7 @@ const BODY_CHARS: usize = 660;
 /// Calls one client makes at most, and how long all of them may take: the
 /// room fills long before either.
 const CALLS_MAX: usize = 5_000;
-const DURATION_MAX: Duration = Duration::from_secs(60);
+const DURATION_MAX: Duration = Duration::from_secs(300);
 
 /// Calls each client makes up to and including its first refusals:
 /// refused once, refused for good.

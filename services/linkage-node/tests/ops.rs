@@ -110,7 +110,7 @@ fn sigterm_the_moment_the_node_is_up_still_exits_zero() {
         while !addr_file.exists() {
             assert!(child.try_wait().unwrap().is_none(), "round {round}: the node exited at start");
             assert!(Instant::now() < deadline, "round {round}: no grpc.addr within 30 s");
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
         kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
         let status = child.wait().unwrap();

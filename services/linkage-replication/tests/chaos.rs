@@ -145,7 +145,8 @@ fn holdings(store: &Store) -> Holdings {
 
 /// Waits until every node holds exactly its entitlement.
 async fn converge(topology: &Topology, nodes: &[SimNode]) -> BTreeMap<NodeCode, Holdings> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Seconds when alone; generous for a 2-core machine running 101 nodes beside.
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let all: BTreeMap<NodeCode, Holdings> = nodes.iter().map(|n| (n.code, holdings(&n.store))).collect();
         let union: Holdings = all.values().flat_map(|h| h.clone()).collect();

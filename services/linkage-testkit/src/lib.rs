@@ -69,6 +69,16 @@ pub async fn read_all(
     }
 }
 
+/// A loopback address that refuses connections for as long as the socket
+/// returned is kept: bound, so no other process (a node of a test running
+/// beside) can take its port, but not listening.
+pub fn unused_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.bind("127.0.0.1:0".parse().expect("an address")).expect("binding a loopback port");
+    let addr = socket.local_addr().expect("a bound address");
+    (socket, addr)
+}
+
 /// True when the long fault-injection variants should run.
 pub fn long_tests() -> bool {
     std::env::var_os("LINKAGE_LONG_TESTS").is_some_and(|v| v != "0" && !v.is_empty())

@@ -135,11 +135,14 @@ impl LocalTopology {
         Ok(AdminServiceClient::new(self.channel(code).await?))
     }
 
-    /// SIGKILL a node.
+    /// SIGKILL a node. Its grpc.addr goes with it, so that clients that
+    /// follow the file (to find it after a restart) cannot reach whatever
+    /// process takes the freed port meanwhile.
     pub fn kill9(&self, code: &str) {
         let pid = self.pid(code);
         kill(pid, nix::sys::signal::Signal::SIGKILL);
         wait_dead(pid);
+        let _ = std::fs::remove_file(self.data_dir(code).join("grpc.addr"));
     }
 
     /// Starts a stopped node again with its recorded argv and waits until it serves.
@@ -187,11 +190,23 @@ impl LocalTopology {
         wait_dead(pid);
     }
 
-    /// Starts the broker again with its recorded argv (same port).
+    /// Starts the broker again with its recorded argv (same port), and
+    /// waits until it listens: a broker that could not have its port back
+    /// fails here, not as a convergence timeout later.
     pub fn restart_nats(&mut self) -> anyhow::Result<()> {
+        const READY: &str = "Listening for client connections";
         let argv: Vec<String> = serde_json::from_value(self.nodes["nats"]["argv"].clone())?;
-        let pid = spawn(&argv, &self.workdir.path().join("nats/nats-server.log"))?;
+        let log = self.workdir.path().join("nats/nats-server.log");
+        let ready = || std::fs::read_to_string(&log).map_or(0, |text| text.matches(READY).count());
+        let before = ready();
+        let pid = spawn(&argv, &log)?;
         self.nodes["nats"]["pid"] = pid.into();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready() == before {
+            anyhow::ensure!(alive(pid), "nats-server exited on restart; see {}", log.display());
+            anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen within 30 s of its restart");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(())
     }
 

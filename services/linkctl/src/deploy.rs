@@ -309,8 +309,10 @@ pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
     while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    for pid in pids.iter().filter(|p| alive(**p)) {
-        signal(*pid, nix::sys::signal::Signal::SIGKILL);
+    let stuck: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    for (code, process) in file.nodes.iter().filter(|(_, p)| stuck.contains(&p.pid)) {
+        eprintln!("node {code} (pid {}) did not stop within 15 s of SIGTERM; killing it", process.pid);
+        signal(process.pid, nix::sys::signal::Signal::SIGKILL);
     }
     signal(file.nats.pid, nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -318,6 +320,18 @@ pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     signal(file.nats.pid, nix::sys::signal::Signal::SIGKILL);
+    // A killed process is gone only once the kernel has torn it down (its
+    // sled lock and ports freed): whoever runs `up` next must not race it.
+    let mut left: Vec<u32> = stuck.into_iter().chain([file.nats.pid]).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        left.retain(|p| alive(*p));
+        if left.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::ensure!(left.is_empty(), "processes {left:?} still run 20 s after SIGKILL");
     std::fs::rename(&path, workdir.join("nodes.json.stopped"))?;
     Ok(())
 }

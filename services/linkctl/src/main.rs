@@ -210,6 +210,10 @@ enum TopologyCommand {
         /// Print one JSON document instead of the tree
         #[arg(long)]
         json: bool,
+        /// How long to wait for each node (connect, and each call) before
+        /// showing it DOWN, e.g. 10s, 500ms [default: 2s]
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
     },
 }
 
@@ -302,12 +306,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Topology(TopologyCommand::Status { nodes, topology, json }) => {
+        Command::Topology(TopologyCommand::Status { nodes, topology, json, timeout }) => {
             let (file, dir) = topostatus::read_nodes(&nodes)?;
             let topology = topostatus::read_topology(topology.as_deref(), &dir)?;
             let extra = file.nodes.iter().map(|(code, p)| (code.clone(), p.name.clone().unwrap_or_default())).collect();
             let tree = topostatus::tree(topology.as_ref(), &extra);
-            let probes = topostatus::probe_all(&file).await;
+            let probes = topostatus::probe_all(&file, timeout.unwrap_or(topostatus::PROBE_TIMEOUT)).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&topostatus::to_json(topology.as_ref(), &tree, &probes))?);
             } else {

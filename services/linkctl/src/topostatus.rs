@@ -15,7 +15,8 @@ use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// How long one probe may wait for a node (connect, and each call).
+/// How long one probe may wait for a node (connect, and each call),
+/// unless `--timeout` says otherwise.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The health check's answer, or why there is none.
@@ -86,11 +87,11 @@ impl Probe {
 }
 
 /// An error and its causes on one line: `connect: transport error: Connection refused (os error 111)`.
-fn brief(e: &(dyn std::error::Error + 'static)) -> String {
+fn brief(e: &(dyn std::error::Error + 'static), timeout: Duration) -> String {
     if let Some(status) = e.downcast_ref::<tonic::Status>() {
         // A client-side timeout surfaces as a CANCELLED status.
         if status.message() == "Timeout expired" {
-            return format!("no answer within {PROBE_TIMEOUT:?}");
+            return format!("no answer within {timeout:?}");
         }
         return format!("{:?}: {}", status.code(), status.message());
     }
@@ -109,30 +110,32 @@ fn brief(e: &(dyn std::error::Error + 'static)) -> String {
 
 async fn within<T, E: std::error::Error + 'static>(
     what: &str,
+    timeout: Duration,
     call: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+    match tokio::time::timeout(timeout, call).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{what}: {}", brief(&e))),
-        Err(_) => Err(format!("{what}: no answer within {PROBE_TIMEOUT:?}")),
+        Ok(Err(e)) => Err(format!("{what}: {}", brief(&e, timeout))),
+        Err(_) => Err(format!("{what}: no answer within {timeout:?}")),
     }
 }
 
-/// Asks one node (`host:port`) for health, status and replication.
-pub async fn probe(grpc: Option<String>) -> Probe {
+/// Asks one node (`host:port`) for health, status and replication, each
+/// call (and the connect) waiting at most `timeout`.
+pub async fn probe(grpc: Option<String>, timeout: Duration) -> Probe {
     let Some(addr) = grpc.clone() else {
         return Probe::new(Health::Down("no gRPC address recorded in nodes.json".into()), grpc);
     };
     let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{addr}")) {
-        Ok(e) => e.connect_timeout(PROBE_TIMEOUT).timeout(PROBE_TIMEOUT),
+        Ok(e) => e.connect_timeout(timeout).timeout(timeout),
         Err(e) => return Probe::new(Health::Down(format!("bad address {addr}: {e}")), grpc),
     };
-    let channel = match within("connect", endpoint.connect()).await {
+    let channel = match within("connect", timeout, endpoint.connect()).await {
         Ok(c) => c,
         Err(e) => return Probe::new(Health::Down(e), grpc),
     };
     let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
-    let health = match within("health", HealthClient::new(channel.clone()).check(request)).await {
+    let health = match within("health", timeout, HealthClient::new(channel.clone()).check(request)).await {
         Ok(r) => match r.into_inner().status() {
             ServingStatus::Serving => Health::Serving,
             ServingStatus::NotServing => Health::NotServing,
@@ -144,8 +147,8 @@ pub async fn probe(grpc: Option<String>) -> Probe {
     let mut admin = AdminServiceClient::new(channel);
     let mut admin2 = admin.clone();
     let (status, replication) = tokio::join!(
-        within("status", admin.status(pb::StatusRequest {})),
-        within("replication", admin2.replication(pb::ReplicationRequest {})),
+        within("status", timeout, admin.status(pb::StatusRequest {})),
+        within("replication", timeout, admin2.replication(pb::ReplicationRequest {})),
     );
     match status {
         Ok(s) => p.events = Some(s.into_inner().events),
@@ -196,10 +199,10 @@ pub fn read_topology(explicit: Option<&Path>, dir: &Path) -> anyhow::Result<Opti
     Ok(Some(Topology::from_toml(&text).with_context(|| format!("{}", path.display()))?))
 }
 
-/// Probes every node of `nodes` at once.
-pub async fn probe_all(nodes: &NodesFile) -> BTreeMap<String, Probe> {
+/// Probes every node of `nodes` at once, each with `timeout`.
+pub async fn probe_all(nodes: &NodesFile, timeout: Duration) -> BTreeMap<String, Probe> {
     let tasks: Vec<_> =
-        nodes.nodes.iter().map(|(code, p)| (code.clone(), tokio::spawn(probe(p.grpc.clone())))).collect();
+        nodes.nodes.iter().map(|(code, p)| (code.clone(), tokio::spawn(probe(p.grpc.clone(), timeout)))).collect();
     let mut out = BTreeMap::new();
     for (code, task) in tasks {
         let probe = task.await.unwrap_or_else(|e| Probe::new(Health::Down(format!("probe failed: {e}")), None));
@@ -449,13 +452,12 @@ node          code    health       nats  restored  lag events  max lag s  events
 
     #[tokio::test]
     async fn a_dead_address_is_down_quickly() {
-        // A port nobody listens on: bind, learn the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (_held, dead) = linkage_testkit::unused_address();
         let started = std::time::Instant::now();
-        let p = probe(Some(format!("127.0.0.1:{port}"))).await;
+        let p = probe(Some(dead.to_string()), PROBE_TIMEOUT).await;
         assert!(matches!(p.health, Health::Down(_)), "{p:?}");
         assert!(started.elapsed() < PROBE_TIMEOUT + Duration::from_secs(1));
-        assert!(matches!(probe(None).await.health, Health::Down(_)));
+        assert!(matches!(probe(None, PROBE_TIMEOUT).await.health, Health::Down(_)));
     }
 
     #[tokio::test]
@@ -464,7 +466,7 @@ node          code    health       nats  restored  lag events  max lag s  events
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let started = std::time::Instant::now();
-        let p = probe(Some(addr.to_string())).await;
+        let p = probe(Some(addr.to_string()), PROBE_TIMEOUT).await;
         assert!(matches!(p.health, Health::Down(_)), "{p:?}");
         assert!(started.elapsed() < 2 * PROBE_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
         drop(listener);

@@ -234,8 +234,8 @@ fn appended_events_come_back_through_the_views() {
 fn topology_status_shows_live_dead_and_missing_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(&node_bin(), "620000", &topology("demo.toml"), &dir.path().join("620000")).unwrap();
-    // An address nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // An address nobody listens on (nor can, while `_held` is kept).
+    let (_held, dead) = linkage_testkit::unused_address();
     let nodes = serde_json::json!({
         "nats": { "pid": 1, "argv": [] },
         "nodes": {
@@ -246,7 +246,13 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
     std::fs::write(dir.path().join("nodes.json"), serde_json::to_string(&nodes).unwrap()).unwrap();
     std::fs::copy(topology("demo.toml"), dir.path().join("topology.toml")).unwrap();
 
-    let out = Command::new(LINKCTL).args(["topology", "status", "--nodes"]).arg(dir.path()).output().unwrap();
+    // A node that answers slowly beside the 101 of another test is still up;
+    // the dead address is refused at once whatever the timeout.
+    let out = Command::new(LINKCTL)
+        .args(["topology", "status", "--timeout", "20s", "--nodes"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line = |code: &str| text.lines().find(|l| l.contains(code)).unwrap_or_else(|| panic!("{code}: {text}"));
@@ -256,7 +262,7 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
     assert!(text.contains("(7 nodes, 1 serving)"), "{text}");
 
     let out = Command::new(LINKCTL)
-        .args(["topology", "status", "--json", "--nodes"])
+        .args(["topology", "status", "--json", "--timeout", "20s", "--nodes"])
         .arg(dir.path().join("nodes.json"))
         .output()
         .unwrap();

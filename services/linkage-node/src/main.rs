@@ -18,7 +18,9 @@ use std::path::PathBuf;
 /// Settings come from defaults, then the TOML file given with --config, then
 /// LINKAGE_* environment variables (LINKAGE_NODE, LINKAGE_DATA_DIR, …), then
 /// the flags below; later wins. SIGTERM or SIGINT: health turns NOT_SERVING,
-/// in-flight requests finish, the store is flushed, exit 0.
+/// in-flight requests finish, the store is flushed, exit 0. One that comes
+/// during start-up (a long recovery, say) takes effect once the node
+/// serves; a second one then stops it at once (exit 130 or 143).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -61,6 +63,18 @@ impl StopSignals {
     }
 }
 
+/// While the node starts (the store's recovery blocks the main thread),
+/// says that a first signal was heard and waits, and makes a second one
+/// stop the process at once: what was acknowledged is durable, and the
+/// next start recovers whatever else.
+async fn signals_during_start_up(mut signals: StopSignals) {
+    let first = signals.recv().await;
+    tracing::warn!(signal = first, "stopping once started; send it again to stop at once");
+    let second = signals.recv().await;
+    tracing::warn!(signal = second, "stopping during start-up, without the orderly stop");
+    std::process::exit(if second == "SIGINT" { 130 } else { 143 })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -71,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
     let mut stop = StopSignals::install()?;
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     init_logs(&config);
+    // Listening already when this returns, not once the task first runs.
+    let starting = tokio::spawn(signals_during_start_up(StopSignals::install()?));
     let running = linkage_node::server::start(&config).await?;
+    starting.abort();
     let signal = stop.recv().await;
     tracing::info!(signal, "shutting down");
     running.stop(config.shutdown_grace).await

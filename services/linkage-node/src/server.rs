@@ -66,6 +66,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             config.key_path().display()
         );
     }
+    // A long recovery after a crash lies between this line and "serving".
+    tracing::info!(node = %origin, data_dir = %config.data_dir.display(), "opening the store");
     let store = Store::open_with_cache(&config.data_dir.join("store"), config.cache_bytes)
         .with_context(|| format!("opening store in {}", config.data_dir.display()))?;
     let (appender, _writer) = Appender::start(store.clone(), origin, key)?;

@@ -118,6 +118,46 @@ fn sigterm_the_moment_the_node_is_up_still_exits_zero() {
     }
 }
 
+/// A signal while the node starts (here: waiting for the store's lock,
+/// which another node holds) does not kill it by the signal's default
+/// action: it is logged and kept for when the node serves, and a second
+/// one stops the process at once.
+#[test]
+fn a_second_sigterm_during_start_up_stops_the_node_at_once() {
+    use nix::sys::signal::{kill, Signal};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology("demo.toml");
+    let _holder = NodeProcess::start(BIN.as_ref(), "620700", &topology, dir.path()).unwrap();
+    let log = dir.path().join("second.log");
+    let mut second = Command::new(BIN)
+        .args(["--node", "620700", "--grpc-listen", "127.0.0.1:0", "--topology"])
+        .arg(&topology)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(second.id() as i32);
+    // The store's lock is waited for up to 5 s: everything below happens
+    // within that wait.
+    let wait_for = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(4);
+        while !std::fs::read_to_string(&log).unwrap_or_default().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in {}", std::fs::read_to_string(&log).unwrap());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for("opening the store");
+    kill(pid, Signal::SIGTERM).unwrap();
+    wait_for("stopping once started");
+    assert!(second.try_wait().unwrap().is_none(), "one SIGTERM during start-up killed the node");
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status}: {}", std::fs::read_to_string(&log).unwrap());
+}
+
 #[test]
 fn help_explains_every_option() {
     let out = Command::new(BIN).arg("--help").output().unwrap();

@@ -135,14 +135,15 @@ impl LocalTopology {
         Ok(AdminServiceClient::new(self.channel(code).await?))
     }
 
-    /// SIGKILL a node. Its grpc.addr goes with it, so that clients that
-    /// follow the file (to find it after a restart) cannot reach whatever
-    /// process takes the freed port meanwhile.
-    pub fn kill9(&self, code: &str) {
+    /// SIGKILL a node. Its address goes with it (from grpc.addr and from
+    /// here, until `restart`), so that no client reaches whatever process
+    /// takes the freed port meanwhile.
+    pub fn kill9(&mut self, code: &str) {
         let pid = self.pid(code);
         kill(pid, nix::sys::signal::Signal::SIGKILL);
         wait_dead(pid);
         let _ = std::fs::remove_file(self.data_dir(code).join("grpc.addr"));
+        self.nodes["nodes"][code]["grpc"] = "".into();
     }
 
     /// Starts a stopped node again with its recorded argv and waits until it serves.

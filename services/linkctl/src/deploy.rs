@@ -331,8 +331,10 @@ pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow::ensure!(left.is_empty(), "processes {left:?} still run 20 s after SIGKILL");
+    // Renamed either way: a second `down` must not signal these pids
+    // again, which may belong to other processes by then.
     std::fs::rename(&path, workdir.join("nodes.json.stopped"))?;
+    anyhow::ensure!(left.is_empty(), "processes {left:?} still run 20 s after SIGKILL");
     Ok(())
 }
 

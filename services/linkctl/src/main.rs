@@ -212,9 +212,18 @@ enum TopologyCommand {
         json: bool,
         /// How long to wait for each node (connect, and each call) before
         /// showing it DOWN, e.g. 10s, 500ms [default: 2s]
-        #[arg(long, value_parser = humantime::parse_duration)]
+        #[arg(long, value_parser = positive_duration)]
         timeout: Option<std::time::Duration>,
     },
+}
+
+/// A duration such as `10s` or `500ms`, more than zero.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0 (e.g. 2s, 500ms)".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn connect(addr: &str) -> anyhow::Result<Channel> {

@@ -535,6 +535,22 @@ impl Counters {
         self.timings(before, linkage_store::LOG_SYNC_SECONDS, "", "log syncs")
     }
 
+    /// The mean of the log syncs the node timed since `before`, in µs;
+    /// `None` when it timed none.
+    pub fn sync_mean_us(&self, before: &Counters) -> Option<f64> {
+        self.mean_s(before, linkage_store::LOG_SYNC_SECONDS, "").map(|(_, mean)| mean * 1e6)
+    }
+
+    /// How many samples the histogram `name` (series `labels`, as in
+    /// [`Counters::timings`]) took since `before`, and their mean; `None`
+    /// when it took none.
+    fn mean_s(&self, before: &Counters, name: &str, labels: &str) -> Option<(u64, f64)> {
+        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let count = self.since(before, &format!("{name}_count{braced}"));
+        let sum = |c: &Counters| c.0.get(&format!("{name}_sum{braced}")).copied().unwrap_or(0.0);
+        (count > 0).then(|| (count, (sum(self) - sum(before)) / count as f64))
+    }
+
     /// The `Append` calls the node answered with OK since `before`, timed
     /// by the node itself, in words (see [`Counters::timings`] and
     /// `linkage_node::event_log::APPEND_SECONDS`).
@@ -548,13 +564,7 @@ impl Counters {
     /// exporter prints its labels (`rpc="Append",code="OK"`); empty for a
     /// histogram without labels.
     fn timings(&self, before: &Counters, name: &str, labels: &str, what: &str) -> String {
-        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let count = self.since(before, &format!("{name}_count{braced}"));
-        if count == 0 {
-            return format!("no {what}");
-        }
-        let sum = |c: &Counters| c.0.get(&format!("{name}_sum{braced}")).copied().unwrap_or(0.0);
-        let sum_s = sum(self) - sum(before);
+        let Some((count, mean_s)) = self.mean_s(before, name, labels) else { return format!("no {what}") };
         // Bucket series as the exporter prints them, in ascending order.
         let prefix =
             if labels.is_empty() { format!("{name}_bucket{{le=\"") } else { format!("{name}_bucket{{{labels},le=\"") };
@@ -572,7 +582,7 @@ impl Counters {
             .map_or_else(|| "beyond the last bucket".to_owned(), |(bound, _)| format!("≤ {:.0} µs", bound * 1e6));
         format!(
             "{count} {what}, mean {:.0} µs, p99 {p99}, {} over 2 ms",
-            sum_s / count as f64 * 1e6,
+            mean_s * 1e6,
             count.saturating_sub(bucket("0.002"))
         )
     }
@@ -730,6 +740,8 @@ mod tests {
         let after = scrape([65, 100, 108, 109], 110, 0.104);
         assert_eq!(after.syncs(&before), "100 log syncs, mean 1000 µs, p99 ≤ 5000 µs, 2 over 2 ms");
         assert_eq!(before.syncs(&before), "no log syncs");
+        assert_eq!(after.sync_mean_us(&before).map(f64::round), Some(1000.0));
+        assert_eq!(before.sync_mean_us(&before), None);
     }
 
     #[test]

@@ -80,6 +80,9 @@
 //!    the same event on the same disk. Another gives the same appends as
 //!    the county's handler timed them (its `linkage_append_seconds`): what
 //!    the client saw beyond that lies in HTTP/2, tokio and the scheduler.
+//!    A third sets p50 against the target with the province's mean log
+//!    sync added: the province's durable apply is on the path, and on one
+//!    shared disk it contends with the city's.
 //! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
 //!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
 //!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before

@@ -179,8 +179,8 @@ pub async fn figures(
     ));
     if let Some(sync) = province_sync_us {
         // The province's own durable apply is on the path but not in the
-        // target; on one shared disk it contends with the city's (see the
-        // note of issue 3). Beside the verdict, not instead of it.
+        // target; on one shared disk it contends with the city's sync of
+        // the same event. Beside the verdict, not instead of it.
         let rtt_p50 = rtt.percentile_us(50.0);
         let bound = RTT_FACTOR * rtt_p50 + acked_p50 + sync;
         notes.push(format!(

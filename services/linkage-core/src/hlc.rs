@@ -42,10 +42,51 @@ pub fn physical_ms(hlc: u64) -> u64 {
     hlc >> LOGICAL_BITS
 }
 
+/// A timestamp's wall time for people: UTC `YYYY-MM-DD HH:MM`.
+pub fn utc_minutes(hlc: u64) -> String {
+    utc_minutes_of_ms(physical_ms(hlc))
+}
+
+/// Milliseconds since the Unix epoch as UTC `YYYY-MM-DD HH:MM`: the one
+/// way times are shown, by the node's logs, linkctl and the bench.
+pub fn utc_minutes_of_ms(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    let (days, minute_of_day) = (minutes / 1_440, minutes % 1_440);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn wall_times_show_as_utc_minutes() {
+        assert_eq!(utc_minutes_of_ms(0), "1970-01-01 00:00");
+        // 2026-11-27T09:05:00Z, with seconds and a logical count dropped.
+        let ms = 1_795_770_300_000;
+        assert_eq!(utc_minutes(((ms + 59_999) << LOGICAL_BITS) | 7), "2026-11-27 09:05");
+        assert_eq!(utc_minutes_of_ms(951_782_400_000), "2000-02-29 00:00", "a leap day of a 400-year");
+        assert_eq!(utc_minutes_of_ms(4_107_542_399_000), "2100-02-28 23:59", "2100 is no leap year");
+        assert_eq!(utc_minutes_of_ms(4_107_542_400_000), "2100-03-01 00:00");
+        assert_eq!(utc_minutes_of_ms(253_402_300_799_000), "9999-12-31 23:59");
+    }
 
     proptest! {
         #[test]

@@ -16,7 +16,7 @@ const POSITION_BITS: u32 = 42;
 /// The id of an event the origin stores at `position`, stamped `hlc`.
 pub fn event_id(origin: NodeCode, hlc: u64, position: u64) -> [u8; 16] {
     debug_assert!(position < 1 << POSITION_BITS, "positions fit 42 bits");
-    let ms = hlc >> 16;
+    let ms = crate::hlc::physical_ms(hlc);
     let logical = hlc & 0xfff;
     let code: u64 = origin.as_str().parse().expect("a node code is six digits");
     let high = (ms << 16) | (0x7 << 12) | logical;

@@ -132,6 +132,29 @@ pub fn format_event_id(bytes: &[u8; 16]) -> String {
     text
 }
 
+/// The bytes of `id` if it is an event id in its one text form (lower-case
+/// hex in the 8-4-4-4-12 pattern), else `None`: an id in another case is
+/// another text. Every fold step asks, so it allocates nothing.
+pub fn canonical_event_id(id: &str) -> Option<[u8; 16]> {
+    if id.len() != EVENT_ID_CHARS {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut nibbles = 0;
+    for (i, b) in id.bytes().enumerate() {
+        let nibble = match (i, b) {
+            (8 | 13 | 18 | 23, b'-') => continue,
+            (8 | 13 | 18 | 23, _) => return None,
+            (_, b'0'..=b'9') => b - b'0',
+            (_, b'a'..=b'f') => b - b'a' + 10,
+            _ => return None,
+        };
+        out[nibbles / 2] |= nibble << (4 * (1 - nibbles % 2));
+        nibbles += 1;
+    }
+    Some(out)
+}
+
 fn check_chars(field: &str, value: &str, max: usize) -> Result<(), AppendError> {
     let n = value.chars().count();
     if n == 0 || n > max {
@@ -429,6 +452,11 @@ mod tests {
             proptest::prop_assert_eq!(&text, &uuid_text(&bytes));
             proptest::prop_assert_eq!(parse_event_id(&text), Some(bytes));
             proptest::prop_assert_eq!(parse_event_id(&text.to_ascii_uppercase()), Some(bytes));
+            proptest::prop_assert_eq!(canonical_event_id(&text), Some(bytes));
+            // Upper case is another text, not the canonical form.
+            if text.bytes().any(|b| b.is_ascii_alphabetic()) {
+                proptest::prop_assert_eq!(canonical_event_id(&text.to_ascii_uppercase()), None);
+            }
         }
     }
 

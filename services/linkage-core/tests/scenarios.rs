@@ -15,7 +15,7 @@
 //! payload kind and every refusal of `views/lifecycle.rs`.
 
 use linkage_core::validate::validate_append;
-use linkage_core::views;
+use linkage_core::views::{self, RecordKind, RecordMap};
 use linkage_core::{pb, AppendError, NodeCode, Topology};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
@@ -36,13 +36,13 @@ const STEP_KEYS: &[&str] = &["node", "channel", "label", "hlc", "replicated", "e
 /// Keys of an expectation besides the record's own fields.
 const EXPECT_KEYS: &[&str] = &["record", "id", "absent"];
 
-/// The record kinds an expectation can name: its word, key byte and message.
-const RECORD_KINDS: &[(&str, u8, &str)] = &[
-    ("topic", views::kind::TOPIC, "linkage.v1.Topic"),
-    ("group", views::kind::GROUP, "linkage.v1.Group"),
-    ("info", views::kind::INFO, "linkage.v1.InfoItem"),
-    ("notice", views::kind::NOTICE, "linkage.v1.Notice"),
-    ("result", views::kind::RESULT, "linkage.v1.Result"),
+/// The record kinds an expectation can name: its word, kind and message.
+const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
+    ("topic", RecordKind::Topic, "linkage.v1.Topic"),
+    ("group", RecordKind::Group, "linkage.v1.Group"),
+    ("info", RecordKind::Info, "linkage.v1.InfoItem"),
+    ("notice", RecordKind::Notice, "linkage.v1.Notice"),
+    ("result", RecordKind::Result, "linkage.v1.Result"),
 ];
 
 /// Every refusal `check_lifecycle` can give, as (field without `[index]`, a
@@ -166,7 +166,7 @@ impl Step {
 struct Expect {
     number: usize,
     record: &'static str,
-    key: u8,
+    key: RecordKind,
     message: &'static str,
     id: String,
     absent: bool,
@@ -357,7 +357,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         let mut id = Json::String(text(table, "id", &at)?.ok_or_else(|| format!("{at}: `id` is missing"))?.into());
         resolve(&mut id, &labels).map_err(|e| format!("{at}: {e}"))?;
         let id = id.as_str().expect("an id stays text").to_string();
-        let id = if key == views::kind::GROUP { id } else { views::norm(&id) };
+        let id = if key == RecordKind::Group { id } else { views::norm(&id) };
         let absent = match table.get("absent") {
             None => false,
             Some(toml::Value::Boolean(b)) => *b,
@@ -529,14 +529,15 @@ fn run_story(story: &Story, out: &mut Outcome) {
     }
 }
 
-fn check_expect(story: &Story, expect: &Expect, records: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), String> {
+fn check_expect(story: &Story, expect: &Expect, records: &RecordMap) -> Result<(), String> {
     let name = story.names.get(&expect.id).cloned().unwrap_or_else(|| expect.id.clone());
     let at = format!("{}: expect {} ({} {name})", story.file, expect.number, expect.record);
-    let bytes = records.get(&views::key(expect.key, &expect.id));
+    let bytes = records.get(&(expect.key, expect.id.clone()));
     let bytes = match (bytes, expect.absent) {
         (None, true) => return Ok(()),
         (None, false) => {
-            let held: Vec<String> = records.keys().map(|k| rename(&String::from_utf8_lossy(k), &story.names)).collect();
+            let held: Vec<String> =
+                records.keys().map(|(kind, id)| rename(&format!("{}{id}", kind.letter()), &story.names)).collect();
             return Err(format!("{at}: no such record; the views hold {}", held.join(", ")));
         }
         (Some(bytes), true) => {

@@ -14,10 +14,9 @@
 
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
-use linkage_core::views;
+use linkage_core::views::{self, RecordKind, RecordMap};
 use proptest::prelude::*;
 use prost::Message;
-use std::collections::BTreeMap;
 
 /// Committees that append: the province, a city, a county, two more cities.
 const ORIGINS: [&str; 5] = ["620000", "620700", "620722", "620900", "620600"];
@@ -282,8 +281,8 @@ fn delivery(n: usize) -> impl Strategy<Value = Vec<usize>> {
     )
 }
 
-fn fold<'a>(events: impl IntoIterator<Item = &'a pb::Event>) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut records = BTreeMap::new();
+fn fold<'a>(events: impl IntoIterator<Item = &'a pb::Event>) -> RecordMap {
+    let mut records = RecordMap::new();
     for event in events {
         views::apply(event, &mut records);
     }
@@ -291,25 +290,26 @@ fn fold<'a>(events: impl IntoIterator<Item = &'a pb::Event>) -> BTreeMap<Vec<u8>
 }
 
 /// The records that differ, decoded, for a readable failure.
-fn explain(a: &BTreeMap<Vec<u8>, Vec<u8>>, b: &BTreeMap<Vec<u8>, Vec<u8>>) -> String {
-    fn decode(key: &[u8], bytes: Option<&Vec<u8>>) -> String {
+fn explain(a: &RecordMap, b: &RecordMap) -> String {
+    fn decode(key: &(RecordKind, String), bytes: Option<&Vec<u8>>) -> String {
         let Some(bytes) = bytes else { return "(none)".into() };
         let b = bytes.as_slice();
-        match key.get(1).copied() {
-            Some(views::kind::TOPIC) => format!("{:#?}", pb::Topic::decode(b)),
-            Some(views::kind::GROUP) => format!("{:#?}", pb::Group::decode(b)),
-            Some(views::kind::INFO) => format!("{:#?}", pb::InfoItem::decode(b)),
-            Some(views::kind::NOTICE) => format!("{:#?}", pb::Notice::decode(b)),
-            _ => format!("{:#?}", pb::Result::decode(b)),
+        match key.0 {
+            RecordKind::Topic => format!("{:#?}", pb::Topic::decode(b)),
+            RecordKind::Group => format!("{:#?}", pb::Group::decode(b)),
+            RecordKind::Info => format!("{:#?}", pb::InfoItem::decode(b)),
+            RecordKind::Notice => format!("{:#?}", pb::Notice::decode(b)),
+            RecordKind::Result => format!("{:#?}", pb::Result::decode(b)),
         }
     }
-    let keys: std::collections::BTreeSet<&Vec<u8>> = a.keys().chain(b.keys()).collect();
+    let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| {
             format!(
-                "{}:\n--- one order\n{}\n--- the other\n{}",
-                String::from_utf8_lossy(k),
+                "{}{}:\n--- one order\n{}\n--- the other\n{}",
+                k.0.letter(),
+                k.1,
                 decode(k, a.get(k)),
                 decode(k, b.get(k))
             )

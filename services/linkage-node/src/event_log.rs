@@ -1,8 +1,9 @@
 //! `linkage.v1.EventLogService`: append, get, read and subscribe.
 
 use crate::convert;
+use crate::paging;
 use futures::Stream;
-use linkage_core::limits::{BATCH_EVENTS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
+use linkage_core::limits::BATCH_EVENTS_MAX;
 use linkage_core::validate::{parse_event_id, validate_append, ValidAppend};
 use linkage_core::{pb, Channel, NodeCode, Topology};
 use linkage_proto::v1::event_log_service_server::EventLogService;
@@ -161,35 +162,6 @@ impl EventLog {
     }
 }
 
-fn page_size(requested: i32) -> Result<usize, Status> {
-    match requested {
-        0 => Ok(PAGE_SIZE_DEFAULT),
-        n if n < 0 || n as usize > PAGE_SIZE_MAX => {
-            Err(convert::invalid("page_size", format!("must be 0..={PAGE_SIZE_MAX}")))
-        }
-        n => Ok(n as usize),
-    }
-}
-
-/// Page tokens are the next start plus what the request asked for, so a
-/// token cannot be replayed against a different range.
-fn encode_token(next: u64, scope: &str) -> String {
-    hex::encode(format!("{next}/{scope}"))
-}
-
-fn decode_token(token: &str, scope: &str) -> Result<Option<u64>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
-    let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
-    let (next, token_scope) = text.split_once('/').ok_or_else(bad)?;
-    if token_scope != scope {
-        return Err(bad());
-    }
-    next.parse().map(Some).map_err(|_| bad())
-}
-
 /// Cuts a page at [`PAGE_BYTES_MAX`], keeping at least one event.
 fn cap_bytes(events: &mut Vec<StoredEvent>) -> bool {
     let mut bytes = 0;
@@ -234,13 +206,13 @@ impl EventLogService for EventLog {
 
     async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
         let request = request.into_inner();
-        let limit = page_size(request.page_size)?;
+        let limit = paging::page_size(request.page_size)?;
         let store = &self.node.store;
         let (mut events, scope, next_of): (Vec<StoredEvent>, String, Vec<u64>) = match request.range {
             None => return Err(convert::invalid("range", "set stream or from_position")),
             Some(pb::read_request::Range::FromPosition(from)) => {
                 let scope = format!("p{from}");
-                let from = decode_token(&request.page_token, &scope)?.unwrap_or(from.max(1));
+                let from = paging::numeric_cursor(&request.page_token, &scope)?.unwrap_or(from.max(1));
                 let events = store.read_positions(from, limit).map_err(convert::storage)?;
                 let next = events.iter().map(|e| e.position + 1).collect();
                 (events, scope, next)
@@ -252,7 +224,7 @@ impl EventLogService for EventLog {
                     range.channel.parse().map_err(|why: String| convert::invalid("stream.channel", why))?;
                 let channel = channel.to_string();
                 let scope = format!("s{}.{origin}.{channel}", range.from_seq);
-                let from = decode_token(&request.page_token, &scope)?.unwrap_or(range.from_seq.max(1));
+                let from = paging::numeric_cursor(&request.page_token, &scope)?.unwrap_or(range.from_seq.max(1));
                 let pairs = store.read_stream(origin, &channel, from, limit).map_err(convert::storage)?;
                 let next = pairs.iter().map(|(seq, _)| seq + 1).collect();
                 (pairs.into_iter().map(|(_, e)| e).collect(), scope, next)
@@ -260,7 +232,7 @@ impl EventLogService for EventLog {
         };
         let cut = cap_bytes(&mut events);
         let next_page_token = if (cut || events.len() == limit) && !events.is_empty() {
-            encode_token(next_of[events.len() - 1], &scope)
+            paging::token(&next_of[events.len() - 1].to_string(), &scope)
         } else {
             String::new()
         };

@@ -22,5 +22,6 @@ pub mod convert;
 pub mod event_log;
 pub mod identity;
 pub mod metrics;
+pub mod paging;
 pub mod server;
 pub mod views;

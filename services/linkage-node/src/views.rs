@@ -6,10 +6,10 @@
 
 use crate::convert;
 use crate::event_log::{follow, Node};
+use crate::paging::{self, page_size};
 use futures::Stream;
-use linkage_core::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use linkage_core::views::query::{self, ScoreTable};
-use linkage_core::views::{self, kind, Flow};
+use linkage_core::views::{self, Flow, RecordKind, ViewRecord};
 use linkage_core::{pb, Level, NodeCode};
 use linkage_proto::v1::exchange_service_server::ExchangeService;
 use linkage_proto::v1::planning_service_server::PlanningService;
@@ -43,40 +43,39 @@ impl Views {
         wanted == 0 || self.level_of(code).is_some_and(|l| l.to_proto() as i32 == wanted)
     }
 
-    /// One page of records of `record_kind` that pass `keep`.
-    fn page<M: Message + Default>(
+    /// One page of records of `M`'s kind that pass `keep`.
+    fn page<M: ViewRecord>(
         &self,
-        record_kind: u8,
         page_size: i32,
         page_token: &str,
         scope: &str,
         mut keep: impl FnMut(&M) -> bool,
         id_of: impl Fn(&M) -> &str,
     ) -> Result<(Vec<M>, String), Status> {
-        let limit = page_size_of(page_size)?;
-        let after = decode_cursor(page_token, scope)?;
+        let limit = paging::page_size(page_size)?;
+        let after = paging::cursor(page_token, scope)?.unwrap_or_default();
         let mut out = Vec::new();
         self.node
             .store
-            .scan_views(record_kind, &after, |record: M| {
+            .scan_views(&after, |record: M| {
                 if keep(&record) {
                     out.push(record);
                 }
                 out.len() < limit
             })
             .map_err(convert::storage)?;
-        let next = if out.len() == limit { encode_cursor(id_of(&out[limit - 1]), scope) } else { String::new() };
+        let next = if out.len() == limit { paging::token(id_of(&out[limit - 1]), scope) } else { String::new() };
         Ok((out, next))
     }
 
-    fn get<M: Message + Default>(&self, record_kind: u8, id: &str, what: &str) -> Result<M, Status> {
+    fn get<M: ViewRecord>(&self, id: &str, what: &str) -> Result<M, Status> {
         if id.is_empty() {
             return Err(convert::invalid("id", "is required"));
         }
-        let id = if record_kind == kind::GROUP { id.to_string() } else { event_id(id)? };
+        let id = if M::KIND == RecordKind::Group { id.to_string() } else { event_id(id)? };
         self.node
             .store
-            .view(record_kind, &id)
+            .view::<M>(&id)
             .map_err(convert::storage)?
             .ok_or_else(|| Status::not_found(format!("no {what} {id} is held here")))
     }
@@ -103,11 +102,11 @@ impl Views {
     }
 
     /// Everything known of one kind (for questions that look at all of it).
-    fn all<M: Message + Default>(&self, record_kind: u8, mut keep: impl FnMut(&M) -> bool) -> Result<Vec<M>, Status> {
+    fn all<M: ViewRecord>(&self, mut keep: impl FnMut(&M) -> bool) -> Result<Vec<M>, Status> {
         let mut out = Vec::new();
         self.node
             .store
-            .scan_views(record_kind, "", |record: M| {
+            .scan_views("", |record: M| {
                 if keep(&record) {
                     out.push(record);
                 }
@@ -127,8 +126,7 @@ impl Views {
             Ok(linkage_core::Channel::All) => topology.nodes().map(|n| n.code).filter(|c| *c != origin).collect(),
             Ok(linkage_core::Channel::To(code)) => vec![code],
             Ok(linkage_core::Channel::Group(group)) => {
-                let g: Option<pb::Group> =
-                    self.node.store.view(kind::GROUP, group.as_str()).map_err(convert::storage)?;
+                let g: Option<pb::Group> = self.node.store.view(group.as_str()).map_err(convert::storage)?;
                 g.map(|g| g.members.into_iter().filter(|m| m.joined).filter_map(|m| m.node.parse().ok()).collect())
                     .unwrap_or_default()
             }
@@ -175,34 +173,6 @@ impl Views {
     }
 }
 
-fn page_size_of(requested: i32) -> Result<usize, Status> {
-    match requested {
-        0 => Ok(PAGE_SIZE_DEFAULT),
-        n if n < 0 || n as usize > PAGE_SIZE_MAX => {
-            Err(convert::invalid("page_size", format!("must be 0..={PAGE_SIZE_MAX}")))
-        }
-        n => Ok(n as usize),
-    }
-}
-
-fn encode_cursor(last: &str, scope: &str) -> String {
-    hex::encode(format!("{scope}\n{last}"))
-}
-
-fn decode_cursor(token: &str, scope: &str) -> Result<String, Status> {
-    if token.is_empty() {
-        return Ok(String::new());
-    }
-    let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
-    let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
-    // The scope may hold anything a filter does (a keyword with a line
-    // break); the last part is an id or a number, which never does.
-    match text.rsplit_once('\n') {
-        Some((s, last)) if s == scope => Ok(last.to_string()),
-        _ => Err(bad()),
-    }
-}
-
 fn event_id(id: &str) -> Result<String, Status> {
     linkage_core::validate::parse_event_id(id)
         .map(|b| linkage_core::validate::format_event_id(&b))
@@ -239,7 +209,6 @@ impl PlanningService for Views {
         optional_code("origin", &r.origin)?;
         let scope = format!("topics/{}/{}/{}/{}/{}", r.year, r.level, r.category, r.status, r.origin);
         let (topics, next_page_token) = self.page(
-            kind::TOPIC,
             r.page_size,
             &r.page_token,
             &scope,
@@ -257,7 +226,7 @@ impl PlanningService for Views {
     }
 
     async fn get_topic(&self, request: Request<pb::GetTopicRequest>) -> Result<Response<pb::GetTopicResponse>, Status> {
-        let mut topic: pb::Topic = self.get(kind::TOPIC, &request.into_inner().id, "topic")?;
+        let mut topic: pb::Topic = self.get(&request.into_inner().id, "topic")?;
         if let Some(event) = self.event(&topic.id)? {
             views::fill::topic(&mut topic, &event);
         }
@@ -274,13 +243,10 @@ impl PlanningService for Views {
             return Err(convert::invalid("min_similarity", "must be 0..=1"));
         }
         let min = if r.min_similarity == 0.0 { query::SIMILARITY_DEFAULT } else { r.min_similarity };
-        let limit = page_size_of(r.page_size)?;
+        let limit = page_size(r.page_size)?;
         let scope = format!("overlaps/{}/{}/{min}", r.year, r.category);
-        let offset: usize = match decode_cursor(&r.page_token, &scope)?.as_str() {
-            "" => 0,
-            n => n.parse().map_err(|_| convert::invalid("page_token", "is not a token from this request"))?,
-        };
-        let topics = self.all(kind::TOPIC, |t: &pb::Topic| {
+        let offset = paging::numeric_cursor(&r.page_token, &scope)?.unwrap_or(0) as usize;
+        let topics = self.all(|t: &pb::Topic| {
             t.known && (r.year == 0 || t.year == r.year) && (r.category == 0 || t.category == r.category)
         })?;
         let mut by_work: BTreeMap<(u32, i32), Vec<&pb::Topic>> = BTreeMap::new();
@@ -316,7 +282,7 @@ impl PlanningService for Views {
         });
         let overlaps: Vec<_> = pairs.into_iter().skip(offset).take(limit + 1).collect();
         let (overlaps, next_page_token) = if overlaps.len() > limit {
-            (overlaps[..limit].to_vec(), encode_cursor(&(offset + limit).to_string(), &scope))
+            (overlaps[..limit].to_vec(), paging::token(&(offset + limit).to_string(), &scope))
         } else {
             (overlaps, String::new())
         };
@@ -330,7 +296,6 @@ impl PlanningService for Views {
         let r = request.into_inner();
         let me = self.node.origin.to_string();
         let (topics, next_page_token) = self.page(
-            kind::TOPIC,
             r.page_size,
             &r.page_token,
             "awaiting",
@@ -367,7 +332,6 @@ impl ProgressService for Views {
         optional_code("member", &r.member)?;
         let scope = format!("groups/{}", r.member);
         let (groups, next_page_token) = self.page(
-            kind::GROUP,
             r.page_size,
             &r.page_token,
             &scope,
@@ -390,7 +354,7 @@ impl ProgressService for Views {
         let group: pb::Group = self
             .node
             .store
-            .view(kind::GROUP, &id)
+            .view::<pb::Group>(&id)
             .map_err(convert::storage)?
             .ok_or_else(|| Status::not_found(format!("no group {id} is held here")))?;
         let mut group = group;
@@ -410,13 +374,13 @@ impl ProgressService for Views {
     ) -> Result<Response<pb::ListOverdueTasksResponse>, Status> {
         let r = request.into_inner();
         optional_code("assignee", &r.assignee)?;
-        let limit = page_size_of(r.page_size)?;
+        let limit = page_size(r.page_size)?;
         // Without as_of the first page fixes "now" and the token carries it,
         // so that every page judges by the same moment.
         let given = millis(&r.as_of);
         let scope = format!("overdue/{}/{}", given.map_or("now".to_string(), |ms| ms.to_string()), r.assignee);
-        let cursor = decode_cursor(&r.page_token, &scope)?;
-        let bad = || convert::invalid("page_token", "is not a token from a previous response to this same request");
+        let cursor = paging::cursor(&r.page_token, &scope)?.unwrap_or_default();
+        let bad = paging::bad_token;
         let (as_of, after): (i64, Option<(String, String)>) = if cursor.is_empty() {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -430,7 +394,7 @@ impl ProgressService for Views {
             };
             (ms.parse().map_err(|_| bad())?, Some((group.to_string(), task.to_string())))
         };
-        let groups = self.all(kind::GROUP, |g: &pb::Group| g.known)?;
+        let groups = self.all(|g: &pb::Group| g.known)?;
         let mut tasks = Vec::new();
         for g in groups {
             for t in &g.tasks {
@@ -453,7 +417,7 @@ impl ProgressService for Views {
         tasks.sort_by(|a, b| a.0.cmp(&b.0));
         let next_page_token = match tasks.get(limit.wrapping_sub(1)) {
             Some(((group, task), _)) if tasks.len() > limit => {
-                encode_cursor(&format!("{as_of}/{group}/{task}"), &scope)
+                paging::token(&format!("{as_of}/{group}/{task}"), &scope)
             }
             _ => String::new(),
         };
@@ -484,7 +448,6 @@ impl ExchangeService for Views {
         optional_code("origin", &r.origin)?;
         let scope = format!("items/{}/{}/{}", r.status, r.origin, r.level);
         let (items, next_page_token) = self.page(
-            kind::INFO,
             r.page_size,
             &r.page_token,
             &scope,
@@ -503,7 +466,7 @@ impl ExchangeService for Views {
         &self,
         request: Request<pb::GetInfoItemRequest>,
     ) -> Result<Response<pb::GetInfoItemResponse>, Status> {
-        let mut item: pb::InfoItem = self.get(kind::INFO, &request.into_inner().id, "社情民意 item")?;
+        let mut item: pb::InfoItem = self.get(&request.into_inner().id, "社情民意 item")?;
         if let Some(event) = self.event(&item.id)? {
             views::fill::info(&mut item, &event);
         }
@@ -524,8 +487,8 @@ impl ExchangeService for Views {
             }
         }
         let mut rows = BTreeMap::new();
-        let items = self.all(kind::INFO, |i: &pb::InfoItem| {
-            let at = (i.hlc >> 16) as i64;
+        let items = self.all(|i: &pb::InfoItem| {
+            let at = linkage_core::hlc::physical_ms(i.hlc) as i64;
             i.known
                 && (r.node.is_empty() || i.origin == r.node)
                 && start.is_none_or(|s| at >= s)
@@ -549,7 +512,6 @@ impl ExchangeService for Views {
         let scope = format!("notices/{}/{}", r.origin, r.unacknowledged_only);
         let mut failure = None;
         let (notices, next_page_token) = self.page(
-            kind::NOTICE,
             r.page_size,
             &r.page_token,
             &scope,
@@ -581,7 +543,7 @@ impl ExchangeService for Views {
         &self,
         request: Request<pb::GetNoticeRequest>,
     ) -> Result<Response<pb::GetNoticeResponse>, Status> {
-        let mut notice: pb::Notice = self.get(kind::NOTICE, &request.into_inner().id, "notice")?;
+        let mut notice: pb::Notice = self.get(&request.into_inner().id, "notice")?;
         if let Some(event) = self.event(&notice.id)? {
             views::fill::notice(&mut notice, &event);
         }
@@ -617,7 +579,6 @@ impl ResultsService for Views {
         let keyword = r.keyword.to_lowercase();
         let scope = format!("results/{}/{}/{}/{}", r.keyword, r.category, r.year, r.level);
         let (results, next_page_token) = self.page(
-            kind::RESULT,
             r.page_size,
             &r.page_token,
             &scope,
@@ -639,7 +600,7 @@ impl ResultsService for Views {
         &self,
         request: Request<pb::GetResultRequest>,
     ) -> Result<Response<pb::GetResultResponse>, Status> {
-        let mut result: pb::Result = self.get(kind::RESULT, &request.into_inner().id, "result")?;
+        let mut result: pb::Result = self.get(&request.into_inner().id, "result")?;
         if let Some(event) = self.event(&result.id)? {
             views::fill::result(&mut result, &event);
         }

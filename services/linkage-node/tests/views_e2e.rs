@@ -4,7 +4,7 @@
 //! - nodes that hold the same events for a record answer with the same bytes;
 //! - the story's outcome is visible where it should be.
 
-use linkage_core::views::{self, kind, Records};
+use linkage_core::views::{self, RecordKind, RecordMap, Records};
 use linkage_core::{pb, NodeCode, Topology};
 use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
 use linkage_proto::v1::planning_service_client::PlanningServiceClient;
@@ -21,7 +21,7 @@ fn bin_dir() -> PathBuf {
 }
 
 /// Every record a node serves, by (record kind, id), as encoded bytes.
-async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<u8>> {
+async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, String), Vec<u8>> {
     let channel = topo.channel(code).await.unwrap();
     let mut out = BTreeMap::new();
     let mut planning = PlanningServiceClient::new(channel.clone());
@@ -43,7 +43,7 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<
             assert!(!one.summary.is_empty(), "{code}: GetTopic fills in the summary");
             one.summary.clear();
             assert_eq!(one, &t, "{code}: GetTopic and ListTopics disagree");
-            out.insert((kind::TOPIC, t.id.clone()), t.encode_to_vec());
+            out.insert((RecordKind::Topic, t.id.clone()), t.encode_to_vec());
         }
         if page.next_page_token.is_empty() {
             break;
@@ -52,7 +52,7 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<
     }
     let groups = progress.list_groups(pb::ListGroupsRequest::default()).await.unwrap().into_inner();
     for g in groups.groups {
-        out.insert((kind::GROUP, g.group_id.clone()), g.encode_to_vec());
+        out.insert((RecordKind::Group, g.group_id.clone()), g.encode_to_vec());
     }
     let mut token = String::new();
     loop {
@@ -62,7 +62,7 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<
             .unwrap()
             .into_inner();
         for i in page.items {
-            out.insert((kind::INFO, i.id.clone()), i.encode_to_vec());
+            out.insert((RecordKind::Info, i.id.clone()), i.encode_to_vec());
         }
         if page.next_page_token.is_empty() {
             break;
@@ -72,22 +72,22 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(u8, String), Vec<
     let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner();
     for n in notices.notices {
         let n = n.notice.unwrap();
-        out.insert((kind::NOTICE, n.id.clone()), n.encode_to_vec());
+        out.insert((RecordKind::Notice, n.id.clone()), n.encode_to_vec());
     }
     let list = results.list_results(pb::ListResultsRequest::default()).await.unwrap().into_inner();
     for r in list.results {
-        out.insert((kind::RESULT, r.id.clone()), r.encode_to_vec());
+        out.insert((RecordKind::Result, r.id.clone()), r.encode_to_vec());
     }
     out
 }
 
 /// The records a fold of `events` gives, known ones only (lists hide the
 /// rest), and which events touched each.
-type Folded = (BTreeMap<(u8, String), Vec<u8>>, BTreeMap<(u8, String), BTreeSet<String>>);
+type Folded = (BTreeMap<(RecordKind, String), Vec<u8>>, BTreeMap<(RecordKind, String), BTreeSet<String>>);
 
 fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
-    let mut records = BTreeMap::<Vec<u8>, Vec<u8>>::new();
-    let mut touched: BTreeMap<(u8, String), BTreeSet<String>> = BTreeMap::new();
+    let mut records = RecordMap::new();
+    let mut touched: BTreeMap<(RecordKind, String), BTreeSet<String>> = BTreeMap::new();
     for e in events.values() {
         let Some(kind) = e.payload.as_ref().and_then(|p| p.kind.as_ref()) else { continue };
         let (_, record_kind, ids) = views::touches(kind, &views::norm(&e.id));
@@ -98,12 +98,12 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
     }
     let mut known = BTreeMap::new();
     for (record_kind, id) in touched.keys() {
-        let Some(bytes) = Records::get(&mut records, &views::key(*record_kind, id)) else { continue };
+        let Some(bytes) = Records::get(&mut records, *record_kind, id) else { continue };
         let is_known = match *record_kind {
-            kind::TOPIC => pb::Topic::decode(bytes.as_slice()).unwrap().known,
-            kind::GROUP => pb::Group::decode(bytes.as_slice()).unwrap().known,
-            kind::INFO => pb::InfoItem::decode(bytes.as_slice()).unwrap().known,
-            kind::NOTICE => pb::Notice::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Topic => pb::Topic::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Group => pb::Group::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Info => pb::InfoItem::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Notice => pb::Notice::decode(bytes.as_slice()).unwrap().known,
             _ => pb::Result::decode(bytes.as_slice()).unwrap().known,
         };
         if is_known {

@@ -1,7 +1,8 @@
-//! Key layout of what sled derives from the event log ([`crate::log`]).
-//! Everything lives in one sled tree so that one `apply_batch` writes a
-//! commit's indexes, heads and views atomically, with the applied mark
-//! that says how far into the log they reach.
+//! Key layout of what sled derives from the event log: the whole of it,
+//! so that no other crate knows how anything lies in sled. Everything
+//! lives in one sled tree, written in an order that lets sled's recovery
+//! of a prefix of its writes never claim more than it holds (the applied
+//! mark last: see `crate::derive`).
 //!
 //! | prefix | key | value |
 //! |---|---|---|
@@ -12,12 +13,14 @@
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
-//! | `M` | name | node metadata (last hlc, views version, applied mark …) |
-//! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from `linkage_core::views::key`) |
+//! | `M` | name | node metadata: [`META_HLC`], [`META_VIEWS`], [`META_APPLIED`], [`META_SYNCED`], [`META_REDERIVE`] |
+//! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from [`view`]) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
 //! scans read positions and seqs in order.
 
+use linkage_core::validate::{canonical_event_id, format_event_id};
+use linkage_core::views::RecordKind;
 use linkage_core::NodeCode;
 
 /// Prefix of the log index by position.
@@ -36,6 +39,83 @@ pub const IDEMPOTENCY: u8 = b'K';
 pub const FORK: u8 = b'F';
 /// Key of the highest hlc issued or observed.
 pub const META_HLC: &[u8] = b"Mhlc";
+/// Key of the versions of the folds and of the record layout that wrote
+/// the stored views (`crate::views::StoredVersion`).
+pub const META_VIEWS: &[u8] = b"Mviews";
+/// Key of the applied mark: position, offset and end of the last log
+/// record whose indexes and views sled holds.
+pub const META_APPLIED: &[u8] = b"Mapplied";
+/// Key of the synced mark: position, offset and end of a log record that
+/// an fdatasync is known to cover (the log's end when the store last
+/// opened). Records up to it are not checked again on open.
+pub const META_SYNCED: &[u8] = b"Msynced";
+/// Present while a replay of the whole log, decided because sled holds
+/// more than the log, is unfinished: a crash during it must not leave
+/// sled's heads and keys of lost records behind.
+pub const META_REDERIVE: &[u8] = b"Mrederive";
+/// Prefix of view record blocks.
+pub const VIEW: u8 = b'V';
+
+/// Prefixes of everything sled derives from the log (fork evidence is not
+/// derived: it stays).
+pub const DERIVED: [u8; 7] = [EVENT, STREAM, ORIGIN, ID, HEAD, IDEMPOTENCY, VIEW];
+
+/// Second byte of a view key: the kind of record. These bytes are stored:
+/// never change one.
+fn kind_byte(kind: RecordKind) -> u8 {
+    match kind {
+        RecordKind::Topic => b't',
+        RecordKind::Group => b'g',
+        RecordKind::Info => b'i',
+        RecordKind::Notice => b'n',
+        RecordKind::Result => b'r',
+    }
+}
+
+/// Third byte of the key of an entity whose id is an event id in its one
+/// text form (`linkage_core::views::norm`): its 16 bytes follow.
+const ID_BYTES: u8 = 0x00;
+
+/// Third byte of the key of any other entity (a group, say): its id's text
+/// follows. UTF-8 never holds 0xff, and keys of event ids sort first.
+const ID_TEXT: u8 = 0xff;
+
+/// Key of the record of `kind` for entity `id`. An event id is stored as
+/// its 16 bytes rather than its 36 characters: sled copies and writes a
+/// tree node's keys on every insert and every split, and most records are
+/// keyed by event ids.
+pub fn view(kind: RecordKind, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(3 + id.len());
+    key.push(VIEW);
+    key.push(kind_byte(kind));
+    match canonical_event_id(id) {
+        Some(bytes) => {
+            key.push(ID_BYTES);
+            key.extend_from_slice(&bytes);
+        }
+        None => {
+            key.push(ID_TEXT);
+            key.extend_from_slice(id.as_bytes());
+        }
+    }
+    key
+}
+
+/// Prefix of every view record of `kind`.
+pub fn view_prefix(kind: RecordKind) -> [u8; 2] {
+    [VIEW, kind_byte(kind)]
+}
+
+/// The kind and entity id a view record key names.
+pub fn parse_view(key: &[u8]) -> Option<(RecordKind, String)> {
+    let kind = RecordKind::ALL.into_iter().find(|k| key.get(..2) == Some(&view_prefix(*k)[..]))?;
+    let id = match (key.get(2)?, key.get(3..)?) {
+        (&ID_BYTES, bytes) => format_event_id(bytes.try_into().ok()?),
+        (&ID_TEXT, text) => String::from_utf8(text.to_vec()).ok()?,
+        _ => return None,
+    };
+    Some((kind, id))
+}
 
 /// Key of the log-index run that starts at `position`.
 pub fn event(position: u64) -> [u8; 9] {
@@ -119,4 +199,38 @@ pub fn parse_fork(key: &[u8]) -> Option<(NodeCode, String, u64)> {
     let channel = std::str::from_utf8(&rest[..zero]).ok()?.to_owned();
     let seq = be_u64(rest.get(zero + 1..)?)?;
     Some((origin, channel, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn view_keys_name_their_id_and_keep_the_order_of_event_ids(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), text in "\\PC{0,40}") {
+            let (a, b) = (format_event_id(&a), format_event_id(&b));
+            let (ka, kb) = (view(RecordKind::Info, &a), view(RecordKind::Info, &b));
+            prop_assert_eq!(ka.len(), 19);
+            prop_assert_eq!(parse_view(&ka), Some((RecordKind::Info, a.clone())));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            // Any other id keeps its text and never meets an event id's key.
+            let other = view(RecordKind::Group, &text);
+            prop_assert_eq!(parse_view(&other), Some((RecordKind::Group, text.clone())));
+            if canonical_event_id(&text).is_none() {
+                prop_assert_ne!(view(RecordKind::Info, &text), ka);
+            }
+            // Upper case is another text, not the event id.
+            let upper = a.to_uppercase();
+            prop_assert_eq!(parse_view(&view(RecordKind::Info, &upper)), Some((RecordKind::Info, upper)));
+        }
+    }
+
+    #[test]
+    fn the_stored_bytes_of_each_kind_stay_what_they_were() {
+        // Stores written before hold these bytes: a change would hide
+        // every record until a rebuild.
+        let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
+        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr"]);
+    }
 }

@@ -250,31 +250,19 @@ pub fn level(value: i32) -> String {
     }
 }
 
-/// Milliseconds since the epoch of a hybrid logical clock value.
-pub fn hlc_millis(hlc: u64) -> u64 {
-    hlc >> 16
-}
-
 /// An hlc as UTC `YYYY-MM-DD HH:MM`; `-` for 0.
 pub fn hlc_time(hlc: u64) -> String {
     if hlc == 0 {
         return "-".into();
     }
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(hlc_millis(hlc));
-    minutes(t)
+    linkage_core::hlc::utc_minutes(hlc)
 }
 
 /// A protobuf timestamp as UTC `YYYY-MM-DD HH:MM`; `-` when unset.
 pub fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
     let Some(t) = t else { return "-".into() };
     let Ok(secs) = u64::try_from(t.seconds) else { return format!("{}s", t.seconds) };
-    minutes(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-}
-
-fn minutes(t: std::time::SystemTime) -> String {
-    // 2026-11-27T09:00:00Z → 2026-11-27 09:00
-    let text = humantime::format_rfc3339_seconds(t).to_string();
-    text.get(..16).map(|s| s.replacen('T', " ", 1)).unwrap_or(text)
+    linkage_core::hlc::utc_minutes_of_ms(secs.saturating_mul(1000))
 }
 
 /// Parses an RFC 3339 time for a flag: `2027-03-31T00:00:00Z`,

@@ -3,7 +3,7 @@
 //! refused here — another node accepted them against what it held, and the
 //! folds keep every view moving forward whatever order events arrive in.
 
-use super::{kind, load, norm, Records};
+use super::{load, norm, Records};
 use crate::error::{AppendError, FieldViolation};
 use crate::pb;
 use crate::pb::payload::Kind;
@@ -58,7 +58,7 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             Ok(())
         }
         GroupFormed(m) => {
-            if known(load(records, kind::GROUP, &m.group_id), |g: &pb::Group| g.known).is_some() {
+            if known(load(records, &m.group_id), |g: &pb::Group| g.known).is_some() {
                 return Err(refuse(
                     "payload.group_formed.group_id".into(),
                     "a group with this id is already held here; choose another id",
@@ -118,7 +118,7 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         InfoFeedback(m) => info_step(records, "payload.info_feedback.info_id", &m.info_id, Some(5), None),
         NoticeAcknowledged(m) => {
             let field = "payload.notice_acknowledged.notice_id";
-            let n: pb::Notice = known(load(records, kind::NOTICE, &norm(&m.notice_id)), |n: &pb::Notice| n.known)
+            let n: pb::Notice = known(load(records, &norm(&m.notice_id)), |n: &pb::Notice| n.known)
                 .ok_or_else(|| refuse(field.into(), "no notice with this id is held here"))?;
             if n.origin == origin.as_str() {
                 return Err(refuse(field.into(), "a committee does not acknowledge its own notice"));
@@ -149,12 +149,12 @@ fn known<M>(record: Option<M>, is_known: impl Fn(&M) -> bool) -> Option<M> {
 }
 
 fn topic(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Topic, AppendError> {
-    known(load(records, kind::TOPIC, &norm(id)), |t: &pb::Topic| t.known)
+    known(load(records, &norm(id)), |t: &pb::Topic| t.known)
         .ok_or_else(|| refuse(field.into(), "no topic with this id is held here"))
 }
 
 fn group(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Group, AppendError> {
-    known(load(records, kind::GROUP, id), |g: &pb::Group| g.known)
+    known(load(records, id), |g: &pb::Group| g.known)
         .ok_or_else(|| refuse(field.into(), "no group with this id is held here"))
 }
 
@@ -184,7 +184,7 @@ fn task<'a>(g: &'a pb::Group, field: &str, task_id: &str) -> Result<&'a pb::Task
 }
 
 fn result(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Result, AppendError> {
-    known(load(records, kind::RESULT, &norm(id)), |r: &pb::Result| r.known)
+    known(load(records, &norm(id)), |r: &pb::Result| r.known)
         .ok_or_else(|| refuse(field.into(), "no result with this id is held here"))
 }
 
@@ -197,7 +197,7 @@ fn info_step(
     at_least: Option<i32>,
     at_most: Option<i32>,
 ) -> Result<(), AppendError> {
-    let item: pb::InfoItem = known(load(records, kind::INFO, &norm(id)), |i: &pb::InfoItem| i.known)
+    let item: pb::InfoItem = known(load(records, &norm(id)), |i: &pb::InfoItem| i.known)
         .ok_or_else(|| refuse(field.into(), "no 社情民意 item with this id is held here"))?;
     if let Some(min) = at_least {
         if item.status < min {

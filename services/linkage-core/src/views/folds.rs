@@ -1,0 +1,358 @@
+//! How each event changes the record it touches: one fold per kind of
+//! record. Every fold is commutative and idempotent (see [`super`]).
+
+use super::record::{norm_set, Record};
+use crate::pb;
+use crate::pb::payload::Kind;
+
+/// Who contributed, and when: the order of grow-only lists and the tie-break
+/// of single values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Stamp<'a> {
+    hlc: u64,
+    origin: &'a str,
+    event_id: &'a str,
+}
+
+/// The event being folded.
+pub(super) struct Source<'a> {
+    pub(super) id: String,
+    pub(super) origin: &'a str,
+    pub(super) channel: &'a str,
+    pub(super) hlc: u64,
+}
+
+impl Source<'_> {
+    fn stamp(&self) -> Stamp<'_> {
+        Stamp { hlc: self.hlc, origin: self.origin, event_id: &self.id }
+    }
+}
+
+/// Folds one event into one record it touches.
+pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
+    match record {
+        Record::Topic(t) => fold_topic(t, id, kind, src),
+        Record::Group(g) => fold_group(g, id, kind, src),
+        Record::Info(i) => fold_info(i, id, kind, src),
+        Record::Notice(n) => fold_notice(n, id, kind, src),
+        Record::Result(r) => fold_result(r, id, kind, src),
+    }
+}
+
+/// Inserts `item` into a list sorted by its stamp, unless its event is
+/// there: an event's stamp (hlc, origin, event id) is its own, so the
+/// search finds a copy of it.
+fn insert_stamped<T>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
+    let at = {
+        let s = stamp(&item);
+        list.binary_search_by(|x| stamp(x).cmp(&s))
+    };
+    if let Err(i) = at {
+        list.insert(i, item);
+    }
+}
+
+/// Adds `value` to a sorted set of strings.
+fn insert_sorted(list: &mut Vec<String>, value: &str) {
+    if let Err(i) = list.binary_search_by(|x| x.as_str().cmp(value)) {
+        list.insert(i, value.to_string());
+    }
+}
+
+fn raise(status: &mut i32, to: i32) {
+    *status = (*status).max(to);
+}
+
+fn note(src: &Source<'_>, text: &str) -> pb::Note {
+    pb::Note { event_id: src.id.clone(), origin: src.origin.to_string(), hlc: src.hlc, text: text.to_string() }
+}
+
+fn note_stamp(n: &pb::Note) -> Stamp<'_> {
+    Stamp { hlc: n.hlc, origin: &n.origin, event_id: &n.event_id }
+}
+
+fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
+    t.id = id.to_string();
+    raise(&mut t.status, pb::TopicStatus::Proposed as i32);
+    match kind {
+        Kind::TopicProposed(m) => {
+            t.origin = src.origin.to_string();
+            t.channel = src.channel.to_string();
+            t.hlc = src.hlc;
+            t.year = m.year;
+            t.category = m.category;
+            t.title.clone_from(&m.title);
+            t.lead_committee.clone_from(&m.lead_committee);
+            t.known = true;
+        }
+        Kind::TopicCommented(m) => insert_stamped(&mut t.comments, note(src, &m.text), note_stamp),
+        Kind::TopicLinked(m) => {
+            for other in norm_set(&m.topic_ids) {
+                if other != id {
+                    insert_sorted(&mut t.linked_topic_ids, &other);
+                }
+            }
+            raise(&mut t.status, pb::TopicStatus::Linked as i32);
+        }
+        Kind::TopicResponded(m) => {
+            let p = pb::Participant {
+                node: src.origin.to_string(),
+                response: m.response,
+                event_id: src.id.clone(),
+                hlc: src.hlc,
+                note: m.note.clone(),
+            };
+            match t.participants.binary_search_by(|x| x.node.cmp(&p.node)) {
+                Ok(i) => {
+                    let old = &t.participants[i];
+                    if (old.hlc, old.event_id.as_str()) < (p.hlc, p.event_id.as_str()) {
+                        t.participants[i] = p;
+                    }
+                }
+                Err(i) => t.participants.insert(i, p),
+            }
+        }
+        Kind::PlanPublished(_) => {
+            insert_sorted(&mut t.plan_ids, &src.id);
+            raise(&mut t.status, pb::TopicStatus::Planned as i32);
+        }
+        _ => {}
+    }
+}
+
+fn member_stamp(m: &pb::Member) -> (u64, &str, bool) {
+    (m.hlc, &m.origin, m.joined)
+}
+
+fn set_member(g: &mut pb::Group, node: &str, joined: bool, src: &Source<'_>) {
+    let m = pb::Member { node: node.to_string(), joined, origin: src.origin.to_string(), hlc: src.hlc };
+    match g.members.binary_search_by(|x| x.node.as_str().cmp(node)) {
+        Ok(i) => {
+            if member_stamp(&g.members[i]) < member_stamp(&m) {
+                g.members[i] = m;
+            }
+        }
+        Err(i) => g.members.insert(i, m),
+    }
+}
+
+fn task_mut<'a>(g: &'a mut pb::Group, task_id: &str) -> &'a mut pb::Task {
+    let i = match g.tasks.binary_search_by(|x| x.task_id.as_str().cmp(task_id)) {
+        Ok(i) => i,
+        Err(i) => {
+            g.tasks.insert(i, pb::Task { task_id: task_id.to_string(), ..Default::default() });
+            i
+        }
+    };
+    &mut g.tasks[i]
+}
+
+fn report_stamp(r: &pb::Report) -> Stamp<'_> {
+    Stamp { hlc: r.hlc, origin: &r.origin, event_id: &r.event_id }
+}
+
+fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
+    g.group_id = id.to_string();
+    match kind {
+        Kind::GroupFormed(m) => {
+            let first = !g.known || src.stamp() < Stamp { hlc: g.hlc, origin: &g.origin, event_id: &g.event_id };
+            if first {
+                g.title.clone_from(&m.title);
+                g.lead.clone_from(&m.lead);
+                g.origin = src.origin.to_string();
+                g.hlc = src.hlc;
+                g.event_id = src.id.clone();
+                g.topic_ids = norm_set(&m.topic_ids);
+                g.known = true;
+            }
+            for member in std::iter::once(&m.lead).chain(&m.members) {
+                set_member(g, member, true, src);
+            }
+        }
+        Kind::GroupJoined(m) => set_member(g, &m.member, true, src),
+        Kind::GroupLeft(m) => set_member(g, &m.member, false, src),
+        Kind::TaskAssigned(m) => {
+            let t = task_mut(g, &m.task_id);
+            let newer = !t.known || Stamp { hlc: t.hlc, origin: &t.origin, event_id: &t.event_id } < src.stamp();
+            if newer {
+                t.title.clone_from(&m.title);
+                t.assignee.clone_from(&m.assignee);
+                t.due = m.due;
+                t.event_id = src.id.clone();
+                t.origin = src.origin.to_string();
+                t.hlc = src.hlc;
+                t.known = true;
+            }
+        }
+        Kind::MilestoneReached(m) => {
+            let milestone = pb::Milestone {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                task_id: m.task_id.clone(),
+                title: m.title.clone(),
+            };
+            insert_stamped(&mut g.milestones, milestone, |x| Stamp {
+                hlc: x.hlc,
+                origin: &x.origin,
+                event_id: &x.event_id,
+            });
+        }
+        Kind::ProgressReported(m) => {
+            let t = task_mut(g, &m.task_id);
+            if (t.progress_hlc, t.progress_event_id.as_str()) < (src.hlc, src.id.as_str()) {
+                t.percent = m.percent;
+                t.progress_text.clone_from(&m.text);
+                t.progress_event_id = src.id.clone();
+                t.progress_hlc = src.hlc;
+            }
+        }
+        Kind::SubReportSubmitted(m) => {
+            let report = pb::Report {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                task_id: m.task_id.clone(),
+                title: m.title.clone(),
+                summary: String::new(),
+                attachments: Vec::new(),
+                sub_report_ids: Vec::new(),
+            };
+            insert_stamped(&mut task_mut(g, &m.task_id).sub_reports, report, report_stamp);
+        }
+        Kind::ConsolidatedReportSubmitted(m) => {
+            let report = pb::Report {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                task_id: String::new(),
+                title: m.title.clone(),
+                summary: String::new(),
+                attachments: Vec::new(),
+                sub_report_ids: norm_set(&m.sub_report_ids),
+            };
+            insert_stamped(&mut g.consolidated_reports, report, report_stamp);
+        }
+        Kind::VisitScheduled(m) => {
+            let visit = pb::Visit {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                title: m.title.clone(),
+                starts: m.starts,
+                places: m.places.clone(),
+            };
+            insert_stamped(&mut g.visits, visit, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
+        }
+        _ => {}
+    }
+}
+
+fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
+    use pb::InfoStatus as S;
+    item.id = id.to_string();
+    raise(&mut item.status, S::Submitted as i32);
+    let (step, level, detail, text) = match kind {
+        Kind::InfoReported(m) => {
+            item.origin = src.origin.to_string();
+            item.channel = src.channel.to_string();
+            item.hlc = src.hlc;
+            item.title.clone_from(&m.title);
+            item.submitter.clone_from(&m.submitter);
+            item.sector.clone_from(&m.sector);
+            item.known = true;
+            return;
+        }
+        Kind::InfoPublished(m) => (S::Published, 0, m.issue.as_str(), ""),
+        Kind::InfoForwarded(m) => (S::Forwarded, 0, m.to.as_str(), ""),
+        Kind::InfoAdopted(m) => {
+            if let Err(i) = item.adopted_levels.binary_search(&m.level) {
+                item.adopted_levels.insert(i, m.level);
+            }
+            (S::Adopted, m.level, m.by.as_str(), "")
+        }
+        Kind::InfoInstructed(m) => (S::Instructed, 0, m.leader.as_str(), m.text.as_str()),
+        Kind::InfoFeedback(m) => (S::Feedback, 0, "", m.text.as_str()),
+        _ => return,
+    };
+    raise(&mut item.status, step as i32);
+    let entry = pb::TrailEntry {
+        event_id: src.id.clone(),
+        origin: src.origin.to_string(),
+        hlc: src.hlc,
+        step: step as i32,
+        level,
+        detail: detail.to_string(),
+        text: text.to_string(),
+    };
+    insert_stamped(&mut item.trail, entry, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
+}
+
+fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
+    n.id = id.to_string();
+    match kind {
+        Kind::NoticeIssued(m) => {
+            n.origin = src.origin.to_string();
+            n.channel = src.channel.to_string();
+            n.hlc = src.hlc;
+            n.title.clone_from(&m.title);
+            n.requires_acknowledgement = m.requires_acknowledgement;
+            n.known = true;
+        }
+        Kind::NoticeAcknowledged(_) => {
+            let ack = pb::Acknowledgement { node: src.origin.to_string(), event_id: src.id.clone(), hlc: src.hlc };
+            match n.acknowledgements.binary_search_by(|x| x.node.cmp(&ack.node)) {
+                // The first acknowledgement counts.
+                Ok(i) => {
+                    let old = &n.acknowledgements[i];
+                    if (ack.hlc, ack.event_id.as_str()) < (old.hlc, old.event_id.as_str()) {
+                        n.acknowledgements[i] = ack;
+                    }
+                }
+                Err(i) => n.acknowledgements.insert(i, ack),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {
+    r.id = id.to_string();
+    match kind {
+        Kind::ResearchCompleted(m) => {
+            r.origin = src.origin.to_string();
+            r.channel = src.channel.to_string();
+            r.hlc = src.hlc;
+            r.title.clone_from(&m.title);
+            r.group_id.clone_from(&m.group_id);
+            r.year = m.year;
+            r.category = m.category;
+            r.known = true;
+        }
+        Kind::ResultShared(m) => {
+            let share = pb::Share {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                audience: m.audience.clone(),
+            };
+            insert_stamped(&mut r.shares, share, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
+        }
+        Kind::ResultAdopted(m) => {
+            let adoption = pb::Adoption {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                by: m.by.clone(),
+                how: m.how.clone(),
+            };
+            insert_stamped(&mut r.adoptions, adoption, |x| Stamp {
+                hlc: x.hlc,
+                origin: &x.origin,
+                event_id: &x.event_id,
+            });
+        }
+        Kind::ResultFeedback(m) => insert_stamped(&mut r.feedback, note(src, &m.text), note_stamp),
+        _ => {}
+    }
+}

@@ -1,0 +1,180 @@
+//! View records as the folds see them: a kind and an entity id, never a
+//! storage key. How records are laid out on disk is the store's business
+//! (`linkage_store::keys`); the folds only ask for a record by
+//! ([`RecordKind`], id) and put it back.
+
+use crate::pb;
+use crate::validate::{canonical_event_id, format_event_id, parse_event_id};
+use prost::Message;
+use std::collections::BTreeMap;
+
+/// Which kind of record: one per protobuf message the views keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKind {
+    /// `linkage.v1.Topic`, by topic event id.
+    Topic,
+    /// `linkage.v1.Group`, by group id.
+    Group,
+    /// `linkage.v1.InfoItem`, by item event id.
+    Info,
+    /// `linkage.v1.Notice`, by notice event id.
+    Notice,
+    /// `linkage.v1.Result`, by result event id.
+    Result,
+}
+
+impl RecordKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [RecordKind; 5] =
+        [RecordKind::Topic, RecordKind::Group, RecordKind::Info, RecordKind::Notice, RecordKind::Result];
+
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`).
+    pub fn letter(self) -> char {
+        match self {
+            RecordKind::Topic => 't',
+            RecordKind::Group => 'g',
+            RecordKind::Info => 'i',
+            RecordKind::Notice => 'n',
+            RecordKind::Result => 'r',
+        }
+    }
+}
+
+/// A protobuf message the views keep, tied to its kind: a reader asks for
+/// `pb::Topic` and gets topics, never another kind's bytes decoded as one.
+pub trait ViewRecord: Message + Default {
+    /// The kind of record this message is stored as.
+    const KIND: RecordKind;
+    /// Whether the event that creates the record is held (lists show
+    /// known records only).
+    fn known(&self) -> bool;
+}
+
+macro_rules! view_record {
+    ($message:ty, $kind:expr) => {
+        impl ViewRecord for $message {
+            const KIND: RecordKind = $kind;
+            fn known(&self) -> bool {
+                self.known
+            }
+        }
+    };
+}
+
+view_record!(pb::Topic, RecordKind::Topic);
+view_record!(pb::Group, RecordKind::Group);
+view_record!(pb::InfoItem, RecordKind::Info);
+view_record!(pb::Notice, RecordKind::Notice);
+view_record!(pb::Result, RecordKind::Result);
+
+/// Where the folds read and write records: sled with an overlay in the
+/// store, a map in tests.
+pub trait Records {
+    /// The record's bytes, if there is one.
+    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>>;
+    /// Replaces the record.
+    fn put(&mut self, kind: RecordKind, id: &str, value: Vec<u8>);
+}
+
+/// Records in memory, by kind and id: what tests fold into.
+pub type RecordMap = BTreeMap<(RecordKind, String), Vec<u8>>;
+
+impl Records for RecordMap {
+    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>> {
+        BTreeMap::get(self, &(kind, id.to_owned())).cloned()
+    }
+
+    fn put(&mut self, kind: RecordKind, id: &str, value: Vec<u8>) {
+        self.insert((kind, id.to_owned()), value);
+    }
+}
+
+/// Reads and decodes one record.
+pub fn load<M: ViewRecord>(records: &mut impl Records, id: &str) -> Option<M> {
+    records.get(M::KIND, id).and_then(|b| M::decode(b.as_slice()).ok())
+}
+
+/// A decoded view record, for callers that fold many events into the same
+/// records (a rebuild) and encode each once at the end.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// [`RecordKind::Topic`].
+    Topic(pb::Topic),
+    /// [`RecordKind::Group`].
+    Group(pb::Group),
+    /// [`RecordKind::Info`].
+    Info(pb::InfoItem),
+    /// [`RecordKind::Notice`].
+    Notice(pb::Notice),
+    /// [`RecordKind::Result`].
+    Result(pb::Result),
+}
+
+impl Record {
+    /// The record stored as `kind`, or an empty one. Records are written by
+    /// this code only; one that does not decode starts empty, and a
+    /// rebuild from the log restores it.
+    pub fn decode(kind: RecordKind, bytes: Option<&[u8]>) -> Record {
+        fn d<M: Message + Default>(bytes: Option<&[u8]>) -> M {
+            bytes.and_then(|b| M::decode(b).ok()).unwrap_or_default()
+        }
+        match kind {
+            RecordKind::Topic => Record::Topic(d(bytes)),
+            RecordKind::Group => Record::Group(d(bytes)),
+            RecordKind::Info => Record::Info(d(bytes)),
+            RecordKind::Notice => Record::Notice(d(bytes)),
+            RecordKind::Result => Record::Result(d(bytes)),
+        }
+    }
+
+    /// The stored bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::Topic(m) => m.encode_to_vec(),
+            Record::Group(m) => m.encode_to_vec(),
+            Record::Info(m) => m.encode_to_vec(),
+            Record::Notice(m) => m.encode_to_vec(),
+            Record::Result(m) => m.encode_to_vec(),
+        }
+    }
+}
+
+/// Decoded records the caller keeps; [`super::apply_cached`] folds into them.
+pub trait RecordCache {
+    /// The record of `kind` for entity `id`, loaded or created empty.
+    fn record(&mut self, kind: RecordKind, id: &str) -> &mut Record;
+}
+
+/// An event id in its one text form (lower-case), so that references in
+/// either case find the same record.
+pub fn norm(id: &str) -> String {
+    // Nearly every id is already in that form: check it without parsing.
+    if canonical_event_id(id).is_some() {
+        return id.to_string();
+    }
+    parse_event_id(id).map(|b| format_event_id(&b)).unwrap_or_else(|| id.to_string())
+}
+
+/// Ids in their one text form, sorted, each once.
+pub(super) fn norm_set(ids: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| norm(id)).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Every record as `<kind letter><id><TAB>hex(bytes)` lines, sorted by kind
+/// and id: the dump two nodes with the same events agree on byte for byte.
+pub fn dump(records: &RecordMap) -> String {
+    let mut out = String::new();
+    let mut sorted: Vec<_> = records.iter().collect();
+    sorted.sort_by(|((ka, ia), _), ((kb, ib), _)| (ka.letter(), ia).cmp(&(kb.letter(), ib)));
+    for ((kind, id), bytes) in sorted {
+        out.push(kind.letter());
+        out.push_str(id);
+        out.push('\t');
+        out.push_str(&hex::encode(bytes));
+        out.push('\n');
+    }
+    out
+}

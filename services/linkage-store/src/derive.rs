@@ -1,0 +1,50 @@
+//! What a commit writes to sled, derived from the events the log holds:
+//! the writer's part ([`Indexes::write_base`]: where each record lies,
+//! seqs, heads, keys, forks, the hlc) and the index thread's part
+//! ([`write_derived`]: the remote id index, the views, and last the applied
+//! mark). Recovery writes both for records it replays ([`write_all`]).
+//!
+//! sled recovers a prefix of its inserts in the order they happened (the
+//! writer's part of a commit happens before the index thread's), so the
+//! mark, written last, never claims more than sled holds; whatever sled
+//! holds past it is written again, to the same values (views are folds
+//! over a set, so folding an event twice changes nothing), when the store
+//! opens. After a crash two log-index or seq-index runs may so overlap;
+//! they agree, and readers take each position from the first run that
+//! has it.
+
+use crate::error::StoreError;
+use crate::event::WriteSet;
+use crate::index::{Entry, Indexes};
+use crate::keys;
+use crate::views::overlay::{fold, Overlay};
+
+/// Counter of events whose folds changed a view.
+pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
+
+/// The index thread's part of a commit: the id index of remote events, the
+/// views, and last `applied_mark` (from [`Indexes::write_base`]).
+pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
+    let mut batch: Vec<Entry> = Indexes::remote_id_entries(set);
+    // The views change with the events that change them.
+    let mut views = Overlay::new(indexes.tree());
+    let mut folded = 0;
+    for event in &set.events {
+        folded += u64::from(match &event.decoded {
+            Some(decoded) => linkage_core::views::apply(decoded, &mut views).is_some(),
+            None => fold(&event.raw, &mut views),
+        });
+    }
+    batch.extend(views.finish()?);
+    // Last, once everything before it is in: sled recovers a prefix.
+    batch.extend(applied_mark.map(|mark| (keys::META_APPLIED.to_vec(), mark)));
+    indexes.insert_all(batch)?;
+    metrics::counter!(VIEWS_UPDATED_EVENTS).increment(folded);
+    Ok(())
+}
+
+/// Both parts of a commit whose records are at `locations`, in order.
+pub fn write_all(indexes: &Indexes, set: &WriteSet, locations: &[(u64, u32)]) -> Result<(), StoreError> {
+    let mark = indexes.write_base(set, locations)?;
+    write_derived(indexes, set, mark)
+}

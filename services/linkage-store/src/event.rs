@@ -1,0 +1,85 @@
+//! The store's data: events as read back with their local position, and
+//! everything one commit writes. Plain types with no behaviour, below every
+//! layer that reads or writes them.
+
+use linkage_core::ledger::{Head, KeyRecord};
+use linkage_core::{Channel, NodeCode};
+use std::collections::BTreeMap;
+
+/// An event as stored, with its local position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Local position.
+    pub position: u64,
+    /// The stored bytes, exactly as the origin signed them.
+    pub raw: sled::IVec,
+}
+
+/// One event a commit writes, local or remote.
+#[derive(Clone, Debug)]
+pub struct WriteEvent {
+    /// Local position.
+    pub position: u64,
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// Seq in (origin, channel).
+    pub seq: u64,
+    /// Event id.
+    pub id: [u8; 16],
+    /// Stored bytes: a local event's as the commit built them, a remote
+    /// one's as a slice of the message that brought it.
+    pub raw: bytes::Bytes,
+    /// The event decoded, when the caller has it: the views fold it
+    /// without decoding `raw` again.
+    pub decoded: Option<linkage_core::pb::Event>,
+}
+
+/// Two different events at one (origin, channel, seq): evidence of a fork.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// The seq both claim.
+    pub seq: u64,
+    /// The event this node holds.
+    pub kept: Vec<u8>,
+    /// The other one.
+    pub other: Vec<u8>,
+}
+
+/// Everything one commit writes.
+#[derive(Clone, Debug, Default)]
+pub struct WriteSet {
+    /// New events in position order.
+    pub events: Vec<WriteEvent>,
+    /// New stream heads.
+    pub heads: BTreeMap<(NodeCode, Channel), Head>,
+    /// New idempotency records.
+    pub keys: BTreeMap<String, KeyRecord>,
+    /// Fork evidence.
+    pub forks: Vec<ForkRecord>,
+    /// Highest hlc issued or observed.
+    pub hlc_last: u64,
+}
+
+impl WriteSet {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.forks.is_empty()
+    }
+}
+
+/// The head of one (origin, channel) stream held here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamHeadInfo {
+    /// Origin node.
+    pub origin: NodeCode,
+    /// Channel name.
+    pub channel: String,
+    /// Highest contiguous seq held.
+    pub seq: u64,
+}

@@ -1,5 +1,22 @@
 //! Figure 6, our side: a county that was down while the province sent a
 //! million events down comes back and pulls them all.
+//!
+//! 古浪县 ([`LAGGARD`]) is killed with SIGKILL; the province appends
+//! [`EVENTS_WANTED`] `down` events in `AppendBatch`es of the largest size
+//! allowed from [`CLIENTS`] clients, for at most [`APPEND_DURATION_MAX`] (a
+//! slower machine appends fewer, and the output says so); the other nodes
+//! are let to hold them all and to stop receiving, so that they do not
+//! compete for the cores; then the laggard is started again. The figure is
+//! events/s from starting its process until its head of (province, down)
+//! is the province's, or [`CATCH_UP_MAX`] passed.
+//!
+//! *Baseline* ([`crate::batched::raw_sled`], after the topology is down):
+//! raw sled on the same disk writing the same number of values of the same
+//! stored bytes in jobs of one pull page (1,024 events), each one
+//! `apply_batch` + `flush` + fdatasync: the least a node keeping its events
+//! in sled must do to make them durable, whoever sends them. The ratio is
+//! what the pulls' round trips, the holder's reads, verification, the log
+//! and the indexes and views cost. *Target*: ≥ 100,000 events/s.
 
 use crate::cluster::{self, Cluster};
 use crate::measure::Rate;
@@ -226,7 +243,7 @@ async fn append(cluster: &Cluster, province: &str, request: &pb::AppendRequest) 
 async fn settle(
     cluster: &Cluster,
     codes: &[String],
-    before: &[cluster::Counters],
+    before: &[crate::counters::Counters],
     province: &str,
     target: u64,
     since: Instant,
@@ -253,7 +270,7 @@ async fn settle(
         for code in codes {
             now.push(cluster.counters(code).await?);
         }
-        let received = now.iter().map(cluster::Counters::received).sum();
+        let received = now.iter().map(crate::counters::Counters::received).sum();
         settled.applied = now.iter().zip(before).map(|(n, b)| n.since(b, "linkage_applied_events_total")).sum();
         settled.duplicates = now.iter().zip(before).map(|(n, b)| n.since(b, "linkage_duplicate_events_total")).sum();
         match last {

@@ -1,5 +1,33 @@
-//! Figure 5, our side: three counties append on `up` at once and the
-//! province, two levels above them, takes in everything they append.
+//! Figure 5, our side, and the counters of figure 7: three counties append
+//! on `up` at once and the province, two levels above them, takes in
+//! everything they append.
+//!
+//! Figure 5, fan-in: 民乐县, 古浪县 and 城关区 ([`COUNTIES`], under three
+//! cities) append [`EVENTS_TOTAL`] events together, in `AppendBatch`es of
+//! [`BATCH_EVENTS`] that ask for `EVENT_VIEW_BASIC` answers,
+//! [`FLUSHES_IN_FLIGHT`] in flight per county, for at most 30 s; the figure
+//! is events/s from the first append until the province's heads show all
+//! of them. The load generator shares the cores with the nodes, so it
+//! encodes its batch once and counts each answer's events without decoding
+//! them ([`Counted`]). The bench measures one flush per county first, on
+//! the same cluster, and notes that figure too.
+//!
+//! *Baseline* ([`crate::raw_nats::publish_subscribe`]): the very `Push`
+//! messages the counties published for those events, read back from their
+//! logs and cut into runs exactly as the replicator cuts them ([`pushes`]),
+//! published from one connection to one subscriber on the same
+//! nats-server; events/s until the subscriber has them all. It is what NATS
+//! alone costs to move the same bytes; the ratio is what verification,
+//! three durable stores and the writers' queues cost on top. *Target*:
+//! ≥ 30,000 events/s. A note gives the province's commits meanwhile
+//! (`linkage_commit_events`): how many, and their mean size in events.
+//!
+//! Figure 7, views updated during fan-in: over the same window, the events
+//! the province folded into its views (`linkage_views_updated_events_total`)
+//! against the events it stored from other nodes
+//! (`linkage_applied_events_total`). A commit is answered only once its
+//! views are written, so the ratio is the share of stored events whose
+//! views were current at the same moment. *Target*: ratio ≥ 0.99.
 
 use crate::cluster::{self, Cluster};
 use crate::measure::Rate;

@@ -1,145 +1,70 @@
-//! `linkage-bench`: how fast durable appends and replication are, each
-//! figure printed beside a baseline measured in the same run, on the same
-//! disk or the same nats-server, with the ratio between them. Absolute
-//! numbers say more about the machine than about linkage; the ratio to the
-//! cheapest thing that does the same work says what linkage adds.
-//!
-//! Run it with `make bench` (`make build`, then `target/release/linkage-bench`).
-//! Figures 4 to 6 run the release binaries: build them first with
-//! `cargo build --release --bins` (`make build`); the bench stops at once
-//! when they are missing and warns when sources changed after them. The
-//! table goes to stdout, progress to stderr, and the same rows to
-//! `target/bench/report.json`.
-//! `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1 and 8 only and prints two
-//! plain lines: a quick look while working on the store.
-//! `LINKAGE_BENCH_NODE_ONLY=1` runs figures 1, 2, 3 and 8 and prints one
-//! line: a quick look while working on the append path (about a minute).
-//! Stores and files go under `$LINKAGE_BENCH_DIR`, else
-//! `target/bench-tmp` in the workspace, which is on the repository's disk
-//! and not on a tmpfs (where fdatasync is free and every figure would be
-//! a lie); each is removed when its figure is done. Verdicts are
-//! informational: the run exits 0 whether targets are met or not.
+//! `linkage-bench`: how fast linkage makes events durable and moves them
+//! between nodes. `make bench` builds the release binaries (`make build`)
+//! and runs `target/release/linkage-bench`, which measures the eight
+//! figures below. Every figure is printed beside a baseline measured in the
+//! same run, on the same disk or the same nats-server, with the ratio
+//! between them: absolute numbers say more about the machine than about
+//! linkage; the ratio to the cheapest thing that does the same work says
+//! what linkage adds. What each figure measures, its baseline and its
+//! target are documented in the file that measures it.
 //!
 //! # Figures
 //!
-//! 1. **Batched durable appends per second.** [`linkage_store::Appender`]
-//!    in-process takes sequential jobs of 256 validated `InfoReported`
-//!    events and, per job, plans them with the core ledger (heads, seqs,
-//!    hash chain, HLC), signs, writes one sled batch (event, stream index,
-//!    id index, head, HLC) and waits for one fdatasync. *Baseline*: bare
-//!    sled doing the least any durable batch must do: one `sled::Batch` of
-//!    256 values of the same bytes as our stored events under sequential
-//!    keys, `apply_batch`, `flush`, and one fdatasync of the data file.
-//!    Both sides pay one fdatasync per 256 events, so the disk's cost
-//!    cancels and the ratio shows our planning, signing and indexing.
-//!    Target: ratio ≥ 0.6.
-//! 2. **Unary appends per second, with 1 and with 64 clients**, over real
-//!    gRPC on loopback to a node started in-process with
-//!    [`linkage_node::server::start`]. *Baseline*: the same clients on the
-//!    same connections calling `grpc.health.v1.Health/Check` on the same
-//!    server: a unary call that does no work, so it measures tonic, HTTP/2
-//!    and the runtime alone. The ratio is what validation, the writer
-//!    queue and durability cost per call. With one client each append
-//!    waits for its own fdatasync, so the ratio is low by nature and has
-//!    no target; with 64 the writer's group commit covers many appends
-//!    with one fdatasync. Target for 64 clients: ratio ≥ 0.3.
-//! 3. **Append latency, p50 and p99**, of one client making sequential
-//!    unary `Append`s. *Baseline*: a 300-byte append to a file on the same
-//!    disk followed by fdatasync, the floor under any acknowledged durable
-//!    write, taken in ten turns with our samples while the node is up, so
-//!    that a disk or host slow for a moment slows both. Targets: p50 ≤
-//!    baseline p50 + 300 µs (gRPC, validation and sled add little to the
-//!    disk), p99 ≤ 2 ms. A note gives a floor timed in the same rounds (a
-//!    raw append + fdatasync, then a Health/Check) and names each target
-//!    that this floor alone misses.
+//! 1. Batched durable appends per second, through the store's writer
+//!    in-process, against raw sled: [`batched`].
+//! 2. Unary appends per second with 1 and with 64 clients over gRPC,
+//!    against health checks: [`unary`].
+//! 3. Append latency p50 and p99 of one client, against a raw append +
+//!    fdatasync: [`unary`], its baseline in [`fsync`].
+//! 4. County → province latency p50 and p99, against NATS round trips:
+//!    [`propagation`], its baseline in [`raw_nats`].
+//! 5. Fan-in of three counties to the province, against NATS moving the
+//!    same pushes: [`fan_in`], its baseline in [`raw_nats`].
+//! 6. Catch-up of a county that missed a million events, against raw sled:
+//!    [`catch_up`], its baseline in [`batched`].
+//! 7. Views updated during fan-in, against events stored, by the province's
+//!    own counters: [`fan_in`].
+//! 8. View rebuild from the log, against a raw sled scan: [`views_rebuild`].
 //!
-//! Figures 4 to 6 run the demo topology (`deploy/topology/demo.toml`: the
-//! province, three cities, three counties) as real processes with
-//! `linkctl local up`, its working directory on the same disk as above,
-//! all on loopback; it is stopped by `linkctl local down` at the end, on
-//! error, and on Ctrl-C. Every node shares this machine's cores with the
-//! others and with the bench, as they would not in production, so the
-//! rates are a floor.
+//! Figures 4 to 7 run the demo topology (`deploy/topology/demo.toml`: the
+//! province, three cities, three counties) as real processes on loopback
+//! ([`cluster`]), measured by [`replication`]. Every node shares this
+//! machine's cores with the others and with the bench, as they would not
+//! in production, so their rates are a floor.
 //!
-//! 4. **County → province latency, p50 and p99**: from sending one
-//!    `Append` at 民乐县 (620722) until the province's (620000)
-//!    `EventLogService.Subscribe` stream delivers it: the county's
-//!    durable append, its push over NATS, the province's verification
-//!    and durable apply. Sequential, 1,000 samples or 20 s. *Baseline*:
-//!    request/reply round trips of the same push bytes (the county's
-//!    one-event `Push`), echoed, between two plain async-nats connections
-//!    on the same nats-server, under a user with the same kind of
-//!    permissions as a node's. A push is a one-way trip, so the round trip
-//!    is the price of two hops through this broker; the target allows the
-//!    path three of them on top of the same appends' own acknowledged
-//!    latency, measured in the same samples. Targets: p50 ≤ 3 × RTT p50 +
-//!    append p50, p99 ≤ 5 ms. A note gives the log syncs that the county,
-//!    its city and the province timed meanwhile (their
-//!    `linkage_log_sync_seconds`, scraped before and after): each event
-//!    waits for the county's and then the province's, while the city syncs
-//!    the same event on the same disk. Another gives the same appends as
-//!    the county's handler timed them (its `linkage_append_seconds`): what
-//!    the client saw beyond that lies in HTTP/2, tokio and the scheduler.
-//!    A third sets p50 against the target with the province's mean log
-//!    sync added: the province's durable apply is on the path, and on one
-//!    shared disk it contends with the city's.
-//! 5. **Fan-in to the province**: 民乐县, 古浪县 and 城关区 (under three
-//!    cities) append 60,000 events on `up` at once in `AppendBatch`es of
-//!    100 (at most 30 s) that ask for `EVENT_VIEW_BASIC` answers (before
-//!    c4e1f40 they got every event whole back), two batches in flight per
-//!    county (before b4a1660 one; a note gives that figure too, measured
-//!    first on the same cluster); events/s from the first append until the province's
-//!    heads show all of them. The load generator shares the cores with the
-//!    nodes, so it encodes its batch once and counts each answer's events
-//!    without decoding them. *Baseline*: the very `Push`
-//!    messages the counties published for those events (read back from
-//!    their logs and cut into runs exactly as the replicator cuts them:
-//!    same count, sizes and bytes), published from one connection to one
-//!    subscriber on the same nats-server; events/s until the subscriber
-//!    has all. It is what NATS alone costs to move the same bytes; the
-//!    ratio is what verification, three durable stores and the writers'
-//!    queues cost on top. Target: ≥ 30,000 events/s. A note gives the
-//!    province's commits meanwhile (its `linkage_commit_events`): how many,
-//!    and how many events each wrote on average.
-//! 6. **Catch-up**: 古浪县 (620622) is killed with SIGKILL, the province
-//!    appends 1,000,000 `down` events (`AppendBatch`es of 1,000 from 4
-//!    clients; at most 180 s, fewer if the machine is slower, and the
-//!    output says so), the other nodes are let to hold them all and to
-//!    stop receiving (so that they do not compete for the cores), then
-//!    620622 is started again; events/s from starting its process until
-//!    its head of (620000, down) is the province's. *Baseline*: raw sled on
-//!    the same disk writing the same number of values of the same stored
-//!    bytes in jobs of one pull page (1,024 events), each one
-//!    `apply_batch` + `flush` + fdatasync: the least any node must do to
-//!    make those events durable, whoever sends them. The ratio is what the
-//!    pulls' round trips, the responder's reads, verification and
-//!    indexing cost. Target: ≥ 100,000 events/s.
-//! 7. **Views updated during fan-in**: the province's own counters over
-//!    figure 5's window — events folded into its views against events it
-//!    stored from other nodes. Both happen in the same commit, so the
-//!    ratio is the share of stored events whose views were current at the
-//!    same moment. Target: ratio ≥ 0.99.
-//! 8. **View rebuild**: a county's log of 200,000 events of the four flows
-//!    (one in ten creates an item, topic or result; nine build on an
-//!    earlier one) is written through the appender, then
-//!    `Appender::rebuild_views` drops every view record and folds the whole
-//!    log again, durably. *Baseline*: bare sled on the same store reading
-//!    every event's bytes in position order (the faster of one scan before
-//!    and one after the rebuild): the least any rebuild must read. The
-//!    ratio is what decoding, folding and writing the records cost.
-//!    Target: ratio ≥ 0.25.
+//! # Running it
+//!
+//! - Figures 4 to 7 run the release binaries of `make build`; the bench
+//!   stops at once when they are missing and warns when sources changed
+//!   after them.
+//! - The table goes to stdout, progress to stderr, and the same rows to
+//!   `target/bench/report.json`. Verdicts are informational: the run exits
+//!   0 whether targets are met or not.
+//! - Stores and files go under `$LINKAGE_BENCH_DIR`, else
+//!   `target/bench-tmp` on the repository's disk, never a tmpfs, where
+//!   fdatasync is free and every figure would be a lie ([`scratch`]); each
+//!   is removed when its figure is done. A whole run needs about 10 GiB
+//!   free.
+//! - `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1 and 8, single appends to
+//!   the store and pulled pages applied to it without NATS, and prints
+//!   plain lines: a quick look while working on the store.
+//! - `LINKAGE_BENCH_NODE_ONLY=1` runs figures 1, 2, 3 and 8 and prints one
+//!   line: a quick look while working on the append path (about a minute).
 //!
 //! # Layout
 //! - [`scratch`]: where stores and files go, and their removal.
 //! - [`fixture`]: the topology and the event every figure appends.
 //! - [`measure`]: rates and latency percentiles.
-//! - [`batched`]: figure 1, both sides.
+//! - [`batched`]: figure 1, both sides; figure 6's baseline.
 //! - [`unary`]: figures 2 and 3, our side, and the health-check baseline.
 //! - [`fsync`]: figure 3's baseline.
-//! - [`cluster`]: the demo topology as processes, and the bench's NATS user.
-//! - [`replication`]: figures 4 to 6, their rows and notes.
-//! - [`propagation`], [`fan_in`], [`catch_up`]: figures 4, 5 and 6, our side.
-//! - [`raw_nats`]: the baselines of figures 4 and 5.
+//! - [`cluster`]: the demo topology as processes (the testkit's supervisor).
+//! - [`counters`]: what a node counted (`/metrics`) and the CPU each process used.
+//! - [`task`]: tasks stopped with the figure that spawned them.
+//! - [`replication`]: figures 4 to 7, their rows and notes.
+//! - [`propagation`], [`fan_in`], [`catch_up`]: figures 4, 5 (and 7) and 6,
+//!   our side.
+//! - [`raw_nats`]: the bench's NATS user and the baselines of figures 4 and 5.
 //! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
 
@@ -153,6 +78,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod batched;
 mod catch_up;
 mod cluster;
+mod counters;
 mod fan_in;
 mod fixture;
 mod fsync;
@@ -162,6 +88,7 @@ mod raw_nats;
 mod replication;
 mod report;
 mod scratch;
+mod task;
 mod unary;
 mod views_rebuild;
 
@@ -203,16 +130,6 @@ const UNARY_BASELINE: &str = "unary: grpc.health.v1 Health/Check, same clients, 
 const LATENCY_BASELINE: &str = "latency: 300-byte file append + fdatasync, same disk";
 /// See [`BATCHED_BASELINE`].
 const REBUILD_BASELINE: &str = "rebuild: bare sled reading every event of the same log in position order";
-
-/// A spawned task that is aborted when its handle goes out of scope, so
-/// that a failing figure leaves nothing running behind it.
-pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Free space the whole bench needs on its scratch disk.
 const DISK_FREE_BYTES_MIN: u64 = 10 << 30;

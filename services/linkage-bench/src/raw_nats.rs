@@ -1,13 +1,32 @@
 //! The NATS baselines of figures 4 and 5: plain async-nats clients on the
-//! topology's own nats-server, as [`crate::cluster::BENCH_USER`], doing
+//! topology's own nats-server, as [`BENCH_USER`], doing
 //! nothing but moving the bytes.
 
-use crate::cluster::{NatsUser, BENCH_INBOX_PREFIX};
 use crate::measure::Latencies;
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::time::{Duration, Instant};
+
+/// The NATS user the baselines connect as; the nodes' users are their codes.
+pub const BENCH_USER: &str = "bench";
+
+/// The subjects the bench user may use; no node listens there.
+pub const BENCH_SUBJECTS: &str = "bench.>";
+
+/// The bench user's reply inboxes, shaped like a node's `_INBOX_<code>`.
+pub const BENCH_INBOX_PREFIX: &str = "_INBOX_bench";
+
+/// How the baselines reach nats-server.
+#[derive(Clone, Debug)]
+pub struct NatsUser {
+    /// The topology's broker.
+    pub url: String,
+    /// [`BENCH_USER`].
+    pub user: String,
+    /// Random, written to the server's configuration only.
+    pub password: String,
+}
 
 /// Where the request/reply baseline asks and answers.
 const RTT_SUBJECT: &str = "bench.rtt";
@@ -52,7 +71,7 @@ pub async fn round_trips(user: &NatsUser, payload: Bytes) -> anyhow::Result<Late
     let mut requests = responder.subscribe(RTT_SUBJECT).await?;
     // The subscription is registered at the server before the first request.
     responder.flush().await?;
-    let answering = crate::AbortOnDrop(tokio::spawn(async move {
+    let answering = crate::task::AbortOnDrop(tokio::spawn(async move {
         while let Some(message) = requests.next().await {
             if let Some(reply) = message.reply {
                 responder.publish(reply, message.payload).await?;
@@ -93,7 +112,7 @@ pub async fn publish_subscribe(user: &NatsUser, messages: &[Bytes]) -> anyhow::R
     let expected = messages.len();
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + FLOW_DURATION_MAX);
-    let mut receiving = crate::AbortOnDrop(tokio::spawn(async move {
+    let mut receiving = crate::task::AbortOnDrop(tokio::spawn(async move {
         let mut received = 0;
         while received < expected {
             match tokio::time::timeout_at(deadline, incoming.next()).await {

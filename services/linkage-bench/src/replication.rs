@@ -1,7 +1,10 @@
-//! Figures 4 to 6: replication across the demo topology run as real
+//! Figures 4 to 7: replication across the demo topology run as real
 //! processes (see [`crate::cluster`]), each beside its baseline on the same
-//! nats-server or the same disk, measured right after it in the same run.
-//! Why each baseline is the fair one is in the crate's documentation.
+//! nats-server or the same disk, measured right after it in the same run
+//! (figure 7's from the province's own counters over figure 5's window).
+//! What each figure and its baseline measure, and why the baseline is the
+//! fair one, is in the module that measures it: [`crate::propagation`],
+//! [`crate::fan_in`], [`crate::catch_up`].
 
 use crate::cluster::{Binaries, Cluster};
 use crate::measure::Rate;

@@ -1,6 +1,29 @@
-//! Figures 2 and 3, our side: a real node started in-process and driven
-//! over gRPC on loopback, with `Append` and, as the baseline, the trivial
-//! `grpc.health.v1.Health/Check` on the same server and connections.
+//! Figures 2 and 3, our side, and figure 2's baseline: a real node
+//! ([`BenchNode`], started in-process with `linkage_node::server::start`
+//! as `linkage-node` would start it) driven over gRPC on loopback.
+//!
+//! Figure 2, unary appends per second: 1 client on one connection, then
+//! [`CLIENTS_MANY`] clients over [`CONNECTIONS_MAX`] connections, each
+//! repeating the fixture's `Append` for [`RUN_DURATION`]. *Baseline*: the
+//! same clients on the same connections calling
+//! `grpc.health.v1.Health/Check` on the same server, measured right
+//! before: a unary call that does no work, so it measures tonic, HTTP/2
+//! and the runtime alone. The ratio is what validation, the writer's queue
+//! and durability cost per call. With one client each append waits for its
+//! own fdatasync, so that ratio is low by nature and has no target; with
+//! many, group commit covers many appends with one fdatasync. *Target* for
+//! [`CLIENTS_MANY`] clients: ratio ≥ 0.3.
+//!
+//! Figure 3, append latency p50 and p99: one client makes
+//! [`LATENCY_SAMPLES`] sequential `Append`s. *Baseline*: a 300-byte
+//! append and fdatasync of a file on the same disk ([`crate::fsync`]),
+//! taken in [`LATENCY_ROUNDS`] turns with our samples while the node is
+//! up, so that a disk or host slow for a moment slows both. *Targets*:
+//! p50 ≤ baseline p50 + 300 µs, p99 ≤ 2 ms. A floor timed in the same
+//! rounds — a raw append + fdatasync, then a `Health/Check` on the same
+//! connection, the least a durable RPC takes on this host — goes into a
+//! note, and another note names each target that the floor alone misses:
+//! no node could have met it in that run.
 
 use crate::fixture;
 use crate::fsync::RawAppends;

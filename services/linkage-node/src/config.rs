@@ -109,6 +109,28 @@ impl Config {
     }
 }
 
+/// One committee's linkage node: a durable, signed event log on sled,
+/// served over gRPC (EventLogService, AdminService, grpc.health.v1 and
+/// server reflection).
+///
+/// Settings come from defaults, then the TOML file given with --config, then
+/// LINKAGE_* environment variables (LINKAGE_NODE, LINKAGE_DATA_DIR, …), then
+/// the flags below; later wins. SIGTERM or SIGINT: health turns NOT_SERVING,
+/// in-flight requests finish, the store is flushed, exit 0. One that comes
+/// during start-up (a long recovery, say) takes effect once the node
+/// serves; a second one then stops it at once (exit 130 or 143).
+#[derive(clap::Parser, Debug)]
+#[command(version, about, long_about)]
+pub struct Cli {
+    /// TOML configuration file with the keys below (node, topology, data_dir,
+    /// grpc_listen, key_file, shutdown_grace, log_format, log)
+    #[arg(long, env = "LINKAGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    // Every setting's flag, after the file and the environment.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
 /// Flags that override the file and the environment.
 #[derive(Clone, Debug, Default, Serialize, clap::Args)]
 pub struct Overrides {

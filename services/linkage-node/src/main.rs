@@ -8,29 +8,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use linkage_node::config::{Config, LogFormat, Overrides};
-use std::path::PathBuf;
-
-/// One committee's linkage node: a durable, signed event log on sled,
-/// served over gRPC (EventLogService, AdminService, grpc.health.v1 and
-/// server reflection).
-///
-/// Settings come from defaults, then the TOML file given with --config, then
-/// LINKAGE_* environment variables (LINKAGE_NODE, LINKAGE_DATA_DIR, …), then
-/// the flags below; later wins. SIGTERM or SIGINT: health turns NOT_SERVING,
-/// in-flight requests finish, the store is flushed, exit 0. One that comes
-/// during start-up (a long recovery, say) takes effect once the node
-/// serves; a second one then stops it at once (exit 130 or 143).
-#[derive(Parser, Debug)]
-#[command(version, about, long_about)]
-struct Cli {
-    /// TOML configuration file with the keys below (node, topology, data_dir,
-    /// grpc_listen, key_file, shutdown_grace, log_format, log)
-    #[arg(long, env = "LINKAGE_CONFIG")]
-    config: Option<PathBuf>,
-    #[command(flatten)]
-    overrides: Overrides,
-}
+use linkage_node::config::{Cli, Config, LogFormat};
 
 fn init_logs(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -2,6 +2,9 @@
 //! — started through `linkctl local up` (the same runner as
 //! `deploy/local/up`), with helpers to kill, restart and inspect them.
 
+use crate::manifest::Manifest;
+use crate::process::alive;
+use crate::supervisor::Supervisor;
 use linkage_core::channel::entitled;
 use linkage_core::groups::Groups;
 use linkage_core::pb;
@@ -14,28 +17,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+/// How long a restarted node may take to bind its port and to restore.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A running topology. Stopped (everything killed) on drop.
 pub struct LocalTopology {
+    /// Its processes, killed on drop; declared before the working
+    /// directory, so they are gone before it is removed.
+    supervisor: Supervisor,
     /// Holds keys, stores, logs, nodes.json.
     pub workdir: tempfile::TempDir,
     bin_dir: PathBuf,
-    nodes: serde_json::Value,
-}
-
-fn kill(pid: u64, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
-}
-
-fn alive(pid: u64) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
-}
-
-fn wait_dead(pid: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// (origin, channel, seq).
@@ -64,27 +56,33 @@ impl LocalTopology {
     /// `bin_dir` (linkctl, linkage-node).
     pub fn up(topology: &Path, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
         let workdir = tempfile::tempdir()?;
-        let out = Command::new(crate::workspace_root().join("deploy/local/up"))
+        let out = Command::new(crate::workspace::workspace_root().join("deploy/local/up"))
             .arg(topology)
             .arg(workdir.path())
-            .env("LINKAGE_BIN_DIR", bin_dir)
+            .env(crate::binaries::BIN_DIR_ENV, bin_dir)
             .stdin(Stdio::null())
             .output()?;
+        // Owned before the outcome is looked at: whatever did start is
+        // stopped on drop.
+        let supervisor = Supervisor::own(workdir.path());
         anyhow::ensure!(out.status.success(), "deploy/local/up failed: {}", String::from_utf8_lossy(&out.stderr));
-        let nodes = serde_json::from_str(&std::fs::read_to_string(workdir.path().join("nodes.json"))?)?;
-        Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
+        Ok(LocalTopology { supervisor: supervisor?, workdir, bin_dir: bin_dir.to_owned() })
     }
 
     /// Takes over a topology that something else started in `workdir` (the
     /// demo with `LINKAGE_DEMO_KEEP=1`); stopped on drop like one from [`LocalTopology::up`].
     pub fn attach(workdir: tempfile::TempDir, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
-        let nodes = serde_json::from_str(&std::fs::read_to_string(workdir.path().join("nodes.json"))?)?;
-        Ok(LocalTopology { workdir, bin_dir: bin_dir.to_owned(), nodes })
+        Ok(LocalTopology { supervisor: Supervisor::own(workdir.path())?, workdir, bin_dir: bin_dir.to_owned() })
+    }
+
+    /// What runs, as `nodes.json` records it.
+    pub fn manifest(&self) -> &Manifest {
+        self.supervisor.manifest()
     }
 
     /// Node codes in the topology.
     pub fn codes(&self) -> Vec<String> {
-        self.nodes["nodes"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.manifest().codes()
     }
 
     /// The enrolled topology file (with public keys).
@@ -94,7 +92,7 @@ impl LocalTopology {
 
     /// The NATS URL.
     pub fn nats_url(&self) -> String {
-        self.nodes["nats"]["url"].as_str().unwrap_or_default().to_owned()
+        self.manifest().nats.url.clone().unwrap_or_default()
     }
 
     /// A node's NATS credentials file.
@@ -104,16 +102,13 @@ impl LocalTopology {
 
     /// A node's data directory.
     pub fn data_dir(&self, code: &str) -> PathBuf {
-        PathBuf::from(self.nodes["nodes"][code]["data_dir"].as_str().unwrap_or_default())
+        self.manifest().node(code).and_then(|n| n.data_dir(code)).expect("a node of the topology")
     }
 
-    fn pid(&self, code: &str) -> u64 {
-        self.nodes["nodes"][code]["pid"].as_u64().unwrap_or(0)
-    }
-
-    /// A node's gRPC URL.
+    /// A node's gRPC URL; one that refuses connections while it is down.
     pub fn url(&self, code: &str) -> String {
-        format!("http://{}", self.nodes["nodes"][code]["grpc"].as_str().unwrap_or_default())
+        let grpc = self.manifest().node(code).ok().and_then(|n| n.grpc.clone());
+        format!("http://{}", grpc.unwrap_or_default())
     }
 
     /// A new connection to a node.
@@ -136,41 +131,24 @@ impl LocalTopology {
     }
 
     /// SIGKILL a node. Its address goes with it (from grpc.addr and from
-    /// here, until `restart`), so that no client reaches whatever process
-    /// takes the freed port meanwhile.
+    /// the manifest, until `restart`), so that no client reaches whatever
+    /// process takes the freed port meanwhile.
     pub fn kill9(&mut self, code: &str) {
-        let pid = self.pid(code);
-        kill(pid, nix::sys::signal::Signal::SIGKILL);
-        wait_dead(pid);
-        let _ = std::fs::remove_file(self.data_dir(code).join("grpc.addr"));
-        self.nodes["nodes"][code]["grpc"] = "".into();
+        self.supervisor.kill9(code).expect("killing a node");
     }
 
-    /// Starts a stopped node again with its recorded argv and waits until it serves.
+    /// Starts a stopped node again with its recorded argv and waits until
+    /// it has bound its port.
     pub async fn restart(&mut self, code: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(!alive(self.pid(code)), "{code} still runs");
-        let argv: Vec<String> = serde_json::from_value(self.nodes["nodes"][code]["argv"].clone())?;
-        let dir = self.data_dir(code);
-        std::fs::create_dir_all(&dir)?;
-        let _ = std::fs::remove_file(dir.join("grpc.addr"));
-        let pid = spawn(&argv, &dir.join("node.log"))?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let grpc = loop {
-            if let Ok(addr) = std::fs::read_to_string(dir.join("grpc.addr")) {
-                break addr.trim().to_owned();
-            }
-            anyhow::ensure!(Instant::now() < deadline, "{code} did not restart");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.nodes["nodes"][code]["pid"] = pid.into();
-        self.nodes["nodes"][code]["grpc"] = grpc.into();
+        self.supervisor.start(code)?;
+        self.supervisor.wait_bound(code, RESTART_TIMEOUT).await?;
         Ok(())
     }
 
     /// Waits until a node has checked its own streams with its peers and
     /// takes appends.
     pub async fn wait_restored(&self, code: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + RESTART_TIMEOUT;
         loop {
             if let Ok(mut admin) = self.admin(code).await {
                 if let Ok(r) = admin.replication(pb::ReplicationRequest {}).await {
@@ -185,30 +163,15 @@ impl LocalTopology {
     }
 
     /// SIGKILL the broker.
-    pub fn kill_nats(&self) {
-        let pid = self.nodes["nats"]["pid"].as_u64().unwrap_or(0);
-        kill(pid, nix::sys::signal::Signal::SIGKILL);
-        wait_dead(pid);
+    pub fn kill_nats(&mut self) {
+        self.supervisor.kill_nats().expect("killing nats-server");
     }
 
     /// Starts the broker again with its recorded argv (same port), and
     /// waits until it listens: a broker that could not have its port back
     /// fails here, not as a convergence timeout later.
     pub fn restart_nats(&mut self) -> anyhow::Result<()> {
-        const READY: &str = "Listening for client connections";
-        let argv: Vec<String> = serde_json::from_value(self.nodes["nats"]["argv"].clone())?;
-        let log = self.workdir.path().join("nats/nats-server.log");
-        let ready = || std::fs::read_to_string(&log).map_or(0, |text| text.matches(READY).count());
-        let before = ready();
-        let pid = spawn(&argv, &log)?;
-        self.nodes["nats"]["pid"] = pid.into();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ready() == before {
-            anyhow::ensure!(alive(pid), "nats-server exited on restart; see {}", log.display());
-            anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen within 30 s of its restart");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        self.supervisor.start_nats()
     }
 
     /// Every event a node holds, by (origin, channel, seq) → BLAKE3 of its bytes.
@@ -259,19 +222,16 @@ impl LocalTopology {
 
     /// Stops everything with `deploy/local/down` (SIGTERM, then SIGKILL
     /// after a grace period) and checks that every process is gone.
-    pub fn down(self) -> anyhow::Result<()> {
-        let out = Command::new(crate::workspace_root().join("deploy/local/down"))
+    pub fn down(mut self) -> anyhow::Result<()> {
+        let out = Command::new(crate::workspace::workspace_root().join("deploy/local/down"))
             .arg(self.workdir.path())
-            .env("LINKAGE_BIN_DIR", &self.bin_dir)
+            .env(crate::binaries::BIN_DIR_ENV, &self.bin_dir)
             .output()?;
         anyhow::ensure!(out.status.success(), "deploy/local/down failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut pids: Vec<u64> = self.nodes["nodes"]
-            .as_object()
-            .map(|m| m.values().filter_map(|p| p["pid"].as_u64()).collect())
-            .unwrap_or_default();
-        pids.extend(self.nodes["nats"]["pid"].as_u64());
-        let running: Vec<u64> = pids.into_iter().filter(|p| alive(*p)).collect();
+        let running: Vec<u32> = self.manifest().pids().into_iter().filter(|p| alive(*p)).collect();
         anyhow::ensure!(running.is_empty(), "still running after down: {running:?}");
+        // Stopped: their pids may be anyone's from now on.
+        self.supervisor.disown();
         Ok(())
     }
 
@@ -281,27 +241,8 @@ impl LocalTopology {
     }
 }
 
-fn spawn(argv: &[String], log: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .process_group(0)
-        .spawn()?;
-    Ok(child.id() as u64)
-}
-
 impl Drop for LocalTopology {
     fn drop(&mut self) {
-        if let Some(nodes) = self.nodes["nodes"].as_object() {
-            for p in nodes.values() {
-                kill(p["pid"].as_u64().unwrap_or(0), nix::sys::signal::Signal::SIGKILL);
-            }
-        }
-        kill(self.nodes["nats"]["pid"].as_u64().unwrap_or(0), nix::sys::signal::Signal::SIGKILL);
         if std::env::var_os("LINKAGE_KEEP_WORKDIR").is_some() {
             let kept = std::mem::replace(&mut self.workdir, tempfile::tempdir().expect("tempdir")).keep();
             eprintln!("kept the topology's workdir: {}", kept.display());

@@ -1,13 +1,15 @@
 //! Deployment helpers: enrolling node keys into a topology, generating the
 //! nats-server configuration and per-node credentials from it, and the local
-//! topology runner (`deploy/local/up` and `down`).
+//! topology runner (`deploy/local/up` and `down`), whose processes the
+//! testkit's supervisor kills, restarts and stops.
 
 use anyhow::Context;
 use linkage_core::topology::TopologyFile;
 use linkage_core::{subjects, Topology};
-use std::collections::BTreeMap;
+use linkage_testkit::manifest::{Manifest, Process, FILE_NAME};
+use linkage_testkit::process::{alive, spawn_detached, wait_for_file};
+use linkage_testkit::supervisor::{wait_serving, Supervisor};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long `up` waits for nats-server and for every node to serve.
@@ -85,75 +87,15 @@ pub fn nats_config(topology: &Topology, out: &Path, listen: &str) -> anyhow::Res
     Ok(path)
 }
 
-/// One started process in `nodes.json`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
-pub struct Process {
-    /// Node name (absent for NATS).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// gRPC address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<String>,
-    /// Metrics address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<String>,
-    /// NATS client URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Process id.
-    pub pid: u32,
-    /// The exact command line that starts this process again.
-    pub argv: Vec<String>,
-    /// Data directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<String>,
-}
-
-/// `WORKDIR/nodes.json`.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
-pub struct NodesFile {
-    /// The broker.
-    pub nats: Process,
-    /// Every node by code.
-    pub nodes: BTreeMap<String, Process>,
-}
-
-/// Starts a detached process with output to `log`.
-fn spawn_detached(argv: &[String], log: &Path) -> anyhow::Result<u32> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", argv[0]))?;
-    Ok(child.id())
-}
-
-fn wait_for_file(path: &Path, deadline: Instant, what: &str) -> anyhow::Result<String> {
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if !text.trim().is_empty() {
-                return Ok(text.trim().to_owned());
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{what} did not start in time ({} missing)", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `deploy/local/up TOPOLOGY WORKDIR`: NATS and every node of the topology
 /// as separate processes on free loopback ports.
-pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> anyhow::Result<NodesFile> {
+pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> anyhow::Result<Manifest> {
     let workdir = std::fs::canonicalize({
         std::fs::create_dir_all(workdir)?;
         workdir
     })?;
     anyhow::ensure!(
-        !workdir.join("nodes.json").exists(),
+        !workdir.join(FILE_NAME).exists(),
         "{} already runs a topology: `deploy/local/down` it first",
         workdir.display()
     );
@@ -176,9 +118,9 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
         let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"))?;
         let argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
         let _ = std::fs::remove_file(&log);
-        let pid = spawn_detached(&argv, &log)?;
+        let pid = spawn_detached(&argv, &log)?.id();
         // Ready means: our process is alive and says it listens on our port.
-        let ready = format!("Listening for client connections on 127.0.0.1:{port}");
+        let ready = format!("{} on 127.0.0.1:{port}", linkage_testkit::supervisor::NATS_READY);
         loop {
             if std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&ready)) && alive(pid) {
                 break;
@@ -206,7 +148,7 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     };
 
     let node_bin = bin_dir.join("linkage-node");
-    let mut nodes = BTreeMap::new();
+    let mut nodes = std::collections::BTreeMap::new();
     for node in topology.nodes() {
         let dir = workdir.join("nodes").join(node.code.as_str());
         std::fs::create_dir_all(&dir)?;
@@ -230,7 +172,7 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
             "--nats-credentials".into(),
             workdir.join("creds").join(format!("{}.toml", node.code)).display().to_string(),
         ];
-        let pid = spawn_detached(&argv, &dir.join("node.log"))?;
+        let pid = spawn_detached(&argv, &dir.join("node.log"))?.id();
         nodes.insert(
             node.code.to_string(),
             Process {
@@ -246,142 +188,40 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     }
     // Record every process before waiting on any: if one fails to come up,
     // `down` can still stop everything that was started.
-    let mut file = NodesFile { nats, nodes };
-    write_nodes(&workdir, &file)?;
-    for (code, p) in file.nodes.iter_mut() {
-        let dir = PathBuf::from(p.data_dir.as_ref().expect("set above"));
+    let mut manifest = Manifest { nats, nodes };
+    manifest.write(&workdir)?;
+    for (code, p) in manifest.nodes.iter_mut() {
+        let dir = p.data_dir(code)?;
         let grpc = wait_for_file(&dir.join("grpc.addr"), deadline, &format!("node {code}"))?;
         p.metrics = Some(wait_for_file(&dir.join("metrics.addr"), deadline, &format!("node {code}"))?);
         wait_serving(&grpc, deadline).await.with_context(|| format!("node {code}"))?;
         p.grpc = Some(grpc);
     }
-    write_nodes(&workdir, &file)?;
-    Ok(file)
-}
-
-/// Waits until a node's health check answers SERVING and it has checked
-/// its own streams with its peers (so that it takes appends).
-pub async fn wait_serving(grpc: &str, deadline: Instant) -> anyhow::Result<()> {
-    use linkage_proto::v1::admin_service_client::AdminServiceClient;
-    use tonic_health::pb::health_client::HealthClient;
-    loop {
-        let attempt = async {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))?.connect().await?;
-            let answer = HealthClient::new(channel.clone())
-                .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
-                .await?
-                .into_inner();
-            let serving = answer.status() == tonic_health::pb::health_check_response::ServingStatus::Serving;
-            let restored =
-                match AdminServiceClient::new(channel).replication(linkage_core::pb::ReplicationRequest {}).await {
-                    Ok(r) => r.into_inner().restored,
-                    // Replication off: nothing to restore.
-                    Err(status) => status.code() == tonic::Code::FailedPrecondition,
-                };
-            anyhow::Ok(serving && restored)
-        };
-        if let Ok(true) = attempt.await {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "not SERVING in time");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    manifest.write(&workdir)?;
+    Ok(manifest)
 }
 
 /// Stops what `local_up` started: SIGTERM to every node, SIGKILL after a
 /// grace period, then NATS.
 pub fn local_down(workdir: &Path) -> anyhow::Result<()> {
-    let path = workdir.join("nodes.json");
-    let file = read_nodes(workdir)?;
-    let signal = |pid: u32, sig| {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
-    };
-    let pids: Vec<u32> = file.nodes.values().map(|p| p.pid).collect();
-    for pid in &pids {
-        signal(*pid, nix::sys::signal::Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let stuck: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    for (code, process) in file.nodes.iter().filter(|(_, p)| stuck.contains(&p.pid)) {
-        eprintln!("node {code} (pid {}) did not stop within 15 s of SIGTERM; killing it", process.pid);
-        signal(process.pid, nix::sys::signal::Signal::SIGKILL);
-    }
-    signal(file.nats.pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alive(file.nats.pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    signal(file.nats.pid, nix::sys::signal::Signal::SIGKILL);
-    // A killed process is gone only once the kernel has torn it down (its
-    // sled lock and ports freed): whoever runs `up` next must not race it.
-    let mut left: Vec<u32> = stuck.into_iter().chain([file.nats.pid]).collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        left.retain(|p| alive(*p));
-        if left.is_empty() || Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Renamed either way: a second `down` must not signal these pids
-    // again, which may belong to other processes by then.
-    std::fs::rename(&path, workdir.join("nodes.json.stopped"))?;
-    anyhow::ensure!(left.is_empty(), "processes {left:?} still run 20 s after SIGKILL");
-    Ok(())
-}
-
-fn read_nodes(workdir: &Path) -> anyhow::Result<NodesFile> {
-    let path = workdir.join("nodes.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn write_nodes(workdir: &Path, file: &NodesFile) -> anyhow::Result<()> {
-    let tmp = workdir.join("nodes.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(file)?)?;
-    std::fs::rename(tmp, workdir.join("nodes.json"))?;
-    Ok(())
+    Supervisor::attach(workdir)?.stop()
 }
 
 /// One node's entry in `nodes.json`.
 pub fn local_node(workdir: &Path, code: &str) -> anyhow::Result<Process> {
-    read_nodes(workdir)?
-        .nodes
-        .remove(code)
-        .with_context(|| format!("{code} is not in {}/nodes.json", workdir.display()))
+    Ok(Manifest::read(workdir)?.node(code)?.clone())
 }
 
 /// SIGKILL one node.
 pub fn local_kill(workdir: &Path, code: &str) -> anyhow::Result<()> {
-    let node = local_node(workdir, code)?;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(node.pid as i32), nix::sys::signal::Signal::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(node.pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
+    Supervisor::attach(workdir)?.kill9(code)
 }
 
-/// Starts one node again with its recorded argv and records its new pid
-/// and address.
+/// Starts one node again with its recorded argv, records its new pid and
+/// address, and waits until it serves.
 pub async fn local_restart(workdir: &Path, code: &str) -> anyhow::Result<()> {
-    let mut file = read_nodes(workdir)?;
-    let node = file.nodes.get_mut(code).with_context(|| format!("{code} is not in nodes.json"))?;
-    anyhow::ensure!(!alive(node.pid), "{code} is still running (pid {})", node.pid);
-    let dir = PathBuf::from(node.data_dir.clone().unwrap_or_default());
-    let _ = std::fs::remove_file(dir.join("grpc.addr"));
-    node.pid = spawn_detached(&node.argv, &dir.join("node.log"))?;
-    let deadline = Instant::now() + UP_TIMEOUT;
-    let grpc = wait_for_file(&dir.join("grpc.addr"), deadline, &format!("node {code}"))?;
-    wait_serving(&grpc, deadline).await?;
-    node.grpc = Some(grpc);
-    write_nodes(workdir, &file)
+    let mut supervisor = Supervisor::attach(workdir)?;
+    supervisor.start(code)?;
+    let addr = supervisor.wait_bound(code, UP_TIMEOUT).await?;
+    wait_serving(&addr.to_string(), Instant::now() + UP_TIMEOUT).await
 }

@@ -18,6 +18,7 @@
 //!   topologies.
 
 mod append;
+mod client;
 mod deploy;
 mod json;
 mod labels;
@@ -34,7 +35,6 @@ use linkage_core::{pb, Level};
 use linkage_proto::v1::admin_service_client::AdminServiceClient;
 use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
 use std::path::PathBuf;
-use tonic::transport::Channel;
 
 /// Talk to linkage nodes.
 #[derive(Parser)]
@@ -87,28 +87,28 @@ enum Command {
         #[command(flatten)]
         opts: views::ViewOpts,
         #[command(subcommand)]
-        command: views::PlanningCommand,
+        command: views::planning::PlanningCommand,
     },
     /// 联通 views: joint groups (联动调研组), sub-topics, overdue tasks.
     Progress {
         #[command(flatten)]
         opts: views::ViewOpts,
         #[command(subcommand)]
-        command: views::ProgressCommand,
+        command: views::progress::ProgressCommand,
     },
     /// 畅通 views: 社情民意 items and their trail, statistics, notices (上情下达).
     Exchange {
         #[command(flatten)]
         opts: views::ViewOpts,
         #[command(subcommand)]
-        command: views::ExchangeCommand,
+        command: views::exchange::ExchangeCommand,
     },
     /// 互通 views: results (调研成果), shares, adoptions, feedback.
     Results {
         #[command(flatten)]
         opts: views::ViewOpts,
         #[command(subcommand)]
-        command: views::ResultsCommand,
+        command: views::results::ResultsCommand,
     },
     /// The view store: rebuild the four views from the log.
     Views {
@@ -226,14 +226,6 @@ fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<Channel> {
-    tonic::transport::Endpoint::from_shared(addr.to_owned())
-        .with_context(|| format!("--addr {addr} is not a URL like http://127.0.0.1:7700"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach a node at {addr}"))
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run(Cli::parse()).await {
@@ -294,13 +286,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replication => {
-            let mut client = AdminServiceClient::new(connect(&cli.addr).await?);
+            let mut client = AdminServiceClient::new(client::connect(&cli.addr).await?);
             let r = client.replication(pb::ReplicationRequest {}).await.map_err(show::status_error)?.into_inner();
             show::print_replication(&r);
             Ok(())
         }
         Command::Forks => {
-            let mut client = AdminServiceClient::new(connect(&cli.addr).await?);
+            let mut client = AdminServiceClient::new(client::connect(&cli.addr).await?);
             let r = client.list_forks(pb::ListForksRequest {}).await.map_err(show::status_error)?.into_inner();
             println!("{} forks", r.forks.len());
             for f in r.forks {
@@ -328,10 +320,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Planning { opts, command } => views::planning(&cli.addr, opts, command).await,
-        Command::Progress { opts, command } => views::progress(&cli.addr, opts, command).await,
-        Command::Exchange { opts, command } => views::exchange(&cli.addr, opts, command).await,
-        Command::Results { opts, command } => views::results(&cli.addr, opts, command).await,
+        Command::Planning { opts, command } => views::planning::planning(&cli.addr, opts, command).await,
+        Command::Progress { opts, command } => views::progress::progress(&cli.addr, opts, command).await,
+        Command::Exchange { opts, command } => views::exchange::exchange(&cli.addr, opts, command).await,
+        Command::Results { opts, command } => views::results::results(&cli.addr, opts, command).await,
         Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", topology_from_csv(&csv, &only)?);
@@ -339,7 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Append { print_id, args } => {
             let request = args.to_request()?;
-            let mut client = EventLogServiceClient::new(connect(&cli.addr).await?);
+            let mut client = EventLogServiceClient::new(client::connect(&cli.addr).await?);
             let response = client.append(request).await.map_err(show::status_error)?.into_inner();
             if print_id {
                 println!("{}", response.event.and_then(|e| e.event).map(|e| e.id).unwrap_or_default());
@@ -354,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Get { id } => {
-            let mut client = EventLogServiceClient::new(connect(&cli.addr).await?);
+            let mut client = EventLogServiceClient::new(client::connect(&cli.addr).await?);
             let response = client.get(pb::GetRequest { id }).await.map_err(show::status_error)?.into_inner();
             if let Some(stored) = response.event {
                 show::print_event_detail(&stored);
@@ -362,7 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Read { from_position, origin, channel, from_seq, limit } => {
-            let mut client = EventLogServiceClient::new(connect(&cli.addr).await?);
+            let mut client = EventLogServiceClient::new(client::connect(&cli.addr).await?);
             let range = match (origin, channel) {
                 (Some(origin), Some(channel)) => {
                     pb::read_request::Range::Stream(pb::StreamRange { origin, channel, from_seq })
@@ -385,7 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status => {
-            let mut client = AdminServiceClient::new(connect(&cli.addr).await?);
+            let mut client = AdminServiceClient::new(client::connect(&cli.addr).await?);
             let status = client.status(pb::StatusRequest {}).await.map_err(show::status_error)?.into_inner();
             show::print_status(&status);
             Ok(())

@@ -4,11 +4,11 @@
 //! and events held. Nodes are probed concurrently, each with a short
 //! timeout, so a dead or hung node shows `DOWN` instead of stopping the rest.
 
-use crate::deploy::NodesFile;
 use crate::table::Table;
 use anyhow::Context;
 use linkage_core::{pb, Topology};
 use linkage_proto::v1::admin_service_client::AdminServiceClient;
+use linkage_testkit::manifest::Manifest as NodesFile;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

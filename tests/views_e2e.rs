@@ -13,12 +13,7 @@ use linkage_proto::v1::results_service_client::ResultsServiceClient;
 use linkage_testkit::topology::{Key, LocalTopology};
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
-}
 
 /// Every record a node serves, by (record kind, id), as encoded bytes.
 async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, String), Vec<u8>> {
@@ -117,7 +112,7 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
 async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let workdir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(linkage_testkit::workspace_root().join("deploy/demo.sh"))
-        .env("LINKAGE_BIN_DIR", bin_dir())
+        .env("LINKAGE_BIN_DIR", linkage_testkit::bin_dir())
         .env("LINKAGE_DEMO_WORKDIR", workdir.path())
         .env("LINKAGE_DEMO_KEEP", "1")
         .stdin(std::process::Stdio::null())
@@ -126,7 +121,7 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let has_topology = workdir.path().join("nodes.json").exists();
-    let topo = has_topology.then(|| LocalTopology::attach(workdir, &bin_dir()).unwrap());
+    let topo = has_topology.then(|| LocalTopology::attach(workdir, linkage_testkit::bin_dir()).unwrap());
     assert!(out.status.success(), "the demo failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
     let topo = topo.unwrap();
     for code in ["620000", "620700", "620722"] {

@@ -4,13 +4,12 @@
 
 use linkage_core::pb;
 use linkage_testkit::topology::LocalTopology;
-use std::path::Path;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gansu_101_nodes_converge_on_10000_events() {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned();
-    let topo = LocalTopology::up(&linkage_testkit::topology("gansu.toml"), &bin_dir).unwrap();
+    let bin_dir = linkage_testkit::bin_dir();
+    let topo = LocalTopology::up(&linkage_testkit::topology("gansu.toml"), bin_dir).unwrap();
     let codes = topo.codes();
     assert_eq!(codes.len(), 101);
     let topology = linkage_core::Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();

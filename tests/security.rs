@@ -9,13 +9,8 @@ use linkage_core::{pb, wire};
 use linkage_node::config::NatsCredentials;
 use linkage_testkit::topology::LocalTopology;
 use prost::Message;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-fn bin_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
-}
 
 /// A raw NATS client with a node's credentials; server errors arrive on the receiver.
 async fn raw_client(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
@@ -79,7 +74,7 @@ async fn replication(topo: &LocalTopology, code: &str) -> pb::ReplicationRespons
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_permissions_pin_who_speaks_and_who_listens() {
-    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), &bin_dir()).unwrap();
+    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
     let (minle, mut minle_errors) = raw_client(&topo, "620722").await;
 
     // 民乐县 cannot listen to 古浪县's reports …
@@ -148,7 +143,7 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
-    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), &bin_dir()).unwrap();
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
     let mut client = topo.event_log("620722").await.unwrap();
     let append = |title: String| pb::AppendRequest {
         channel: "up".into(),

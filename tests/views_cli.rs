@@ -9,20 +9,23 @@
 
 use linkage_testkit::{topology, NodeProcess};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-const LINKCTL: &str = env!("CARGO_BIN_EXE_linkctl");
-
 fn node_bin() -> PathBuf {
-    let bin = Path::new(LINKCTL).with_file_name("linkage-node");
+    let bin = linkage_testkit::node_bin();
     assert!(bin.exists(), "{} is missing: run `cargo build --bins` first", bin.display());
     bin
 }
 
 /// Runs linkctl against the node; panics with its stderr on failure.
 fn ctl(node: &NodeProcess, args: &[&str]) -> String {
-    let out = Command::new(LINKCTL).arg("--addr").arg(node.url()).args(args).output().expect("runs linkctl");
+    let out = Command::new(linkage_testkit::linkctl_bin())
+        .arg("--addr")
+        .arg(node.url())
+        .args(args)
+        .output()
+        .expect("runs linkctl");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     assert!(out.status.success(), "linkctl {args:?} failed: {}{stdout}", String::from_utf8_lossy(&out.stderr));
     stdout
@@ -248,7 +251,7 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
 
     // A node that answers slowly beside the 101 of another test is still up;
     // the dead address is refused at once whatever the timeout.
-    let out = Command::new(LINKCTL)
+    let out = Command::new(linkage_testkit::linkctl_bin())
         .args(["topology", "status", "--timeout", "20s", "--nodes"])
         .arg(dir.path())
         .output()
@@ -261,7 +264,7 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
     assert!(line("620722").starts_with("   └─ 民乐县") && line("620722").contains("NOT_STARTED"), "{text}");
     assert!(text.contains("(7 nodes, 1 serving)"), "{text}");
 
-    let out = Command::new(LINKCTL)
+    let out = Command::new(linkage_testkit::linkctl_bin())
         .args(["topology", "status", "--json", "--timeout", "20s", "--nodes"])
         .arg(dir.path().join("nodes.json"))
         .output()

@@ -42,7 +42,7 @@ async fn acknowledged_batch_is_covered_by_fdatasync() {
         .args(["-f", "-yy", "-s", "65536", "-o"])
         .arg(&trace_path)
         .args(["-e", "trace=pwrite64,write,writev,sendto,sendmsg,fdatasync,fsync,sync_file_range"])
-        .arg(env!("CARGO_BIN_EXE_linkage-node"))
+        .arg(linkage_testkit::node_bin())
         .args(["--node", "620722", "--topology"])
         .arg(topology("demo.toml"))
         .arg("--data-dir")

@@ -105,13 +105,9 @@ async fn check_log(node: &NodeProcess) -> HashMap<String, (String, u64)> {
 async fn acknowledged_appends_survive_kill_9() {
     let rounds = if long_tests() { 200 } else { 20 };
     let dir = tempfile::tempdir().unwrap();
-    let mut node = NodeProcess::start(
-        env!("CARGO_BIN_EXE_linkage-node").as_ref(),
-        "620700",
-        &topology("demo.toml"),
-        &dir.path().join("node"),
-    )
-    .unwrap();
+    let mut node =
+        NodeProcess::start(&linkage_testkit::node_bin(), "620700", &topology("demo.toml"), &dir.path().join("node"))
+            .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x11_2026);
     let mut all_acks: Vec<Ack> = Vec::new();
     for round in 0..rounds {

@@ -6,14 +6,16 @@ use linkage_core::pb::payload::Kind;
 use linkage_core::{pb, NodeCode, Topology};
 use linkage_testkit::topology::LocalTopology;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Key = (String, String, u64);
+/// Batches each side has appended when a test injects its fault: the
+/// traffic is flowing, and most of it is still to come.
+const FLOWING_BATCHES: usize = 3;
 
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_linkage-node")).parent().unwrap().to_owned()
-}
+type Key = (String, String, u64);
 
 fn demo() -> PathBuf {
     linkage_testkit::topology("demo.toml")
@@ -29,14 +31,34 @@ fn request(channel: &str, title: String, key: String) -> pb::AppendRequest {
     pb::AppendRequest { channel: channel.into(), payload: info(title), idempotency_key: key, ..Default::default() }
 }
 
+/// What an appender has done so far: a test waits on it and checks that
+/// its fault landed while the appends were still going.
+#[derive(Default)]
+struct Progress {
+    /// Batches the node acknowledged.
+    acknowledged: AtomicUsize,
+    /// Attempts the node did not answer (it was down, say) and that were
+    /// made again.
+    retried: AtomicUsize,
+}
+
 /// Appends `batches` × `size` events on `channel` at `code`, retrying each
 /// batch (same idempotency keys) until the node takes it.
 async fn append_many(url_of: impl Fn() -> String, code: &str, channel: &str, batches: usize, size: usize) {
-    append_tagged(url_of, code, channel, batches, size, "").await
+    append_tagged(url_of, code, channel, batches, size, "", &Progress::default()).await
 }
 
-/// [`append_many`] with a tag that keeps idempotency keys apart between calls.
-async fn append_tagged(url_of: impl Fn() -> String, code: &str, channel: &str, batches: usize, size: usize, tag: &str) {
+/// [`append_many`] with a tag that keeps idempotency keys apart between
+/// calls, counting into `progress`.
+async fn append_tagged(
+    url_of: impl Fn() -> String,
+    code: &str,
+    channel: &str,
+    batches: usize,
+    size: usize,
+    tag: &str,
+    progress: &Progress,
+) {
     for b in 0..batches {
         let requests: Vec<_> = (0..size)
             .map(|i| {
@@ -57,8 +79,10 @@ async fn append_tagged(url_of: impl Fn() -> String, code: &str, channel: &str, b
                 anyhow::Ok(())
             };
             if attempt.await.is_ok() {
+                progress.acknowledged.fetch_add(1, Ordering::AcqRel);
                 break;
             }
+            progress.retried.fetch_add(1, Ordering::AcqRel);
             assert!(Instant::now() < deadline, "{code} did not take batch {b}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -77,7 +101,7 @@ fn digest(held: &BTreeMap<Key, pb::Event>, filter: impl Fn(&Key) -> bool) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_node_holds_exactly_its_share() {
-    let topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let topo = LocalTopology::up(&demo(), linkage_testkit::bin_dir()).unwrap();
     let codes = topo.codes();
     let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
     // A joint group first, so that members can use its channel.
@@ -131,7 +155,7 @@ async fn every_node_holds_exactly_its_share() {
 
 /// A county (or the broker) goes away while 10,000 events flow both ways.
 async fn flow_with_outage(kill_broker: bool) {
-    let mut topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let mut topo = LocalTopology::up(&demo(), linkage_testkit::bin_dir()).unwrap();
     let codes = topo.codes();
     let urls = |code: &'static str, topo: &LocalTopology| {
         let dir = topo.data_dir(code);
@@ -141,20 +165,48 @@ async fn flow_with_outage(kill_broker: bool) {
     // 10,000 events; 100,000 with LINKAGE_LONG_TESTS=1.
     let batches = if linkage_testkit::long_tests() { 500 } else { 50 };
     let per_side = batches * 100;
-    let down = tokio::spawn(append_many(urls("620000", &topo), "620000", "down", batches, 100));
-    let up = tokio::spawn(append_many(urls("620722", &topo), "620722", "up", batches, 100));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (down_progress, up_progress) = (Arc::new(Progress::default()), Arc::new(Progress::default()));
+    let down = tokio::spawn({
+        let (url, progress) = (urls("620000", &topo), down_progress.clone());
+        async move { append_tagged(url, "620000", "down", batches, 100, "", &progress).await }
+    });
+    let up = tokio::spawn({
+        let (url, progress) = (urls("620722", &topo), up_progress.clone());
+        async move { append_tagged(url, "620722", "up", batches, 100, "", &progress).await }
+    });
+    // The fault lands once both sides have appended a few batches, and
+    // must land before either has finished (checked below).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let acknowledged = |p: &Progress| p.acknowledged.load(Ordering::Acquire);
+    while acknowledged(&down_progress) < FLOWING_BATCHES || acknowledged(&up_progress) < FLOWING_BATCHES {
+        assert!(Instant::now() < deadline, "the appends did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_fault = [acknowledged(&down_progress), acknowledged(&up_progress)];
     if kill_broker {
         topo.kill_nats();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        topo.restart_nats().unwrap();
     } else {
         topo.kill9("620722");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let in_fault = [acknowledged(&down_progress), acknowledged(&up_progress)];
+    assert!(
+        in_fault.iter().all(|n| *n < batches),
+        "the fault must land while both sides append: {in_fault:?} of {batches} batches acknowledged by then"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    if kill_broker {
+        topo.restart_nats().unwrap();
+    } else {
+        // The county's appends met the outage: refused, and made again.
+        assert!(up_progress.retried.load(Ordering::Acquire) > 0, "no append of the county's met the outage");
         topo.restart("620722").await.unwrap();
     }
     down.await.unwrap();
     up.await.unwrap();
+    eprintln!(
+        "fault after {at_fault:?} of {batches} batches per side; retried {}",
+        up_progress.retried.load(Ordering::Acquire)
+    );
     let holdings = topo.converge(&codes, Duration::from_secs(if per_side > 5000 { 600 } else { 120 })).await;
     let count = |code: &str, origin: &str, channel: &str| {
         let seqs: Vec<u64> = holdings[code].keys().filter(|k| k.0 == origin && k.1 == channel).map(|k| k.2).collect();
@@ -179,13 +231,13 @@ async fn the_broker_killed_mid_stream_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_province_down_a_county_catches_up_from_its_city() {
-    let mut topo = LocalTopology::up(&demo(), &bin_dir()).unwrap();
+    let mut topo = LocalTopology::up(&demo(), linkage_testkit::bin_dir()).unwrap();
     let province = topo.url("620000");
     append_many(move || province.clone(), "620000", "down", 2, 100).await;
     topo.converge(&topo.codes(), Duration::from_secs(60)).await;
     topo.kill9("620722");
     let province = topo.url("620000");
-    append_tagged(move || province.clone(), "620000", "down", 2, 100, "second ").await;
+    append_tagged(move || province.clone(), "620000", "down", 2, 100, "second ", &Progress::default()).await;
     // Wait until the city holds all 400, then take the province away.
     let deadline = Instant::now() + Duration::from_secs(60);
     while topo.holdings("620700").await.unwrap().keys().filter(|k| k.0 == "620000" && k.1 == "down").count() < 400 {

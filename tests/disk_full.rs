@@ -13,8 +13,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_linkage-node");
-
 /// Concurrent clients, each alternating single appends and batches.
 const CLIENTS: usize = 4;
 
@@ -145,7 +143,9 @@ fn largest_file(dir: &std::path::Path) -> u64 {
 async fn a_full_disk_refuses_appends_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let extra = ["--metrics-listen", "127.0.0.1:0"];
-    let mut node = NodeProcess::start_with(BIN.as_ref(), "620722", &topology("demo.toml"), dir.path(), &extra).unwrap();
+    let mut node =
+        NodeProcess::start_with(&linkage_testkit::node_bin(), "620722", &topology("demo.toml"), dir.path(), &extra)
+            .unwrap();
     let mut log = node.event_log().await.unwrap();
     let mut outcome = Outcome::default();
     for n in 0..10 {

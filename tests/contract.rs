@@ -364,7 +364,7 @@ fn cases() -> Vec<(&'static str, Call, Code, &'static str)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_its_code_and_field_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_linkage-node").as_ref();
+    let bin = &linkage_testkit::node_bin();
     let county = NodeProcess::start(bin, "620722", &topology("demo.toml"), &dir.path().join("county")).unwrap();
     // One good event and one keyed event first, so conflicts can be tested.
     let mut c = county.event_log().await.unwrap();
@@ -416,7 +416,7 @@ async fn bad_input_gets_its_code_and_field_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_basic_batch_answer_is_the_envelope_of_the_stored_event() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_linkage-node").as_ref();
+    let bin = &linkage_testkit::node_bin();
     let county = NodeProcess::start(bin, "620722", &topology("demo.toml"), &dir.path().join("county")).unwrap();
     let mut c = county.event_log().await.unwrap();
     let keyed = pb::AppendRequest {
@@ -458,7 +458,7 @@ async fn a_basic_batch_answer_is_the_envelope_of_the_stored_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_page_and_subscriptions_have_no_gap() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_linkage-node").as_ref();
+    let bin = &linkage_testkit::node_bin();
     let node = NodeProcess::start(bin, "620700", &topology("demo.toml"), &dir.path().join("city")).unwrap();
     let mut c = node.event_log().await.unwrap();
 

@@ -18,13 +18,9 @@ fn request(channel: &str, kind: Kind, key: &str) -> pb::AppendRequest {
 
 fn province() -> (tempfile::TempDir, NodeProcess) {
     let dir = tempfile::tempdir().unwrap();
-    let node = NodeProcess::start(
-        env!("CARGO_BIN_EXE_linkage-node").as_ref(),
-        "620000",
-        &topology("demo.toml"),
-        &dir.path().join("node"),
-    )
-    .unwrap();
+    let node =
+        NodeProcess::start(&linkage_testkit::node_bin(), "620000", &topology("demo.toml"), &dir.path().join("node"))
+            .unwrap();
     (dir, node)
 }
 

@@ -1,0 +1,136 @@
+//! `ExchangeService` (畅通): 社情民意 items with their trail and score, the
+//! statistics per committee, and notices with who has acknowledged them.
+
+use super::{check_enum, millis, optional_code, Views, Watch};
+use crate::convert;
+use linkage_core::pb;
+use linkage_core::views::query;
+use linkage_core::views::{self, Flow};
+use linkage_proto::v1::exchange_service_server::ExchangeService;
+use std::collections::BTreeMap;
+use tonic::{Request, Response, Status};
+
+#[tonic::async_trait]
+impl ExchangeService for Views {
+    async fn list_info_items(
+        &self,
+        request: Request<pb::ListInfoItemsRequest>,
+    ) -> Result<Response<pb::ListInfoItemsResponse>, Status> {
+        let r = request.into_inner();
+        check_enum::<pb::InfoStatus>("status", r.status)?;
+        check_enum::<pb::Level>("level", r.level)?;
+        optional_code("origin", &r.origin)?;
+        let scope = format!("items/{}/{}/{}", r.status, r.origin, r.level);
+        let (items, next_page_token) = self.page(
+            r.page_size,
+            &r.page_token,
+            &scope,
+            |i: &pb::InfoItem| {
+                i.known
+                    && (r.status == 0 || i.status == r.status)
+                    && (r.origin.is_empty() || i.origin == r.origin)
+                    && self.level_matches(r.level, &i.origin)
+            },
+            |i| &i.id,
+        )?;
+        Ok(Response::new(pb::ListInfoItemsResponse { items, next_page_token }))
+    }
+
+    async fn get_info_item(
+        &self,
+        request: Request<pb::GetInfoItemRequest>,
+    ) -> Result<Response<pb::GetInfoItemResponse>, Status> {
+        let mut item: pb::InfoItem = self.get(&request.into_inner().id, "社情民意 item")?;
+        if let Some(event) = self.event(&item.id)? {
+            views::fill::info(&mut item, &event);
+        }
+        let score = self.scores.score(&item);
+        Ok(Response::new(pb::GetInfoItemResponse { item: Some(item), score }))
+    }
+
+    async fn get_info_statistics(
+        &self,
+        request: Request<pb::GetInfoStatisticsRequest>,
+    ) -> Result<Response<pb::GetInfoStatisticsResponse>, Status> {
+        let r = request.into_inner();
+        optional_code("node", &r.node)?;
+        let (start, end) = (millis(&r.start), millis(&r.end));
+        if let (Some(s), Some(e)) = (start, end) {
+            if e <= s {
+                return Err(convert::invalid("end", "must be after start"));
+            }
+        }
+        let mut rows = BTreeMap::new();
+        let items = self.all(|i: &pb::InfoItem| {
+            let at = linkage_core::hlc::physical_ms(i.hlc) as i64;
+            i.known
+                && (r.node.is_empty() || i.origin == r.node)
+                && start.is_none_or(|s| at >= s)
+                && end.is_none_or(|e| at < e)
+        })?;
+        for item in &items {
+            query::count(&mut rows, item, &self.scores);
+        }
+        Ok(Response::new(pb::GetInfoStatisticsResponse {
+            rows: rows.into_values().collect(),
+            score_table: Some(self.scores.to_proto()),
+        }))
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        let r = request.into_inner();
+        optional_code("origin", &r.origin)?;
+        let scope = format!("notices/{}/{}", r.origin, r.unacknowledged_only);
+        let mut failure = None;
+        let (notices, next_page_token) = self.page(
+            r.page_size,
+            &r.page_token,
+            &scope,
+            |n: &pb::Notice| {
+                if !n.known || !(r.origin.is_empty() || n.origin == r.origin) {
+                    return false;
+                }
+                if !r.unacknowledged_only {
+                    return true;
+                }
+                match self.notice_state(n.clone()) {
+                    Ok(state) => !state.not_acknowledged.is_empty(),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        false
+                    }
+                }
+            },
+            |n| &n.id,
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let notices = notices.into_iter().map(|n| self.notice_state(n)).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ListNoticesResponse { notices, next_page_token }))
+    }
+
+    async fn get_notice(
+        &self,
+        request: Request<pb::GetNoticeRequest>,
+    ) -> Result<Response<pb::GetNoticeResponse>, Status> {
+        let mut notice: pb::Notice = self.get(&request.into_inner().id, "notice")?;
+        if let Some(event) = self.event(&notice.id)? {
+            views::fill::notice(&mut notice, &event);
+        }
+        Ok(Response::new(pb::GetNoticeResponse { notice: Some(self.notice_state(notice)?) }))
+    }
+
+    type WatchExchangeStream = Watch<pb::WatchExchangeResponse>;
+
+    async fn watch_exchange(
+        &self,
+        request: Request<pb::WatchExchangeRequest>,
+    ) -> Result<Response<Self::WatchExchangeStream>, Status> {
+        let from = request.into_inner().from_position;
+        Ok(Response::new(self.watch(from, Flow::Exchange, |change| pb::WatchExchangeResponse { change: Some(change) })))
+    }
+}

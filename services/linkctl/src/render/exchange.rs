@@ -1,0 +1,262 @@
+//! 畅通 as text: 社情民意 items, their trail and statistics; notices.
+
+use super::{listing, or_dash, section, unknown_note, TEXT, TITLE};
+use crate::labels::{self, hlc_time, Names};
+use crate::table::{fields, Table};
+use linkage_core::pb;
+
+fn adopted_levels(levels: &[i32]) -> String {
+    if levels.is_empty() {
+        return "-".into();
+    }
+    levels.iter().map(|l| labels::adoption_short(*l)).collect::<Vec<_>>().join(",")
+}
+
+/// 社情民意 items, one per row.
+pub fn info_items(items: &[pb::InfoItem], names: &Names) -> String {
+    let mut t = Table::new(&["id", "reported", "origin", "status", "adopted", "submitter", "title"])
+        .limit(5, 20)
+        .limit(6, TITLE);
+    for i in items {
+        t.row([
+            i.id.clone(),
+            hlc_time(i.hlc),
+            names.show(&i.origin),
+            labels::info_status(i.status),
+            adopted_levels(&i.adopted_levels),
+            or_dash(&i.submitter),
+            i.title.clone(),
+        ]);
+    }
+    listing(&t)
+}
+
+/// One item: header, then its trail.
+pub fn info_item(item: &pb::InfoItem, score: u32, names: &Names) -> String {
+    let mut header = vec![
+        ("id", item.id.clone()),
+        ("title", item.title.clone()),
+        ("origin", names.show(&item.origin)),
+        ("channel", item.channel.clone()),
+        ("reported", hlc_time(item.hlc)),
+        ("submitter", item.submitter.clone()),
+        ("sector", item.sector.clone()),
+        ("status", labels::info_status(item.status)),
+        ("adopted", item.adopted_levels.iter().map(|l| labels::adoption(*l)).collect::<Vec<_>>().join(", ")),
+        ("score", score.to_string()),
+        ("body", item.body.clone()),
+    ];
+    header.extend(unknown_note(item.known, "item"));
+    let mut out = fields(&header);
+    let mut trail = Table::new(&["time", "by", "step", "detail", "text"]).limit(3, 30).limit(4, TEXT);
+    for e in &item.trail {
+        trail.row([
+            hlc_time(e.hlc),
+            names.show(&e.origin),
+            labels::trail_step(e.step, e.level),
+            or_dash(&e.detail),
+            or_dash(&e.text),
+        ]);
+    }
+    section(&mut out, "trail 流转", &trail);
+    out
+}
+
+/// Counts and scores per submitting committee, then the score table.
+pub fn statistics(s: &pb::GetInfoStatisticsResponse, names: &Names) -> String {
+    let mut t = Table::new(&[
+        "node",
+        "submitted 报送",
+        "published 编发",
+        "forwarded 转报",
+        "县级",
+        "市级",
+        "省级",
+        "全国",
+        "instructed 批示",
+        "score 得分",
+    ])
+    .right(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    let mut total = pb::InfoStatistics { node: "total".into(), ..Default::default() };
+    for r in &s.rows {
+        t.row([
+            names.show(&r.node),
+            r.submitted.to_string(),
+            r.published.to_string(),
+            r.forwarded.to_string(),
+            r.adopted_county.to_string(),
+            r.adopted_city.to_string(),
+            r.adopted_province.to_string(),
+            r.adopted_national.to_string(),
+            r.instructed.to_string(),
+            r.score.to_string(),
+        ]);
+        total.submitted += r.submitted;
+        total.published += r.published;
+        total.forwarded += r.forwarded;
+        total.adopted_county += r.adopted_county;
+        total.adopted_city += r.adopted_city;
+        total.adopted_province += r.adopted_province;
+        total.adopted_national += r.adopted_national;
+        total.instructed += r.instructed;
+        total.score += r.score;
+    }
+    if s.rows.len() > 1 {
+        t.row([
+            "total 合计".to_owned(),
+            total.submitted.to_string(),
+            total.published.to_string(),
+            total.forwarded.to_string(),
+            total.adopted_county.to_string(),
+            total.adopted_city.to_string(),
+            total.adopted_province.to_string(),
+            total.adopted_national.to_string(),
+            total.instructed.to_string(),
+            total.score.to_string(),
+        ]);
+    }
+    let mut out = t.render();
+    if let Some(table) = &s.score_table {
+        out.push_str(&format!(
+            "score table 计分: 县级 {} · 市级 {} · 省级 {} · 全国 {} · 批示 +{}\n",
+            table.county, table.city, table.province, table.national, table.instruction_bonus
+        ));
+    }
+    out
+}
+
+/// Notices, one per row.
+pub fn notices(notices: &[pb::NoticeState], names: &Names) -> String {
+    let mut t = Table::new(&["id", "issued", "origin", "ack", "acknowledged", "missing", "title"])
+        .right(&[4, 5])
+        .limit(6, TITLE);
+    for n in notices {
+        let notice = n.notice.clone().unwrap_or_default();
+        t.row([
+            notice.id,
+            hlc_time(notice.hlc),
+            names.show(&notice.origin),
+            if notice.requires_acknowledgement { "required".into() } else { "-".into() },
+            n.acknowledged.len().to_string(),
+            if notice.requires_acknowledgement { n.not_acknowledged.len().to_string() } else { "-".into() },
+            notice.title,
+        ]);
+    }
+    listing(&t)
+}
+
+/// One notice: header, who acknowledged, who has not.
+pub fn notice(state: &pb::NoticeState, names: &Names) -> String {
+    let n = state.notice.clone().unwrap_or_default();
+    let mut header = vec![
+        ("id", n.id.clone()),
+        ("title", n.title.clone()),
+        ("origin", names.show(&n.origin)),
+        ("channel", n.channel.clone()),
+        ("issued", hlc_time(n.hlc)),
+        ("acknowledgement", if n.requires_acknowledgement { "required 须签收".into() } else { "not required".into() }),
+        ("body", n.body.clone()),
+    ];
+    header.extend(unknown_note(n.known, "notice"));
+    let mut out = fields(&header);
+    let mut acked = Table::new(&["node", "time", "event"]);
+    for code in &state.acknowledged {
+        match n.acknowledgements.iter().find(|a| &a.node == code) {
+            Some(a) => acked.row([names.show(code), hlc_time(a.hlc), a.event_id.clone()]),
+            None => acked.row([names.show(code), "-".into(), "-".into()]),
+        }
+    }
+    // Acknowledgements from committees outside the recipients still count as held.
+    for a in n.acknowledgements.iter().filter(|a| !state.acknowledged.contains(&a.node)) {
+        acked.row([format!("{} (not a recipient)", names.show(&a.node)), hlc_time(a.hlc), a.event_id.clone()]);
+    }
+    section(&mut out, "acknowledged 已签收", &acked);
+    let mut missing = Table::new(&["node"]);
+    for code in &state.not_acknowledged {
+        missing.row([names.show(code)]);
+    }
+    section(&mut out, "not acknowledged 未签收", &missing);
+    out
+}
+
+// ---------------------------------------------------------------- 互通
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_trail_names_the_adoption_level() {
+        let item = pb::InfoItem {
+            id: "i".into(),
+            origin: "620722".into(),
+            title: "饮水安全".into(),
+            status: pb::InfoStatus::Adopted as i32,
+            adopted_levels: vec![pb::AdoptionLevel::City as i32, pb::AdoptionLevel::Province as i32],
+            trail: vec![
+                pb::TrailEntry {
+                    origin: "620700".into(),
+                    step: pb::InfoStatus::Forwarded as i32,
+                    detail: "甘肃省政协".into(),
+                    ..Default::default()
+                },
+                pb::TrailEntry {
+                    origin: "620000".into(),
+                    step: pb::InfoStatus::Adopted as i32,
+                    level: pb::AdoptionLevel::Province as i32,
+                    ..Default::default()
+                },
+            ],
+            known: true,
+            ..Default::default()
+        };
+        let text = info_item(&item, 5, &Names::default());
+        assert!(text.contains("adopted    市级/city, 省级/province\n"), "{text}");
+        assert!(text.contains("score      5\n"), "{text}");
+        assert!(text.contains("已转报/forwarded  甘肃省政协"), "{text}");
+        assert!(text.contains("采用:省级"), "{text}");
+    }
+
+    #[test]
+    fn a_notice_lists_who_is_missing() {
+        let state = pb::NoticeState {
+            notice: Some(pb::Notice {
+                id: "n".into(),
+                title: "通知".into(),
+                requires_acknowledgement: true,
+                acknowledgements: vec![pb::Acknowledgement { node: "620700".into(), event_id: "a".into(), hlc: 0 }],
+                known: true,
+                ..Default::default()
+            }),
+            acknowledged: vec!["620700".into()],
+            not_acknowledged: vec!["620600".into(), "620722".into()],
+        };
+        let names = Names::one("620600", "武威市");
+        let text = notice(&state, &names);
+        assert!(text.contains("acknowledged 已签收 (1)\n  node    time  event\n  620700  -     a\n"), "{text}");
+        assert!(text.contains("not acknowledged 未签收 (2)\n  node\n  武威市 620600\n  620722\n"), "{text}");
+        let list = notices(std::slice::from_ref(&state), &names);
+        assert!(list.lines().nth(1).unwrap().contains("required             1        2  通知"), "{list}");
+    }
+
+    #[test]
+    fn statistics_add_a_total() {
+        let s = pb::GetInfoStatisticsResponse {
+            rows: vec![
+                pb::InfoStatistics {
+                    node: "620700".into(),
+                    submitted: 3,
+                    adopted_province: 1,
+                    score: 5,
+                    ..Default::default()
+                },
+                pb::InfoStatistics { node: "620722".into(), submitted: 2, score: 1, ..Default::default() },
+            ],
+            score_table: Some(pb::ScoreTable { county: 1, city: 2, province: 5, national: 20, instruction_bonus: 3 }),
+        };
+        let text = statistics(&s, &Names::default());
+        let total = text.lines().find(|l| l.starts_with("total 合计")).expect(&text);
+        assert!(total.ends_with(" 6"), "{total}");
+        assert!(text.contains("全国 20 · 批示 +3"), "{text}");
+    }
+}

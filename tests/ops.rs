@@ -173,9 +173,14 @@ fn help_explains_every_option() {
         let text = arg.get_help().map(ToString::to_string).unwrap_or_default();
         assert!(text.trim().len() > 10, "--{long} has no help text");
         let env = format!("LINKAGE_{}", long.to_uppercase().replace('-', "_"));
-        let line = help.lines().find(|l| l.trim_start().starts_with(&format!("--{long}"))).unwrap_or_else(|| {
-            panic!("--help does not show --{long}:\n{help}");
-        });
+        // The whole flag: `--log` must not be found on `--log-format`'s line.
+        let flag = format!("--{long}");
+        let line = help
+            .lines()
+            .find(|l| {
+                l.trim_start().strip_prefix(&flag).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '<']))
+            })
+            .unwrap_or_else(|| panic!("--help does not show --{long}:\n{help}"));
         let shown = help.split(line).nth(1).and_then(|rest| rest.split("\n      --").next()).unwrap_or_default();
         assert!(format!("{line}{shown}").contains(&env), "--help does not name {env} for --{long}:\n{line}{shown}");
         checked += 1;

@@ -125,6 +125,11 @@ impl ModuleTree {
         }
     }
 
+    /// How many files the crate has.
+    pub fn files(&self) -> usize {
+        self.modules.values().map(|m| &m.file).collect::<BTreeSet<_>>().len()
+    }
+
     /// Every import between two different files, with the path that makes it.
     pub fn imports(&self) -> Vec<Evidence> {
         let mut out = BTreeSet::new();
@@ -323,14 +328,18 @@ impl<'ast> Visit<'ast> for PathVisitor<'_> {
     }
 }
 
-/// `crate::a::b`, `super::a`, `self::a` sequences in a macro's tokens.
+/// `a::b::c` sequences in a macro's tokens: `crate::x`, `super::x`, a
+/// child module's or an imported name's path (what is not a module or a
+/// name of this crate resolves to nothing and is dropped later).
 fn macro_paths(tokens: TokenStream, out: &mut Vec<Vec<String>>) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut i = 0;
     while i < tokens.len() {
         match &tokens[i] {
             TokenTree::Group(g) => macro_paths(g.stream(), out),
-            TokenTree::Ident(id) if ["crate", "super", "self"].contains(&id.to_string().as_str()) => {
+            TokenTree::Ident(id) => {
+                let after_colons = i >= 2
+                    && matches!((&tokens[i - 2], &tokens[i - 1]), (TokenTree::Punct(a), TokenTree::Punct(b)) if a.as_char() == ':' && b.as_char() == ':');
                 let mut path = vec![id.to_string()];
                 let mut j = i + 1;
                 while let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(TokenTree::Ident(next))) =
@@ -342,7 +351,8 @@ fn macro_paths(tokens: TokenStream, out: &mut Vec<Vec<String>>) {
                     path.push(next.to_string());
                     j += 3;
                 }
-                if path.len() > 1 {
+                // `::std::x` starts in another crate; a lone name is not a path.
+                if path.len() > 1 && !after_colons {
                     out.push(path);
                 }
                 i = j;
@@ -519,6 +529,14 @@ mod tests {
         ]);
         let found = circles(&tree.imports());
         assert_eq!(names(dir.path(), &found[0]), ["v/blocks.rs", "v/mod.rs"]);
+        // A child named bare inside a macro call, and a parent it imports.
+        let (dir, tree) = crate_of(&[
+            ("lib.rs", "mod a;\nmod b;\npub const P: u32 = 2;\nfn f() { assert_eq!(a::A, 1); }\n"),
+            ("a.rs", "pub const A: u32 = crate::P - 1;\n"),
+            ("b.rs", "fn g() -> u32 { std::process::id() }\n"),
+        ]);
+        let found = circles(&tree.imports());
+        assert_eq!(names(dir.path(), &found[0]), ["a.rs", "lib.rs"]);
     }
 
     #[test]

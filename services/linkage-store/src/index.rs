@@ -158,14 +158,17 @@ impl Indexes {
         })
     }
 
-    /// The position of the remote event with this id, found by the origin
-    /// and origin position the id names: in each stream of that origin
-    /// held here, the origin-position run that would hold it. Candidates
-    /// only: the caller checks the event at each is the one.
-    pub fn origin_position_candidates(&self, id: &[u8; 16]) -> Result<Vec<u64>, StoreError> {
-        let Some((origin, at)) = linkage_core::ids::embedded_origin(id) else { return Ok(Vec::new()) };
+    /// The remote event with this id, found by the origin and origin
+    /// position the id names: in each stream of that origin held here, the
+    /// origin-position run that would hold it gives a position, and `check`
+    /// says whether the event there is the one (the first it accepts wins).
+    pub fn find_by_origin_position<T>(
+        &self,
+        id: &[u8; 16],
+        mut check: impl FnMut(u64) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some((origin, at)) = linkage_core::ids::embedded_origin(id) else { return Ok(None) };
         let corrupt = || StoreError::Corrupt("origin-position index".into());
-        let mut out = Vec::new();
         for key in self.tree.scan_prefix(keys::stream_prefix(keys::HEAD, origin, "")).keys() {
             let (_, channel) = keys::parse_head(&key?).ok_or_else(corrupt)?;
             let floor = keys::origin_run(origin, &channel, 0);
@@ -179,10 +182,12 @@ impl Indexes {
                 .collect::<Option<_>>()
                 .ok_or_else(corrupt)?;
             if let Ok(found) = pairs.binary_search_by_key(&at, |(origin_position, _)| *origin_position) {
-                out.push(pairs[found].1);
+                if let Some(found) = check(pairs[found].1)? {
+                    return Ok(Some(found));
+                }
             }
         }
-        Ok(out)
+        Ok(None)
     }
 
     /// The position the id index holds for `id`: ids that name no origin

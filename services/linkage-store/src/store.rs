@@ -187,10 +187,8 @@ impl Store {
             }
         }
         // A remote event's id names its origin's position.
-        for position in self.inner.indexes.origin_position_candidates(id)? {
-            if let Some(event) = holds(position)? {
-                return Ok(Some(event));
-            }
+        if let Some(event) = self.inner.indexes.find_by_origin_position(id, &holds)? {
+            return Ok(Some(event));
         }
         // Ids that name no origin position, and remote events a store
         // written before the origin-position index holds.

@@ -26,7 +26,8 @@ pub struct Process {
     /// NATS client URL (the broker only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Process id.
+    /// Process id; 0 once the supervisor killed it and until it starts
+    /// again (its old pid may be anyone's by then).
     pub pid: u32,
     /// The exact command line that starts this process again.
     pub argv: Vec<String>,

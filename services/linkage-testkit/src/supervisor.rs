@@ -81,6 +81,9 @@ impl Supervisor {
         let node = self.manifest.node_mut(code)?;
         let _ = std::fs::remove_file(node.data_dir(code)?.join("grpc.addr"));
         node.grpc = None;
+        // Gone: its pid may be given to another process, which nothing
+        // here must signal.
+        node.pid = 0;
         self.manifest.write(&self.workdir)
     }
 
@@ -133,13 +136,16 @@ impl Supervisor {
         signal(pid, Signal::SIGKILL);
         self.reap(pid);
         anyhow::ensure!(wait_gone(pid, DEATH_TIMEOUT), "nats-server (pid {pid}) survived SIGKILL");
-        Ok(())
+        self.manifest.nats.pid = 0;
+        self.manifest.write(&self.workdir)
     }
 
     /// Starts the broker again with its recorded command line (the same
     /// port), and waits until it listens: a broker that could not have its
     /// port back fails here, not as a convergence timeout later.
     pub fn start_nats(&mut self) -> anyhow::Result<()> {
+        let running = self.manifest.nats.pid;
+        anyhow::ensure!(!alive(running), "nats-server still runs as pid {running}");
         let log = self.workdir.join("nats/nats-server.log");
         let ready = || std::fs::read_to_string(&log).map_or(0, |text| text.matches(NATS_READY).count());
         let before = ready();
@@ -229,6 +235,7 @@ impl Drop for Supervisor {
             }
         }
         for child in &mut self.children {
+            let _ = child.kill();
             let _ = child.wait();
         }
     }

@@ -220,8 +220,9 @@ pub fn local_kill(workdir: &Path, code: &str) -> anyhow::Result<()> {
 /// Starts one node again with its recorded argv, records its new pid and
 /// address, and waits until it serves.
 pub async fn local_restart(workdir: &Path, code: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + UP_TIMEOUT;
     let mut supervisor = Supervisor::attach(workdir)?;
     supervisor.start(code)?;
     let addr = supervisor.wait_bound(code, UP_TIMEOUT).await?;
-    wait_serving(&addr.to_string(), Instant::now() + UP_TIMEOUT).await
+    wait_serving(&addr.to_string(), deadline).await
 }

@@ -93,7 +93,8 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
     }
     let mut known = BTreeMap::new();
     for (record_kind, id) in touched.keys() {
-        let Some(bytes) = Records::get(&mut records, *record_kind, id) else { continue };
+        let key = records.key(*record_kind, id);
+        let Some(bytes) = Records::get(&mut records, &key) else { continue };
         let is_known = match *record_kind {
             RecordKind::Topic => pb::Topic::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Group => pb::Group::decode(bytes.as_slice()).unwrap().known,

@@ -131,12 +131,13 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec
     let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
     let (flow, record_kind, ids) = touches(kind, &src.id);
     for id in &ids {
-        let old = records.get(record_kind, id);
+        let key = records.key(record_kind, id);
+        let old = records.get(&key);
         let mut record = Record::decode(record_kind, old.as_deref());
         fold_record(&mut record, id, kind, &src);
         let new = record.encode();
         if old.as_deref() != Some(new.as_slice()) {
-            records.put(record_kind, id, new);
+            records.put(key, new);
         }
     }
     Some((flow, ids))

@@ -68,30 +68,43 @@ view_record!(pb::Notice, RecordKind::Notice);
 view_record!(pb::Result, RecordKind::Result);
 
 /// Where the folds read and write records: sled with an overlay in the
-/// store, a map in tests.
+/// store, a map in tests. How a record is named there is the
+/// implementation's ([`Records::Key`]); a fold names a record once by its
+/// kind and id, and reads and writes it by that name.
 pub trait Records {
+    /// How this place names a record (the store: its sled key).
+    type Key;
+    /// The name of the record of `kind` for entity `id`.
+    fn key(&self, kind: RecordKind, id: &str) -> Self::Key;
     /// The record's bytes, if there is one.
-    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>>;
+    fn get(&mut self, key: &Self::Key) -> Option<Vec<u8>>;
     /// Replaces the record.
-    fn put(&mut self, kind: RecordKind, id: &str, value: Vec<u8>);
+    fn put(&mut self, key: Self::Key, value: Vec<u8>);
 }
 
 /// Records in memory, by kind and id: what tests fold into.
 pub type RecordMap = BTreeMap<(RecordKind, String), Vec<u8>>;
 
 impl Records for RecordMap {
-    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>> {
-        BTreeMap::get(self, &(kind, id.to_owned())).cloned()
+    type Key = (RecordKind, String);
+
+    fn key(&self, kind: RecordKind, id: &str) -> Self::Key {
+        (kind, id.to_owned())
     }
 
-    fn put(&mut self, kind: RecordKind, id: &str, value: Vec<u8>) {
-        self.insert((kind, id.to_owned()), value);
+    fn get(&mut self, key: &Self::Key) -> Option<Vec<u8>> {
+        BTreeMap::get(self, key).cloned()
+    }
+
+    fn put(&mut self, key: Self::Key, value: Vec<u8>) {
+        self.insert(key, value);
     }
 }
 
 /// Reads and decodes one record.
 pub fn load<M: ViewRecord>(records: &mut impl Records, id: &str) -> Option<M> {
-    records.get(M::KIND, id).and_then(|b| M::decode(b.as_slice()).ok())
+    let key = records.key(M::KIND, id);
+    records.get(&key).and_then(|b| M::decode(b.as_slice()).ok())
 }
 
 /// A decoded view record, for callers that fold many events into the same

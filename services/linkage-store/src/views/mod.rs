@@ -87,18 +87,24 @@ impl<'a> ViewReader<'a> {
 }
 
 impl Records for ViewReader<'_> {
-    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>> {
+    type Key = Vec<u8>;
+
+    fn key(&self, kind: RecordKind, id: &str) -> Vec<u8> {
+        keys::view(kind, id)
+    }
+
+    fn get(&mut self, key: &Vec<u8>) -> Option<Vec<u8>> {
         if let Err(e) = self.health.check_views_readable() {
             self.error.get_or_insert(e);
             return None;
         }
-        blocks::read_record(self.tree, &keys::view(kind, id)).unwrap_or_else(|e| {
+        blocks::read_record(self.tree, key).unwrap_or_else(|e| {
             self.error.get_or_insert(e);
             None
         })
     }
 
-    fn put(&mut self, _kind: RecordKind, _id: &str, _value: Vec<u8>) {
+    fn put(&mut self, _key: Vec<u8>, _value: Vec<u8>) {
         // Reads only: lifecycle checks never write.
     }
 }

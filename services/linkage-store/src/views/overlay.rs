@@ -59,21 +59,25 @@ impl<'a> Overlay<'a> {
 }
 
 impl Records for Overlay<'_> {
-    fn get(&mut self, kind: RecordKind, id: &str) -> Option<Vec<u8>> {
-        let key = keys::view(kind, id);
-        if let Some(v) = self.changes.get(&key) {
+    type Key = Vec<u8>;
+
+    fn key(&self, kind: RecordKind, id: &str) -> Vec<u8> {
+        keys::view(kind, id)
+    }
+
+    fn get(&mut self, key: &Vec<u8>) -> Option<Vec<u8>> {
+        if let Some(v) = self.changes.get(key) {
             return Some(v.clone());
         }
-        let found =
-            self.past_last_key(&key).and_then(|past| if past { Ok(None) } else { read_record(self.tree, &key) });
+        let found = self.past_last_key(key).and_then(|past| if past { Ok(None) } else { read_record(self.tree, key) });
         found.unwrap_or_else(|e| {
             self.error.get_or_insert(e);
             None
         })
     }
 
-    fn put(&mut self, kind: RecordKind, id: &str, value: Vec<u8>) {
-        self.changes.insert(keys::view(kind, id), value);
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.changes.insert(key, value);
     }
 }
 

@@ -218,6 +218,7 @@ fn appended_events_come_back_through_the_views() {
     // Tables: labels, the node's own name, names from a topology.
     let text = ctl(&node, &["planning", "topics"]);
     assert!(text.contains("甘肃省 620000") && text.contains("调研/research") && text.contains("(2 topics)"), "{text}");
+    assert!(text.contains("河西走廊节水农业发展调研") && text.contains("黄河流域生态保护视察"), "titles: {text}");
     let text = ctl(&node, &["exchange", "item", &info]);
     assert!(text.contains("采用:全国") && text.contains("已转报/forwarded"), "{text}");
     let text = ctl(&node, &["exchange", "notice", &notice, "--topology", demo]);

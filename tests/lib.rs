@@ -11,6 +11,8 @@
 //! - `replication.rs`, `security.rs`, `gansu.rs`: whole topologies over a
 //!   real nats-server: entitlement, outages, restore, permissions, forks,
 //!   all 101 nodes of Gansu.
+//! - `lies.rs`: peers that lie, through a raw NATS client with a node's
+//!   credentials: what they make up is refused and counted.
 //! - `views_e2e.rs`, `views_queries.rs`, `views_cli.rs`: the views through
 //!   the demo story, the query services and `linkctl`.
 //! - `layers.rs`, `file_length.rs`: no import circle between the files of a

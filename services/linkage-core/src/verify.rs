@@ -51,6 +51,10 @@ pub enum VerifyError {
     /// The signature does not verify.
     #[error("bad signature at seq {0}")]
     BadSignature(u64),
+    /// A signed event not in its one accepted encoding: a re-encoding by
+    /// whoever relayed it (`crate::wire`).
+    #[error("a re-encoded event: {0}")]
+    NotCanonical(String),
     /// The origin has no enrolled key.
     #[error("origin {0} has no public key in the topology")]
     UnknownKey(NodeCode),
@@ -76,10 +80,22 @@ pub fn parse(raw: &[u8]) -> Result<Parsed, VerifyError> {
     Ok(Parsed { origin, channel, seq: event.seq, id, hlc: event.hlc, prev_hash, hash: wire::hash(raw), event })
 }
 
-/// Verifies a run of consecutive events of one stream. The first event's
-/// link to what the receiver already holds is the store's to check.
+/// Reads the envelope of bytes a peer sent, refusing any encoding of a
+/// signed event but its one accepted form.
+fn parse_received(raw: &[u8]) -> Result<Parsed, VerifyError> {
+    match wire::split_signature(raw) {
+        Ok(_) => parse(raw),
+        Err(wire::WireError::NotCanonical(why)) => Err(VerifyError::NotCanonical(why.into())),
+        Err(e) => Err(VerifyError::Malformed(e.to_string())),
+    }
+}
+
+/// Verifies a run of consecutive events of one stream, each in its one
+/// accepted encoding (`crate::wire`): a relay's re-encoding is refused. The
+/// first event's link to what the receiver already holds is the store's to
+/// check. (Bytes already stored are read with [`parse`] alone.)
 pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<Parsed>, VerifyError> {
-    let parsed = raws.iter().map(|r| parse(r.as_ref())).collect::<Result<Vec<_>, _>>()?;
+    let parsed = raws.iter().map(|r| parse_received(r.as_ref())).collect::<Result<Vec<_>, _>>()?;
     let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else { return Ok(parsed) };
     for (i, p) in parsed.iter().enumerate().skip(1) {
         let before = &parsed[i - 1];
@@ -95,5 +111,39 @@ pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<P
         Ok(()) => Ok(parsed),
         Err(wire::WireError::Unsigned) => Err(VerifyError::UnsignedTail),
         Err(_) => Err(VerifyError::BadSignature(last.seq)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn event(seq: u64, prev_hash: Vec<u8>) -> pb::Event {
+        pb::Event {
+            id: "0190b6c8-7d2e-7abc-8def-0123456789ab".into(),
+            origin: "620722".into(),
+            channel: "up".into(),
+            seq,
+            prev_hash,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_run_with_a_re_encoded_event_is_refused_and_says_so() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let first = wire::sign(event(1, Vec::new()).encode_to_vec(), &key);
+        let second = wire::sign(event(2, wire::hash(&first).to_vec()).encode_to_vec(), &key);
+        assert!(verify_run(&[&first, &second], &key.verifying_key()).is_ok());
+        // The same signed bytes with the signature field moved first.
+        let split = |raw: &[u8]| raw.split_at(raw.len() - 66).0.to_vec();
+        let moved = |raw: &[u8]| [&raw[raw.len() - 66..], &split(raw)[..]].concat();
+        for run in [vec![first.clone(), moved(&second)], vec![moved(&first), second.clone()]] {
+            let refused = verify_run(&run, &key.verifying_key());
+            assert!(matches!(refused, Err(VerifyError::NotCanonical(_))), "{refused:?}");
+        }
+        // Stored bytes are read as they are: what is in a log stays readable.
+        assert!(parse(&moved(&first)).is_ok());
     }
 }

@@ -5,6 +5,14 @@
 //! type still stores and relays the same bytes, and the signature, computed
 //! over the bytes without field 15, stays checkable everywhere. These
 //! functions read the top level of the protobuf wire format only.
+//!
+//! A signed event has one accepted encoding: field 15 once and last, as
+//! the one-byte tag `0x7A`, the one-byte length 64 and the signature, with
+//! nothing after it ([`split_signature`]). Every other byte is pinned by
+//! the signature itself or by the next event's hash chain; the place and
+//! form of field 15 are the only bytes a relay could change without
+//! breaking either, and an event's hash (which the next event chains on
+//! and fork evidence compares) would change with them.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
@@ -26,7 +34,17 @@ pub enum WireError {
     /// The signature does not verify under the origin's key.
     #[error("the signature does not match the event")]
     BadSignature,
+    /// The signature field is not in its one accepted form (see the
+    /// module documentation): a re-encoding, which is refused.
+    #[error("not the one accepted encoding of a signed event: {0}")]
+    NotCanonical(&'static str),
 }
+
+/// The signature field's tag: field 15, length-delimited, in one byte.
+const SIGNATURE_TAG: u8 = ((SIGNATURE_FIELD << 3) | 2) as u8;
+
+/// Bytes of the signature field: tag, length and signature.
+const SIGNATURE_FIELD_BYTES: usize = 2 + SIGNATURE_BYTES;
 
 fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64, WireError> {
     let start = *at;
@@ -42,11 +60,14 @@ fn read_varint(bytes: &[u8], at: &mut usize) -> Result<u64, WireError> {
     Err(WireError::Malformed(start))
 }
 
-/// Splits stored bytes into the signed part (every field but 15, in order)
-/// and the signature, if present.
-pub fn split_signature(raw: &[u8]) -> Result<(Vec<u8>, Option<[u8; 64]>), WireError> {
-    let mut unsigned = Vec::with_capacity(raw.len());
-    let mut signature = None;
+/// Splits stored bytes into the part the origin signed and the signature,
+/// if the event is signed. A signed event is accepted only in its one
+/// encoding: field 15 exactly once, last, as [`SIGNATURE_TAG`], length 64
+/// in one byte, nothing after it; anything else is
+/// [`WireError::NotCanonical`]. An unsigned event (the earlier ones of a
+/// run, vouched for by the chain) has no field 15.
+pub fn split_signature(raw: &[u8]) -> Result<(&[u8], Option<[u8; SIGNATURE_BYTES]>), WireError> {
+    let mut signature_at = None;
     let mut at = 0;
     while at < raw.len() {
         let field_start = at;
@@ -60,23 +81,29 @@ pub fn split_signature(raw: &[u8]) -> Result<(Vec<u8>, Option<[u8; 64]>), WireEr
             5 => at += 4,
             2 => {
                 let len = usize::try_from(read_varint(raw, &mut at)?).map_err(|_| WireError::Malformed(at))?;
-                let value_start = at;
-                at = at.checked_add(len).ok_or(WireError::Malformed(value_start))?;
-                if at <= raw.len() && field == u64::from(SIGNATURE_FIELD) {
-                    let sig: [u8; 64] =
-                        raw[value_start..at].try_into().map_err(|_| WireError::Malformed(value_start))?;
-                    signature = Some(sig);
-                    continue;
-                }
+                at = at.checked_add(len).ok_or(WireError::Malformed(field_start))?;
             }
             _ => return Err(WireError::Malformed(field_start)),
         }
         if at > raw.len() || field == 0 {
             return Err(WireError::Malformed(field_start));
         }
-        unsigned.extend_from_slice(&raw[field_start..at]);
+        if field == u64::from(SIGNATURE_FIELD) {
+            if signature_at.is_some() {
+                return Err(WireError::NotCanonical("field 15 appears twice"));
+            }
+            signature_at = Some(field_start);
+        }
     }
-    Ok((unsigned, signature))
+    let Some(start) = signature_at else { return Ok((raw, None)) };
+    if raw.len() - start != SIGNATURE_FIELD_BYTES {
+        return Err(WireError::NotCanonical("field 15 is not the last field, or not 64 bytes"));
+    }
+    if raw[start] != SIGNATURE_TAG || usize::from(raw[start + 1]) != SIGNATURE_BYTES {
+        return Err(WireError::NotCanonical("field 15's tag or length is not in its shortest form"));
+    }
+    let signature = raw[start + 2..].try_into().expect("64 bytes after tag and length");
+    Ok((&raw[..start], Some(signature)))
 }
 
 /// What a reader can learn of stored bytes without decoding the payload.
@@ -133,7 +160,7 @@ pub fn peek(raw: &[u8]) -> Result<Peek<'_>, WireError> {
 /// an event encoded without a signature.
 pub fn sign(mut unsigned: Vec<u8>, key: &SigningKey) -> Vec<u8> {
     let signature: [u8; SIGNATURE_BYTES] = key.sign(&unsigned).to_bytes();
-    unsigned.push(((SIGNATURE_FIELD << 3) | 2) as u8);
+    unsigned.push(SIGNATURE_TAG);
     unsigned.push(SIGNATURE_BYTES as u8);
     unsigned.extend_from_slice(&signature);
     unsigned
@@ -143,7 +170,7 @@ pub fn sign(mut unsigned: Vec<u8>, key: &SigningKey) -> Vec<u8> {
 pub fn verify(raw: &[u8], key: &VerifyingKey) -> Result<(), WireError> {
     let (unsigned, signature) = split_signature(raw)?;
     let signature = Signature::from_bytes(&signature.ok_or(WireError::Unsigned)?);
-    key.verify_strict(&unsigned, &signature).map_err(|_| WireError::BadSignature)
+    key.verify_strict(unsigned, &signature).map_err(|_| WireError::BadSignature)
 }
 
 /// The hash that the next event of the stream carries as `prev_hash`.
@@ -184,6 +211,71 @@ mod tests {
         }
     }
 
+    /// The ways a relay could re-encode a signed event while keeping its
+    /// signed bytes: field 15 moved, doubled, followed by a field, or its
+    /// tag or length written in more bytes than needed.
+    fn re_encodings(unsigned: &[u8], signature: &[u8; SIGNATURE_BYTES], at: usize) -> Vec<Vec<u8>> {
+        let field = [&[SIGNATURE_TAG, 0x40][..], signature].concat();
+        let at = top_level_boundary(unsigned, at);
+        vec![
+            [&field[..], unsigned].concat(),
+            [&unsigned[..at], &field, &unsigned[at..]].concat(),
+            [unsigned, &field, &field].concat(),
+            [unsigned, &field, &[0x08, 0x01]].concat(),
+            [unsigned, &[SIGNATURE_TAG, 0xc0, 0x00], signature].concat(),
+            [unsigned, &[0xfa, 0x00, 0x40], signature].concat(),
+            [unsigned, &[0xfa, 0x80, 0x00, 0x40], signature].concat(),
+        ]
+    }
+
+    /// The start of the top-level field at or after `at`, for inserting a
+    /// field between two others.
+    fn top_level_boundary(bytes: &[u8], at: usize) -> usize {
+        let mut pos = 0;
+        while pos < bytes.len() && pos < at {
+            let mut next = pos;
+            let tag = read_varint(bytes, &mut next).unwrap();
+            match tag & 7 {
+                0 => drop(read_varint(bytes, &mut next).unwrap()),
+                2 => next += read_varint(bytes, &mut next).unwrap() as usize,
+                1 => next += 8,
+                _ => next += 4,
+            }
+            pos = next;
+        }
+        pos
+    }
+
+    proptest! {
+        /// Every re-encoding of a signed event is refused, though its
+        /// signed bytes, and so its signature, are the same.
+        #[test]
+        fn a_signed_event_has_one_accepted_encoding(title in ".{0,40}", seq in 1u64..1_000_000, at in 0usize..400) {
+            let event = pb::Event {
+                id: "0190b6c8-7d2e-7abc-8def-0123456789ab".into(),
+                origin: "620722".into(),
+                channel: "up".into(),
+                seq,
+                payload: Some(pb::Payload { kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported { title, ..Default::default() })) }),
+                ..Default::default()
+            };
+            let unsigned = event.encode_to_vec();
+            let raw = sign(unsigned.clone(), &key(1));
+            prop_assert_eq!(split_signature(&raw).unwrap().0, &unsigned[..]);
+            let signature: [u8; SIGNATURE_BYTES] = raw[raw.len() - SIGNATURE_BYTES..].try_into().unwrap();
+            for other in re_encodings(&unsigned, &signature, at) {
+                if other == raw {
+                    continue;
+                }
+                let refused = verify(&other, &key(1).verifying_key());
+                prop_assert!(
+                    matches!(refused, Err(WireError::NotCanonical(_)) | Err(WireError::Malformed(_))),
+                    "{:?} accepted for {}", refused, hex::encode(&other)
+                );
+            }
+        }
+    }
+
     #[test]
     fn unknown_fields_survive_and_stay_signed() {
         // A newer node's payload kind 99: field 9 (payload) holding field 99.
@@ -193,7 +285,7 @@ mod tests {
         unsigned.push(inner.len() as u8);
         unsigned.extend_from_slice(&inner);
         let raw = sign(unsigned.clone(), &key(3));
-        assert_eq!(split_signature(&raw).unwrap().0, unsigned);
+        assert_eq!(split_signature(&raw).unwrap().0, &unsigned[..]);
         assert_eq!(verify(&raw, &key(3).verifying_key()), Ok(()));
         let decoded = pb::Event::decode(raw.as_slice()).unwrap();
         assert_eq!(decoded.payload.unwrap().kind, None, "an old reader sees no kind, but keeps the bytes");

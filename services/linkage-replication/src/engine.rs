@@ -381,6 +381,7 @@ impl Replicator {
                 VerifyError::BadSignature(_) => "bad_signature",
                 VerifyError::UnsignedTail => "unsigned",
                 VerifyError::BrokenChain(_) => "broken_chain",
+                VerifyError::NotCanonical(_) => "not_canonical",
                 _ => "malformed",
             };
             (e, reason)

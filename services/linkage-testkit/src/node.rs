@@ -170,14 +170,7 @@ impl NodeProcess {
     /// One scrape of the node's Prometheus `/metrics` (started with
     /// `--metrics-listen`).
     pub fn metrics(&self) -> anyhow::Result<Metrics> {
-        use std::io::{Read, Write};
-        let addr = std::fs::read_to_string(self.data_dir.join("metrics.addr"))?;
-        let mut socket = std::net::TcpStream::connect(addr.trim())?;
-        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-        socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n")?;
-        let mut body = String::new();
-        socket.read_to_string(&mut body)?;
-        Ok(Metrics { body })
+        Metrics::scrape(&self.data_dir)
     }
 
     /// A grpc.health.v1 client on a new connection.
@@ -199,15 +192,32 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// One scrape of `/metrics` of the node whose data directory is
+    /// `data_dir` (it writes its metrics address there).
+    pub fn scrape(data_dir: &Path) -> anyhow::Result<Metrics> {
+        use std::io::{Read, Write};
+        let addr = std::fs::read_to_string(data_dir.join("metrics.addr"))?;
+        let mut socket = std::net::TcpStream::connect(addr.trim())?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n")?;
+        let mut body = String::new();
+        socket.read_to_string(&mut body)?;
+        Ok(Metrics { body })
+    }
+
     /// The value of the series `name` whose line holds every label of
-    /// `labels` (`code="OK"`, say). Panics, showing the scrape, when there
-    /// is none.
-    pub fn value(&self, name: &str, labels: &[&str]) -> f64 {
-        let body = &self.body;
-        let line = body
+    /// `labels` (`code="OK"`, say), if the node has one.
+    pub fn get(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        let line = self
+            .body
             .lines()
-            .find(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))
-            .unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{body}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
+            .find(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
+    /// Like [`Metrics::get`], but panics, showing the scrape, when there
+    /// is no such series.
+    pub fn value(&self, name: &str, labels: &[&str]) -> f64 {
+        self.get(name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in:\n{}", self.body))
     }
 }

@@ -130,6 +130,11 @@ impl LocalTopology {
         Ok(AdminServiceClient::new(self.channel(code).await?))
     }
 
+    /// One scrape of a node's `/metrics`.
+    pub fn metrics(&self, code: &str) -> anyhow::Result<crate::node::Metrics> {
+        crate::node::Metrics::scrape(&self.data_dir(code))
+    }
+
     /// SIGKILL a node. Its address goes with it (from grpc.addr and from
     /// the manifest, until `restart`), so that no client reaches whatever
     /// process takes the freed port meanwhile.

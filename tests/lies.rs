@@ -148,3 +148,53 @@ async fn a_re_encoded_event_from_a_lying_relay_is_refused_and_counted() {
     );
     eprintln!("re-encodings refused: {:?}", refused(&topo, "620700"));
 }
+
+/// Finding 5 of issue 20: a request names its own reply subject, and one
+/// naming the province's broadcast subject made the province publish there
+/// in its own name (every descendant then counted a rejected event). Now
+/// an answer goes only to an inbox of the asker, and such a request is
+/// dropped and counted; an honest request is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_reply_is_not_the_askers_inbox_gets_no_answer() {
+    use futures::StreamExt;
+    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let client = liar(&topo, "620722").await;
+    // The county may listen to the province's `down`: whatever lands there
+    // in the province's name is what the trick would make it say.
+    let mut broadcast = client.subscribe("lk.ev.620000.down").await.unwrap();
+    client.flush().await.unwrap();
+    let heads = pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest::default())) };
+    let who = pb::HeadsRequest { origin: "620722".into() };
+    for _ in 0..3 {
+        client
+            .publish_with_reply("lk.pull.620000.620722", "lk.ev.620000.down", heads.encode_to_vec().into())
+            .await
+            .unwrap();
+        client.publish_with_reply("lk.who.620722", "lk.ev.620000.down", who.encode_to_vec().into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    // The province's own heads announcements use that subject too: only
+    // what is not a Push of its own `down` stream would be the trick's.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline.into(), broadcast.next()).await {
+        let push = pb::Push::decode(message.payload.clone());
+        assert!(
+            push.is_ok_and(|p| p.origin == "620000" && p.channel == "down"),
+            "the province published an answer on its broadcast subject: {:?}",
+            message.payload
+        );
+    }
+    let refused =
+        || topo.metrics("620000").ok()?.get("linkage_requests_refused_total", &["reason=\"reply_not_inbox\""]);
+    until(Duration::from_secs(30), "the province drops the requests, counted", async || {
+        refused().is_some_and(|n| n >= 6.0)
+    })
+    .await;
+    // Asked properly, through its own inbox, the county is answered.
+    let answer = client.request("lk.pull.620000.620722", heads.encode_to_vec().into()).await.unwrap();
+    assert!(pb::HeadsResponse::decode(answer.payload).is_ok_and(|h| h.node == "620000"));
+    for code in ["620700", "620722", "620102"] {
+        let rejected = topo.metrics(code).unwrap().get("linkage_rejected_events_total", &[]).unwrap_or(0.0);
+        assert_eq!(rejected, 0.0, "{code} counted a rejected event");
+    }
+}

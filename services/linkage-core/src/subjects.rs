@@ -76,6 +76,14 @@ pub fn inbox_prefix(node: NodeCode) -> String {
     format!("_INBOX_{node}")
 }
 
+/// Whether `reply` is one of `requester`'s inboxes: the only place an
+/// answer to `requester` may go. A request names its reply subject itself,
+/// and one naming another subject (a broadcast stream's, say) would have
+/// the responder publish there in its own name.
+pub fn is_inbox_of(requester: NodeCode, reply: &str) -> bool {
+    reply.strip_prefix(inbox_prefix(requester).as_str()).is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
+}
+
 /// What `node` subscribes to: exactly the streams it is entitled to, its
 /// requests, and restore questions.
 pub fn subscriptions(topology: &Topology, node: NodeCode) -> Vec<String> {
@@ -114,6 +122,16 @@ pub fn permissions(topology: &Topology, node: NodeCode) -> Permissions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_goes_only_to_an_inbox_of_the_asker() {
+        let asker: NodeCode = "620722".parse().unwrap();
+        assert!(is_inbox_of(asker, "_INBOX_620722.abc.1"));
+        for other in ["_INBOX_620722", "_INBOX_620722.", "_INBOX_6207220.x", "_INBOX_620700.x", "lk.ev.620000.down", ""]
+        {
+            assert!(!is_inbox_of(asker, other), "{other}");
+        }
+    }
 
     #[test]
     fn subjects_round_trip() {

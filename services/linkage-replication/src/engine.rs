@@ -52,6 +52,10 @@ const GROUP_KINDS: [u64; 3] = [20, 21, 22];
 /// Answers a restoring node waits for at most.
 const RESTORE_ANSWERS_MAX: usize = 256;
 
+/// Counter of peers' requests dropped unanswered, by reason (a reply
+/// subject that is not an inbox of the asker's, say).
+pub const REQUESTS_REFUSED: &str = "linkage_requests_refused_total";
+
 /// Timings of replication.
 #[derive(Clone, Debug)]
 pub struct ReplicationConfig {
@@ -501,6 +505,10 @@ impl Replicator {
     async fn on_request(&self, requester: NodeCode, message: Incoming) {
         self.touch(requester);
         let Some(reply) = message.reply else { return };
+        if !subjects::is_inbox_of(requester, &reply) {
+            metrics::counter!(REQUESTS_REFUSED, "reason" => "reply_not_inbox").increment(1);
+            return;
+        }
         let Ok(request) = pb::PeerRequest::decode(message.payload) else { return };
         let answer = match request.kind {
             Some(pb::peer_request::Kind::Pull(pull)) => self.answer_pull(requester, &pull).encode_to_vec(),
@@ -512,6 +520,10 @@ impl Replicator {
 
     async fn on_who(&self, requester: NodeCode, message: Incoming) {
         let Some(reply) = message.reply else { return };
+        if !subjects::is_inbox_of(requester, &reply) {
+            metrics::counter!(REQUESTS_REFUSED, "reason" => "reply_not_inbox").increment(1);
+            return;
+        }
         let answer = self.answer_heads(requester, requester.as_str());
         let _ = self.inner.transport.publish(reply, answer.encode_to_vec().into()).await;
     }

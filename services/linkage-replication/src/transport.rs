@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use linkage_core::{subjects, NodeCode};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -91,9 +92,10 @@ impl Hub {
         Hub::default()
     }
 
-    /// A transport on this hub.
-    pub fn connect(&self) -> InProcess {
-        InProcess { hub: self.clone() }
+    /// A transport on this hub for `node`: its requests' replies come to
+    /// its own inboxes (`_INBOX_<node>.…`), as on NATS.
+    pub fn connect(&self, node: NodeCode) -> InProcess {
+        InProcess { hub: self.clone(), inbox_prefix: subjects::inbox_prefix(node) }
     }
 
     fn deliver(&self, message: Incoming) {
@@ -106,8 +108,8 @@ impl Hub {
         }
     }
 
-    fn inbox(&self) -> String {
-        format!("_INBOX.{}", self.next_inbox.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    fn inbox(&self, prefix: &str) -> String {
+        format!("{prefix}.{}", self.next_inbox.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -115,6 +117,8 @@ impl Hub {
 #[derive(Clone)]
 pub struct InProcess {
     hub: Hub,
+    /// Where answers to this node's requests go.
+    inbox_prefix: String,
 }
 
 #[async_trait]
@@ -125,7 +129,7 @@ impl Transport for InProcess {
     }
 
     async fn request(&self, subject: String, payload: Bytes, timeout: Duration) -> Result<Bytes, TransportError> {
-        let inbox = self.hub.inbox();
+        let inbox = self.hub.inbox(&self.inbox_prefix);
         let mut answers = self.subscribe(inbox.clone()).await?;
         if !self.hub.subscribers.lock().expect("hub lock").iter().any(|(p, _)| subject_matches(p, &subject)) {
             return Err(TransportError::NoResponders);
@@ -145,7 +149,7 @@ impl Transport for InProcess {
         window: Duration,
         max: usize,
     ) -> Result<Vec<Bytes>, TransportError> {
-        let inbox = self.hub.inbox();
+        let inbox = self.hub.inbox(&self.inbox_prefix);
         let answers = self.subscribe(inbox.clone()).await?;
         self.hub.deliver(Incoming { subject, payload, reply: Some(inbox) });
         Ok(collect(answers, window, max).await)

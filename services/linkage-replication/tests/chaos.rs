@@ -57,9 +57,9 @@ async fn start(topology: &Arc<Topology>, hub: &Hub, chaos: bool, shutdown: &Canc
         let store = Store::open(dir.path()).unwrap();
         let (appender, _) = Appender::start(store.clone(), node.code, key(node.code)).unwrap();
         let transport: Arc<dyn Transport> = if chaos {
-            Arc::new(Chaos::new(hub.connect(), Duration::from_millis(20)))
+            Arc::new(Chaos::new(hub.connect(node.code), Duration::from_millis(20)))
         } else {
-            Arc::new(hub.connect())
+            Arc::new(hub.connect(node.code))
         };
         let replicator = Replicator::start(
             node.code,

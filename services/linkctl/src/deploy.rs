@@ -70,7 +70,7 @@ pub fn nats_config(topology: &Topology, out: &Path, listen: &str) -> anyhow::Res
         let password = hex::encode(rand::random::<[u8; 24]>());
         let p = subjects::permissions(topology, node.code);
         conf.push_str(&format!(
-            "    {{\n      user: \"{code}\"\n      password: \"{password}\"\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n        allow_responses: true\n      }}\n    }}\n",
+            "    {{\n      user: \"{code}\"\n      password: \"{password}\"\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n        allow_responses: {{ max: 1 }}\n      }}\n    }}\n",
             code = node.code,
             publish = quote(&p.publish),
             subscribe = quote(&p.subscribe),

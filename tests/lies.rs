@@ -198,3 +198,118 @@ async fn a_request_whose_reply_is_not_the_askers_inbox_gets_no_answer() {
         assert_eq!(rejected, 0.0, "{code} counted a rejected event");
     }
 }
+
+/// The signing key of `code`, as its node keeps it.
+fn key_of(topo: &LocalTopology, code: &str) -> ed25519_dalek::SigningKey {
+    let hex_key = std::fs::read_to_string(topo.data_dir(code).join("node.key")).unwrap();
+    ed25519_dalek::SigningKey::from_bytes(&hex::decode(hex_key.trim()).unwrap().try_into().unwrap())
+}
+
+fn info(title: &str) -> pb::Payload {
+    pb::Payload {
+        kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
+            title: title.into(),
+            body: "群众反映的问题".into(),
+            ..Default::default()
+        })),
+    }
+}
+
+async fn info_item(topo: &LocalTopology, code: &str, id: &str) -> pb::InfoItem {
+    use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+    let mut client = ExchangeServiceClient::new(topo.channel(code).await.unwrap());
+    let asked = pb::GetInfoItemRequest { id: id.into() };
+    client.get_info_item(asked).await.unwrap().into_inner().item.unwrap()
+}
+
+async fn alarms(topo: &LocalTopology, code: &str) -> Vec<pb::Alarm> {
+    let mut admin = topo.admin(code).await.unwrap();
+    admin.list_alarms(pb::ListAlarmsRequest {}).await.unwrap().into_inner().alarms
+}
+
+/// Finding 3 of issue 20: event ids name their origin, but nobody
+/// checked, and one county-signed event carrying the id of a province item
+/// rewrote that item's origin and title on every node. Now the event is
+/// stored (its origin signed it: refusing it would freeze the county's
+/// stream everywhere) but changes no view anywhere, and every holder
+/// counts an alarm against the county; the county's honest events after it
+/// are shown as before, also after a rebuild of the views.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_another_committees_id_changes_no_view_and_raises_an_alarm() {
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let title = "关于加强黄河流域生态保护的建议";
+    let request = pb::AppendRequest { channel: "down".into(), payload: Some(info(title)), ..Default::default() };
+    let province = topo.event_log("620000").await.unwrap().append(request).await.unwrap();
+    let item = province.into_inner().event.unwrap().event.unwrap();
+    until(Duration::from_secs(30), "the county holds the province's item", async || {
+        stream(&topo, "620722", "620000", "down").await.len() == 1
+    })
+    .await;
+
+    // 民乐县 turns liar: its node stops, and with its key and credentials
+    // it signs the first event of its `up` stream under the province
+    // item's id, with another title and an earlier clock (of two creating
+    // events under one id, the folds keep the earlier).
+    topo.kill9("620722");
+    let forged = pb::Event {
+        id: item.id.clone(),
+        origin: "620722".into(),
+        channel: "up".into(),
+        seq: 1,
+        hlc: item.hlc - (1 << 16),
+        payload: Some(info("伪造的标题")),
+        ..Default::default()
+    };
+    let signed = linkage_core::wire::sign(forged.encode_to_vec(), &key_of(&topo, "620722"));
+    let push = pb::Push { events: vec![signed.into()], head_seq: 1, origin: "620722".into(), channel: "up".into() };
+    let client = liar(&topo, "620722").await;
+    client.publish("lk.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
+    client.flush().await.unwrap();
+
+    for code in ["620700", "620000"] {
+        until(Duration::from_secs(30), "the forged event is stored, since its origin signed it", async || {
+            stream(&topo, code, "620722", "up").await.len() == 1
+        })
+        .await;
+        let shown = info_item(&topo, code, &item.id).await;
+        assert_eq!((shown.origin.as_str(), shown.title.as_str()), ("620000", title), "{code} shows the forgery");
+        let raised = alarms(&topo, code).await;
+        assert_eq!(raised.len(), 1, "{code}: {raised:?}");
+        assert_eq!(
+            (raised[0].origin.as_str(), raised[0].rule.as_str(), raised[0].events),
+            ("620722", "id_not_origin", 1)
+        );
+        assert_eq!(raised[0].examples[0].event_id, item.id);
+        let counted = topo
+            .metrics(code)
+            .unwrap()
+            .get("linkage_envelope_alarms_total", &["origin=\"620722\"", "rule=\"id_not_origin\""]);
+        assert_eq!(counted, Some(1.0), "{code} counts the alarm");
+    }
+
+    // The county comes back, restores its stream (the forgery included:
+    // it is seq 1) and goes on; its honest item is shown everywhere, and a
+    // rebuild of the views keeps both the item and the alarm.
+    drop(client);
+    topo.restart("620722").await.unwrap();
+    topo.wait_restored("620722").await.unwrap();
+    let request =
+        pb::AppendRequest {
+            channel: "up".into(), payload: Some(info("民乐县的社情民意")), ..Default::default()
+        };
+    let honest = topo.event_log("620722").await.unwrap().append(request).await.unwrap();
+    let honest = honest.into_inner().event.unwrap().event.unwrap();
+    assert_eq!(honest.seq, 2, "the county chains on what it signed");
+    until(Duration::from_secs(30), "the province gets the county's item", async || {
+        stream(&topo, "620000", "620722", "up").await.len() == 2
+    })
+    .await;
+    let mut admin = topo.admin("620000").await.unwrap();
+    admin.rebuild_views(pb::RebuildViewsRequest {}).await.unwrap();
+    for code in ["620000", "620722"] {
+        assert_eq!(info_item(&topo, code, &honest.id).await.title, "民乐县的社情民意");
+        let shown = info_item(&topo, code, &item.id).await;
+        assert_eq!((shown.origin.as_str(), shown.title.as_str()), ("620000", title), "{code} shows the forgery");
+        assert_eq!(alarms(&topo, code).await.len(), 1, "{code} keeps the alarm");
+    }
+}

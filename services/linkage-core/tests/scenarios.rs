@@ -115,11 +115,23 @@ fn gansu() -> &'static Topology {
     })
 }
 
-/// The id the runner gives the event of step `number` (1-based), or the
-/// `n`-th never-held id: lower-case UUIDv7-shaped text, increasing with the
-/// step so that ids sort in story order.
+/// The `n`-th never-held id: lower-case UUIDv7-shaped text.
 fn generated_id(space: u64, n: usize) -> String {
     format!("0190b6c8-7d2e-7abc-8def-{:012x}", space << 32 | n as u64)
+}
+
+/// The id the runner gives the event of step `number` (1-based), by
+/// `node`: in the layout of `linkage_core::ids`, so that it names its
+/// origin (`views::breach`), and increasing with the step so that ids sort
+/// in story order.
+fn step_id(node: &str, number: usize) -> String {
+    let code: u64 = node.parse().unwrap_or(0);
+    let high: u64 = (0x0190_b6c8_7d2e << 16) | 0x7000 | (number as u64 & 0xfff);
+    let low: u64 = (0b10 << 62) | (code << 42) | number as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    linkage_core::validate::format_event_id(&bytes)
 }
 
 /// One parsed story.
@@ -263,7 +275,8 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
     for (i, step) in step_tables.iter().enumerate() {
         let at = format!("{file}: step {}", i + 1);
         if let Some(label) = text(step, "label", &at)? {
-            add_label(label, generated_id(0, i + 1), &at)?;
+            let node = text(step, "node", &at)?.unwrap_or_default();
+            add_label(label, step_id(node, i + 1), &at)?;
         }
     }
     match root.get("never_held") {
@@ -334,7 +347,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
             number,
             node,
             channel: channel.to_string(),
-            id: generated_id(0, number),
+            id: step_id(node.as_str(), number),
             hlc,
             replicated,
             expect_error,

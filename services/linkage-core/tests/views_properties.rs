@@ -11,6 +11,11 @@
 //! that equal hlcs, from the same and from different origins, are common;
 //! references are sometimes written in capitals; some creating events are
 //! missing, as if they had not arrived yet.
+//!
+//! It also lies, as a compromised committee would: some events carry the
+//! id of another committee's record (`views::breach`: they must change
+//! nothing), and some committees reuse their own ids for a second, different
+//! event (every order must still give the same bytes).
 
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
@@ -33,7 +38,9 @@ const HLC_MAX: u64 = 12;
 /// generated separately so that each entity has exactly one creator.
 const REFERRING_KINDS: u8 = 22;
 
-/// One creating event: its origin, clock and content variant.
+/// One creating event: a lie to tell with it (0: a forgery of its id by
+/// another committee, 1: a second event under its id by its own origin,
+/// else none), its clock and content variant.
 type Creator = Option<(u8, u64, u8)>;
 
 /// One referring event, before it is turned into a payload.
@@ -51,21 +58,34 @@ struct Op {
     salt: u16,
 }
 
-fn id(space: u64, n: usize, salt: u16) -> String {
-    format!("0190b6c8-{salt:04x}-7abc-8def-{:012x}", space << 32 | n as u64)
+/// An id in the layout of `linkage_core::ids`: it names `origin`.
+fn id(space: u64, n: usize, salt: u16, origin: &str) -> String {
+    let code: u64 = origin.parse().expect("six digits");
+    let high: u64 = (0x0190_b6c8 << 32) | (u64::from(salt) << 16) | 0x7abc;
+    let low: u64 = (0b10 << 62) | (code << 42) | (space << 32 | n as u64);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    linkage_core::validate::format_event_id(&bytes)
+}
+
+/// Who creates entity `k` of `space`: ids name their origin, so the
+/// referring events must know it.
+fn creator_of(space: u64, k: usize) -> &'static str {
+    ORIGINS[(space as usize + k) % ORIGINS.len()]
 }
 
 fn topic_id(k: usize) -> String {
-    id(1, k, 0)
+    id(1, k, 0, creator_of(1, k))
 }
 fn item_id(k: usize) -> String {
-    id(2, k, 0)
+    id(2, k, 0, creator_of(2, k))
 }
 fn notice_id(k: usize) -> String {
-    id(3, k, 0)
+    id(3, k, 0, creator_of(3, k))
 }
 fn result_id(k: usize) -> String {
-    id(4, k, 0)
+    id(4, k, 0, creator_of(4, k))
 }
 
 fn time(days: u8) -> Option<prost_types::Timestamp> {
@@ -98,10 +118,10 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
         for k in 0..count {
             let creator = creators[slot];
             slot += 1;
-            let Some((origin, hlc, v)) = creator else { continue };
-            let origin = ORIGINS[usize::from(origin) % ORIGINS.len()];
-            let id = id(space, k, 0);
-            let kind = match space {
+            let Some((lie, hlc, v)) = creator else { continue };
+            let origin = creator_of(space, k);
+            let id = id(space, k, 0, origin);
+            let kind = |v: u8| match space {
                 1 => Kind::TopicProposed(pb::TopicProposed {
                     year: 2025,
                     category: 1 + i32::from(v % 5),
@@ -118,7 +138,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
                 3 => Kind::NoticeIssued(pb::NoticeIssued {
                     title: format!("通知 {k}"),
                     body: String::new(),
-                    requires_acknowledgement: v % 2 == 0,
+                    requires_acknowledgement: v.is_multiple_of(2),
                 }),
                 _ => Kind::ResearchCompleted(pb::ResearchCompleted {
                     title: format!("调研报告 {k}"),
@@ -129,11 +149,32 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
                     category: pb::TopicCategory::Research as i32,
                 }),
             };
-            events.push(event(id, origin, "up", hlc, kind));
+            events.push(event(id.clone(), origin, "up", hlc, kind(v)));
+            match lie % 4 {
+                0 => {
+                    let liar =
+                        ORIGINS[(usize::from(v) + 1 + ORIGINS.iter().position(|o| *o == origin).expect("listed"))
+                            % ORIGINS.len()];
+                    let liar = if liar == origin { ORIGINS[0] } else { liar };
+                    if liar != origin {
+                        events.push(event(id, liar, "up", hlc, kind(v.wrapping_add(7))));
+                    }
+                }
+                1 => events.push(event(id, origin, "down", hlc + u64::from(v % 2), kind(v.wrapping_add(3)))),
+                _ => {}
+            }
         }
     }
 
-    let op_ids: Vec<String> = ops.iter().enumerate().map(|(i, op)| id(0, i, op.salt)).collect();
+    // One referring event in seven carries an id naming another committee.
+    let op_ids: Vec<String> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let origin = usize::from(op.origin) + usize::from(op.c % 7 == 0);
+            id(0, i, op.salt, ORIGINS[origin % ORIGINS.len()])
+        })
+        .collect();
     for (i, op) in ops.iter().enumerate() {
         let r = |id: String| if op.upper { id.to_uppercase() } else { id };
         let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
@@ -340,6 +381,15 @@ proptest! {
         prop_assert!(views::dump(&b) == views::dump(&reference), "{}", explain(&b, &reference));
     }
 
+    /// An event whose id names another committee changes nothing, in any
+    /// order: views hold what the others hold without it.
+    #[test]
+    fn events_with_another_committees_id_change_nothing((events, first, _) in arbitrary_deliveries()) {
+        let honest = fold(events.iter().filter(|e| views::breach(e).is_none()));
+        let all = fold(first.iter().map(|&i| &events[i]));
+        prop_assert!(views::dump(&all) == views::dump(&honest), "{}", explain(&all, &honest));
+    }
+
     /// Folding every event again changes nothing: duplicates delivered by
     /// replication are harmless.
     #[test]
@@ -361,7 +411,14 @@ fn the_generator_makes_every_payload_kind() {
         .map(|kind| Op { kind, a: 0, b: 1, c: 2, origin: kind, hlc: 1, upper: false, salt: 0 })
         .collect();
     let creators = vec![Some((0, 1, 0)); TOPICS + ITEMS + NOTICES + RESULTS];
-    let kinds: std::collections::BTreeSet<&str> =
-        build(&creators, &ops).iter().filter_map(|e| e.payload.as_ref()?.kind.as_ref()).map(views::kind_name).collect();
+    let events = build(&creators, &ops);
+    let kinds: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| views::breach(e).is_none())
+        .filter_map(|e| e.payload.as_ref()?.kind.as_ref())
+        .map(views::kind_name)
+        .collect();
     assert_eq!(kinds.len(), 26, "{kinds:?}");
+    // Creators with lie 0 are forged by another committee.
+    assert!(events.iter().any(|e| views::breach(e).is_some()), "the generator forges ids");
 }

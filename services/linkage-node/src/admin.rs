@@ -7,6 +7,9 @@ use linkage_proto::v1::admin_service_server::AdminService;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// Events shown per alarm: the latest by id.
+const ALARM_EXAMPLES: usize = 10;
+
 /// The service.
 #[derive(Clone)]
 pub struct Admin {
@@ -75,6 +78,28 @@ impl AdminService for Admin {
             })
             .collect();
         Ok(Response::new(pb::ListForksResponse { forks }))
+    }
+
+    async fn list_alarms(&self, _: Request<pb::ListAlarmsRequest>) -> Result<Response<pb::ListAlarmsResponse>, Status> {
+        let mut alarms: Vec<pb::Alarm> = Vec::new();
+        let mut each = |a: linkage_store::AlarmRecord| {
+            let (origin, rule) = (a.origin.to_string(), a.rule.name());
+            if alarms.last().is_none_or(|last| (last.origin.as_str(), last.rule.as_str()) != (origin.as_str(), rule)) {
+                alarms.push(pb::Alarm { origin, rule: rule.to_string(), ..Default::default() });
+            }
+            let alarm = alarms.last_mut().expect("pushed");
+            alarm.events += 1;
+            alarm.examples.push(pb::AlarmEvent {
+                event_id: linkage_core::validate::format_event_id(&a.event_id),
+                channel: a.channel,
+                seq: a.seq,
+            });
+            if alarm.examples.len() > ALARM_EXAMPLES {
+                alarm.examples.remove(0);
+            }
+        };
+        self.node.store.for_each_alarm(&mut each).map_err(convert::storage)?;
+        Ok(Response::new(pb::ListAlarmsResponse { alarms }))
     }
 
     async fn rebuild_views(

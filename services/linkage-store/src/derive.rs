@@ -1,8 +1,8 @@
 //! What a commit writes to sled, derived from the events the log holds:
 //! the writer's part ([`Indexes::write_base`]: where each record lies,
 //! seqs, heads, keys, forks, the hlc) and the index thread's part
-//! ([`write_derived`]: the remote id index, the views, and last the applied
-//! mark). Recovery writes both for records it replays ([`write_all`]).
+//! ([`write_derived`]: the remote id index, alarms, the views, and last the
+//! applied mark). Recovery writes both for records it replays ([`write_all`]).
 //!
 //! sled recovers a prefix of its inserts in the order they happened (the
 //! writer's part of a commit happens before the index thread's), so the
@@ -22,10 +22,29 @@ use crate::views::overlay::{fold, Overlay};
 /// Counter of events whose folds changed a view.
 pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
 
+/// Counter of events stored that break an envelope rule, by origin and
+/// rule (`linkage_core::views::breach`): they change no view.
+pub const ENVELOPE_ALARMS: &str = "linkage_envelope_alarms_total";
+
+/// The alarm entries of a commit's events that break an envelope rule,
+/// counted in [`ENVELOPE_ALARMS`].
+fn alarm_entries(set: &WriteSet) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for event in &set.events {
+        if let Some(rule) = linkage_core::views::breach_of(event.origin.as_str(), &event.id) {
+            entries.push((keys::alarm(event.origin, rule, &event.id), keys::alarm_value(&event.channel, event.seq)));
+            metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name())
+                .increment(1);
+        }
+    }
+    entries
+}
+
 /// The index thread's part of a commit: the id index of remote events, the
 /// views, and last `applied_mark` (from [`Indexes::write_base`]).
 pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
     let mut batch: Vec<Entry> = Indexes::remote_id_entries(set);
+    batch.extend(alarm_entries(set));
     // The views change with the events that change them.
     let mut views = Overlay::new(indexes.tree());
     let mut folded = 0;

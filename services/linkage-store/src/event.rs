@@ -36,6 +36,22 @@ pub struct WriteEvent {
     pub decoded: Option<linkage_core::pb::Event>,
 }
 
+/// An event its origin signed whose envelope breaks a rule
+/// (`linkage_core::views::breach`): held and relayed, but in no view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmRecord {
+    /// The origin that signed it.
+    pub origin: NodeCode,
+    /// The rule it breaks.
+    pub rule: linkage_core::views::Breach,
+    /// Its id.
+    pub event_id: [u8; 16],
+    /// Where it is in its stream.
+    pub channel: String,
+    /// Its seq.
+    pub seq: u64,
+}
+
 /// Two different events at one (origin, channel, seq): evidence of a fork.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForkRecord {

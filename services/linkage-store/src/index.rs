@@ -4,7 +4,7 @@
 //! written in the layout of [`crate::keys`].
 
 use crate::error::StoreError;
-use crate::event::{ForkRecord, StreamHeadInfo, WriteSet};
+use crate::event::{AlarmRecord, ForkRecord, StreamHeadInfo, WriteSet};
 use crate::keys;
 use crate::log::RecordAt;
 use linkage_core::ledger::{Head, KeyRecord};
@@ -258,6 +258,18 @@ impl Indexes {
             out.push(ForkRecord { origin, channel, seq, kept, other });
         }
         Ok(out)
+    }
+
+    /// Calls `each` with every alarm held, in (origin, rule, event id)
+    /// order: a liar can make many, so they are not collected here.
+    pub fn for_each_alarm(&self, mut each: impl FnMut(AlarmRecord)) -> Result<(), StoreError> {
+        for entry in self.tree.scan_prefix([keys::ALARM]) {
+            let (key, value) = entry?;
+            let (origin, rule, event_id, channel, seq) =
+                keys::parse_alarm(&key, &value).ok_or_else(|| StoreError::Corrupt("alarm record".into()))?;
+            each(AlarmRecord { origin, rule, event_id, channel, seq });
+        }
+        Ok(())
     }
 
     /// The record a mark ([`keys::META_APPLIED`], [`keys::META_SYNCED`])

@@ -13,6 +13,7 @@
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
+//! | `A` | origin (6) · rule (1) · event id (16) | seq (u64 BE) · channel: an event its origin signed that breaks an envelope rule (`linkage_core::views::breach`) and so changes no view |
 //! | `M` | name | node metadata: [`META_HLC`], [`META_VIEWS`], [`META_APPLIED`], [`META_SYNCED`], [`META_REDERIVE`] |
 //! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from [`view`]) |
 //!
@@ -20,7 +21,7 @@
 //! scans read positions and seqs in order.
 
 use linkage_core::validate::{canonical_event_id, format_event_id};
-use linkage_core::views::RecordKind;
+use linkage_core::views::{Breach, RecordKind};
 use linkage_core::NodeCode;
 
 /// Prefix of the log index by position.
@@ -37,6 +38,8 @@ pub const HEAD: u8 = b'H';
 pub const IDEMPOTENCY: u8 = b'K';
 /// Prefix of fork evidence.
 pub const FORK: u8 = b'F';
+/// Prefix of alarms: events whose envelope breaks a rule.
+pub const ALARM: u8 = b'A';
 /// Key of the highest hlc issued or observed.
 pub const META_HLC: &[u8] = b"Mhlc";
 /// Key of the versions of the folds and of the record layout that wrote
@@ -58,7 +61,7 @@ pub const VIEW: u8 = b'V';
 
 /// Prefixes of everything sled derives from the log (fork evidence is not
 /// derived: it stays).
-pub const DERIVED: [u8; 7] = [EVENT, STREAM, ORIGIN, ID, HEAD, IDEMPOTENCY, VIEW];
+pub const DERIVED: [u8; 8] = [EVENT, STREAM, ORIGIN, ID, HEAD, IDEMPOTENCY, VIEW, ALARM];
 
 /// Second byte of a view key: the kind of record. These bytes are stored:
 /// never change one.
@@ -189,6 +192,42 @@ pub fn fork(origin: NodeCode, channel: &str, seq: u64, other_hash: &[u8; 32]) ->
     key.extend_from_slice(&seq.to_be_bytes());
     key.extend_from_slice(&other_hash[..8]);
     key
+}
+
+/// Byte of an envelope rule in an alarm key. These bytes are stored:
+/// never change one.
+fn breach_byte(rule: Breach) -> u8 {
+    match rule {
+        Breach::IdNotOrigin => b'i',
+    }
+}
+
+/// Key of the alarm that event `id` of `origin` breaks `rule`.
+pub fn alarm(origin: NodeCode, rule: Breach, id: &[u8; 16]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + NodeCode::LEN + 16);
+    key.push(ALARM);
+    key.extend_from_slice(origin.as_str().as_bytes());
+    key.push(breach_byte(rule));
+    key.extend_from_slice(id);
+    key
+}
+
+/// Value of an alarm: where the event is in its stream.
+pub fn alarm_value(channel: &str, seq: u64) -> Vec<u8> {
+    let mut value = seq.to_be_bytes().to_vec();
+    value.extend_from_slice(channel.as_bytes());
+    value
+}
+
+/// Splits an alarm entry into origin, rule, event id, channel and seq.
+pub fn parse_alarm(key: &[u8], value: &[u8]) -> Option<(NodeCode, Breach, [u8; 16], String, u64)> {
+    let origin = NodeCode::from_bytes(key.get(1..1 + NodeCode::LEN)?)?;
+    let byte = *key.get(1 + NodeCode::LEN)?;
+    let rule = Breach::ALL.into_iter().find(|r| breach_byte(*r) == byte)?;
+    let id = key.get(2 + NodeCode::LEN..)?.try_into().ok()?;
+    let seq = be_u64(value)?;
+    let channel = std::str::from_utf8(value.get(8..)?).ok()?.to_owned();
+    Some((origin, rule, id, channel, seq))
 }
 
 /// Splits a fork key into origin, channel and seq.

@@ -48,7 +48,7 @@ pub mod views;
 mod tests;
 
 pub use error::{Health, StoreError, STORE_WRITABLE};
-pub use event::{ForkRecord, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet};
+pub use event::{AlarmRecord, ForkRecord, StoredEvent, StreamHeadInfo, WriteEvent, WriteSet};
 pub use index::Indexes;
 pub use log::Log;
 pub use pipeline::commit::{AppendFailure, Appended, ApplyReport, RemoteRun};

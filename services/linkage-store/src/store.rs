@@ -6,7 +6,7 @@
 
 use crate::derive;
 use crate::error::{Health, StoreError};
-use crate::event::{ForkRecord, StoredEvent, StreamHeadInfo, WriteSet};
+use crate::event::{AlarmRecord, ForkRecord, StoredEvent, StreamHeadInfo, WriteSet};
 use crate::index::Indexes;
 use crate::keys;
 use crate::log::Log;
@@ -285,6 +285,12 @@ impl Store {
     /// Every fork recorded, oldest key first.
     pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
         self.inner.indexes.forks()
+    }
+
+    /// Calls `each` with every event held whose envelope breaks a rule
+    /// (they change no view), in (origin, rule, event id) order.
+    pub fn for_each_alarm(&self, each: impl FnMut(AlarmRecord)) -> Result<(), StoreError> {
+        self.inner.indexes.for_each_alarm(each)
     }
 
     /// Records of the views as they stand, for checks that only read.

@@ -4,7 +4,7 @@
 //! - `append <kind>` (`append.rs`): appends one domain event, one subcommand
 //!   per kind of the `Payload` oneof (all 26), timestamps as RFC 3339,
 //!   repeated fields as repeatable flags.
-//! - `get`, `read`, `status`, `replication`, `forks` (`show.rs`): read a node
+//! - `get`, `read`, `status`, `replication`, `forks`, `alarms` (`show.rs`): read a node
 //!   and its log back.
 //! - `planning`, `progress`, `exchange`, `results`, `views` (`views.rs`): the
 //!   four shared views (沟通、联通、畅通、互通) and their rebuild. Listings follow
@@ -121,6 +121,9 @@ enum Command {
     Replication,
     /// Forks the node has seen (two different events at one seq).
     Forks,
+    /// Alarms: events an origin signed against an envelope rule (an id
+    /// naming another committee …); held and relayed, in no view.
+    Alarms,
     /// Generate nats-server.conf and per-node credentials from a topology.
     NatsConfig {
         /// Topology file (with or without public keys).
@@ -304,6 +307,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     f.kept.len(),
                     f.other.len()
                 );
+            }
+            Ok(())
+        }
+        Command::Alarms => {
+            let mut client = AdminServiceClient::new(client::connect(&cli.addr).await?);
+            let r = client.list_alarms(pb::ListAlarmsRequest {}).await.map_err(show::status_error)?.into_inner();
+            println!("{} alarms", r.alarms.len());
+            for a in r.alarms {
+                println!("  {} {}: {} events", a.origin, a.rule, a.events);
+                for e in a.examples {
+                    println!("    {} {} seq {}", e.event_id, e.channel, e.seq);
+                }
             }
             Ok(())
         }

@@ -1,9 +1,15 @@
 //! How each event changes the record it touches: one fold per kind of
 //! record. Every fold is commutative and idempotent (see [`super`]).
+//!
+//! Only an origin that reuses its own event ids can give two different
+//! contributions one stamp (an id names its origin: `super::breach`);
+//! where it does, the lesser encoding wins, so that every node still
+//! holds the same bytes whatever order the two arrived in.
 
 use super::record::{norm_set, Record};
 use crate::pb;
 use crate::pb::payload::Kind;
+use prost::Message;
 
 /// Who contributed, and when: the order of grow-only lists and the tie-break
 /// of single values.
@@ -39,16 +45,24 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
     }
 }
 
+/// Whether `new` replaces `old` where both carry one stamp: the lesser
+/// encoding wins (see the module's note). A copy of `old` does not.
+fn lesser<T: Message>(new: &T, old: &T) -> bool {
+    new.encode_to_vec() < old.encode_to_vec()
+}
+
 /// Inserts `item` into a list sorted by its stamp, unless its event is
 /// there: an event's stamp (hlc, origin, event id) is its own, so the
 /// search finds a copy of it.
-fn insert_stamped<T>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
+fn insert_stamped<T: Message>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
     let at = {
         let s = stamp(&item);
         list.binary_search_by(|x| stamp(x).cmp(&s))
     };
-    if let Err(i) = at {
-        list.insert(i, item);
+    match at {
+        Err(i) => list.insert(i, item),
+        Ok(i) if lesser(&item, &list[i]) => list[i] = item,
+        Ok(_) => {}
     }
 }
 
@@ -76,6 +90,12 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
     raise(&mut t.status, pb::TopicStatus::Proposed as i32);
     match kind {
         Kind::TopicProposed(m) => {
+            let new = (src.hlc, src.channel, m.year, m.category, m.title.as_str(), m.lead_committee.as_str());
+            if t.known
+                && (t.hlc, t.channel.as_str(), t.year, t.category, t.title.as_str(), t.lead_committee.as_str()) <= new
+            {
+                return;
+            }
             t.origin = src.origin.to_string();
             t.channel = src.channel.to_string();
             t.hlc = src.hlc;
@@ -105,7 +125,9 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
             match t.participants.binary_search_by(|x| x.node.cmp(&p.node)) {
                 Ok(i) => {
                     let old = &t.participants[i];
-                    if (old.hlc, old.event_id.as_str()) < (p.hlc, p.event_id.as_str()) {
+                    let newer = (old.hlc, old.event_id.as_str()) < (p.hlc, p.event_id.as_str());
+                    let same = (old.hlc, old.event_id.as_str()) == (p.hlc, p.event_id.as_str());
+                    if newer || (same && lesser(&p, old)) {
                         t.participants[i] = p;
                     }
                 }
@@ -155,14 +177,17 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
     g.group_id = id.to_string();
     match kind {
         Kind::GroupFormed(m) => {
-            let first = !g.known || src.stamp() < Stamp { hlc: g.hlc, origin: &g.origin, event_id: &g.event_id };
+            let old = Stamp { hlc: g.hlc, origin: &g.origin, event_id: &g.event_id };
+            let topic_ids = norm_set(&m.topic_ids);
+            let same = old == src.stamp() && (&m.title, &m.lead, &topic_ids) < (&g.title, &g.lead, &g.topic_ids);
+            let first = !g.known || src.stamp() < old || same;
             if first {
                 g.title.clone_from(&m.title);
                 g.lead.clone_from(&m.lead);
                 g.origin = src.origin.to_string();
                 g.hlc = src.hlc;
                 g.event_id = src.id.clone();
-                g.topic_ids = norm_set(&m.topic_ids);
+                g.topic_ids = topic_ids;
                 g.known = true;
             }
             for member in std::iter::once(&m.lead).chain(&m.members) {
@@ -173,7 +198,13 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
         Kind::GroupLeft(m) => set_member(g, &m.member, false, src),
         Kind::TaskAssigned(m) => {
             let t = task_mut(g, &m.task_id);
-            let newer = !t.known || Stamp { hlc: t.hlc, origin: &t.origin, event_id: &t.event_id } < src.stamp();
+            let old = Stamp { hlc: t.hlc, origin: &t.origin, event_id: &t.event_id };
+            let same = t.known && old == src.stamp();
+            let newer = !t.known
+                || old < src.stamp()
+                || (same
+                    && (m.title.as_str(), m.assignee.as_str(), m.due.map(|d| (d.seconds, d.nanos)))
+                        < (t.title.as_str(), t.assignee.as_str(), t.due.map(|d| (d.seconds, d.nanos))));
             if newer {
                 t.title.clone_from(&m.title);
                 t.assignee.clone_from(&m.assignee);
@@ -200,7 +231,10 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
         }
         Kind::ProgressReported(m) => {
             let t = task_mut(g, &m.task_id);
-            if (t.progress_hlc, t.progress_event_id.as_str()) < (src.hlc, src.id.as_str()) {
+            let old = (t.progress_hlc, t.progress_event_id.as_str());
+            let new = (src.hlc, src.id.as_str());
+            let same = old == new && (m.percent, m.text.as_str()) < (t.percent, t.progress_text.as_str());
+            if old < new || same {
                 t.percent = m.percent;
                 t.progress_text.clone_from(&m.text);
                 t.progress_event_id = src.id.clone();
@@ -254,6 +288,12 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
     raise(&mut item.status, S::Submitted as i32);
     let (step, level, detail, text) = match kind {
         Kind::InfoReported(m) => {
+            let new = (src.hlc, src.channel, m.title.as_str(), m.submitter.as_str(), m.sector.as_str());
+            let old =
+                (item.hlc, item.channel.as_str(), item.title.as_str(), item.submitter.as_str(), item.sector.as_str());
+            if item.known && old <= new {
+                return;
+            }
             item.origin = src.origin.to_string();
             item.channel = src.channel.to_string();
             item.hlc = src.hlc;
@@ -292,6 +332,10 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
     n.id = id.to_string();
     match kind {
         Kind::NoticeIssued(m) => {
+            let new = (src.hlc, src.channel, m.title.as_str(), m.requires_acknowledgement);
+            if n.known && (n.hlc, n.channel.as_str(), n.title.as_str(), n.requires_acknowledgement) <= new {
+                return;
+            }
             n.origin = src.origin.to_string();
             n.channel = src.channel.to_string();
             n.hlc = src.hlc;
@@ -305,7 +349,10 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
                 // The first acknowledgement counts.
                 Ok(i) => {
                     let old = &n.acknowledgements[i];
-                    if (ack.hlc, ack.event_id.as_str()) < (old.hlc, old.event_id.as_str()) {
+                    let earlier = (ack.hlc, ack.event_id.as_str()) < (old.hlc, old.event_id.as_str());
+                    if earlier
+                        || ((ack.hlc, ack.event_id.as_str()) == (old.hlc, old.event_id.as_str()) && lesser(&ack, old))
+                    {
                         n.acknowledgements[i] = ack;
                     }
                 }
@@ -320,6 +367,11 @@ fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {
     r.id = id.to_string();
     match kind {
         Kind::ResearchCompleted(m) => {
+            let new = (src.hlc, src.channel, m.title.as_str(), m.group_id.as_str(), m.year, m.category);
+            let old = (r.hlc, r.channel.as_str(), r.title.as_str(), r.group_id.as_str(), r.year, r.category);
+            if r.known && old <= new {
+                return;
+            }
             r.origin = src.origin.to_string();
             r.channel = src.channel.to_string();
             r.hlc = src.hlc;

@@ -42,7 +42,49 @@ use record::norm_set;
 /// stored views were folded by another version rebuilds them from the log
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store.
-pub const FOLDS_VERSION: u32 = 1;
+pub const FOLDS_VERSION: u32 = 2;
+
+/// A rule of the envelope that an event its own origin signed can still
+/// break. Such an event is stored and relayed (refusing it would freeze
+/// the origin's stream everywhere) but changes no view, and the store
+/// keeps it as an alarm against its origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Breach {
+    /// The event's id does not name the event's origin (`crate::ids`):
+    /// an id of another committee's record, or of no committee.
+    IdNotOrigin,
+}
+
+impl Breach {
+    /// Every rule, in the order of their stored bytes.
+    pub const ALL: [Breach; 1] = [Breach::IdNotOrigin];
+
+    /// The rule's name, as counters and operators see it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Breach::IdNotOrigin => "id_not_origin",
+        }
+    }
+}
+
+/// The envelope rule `event` breaks, if any. Views hold only events that
+/// break none: a record is created by the event whose id is its id, and
+/// that id names the event's origin, so no committee can create, take
+/// over or rewrite another's record by reusing its id.
+pub fn breach(event: &pb::Event) -> Option<Breach> {
+    match crate::validate::parse_event_id(&event.id) {
+        Some(id) => breach_of(&event.origin, &id),
+        None => Some(Breach::IdNotOrigin),
+    }
+}
+
+/// [`breach`] for an event of `origin` whose id is `id`, without decoding it.
+pub fn breach_of(origin: &str, id: &[u8; 16]) -> Option<Breach> {
+    match crate::ids::embedded_origin(id) {
+        Some((named, _)) if named.as_str() == origin => None,
+        _ => Some(Breach::IdNotOrigin),
+    }
+}
 
 /// The flow a payload belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,9 +167,13 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
 }
 
 /// Folds `event` into the views. Events without a payload the code knows
-/// (a newer version's) change nothing. Returns the ids it touched.
+/// (a newer version's) and events that break an envelope rule
+/// ([`breach`]) change nothing. Returns the ids it touched.
 pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec<String>)> {
     let kind = event.payload.as_ref()?.kind.as_ref()?;
+    if breach(event).is_some() {
+        return None;
+    }
     let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
     let (flow, record_kind, ids) = touches(kind, &src.id);
     for id in &ids {
@@ -146,6 +192,9 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec
 /// Like [`apply`], on decoded records: no decoding or encoding per event.
 pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<(Flow, Vec<String>)> {
     let kind = event.payload.as_ref()?.kind.as_ref()?;
+    if breach(event).is_some() {
+        return None;
+    }
     let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
     let (flow, record_kind, ids) = touches(kind, &src.id);
     for id in &ids {

@@ -46,6 +46,7 @@ pub fn rebuild(
 ) -> Result<RebuildStats, StoreError> {
     let started = Instant::now();
     tree.remove(keys::META_VIEWS)?;
+    remove_prefix(tree, keys::ALARM)?;
     let mut stats = RebuildStats { events: 0, records: 0, seconds: 0.0 };
     let mut cache = RebuildCache { tree, records: HashMap::new(), spilled: false, error: None };
     // One thread reads and decodes the log while this one folds.
@@ -66,7 +67,9 @@ pub fn rebuild(
         });
         for page in rx {
             for event in page? {
-                views::apply_cached(&event, &mut cache);
+                if views::apply_cached(&event, &mut cache).is_none() {
+                    note_alarm(tree, &event)?;
+                }
                 stats.events += 1;
             }
             if cache.records.len() >= REBUILD_RECORDS_IN_MEMORY {
@@ -80,6 +83,27 @@ pub fn rebuild(
     sync()?;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Removes every key under `prefix`.
+fn remove_prefix(tree: &sled::Tree, prefix: u8) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for key in tree.scan_prefix([prefix]).keys() {
+        batch.remove(key?);
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+/// Keeps the alarm of an event that changed no view because its envelope
+/// breaks a rule (as `crate::derive` does for a commit).
+fn note_alarm(tree: &sled::Tree, event: &pb::Event) -> Result<(), StoreError> {
+    let Some(rule) = views::breach(event) else { return Ok(()) };
+    let (Ok(origin), Some(id)) = (event.origin.parse(), linkage_core::validate::parse_event_id(&event.id)) else {
+        return Ok(());
+    };
+    tree.insert(keys::alarm(origin, rule, &id), keys::alarm_value(&event.channel, event.seq))?;
+    Ok(())
 }
 
 /// Decoded records of a rebuild, written out in key order when there are
@@ -103,12 +127,7 @@ impl RebuildCache<'_> {
 
     /// Removes every stored view block.
     fn remove_all(&self) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for key in self.tree.scan_prefix([keys::VIEW]).keys() {
-            batch.remove(key?);
-        }
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        remove_prefix(self.tree, keys::VIEW)
     }
 
     /// Writes `records` into their blocks.

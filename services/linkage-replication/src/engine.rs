@@ -52,6 +52,40 @@ const GROUP_KINDS: [u64; 3] = [20, 21, 22];
 /// Answers a restoring node waits for at most.
 const RESTORE_ANSWERS_MAX: usize = 256;
 
+/// Streams this node tracks beyond those it holds: what peers' claims can
+/// make it remember. Claims about streams this node may not see, or of
+/// origins outside the topology, are ignored before they count here.
+pub const STREAMS_TRACKED_MAX: usize = 16_384;
+
+/// Claimants remembered per stream (the origin, holders that said so).
+pub const CLAIMS_PER_STREAM_MAX: usize = 32;
+
+/// Heads read from one answer to a heads request.
+pub const HEADS_PER_ANSWER_MAX: usize = 4_096;
+
+/// How long a peer whose claim about a stream was not proved (asked, it
+/// sent nothing that extends what is held) is not believed about that
+/// stream again: at most one pull per peer and stream this often.
+pub const UNPROVED_CLAIM_BACKOFF: Duration = Duration::from_secs(10);
+
+/// How long a restoring node waits for its parent before it finishes with
+/// what the others proved: the parent holds every stream of its children
+/// (`up`, `down`, `all`), so it is the one answer most worth waiting for;
+/// a parent away for longer must not keep its children from appending.
+pub const RESTORE_PARENT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a restoring node keeps asking claimants to prove what they
+/// claimed of its own streams: a holder that failed once (a timeout) is
+/// asked again within it; a claim still unproved after it is ignored.
+pub const RESTORE_PROOF_WINDOW: Duration = Duration::from_secs(10);
+
+/// Claims about its own streams a restoring node considers.
+pub const RESTORE_CLAIMS_MAX: usize = 4_096;
+
+/// Counter of claims (heads a peer said a stream has) that were ignored,
+/// by reason, or that the claimant could not prove when asked.
+pub const CLAIMS_IGNORED: &str = "linkage_claims_ignored_total";
+
 /// Counter of peers' requests dropped unanswered, by reason (a reply
 /// subject that is not an inbox of the asker's, say).
 pub const REQUESTS_REFUSED: &str = "linkage_requests_refused_total";
@@ -82,13 +116,18 @@ impl Default for ReplicationConfig {
 
 type StreamKey = (NodeCode, Channel);
 
-/// What this node knows of one stream beyond what it holds.
+/// What this node knows of one stream beyond what it holds. Claims are
+/// hints, proofs are facts: a peer's word that a stream reaches a seq only
+/// makes this node ask that peer; a signed event of the origin at a seq
+/// proves the stream reaches it.
 #[derive(Default)]
 struct StreamState {
-    /// Highest seq known to exist.
-    remote_head: u64,
-    /// Nodes that said they hold the stream, with their heads.
-    holders: BTreeMap<NodeCode, u64>,
+    /// Highest seq proved: a verified, signed event at it was seen.
+    proved: u64,
+    /// Peers that said they hold the stream up to a seq, not yet proved.
+    claims: BTreeMap<NodeCode, u64>,
+    /// Peers whose claim was not proved when asked, and when.
+    refuted: BTreeMap<NodeCode, Instant>,
     /// A pull loop runs for this stream.
     pulling: bool,
     /// Since when this node knows of events it does not hold.
@@ -122,7 +161,7 @@ impl StreamState {
     fn behind(&mut self, local: u64, gap: bool, now: Instant) -> Behind {
         // Pushed events the writer has not answered yet are not pulled
         // again; if they do not land, the answer looks once more.
-        if self.remote_head <= local.max(self.submitted) {
+        if self.wanted() <= local.max(self.submitted) {
             self.behind_since = None;
             return Behind::Nothing;
         }
@@ -140,6 +179,56 @@ impl StreamState {
         }
         self.pulling = true;
         Behind::Pull
+    }
+
+    /// The seq a pull aims at: what is proved or claimed.
+    fn wanted(&self) -> u64 {
+        self.claims.values().copied().max().unwrap_or(0).max(self.proved)
+    }
+
+    /// Records `holder`'s claim that the stream reaches `seq`, unless its
+    /// last claim was refuted within [`UNPROVED_CLAIM_BACKOFF`]. At most
+    /// [`CLAIMS_PER_STREAM_MAX`] claimants are kept: a new one replaces
+    /// the lowest claim if its own is higher.
+    fn claim(&mut self, holder: NodeCode, seq: u64, now: Instant) -> Result<(), &'static str> {
+        if self.refuted.get(&holder).is_some_and(|at| now.saturating_duration_since(*at) < UNPROVED_CLAIM_BACKOFF) {
+            return Err("backoff");
+        }
+        self.refuted.remove(&holder);
+        if seq <= self.proved {
+            self.claims.remove(&holder);
+            return Ok(());
+        }
+        if !self.claims.contains_key(&holder) && self.claims.len() >= CLAIMS_PER_STREAM_MAX {
+            let Some((&lowest, &low)) = self.claims.iter().min_by_key(|(_, s)| **s) else { return Err("claims_max") };
+            if low >= seq {
+                return Err("claims_max");
+            }
+            self.claims.remove(&lowest);
+        }
+        self.claims.insert(holder, seq);
+        Ok(())
+    }
+
+    /// `holder` was asked and extended nothing: its claim goes, and it is
+    /// not believed about this stream for a while. True if it had claimed
+    /// more than is held.
+    fn refute(&mut self, holder: NodeCode, local: u64, now: Instant) -> bool {
+        let claimed = self.claims.remove(&holder).is_some_and(|seq| seq > local);
+        if claimed {
+            if self.refuted.len() >= CLAIMS_PER_STREAM_MAX {
+                self.refuted.retain(|_, at| now.saturating_duration_since(*at) < UNPROVED_CLAIM_BACKOFF);
+            }
+            if self.refuted.len() < CLAIMS_PER_STREAM_MAX {
+                self.refuted.insert(holder, now);
+            }
+        }
+        claimed
+    }
+
+    /// Claims at or below `seq` are settled once it is held.
+    fn settle(&mut self, seq: u64) {
+        self.claims.retain(|_, s| *s > seq);
     }
 
     fn pending_events(&self) -> usize {
@@ -261,14 +350,16 @@ impl Replicator {
             .map(|key| {
                 let local_head = local.get(key).copied().unwrap_or(0);
                 let state = streams.get(key);
-                let remote_head = state.map_or(0, |s| s.remote_head).max(local_head);
-                let behind = remote_head > local_head;
+                let remote_head = state.map_or(0, |s| s.proved).max(local_head);
+                let missing = state.is_some_and(|s| s.wanted() > remote_head);
+                let behind = remote_head > local_head || missing;
                 pb::StreamReplication {
                     origin: key.0.to_string(),
                     channel: key.1.to_string(),
                     local_head,
                     remote_head,
                     lag_events: remote_head - local_head,
+                    missing_unproved: missing,
                     lag_seconds: match state.and_then(|s| s.behind_since) {
                         Some(since) if behind => now.duration_since(since).as_secs_f64(),
                         _ => 0.0,
@@ -340,8 +431,8 @@ impl Replicator {
             return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
         }
         let key = (origin, channel.clone());
-        self.learn_head(&key, origin, push.head_seq);
-        if !push.events.is_empty() {
+        self.hear_claim(&key, origin, push.head_seq);
+        if !push.events.is_empty() && self.tracks(&key) {
             self.inner.streams.lock().expect("streams lock").entry(key.clone()).or_default().last_push =
                 Some(Instant::now());
         }
@@ -364,7 +455,10 @@ impl Replicator {
             metrics::counter!("linkage_duplicate_events_total").increment(push.events.len() as u64);
         } else if !push.events.is_empty() {
             match self.verify(origin, &channel, push.events) {
-                Ok(run) => self.submit(run).await,
+                Ok(run) => {
+                    self.prove(&run);
+                    self.submit(run).await
+                }
                 Err((why, reason)) => self.reject(origin, &channel, &why, reason),
             }
         }
@@ -491,14 +585,56 @@ impl Replicator {
         self.inner.store.head(key.0, &key.1.to_string()).ok().flatten().map_or(0, |h| h.seq)
     }
 
-    fn learn_head(&self, key: &StreamKey, holder: NodeCode, seq: u64) {
+    /// Whether this node keeps state for `key`: it does for streams it
+    /// tracks already, and for new ones while under [`STREAMS_TRACKED_MAX`].
+    fn tracks(&self, key: &StreamKey) -> bool {
+        let streams = self.inner.streams.lock().expect("streams lock");
+        streams.contains_key(key) || streams.len() < STREAMS_TRACKED_MAX
+    }
+
+    /// A verified run proves its stream reaches its last seq (the last
+    /// event is signed and vouches for the rest).
+    fn prove(&self, run: &RemoteRun) {
+        let Some((last, _)) = run.last() else { return };
+        let key = (last.origin, last.channel.clone());
         let mut streams = self.inner.streams.lock().expect("streams lock");
-        let state = streams.entry(key.clone()).or_default();
-        if seq > state.remote_head {
-            state.remote_head = seq;
+        if let Some(state) = streams.get_mut(&key) {
+            state.proved = state.proved.max(last.seq);
+        } else if streams.len() < STREAMS_TRACKED_MAX {
+            streams.insert(key, StreamState { proved: last.seq, ..StreamState::default() });
         }
-        if holder != self.inner.me {
-            state.holders.insert(holder, seq);
+    }
+
+    /// `holder` says it holds `key` up to `seq`: a hint to ask it, kept
+    /// only for a stream of an origin in the topology that this node may
+    /// see, within the limits. True if kept.
+    fn hear_claim(&self, key: &StreamKey, holder: NodeCode, seq: u64) -> bool {
+        let ignored = |reason: &'static str| {
+            metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
+            false
+        };
+        if holder == self.inner.me || seq == 0 {
+            return false;
+        }
+        if self.inner.topology.node(key.0).is_none() || self.inner.topology.node(holder).is_none() {
+            return ignored("unknown_node");
+        }
+        if !self.entitled(self.inner.me, key.0, &key.1) {
+            return ignored("not_entitled");
+        }
+        if seq <= self.local_head(key) {
+            if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
+                state.claims.remove(&holder);
+            }
+            return true;
+        }
+        let mut streams = self.inner.streams.lock().expect("streams lock");
+        if !streams.contains_key(key) && streams.len() >= STREAMS_TRACKED_MAX {
+            return ignored("streams_max");
+        }
+        match streams.entry(key.clone()).or_default().claim(holder, seq, Instant::now()) {
+            Ok(()) => true,
+            Err(reason) => ignored(reason),
         }
     }
 
@@ -629,13 +765,13 @@ impl Replicator {
     }
 
     /// Who may hold a stream, best first: the origin, nodes that said they
-    /// hold it (highest head first), then the requester's neighbours in the
-    /// tree that are entitled to it.
+    /// hold it (highest claim first), then the requester's neighbours in
+    /// the tree that are entitled to it.
     fn holders(&self, key: &StreamKey) -> Vec<NodeCode> {
         let me = self.inner.me;
         let mut out = vec![key.0];
         if let Some(state) = self.inner.streams.lock().expect("streams lock").get(key) {
-            let mut known: Vec<(u64, NodeCode)> = state.holders.iter().map(|(n, s)| (*s, *n)).collect();
+            let mut known: Vec<(u64, NodeCode)> = state.claims.iter().map(|(n, s)| (*s, *n)).collect();
             known.sort_by(|a, b| b.cmp(a));
             out.extend(known.into_iter().map(|(_, n)| n));
         }
@@ -650,10 +786,20 @@ impl Replicator {
         out
     }
 
+    /// Pulls what the stream misses, from each holder in turn until one
+    /// extends it; a holder that extends nothing loses its claim (and is
+    /// not believed about this stream for [`UNPROVED_CLAIM_BACKOFF`]), so
+    /// a claim nobody proves ends the pull instead of repeating it.
     async fn pull_loop(&self, key: &StreamKey) {
         loop {
             let local = self.local_head(key);
-            let target = self.inner.streams.lock().expect("streams lock").get(key).map_or(0, |s| s.remote_head);
+            let target = {
+                let mut streams = self.inner.streams.lock().expect("streams lock");
+                streams.get_mut(key).map_or(0, |s| {
+                    s.settle(local);
+                    s.wanted()
+                })
+            };
             if local >= target || self.inner.shutdown.is_cancelled() {
                 if let Some(s) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
                     s.behind_since = None;
@@ -666,10 +812,27 @@ impl Replicator {
                     progressed = true;
                     break;
                 }
+                self.unproved(key, holder);
             }
             if !progressed {
                 return;
             }
+        }
+    }
+
+    /// `holder` was asked for `key` and extended nothing.
+    fn unproved(&self, key: &StreamKey, holder: NodeCode) {
+        let local = self.local_head(key);
+        let refuted = self
+            .inner
+            .streams
+            .lock()
+            .expect("streams lock")
+            .get_mut(key)
+            .is_some_and(|s| s.refute(holder, local, Instant::now()));
+        if refuted {
+            metrics::counter!(CLAIMS_IGNORED, "reason" => "unproved").increment(1);
+            tracing::warn!(%holder, origin = %key.0, channel = %key.1, "a claimed head was not proved");
         }
     }
 
@@ -699,7 +862,10 @@ impl Replicator {
                 asked = Some(self.ask_page(key, holder, after));
             }
             let page = events.and_then(|events| match self.verify(key.0, &key.1, events) {
-                Ok(run) => Some(run),
+                Ok(run) => {
+                    self.prove(&run);
+                    Some(run)
+                }
                 Err((why, reason)) => {
                     self.reject(key.0, &key.1, &why, reason);
                     None
@@ -899,9 +1065,9 @@ impl Replicator {
             let Ok(answer) = answer else { continue };
             self.touch(peer);
             let Ok(heads) = pb::HeadsResponse::decode(answer) else { continue };
-            for h in heads.heads {
+            for h in heads.heads.into_iter().take(HEADS_PER_ANSWER_MAX) {
                 let (Ok(origin), Ok(channel)) = (h.origin.parse(), h.channel.parse()) else { continue };
-                self.learn_head(&(origin, channel), peer, h.seq);
+                self.hear_claim(&(origin, channel), peer, h.seq);
             }
         }
         let behind: Vec<StreamKey> = self.inner.streams.lock().expect("streams lock").keys().cloned().collect();
@@ -911,56 +1077,119 @@ impl Replicator {
     }
 
     /// Before the first append: learn from the others how far this node's
-    /// own streams went, and pull back whatever is missing, so that no seq
-    /// is ever issued twice.
+    /// own streams went, and pull back whatever they can prove, so that no
+    /// seq a holder showed is ever issued twice.
+    ///
+    /// Who answers `lk.who.<me>` is not pinned (any node may answer, and
+    /// name any node), so an answer only says whom to ask: each claimant is
+    /// asked through `lk.pull.<claimant>.<me>`, where only it can answer,
+    /// and what it sends is checked against this node's own key. A claim it
+    /// does not prove is dropped and counted. The parent, which holds every
+    /// stream of its child, is asked directly as well and waited for up to
+    /// [`RESTORE_PARENT_WAIT`]; no other node, answering or silent, can keep
+    /// the restore from finishing once anyone has answered.
     async fn restore(self, must_restore: bool) {
         let me = self.inner.me;
+        let parent = self.inner.topology.node(me).and_then(|n| n.parent);
         let request = pb::HeadsRequest { origin: me.to_string() }.encode_to_vec();
+        let started = Instant::now();
         loop {
-            let answers = self
-                .inner
-                .transport
-                .gather(
-                    subjects::who_subject(me),
-                    request.clone().into(),
-                    self.inner.config.restore_window,
-                    RESTORE_ANSWERS_MAX,
-                )
-                .await
-                .unwrap_or_default();
-            if answers.is_empty() && must_restore {
+            if self.inner.shutdown.is_cancelled() {
+                return;
+            }
+            let gathered = self.inner.transport.gather(
+                subjects::who_subject(me),
+                request.clone().into(),
+                self.inner.config.restore_window,
+                RESTORE_ANSWERS_MAX,
+            );
+            let from_parent = async {
+                let parent = parent?;
+                let asked = pb::PeerRequest {
+                    kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest { origin: me.to_string() })),
+                };
+                let timeout = self
+                    .inner
+                    .config
+                    .request_timeout
+                    .min(self.inner.config.restore_window.max(Duration::from_millis(500)));
+                let answer = self
+                    .inner
+                    .transport
+                    .request(subjects::pull_subject(parent, me), asked.encode_to_vec().into(), timeout)
+                    .await
+                    .ok()?;
+                let heads = pb::HeadsResponse::decode(answer).ok()?;
+                Some((parent, heads))
+            };
+            let (answers, from_parent) = futures::join!(gathered, from_parent);
+            let answers = answers.unwrap_or_default();
+            if answers.is_empty() && from_parent.is_none() && must_restore {
                 tracing::warn!("restoring: no peer answered yet; appends wait until one does");
-                if self.inner.shutdown.is_cancelled() {
-                    return;
-                }
                 continue;
             }
-            let mut own = BTreeSet::new();
-            for answer in answers {
-                let Ok(heads) = pb::HeadsResponse::decode(answer) else { continue };
-                let Ok(peer) = heads.node.parse::<NodeCode>() else { continue };
-                self.touch(peer);
-                for h in heads.heads.into_iter().filter(|h| h.origin == me.as_str()) {
+            if must_restore && parent.is_some() && from_parent.is_none() && started.elapsed() < RESTORE_PARENT_WAIT {
+                tracing::info!("restoring: waiting for the parent a little longer");
+                continue;
+            }
+            // Claims, by whom the answer names: a hint of whom to ask.
+            let mut claims: BTreeSet<(StreamKey, NodeCode, u64)> = BTreeSet::new();
+            let named = answers.into_iter().filter_map(|answer| {
+                let heads = pb::HeadsResponse::decode(answer).ok()?;
+                Some((heads.node.parse::<NodeCode>().ok()?, heads))
+            });
+            for (peer, heads) in named.chain(from_parent) {
+                for h in heads.heads.into_iter().filter(|h| h.origin == me.as_str()).take(HEADS_PER_ANSWER_MAX) {
                     let Ok(channel) = h.channel.parse::<Channel>() else { continue };
                     let key = (me, channel);
-                    self.learn_head(&key, peer, h.seq);
-                    own.insert(key);
-                }
-            }
-            for key in own {
-                // Pull synchronously: appends wait for this.
-                while self.local_head(&key) < self.inner.streams.lock().expect("streams lock")[&key].remote_head {
-                    let before = self.local_head(&key);
-                    self.pull_loop(&key).await;
-                    if self.local_head(&key) == before {
-                        tracing::warn!(channel = %key.1, "restoring: could not pull own events yet; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    if claims.len() < RESTORE_CLAIMS_MAX && self.hear_claim(&key, peer, h.seq) {
+                        claims.insert((key, peer, h.seq));
                     }
                 }
             }
+            self.prove_claims(claims).await;
             self.inner.restored.store(true, Ordering::Release);
             tracing::info!("own streams checked with peers; appends accepted");
             return;
+        }
+    }
+}
+
+impl Replicator {
+    /// Pulls what restore `claims` name from their claimants, synchronously
+    /// (appends wait for this), in rounds until every claim is proved or
+    /// [`RESTORE_PROOF_WINDOW`] has passed. Within a round, a claimant that
+    /// proved nothing for one stream is not asked about the others: a liar
+    /// naming silent nodes costs one request timeout per name.
+    async fn prove_claims(&self, claims: BTreeSet<(StreamKey, NodeCode, u64)>) {
+        let deadline = Instant::now() + RESTORE_PROOF_WINDOW;
+        let keys: BTreeSet<StreamKey> = claims.iter().map(|(k, _, _)| k.clone()).collect();
+        loop {
+            let mut distrusted: BTreeSet<NodeCode> = BTreeSet::new();
+            for key in &keys {
+                {
+                    let mut streams = self.inner.streams.lock().expect("streams lock");
+                    let Some(state) = streams.get_mut(key) else { continue };
+                    for (k, peer, seq) in &claims {
+                        if k == key && !distrusted.contains(peer) {
+                            state.refuted.remove(peer);
+                            let _ = state.claim(*peer, *seq, Instant::now());
+                        }
+                    }
+                    state.claims.retain(|peer, _| !distrusted.contains(peer));
+                }
+                self.pull_loop(key).await;
+                let local = self.local_head(key);
+                distrusted.extend(claims.iter().filter(|(k, _, seq)| k == key && *seq > local).map(|(_, p, _)| *p));
+            }
+            let open = claims.iter().filter(|(k, _, seq)| *seq > self.local_head(k)).count();
+            if open == 0 || Instant::now() >= deadline || self.inner.shutdown.is_cancelled() {
+                if open > 0 {
+                    tracing::warn!(open, "restoring: claims nobody proved are ignored; appends accepted");
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }
@@ -987,8 +1216,8 @@ fn scan_groups(store: &Store) -> Groups {
 mod tests {
     use super::*;
 
-    fn stream(remote_head: u64, last_push: Option<Instant>) -> StreamState {
-        StreamState { remote_head, last_push, ..StreamState::default() }
+    fn stream(proved: u64, last_push: Option<Instant>) -> StreamState {
+        StreamState { proved, last_push, ..StreamState::default() }
     }
 
     #[test]

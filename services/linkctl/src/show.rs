@@ -111,16 +111,12 @@ pub fn print_replication(r: &pb::ReplicationResponse) {
         "origin", "channel", "local", "remote", "lag", "lag s", "pull", "buffered"
     );
     for s in &r.streams {
+        // A head a peer claims but nobody proved: events are missing, how
+        // many is not known.
+        let lag = if s.missing_unproved { "?".to_string() } else { s.lag_events.to_string() };
         println!(
             "{:<6}  {:<22} {:>8} {:>8} {:>6} {:>8.1} {:>5} {:>8}",
-            s.origin,
-            s.channel,
-            s.local_head,
-            s.remote_head,
-            s.lag_events,
-            s.lag_seconds,
-            s.pulls_in_flight,
-            s.buffered_events
+            s.origin, s.channel, s.local_head, s.remote_head, lag, s.lag_seconds, s.pulls_in_flight, s.buffered_events
         );
     }
     for p in &r.peers {

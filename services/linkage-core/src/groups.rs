@@ -45,6 +45,11 @@ impl Groups {
         self.members.get(group).and_then(|m| m.get(&node)).is_some_and(|(_, _, joined)| *joined)
     }
 
+    /// Groups `node` is a current member of, in id order.
+    pub fn groups_of(&self, node: NodeCode) -> Vec<GroupId> {
+        self.members.iter().filter(|(g, _)| self.is_member(g, node)).map(|(g, _)| g.clone()).collect()
+    }
+
     /// Current members of `group`, in code order.
     pub fn members(&self, group: &GroupId) -> Vec<NodeCode> {
         self.members

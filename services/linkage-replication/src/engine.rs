@@ -82,6 +82,16 @@ pub const RESTORE_PROOF_WINDOW: Duration = Duration::from_secs(10);
 /// Claims about its own streams a restoring node considers.
 pub const RESTORE_CLAIMS_MAX: usize = 4_096;
 
+/// Peers beyond the usual ones (parent, children, province) that one
+/// anti-entropy round asks, in turn: siblings and fellow members of this
+/// node's groups, who hold streams the usual ones may not (a city's `down`
+/// when the city is away; a group's stream across cities).
+pub const OTHER_PEERS_PER_ROUND: usize = 4;
+
+/// A peer heard from within this long is asked for a stream before those
+/// that were not.
+pub const CONTACT_FRESH: Duration = Duration::from_secs(10);
+
 /// Counter of claims (heads a peer said a stream has) that were ignored,
 /// by reason, or that the claimant could not prove when asked.
 pub const CLAIMS_IGNORED: &str = "linkage_claims_ignored_total";
@@ -267,6 +277,8 @@ struct Inner {
     contacts: Mutex<BTreeMap<NodeCode, Instant>>,
     restored: AtomicBool,
     rejected: AtomicU64,
+    /// Where the next anti-entropy round starts among the other peers.
+    other_peers_cursor: std::sync::atomic::AtomicUsize,
     shutdown: CancellationToken,
 }
 
@@ -308,6 +320,7 @@ impl Replicator {
             contacts: Mutex::new(BTreeMap::new()),
             restored: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
+            other_peers_cursor: std::sync::atomic::AtomicUsize::new(0),
             shutdown,
         });
         let mut incoming = futures::stream::SelectAll::new();
@@ -764,9 +777,28 @@ impl Replicator {
         });
     }
 
+    /// Nodes that may hold streams this node sees, beyond its parent,
+    /// children and the province: its siblings, and the other current
+    /// members of its groups. In code order.
+    fn other_peers(&self) -> Vec<NodeCode> {
+        let me = self.inner.me;
+        let t = &self.inner.topology;
+        let mut out: BTreeSet<NodeCode> =
+            t.node(me).and_then(|n| n.parent).map(|p| t.children(p).to_vec()).unwrap_or_default().into_iter().collect();
+        {
+            let groups = self.inner.groups.read().expect("groups lock");
+            for group in groups.groups_of(me) {
+                out.extend(groups.members(&group));
+            }
+        }
+        out.remove(&me);
+        out.into_iter().collect()
+    }
+
     /// Who may hold a stream, best first: the origin, nodes that said they
-    /// hold it (highest claim first), then the requester's neighbours in
-    /// the tree that are entitled to it.
+    /// hold it (highest claim first), the requester's neighbours in the
+    /// tree, then its siblings and fellow group members — those entitled
+    /// to it.
     fn holders(&self, key: &StreamKey) -> Vec<NodeCode> {
         let me = self.inner.me;
         let mut out = vec![key.0];
@@ -781,8 +813,14 @@ impl Replicator {
         }
         out.extend(t.children(me).iter().copied());
         out.push(t.province());
+        out.extend(self.other_peers());
         let mut seen = BTreeSet::new();
         out.retain(|n| *n != me && seen.insert(*n) && self.entitled(*n, key.0, &key.1));
+        // Those heard from lately first, in that order: an origin that is
+        // away costs a request timeout each time it is asked first.
+        let contacts = self.inner.contacts.lock().expect("contacts lock");
+        let now = Instant::now();
+        out.sort_by_key(|n| contacts.get(n).is_none_or(|at| now.saturating_duration_since(*at) >= CONTACT_FRESH));
         out
     }
 
@@ -1042,17 +1080,23 @@ impl Replicator {
         }
     }
 
-    /// Asks the parent, the children and the province which streams they
-    /// hold that this node may see, so that streams whose origin is down
-    /// are still noticed and pulled.
+    /// Asks the parent, the children, the province and, in turn,
+    /// [`OTHER_PEERS_PER_ROUND`] of the other peers (`other_peers`) which
+    /// streams they hold that this node may see, so that streams whose
+    /// origin is down are still noticed and pulled from whoever holds them.
     async fn anti_entropy(&self) {
         let me = self.inner.me;
         let t = &self.inner.topology;
         let mut peers: Vec<NodeCode> = t.node(me).and_then(|n| n.parent).into_iter().collect();
         peers.extend(t.children(me).iter().copied());
         peers.push(t.province());
-        peers.retain(|p| *p != me);
-        peers.dedup();
+        let others = self.other_peers();
+        if !others.is_empty() {
+            let start = self.inner.other_peers_cursor.fetch_add(OTHER_PEERS_PER_ROUND, Ordering::Relaxed);
+            peers.extend((0..OTHER_PEERS_PER_ROUND.min(others.len())).map(|i| others[(start + i) % others.len()]));
+        }
+        let mut seen = BTreeSet::new();
+        peers.retain(|p| *p != me && seen.insert(*p));
         let request = pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest::default())) };
         let bytes: Bytes = request.encode_to_vec().into();
         let asks = peers.into_iter().map(|peer| {

@@ -427,6 +427,9 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
         pb::StreamHead { origin: "620622".into(), channel: "up".into(), seq: 1_000_000_000 },
         pb::StreamHead { origin: "629999".into(), channel: "up".into(), seq: 7 },
         pb::StreamHead { origin: "620722".into(), channel: "up".into(), seq: 1 << 63 },
+        // The city may see this stream, the county may not hold it: the
+        // city would never ask the county, so the claim could never go.
+        pb::StreamHead { origin: "620000".into(), channel: "to:620700".into(), seq: 1_000_000_000 },
     ];
     claims.extend((0..15_000).map(|n| pb::StreamHead {
         origin: "620722".into(),
@@ -448,6 +451,31 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
         }
     });
     let announce = pb::Push { events: vec![], head_seq: 1 << 63, origin: "620722".into(), channel: "up".into() };
+    // With the county's key: one signed event at seq 2^62 that links to
+    // nothing (it verifies alone), and empty pushes on group streams the
+    // city is in none of.
+    let far = pb::Event {
+        id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
+            "620722".parse().unwrap(),
+            1 << 40,
+            1 << 30,
+        )),
+        origin: "620722".into(),
+        channel: "up".into(),
+        seq: 1 << 62,
+        hlc: 1 << 40,
+        prev_hash: vec![7; 32],
+        payload: Some(info("远处的事件")),
+        ..Default::default()
+    };
+    let far = linkage_core::wire::sign(far.encode_to_vec(), &key_of(&topo, "620722"));
+    let far = pb::Push { events: vec![far.into()], head_seq: 1 << 62, origin: "620722".into(), channel: "up".into() };
+    client.publish("lk.ev.620722.up", far.encode_to_vec().into()).await.unwrap();
+    for n in 0..2_000 {
+        let junk =
+            pb::Push { events: vec![], head_seq: 9, origin: "620722".into(), channel: format!("group:junk-{n}") };
+        client.publish(format!("lk.dm.620700.620722.group.junk-{n}"), junk.encode_to_vec().into()).await.unwrap();
+    }
     let pulls_before = total(&topo, "620700", "linkage_pulls_total");
     let window = Instant::now();
     while window.elapsed() < Duration::from_secs(10) {
@@ -467,10 +495,11 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
         assert!(s.lag_events < 1_000, "a claimed head became a lag: {s:?}");
         assert!(!(s.origin == "620622" && s.channel == "up"), "the city tracks a stream it may not see");
         assert!(!s.channel.starts_with("group:invented"), "the city tracks an invented stream");
+        assert!(!s.channel.starts_with("group:junk"), "the city tracks a pushed stream it may not see");
     }
     assert!(series < series_before + 200, "metric series grew from {series_before} to {series}");
     assert!(pulls < 200.0, "{pulls} pulls in 10 s");
-    for reason in ["not_entitled", "unknown_node", "unproved"] {
+    for reason in ["not_entitled", "unknown_node", "unproved", "claimant_not_entitled"] {
         assert!(ignored(&topo, "620700", reason) >= 1.0, "claims ignored as {reason} are counted");
     }
 

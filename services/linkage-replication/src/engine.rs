@@ -52,9 +52,10 @@ const GROUP_KINDS: [u64; 3] = [20, 21, 22];
 /// Answers a restoring node waits for at most.
 const RESTORE_ANSWERS_MAX: usize = 256;
 
-/// Streams this node tracks beyond those it holds: what peers' claims can
-/// make it remember. Claims about streams this node may not see, or of
-/// origins outside the topology, are ignored before they count here.
+/// Streams this node keeps replication state for (held ones included):
+/// what peers' claims and pushes can make it remember. Claims about
+/// streams this node may not see, or of origins outside the topology, and
+/// pushes of streams it may not see, are ignored before they count here.
 pub const STREAMS_TRACKED_MAX: usize = 16_384;
 
 /// Claimants remembered per stream (the origin, holders that said so).
@@ -69,8 +70,8 @@ pub const HEADS_PER_ANSWER_MAX: usize = 4_096;
 pub const UNPROVED_CLAIM_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How long a restoring node waits for its parent before it finishes with
-/// what the others proved: the parent holds every stream of its children
-/// (`up`, `down`, `all`), so it is the one answer most worth waiting for;
+/// what the others proved: the parent holds its children's `up` and `all`
+/// streams, so it is the one answer most worth waiting for;
 /// a parent away for longer must not keep its children from appending.
 pub const RESTORE_PARENT_WAIT: Duration = Duration::from_secs(10);
 
@@ -78,6 +79,9 @@ pub const RESTORE_PARENT_WAIT: Duration = Duration::from_secs(10);
 /// claimed of its own streams: a holder that failed once (a timeout) is
 /// asked again within it; a claim still unproved after it is ignored.
 pub const RESTORE_PROOF_WINDOW: Duration = Duration::from_secs(10);
+
+/// Own streams a restoring node pulls back side by side.
+pub const RESTORE_STREAMS_AT_ONCE: usize = 16;
 
 /// Claims about its own streams a restoring node considers.
 pub const RESTORE_CLAIMS_MAX: usize = 4_096;
@@ -205,10 +209,6 @@ impl StreamState {
             return Err("backoff");
         }
         self.refuted.remove(&holder);
-        if seq <= self.proved {
-            self.claims.remove(&holder);
-            return Ok(());
-        }
         if !self.claims.contains_key(&holder) && self.claims.len() >= CLAIMS_PER_STREAM_MAX {
             let Some((&lowest, &low)) = self.claims.iter().min_by_key(|(_, s)| **s) else { return Err("claims_max") };
             if low >= seq {
@@ -444,10 +444,13 @@ impl Replicator {
             return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
         }
         let key = (origin, channel.clone());
+        // A stream this node may not see (yet: a group it has not heard it
+        // joined) gets no state here; its events are still checked and
+        // stored, and a later round of heads finds the rest.
+        let seen = self.entitled(self.inner.me, origin, &channel);
         self.hear_claim(&key, origin, push.head_seq);
-        if !push.events.is_empty() && self.tracks(&key) {
-            self.inner.streams.lock().expect("streams lock").entry(key.clone()).or_default().last_push =
-                Some(Instant::now());
+        if !push.events.is_empty() && seen {
+            self.with_state(&key, |state| state.last_push = Some(Instant::now()));
         }
         // A run this node already holds (it was pulled first) costs one read:
         // if its last event is the one held, the hash chain makes every
@@ -469,13 +472,15 @@ impl Replicator {
         } else if !push.events.is_empty() {
             match self.verify(origin, &channel, push.events) {
                 Ok(run) => {
-                    self.prove(&run);
+                    self.prove_or_claim(&run);
                     self.submit(run).await
                 }
                 Err((why, reason)) => self.reject(origin, &channel, &why, reason),
             }
         }
-        self.ensure_pull(key);
+        if seen {
+            self.ensure_pull(key);
+        }
     }
 
     /// Checks a run of one stream: its events must all belong to the stream
@@ -509,11 +514,7 @@ impl Replicator {
         let Some((first, _)) = run.first() else { return };
         let key = (first.origin, first.channel.clone());
         let last = run.last().map_or(0, |(p, _)| p.seq);
-        {
-            let mut streams = self.inner.streams.lock().expect("streams lock");
-            let state = streams.entry(key.clone()).or_default();
-            state.submitted = state.submitted.max(last);
-        }
+        self.with_existing(&key, |state| state.submitted = state.submitted.max(last));
         let answer = match self.inner.appender.enqueue_apply(vec![run]).await {
             Ok(answer) => answer,
             Err(e) => return tracing::error!(error = %e, "applying remote events failed"),
@@ -533,16 +534,19 @@ impl Replicator {
     /// the part of it beyond a gap, which waits here for the gap to fill.
     async fn after_submit(&self, key: StreamKey, last: u64, mut report: ApplyReport) {
         let waiting = unpinned(std::mem::take(&mut report.waiting));
-        {
-            let mut streams = self.inner.streams.lock().expect("streams lock");
-            let state = streams.entry(key.clone()).or_default();
+        let local = self.local_head(&key);
+        self.with_existing(&key, |state| {
             // The newest submission answered, or a gap showed that pushes
             // alone will not fill the stream: pull what is missing.
             if state.submitted <= last || report.gaps > 0 {
                 state.submitted = 0;
             }
+            // A run that forks what is held proves nothing about this chain.
+            if report.forks > 0 {
+                state.proved = state.proved.min(local);
+            }
             state.keep_waiting(waiting);
-        }
+        });
         // Also after a gap: the run before it may have landed meanwhile.
         if report.gaps > 0 || report.applied > 0 {
             self.drain_pending(&key).await;
@@ -598,23 +602,38 @@ impl Replicator {
         self.inner.store.head(key.0, &key.1.to_string()).ok().flatten().map_or(0, |h| h.seq)
     }
 
-    /// Whether this node keeps state for `key`: it does for streams it
-    /// tracks already, and for new ones while under [`STREAMS_TRACKED_MAX`].
-    fn tracks(&self, key: &StreamKey) -> bool {
-        let streams = self.inner.streams.lock().expect("streams lock");
-        streams.contains_key(key) || streams.len() < STREAMS_TRACKED_MAX
+    /// Runs `f` on the state of `key`, made on first use while fewer than
+    /// [`STREAMS_TRACKED_MAX`] streams are tracked; `None` beyond that.
+    /// Every stream state is made here, and only for streams this node may
+    /// see (callers check): nothing a peer sends adds state without bound.
+    fn with_state<R>(&self, key: &StreamKey, f: impl FnOnce(&mut StreamState) -> R) -> Option<R> {
+        let mut streams = self.inner.streams.lock().expect("streams lock");
+        if !streams.contains_key(key) && streams.len() >= STREAMS_TRACKED_MAX {
+            metrics::counter!(CLAIMS_IGNORED, "reason" => "streams_max").increment(1);
+            return None;
+        }
+        Some(f(streams.entry(key.clone()).or_default()))
     }
 
-    /// A verified run proves its stream reaches its last seq (the last
-    /// event is signed and vouches for the rest).
-    fn prove(&self, run: &RemoteRun) {
-        let Some((last, _)) = run.last() else { return };
+    /// Runs `f` on the state of `key` if it is tracked.
+    fn with_existing<R>(&self, key: &StreamKey, f: impl FnOnce(&mut StreamState) -> R) -> Option<R> {
+        self.inner.streams.lock().expect("streams lock").get_mut(key).map(f)
+    }
+
+    /// A verified run that links to what is held (or on its way to the
+    /// writer) proves its stream reaches its last seq: its last event is
+    /// signed and its chain covers the rest. One that does not link proves
+    /// nothing yet — a signed event at seq 2^63 with a made-up `prev_hash`
+    /// verifies too — and counts as its origin's claim.
+    fn prove_or_claim(&self, run: &RemoteRun) {
+        let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else { return };
         let key = (last.origin, last.channel.clone());
-        let mut streams = self.inner.streams.lock().expect("streams lock");
-        if let Some(state) = streams.get_mut(&key) {
-            state.proved = state.proved.max(last.seq);
-        } else if streams.len() < STREAMS_TRACKED_MAX {
-            streams.insert(key, StreamState { proved: last.seq, ..StreamState::default() });
+        let local = self.local_head(&key);
+        let links = self.with_existing(&key, |state| first.seq <= local.max(state.submitted).max(state.proved) + 1);
+        if links.unwrap_or(first.seq <= local + 1) {
+            self.with_existing(&key, |state| state.proved = state.proved.max(last.seq));
+        } else {
+            self.hear_claim(&key, last.origin, last.seq);
         }
     }
 
@@ -635,19 +654,21 @@ impl Replicator {
         if !self.entitled(self.inner.me, key.0, &key.1) {
             return ignored("not_entitled");
         }
+        // A claimant that may not hold the stream is never asked for it,
+        // so its claim could never be refuted.
+        if !self.entitled(holder, key.0, &key.1) {
+            return ignored("claimant_not_entitled");
+        }
         if seq <= self.local_head(key) {
             if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
                 state.claims.remove(&holder);
             }
             return true;
         }
-        let mut streams = self.inner.streams.lock().expect("streams lock");
-        if !streams.contains_key(key) && streams.len() >= STREAMS_TRACKED_MAX {
-            return ignored("streams_max");
-        }
-        match streams.entry(key.clone()).or_default().claim(holder, seq, Instant::now()) {
-            Ok(()) => true,
-            Err(reason) => ignored(reason),
+        match self.with_state(key, |state| state.claim(holder, seq, Instant::now())) {
+            Some(Ok(())) => true,
+            Some(Err(reason)) => ignored(reason),
+            None => false,
         }
     }
 
@@ -744,11 +765,7 @@ impl Replicator {
     /// did not link to what is held.
     fn ensure_pull_after(&self, key: StreamKey, gap: bool) {
         let local = self.local_head(&key);
-        let decided = self.inner.streams.lock().expect("streams lock").entry(key.clone()).or_default().behind(
-            local,
-            gap,
-            Instant::now(),
-        );
+        let Some(decided) = self.with_existing(&key, |state| state.behind(local, gap, Instant::now())) else { return };
         match decided {
             Behind::Nothing => return,
             Behind::LookAgainIn(wait) => {
@@ -845,14 +862,20 @@ impl Replicator {
                 return;
             }
             let mut progressed = false;
-            for holder in self.holders(key) {
-                if self.pull_from(key, holder, local + 1, target).await {
+            let holders = self.holders(key);
+            for holder in &holders {
+                // Pushes that filled the stream meanwhile are progress too:
+                // the holder is not refuted for pages they made duplicates.
+                if self.pull_from(key, *holder, local + 1, target).await || self.local_head(key) > local {
                     progressed = true;
                     break;
                 }
-                self.unproved(key, holder);
+                self.unproved(key, *holder);
             }
             if !progressed {
+                // A claimant that was not asked (it may not hold the stream)
+                // cannot prove its claim: it goes too.
+                self.with_existing(key, |s| s.claims.retain(|n, _| holders.contains(n)));
                 return;
             }
         }
@@ -900,10 +923,7 @@ impl Replicator {
                 asked = Some(self.ask_page(key, holder, after));
             }
             let page = events.and_then(|events| match self.verify(key.0, &key.1, events) {
-                Ok(run) => {
-                    self.prove(&run);
-                    Some(run)
-                }
+                Ok(run) => Some(run),
                 Err((why, reason)) => {
                     self.reject(key.0, &key.1, &why, reason);
                     None
@@ -1202,39 +1222,55 @@ impl Replicator {
 impl Replicator {
     /// Pulls what restore `claims` name from their claimants, synchronously
     /// (appends wait for this), in rounds until every claim is proved or
-    /// [`RESTORE_PROOF_WINDOW`] has passed. Within a round, a claimant that
-    /// proved nothing for one stream is not asked about the others: a liar
-    /// naming silent nodes costs one request timeout per name.
+    /// [`RESTORE_PROOF_WINDOW`] has passed: a claimant that failed once (a
+    /// timeout) is asked again in the next round. Streams are pulled
+    /// side by side, [`RESTORE_STREAMS_AT_ONCE`] at a time, each claim
+    /// judged on its own stream only.
     async fn prove_claims(&self, claims: BTreeSet<(StreamKey, NodeCode, u64)>) {
         let deadline = Instant::now() + RESTORE_PROOF_WINDOW;
         let keys: BTreeSet<StreamKey> = claims.iter().map(|(k, _, _)| k.clone()).collect();
         loop {
-            let mut distrusted: BTreeSet<NodeCode> = BTreeSet::new();
-            for key in &keys {
-                {
-                    let mut streams = self.inner.streams.lock().expect("streams lock");
-                    let Some(state) = streams.get_mut(key) else { continue };
-                    for (k, peer, seq) in &claims {
-                        if k == key && !distrusted.contains(peer) {
-                            state.refuted.remove(peer);
-                            let _ = state.claim(*peer, *seq, Instant::now());
-                        }
-                    }
-                    state.claims.retain(|peer, _| !distrusted.contains(peer));
-                }
-                self.pull_loop(key).await;
-                let local = self.local_head(key);
-                distrusted.extend(claims.iter().filter(|(k, _, seq)| k == key && *seq > local).map(|(_, p, _)| *p));
-            }
-            let open = claims.iter().filter(|(k, _, seq)| *seq > self.local_head(k)).count();
-            if open == 0 || Instant::now() >= deadline || self.inner.shutdown.is_cancelled() {
-                if open > 0 {
-                    tracing::warn!(open, "restoring: claims nobody proved are ignored; appends accepted");
+            let open: Vec<StreamKey> = keys
+                .iter()
+                .filter(|k| claims.iter().any(|(c, _, seq)| c == *k && *seq > self.local_head(k)))
+                .cloned()
+                .collect();
+            if open.is_empty() || Instant::now() >= deadline || self.inner.shutdown.is_cancelled() {
+                if !open.is_empty() {
+                    tracing::warn!(open = open.len(), "restoring: claims nobody proved are ignored; appends accepted");
                 }
                 return;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let rounds = open.into_iter().map(|key| {
+                // This round asks every claimant again, backoff or not.
+                self.with_existing(&key, |state| {
+                    for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
+                        state.refuted.remove(peer);
+                        let _ = state.claim(*peer, *seq, Instant::now());
+                    }
+                });
+                async move { self.pull_alone(&key, deadline).await }
+            });
+            futures::stream::iter(rounds).buffer_unordered(RESTORE_STREAMS_AT_ONCE).collect::<Vec<()>>().await;
+            tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()))).await;
         }
+    }
+
+    /// Runs [`Self::pull_loop`] for `key` once no other pull of it runs
+    /// (waiting for one until `deadline`), so that two pulls of one stream
+    /// do not refute each other's holders.
+    async fn pull_alone(&self, key: &StreamKey, deadline: Instant) {
+        loop {
+            if self.with_existing(key, |s| !std::mem::replace(&mut s.pulling, true)) != Some(false) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.pull_loop(key).await;
+        self.with_existing(key, |s| s.pulling = false);
     }
 }
 

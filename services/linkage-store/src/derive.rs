@@ -27,24 +27,28 @@ pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
 pub const ENVELOPE_ALARMS: &str = "linkage_envelope_alarms_total";
 
 /// The alarm entries of a commit's events that break an envelope rule,
-/// counted in [`ENVELOPE_ALARMS`].
-fn alarm_entries(set: &WriteSet) -> Vec<Entry> {
+/// each counted in [`ENVELOPE_ALARMS`] the first time it is written (a
+/// replay after a crash writes it again).
+fn alarm_entries(indexes: &Indexes, set: &WriteSet) -> Result<Vec<Entry>, StoreError> {
     let mut entries = Vec::new();
     for event in &set.events {
         if let Some(rule) = linkage_core::views::breach_of(event.origin.as_str(), &event.id) {
-            entries.push((keys::alarm(event.origin, rule, &event.id), keys::alarm_value(&event.channel, event.seq)));
-            metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name())
-                .increment(1);
+            let key = keys::alarm(event.origin, rule, &event.id, &event.channel, event.seq);
+            if !indexes.tree().contains_key(&key)? {
+                metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name())
+                    .increment(1);
+            }
+            entries.push((key, Vec::new()));
         }
     }
-    entries
+    Ok(entries)
 }
 
 /// The index thread's part of a commit: the id index of remote events, the
 /// views, and last `applied_mark` (from [`Indexes::write_base`]).
 pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
     let mut batch: Vec<Entry> = Indexes::remote_id_entries(set);
-    batch.extend(alarm_entries(set));
+    batch.extend(alarm_entries(indexes, set)?);
     // The views change with the events that change them.
     let mut views = Overlay::new(indexes.tree());
     let mut folded = 0;

@@ -264,9 +264,9 @@ impl Indexes {
     /// order: a liar can make many, so they are not collected here.
     pub fn for_each_alarm(&self, mut each: impl FnMut(AlarmRecord)) -> Result<(), StoreError> {
         for entry in self.tree.scan_prefix([keys::ALARM]) {
-            let (key, value) = entry?;
+            let key = entry?.0;
             let (origin, rule, event_id, channel, seq) =
-                keys::parse_alarm(&key, &value).ok_or_else(|| StoreError::Corrupt("alarm record".into()))?;
+                keys::parse_alarm(&key).ok_or_else(|| StoreError::Corrupt("alarm record".into()))?;
             each(AlarmRecord { origin, rule, event_id, channel, seq });
         }
         Ok(())

@@ -13,7 +13,7 @@
 //! | `H` | origin (6) · channel | head seq (u64 BE) · hash of that event (32) |
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
-//! | `A` | origin (6) · rule (1) · event id (16) | seq (u64 BE) · channel: an event its origin signed that breaks an envelope rule (`linkage_core::views::breach`) and so changes no view |
+//! | `A` | origin (6) · rule (1) · event id (16) · seq (u64 BE) · channel | nothing: an event its origin signed that breaks an envelope rule (`linkage_core::views::breach`) and so changes no view |
 //! | `M` | name | node metadata: [`META_HLC`], [`META_VIEWS`], [`META_APPLIED`], [`META_SYNCED`], [`META_REDERIVE`] |
 //! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from [`view`]) |
 //!
@@ -202,31 +202,29 @@ fn breach_byte(rule: Breach) -> u8 {
     }
 }
 
-/// Key of the alarm that event `id` of `origin` breaks `rule`.
-pub fn alarm(origin: NodeCode, rule: Breach, id: &[u8; 16]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + NodeCode::LEN + 16);
+/// Key of the alarm that event `id` of `origin`, at `seq` of `channel`,
+/// breaks `rule`. Where the event is belongs in the key: an origin that
+/// reuses an id gets one alarm per event.
+pub fn alarm(origin: NodeCode, rule: Breach, id: &[u8; 16], channel: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + NodeCode::LEN + 16 + 8 + channel.len());
     key.push(ALARM);
     key.extend_from_slice(origin.as_str().as_bytes());
     key.push(breach_byte(rule));
     key.extend_from_slice(id);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(channel.as_bytes());
     key
 }
 
-/// Value of an alarm: where the event is in its stream.
-pub fn alarm_value(channel: &str, seq: u64) -> Vec<u8> {
-    let mut value = seq.to_be_bytes().to_vec();
-    value.extend_from_slice(channel.as_bytes());
-    value
-}
-
-/// Splits an alarm entry into origin, rule, event id, channel and seq.
-pub fn parse_alarm(key: &[u8], value: &[u8]) -> Option<(NodeCode, Breach, [u8; 16], String, u64)> {
+/// Splits an alarm key into origin, rule, event id, channel and seq.
+pub fn parse_alarm(key: &[u8]) -> Option<(NodeCode, Breach, [u8; 16], String, u64)> {
     let origin = NodeCode::from_bytes(key.get(1..1 + NodeCode::LEN)?)?;
     let byte = *key.get(1 + NodeCode::LEN)?;
     let rule = Breach::ALL.into_iter().find(|r| breach_byte(*r) == byte)?;
-    let id = key.get(2 + NodeCode::LEN..)?.try_into().ok()?;
-    let seq = be_u64(value)?;
-    let channel = std::str::from_utf8(value.get(8..)?).ok()?.to_owned();
+    let at = 2 + NodeCode::LEN;
+    let id = key.get(at..at + 16)?.try_into().ok()?;
+    let seq = be_u64(key.get(at + 16..)?)?;
+    let channel = std::str::from_utf8(key.get(at + 24..)?).ok()?.to_owned();
     Some((origin, rule, id, channel, seq))
 }
 

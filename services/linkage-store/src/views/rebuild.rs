@@ -102,7 +102,7 @@ fn note_alarm(tree: &sled::Tree, event: &pb::Event) -> Result<(), StoreError> {
     let (Ok(origin), Some(id)) = (event.origin.parse(), linkage_core::validate::parse_event_id(&event.id)) else {
         return Ok(());
     };
-    tree.insert(keys::alarm(origin, rule, &id), keys::alarm_value(&event.channel, event.seq))?;
+    tree.insert(keys::alarm(origin, rule, &id, &event.channel, event.seq), &[][..])?;
     Ok(())
 }
 

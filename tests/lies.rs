@@ -511,3 +511,57 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
     .await;
     answering.abort();
 }
+
+/// Finding 6 of issue 20, its clock part: a receiver observed any remote
+/// hlc into its own clock, so one event stamped far in the future dragged
+/// every node's clock there. Now a timestamp more than
+/// `hlc::SKEW_MAX_MS` ahead is stored with its event but not observed,
+/// and counted by origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_future_timestamp_does_not_drag_a_nodes_clock() {
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    topo.kill9("620722");
+    // Year 2100, and one near 2^64.
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let key = key_of(&topo, "620722");
+    let mut prev = Vec::new();
+    let mut events = Vec::new();
+    for (seq, hlc) in [(1u64, 4_102_444_800_000u64 << 16), (2, u64::MAX - 7)] {
+        let event = pb::Event {
+            id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
+                "620722".parse().unwrap(),
+                hlc,
+                seq,
+            )),
+            origin: "620722".into(),
+            channel: "up".into(),
+            seq,
+            hlc,
+            prev_hash: prev.clone(),
+            payload: Some(info(&format!("来自未来的事件 {seq}"))),
+            ..Default::default()
+        };
+        let signed = linkage_core::wire::sign(event.encode_to_vec(), &key);
+        prev = linkage_core::wire::hash(&signed).to_vec();
+        events.push(bytes::Bytes::from(signed));
+    }
+    let push = pb::Push { events, head_seq: 2, origin: "620722".into(), channel: "up".into() };
+    let client = liar(&topo, "620722").await;
+    client.publish("lk.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
+    client.flush().await.unwrap();
+    until(Duration::from_secs(30), "the city stores the county's events", async || {
+        stream(&topo, "620700", "620722", "up").await.len() == 2
+    })
+    .await;
+
+    // The city's next event is stamped now, not in 2100.
+    let notice = topo.event_log("620700").await.unwrap().append(down("通知")).await.unwrap();
+    let stamped = linkage_core::hlc::physical_ms(notice.into_inner().event.unwrap().event.unwrap().hlc);
+    assert!(
+        stamped < now_ms + 60_000,
+        "the city's clock was dragged to {}",
+        linkage_core::hlc::utc_minutes_of_ms(stamped)
+    );
+    let counted = topo.metrics("620700").unwrap().get("linkage_clock_ahead_events_total", &["origin=\"620722\""]);
+    assert_eq!(counted, Some(2.0), "both timestamps are counted");
+}

@@ -5,6 +5,11 @@
 /// Bits of the logical counter.
 const LOGICAL_BITS: u32 = 16;
 
+/// How far ahead of a receiver's wall clock a remote timestamp may be and
+/// still be observed into its clock: well beyond the drift of clocks kept
+/// by NTP, far below what would let one office move everyone's time.
+pub const SKEW_MAX_MS: u64 = 5 * 60 * 1_000;
+
 /// A clock that issues strictly increasing timestamps. Time is passed in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HlcClock {
@@ -29,6 +34,18 @@ impl HlcClock {
     /// order after it.
     pub fn observe(&mut self, remote: u64) {
         self.last = self.last.max(remote);
+    }
+
+    /// [`HlcClock::observe`], unless `remote`'s wall time is more than
+    /// [`SKEW_MAX_MS`] ahead of `now_ms`: a peer's clock set far ahead (or
+    /// a made-up timestamp near 2^64) must not drag this node's clock, and
+    /// through it every node's, into the future. True if observed.
+    pub fn observe_within(&mut self, remote: u64, now_ms: u64) -> bool {
+        let plausible = physical_ms(remote) <= now_ms.saturating_add(SKEW_MAX_MS);
+        if plausible {
+            self.observe(remote);
+        }
+        plausible
     }
 
     /// The highest timestamp issued or observed.
@@ -101,5 +118,17 @@ mod tests {
                 prev = next;
             }
         }
+    }
+
+    #[test]
+    fn a_timestamp_far_ahead_is_not_observed() {
+        let now = 1_765_000_000_000;
+        let mut clock = HlcClock::starting_after(0);
+        assert!(clock.observe_within((now + SKEW_MAX_MS) << LOGICAL_BITS, now));
+        assert_eq!(physical_ms(clock.last()), now + SKEW_MAX_MS);
+        let before = clock.last();
+        assert!(!clock.observe_within((now + SKEW_MAX_MS + 1) << LOGICAL_BITS, now));
+        assert!(!clock.observe_within(u64::MAX, now));
+        assert_eq!(clock.last(), before);
     }
 }

@@ -26,6 +26,11 @@ use tokio::sync::mpsc;
 /// per node. One sample per commit that wrote an event.
 pub const COMMIT_EVENTS: &str = "linkage_commit_events";
 
+/// Counter of replicated events, by origin, whose timestamp was more than
+/// `linkage_core::hlc::SKEW_MAX_MS` ahead of this node's clock: stored,
+/// but not observed into the clock.
+pub const CLOCK_AHEAD_EVENTS: &str = "linkage_clock_ahead_events_total";
+
 pub(super) struct Writer {
     pub(super) store: Store,
     pub(super) origin: NodeCode,
@@ -225,6 +230,7 @@ impl Writer {
     ) -> ApplyReport {
         let mut report = ApplyReport::default();
         let mut position = set.events.last().map_or(self.written, |e| e.position) + 1;
+        let now = now_ms();
         for run in runs {
             let mut events = run.into_iter();
             while let Some((p, raw)) = events.next() {
@@ -259,7 +265,9 @@ impl Writer {
                     set.forks.push(fork(&p, held, raw.to_vec()));
                     break;
                 }
-                clock.observe(p.hlc);
+                if !clock.observe_within(p.hlc, now) {
+                    metrics::counter!(CLOCK_AHEAD_EVENTS, "origin" => p.origin.to_string()).increment(1);
+                }
                 heads.insert(key, Head { seq: p.seq, hash: p.hash });
                 set.events.push(WriteEvent {
                     position,

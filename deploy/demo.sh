@@ -73,7 +73,7 @@ id 620622 topic-responded --channel up --topic-id "$t_p" --response joined >/dev
 id 620102 topic-responded --channel up --topic-id "$t_p" --response declined --note "城关区不涉农" >/dev/null
 
 say "联通 1 — the province forms the joint group and assigns sub-topics (子课题)"
-group=hexi-water-2027
+group=620000-hexi-water-2027
 formed=$(id 620000 group-formed --channel all --group-id $group --title "河西走廊节水农业联动调研组" \
   --lead 620000 --member 620700 --member 620600 --member 620722 --member 620622 \
   --topic-id "$t_p" --topic-id "$t_zy" --topic-id "$t_ww")

@@ -56,7 +56,7 @@ async fn a_county_catches_up_from_its_sibling_and_fellow_members_when_the_origin
         channel: "all".into(),
         payload: Some(pb::Payload {
             kind: Some(Kind::GroupFormed(pb::GroupFormed {
-                group_id: "yellow-river".into(),
+                group_id: "620722-yellow-river".into(),
                 title: "黄河流域生态保护联动调研组".into(),
                 lead: "620722".into(),
                 members: vec!["620103".into(), "620622".into()],
@@ -73,7 +73,8 @@ async fn a_county_catches_up_from_its_sibling_and_fellow_members_when_the_origin
 
     // 七里河区 goes away; its city writes 300 `down`, 民乐县 300 on the group.
     topo.kill9("620103");
-    for (code, channel, tag) in [("620100", "down", "兰州市"), ("620722", "group:yellow-river", "民乐县")] {
+    for (code, channel, tag) in [("620100", "down", "兰州市"), ("620722", "group:620722-yellow-river", "民乐县")]
+    {
         let mut log = topo.event_log(code).await.unwrap();
         for part in 0..3 {
             log.append_batch(batch(channel, &format!("{tag}-{part}"), 100)).await.unwrap();
@@ -81,7 +82,7 @@ async fn a_county_catches_up_from_its_sibling_and_fellow_members_when_the_origin
     }
     until(Duration::from_secs(60), "the sibling and a fellow member hold the streams", async || {
         held(&topo, "620102", "620100", "down").await == 300
-            && held(&topo, "620622", "620722", "group:yellow-river").await == 300
+            && held(&topo, "620622", "620722", "group:620722-yellow-river").await == 300
     })
     .await;
 
@@ -92,12 +93,12 @@ async fn a_county_catches_up_from_its_sibling_and_fellow_members_when_the_origin
     topo.restart("620103").await.unwrap();
     until(Duration::from_secs(90), "七里河区 holds all 600 events", async || {
         held(&topo, "620103", "620100", "down").await == 300
-            && held(&topo, "620103", "620722", "group:yellow-river").await == 300
+            && held(&topo, "620103", "620722", "group:620722-yellow-river").await == 300
     })
     .await;
     eprintln!("caught up 600 events from a sibling and a fellow member in {:?}", started.elapsed());
     let status = topo.admin("620103").await.unwrap().replication(pb::ReplicationRequest {}).await.unwrap().into_inner();
-    for (origin, channel) in [("620100", "down"), ("620722", "group:yellow-river")] {
+    for (origin, channel) in [("620100", "down"), ("620722", "group:620722-yellow-river")] {
         let s = status.streams.iter().find(|s| s.origin == origin && s.channel == channel);
         assert!(s.is_some_and(|s| s.local_head == 300 && s.lag_events == 0), "{origin} {channel}: {s:?}");
     }

@@ -11,8 +11,10 @@
 //! - `replication.rs`, `security.rs`, `gansu.rs`: whole topologies over a
 //!   real nats-server: entitlement, outages, restore, permissions, forks,
 //!   all 101 nodes of Gansu.
-//! - `lies.rs`: peers that lie, through a raw NATS client with a node's
-//!   credentials: what they make up is refused and counted.
+//! - `lies.rs`, `claims.rs`: peers that lie about what they sign or ask,
+//!   and about what they hold, through a raw NATS client with a node's
+//!   credentials ([`liar`]): what they make up is refused and counted.
+//! - `catch_up.rs`: a stream caught up from whoever holds it.
 //! - `views_e2e.rs`, `views_queries.rs`, `views_cli.rs`: the views through
 //!   the demo story, the query services and `linkctl`.
 //! - `layers.rs`, `file_length.rs`: no import circle between the files of a
@@ -23,4 +25,5 @@
 //! on first use, so `cargo test -p linkage-tests` needs no prior build.
 //! Slow variants run with `LINKAGE_LONG_TESTS=1` (`make test-long`).
 
+pub mod liar;
 pub mod structure;

@@ -1,60 +1,16 @@
-//! Peers that lie. Each test is one office's node turned liar — its real
-//! NATS credentials in a raw client, the node itself stopped so that only
-//! the liar answers — against real node processes and a real nats-server:
+//! Peers that lie about what they sign or ask. Each test is one office's
+//! node turned liar — its real NATS credentials in a raw client (its key
+//! where the lie needs a signature), the node itself stopped so that only
+//! the liar speaks — against real node processes and a real nats-server:
 //! nothing it makes up is stored or shown, the refusal is counted by its
-//! reason, and replication goes on once honest nodes answer again.
+//! reason, and replication goes on once honest nodes answer again. Lies
+//! about what others hold are in `claims.rs`.
 
 use linkage_core::pb;
-use linkage_node::config::NatsCredentials;
 use linkage_testkit::topology::LocalTopology;
+use linkage_tests::liar::*;
 use prost::Message;
 use std::time::{Duration, Instant};
-
-/// A raw NATS client with `code`'s generated credentials and inbox.
-async fn liar(topo: &LocalTopology, code: &str) -> async_nats::Client {
-    let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
-    async_nats::ConnectOptions::new()
-        .user_and_password(creds.user, creds.password)
-        .custom_inbox_prefix(format!("_INBOX_{code}"))
-        .connect(topo.nats_url())
-        .await
-        .unwrap()
-}
-
-fn down(title: &str) -> pb::AppendRequest {
-    pb::AppendRequest {
-        channel: "down".into(),
-        payload: Some(pb::Payload {
-            kind: Some(pb::payload::Kind::NoticeIssued(pb::NoticeIssued {
-                title: title.into(),
-                body: "请各县区政协按时报送".into(),
-                ..Default::default()
-            })),
-        }),
-        ..Default::default()
-    }
-}
-
-/// Waits until `check` holds, failing with `what` after `limit`.
-async fn until(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Events `code` refused as re-encodings (`linkage_rejected_events_total`).
-fn refused(topo: &LocalTopology, code: &str) -> Option<f64> {
-    let metrics = topo.metrics(code).ok()?;
-    metrics.get("linkage_rejected_events_total", &["reason=\"not_canonical\""])
-}
-
-/// The events of `origin`/`channel` that `code` holds, by seq.
-async fn stream(topo: &LocalTopology, code: &str, origin: &str, channel: &str) -> Vec<pb::Event> {
-    let held = topo.holdings(code).await.unwrap_or_default();
-    held.into_iter().filter(|(k, _)| k.0 == origin && k.1 == channel).map(|(_, e)| e).collect()
-}
 
 /// Finding 1 of issue 20: a signed event re-encoded by a relay (its
 /// signature field moved first) still verified, and a city that restored
@@ -199,34 +155,6 @@ async fn a_request_whose_reply_is_not_the_askers_inbox_gets_no_answer() {
     }
 }
 
-/// The signing key of `code`, as its node keeps it.
-fn key_of(topo: &LocalTopology, code: &str) -> ed25519_dalek::SigningKey {
-    let hex_key = std::fs::read_to_string(topo.data_dir(code).join("node.key")).unwrap();
-    ed25519_dalek::SigningKey::from_bytes(&hex::decode(hex_key.trim()).unwrap().try_into().unwrap())
-}
-
-fn info(title: &str) -> pb::Payload {
-    pb::Payload {
-        kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
-            title: title.into(),
-            body: "群众反映的问题".into(),
-            ..Default::default()
-        })),
-    }
-}
-
-async fn info_item(topo: &LocalTopology, code: &str, id: &str) -> pb::InfoItem {
-    use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
-    let mut client = ExchangeServiceClient::new(topo.channel(code).await.unwrap());
-    let asked = pb::GetInfoItemRequest { id: id.into() };
-    client.get_info_item(asked).await.unwrap().into_inner().item.unwrap()
-}
-
-async fn alarms(topo: &LocalTopology, code: &str) -> Vec<pb::Alarm> {
-    let mut admin = topo.admin(code).await.unwrap();
-    admin.list_alarms(pb::ListAlarmsRequest {}).await.unwrap().into_inner().alarms
-}
-
 /// Finding 3 of issue 20: event ids name their origin, but nobody
 /// checked, and one county-signed event carrying the id of a province item
 /// rewrote that item's origin and title on every node. Now the event is
@@ -314,204 +242,6 @@ async fn an_event_with_another_committees_id_changes_no_view_and_raises_an_alarm
     }
 }
 
-/// The sum of every series of `name` that `code` exports.
-fn total(topo: &LocalTopology, code: &str, name: &str) -> f64 {
-    let metrics = topo.metrics(code).unwrap();
-    let series = metrics.body.lines().filter(|l| l.split([' ', '{']).next() == Some(name));
-    series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
-
-fn ignored(topo: &LocalTopology, code: &str, reason: &str) -> f64 {
-    let metrics = topo.metrics(code).unwrap();
-    metrics.get("linkage_claims_ignored_total", &[&format!("reason=\"{reason}\"")]).unwrap_or(0.0)
-}
-
-async fn replication(topo: &LocalTopology, code: &str) -> pb::ReplicationResponse {
-    topo.admin(code).await.unwrap().replication(pb::ReplicationRequest {}).await.unwrap().into_inner()
-}
-
-/// Finding 2 of issue 20: anyone may answer "who holds my streams?" and
-/// name any node, and a restoring node waited for the largest head
-/// claimed: one answer claiming 10^12 kept a county from appending until
-/// it was restarted. Now a claim only says whom to ask, and what the
-/// claimant cannot prove is ignored and counted: the county restores what
-/// its city holds and appends after it, within a bounded time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restore_finishes_though_a_liar_claims_a_head_nobody_holds() {
-    use futures::StreamExt;
-    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
-    let mut county = topo.event_log("620722").await.unwrap();
-    for n in 1..=3 {
-        let request = pb::AppendRequest {
-            channel: "up".into(),
-            payload: Some(info(&format!("社情民意 {n}"))),
-            ..Default::default()
-        };
-        county.append(request).await.unwrap();
-    }
-    until(Duration::from_secs(30), "the city holds the county's items", async || {
-        stream(&topo, "620700", "620722", "up").await.len() == 3
-    })
-    .await;
-
-    // The county loses its store. Another county's credentials answer its
-    // "who holds my streams?" in the city's name, claiming 10^12 events.
-    topo.kill9("620722");
-    std::fs::remove_dir_all(topo.data_dir("620722").join("store")).unwrap();
-    let client = liar(&topo, "620622").await;
-    let mut who = client.subscribe("lk.who.620722").await.unwrap();
-    client.flush().await.unwrap();
-    let answering = tokio::spawn({
-        let client = client.clone();
-        async move {
-            while let Some(asked) = who.next().await {
-                let claim = |channel: &str| pb::StreamHead {
-                    origin: "620722".into(),
-                    channel: channel.into(),
-                    seq: 1_000_000_000_000,
-                };
-                for node in ["620700", "620622"] {
-                    let heads = pb::HeadsResponse { heads: vec![claim("up"), claim("all")], node: node.into() };
-                    let _ = client.publish(asked.reply.clone().unwrap(), heads.encode_to_vec().into()).await;
-                }
-            }
-        }
-    });
-    let started = Instant::now();
-    topo.restart("620722").await.unwrap();
-    until(Duration::from_secs(120), "the county finishes its restore under the liar", async || {
-        replication(&topo, "620722").await.restored
-    })
-    .await;
-    eprintln!("restored under a liar in {:?}", started.elapsed());
-    assert!(ignored(&topo, "620722", "unproved") >= 1.0, "the unproved claims are counted");
-
-    // It holds what the city proved, and appends after it.
-    let request =
-        pb::AppendRequest { channel: "up".into(), payload: Some(info("社情民意 4")), ..Default::default() };
-    let fourth = topo.event_log("620722").await.unwrap().append(request).await.unwrap();
-    assert_eq!(fourth.into_inner().event.unwrap().event.unwrap().seq, 4, "no seq is issued twice");
-    until(Duration::from_secs(30), "the city gets the fourth item", async || {
-        stream(&topo, "620700", "620722", "up").await.len() == 4
-    })
-    .await;
-    answering.abort();
-}
-
-/// Finding 4 of issue 20: heads were believed without proof. A county's
-/// heads answers gave its city a lag of 4.6·10^18 that never cleared, made
-/// it track a stream it may not see and invent thousands of streams, and
-/// an empty push claiming 2^63 did the same for the county's own stream.
-/// Now a claim only makes the city ask once; what is not proved goes; what
-/// it may not see or cannot exist is ignored; streams, metric series and
-/// pulls stay bounded; and the province's notices still arrive.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claimed_heads_make_a_node_ask_but_never_believe() {
-    use futures::StreamExt;
-    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
-    topo.event_log("620000").await.unwrap().append(down("通知 1")).await.unwrap();
-    until(Duration::from_secs(30), "the city holds the province's notice", async || {
-        stream(&topo, "620700", "620000", "down").await.len() == 1
-    })
-    .await;
-    let series_before = topo.metrics("620700").unwrap().body.lines().filter(|l| !l.starts_with('#')).count();
-
-    // 民乐县 turns liar: it answers its city's heads requests with made-up
-    // heads, and its pulls with nothing; it announces a head of 2^63.
-    topo.kill9("620722");
-    let client = liar(&topo, "620722").await;
-    let mut asked = client.subscribe("lk.pull.620722.>").await.unwrap();
-    client.flush().await.unwrap();
-    let mut claims = vec![
-        pb::StreamHead { origin: "620000".into(), channel: "down".into(), seq: 4_600_000_000_000_000_000 },
-        pb::StreamHead { origin: "620622".into(), channel: "up".into(), seq: 1_000_000_000 },
-        pb::StreamHead { origin: "629999".into(), channel: "up".into(), seq: 7 },
-        pb::StreamHead { origin: "620722".into(), channel: "up".into(), seq: 1 << 63 },
-        // The city may see this stream, the county may not hold it: the
-        // city would never ask the county, so the claim could never go.
-        pb::StreamHead { origin: "620000".into(), channel: "to:620700".into(), seq: 1_000_000_000 },
-    ];
-    claims.extend((0..15_000).map(|n| pb::StreamHead {
-        origin: "620722".into(),
-        channel: format!("group:invented-{n}"),
-        seq: 1_000_000,
-    }));
-    let answering = tokio::spawn({
-        let client = client.clone();
-        async move {
-            while let Some(request) = asked.next().await {
-                let answer = match pb::PeerRequest::decode(request.payload) {
-                    Ok(pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(_)) }) => {
-                        pb::HeadsResponse { heads: claims.clone(), node: "620722".into() }.encode_to_vec()
-                    }
-                    _ => pb::PullResponse::default().encode_to_vec(),
-                };
-                let _ = client.publish(request.reply.unwrap(), answer.into()).await;
-            }
-        }
-    });
-    let announce = pb::Push { events: vec![], head_seq: 1 << 63, origin: "620722".into(), channel: "up".into() };
-    // With the county's key: one signed event at seq 2^62 that links to
-    // nothing (it verifies alone), and empty pushes on group streams the
-    // city is in none of.
-    let far = pb::Event {
-        id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
-            "620722".parse().unwrap(),
-            1 << 40,
-            1 << 30,
-        )),
-        origin: "620722".into(),
-        channel: "up".into(),
-        seq: 1 << 62,
-        hlc: 1 << 40,
-        prev_hash: vec![7; 32],
-        payload: Some(info("远处的事件")),
-        ..Default::default()
-    };
-    let far = linkage_core::wire::sign(far.encode_to_vec(), &key_of(&topo, "620722"));
-    let far = pb::Push { events: vec![far.into()], head_seq: 1 << 62, origin: "620722".into(), channel: "up".into() };
-    client.publish("lk.ev.620722.up", far.encode_to_vec().into()).await.unwrap();
-    for n in 0..2_000 {
-        let junk =
-            pb::Push { events: vec![], head_seq: 9, origin: "620722".into(), channel: format!("group:junk-{n}") };
-        client.publish(format!("lk.dm.620700.620722.group.junk-{n}"), junk.encode_to_vec().into()).await.unwrap();
-    }
-    let pulls_before = total(&topo, "620700", "linkage_pulls_total");
-    let window = Instant::now();
-    while window.elapsed() < Duration::from_secs(10) {
-        client.publish("lk.ev.620722.up", announce.encode_to_vec().into()).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pulls = total(&topo, "620700", "linkage_pulls_total") - pulls_before;
-
-    let status = replication(&topo, "620700").await;
-    let series = topo.metrics("620700").unwrap().body.lines().filter(|l| !l.starts_with('#')).count();
-    eprintln!(
-        "under the flood: {} streams tracked, {series_before} → {series} series, {pulls} pulls in 10 s",
-        status.streams.len()
-    );
-    assert!(status.streams.len() < 100, "the city tracks {} streams", status.streams.len());
-    for s in &status.streams {
-        assert!(s.lag_events < 1_000, "a claimed head became a lag: {s:?}");
-        assert!(!(s.origin == "620622" && s.channel == "up"), "the city tracks a stream it may not see");
-        assert!(!s.channel.starts_with("group:invented"), "the city tracks an invented stream");
-        assert!(!s.channel.starts_with("group:junk"), "the city tracks a pushed stream it may not see");
-    }
-    assert!(series < series_before + 200, "metric series grew from {series_before} to {series}");
-    assert!(pulls < 200.0, "{pulls} pulls in 10 s");
-    for reason in ["not_entitled", "unknown_node", "unproved", "claimant_not_entitled"] {
-        assert!(ignored(&topo, "620700", reason) >= 1.0, "claims ignored as {reason} are counted");
-    }
-
-    // The province's notices still arrive.
-    topo.event_log("620000").await.unwrap().append(down("通知 2")).await.unwrap();
-    until(Duration::from_secs(30), "the city gets the province's next notice", async || {
-        stream(&topo, "620700", "620000", "down").await.len() == 2
-    })
-    .await;
-    answering.abort();
-}
-
 /// Finding 6 of issue 20, its clock part: a receiver observed any remote
 /// hlc into its own clock, so one event stamped far in the future dragged
 /// every node's clock there. Now a timestamp more than
@@ -564,4 +294,103 @@ async fn a_far_future_timestamp_does_not_drag_a_nodes_clock() {
     );
     let counted = topo.metrics("620700").unwrap().get("linkage_clock_ahead_events_total", &["origin=\"620722\""]);
     assert_eq!(counted, Some(2.0), "both timestamps are counted");
+}
+
+/// Finding 6 of issue 20, its group part: a county that signed a join of
+/// any group for itself at an hlc near 2^64 became a member for ever (and
+/// was pushed the group's events and answered its pulls), and one that
+/// formed a group's id at an hlc near 0 took it over. Now a group id
+/// begins with its lead's code, only the lead forms it and adds members:
+/// both events are stored and listed as alarms, and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_cannot_join_or_take_over_anothers_group() {
+    use futures::StreamExt;
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let group = "620000-hexi";
+    let formed = pb::payload::Kind::GroupFormed(pb::GroupFormed {
+        group_id: group.into(),
+        title: "河西走廊联动调研组".into(),
+        lead: "620000".into(),
+        members: vec!["620700".into()],
+        topic_ids: vec![],
+    });
+    let request = pb::AppendRequest {
+        channel: "all".into(),
+        payload: Some(pb::Payload { kind: Some(formed) }),
+        ..Default::default()
+    };
+    topo.event_log("620000").await.unwrap().append(request).await.unwrap();
+    until(Duration::from_secs(30), "the county holds the formation", async || {
+        stream(&topo, "620722", "620000", "all").await.len() == 1
+    })
+    .await;
+
+    topo.kill9("620722");
+    let join = pb::payload::Kind::GroupJoined(pb::GroupJoined { group_id: group.into(), member: "620722".into() });
+    let take = pb::payload::Kind::GroupFormed(pb::GroupFormed {
+        group_id: group.into(),
+        title: "民乐县接管的调研组".into(),
+        lead: "620722".into(),
+        members: vec!["620722".into()],
+        topic_ids: vec![],
+    });
+    let first = signed_by(&topo, "620722", "all", 1, &[], u64::MAX - (1 << 20), join);
+    let second = signed_by(&topo, "620722", "all", 2, &linkage_core::wire::hash(&first), 1 << 16, take);
+    let push = pb::Push {
+        events: vec![first.into(), second.into()],
+        head_seq: 2,
+        origin: "620722".into(),
+        channel: "all".into(),
+    };
+    let client = liar(&topo, "620722").await;
+    let mut pushed_to_me = client.subscribe("lk.dm.620722.>").await.unwrap();
+    client.flush().await.unwrap();
+    client.publish("lk.ev.620722.all", push.encode_to_vec().into()).await.unwrap();
+    client.flush().await.unwrap();
+    until(Duration::from_secs(30), "the province stores both events", async || {
+        stream(&topo, "620000", "620722", "all").await.len() == 2
+    })
+    .await;
+
+    use linkage_proto::v1::progress_service_client::ProgressServiceClient;
+    let mut progress = ProgressServiceClient::new(topo.channel("620000").await.unwrap());
+    let shown = progress.get_group(pb::GetGroupRequest { group_id: group.into() }).await.unwrap().into_inner();
+    let shown = shown.group.unwrap();
+    assert_eq!(
+        (shown.lead.as_str(), shown.title.as_str()),
+        ("620000", "河西走廊联动调研组"),
+        "the group was taken over"
+    );
+    assert!(!shown.members.iter().any(|m| m.node == "620722" && m.joined), "the county joined: {:?}", shown.members);
+    let raised: Vec<(String, u64)> = alarms(&topo, "620000").await.into_iter().map(|a| (a.rule, a.events)).collect();
+    assert_eq!(raised, [("group_not_origin".to_string(), 1), ("membership_not_authorized".to_string(), 1)]);
+
+    // The province's next group event is not pushed to the county, and
+    // its pull for the group is refused.
+    let milestone = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
+        group_id: group.into(),
+        task_id: String::new(),
+        title: "启动会".into(),
+    });
+    let request = pb::AppendRequest {
+        channel: format!("group:{group}"),
+        payload: Some(pb::Payload { kind: Some(milestone) }),
+        ..Default::default()
+    };
+    topo.event_log("620000").await.unwrap().append(request).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(3), pushed_to_me.next()).await;
+    assert!(
+        !matches!(heard, Ok(Some(ref m)) if m.subject.contains("group")),
+        "the county was pushed the group: {heard:?}"
+    );
+    let pull = pb::PeerRequest {
+        kind: Some(pb::peer_request::Kind::Pull(pb::PullRequest {
+            origin: "620000".into(),
+            channel: format!("group:{group}"),
+            from_seq: 1,
+            max_events: 10,
+        })),
+    };
+    let answer = client.request("lk.pull.620000.620722", pull.encode_to_vec().into()).await.unwrap();
+    assert!(pb::PullResponse::decode(answer.payload).unwrap().denied, "the province served the group to the county");
 }

@@ -109,7 +109,7 @@ async fn every_node_holds_exactly_its_share() {
         channel: "all".into(),
         payload: Some(pb::Payload {
             kind: Some(Kind::GroupFormed(pb::GroupFormed {
-                group_id: "hexi-water".into(),
+                group_id: "620000-hexi-water".into(),
                 title: "河西走廊节水农业联动调研组".into(),
                 lead: "620000".into(),
                 members: vec!["620700".into(), "620722".into(), "620622".into()],
@@ -133,7 +133,7 @@ async fn every_node_holds_exactly_its_share() {
             channels.push("down".into());
         }
         if ["620000", "620700", "620722", "620622"].contains(&code.as_str()) {
-            channels.push("group:hexi-water".into());
+            channels.push("group:620000-hexi-water".into());
         }
         for channel in channels {
             let url = topo.url(code);
@@ -149,8 +149,8 @@ async fn every_node_holds_exactly_its_share() {
         assert_eq!(digest(held, shared), reference, "{code} differs on the shared streams");
     }
     // The group's members hold its stream; 城关区 does not.
-    assert!(holdings["620622"].keys().any(|k| k.1 == "group:hexi-water" && k.0 == "620722"));
-    assert!(!holdings["620102"].keys().any(|k| k.1 == "group:hexi-water"));
+    assert!(holdings["620622"].keys().any(|k| k.1 == "group:620000-hexi-water" && k.0 == "620722"));
+    assert!(!holdings["620102"].keys().any(|k| k.1 == "group:620000-hexi-water"));
 }
 
 /// A county (or the broker) goes away while 10,000 events flow both ways.

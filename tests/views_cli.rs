@@ -97,7 +97,7 @@ fn appended_events_come_back_through_the_views() {
             "--channel",
             "all",
             "--group-id",
-            "hexi",
+            "620000-hexi",
             "--title",
             "河西走廊节水农业联动调研组",
             "--lead",
@@ -113,9 +113,9 @@ fn appended_events_come_back_through_the_views() {
         &[
             "task-assigned",
             "--channel",
-            "group:hexi",
+            "group:620000-hexi",
             "--group-id",
-            "hexi",
+            "620000-hexi",
             "--task-id",
             "zhangye",
             "--title",
@@ -151,7 +151,7 @@ fn appended_events_come_back_through_the_views() {
             "--category",
             "research",
             "--group-id",
-            "hexi",
+            "620000-hexi",
             "--attachment",
             "doc://a.pdf",
         ],
@@ -186,8 +186,8 @@ fn appended_events_come_back_through_the_views() {
 
     // Progress.
     let groups = json(&node, &["progress", "groups"]);
-    assert_eq!(groups["groups"][0]["groupId"], "hexi", "{groups}");
-    let group = json(&node, &["progress", "group", "hexi"]);
+    assert_eq!(groups["groups"][0]["groupId"], "620000-hexi", "{groups}");
+    let group = json(&node, &["progress", "group", "620000-hexi"]);
     assert_eq!(group["group"]["tasks"][0]["taskId"], "zhangye", "{group}");
     assert_eq!(group["group"]["tasks"][0]["due"], "2020-03-30T16:00:00Z");
     let overdue = json(&node, &["progress", "overdue"]);
@@ -223,7 +223,7 @@ fn appended_events_come_back_through_the_views() {
     assert!(text.contains("采用:全国") && text.contains("已转报/forwarded"), "{text}");
     let text = ctl(&node, &["exchange", "notice", &notice, "--topology", demo]);
     assert!(text.contains("not acknowledged 未签收 (6)") && text.contains("民乐县 620722"), "{text}");
-    let text = ctl(&node, &["progress", "group", "hexi", "--topology", demo]);
+    let text = ctl(&node, &["progress", "group", "620000-hexi", "--topology", demo]);
     assert!(text.contains("张掖市 620700") && text.contains("逾期/overdue"), "{text}");
     let text = ctl(&node, &["results", "show", &result]);
     assert!(text.contains("adoptions 转化运用 (1)") && text.contains("doc://a.pdf"), "{text}");

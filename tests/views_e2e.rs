@@ -197,7 +197,7 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     // The county that was offline has the whole group's work, and sees its item's adoption.
     let mut progress = ProgressServiceClient::new(topo.channel("620622").await.unwrap());
     let group = progress
-        .get_group(pb::GetGroupRequest { group_id: "hexi-water-2027".into() })
+        .get_group(pb::GetGroupRequest { group_id: "620000-hexi-water-2027".into() })
         .await
         .unwrap()
         .into_inner()

@@ -29,7 +29,7 @@ async fn a_retry_gets_its_first_answer_even_after_the_lifecycle_moved_on() {
     let (_dir, node) = province();
     let mut log = node.event_log().await.unwrap();
     let formed = Kind::GroupFormed(pb::GroupFormed {
-        group_id: "hexi-water".into(),
+        group_id: "620000-hexi-water".into(),
         title: "河西走廊节水农业联动调研组".into(),
         lead: "620000".into(),
         members: vec!["620700".into()],
@@ -73,8 +73,8 @@ async fn a_retry_gets_its_first_answer_even_after_the_lifecycle_moved_on() {
 async fn overdue_tasks_page_in_order_without_an_as_of() {
     let (_dir, node) = province();
     let mut log = node.event_log().await.unwrap();
-    // "water-2" sorts before "water/" as text but after "water" as an id.
-    for group in ["water", "water-2"] {
+    // "…water-2" sorts before "…water/" as text but after "…water" as an id.
+    for group in ["620000-water", "620000-water-2"] {
         let formed = Kind::GroupFormed(pb::GroupFormed {
             group_id: group.into(),
             title: format!("{group} 调研组"),
@@ -111,5 +111,5 @@ async fn overdue_tasks_page_in_order_without_an_as_of() {
         }
         token = page.next_page_token;
     }
-    assert_eq!(seen, ["water/t1", "water/t2", "water-2/t1", "water-2/t2"]);
+    assert_eq!(seen, ["620000-water/t1", "620000-water/t2", "620000-water-2/t1", "620000-water-2/t2"]);
 }

@@ -25,6 +25,15 @@ impl GroupId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The committee whose code begins the id (`620000-hexi-water`): the
+    /// only one that may form the group, its lead. Groups are named by
+    /// their lead as events are by their origin, so no other committee
+    /// can take a group over; an id without a code has no owner.
+    pub fn owner(&self) -> Option<NodeCode> {
+        let (code, rest) = self.0.split_at_checked(NodeCode::LEN)?;
+        rest.starts_with('-').then(|| code.parse().ok()).flatten()
+    }
 }
 
 impl FromStr for GroupId {

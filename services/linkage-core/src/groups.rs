@@ -1,6 +1,8 @@
 //! Joint group membership, as a deterministic function of the events held:
 //! per (group, member) the latest join or leave by (hlc, origin) wins, so the
-//! answer does not depend on the order events arrived in.
+//! answer does not depend on the order events arrived in. Only changes whose
+//! authority holds count (`crate::views::authority_breach`): the lead forms
+//! the group and adds and removes members, a member may leave.
 
 use crate::channel::GroupId;
 use crate::code::NodeCode;
@@ -19,6 +21,11 @@ impl Groups {
     /// Takes note of an event; events of other kinds are ignored.
     pub fn observe(&mut self, event: &pb::Event) {
         let Some(kind) = event.payload.as_ref().and_then(|p| p.kind.as_ref()) else { return };
+        // The views' verdict: a change its author may not make, or an
+        // event breaking another envelope rule, changes nothing here either.
+        if crate::views::breach(event).is_some() {
+            return;
+        }
         let Ok(origin) = event.origin.parse::<NodeCode>() else { return };
         let changes: Vec<(&str, &str, bool)> = match kind {
             Kind::GroupFormed(m) => std::iter::once(m.lead.as_str())

@@ -14,6 +14,8 @@
 //! - [`groups`]: joint group membership as a function of the events held.
 //! - [`subjects`]: the NATS subject scheme and the permissions it implies.
 //! - [`verify`]: checks runs of remote events: chain and signature.
+//! - [`rules`]: what a signed event may still break (an id naming another
+//!   committee, a group formed or joined without authority).
 //! - [`views`]: the four shared views as folds over the set of events held,
 //!   the lifecycle rules checked at append, and query helpers.
 //! - [`ledger`]: plans a batch of appends against the current heads and
@@ -31,6 +33,7 @@ pub mod hlc;
 pub mod ids;
 pub mod ledger;
 pub mod limits;
+pub mod rules;
 pub mod subjects;
 pub mod topology;
 pub mod validate;

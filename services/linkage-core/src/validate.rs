@@ -53,6 +53,7 @@ pub fn validate_append(
         .and_then(|p| p.kind.as_ref())
         .ok_or_else(|| invalid("payload", "must hold one domain event"))?;
     validate_kind(topology, kind)?;
+    check_authority(origin, kind)?;
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
         check_event_id(&format!("refs[{i}]"), r)?;
@@ -233,6 +234,28 @@ fn check_texts(field: &str, items: &[String], max: usize) -> Result<(), AppendEr
 }
 
 /// Checks the rule of one payload kind (see each message's proto comment).
+/// Refuses what the views would ignore as a breach of a group rule
+/// (`rules::authority_breach`), naming the field and the rule.
+fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
+    let Some(breach) = crate::rules::authority_breach(origin.as_str(), kind) else { return Ok(()) };
+    Err(match (kind, breach) {
+        (Kind::GroupFormed(m), _) if m.lead != origin.as_str() => {
+            invalid("payload.group_formed.lead", format!("the committee that forms a group leads it: {origin}"))
+        }
+        (Kind::GroupFormed(_), _) => invalid(
+            "payload.group_formed.group_id",
+            format!("a group's id begins with the code of the committee that forms it, e.g. {origin}-hexi-water"),
+        ),
+        (Kind::GroupJoined(_), _) => invalid(
+            "payload.group_joined.group_id",
+            "only the group's lead (whose code begins the group's id) adds members",
+        ),
+        _ => {
+            invalid("payload.group_left.member", "a committee may leave a group; only the group's lead removes another")
+        }
+    })
+}
+
 fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
     use Kind::*;
     match kind {
@@ -420,6 +443,44 @@ fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group is formed by its lead under an id that begins with the
+    /// lead's code; only the lead adds, a member may leave. A refusal
+    /// names the field.
+    #[test]
+    fn group_rules_are_refused_at_append_naming_the_field() {
+        let topology = crate::Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
+        let at = |origin: &str, channel: &str, kind: Kind| {
+            let request = pb::AppendRequest {
+                channel: channel.into(),
+                payload: Some(pb::Payload { kind: Some(kind) }),
+                ..Default::default()
+            };
+            validate_append(&topology, origin.parse().unwrap(), request)
+                .map(|_| ())
+                .map_err(|e| e.violation().field.clone())
+        };
+        let formed = |id: &str, lead: &str| {
+            Kind::GroupFormed(pb::GroupFormed {
+                group_id: id.into(),
+                title: "调研组".into(),
+                lead: lead.into(),
+                ..Default::default()
+            })
+        };
+        let joined =
+            |member: &str| Kind::GroupJoined(pb::GroupJoined { group_id: "620700-g".into(), member: member.into() });
+        let left = |member: &str| Kind::GroupLeft(pb::GroupLeft { group_id: "620700-g".into(), member: member.into() });
+        assert_eq!(at("620700", "all", formed("620700-g", "620700")), Ok(()));
+        assert_eq!(at("620722", "all", formed("620700-g", "620722")), Err("payload.group_formed.group_id".into()));
+        assert_eq!(at("620700", "all", formed("hexi-water", "620700")), Err("payload.group_formed.group_id".into()));
+        assert_eq!(at("620700", "all", formed("620700-g", "620000")), Err("payload.group_formed.lead".into()));
+        assert_eq!(at("620700", "group:620700-g", joined("620722")), Ok(()));
+        assert_eq!(at("620722", "group:620700-g", joined("620722")), Err("payload.group_joined.group_id".into()));
+        assert_eq!(at("620722", "group:620700-g", left("620722")), Ok(()));
+        assert_eq!(at("620700", "group:620700-g", left("620722")), Ok(()));
+        assert_eq!(at("620622", "group:620700-g", left("620722")), Err("payload.group_left.member".into()));
+    }
 
     #[test]
     fn event_ids_round_trip() {

@@ -59,8 +59,6 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.group_joined.group_id", "no group with this id"),
     ("payload.group_left.group_id", "no group with this id"),
     ("payload.group_formed.group_id", "already held here"),
-    ("payload.group_joined.member", "or the group's lead"),
-    ("payload.group_left.member", "or the group's lead"),
     ("payload.task_assigned.group_id", "no group with this id"),
     ("payload.task_assigned.group_id", "submitted its consolidated report"),
     ("payload.milestone_reached.group_id", "no group with this id"),

@@ -30,7 +30,8 @@ const TOPICS: usize = 3;
 const ITEMS: usize = 3;
 const NOTICES: usize = 2;
 const RESULTS: usize = 2;
-const GROUPS: [&str; 2] = ["hexi-water", "minle-farmland"];
+/// Groups, named by their leads (`GroupId::owner`), both in `ORIGINS`.
+const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
 const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 /// Clocks are drawn from 1..=HLC_MAX; a small range makes ties common.
 const HLC_MAX: u64 = 12;
@@ -108,6 +109,19 @@ fn event(id: String, origin: &str, channel: &str, hlc: u64, kind: Kind) -> pb::E
     }
 }
 
+/// Who appends `op`. Membership changes come mostly from whom they may
+/// (the lead; a member leaving), sometimes from anyone: a lie the folds
+/// ignore.
+fn op_origin(op: &Op) -> &'static str {
+    let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
+    let owner = &GROUPS[a % GROUPS.len()][..6];
+    match (op.kind % REFERRING_KINDS, c % 3) {
+        (4 | 5, 1 | 2) | (6, 1) => owner,
+        (6, 2) => ORIGINS[b % ORIGINS.len()],
+        _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
+    }
+}
+
 /// Turns the generated description into events: creators first, then the
 /// referring events, in generation order (the properties reorder them).
 fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
@@ -171,8 +185,8 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
         .iter()
         .enumerate()
         .map(|(i, op)| {
-            let origin = usize::from(op.origin) + usize::from(op.c % 7 == 0);
-            id(0, i, op.salt, ORIGINS[origin % ORIGINS.len()])
+            let at = ORIGINS.iter().position(|o| *o == op_origin(op)).expect("listed");
+            id(0, i, op.salt, ORIGINS[(at + usize::from(op.c % 7 == 0)) % ORIGINS.len()])
         })
         .collect();
     for (i, op) in ops.iter().enumerate() {
@@ -180,7 +194,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
         let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
         let group = GROUPS[a % GROUPS.len()].to_string();
         let task = TASKS[b % TASKS.len()].to_string();
-        let origin = ORIGINS[usize::from(op.origin) % ORIGINS.len()];
+        let origin = op_origin(op);
         let kind = match op.kind % REFERRING_KINDS {
             0 => Kind::TopicCommented(pb::TopicCommented {
                 topic_id: r(topic_id(a % TOPICS)),
@@ -208,7 +222,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
             4 => Kind::GroupFormed(pb::GroupFormed {
                 group_id: group,
                 title: format!("联动调研组 {c}"),
-                lead: ORIGINS[b % ORIGINS.len()].into(),
+                lead: if c % 5 == 0 { ORIGINS[b % ORIGINS.len()] } else { origin }.into(),
                 members: origins(c),
                 topic_ids: (0..TOPICS).filter(|t| b & (1 << t) != 0).map(|t| r(topic_id(t))).collect(),
             }),

@@ -14,10 +14,13 @@
 //! has it.
 
 use crate::error::StoreError;
-use crate::event::WriteSet;
+use crate::event::{WriteEvent, WriteSet};
 use crate::index::{Entry, Indexes};
 use crate::keys;
-use crate::views::overlay::{fold, Overlay};
+use crate::views::overlay::Overlay;
+use linkage_core::pb;
+use linkage_core::views::{self, Breach};
+use prost::Message;
 
 /// Counter of events whose folds changed a view.
 pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
@@ -26,37 +29,43 @@ pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
 /// rule (`linkage_core::views::breach`): they change no view.
 pub const ENVELOPE_ALARMS: &str = "linkage_envelope_alarms_total";
 
-/// The alarm entries of a commit's events that break an envelope rule,
-/// each counted in [`ENVELOPE_ALARMS`] the first time it is written (a
-/// replay after a crash writes it again).
-fn alarm_entries(indexes: &Indexes, set: &WriteSet) -> Result<Vec<Entry>, StoreError> {
-    let mut entries = Vec::new();
-    for event in &set.events {
-        if let Some(rule) = linkage_core::views::breach_of(event.origin.as_str(), &event.id) {
-            let key = keys::alarm(event.origin, rule, &event.id, &event.channel, event.seq);
-            if !indexes.tree().contains_key(&key)? {
-                metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name())
-                    .increment(1);
-            }
-            entries.push((key, Vec::new()));
-        }
+/// The alarm entry of an event that breaks `rule`, counted in
+/// [`ENVELOPE_ALARMS`] the first time it is written (a replay after a
+/// crash writes it again).
+fn alarm_entry(indexes: &Indexes, event: &WriteEvent, rule: Breach) -> Result<Entry, StoreError> {
+    let key = keys::alarm(event.origin, rule, &event.id, &event.channel, event.seq);
+    if !indexes.tree().contains_key(&key)? {
+        metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name()).increment(1);
     }
-    Ok(entries)
+    Ok((key, Vec::new()))
 }
 
-/// The index thread's part of a commit: the id index of remote events, the
-/// views, and last `applied_mark` (from [`Indexes::write_base`]).
+/// The index thread's part of a commit: the id index of remote events,
+/// alarms, the views, and last `applied_mark` (from [`Indexes::write_base`]).
 pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec<u8>>) -> Result<(), StoreError> {
     let mut batch: Vec<Entry> = Indexes::remote_id_entries(set);
-    batch.extend(alarm_entries(indexes, set)?);
-    // The views change with the events that change them.
+    // The views change with the events that change them; an event that
+    // breaks a rule changes none and is kept as an alarm.
     let mut views = Overlay::new(indexes.tree());
     let mut folded = 0;
     for event in &set.events {
-        folded += u64::from(match &event.decoded {
-            Some(decoded) => linkage_core::views::apply(decoded, &mut views).is_some(),
-            None => fold(&event.raw, &mut views),
-        });
+        let decoded_here;
+        let decoded = match &event.decoded {
+            Some(decoded) => decoded,
+            // Bytes that do not decode passed verification, so only a newer
+            // payload could: they change nothing.
+            None => match pb::Event::decode(&event.raw[..]) {
+                Ok(decoded) => {
+                    decoded_here = decoded;
+                    &decoded_here
+                }
+                Err(_) => continue,
+            },
+        };
+        match views::breach(decoded) {
+            Some(rule) => batch.push(alarm_entry(indexes, event, rule)?),
+            None => folded += u64::from(views::apply(decoded, &mut views).is_some()),
+        }
     }
     batch.extend(views.finish()?);
     // Last, once everything before it is in: sled recovers a prefix.

@@ -199,6 +199,8 @@ pub fn fork(origin: NodeCode, channel: &str, seq: u64, other_hash: &[u8; 32]) ->
 fn breach_byte(rule: Breach) -> u8 {
     match rule {
         Breach::IdNotOrigin => b'i',
+        Breach::GroupNotOrigin => b'g',
+        Breach::MembershipNotAuthorized => b'm',
     }
 }
 

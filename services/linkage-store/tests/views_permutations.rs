@@ -90,7 +90,7 @@ async fn story() {
         .append(
             "all",
             Kind::GroupFormed(pb::GroupFormed {
-                group_id: "hexi".into(),
+                group_id: "620000-hexi".into(),
                 title: "联动调研组".into(),
                 lead: "620000".into(),
                 members: vec!["620700".into(), "620722".into()],

@@ -30,6 +30,7 @@ mod lifecycle;
 pub mod query;
 mod record;
 
+pub use crate::rules::{authority_breach, breach_of, Breach};
 pub use lifecycle::check_lifecycle;
 pub use record::{dump, load, norm, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
 
@@ -44,46 +45,16 @@ use record::norm_set;
 /// of its own, in the store.
 pub const FOLDS_VERSION: u32 = 2;
 
-/// A rule of the envelope that an event its own origin signed can still
-/// break. Such an event is stored and relayed (refusing it would freeze
-/// the origin's stream everywhere) but changes no view, and the store
-/// keeps it as an alarm against its origin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Breach {
-    /// The event's id does not name the event's origin (`crate::ids`):
-    /// an id of another committee's record, or of no committee.
-    IdNotOrigin,
-}
-
-impl Breach {
-    /// Every rule, in the order of their stored bytes.
-    pub const ALL: [Breach; 1] = [Breach::IdNotOrigin];
-
-    /// The rule's name, as counters and operators see it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Breach::IdNotOrigin => "id_not_origin",
-        }
-    }
-}
-
 /// The envelope rule `event` breaks, if any. Views hold only events that
 /// break none: a record is created by the event whose id is its id, and
 /// that id names the event's origin, so no committee can create, take
 /// over or rewrite another's record by reusing its id.
 pub fn breach(event: &pb::Event) -> Option<Breach> {
-    match crate::validate::parse_event_id(&event.id) {
+    let id_breach = match crate::validate::parse_event_id(&event.id) {
         Some(id) => breach_of(&event.origin, &id),
         None => Some(Breach::IdNotOrigin),
-    }
-}
-
-/// [`breach`] for an event of `origin` whose id is `id`, without decoding it.
-pub fn breach_of(origin: &str, id: &[u8; 16]) -> Option<Breach> {
-    match crate::ids::embedded_origin(id) {
-        Some((named, _)) if named.as_str() == origin => None,
-        _ => Some(Breach::IdNotOrigin),
-    }
+    };
+    id_breach.or_else(|| authority_breach(&event.origin, event.payload.as_ref()?.kind.as_ref()?))
 }
 
 /// The flow a payload belongs to.

@@ -5,9 +5,7 @@
 use super::blocks::{block_entries, read_record, write_records, Encoded, LastKeys};
 use crate::error::StoreError;
 use crate::keys;
-use linkage_core::pb;
-use linkage_core::views::{self, RecordKind, Records};
-use prost::Message;
+use linkage_core::views::{RecordKind, Records};
 use std::collections::{BTreeMap, HashMap};
 
 /// Records read from sled, with the changes of the current commit on top.
@@ -79,11 +77,4 @@ impl Records for Overlay<'_> {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.changes.insert(key, value);
     }
-}
-
-/// Folds stored event bytes into `overlay`. Bytes that do not decode (they
-/// passed verification, so only a newer payload could) change nothing.
-pub fn fold(raw: &[u8], overlay: &mut Overlay<'_>) -> bool {
-    let Ok(event) = pb::Event::decode(raw) else { return false };
-    views::apply(&event, overlay).is_some()
 }

@@ -192,3 +192,59 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
     .await;
     answering.abort();
 }
+
+/// A county that lost its store gets back its own group stream too,
+/// though it does not know yet which groups it is in (its claimants'
+/// membership is not known to it): no seq of it is issued twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_brings_back_the_nodes_own_group_stream() {
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let formed = pb::payload::Kind::GroupFormed(pb::GroupFormed {
+        group_id: "620722-farmland".into(),
+        title: "高标准农田联动视察组".into(),
+        lead: "620722".into(),
+        members: vec!["620622".into()],
+        topic_ids: vec![],
+    });
+    let mut county = topo.event_log("620722").await.unwrap();
+    let request = pb::AppendRequest {
+        channel: "all".into(),
+        payload: Some(pb::Payload { kind: Some(formed) }),
+        ..Default::default()
+    };
+    county.append(request).await.unwrap();
+    for n in 1..=3 {
+        let milestone = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
+            group_id: "620722-farmland".into(),
+            task_id: String::new(),
+            title: format!("节点 {n}"),
+        });
+        let request = pb::AppendRequest {
+            channel: "group:620722-farmland".into(),
+            payload: Some(pb::Payload { kind: Some(milestone) }),
+            ..Default::default()
+        };
+        county.append(request).await.unwrap();
+    }
+    until(Duration::from_secs(30), "the fellow member holds the group stream", async || {
+        stream(&topo, "620622", "620722", "group:620722-farmland").await.len() == 3
+    })
+    .await;
+
+    topo.kill9("620722");
+    std::fs::remove_dir_all(topo.data_dir("620722").join("store")).unwrap();
+    topo.restart("620722").await.unwrap();
+    topo.wait_restored("620722").await.unwrap();
+    let milestone = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
+        group_id: "620722-farmland".into(),
+        task_id: String::new(),
+        title: "节点 4".into(),
+    });
+    let request = pb::AppendRequest {
+        channel: "group:620722-farmland".into(),
+        payload: Some(pb::Payload { kind: Some(milestone) }),
+        ..Default::default()
+    };
+    let fourth = topo.event_log("620722").await.unwrap().append(request).await.unwrap();
+    assert_eq!(fourth.into_inner().event.unwrap().event.unwrap().seq, 4, "no seq of the group stream is issued twice");
+}

@@ -1,7 +1,7 @@
 //! Joint group membership, as a deterministic function of the events held:
 //! per (group, member) the latest join or leave by (hlc, origin) wins, so the
 //! answer does not depend on the order events arrived in. Only changes whose
-//! authority holds count (`crate::views::authority_breach`): the lead forms
+//! authority holds count (`crate::rules::authority_breach`, through `crate::views::breach`): the lead forms
 //! the group and adds and removes members, a member may leave.
 
 use crate::channel::GroupId;

@@ -26,7 +26,9 @@ impl HlcClock {
     /// observed before, and at least the wall time.
     pub fn tick(&mut self, now_ms: u64) -> u64 {
         let physical = now_ms << LOGICAL_BITS;
-        self.last = physical.max(self.last + 1);
+        // Saturating: a clock a stored timestamp put at the end of time
+        // stays there rather than wrapping to the past.
+        self.last = physical.max(self.last.saturating_add(1));
         self.last
     }
 

@@ -53,12 +53,18 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
     match kind {
         Kind::GroupFormed(m) => (!is_owner(&m.group_id) || m.lead != origin).then_some(Breach::GroupNotOrigin),
         Kind::GroupJoined(m) => (!is_owner(&m.group_id)).then_some(Breach::MembershipNotAuthorized),
-        Kind::GroupLeft(m) => (!is_owner(&m.group_id) && m.member != origin).then_some(Breach::MembershipNotAuthorized),
+        Kind::GroupLeft(m) => {
+            // A group id that does not parse has no members anywhere
+            // (`crate::groups`): leaving it is no change either.
+            let valid = m.group_id.parse::<crate::channel::GroupId>().is_ok();
+            (!valid || (!is_owner(&m.group_id) && m.member != origin)).then_some(Breach::MembershipNotAuthorized)
+        }
         _ => None,
     }
 }
 
-/// `views::breach` for an event of `origin` whose id is `id`, without decoding it.
+/// The id rule of `views::breach` for an event of `origin` whose id is
+/// `id`, without decoding it (the group rules need the payload).
 pub fn breach_of(origin: &str, id: &[u8; 16]) -> Option<Breach> {
     match crate::ids::embedded_origin(id) {
         Some((named, _)) if named.as_str() == origin => None,

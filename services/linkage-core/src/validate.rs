@@ -53,6 +53,7 @@ pub fn validate_append(
         .and_then(|p| p.kind.as_ref())
         .ok_or_else(|| invalid("payload", "must hold one domain event"))?;
     validate_kind(topology, kind)?;
+    check_membership_channel(&channel, kind)?;
     check_authority(origin, kind)?;
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
@@ -233,7 +234,19 @@ fn check_texts(field: &str, items: &[String], max: usize) -> Result<(), AppendEr
     Ok(())
 }
 
-/// Checks the rule of one payload kind (see each message's proto comment).
+/// Group membership goes on `all`: a committee the lead adds is not yet a
+/// member, so it would not see the change on the group's own channel.
+fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), AppendError> {
+    let membership = matches!(kind, Kind::GroupFormed(_) | Kind::GroupJoined(_) | Kind::GroupLeft(_));
+    if membership && *channel != Channel::All {
+        return Err(invalid(
+            "channel",
+            "a group's forming, joining and leaving go on `all`, where a new member hears them",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses what the views would ignore as a breach of a group rule
 /// (`rules::authority_breach`), naming the field and the rule.
 fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
@@ -256,6 +269,7 @@ fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
     })
 }
 
+/// Checks the rule of one payload kind (see each message's proto comment).
 fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
     use Kind::*;
     match kind {
@@ -475,11 +489,12 @@ mod tests {
         assert_eq!(at("620722", "all", formed("620700-g", "620722")), Err("payload.group_formed.group_id".into()));
         assert_eq!(at("620700", "all", formed("hexi-water", "620700")), Err("payload.group_formed.group_id".into()));
         assert_eq!(at("620700", "all", formed("620700-g", "620000")), Err("payload.group_formed.lead".into()));
-        assert_eq!(at("620700", "group:620700-g", joined("620722")), Ok(()));
-        assert_eq!(at("620722", "group:620700-g", joined("620722")), Err("payload.group_joined.group_id".into()));
-        assert_eq!(at("620722", "group:620700-g", left("620722")), Ok(()));
-        assert_eq!(at("620700", "group:620700-g", left("620722")), Ok(()));
-        assert_eq!(at("620622", "group:620700-g", left("620722")), Err("payload.group_left.member".into()));
+        assert_eq!(at("620700", "all", joined("620722")), Ok(()));
+        assert_eq!(at("620700", "group:620700-g", joined("620722")), Err("channel".into()));
+        assert_eq!(at("620722", "all", joined("620722")), Err("payload.group_joined.group_id".into()));
+        assert_eq!(at("620722", "all", left("620722")), Ok(()));
+        assert_eq!(at("620700", "all", left("620722")), Ok(()));
+        assert_eq!(at("620622", "all", left("620722")), Err("payload.group_left.member".into()));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub const PULL_PAGES_IN_FLIGHT: usize = 3;
 /// beyond this they are dropped and pulled again later.
 pub const PENDING_EVENTS_MAX: usize = 20_000;
 
+/// Out-of-order events all streams together may hold back (about 100 MB
+/// at the largest events, far less at usual ones).
+pub const PENDING_EVENTS_TOTAL_MAX: usize = 100_000;
+
 /// How long a stream counts as live after a push with events arrived. A
 /// heads announcement (or a neighbour's heads) ahead of what a live stream
 /// holds names events that are most likely still on their way in pushes
@@ -246,16 +250,29 @@ impl StreamState {
     }
 
     /// Keeps runs the writer could not link yet (a gap before them) until
-    /// the gap is filled, as far as [`PENDING_EVENTS_MAX`] allows; the
-    /// rest are pulled again later.
-    fn keep_waiting(&mut self, runs: Vec<RemoteRun>) {
+    /// the gap is filled, as far as [`PENDING_EVENTS_MAX`] allows for this
+    /// stream and [`PENDING_EVENTS_TOTAL_MAX`] for all (`others` wait in
+    /// other streams); the rest are pulled again later.
+    fn keep_waiting(&mut self, runs: Vec<RemoteRun>, others: usize) {
         for run in runs {
             let Some(first) = run.first().map(|(p, _)| p.seq) else { continue };
-            if self.pending_events() + run.len() <= PENDING_EVENTS_MAX {
+            let after = self.pending_events() + run.len();
+            if after <= PENDING_EVENTS_MAX && others + after <= PENDING_EVENTS_TOTAL_MAX {
                 self.pending.insert(first, run);
             }
         }
     }
+
+    /// Holds nothing that is not also in the store or in a claim: the
+    /// state can go, and be made again when something comes.
+    fn idle(&self) -> bool {
+        self.claims.is_empty() && self.pending.is_empty() && !self.pulling && self.submitted == 0 && !self.recheck
+    }
+}
+
+/// Out-of-order events waiting in every stream but `key`.
+fn pending_total(streams: &BTreeMap<StreamKey, StreamState>, key: &StreamKey) -> usize {
+    streams.iter().filter(|(k, _)| *k != key).map(|(_, s)| s.pending_events()).sum()
 }
 
 /// Pushed runs' bytes are slices of the buffer their message arrived in:
@@ -535,18 +552,22 @@ impl Replicator {
     async fn after_submit(&self, key: StreamKey, last: u64, mut report: ApplyReport) {
         let waiting = unpinned(std::mem::take(&mut report.waiting));
         let local = self.local_head(&key);
-        self.with_existing(&key, |state| {
-            // The newest submission answered, or a gap showed that pushes
-            // alone will not fill the stream: pull what is missing.
-            if state.submitted <= last || report.gaps > 0 {
-                state.submitted = 0;
+        {
+            let mut streams = self.inner.streams.lock().expect("streams lock");
+            let others = pending_total(&streams, &key);
+            if let Some(state) = streams.get_mut(&key) {
+                // The newest submission answered, or a gap showed that
+                // pushes alone will not fill the stream: pull what is missing.
+                if state.submitted <= last || report.gaps > 0 {
+                    state.submitted = 0;
+                }
+                // A run that forks what is held proves nothing about this chain.
+                if report.forks > 0 {
+                    state.proved = state.proved.min(local);
+                }
+                state.keep_waiting(waiting, others);
             }
-            // A run that forks what is held proves nothing about this chain.
-            if report.forks > 0 {
-                state.proved = state.proved.min(local);
-            }
-            state.keep_waiting(waiting);
-        });
+        }
         // Also after a gap: the run before it may have landed meanwhile.
         if report.gaps > 0 || report.applied > 0 {
             self.drain_pending(&key).await;
@@ -589,9 +610,12 @@ impl Replicator {
             }
             // Runs that waited are copies already (see `unpinned`).
             let mut report = self.apply(ready).await;
-            if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
-                state.keep_waiting(std::mem::take(&mut report.waiting));
+            let mut streams = self.inner.streams.lock().expect("streams lock");
+            let others = pending_total(&streams, key);
+            if let Some(state) = streams.get_mut(key) {
+                state.keep_waiting(std::mem::take(&mut report.waiting), others);
             }
+            drop(streams);
             if report.applied == 0 {
                 return;
             }
@@ -609,8 +633,13 @@ impl Replicator {
     fn with_state<R>(&self, key: &StreamKey, f: impl FnOnce(&mut StreamState) -> R) -> Option<R> {
         let mut streams = self.inner.streams.lock().expect("streams lock");
         if !streams.contains_key(key) && streams.len() >= STREAMS_TRACKED_MAX {
-            metrics::counter!(CLAIMS_IGNORED, "reason" => "streams_max").increment(1);
-            return None;
+            // Make room: states that hold nothing but what the store holds
+            // go (a peer's refuted claims leave such states behind).
+            streams.retain(|_, state| !state.idle());
+            if streams.len() >= STREAMS_TRACKED_MAX {
+                metrics::counter!(CLAIMS_IGNORED, "reason" => "streams_max").increment(1);
+                return None;
+            }
         }
         Some(f(streams.entry(key.clone()).or_default()))
     }
@@ -655,8 +684,11 @@ impl Replicator {
             return ignored("not_entitled");
         }
         // A claimant that may not hold the stream is never asked for it,
-        // so its claim could never be refuted.
-        if !self.entitled(holder, key.0, &key.1) {
+        // so its claim could never be refuted. A node's own streams are
+        // the exception: any holder serves the origin its own stream, and
+        // a node that lost its store does not know yet which groups it is
+        // in.
+        if key.0 != self.inner.me && !self.entitled(holder, key.0, &key.1) {
             return ignored("claimant_not_entitled");
         }
         if seq <= self.local_head(key) {
@@ -832,7 +864,8 @@ impl Replicator {
         out.push(t.province());
         out.extend(self.other_peers());
         let mut seen = BTreeSet::new();
-        out.retain(|n| *n != me && seen.insert(*n) && self.entitled(*n, key.0, &key.1));
+        let own = key.0 == me;
+        out.retain(|n| *n != me && seen.insert(*n) && (own || self.entitled(*n, key.0, &key.1)));
         // Those heard from lately first, in that order: an origin that is
         // away costs a request timeout each time it is asked first.
         let contacts = self.inner.contacts.lock().expect("contacts lock");
@@ -864,11 +897,15 @@ impl Replicator {
             let mut progressed = false;
             let holders = self.holders(key);
             for holder in &holders {
-                // Pushes that filled the stream meanwhile are progress too:
-                // the holder is not refuted for pages they made duplicates.
-                if self.pull_from(key, *holder, local + 1, target).await || self.local_head(key) > local {
+                if self.pull_from(key, *holder, local + 1, target).await {
                     progressed = true;
                     break;
+                }
+                // Pushes that filled the stream meanwhile made this
+                // holder's pages duplicates: not its fault; ask the next.
+                if self.local_head(key) > local {
+                    progressed = true;
+                    continue;
                 }
                 self.unproved(key, *holder);
             }
@@ -1261,13 +1298,14 @@ impl Replicator {
     /// do not refute each other's holders.
     async fn pull_alone(&self, key: &StreamKey, deadline: Instant) {
         loop {
-            if self.with_existing(key, |s| !std::mem::replace(&mut s.pulling, true)) != Some(false) {
-                break;
+            match self.with_existing(key, |s| !std::mem::replace(&mut s.pulling, true)) {
+                // No state: nothing is claimed, nothing to pull.
+                None => return,
+                // This call took the pull: it runs it and gives it back.
+                Some(true) => break,
+                Some(false) if Instant::now() >= deadline => return,
+                Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         self.pull_loop(key).await;
         self.with_existing(key, |s| s.pulling = false);
@@ -1316,7 +1354,7 @@ mod tests {
         let slice = message.slice(4096..);
         let parsed = linkage_core::verify::parse(&slice).unwrap();
         let mut state = StreamState::default();
-        state.keep_waiting(unpinned(vec![vec![(parsed, slice)]]));
+        state.keep_waiting(unpinned(vec![vec![(parsed, slice)]]), 0);
         let (_, kept) = &state.pending[&3][0];
         assert_eq!(kept.as_ref(), raw.as_slice());
         let within = message.as_ptr_range();

@@ -201,6 +201,10 @@ fn replay(indexes: &Indexes, records: Vec<LogRecord>) -> Result<(), StoreError> 
         return Ok(());
     }
     let mut set = WriteSet { hlc_last: indexes.hlc_last()?, ..WriteSet::default() };
+    // The clock observes replayed events as the writer observed them: not
+    // one stamped more than `hlc::SKEW_MAX_MS` ahead of the wall clock.
+    let mut clock = linkage_core::hlc::HlcClock::starting_after(set.hlc_last);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut locations = Vec::with_capacity(records.len());
     for record in records {
         let p = linkage_core::verify::parse(&record.raw)
@@ -210,7 +214,8 @@ fn replay(indexes: &Indexes, records: Vec<LogRecord>) -> Result<(), StoreError> 
         if let Some((key, digest)) = record.key {
             set.keys.insert(key, KeyRecord { digest, position: record.position });
         }
-        set.hlc_last = set.hlc_last.max(p.hlc);
+        clock.observe_within(p.hlc, now_ms);
+        set.hlc_last = clock.last();
         set.events.push(WriteEvent {
             position: record.position,
             origin: p.origin,

@@ -42,7 +42,8 @@ use record::norm_set;
 /// Bumped whenever a fold changes what it writes, so that a node whose
 /// stored views were folded by another version rebuilds them from the log
 /// when it opens its store. How records are laid out on disk has a version
-/// of its own, in the store.
+/// of its own, in the store. Never 3: the version before the store's
+/// two-part mark reads its first eight bytes as its own version, which was 3.
 pub const FOLDS_VERSION: u32 = 2;
 
 /// The envelope rule `event` breaks, if any. Views hold only events that

@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 pub const COMMIT_EVENTS: &str = "linkage_commit_events";
 
 /// Counter of replicated events, by origin, whose timestamp was more than
-/// `linkage_core::hlc::SKEW_MAX_MS` ahead of this node's clock: stored,
-/// but not observed into the clock.
+/// `linkage_core::hlc::SKEW_MAX_MS` ahead of this node's wall clock:
+/// stored, but not observed into its hybrid clock.
 pub const CLOCK_AHEAD_EVENTS: &str = "linkage_clock_ahead_events_total";
 
 pub(super) struct Writer {

@@ -294,6 +294,9 @@ struct Inner {
     contacts: Mutex<BTreeMap<NodeCode, Instant>>,
     restored: AtomicBool,
     rejected: AtomicU64,
+    /// The last log position `follow` has read (group membership is
+    /// current up to it).
+    followed: AtomicU64,
     /// Where the next anti-entropy round starts among the other peers.
     other_peers_cursor: std::sync::atomic::AtomicUsize,
     shutdown: CancellationToken,
@@ -338,6 +341,7 @@ impl Replicator {
             restored: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
             other_peers_cursor: std::sync::atomic::AtomicUsize::new(0),
+            followed: AtomicU64::new(0),
             shutdown,
         });
         let mut incoming = futures::stream::SelectAll::new();
@@ -1056,6 +1060,7 @@ impl Replicator {
                 }
             };
             if page.is_empty() {
+                self.inner.followed.store(next - 1, Ordering::Release);
                 tokio::select! {
                     _ = self.inner.shutdown.cancelled() => return,
                     changed = durable.changed() => if changed.is_err() { return },
@@ -1249,6 +1254,13 @@ impl Replicator {
                 }
             }
             self.prove_claims(claims).await;
+            // Appends check group membership: let it take in what was
+            // restored (a group the node leads, say) before they start.
+            let restored_to = self.inner.store.last_position();
+            let deadline = Instant::now() + RESTORE_PROOF_WINDOW;
+            while self.inner.followed.load(Ordering::Acquire) < restored_to && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             self.inner.restored.store(true, Ordering::Release);
             tracing::info!("own streams checked with peers; appends accepted");
             return;

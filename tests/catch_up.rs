@@ -7,6 +7,7 @@
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 use linkage_testkit::topology::LocalTopology;
+use linkage_tests::liar::{stream, until};
 use std::time::{Duration, Instant};
 
 /// The demo topology with a second county under 兰州市, 七里河区 (620103).
@@ -35,16 +36,7 @@ fn batch(channel: &str, tag: &str, n: usize) -> pb::AppendBatchRequest {
 }
 
 async fn held(topo: &LocalTopology, code: &str, origin: &str, channel: &str) -> usize {
-    let held = topo.holdings(code).await.unwrap_or_default();
-    held.keys().filter(|k| k.0 == origin && k.1 == channel).count()
-}
-
-async fn until(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stream(topo, code, origin, channel).await.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

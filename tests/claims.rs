@@ -214,17 +214,7 @@ async fn a_restore_brings_back_the_nodes_own_group_stream() {
     };
     county.append(request).await.unwrap();
     for n in 1..=3 {
-        let milestone = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
-            group_id: "620722-farmland".into(),
-            task_id: String::new(),
-            title: format!("节点 {n}"),
-        });
-        let request = pb::AppendRequest {
-            channel: "group:620722-farmland".into(),
-            payload: Some(pb::Payload { kind: Some(milestone) }),
-            ..Default::default()
-        };
-        county.append(request).await.unwrap();
+        county.append(milestone(&format!("节点 {n}"))).await.unwrap();
     }
     until(Duration::from_secs(30), "the fellow member holds the group stream", async || {
         stream(&topo, "620622", "620722", "group:620722-farmland").await.len() == 3
@@ -235,16 +225,21 @@ async fn a_restore_brings_back_the_nodes_own_group_stream() {
     std::fs::remove_dir_all(topo.data_dir("620722").join("store")).unwrap();
     topo.restart("620722").await.unwrap();
     topo.wait_restored("620722").await.unwrap();
-    let milestone = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
-        group_id: "620722-farmland".into(),
-        task_id: String::new(),
-        title: "节点 4".into(),
-    });
-    let request = pb::AppendRequest {
-        channel: "group:620722-farmland".into(),
-        payload: Some(pb::Payload { kind: Some(milestone) }),
-        ..Default::default()
-    };
+    let request = milestone("节点 4");
     let fourth = topo.event_log("620722").await.unwrap().append(request).await.unwrap();
     assert_eq!(fourth.into_inner().event.unwrap().event.unwrap().seq, 4, "no seq of the group stream is issued twice");
+}
+
+/// A milestone of 民乐县's group, on the group's channel.
+fn milestone(title: &str) -> pb::AppendRequest {
+    let kind = pb::payload::Kind::MilestoneReached(pb::MilestoneReached {
+        group_id: "620722-farmland".into(),
+        task_id: String::new(),
+        title: title.into(),
+    });
+    pb::AppendRequest {
+        channel: "group:620722-farmland".into(),
+        payload: Some(pb::Payload { kind: Some(kind) }),
+        ..Default::default()
+    }
 }

@@ -253,25 +253,11 @@ async fn a_far_future_timestamp_does_not_drag_a_nodes_clock() {
     topo.kill9("620722");
     // Year 2100, and one near 2^64.
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let key = key_of(&topo, "620722");
     let mut prev = Vec::new();
     let mut events = Vec::new();
     for (seq, hlc) in [(1u64, 4_102_444_800_000u64 << 16), (2, u64::MAX - 7)] {
-        let event = pb::Event {
-            id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
-                "620722".parse().unwrap(),
-                hlc,
-                seq,
-            )),
-            origin: "620722".into(),
-            channel: "up".into(),
-            seq,
-            hlc,
-            prev_hash: prev.clone(),
-            payload: Some(info(&format!("来自未来的事件 {seq}"))),
-            ..Default::default()
-        };
-        let signed = linkage_core::wire::sign(event.encode_to_vec(), &key);
+        let kind = info(&format!("来自未来的事件 {seq}")).kind.unwrap();
+        let signed = signed_by(&topo, "620722", "up", seq, &prev, hlc, kind);
         prev = linkage_core::wire::hash(&signed).to_vec();
         events.push(bytes::Bytes::from(signed));
     }

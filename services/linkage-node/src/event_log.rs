@@ -135,6 +135,9 @@ impl EventLog {
         let valid = self.validate(request, None)?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
+        if let Some(replicator) = &self.node.replicator {
+            replicator.await_membership(&appended).await;
+        }
         let one = appended.pop().ok_or_else(|| Status::internal("the writer answered no event"))?;
         convert::appended(one)
     }
@@ -153,6 +156,9 @@ impl EventLog {
         let valid =
             requests.into_iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
+        if let Some(replicator) = &self.node.replicator {
+            replicator.await_membership(&appended).await;
+        }
         let responses = if basic {
             appended.into_iter().map(convert::appended_basic).collect::<Result<_, Status>>()?
         } else {

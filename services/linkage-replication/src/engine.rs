@@ -361,6 +361,22 @@ impl Replicator {
         self.inner.restored.load(Ordering::Acquire)
     }
 
+    /// Waits, for at most a second, until group membership has taken in
+    /// these just-appended events if any of them changes it, so that the
+    /// committee that formed or joined a group may post on it at once.
+    /// Membership follows the durable log, which an acknowledged append is
+    /// in already.
+    pub async fn await_membership(&self, appended: &[linkage_store::Appended]) {
+        let changes = appended.iter().filter(|a| {
+            linkage_core::wire::peek(&a.event.raw).is_ok_and(|p| p.kind.is_some_and(|k| GROUP_KINDS.contains(&k)))
+        });
+        let Some(last) = changes.map(|a| a.event.position).max() else { return };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.inner.followed.load(Ordering::Acquire) < last && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Current members of a group, as this node knows them.
     pub fn is_member(&self, group: &linkage_core::channel::GroupId, node: NodeCode) -> bool {
         self.inner.groups.read().expect("groups lock").is_member(group, node)
@@ -1051,6 +1067,8 @@ impl Replicator {
         let mut durable = store.watch_position();
         let mut runs: BTreeMap<Channel, Vec<Bytes>> = BTreeMap::new();
         loop {
+            // Everything before `next` is taken in (membership included).
+            self.inner.followed.store(next - 1, Ordering::Release);
             durable.borrow_and_update();
             let page = match store.read_positions(next, 1024) {
                 Ok(page) => page,
@@ -1060,7 +1078,6 @@ impl Replicator {
                 }
             };
             if page.is_empty() {
-                self.inner.followed.store(next - 1, Ordering::Release);
                 tokio::select! {
                     _ = self.inner.shutdown.cancelled() => return,
                     changed = durable.changed() => if changed.is_err() { return },

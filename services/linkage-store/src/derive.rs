@@ -62,9 +62,12 @@ pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec
                 Err(_) => continue,
             },
         };
-        match views::breach(decoded) {
-            Some(rule) => batch.push(alarm_entry(indexes, event, rule)?),
-            None => folded += u64::from(views::apply(decoded, &mut views).is_some()),
+        // `apply` judges the rules itself; only an event it did not fold
+        // is judged again, for its alarm.
+        if views::apply(decoded, &mut views).is_some() {
+            folded += 1;
+        } else if let Some(rule) = views::breach(decoded) {
+            batch.push(alarm_entry(indexes, event, rule)?);
         }
     }
     batch.extend(views.finish()?);

@@ -18,6 +18,11 @@
 //!   committee, a group formed or joined without authority).
 //! - [`views`]: the four shared views as folds over the set of events held,
 //!   the lifecycle rules checked at append, and query helpers.
+//! - [`replica`]: replication's decisions — what a node believes of each
+//!   stream (claims are hints, proofs are facts), whom it asks, when a
+//!   restore is done — driven by the NATS engine and by the simulation.
+//! - [`mutants`]: deliberate bugs behind the `mutants` feature, which the
+//!   simulation must catch.
 //! - [`ledger`]: plans a batch of appends against the current heads and
 //!   idempotency records; the store only persists the plan.
 //!
@@ -33,6 +38,8 @@ pub mod hlc;
 pub mod ids;
 pub mod ledger;
 pub mod limits;
+pub mod mutants;
+pub mod replica;
 pub mod rules;
 pub mod subjects;
 pub mod topology;

@@ -88,6 +88,16 @@ pub fn split_signature(raw: &[u8]) -> Result<(&[u8], Option<[u8; SIGNATURE_BYTES
         if at > raw.len() || field == 0 {
             return Err(WireError::Malformed(field_start));
         }
+        // The mutant reads a signature moved to the front (a relay's
+        // re-encoding) as if it were last: what follows it was signed.
+        if field == u64::from(SIGNATURE_FIELD)
+            && field_start == 0
+            && at == SIGNATURE_FIELD_BYTES
+            && crate::mutants::on(crate::mutants::Mutant::AcceptSignatureAnywhere)
+        {
+            let signature = raw[2..at].try_into().expect("64 bytes after tag and length");
+            return Ok((&raw[at..], Some(signature)));
+        }
         if field == u64::from(SIGNATURE_FIELD) {
             if signature_at.is_some() {
                 return Err(WireError::NotCanonical("field 15 appears twice"));

@@ -5,8 +5,8 @@ use crate::transport::{Incoming, Transport, TransportError};
 use bytes::Bytes;
 use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
-use linkage_core::channel::entitled;
 use linkage_core::groups::Groups;
+use linkage_core::replica::{self, Behind, Replica, RestoreStep, StreamKey, World};
 use linkage_core::verify::{self, VerifyError};
 use linkage_core::{pb, subjects, Channel, NodeCode, Topology};
 use linkage_store::{Appender, ApplyReport, RemoteRun, Store};
@@ -30,75 +30,15 @@ pub const PULL_PAGE_BYTES_MAX: usize = 800 * 1024;
 /// failed write) stops the pull, and the pages behind it only count as gaps.
 pub const PULL_PAGES_IN_FLIGHT: usize = 3;
 
-/// Out-of-order events one stream may hold back waiting for a gap to fill;
-/// beyond this they are dropped and pulled again later.
-pub const PENDING_EVENTS_MAX: usize = 20_000;
-
-/// Out-of-order events all streams together may hold back (about 100 MB
-/// at the largest events, far less at usual ones).
-pub const PENDING_EVENTS_TOTAL_MAX: usize = 100_000;
-
-/// How long a stream counts as live after a push with events arrived. A
-/// heads announcement (or a neighbour's heads) ahead of what a live stream
-/// holds names events that are most likely still on their way in pushes
-/// (queued in NATS or in this node's inbox while it is busy): a pull for
-/// them waits this long first, and is dropped if the pushes fill the
-/// stream. Pulling at once fetched them twice: during the fan-in bench the
-/// province stored 60,000 events and received 17,000–24,000 duplicates.
-/// A lost push is still noticed: a later push then leaves a gap, which is
-/// pulled at once, and a stream whose pushes stop is no longer live.
-pub const LIVE_PUSH_GRACE: Duration = Duration::from_millis(300);
-
 /// Payload field numbers of group membership changes (`GroupFormed`,
 /// `GroupJoined`, `GroupLeft` in `linkage.v1.Payload`).
 const GROUP_KINDS: [u64; 3] = [20, 21, 22];
 
-/// Answers a restoring node waits for at most.
-const RESTORE_ANSWERS_MAX: usize = 256;
-
-/// Streams this node keeps replication state for (held ones included):
-/// what peers' claims and pushes can make it remember. Claims about
-/// streams this node may not see, or of origins outside the topology, and
-/// pushes of streams it may not see, are ignored before they count here.
-pub const STREAMS_TRACKED_MAX: usize = 16_384;
-
-/// Claimants remembered per stream (the origin, holders that said so).
-pub const CLAIMS_PER_STREAM_MAX: usize = 32;
-
-/// Heads read from one answer to a heads request.
-pub const HEADS_PER_ANSWER_MAX: usize = 4_096;
-
-/// How long a peer whose claim about a stream was not proved (asked, it
-/// sent nothing that extends what is held) is not believed about that
-/// stream again: at most one pull per peer and stream this often.
-pub const UNPROVED_CLAIM_BACKOFF: Duration = Duration::from_secs(10);
-
-/// How long a restoring node waits for its parent before it finishes with
-/// what the others proved: the parent holds its children's `up` and `all`
-/// streams, so it is the one answer most worth waiting for;
-/// a parent away for longer must not keep its children from appending.
-pub const RESTORE_PARENT_WAIT: Duration = Duration::from_secs(10);
-
-/// How long a restoring node keeps asking claimants to prove what they
-/// claimed of its own streams: a holder that failed once (a timeout) is
-/// asked again within it; a claim still unproved after it is ignored.
-pub const RESTORE_PROOF_WINDOW: Duration = Duration::from_secs(10);
-
-/// Own streams a restoring node pulls back side by side.
-pub const RESTORE_STREAMS_AT_ONCE: usize = 16;
-
-/// Claims about its own streams a restoring node considers.
-pub const RESTORE_CLAIMS_MAX: usize = 4_096;
-
-/// Peers beyond the usual ones (parent, children, province) that one
-/// anti-entropy round asks, in turn: siblings and fellow members of this
-/// node's groups, who hold streams the usual ones may not (a city's `down`
-/// when the city is away; a group's stream across cities).
-pub const OTHER_PEERS_PER_ROUND: usize = 4;
-
-/// A peer heard from within this long is asked for a stream before those
-/// that were not.
-pub const CONTACT_FRESH: Duration = Duration::from_secs(10);
+pub use linkage_core::replica::{
+    CLAIMS_PER_STREAM_MAX, CONTACT_FRESH, HEADS_PER_ANSWER_MAX, LIVE_PUSH_GRACE, OTHER_PEERS_PER_ROUND,
+    PENDING_EVENTS_MAX, PENDING_EVENTS_TOTAL_MAX, RESTORE_ANSWERS_MAX, RESTORE_CLAIMS_MAX, RESTORE_PARENT_WAIT,
+    RESTORE_PROOF_WINDOW, RESTORE_STREAMS_AT_ONCE, STREAMS_TRACKED_MAX, UNPROVED_CLAIM_BACKOFF,
+};
 
 /// Counter of claims (heads a peer said a stream has) that were ignored,
 /// by reason, or that the claimant could not prove when asked.
@@ -132,149 +72,6 @@ impl Default for ReplicationConfig {
     }
 }
 
-type StreamKey = (NodeCode, Channel);
-
-/// What this node knows of one stream beyond what it holds. Claims are
-/// hints, proofs are facts: a peer's word that a stream reaches a seq only
-/// makes this node ask that peer; a signed event of the origin at a seq
-/// proves the stream reaches it.
-#[derive(Default)]
-struct StreamState {
-    /// Highest seq proved: a verified, signed event at it was seen.
-    proved: u64,
-    /// Peers that said they hold the stream up to a seq, not yet proved.
-    claims: BTreeMap<NodeCode, u64>,
-    /// Peers whose claim was not proved when asked, and when.
-    refuted: BTreeMap<NodeCode, Instant>,
-    /// A pull loop runs for this stream.
-    pulling: bool,
-    /// Since when this node knows of events it does not hold.
-    behind_since: Option<Instant>,
-    /// Verified runs waiting for the gap before them, by first seq.
-    pending: BTreeMap<u64, RemoteRun>,
-    /// The last seq of pushed runs handed to the writer and not yet
-    /// answered: events on their way into the store, not to be pulled.
-    submitted: u64,
-    /// When the last push with events arrived.
-    last_push: Option<Instant>,
-    /// A second look after [`LIVE_PUSH_GRACE`] is scheduled.
-    recheck: bool,
-}
-
-/// What a node does about a stream, given what it holds.
-#[derive(Debug, PartialEq)]
-enum Behind {
-    /// Nothing is missing, or a pull already runs.
-    Nothing,
-    /// Start a pull now.
-    Pull,
-    /// The stream is live: look again after this long.
-    LookAgainIn(Duration),
-}
-
-impl StreamState {
-    /// Decides, and records the decision: `local` is the head held,
-    /// `gap` says a pushed run did not link to it (its events will not
-    /// come by push: pull them now).
-    fn behind(&mut self, local: u64, gap: bool, now: Instant) -> Behind {
-        // Pushed events the writer has not answered yet are not pulled
-        // again; if they do not land, the answer looks once more.
-        if self.wanted() <= local.max(self.submitted) {
-            self.behind_since = None;
-            return Behind::Nothing;
-        }
-        self.behind_since.get_or_insert(now);
-        if self.pulling {
-            return Behind::Nothing;
-        }
-        let live_for = self.last_push.map(|at| now.saturating_duration_since(at)).filter(|d| *d < LIVE_PUSH_GRACE);
-        if let Some(since) = live_for.filter(|_| !gap) {
-            if self.recheck {
-                return Behind::Nothing;
-            }
-            self.recheck = true;
-            return Behind::LookAgainIn(LIVE_PUSH_GRACE - since);
-        }
-        self.pulling = true;
-        Behind::Pull
-    }
-
-    /// The seq a pull aims at: what is proved or claimed.
-    fn wanted(&self) -> u64 {
-        self.claims.values().copied().max().unwrap_or(0).max(self.proved)
-    }
-
-    /// Records `holder`'s claim that the stream reaches `seq`, unless its
-    /// last claim was refuted within [`UNPROVED_CLAIM_BACKOFF`]. At most
-    /// [`CLAIMS_PER_STREAM_MAX`] claimants are kept: a new one replaces
-    /// the lowest claim if its own is higher.
-    fn claim(&mut self, holder: NodeCode, seq: u64, now: Instant) -> Result<(), &'static str> {
-        if self.refuted.get(&holder).is_some_and(|at| now.saturating_duration_since(*at) < UNPROVED_CLAIM_BACKOFF) {
-            return Err("backoff");
-        }
-        self.refuted.remove(&holder);
-        if !self.claims.contains_key(&holder) && self.claims.len() >= CLAIMS_PER_STREAM_MAX {
-            let Some((&lowest, &low)) = self.claims.iter().min_by_key(|(_, s)| **s) else { return Err("claims_max") };
-            if low >= seq {
-                return Err("claims_max");
-            }
-            self.claims.remove(&lowest);
-        }
-        self.claims.insert(holder, seq);
-        Ok(())
-    }
-
-    /// `holder` was asked and extended nothing: its claim goes, and it is
-    /// not believed about this stream for a while. True if it had claimed
-    /// more than is held.
-    fn refute(&mut self, holder: NodeCode, local: u64, now: Instant) -> bool {
-        let claimed = self.claims.remove(&holder).is_some_and(|seq| seq > local);
-        if claimed {
-            if self.refuted.len() >= CLAIMS_PER_STREAM_MAX {
-                self.refuted.retain(|_, at| now.saturating_duration_since(*at) < UNPROVED_CLAIM_BACKOFF);
-            }
-            if self.refuted.len() < CLAIMS_PER_STREAM_MAX {
-                self.refuted.insert(holder, now);
-            }
-        }
-        claimed
-    }
-
-    /// Claims at or below `seq` are settled once it is held.
-    fn settle(&mut self, seq: u64) {
-        self.claims.retain(|_, s| *s > seq);
-    }
-
-    fn pending_events(&self) -> usize {
-        self.pending.values().map(Vec::len).sum()
-    }
-
-    /// Keeps runs the writer could not link yet (a gap before them) until
-    /// the gap is filled, as far as [`PENDING_EVENTS_MAX`] allows for this
-    /// stream and [`PENDING_EVENTS_TOTAL_MAX`] for all (`others` wait in
-    /// other streams); the rest are pulled again later.
-    fn keep_waiting(&mut self, runs: Vec<RemoteRun>, others: usize) {
-        for run in runs {
-            let Some(first) = run.first().map(|(p, _)| p.seq) else { continue };
-            let after = self.pending_events() + run.len();
-            if after <= PENDING_EVENTS_MAX && others + after <= PENDING_EVENTS_TOTAL_MAX {
-                self.pending.insert(first, run);
-            }
-        }
-    }
-
-    /// Holds nothing that is not also in the store or in a claim: the
-    /// state can go, and be made again when something comes.
-    fn idle(&self) -> bool {
-        self.claims.is_empty() && self.pending.is_empty() && !self.pulling && self.submitted == 0 && !self.recheck
-    }
-}
-
-/// Out-of-order events waiting in every stream but `key`.
-fn pending_total(streams: &BTreeMap<StreamKey, StreamState>, key: &StreamKey) -> usize {
-    streams.iter().filter(|(k, _)| *k != key).map(|(_, s)| s.pending_events()).sum()
-}
-
 /// Pushed runs' bytes are slices of the buffer their message arrived in:
 /// copied, a tail that waits for a gap does not keep that buffer alive.
 fn unpinned(runs: Vec<RemoteRun>) -> Vec<RemoteRun> {
@@ -290,15 +87,16 @@ struct Inner {
     transport: Arc<dyn Transport>,
     config: ReplicationConfig,
     groups: RwLock<Groups>,
-    streams: Mutex<BTreeMap<StreamKey, StreamState>>,
-    contacts: Mutex<BTreeMap<NodeCode, Instant>>,
+    /// The replica's decisions (`linkage_core::replica`). Lock order:
+    /// `groups` before `replica`.
+    replica: Mutex<Replica>,
+    /// The start of the replica's clock.
+    epoch: Instant,
     restored: AtomicBool,
     rejected: AtomicU64,
     /// The last log position `follow` has read (group membership is
     /// current up to it).
     followed: AtomicU64,
-    /// Where the next anti-entropy round starts among the other peers.
-    other_peers_cursor: std::sync::atomic::AtomicUsize,
     shutdown: CancellationToken,
 }
 
@@ -336,11 +134,10 @@ impl Replicator {
             transport: transport.clone(),
             config,
             groups: RwLock::new(groups),
-            streams: Mutex::new(BTreeMap::new()),
-            contacts: Mutex::new(BTreeMap::new()),
+            replica: Mutex::new(Replica::new(me)),
+            epoch: Instant::now(),
             restored: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
-            other_peers_cursor: std::sync::atomic::AtomicUsize::new(0),
             followed: AtomicU64::new(0),
             shutdown,
         });
@@ -392,9 +189,10 @@ impl Replicator {
             .into_iter()
             .filter_map(|h| Some(((h.origin, h.channel.parse().ok()?), h.seq)))
             .collect();
-        let streams = inner.streams.lock().expect("streams lock");
+        let replica = inner.replica.lock().expect("replica lock");
+        let streams = replica.streams();
         let keys: BTreeSet<&StreamKey> = local.keys().chain(streams.keys()).collect();
-        let now = Instant::now();
+        let now = self.now();
         let out = keys
             .into_iter()
             .map(|key| {
@@ -411,7 +209,7 @@ impl Replicator {
                     lag_events: remote_head - local_head,
                     missing_unproved: missing,
                     lag_seconds: match state.and_then(|s| s.behind_since) {
-                        Some(since) if behind => now.duration_since(since).as_secs_f64(),
+                        Some(since) if behind => now.saturating_sub(since).as_secs_f64(),
                         _ => 0.0,
                     },
                     pulls_in_flight: state.is_some_and(|s| s.pulling) as u32,
@@ -419,14 +217,12 @@ impl Replicator {
                 }
             })
             .collect();
-        let peers = inner
-            .contacts
-            .lock()
-            .expect("contacts lock")
+        let peers = replica
+            .contacts()
             .iter()
             .map(|(node, at)| pb::PeerContact {
                 node: node.to_string(),
-                seconds_since_contact: now.duration_since(*at).as_secs_f64(),
+                seconds_since_contact: now.saturating_sub(*at).as_secs_f64(),
             })
             .collect();
         pb::ReplicationResponse {
@@ -463,7 +259,25 @@ impl Replicator {
     }
 
     fn touch(&self, node: NodeCode) {
-        self.inner.contacts.lock().expect("contacts lock").insert(node, Instant::now());
+        let now = self.now();
+        self.replica().touch(node, now);
+    }
+
+    /// The replica's clock.
+    fn now(&self) -> Duration {
+        self.inner.epoch.elapsed()
+    }
+
+    fn replica(&self) -> std::sync::MutexGuard<'_, Replica> {
+        self.inner.replica.lock().expect("replica lock")
+    }
+
+    /// Runs `f` with the replica and current group membership (in the
+    /// lock order: groups, then replica).
+    fn decide<R>(&self, f: impl FnOnce(&mut Replica, World) -> R) -> R {
+        let groups = self.inner.groups.read().expect("groups lock");
+        let world = World { topology: &self.inner.topology, groups: &groups };
+        f(&mut self.replica(), world)
     }
 
     fn reject(&self, origin: NodeCode, channel: &Channel, why: &dyn std::fmt::Display, reason: &'static str) {
@@ -487,7 +301,11 @@ impl Replicator {
         let seen = self.entitled(self.inner.me, origin, &channel);
         self.hear_claim(&key, origin, push.head_seq);
         if !push.events.is_empty() && seen {
-            self.with_state(&key, |state| state.last_push = Some(Instant::now()));
+            let now = self.now();
+            match self.replica().state(&key) {
+                Ok(state) => state.last_push = Some(now),
+                Err(reason) => metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1),
+            }
         }
         // A run this node already holds (it was pulled first) costs one read:
         // if its last event is the one held, the hash chain makes every
@@ -551,7 +369,9 @@ impl Replicator {
         let Some((first, _)) = run.first() else { return };
         let key = (first.origin, first.channel.clone());
         let last = run.last().map_or(0, |(p, _)| p.seq);
-        self.with_existing(&key, |state| state.submitted = state.submitted.max(last));
+        if let Some(state) = self.replica().existing(&key) {
+            state.submitted = state.submitted.max(last);
+        }
         let answer = match self.inner.appender.enqueue_apply(vec![run]).await {
             Ok(answer) => answer,
             Err(e) => return tracing::error!(error = %e, "applying remote events failed"),
@@ -572,22 +392,7 @@ impl Replicator {
     async fn after_submit(&self, key: StreamKey, last: u64, mut report: ApplyReport) {
         let waiting = unpinned(std::mem::take(&mut report.waiting));
         let local = self.local_head(&key);
-        {
-            let mut streams = self.inner.streams.lock().expect("streams lock");
-            let others = pending_total(&streams, &key);
-            if let Some(state) = streams.get_mut(&key) {
-                // The newest submission answered, or a gap showed that
-                // pushes alone will not fill the stream: pull what is missing.
-                if state.submitted <= last || report.gaps > 0 {
-                    state.submitted = 0;
-                }
-                // A run that forks what is held proves nothing about this chain.
-                if report.forks > 0 {
-                    state.proved = state.proved.min(local);
-                }
-                state.keep_waiting(waiting, others);
-            }
-        }
+        self.replica().applied(&key, last, (report.gaps, report.forks), local, waiting);
         // Also after a gap: the run before it may have landed meanwhile.
         if report.gaps > 0 || report.applied > 0 {
             self.drain_pending(&key).await;
@@ -619,23 +424,13 @@ impl Replicator {
     async fn drain_pending(&self, key: &StreamKey) {
         loop {
             let head = self.local_head(key);
-            let ready: Vec<RemoteRun> = {
-                let mut streams = self.inner.streams.lock().expect("streams lock");
-                let Some(state) = streams.get_mut(key) else { return };
-                let seqs: Vec<u64> = state.pending.range(..=head + 1).map(|(s, _)| *s).collect();
-                seqs.into_iter().filter_map(|s| state.pending.remove(&s)).collect()
-            };
+            let ready = self.replica().take_ready(key, head);
             if ready.is_empty() {
                 return;
             }
             // Runs that waited are copies already (see `unpinned`).
             let mut report = self.apply(ready).await;
-            let mut streams = self.inner.streams.lock().expect("streams lock");
-            let others = pending_total(&streams, key);
-            if let Some(state) = streams.get_mut(key) {
-                state.keep_waiting(std::mem::take(&mut report.waiting), others);
-            }
-            drop(streams);
+            self.replica().keep_waiting(key, std::mem::take(&mut report.waiting));
             if report.applied == 0 {
                 return;
             }
@@ -646,81 +441,29 @@ impl Replicator {
         self.inner.store.head(key.0, &key.1.to_string()).ok().flatten().map_or(0, |h| h.seq)
     }
 
-    /// Runs `f` on the state of `key`, made on first use while fewer than
-    /// [`STREAMS_TRACKED_MAX`] streams are tracked; `None` beyond that.
-    /// Every stream state is made here, and only for streams this node may
-    /// see (callers check): nothing a peer sends adds state without bound.
-    fn with_state<R>(&self, key: &StreamKey, f: impl FnOnce(&mut StreamState) -> R) -> Option<R> {
-        let mut streams = self.inner.streams.lock().expect("streams lock");
-        if !streams.contains_key(key) && streams.len() >= STREAMS_TRACKED_MAX {
-            // Make room: states that hold nothing but what the store holds
-            // go (a peer's refuted claims leave such states behind).
-            streams.retain(|_, state| !state.idle());
-            if streams.len() >= STREAMS_TRACKED_MAX {
-                metrics::counter!(CLAIMS_IGNORED, "reason" => "streams_max").increment(1);
-                return None;
-            }
-        }
-        Some(f(streams.entry(key.clone()).or_default()))
-    }
-
-    /// Runs `f` on the state of `key` if it is tracked.
-    fn with_existing<R>(&self, key: &StreamKey, f: impl FnOnce(&mut StreamState) -> R) -> Option<R> {
-        self.inner.streams.lock().expect("streams lock").get_mut(key).map(f)
-    }
-
-    /// A verified run that links to what is held (or on its way to the
-    /// writer) proves its stream reaches its last seq: its last event is
-    /// signed and its chain covers the rest. One that does not link proves
-    /// nothing yet — a signed event at seq 2^63 with a made-up `prev_hash`
-    /// verifies too — and counts as its origin's claim.
+    /// A verified run proves its stream if it links to what is held
+    /// (`Replica::prove_or_claim`); otherwise it is its origin's claim.
     fn prove_or_claim(&self, run: &RemoteRun) {
         let (Some((first, _)), Some((last, _))) = (run.first(), run.last()) else { return };
         let key = (last.origin, last.channel.clone());
         let local = self.local_head(&key);
-        let links = self.with_existing(&key, |state| first.seq <= local.max(state.submitted).max(state.proved) + 1);
-        if links.unwrap_or(first.seq <= local + 1) {
-            self.with_existing(&key, |state| state.proved = state.proved.max(last.seq));
-        } else {
-            self.hear_claim(&key, last.origin, last.seq);
+        let now = self.now();
+        if let Err(reason) = self.decide(|r, w| r.prove_or_claim(w, &key, (first.seq, last.seq), local, now)) {
+            metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
         }
     }
 
-    /// `holder` says it holds `key` up to `seq`: a hint to ask it, kept
-    /// only for a stream of an origin in the topology that this node may
-    /// see, within the limits. True if kept.
+    /// `holder` says it holds `key` up to `seq`: a hint to ask it
+    /// (`Replica::hear_claim`). True if kept.
     fn hear_claim(&self, key: &StreamKey, holder: NodeCode, seq: u64) -> bool {
-        let ignored = |reason: &'static str| {
-            metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
-            false
-        };
-        if holder == self.inner.me || seq == 0 {
-            return false;
-        }
-        if self.inner.topology.node(key.0).is_none() || self.inner.topology.node(holder).is_none() {
-            return ignored("unknown_node");
-        }
-        if !self.entitled(self.inner.me, key.0, &key.1) {
-            return ignored("not_entitled");
-        }
-        // A claimant that may not hold the stream is never asked for it,
-        // so its claim could never be refuted. A node's own streams are
-        // the exception: any holder serves the origin its own stream, and
-        // a node that lost its store does not know yet which groups it is
-        // in.
-        if key.0 != self.inner.me && !self.entitled(holder, key.0, &key.1) {
-            return ignored("claimant_not_entitled");
-        }
-        if seq <= self.local_head(key) {
-            if let Some(state) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
-                state.claims.remove(&holder);
+        let local = self.local_head(key);
+        let now = self.now();
+        match self.decide(|r, w| r.hear_claim(w, key, holder, seq, local, now)) {
+            Ok(kept) => kept,
+            Err(reason) => {
+                metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
+                false
             }
-            return true;
-        }
-        match self.with_state(key, |state| state.claim(holder, seq, Instant::now())) {
-            Some(Ok(())) => true,
-            Some(Err(reason)) => ignored(reason),
-            None => false,
         }
     }
 
@@ -752,7 +495,7 @@ impl Replicator {
 
     fn entitled(&self, reader: NodeCode, origin: NodeCode, channel: &Channel) -> bool {
         let groups = self.inner.groups.read().expect("groups lock");
-        entitled(&self.inner.topology, reader, origin, channel, |g| groups.is_member(g, reader))
+        World { topology: &self.inner.topology, groups: &groups }.entitled(reader, origin, channel)
     }
 
     /// Events of the stream from `from_seq`, ending with a signed one, if
@@ -817,7 +560,8 @@ impl Replicator {
     /// did not link to what is held.
     fn ensure_pull_after(&self, key: StreamKey, gap: bool) {
         let local = self.local_head(&key);
-        let Some(decided) = self.with_existing(&key, |state| state.behind(local, gap, Instant::now())) else { return };
+        let now = self.now();
+        let Some(decided) = self.replica().behind(&key, local, gap, now) else { return };
         match decided {
             Behind::Nothing => return,
             Behind::LookAgainIn(wait) => {
@@ -827,7 +571,7 @@ impl Replicator {
                         _ = this.inner.shutdown.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    if let Some(state) = this.inner.streams.lock().expect("streams lock").get_mut(&key) {
+                    if let Some(state) = this.replica().existing(&key) {
                         state.recheck = false;
                     }
                     this.ensure_pull(key);
@@ -839,59 +583,16 @@ impl Replicator {
         let this = self.clone();
         tokio::spawn(async move {
             this.pull_loop(&key).await;
-            let mut streams = this.inner.streams.lock().expect("streams lock");
-            if let Some(state) = streams.get_mut(&key) {
+            if let Some(state) = this.replica().existing(&key) {
                 state.pulling = false;
             }
         });
     }
 
-    /// Nodes that may hold streams this node sees, beyond its parent,
-    /// children and the province: its siblings, and the other current
-    /// members of its groups. In code order.
-    fn other_peers(&self) -> Vec<NodeCode> {
-        let me = self.inner.me;
-        let t = &self.inner.topology;
-        let mut out: BTreeSet<NodeCode> =
-            t.node(me).and_then(|n| n.parent).map(|p| t.children(p).to_vec()).unwrap_or_default().into_iter().collect();
-        {
-            let groups = self.inner.groups.read().expect("groups lock");
-            for group in groups.groups_of(me) {
-                out.extend(groups.members(&group));
-            }
-        }
-        out.remove(&me);
-        out.into_iter().collect()
-    }
-
-    /// Who may hold a stream, best first: the origin, nodes that said they
-    /// hold it (highest claim first), the requester's neighbours in the
-    /// tree, then its siblings and fellow group members — those entitled
-    /// to it.
+    /// Who may hold a stream, best first (`Replica::holders`).
     fn holders(&self, key: &StreamKey) -> Vec<NodeCode> {
-        let me = self.inner.me;
-        let mut out = vec![key.0];
-        if let Some(state) = self.inner.streams.lock().expect("streams lock").get(key) {
-            let mut known: Vec<(u64, NodeCode)> = state.claims.iter().map(|(n, s)| (*s, *n)).collect();
-            known.sort_by(|a, b| b.cmp(a));
-            out.extend(known.into_iter().map(|(_, n)| n));
-        }
-        let t = &self.inner.topology;
-        if let Some(parent) = t.node(me).and_then(|n| n.parent) {
-            out.push(parent);
-        }
-        out.extend(t.children(me).iter().copied());
-        out.push(t.province());
-        out.extend(self.other_peers());
-        let mut seen = BTreeSet::new();
-        let own = key.0 == me;
-        out.retain(|n| *n != me && seen.insert(*n) && (own || self.entitled(*n, key.0, &key.1)));
-        // Those heard from lately first, in that order: an origin that is
-        // away costs a request timeout each time it is asked first.
-        let contacts = self.inner.contacts.lock().expect("contacts lock");
-        let now = Instant::now();
-        out.sort_by_key(|n| contacts.get(n).is_none_or(|at| now.saturating_duration_since(*at) >= CONTACT_FRESH));
-        out
+        let now = self.now();
+        self.decide(|r, w| r.holders(w, key, now))
     }
 
     /// Pulls what the stream misses, from each holder in turn until one
@@ -901,17 +602,9 @@ impl Replicator {
     async fn pull_loop(&self, key: &StreamKey) {
         loop {
             let local = self.local_head(key);
-            let target = {
-                let mut streams = self.inner.streams.lock().expect("streams lock");
-                streams.get_mut(key).map_or(0, |s| {
-                    s.settle(local);
-                    s.wanted()
-                })
-            };
+            let target = self.replica().pull_target(key, local);
             if local >= target || self.inner.shutdown.is_cancelled() {
-                if let Some(s) = self.inner.streams.lock().expect("streams lock").get_mut(key) {
-                    s.behind_since = None;
-                }
+                self.replica().pull_ended(key, None);
                 return;
             }
             let mut progressed = false;
@@ -932,7 +625,7 @@ impl Replicator {
             if !progressed {
                 // A claimant that was not asked (it may not hold the stream)
                 // cannot prove its claim: it goes too.
-                self.with_existing(key, |s| s.claims.retain(|n, _| holders.contains(n)));
+                self.replica().pull_ended(key, Some(&holders));
                 return;
             }
         }
@@ -941,13 +634,8 @@ impl Replicator {
     /// `holder` was asked for `key` and extended nothing.
     fn unproved(&self, key: &StreamKey, holder: NodeCode) {
         let local = self.local_head(key);
-        let refuted = self
-            .inner
-            .streams
-            .lock()
-            .expect("streams lock")
-            .get_mut(key)
-            .is_some_and(|s| s.refute(holder, local, Instant::now()));
+        let now = self.now();
+        let refuted = self.replica().unproved(key, holder, local, now);
         if refuted {
             metrics::counter!(CLAIMS_IGNORED, "reason" => "unproved").increment(1);
             tracing::warn!(%holder, origin = %key.0, channel = %key.1, "a claimed head was not proved");
@@ -1165,17 +853,7 @@ impl Replicator {
     /// origin is down are still noticed and pulled from whoever holds them.
     async fn anti_entropy(&self) {
         let me = self.inner.me;
-        let t = &self.inner.topology;
-        let mut peers: Vec<NodeCode> = t.node(me).and_then(|n| n.parent).into_iter().collect();
-        peers.extend(t.children(me).iter().copied());
-        peers.push(t.province());
-        let others = self.other_peers();
-        if !others.is_empty() {
-            let start = self.inner.other_peers_cursor.fetch_add(OTHER_PEERS_PER_ROUND, Ordering::Relaxed);
-            peers.extend((0..OTHER_PEERS_PER_ROUND.min(others.len())).map(|i| others[(start + i) % others.len()]));
-        }
-        let mut seen = BTreeSet::new();
-        peers.retain(|p| *p != me && seen.insert(*p));
+        let peers = self.decide(|r, w| r.anti_entropy_peers(w));
         let request = pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest::default())) };
         let bytes: Bytes = request.encode_to_vec().into();
         let asks = peers.into_iter().map(|peer| {
@@ -1193,7 +871,7 @@ impl Replicator {
                 self.hear_claim(&(origin, channel), peer, h.seq);
             }
         }
-        let behind: Vec<StreamKey> = self.inner.streams.lock().expect("streams lock").keys().cloned().collect();
+        let behind: Vec<StreamKey> = self.replica().streams().keys().cloned().collect();
         for key in behind {
             self.ensure_pull(key);
         }
@@ -1247,28 +925,45 @@ impl Replicator {
             };
             let (answers, from_parent) = futures::join!(gathered, from_parent);
             let answers = answers.unwrap_or_default();
-            if answers.is_empty() && from_parent.is_none() && must_restore {
-                tracing::warn!("restoring: no peer answered yet; appends wait until one does");
-                continue;
-            }
-            if must_restore && parent.is_some() && from_parent.is_none() && started.elapsed() < RESTORE_PARENT_WAIT {
-                tracing::info!("restoring: waiting for the parent a little longer");
-                continue;
+            let step = replica::restore_step(
+                must_restore,
+                !answers.is_empty(),
+                parent,
+                from_parent.is_some(),
+                started.elapsed(),
+            );
+            match step {
+                RestoreStep::AskAgain("parent") => {
+                    tracing::info!("restoring: waiting for the parent a little longer");
+                    continue;
+                }
+                RestoreStep::AskAgain(_) => {
+                    tracing::warn!("restoring: no peer answered yet; appends wait until one does");
+                    continue;
+                }
+                RestoreStep::Prove => {}
             }
             // Claims, by whom the answer names: a hint of whom to ask.
-            let mut claims: BTreeSet<(StreamKey, NodeCode, u64)> = BTreeSet::new();
             let named = answers.into_iter().filter_map(|answer| {
                 let heads = pb::HeadsResponse::decode(answer).ok()?;
                 Some((heads.node.parse::<NodeCode>().ok()?, heads))
             });
-            for (peer, heads) in named.chain(from_parent) {
-                for h in heads.heads.into_iter().filter(|h| h.origin == me.as_str()).take(HEADS_PER_ANSWER_MAX) {
-                    let Ok(channel) = h.channel.parse::<Channel>() else { continue };
-                    let key = (me, channel);
-                    if claims.len() < RESTORE_CLAIMS_MAX && self.hear_claim(&key, peer, h.seq) {
-                        claims.insert((key, peer, h.seq));
-                    }
-                }
+            let locals: BTreeMap<StreamKey, u64> = self
+                .inner
+                .store
+                .heads()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| h.origin == me)
+                .filter_map(|h| Some(((h.origin, h.channel.parse().ok()?), h.seq)))
+                .collect();
+            let now = self.now();
+            let (claims, ignored) = self.decide(|r, w| {
+                let local = |k: &StreamKey| locals.get(k).copied().unwrap_or(0);
+                replica::restore_claims(r, w, named.chain(from_parent), local, now)
+            });
+            for reason in ignored {
+                metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
             }
             self.prove_claims(claims).await;
             // Appends check group membership: let it take in what was
@@ -1292,52 +987,55 @@ impl Replicator {
     /// timeout) is asked again in the next round. Streams are pulled
     /// side by side, [`RESTORE_STREAMS_AT_ONCE`] at a time, each claim
     /// judged on its own stream only.
-    async fn prove_claims(&self, claims: BTreeSet<(StreamKey, NodeCode, u64)>) {
-        let deadline = Instant::now() + RESTORE_PROOF_WINDOW;
-        let keys: BTreeSet<StreamKey> = claims.iter().map(|(k, _, _)| k.clone()).collect();
+    async fn prove_claims(&self, claims: replica::RestoreClaims) {
+        let deadline = self.now() + RESTORE_PROOF_WINDOW;
         loop {
-            let open: Vec<StreamKey> = keys
-                .iter()
-                .filter(|k| claims.iter().any(|(c, _, seq)| c == *k && *seq > self.local_head(k)))
-                .cloned()
-                .collect();
-            if open.is_empty() || Instant::now() >= deadline || self.inner.shutdown.is_cancelled() {
-                if !open.is_empty() {
-                    tracing::warn!(open = open.len(), "restoring: claims nobody proved are ignored; appends accepted");
+            let unproved = replica::open_streams(&claims, |k| self.local_head(k), Duration::ZERO, Duration::MAX);
+            let open = replica::open_streams(&claims, |k| self.local_head(k), self.now(), deadline);
+            if open.is_empty() || self.inner.shutdown.is_cancelled() {
+                if !unproved.is_empty() {
+                    tracing::warn!(
+                        open = unproved.len(),
+                        "restoring: claims nobody proved are ignored; appends accepted"
+                    );
                 }
                 return;
             }
             let rounds = open.into_iter().map(|key| {
                 // This round asks every claimant again, backoff or not.
-                self.with_existing(&key, |state| {
+                let now = self.now();
+                if let Some(state) = self.replica().existing(&key) {
                     for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
                         state.refuted.remove(peer);
-                        let _ = state.claim(*peer, *seq, Instant::now());
+                        let _ = state.claim(*peer, *seq, now);
                     }
-                });
+                }
                 async move { self.pull_alone(&key, deadline).await }
             });
             futures::stream::iter(rounds).buffer_unordered(RESTORE_STREAMS_AT_ONCE).collect::<Vec<()>>().await;
-            tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_sub(self.now()))).await;
         }
     }
 
     /// Runs [`Self::pull_loop`] for `key` once no other pull of it runs
     /// (waiting for one until `deadline`), so that two pulls of one stream
     /// do not refute each other's holders.
-    async fn pull_alone(&self, key: &StreamKey, deadline: Instant) {
+    async fn pull_alone(&self, key: &StreamKey, deadline: Duration) {
         loop {
-            match self.with_existing(key, |s| !std::mem::replace(&mut s.pulling, true)) {
+            let took = self.replica().existing(key).map(|s| !std::mem::replace(&mut s.pulling, true));
+            match took {
                 // No state: nothing is claimed, nothing to pull.
                 None => return,
                 // This call took the pull: it runs it and gives it back.
                 Some(true) => break,
-                Some(false) if Instant::now() >= deadline => return,
+                Some(false) if self.now() >= deadline => return,
                 Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
         self.pull_loop(key).await;
-        self.with_existing(key, |s| s.pulling = false);
+        if let Some(s) = self.replica().existing(key) {
+            s.pulling = false;
+        }
     }
 }
 
@@ -1363,10 +1061,6 @@ fn scan_groups(store: &Store) -> Groups {
 mod tests {
     use super::*;
 
-    fn stream(proved: u64, last_push: Option<Instant>) -> StreamState {
-        StreamState { proved, last_push, ..StreamState::default() }
-    }
-
     #[test]
     fn a_waiting_run_keeps_its_own_bytes_not_the_buffer_they_came_in() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
@@ -1382,54 +1076,11 @@ mod tests {
         let message = Bytes::from([vec![0; 4096], raw.clone()].concat());
         let slice = message.slice(4096..);
         let parsed = linkage_core::verify::parse(&slice).unwrap();
-        let mut state = StreamState::default();
+        let mut state = linkage_core::replica::StreamState::default();
         state.keep_waiting(unpinned(vec![vec![(parsed, slice)]]), 0);
         let (_, kept) = &state.pending[&3][0];
         assert_eq!(kept.as_ref(), raw.as_slice());
         let within = message.as_ptr_range();
         assert!(!within.contains(&kept.as_ptr()), "the waiting run still points into the buffer");
-    }
-
-    #[test]
-    fn a_quiet_stream_behind_is_pulled_at_once_and_only_once() {
-        let now = Instant::now();
-        let mut quiet = stream(10, None);
-        assert_eq!(quiet.behind(4, false, now), Behind::Pull);
-        assert_eq!(quiet.behind(4, false, now), Behind::Nothing, "a pull runs already");
-        let mut old = stream(10, Some(now - LIVE_PUSH_GRACE));
-        assert_eq!(old.behind(4, false, now), Behind::Pull);
-    }
-
-    #[test]
-    fn a_live_stream_waits_for_its_pushes_once_then_pulls_what_is_still_missing() {
-        let start = Instant::now();
-        let mut live = stream(10, Some(start));
-        let later = start + Duration::from_millis(100);
-        assert_eq!(live.behind(4, false, later), Behind::LookAgainIn(LIVE_PUSH_GRACE - Duration::from_millis(100)));
-        assert_eq!(live.behind(4, false, later), Behind::Nothing, "one look is scheduled already");
-        assert!(live.behind_since.is_some(), "the lag shows meanwhile");
-        // The look after the grace: pushes filled the stream.
-        live.recheck = false;
-        assert_eq!(live.behind(10, false, start + LIVE_PUSH_GRACE), Behind::Nothing);
-        assert_eq!(live.behind_since, None);
-        // Or they did not, and none came since: pull.
-        let mut stalled = stream(10, Some(start));
-        assert!(matches!(stalled.behind(4, false, later), Behind::LookAgainIn(_)));
-        stalled.recheck = false;
-        assert_eq!(stalled.behind(4, false, start + LIVE_PUSH_GRACE), Behind::Pull);
-    }
-
-    #[test]
-    fn a_gap_in_a_live_stream_is_pulled_at_once() {
-        let now = Instant::now();
-        assert_eq!(stream(10, Some(now)).behind(4, true, now), Behind::Pull);
-    }
-
-    #[test]
-    fn events_held_or_on_their_way_to_the_writer_are_not_pulled() {
-        let now = Instant::now();
-        assert_eq!(stream(10, None).behind(10, false, now), Behind::Nothing);
-        let mut submitted = StreamState { submitted: 10, ..stream(10, None) };
-        assert_eq!(submitted.behind(4, true, now), Behind::Nothing);
     }
 }

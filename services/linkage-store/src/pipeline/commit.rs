@@ -7,7 +7,6 @@ use crate::event::{StoredEvent, WriteSet};
 use crate::views::RebuildStats;
 use linkage_core::ledger;
 use linkage_core::validate::ValidAppend;
-use linkage_core::verify::Parsed;
 use linkage_core::{pb, AppendError};
 use std::sync::{Condvar, Mutex};
 use tokio::sync::oneshot;
@@ -42,7 +41,7 @@ pub enum AppendFailure {
 }
 
 /// A verified run of consecutive events of one remote stream.
-pub type RemoteRun = Vec<(Parsed, bytes::Bytes)>;
+pub use linkage_core::replica::RemoteRun;
 
 /// What applying remote runs did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -21,6 +21,8 @@
 //! - [`replica`]: replication's decisions — what a node believes of each
 //!   stream (claims are hints, proofs are facts), whom it asks, when a
 //!   restore is done — driven by the NATS engine and by the simulation.
+//! - [`paging`]: page tokens that only the request they were made for
+//!   may present.
 //! - [`mutants`]: deliberate bugs behind the `mutants` feature, which the
 //!   simulation must catch.
 //! - [`ledger`]: plans a batch of appends against the current heads and
@@ -39,6 +41,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod mutants;
+pub mod paging;
 pub mod replica;
 pub mod rules;
 pub mod subjects;

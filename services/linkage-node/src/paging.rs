@@ -1,11 +1,7 @@
 //! Paging of every list call (AIP-158): `page_size` and one format of
 //! `page_token` for the event log and the four views alike.
 //!
-//! A token is opaque to callers: the hex of the request's *scope* (what it
-//! asked for: the range, the filters) and a *cursor* (where the next page
-//! starts: a position, a seq, the last id). A token is refused unless the
-//! same request presents it, so it cannot be replayed against another
-//! range or other filters.
+//! The token's format is `linkage_core::paging`'s; here it meets gRPC.
 
 use crate::convert;
 use linkage_core::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
@@ -24,28 +20,19 @@ pub fn page_size(requested: i32) -> Result<usize, Status> {
 
 /// The token of the page after the one that ended at `cursor`.
 pub fn token(cursor: &str, scope: &str) -> String {
-    hex::encode(format!("{scope}\n{cursor}"))
+    linkage_core::paging::token(cursor, scope)
 }
 
 /// The cursor a token names, `None` for the first page (no token); a token
 /// made for another scope, or not made here, is `INVALID_ARGUMENT` naming
 /// `page_token`.
 pub fn cursor(token: &str, scope: &str) -> Result<Option<String>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad_token)?;
-    // The scope may hold anything a filter does (a keyword with a line
-    // break); a cursor never holds one, so the last line is the cursor.
-    match text.rsplit_once('\n') {
-        Some((s, cursor)) if s == scope => Ok(Some(cursor.to_string())),
-        _ => Err(bad_token()),
-    }
+    linkage_core::paging::cursor(token, scope).map_err(|_| bad_token())
 }
 
 /// The number a token's cursor names (a position, a seq, an offset).
 pub fn numeric_cursor(token: &str, scope: &str) -> Result<Option<u64>, Status> {
-    cursor(token, scope)?.map(|c| c.parse().map_err(|_| bad_token())).transpose()
+    linkage_core::paging::numeric_cursor(token, scope).map_err(|_| bad_token())
 }
 
 /// The refusal of a token this request did not get.

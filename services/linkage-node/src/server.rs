@@ -20,6 +20,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// A file in the data dir that exists while this node restores its own
+/// events from its peers (an empty store, an existing key): a restart
+/// before the restore ends restores again instead of appending at once.
+pub const RESTORING_MARKER: &str = "RESTORING";
+
 /// Largest request a client may send: one full `AppendBatch`
 /// (1,000 events) of ordinary size fits with room to spare; events
 /// themselves are capped at 64 KiB each by validation.
@@ -91,8 +96,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 ..Default::default()
             };
             // An identity that existed before an empty store: this node may
-            // have appended before; it must learn its own heads first.
-            let must_restore = !key_created && store.last_position() == 0;
+            // have appended before; it must learn its own heads first. The
+            // marker keeps that true across a restart until the restore
+            // ends: by then the store holds others' events, not yet all of
+            // its own (found by the simulation).
+            let marker = config.data_dir.join(RESTORING_MARKER);
+            let must_restore = (!key_created && store.last_position() == 0) || marker.exists();
+            if must_restore {
+                write_atomic(&marker, b"restoring this node's own events from its peers\n")?;
+            }
             let replicator = linkage_replication::Replicator::start(
                 origin,
                 topology.clone(),
@@ -104,6 +116,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 shutdown.clone(),
             )
             .await?;
+            if must_restore {
+                let restoring = replicator.clone();
+                tokio::spawn(async move {
+                    while !restoring.restored() {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    if let Err(e) = std::fs::remove_file(&marker) {
+                        tracing::error!(error = %e, "removing the restore marker failed");
+                    }
+                });
+            }
             Some(replicator)
         }
     };

@@ -965,7 +965,7 @@ impl Replicator {
             for reason in ignored {
                 metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
             }
-            self.prove_claims(claims).await;
+            self.prove_claims(claims, replica::proof_window(must_restore)).await;
             // Appends check group membership: let it take in what was
             // restored (a group the node leads, say) before they start.
             let restored_to = self.inner.store.last_position();
@@ -987,11 +987,11 @@ impl Replicator {
     /// timeout) is asked again in the next round. Streams are pulled
     /// side by side, [`RESTORE_STREAMS_AT_ONCE`] at a time, each claim
     /// judged on its own stream only.
-    async fn prove_claims(&self, claims: replica::RestoreClaims) {
-        let deadline = self.now() + RESTORE_PROOF_WINDOW;
-        loop {
-            let unproved = replica::open_streams(&claims, |k| self.local_head(k), Duration::ZERO, Duration::MAX);
-            let open = replica::open_streams(&claims, |k| self.local_head(k), self.now(), deadline);
+    async fn prove_claims(&self, claims: replica::RestoreClaims, window: Duration) {
+        let deadline = self.now() + window;
+        for round in 0.. {
+            let unproved = replica::open_streams(&claims, |k| self.local_head(k), 0, Duration::ZERO, Duration::MAX);
+            let open = replica::open_streams(&claims, |k| self.local_head(k), round, self.now(), deadline);
             if open.is_empty() || self.inner.shutdown.is_cancelled() {
                 if !unproved.is_empty() {
                     tracing::warn!(

@@ -10,7 +10,9 @@
 //! [`RESTORE_PARENT_WAIT`]; no other node, answering or silent, can keep the
 //! restore from finishing once anyone has answered.
 
-use super::{Replica, StreamKey, World, HEADS_PER_ANSWER_MAX};
+use super::limits::{StreamKey, HEADS_PER_ANSWER_MAX};
+use super::state::Replica;
+use super::world::World;
 use crate::code::NodeCode;
 use crate::pb;
 use std::collections::BTreeSet;
@@ -26,6 +28,26 @@ pub const RESTORE_PARENT_WAIT: Duration = Duration::from_secs(10);
 /// claimed of its own streams: a holder that failed once (a timeout) is
 /// asked again within it; a claim still unproved after it is ignored.
 pub const RESTORE_PROOF_WINDOW: Duration = Duration::from_secs(10);
+
+/// How long a node whose store is intact (it restarted, or was restored
+/// from an older backup) keeps asking claimants to prove more of its own
+/// streams than it holds: no longer than its first round of pulls, which
+/// every restore makes ([`open_streams`]). Its store already holds what it
+/// acknowledged, so a claim beyond it is a lie, or a backup's gap that one
+/// round fills; waiting [`RESTORE_PROOF_WINDOW`] let one lying peer keep
+/// every restarted node from appending for ten seconds (found by the
+/// simulation).
+pub const RESTORE_INTACT_PROOF_WINDOW: Duration = Duration::ZERO;
+
+/// The proof window of a restore: [`RESTORE_PROOF_WINDOW`] for a node that
+/// may have lost its own events, one round for one whose store is intact.
+pub fn proof_window(must_restore: bool) -> Duration {
+    if must_restore {
+        RESTORE_PROOF_WINDOW
+    } else {
+        RESTORE_INTACT_PROOF_WINDOW
+    }
+}
 
 /// Own streams a restoring node pulls back side by side.
 pub const RESTORE_STREAMS_AT_ONCE: usize = 16;
@@ -74,7 +96,8 @@ pub fn restore_step(
 /// parent's included): heads of the restoring node's own streams, beyond
 /// what it holds, kept by [`Replica::hear_claim`] (so that the pulls that
 /// prove them ask those claimants), at most [`HEADS_PER_ANSWER_MAX`] per
-/// answer and [`super::restore::RESTORE_CLAIMS_MAX`] in all. Claims ignored
+/// answer and [`RESTORE_CLAIMS_MAX`] in all; a claimant this node stopped
+/// believing about a stream (`UNPROVED_CLAIM_BACKOFF`) is heard again. Claims ignored
 /// are returned by reason, for the driver to count.
 pub fn restore_claims(
     replica: &mut Replica,
@@ -94,6 +117,12 @@ pub fn restore_claims(
                 ignored.push("restore_claims_max");
                 continue;
             }
+            // A restore asks every claimant, backoff or not: a holder whose
+            // pull failed once (a lost answer) must not be left out of the
+            // one moment that decides which seqs are reused.
+            if let Some(state) = replica.existing(&key) {
+                state.refuted.remove(&peer);
+            }
             match replica.hear_claim(world, &key, peer, h.seq, local(&key), now) {
                 Ok(true) => {
                     claims.insert((key, peer, h.seq));
@@ -106,17 +135,19 @@ pub fn restore_claims(
     (claims, ignored)
 }
 
-/// Streams whose claims are not all proved yet, or none once the proof
-/// window has closed (`now` past `deadline`): what is left unproved then
-/// is ignored, so that no claim, true or false, keeps the node from
-/// appending.
+/// Streams whose claims are not all proved yet. The first round (`round`
+/// 0) always asks; after it, none once the proof window has closed (`now`
+/// past `deadline`): what is left unproved then is ignored, so that no
+/// claim, true or false, keeps the node from appending.
 pub fn open_streams(
     claims: &RestoreClaims,
     local: impl Fn(&StreamKey) -> u64,
+    round: usize,
     now: Duration,
     deadline: Duration,
 ) -> Vec<StreamKey> {
-    let closed = now >= deadline && !crate::mutants::on(crate::mutants::Mutant::RestoreWaitsForLargestClaim);
+    let closed =
+        round > 0 && now >= deadline && !crate::mutants::on(crate::mutants::Mutant::RestoreWaitsForLargestClaim);
     if closed {
         return Vec::new();
     }
@@ -144,8 +175,9 @@ mod tests {
         let liar: NodeCode = "620722".parse().unwrap();
         let claims: RestoreClaims = [((me, crate::Channel::Up), liar, 1 << 40)].into();
         let deadline = Duration::from_secs(20);
-        assert_eq!(open_streams(&claims, |_| 7, Duration::from_secs(19), deadline).len(), 1);
-        assert!(open_streams(&claims, |_| 7, deadline, deadline).is_empty());
-        assert!(open_streams(&claims, |_| 1 << 40, Duration::ZERO, deadline).is_empty());
+        assert_eq!(open_streams(&claims, |_| 7, 1, Duration::from_secs(19), deadline).len(), 1);
+        assert!(open_streams(&claims, |_| 7, 1, deadline, deadline).is_empty());
+        assert_eq!(open_streams(&claims, |_| 7, 0, deadline, deadline).len(), 1, "the first round always asks");
+        assert!(open_streams(&claims, |_| 1 << 40, 0, Duration::ZERO, deadline).is_empty());
     }
 }

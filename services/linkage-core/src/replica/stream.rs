@@ -1,6 +1,6 @@
 //! [`StreamState`]: what a node knows of one stream beyond what it holds.
 
-use super::{
+use super::limits::{
     RemoteRun, CLAIMS_PER_STREAM_MAX, LIVE_PUSH_GRACE, PENDING_EVENTS_MAX, PENDING_EVENTS_TOTAL_MAX,
     UNPROVED_CLAIM_BACKOFF,
 };

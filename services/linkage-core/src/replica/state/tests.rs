@@ -1,5 +1,7 @@
 use super::*;
-use crate::pb;
+use crate::groups::Groups;
+use crate::replica::STREAMS_TRACKED_MAX;
+use crate::{pb, Channel, Topology};
 
 fn topology() -> Topology {
     use crate::topology::{NodeEntry, TopologyFile};

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps build lint test test-long bench demo fmt clean
+.PHONY: deps build lint test test-long bench demo fmt clean sim
 
 deps:
 	@scripts/install-deps
@@ -22,6 +22,13 @@ lint: deps
 test: lint
 	$(CARGO) build --bins
 	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run -p linkage-sim --features mutants -E 'test(every_mutant_is_caught)'
+
+# The simulation's long sweep: SEEDS seeds from FROM (make test runs 1,000).
+SEEDS ?= 10000
+FROM ?= 0
+sim: deps
+	$(CARGO) run -p linkage-sim -- --seeds $(SEEDS) --from $(FROM)
 
 # The long fault-injection runs: 200 kill -9 rounds instead of 20, 100,000
 # events through the outage tests instead of 10,000, 50,000 across Gansu.

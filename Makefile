@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps build lint test test-long bench demo fmt clean sim
+.PHONY: deps build lint test test-long bench demo fmt clean sim fuzz
 
 deps:
 	@scripts/install-deps
@@ -29,6 +29,19 @@ SEEDS ?= 10000
 FROM ?= 0
 sim: deps
 	$(CARGO) run -p linkage-sim -- --seeds $(SEEDS) --from $(FROM)
+
+# Coverage-guided fuzzing of everything a peer or client can send
+# (services/linkage-fuzz): FUZZ_SECONDS per target, then the corpus is
+# minimised in place; `make test` replays fuzz/corpus on stable.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := envelope verify_run mutated_run peer_messages append_request page_token
+fuzz: deps
+	scripts/install-deps fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  cargo +nightly fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	  cargo +nightly fuzz cmin -O $$t corpus/$$t || exit 1; \
+	done
 
 # The long fault-injection runs: 200 kill -9 rounds instead of 20, 100,000
 # events through the outage tests instead of 10,000, 50,000 across Gansu.

@@ -265,6 +265,16 @@ impl Cluster {
         self.supervisor_mut().kill9(code)
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): the node is frozen with its
+    /// connections open, as a machine that hangs, and then goes on.
+    pub fn pause(&mut self, code: &str, stop: bool) -> anyhow::Result<()> {
+        use nix::sys::signal::{kill, Signal};
+        let pid = self.supervisor().manifest().node(code)?.pid;
+        anyhow::ensure!(pid > 0, "{code} does not run");
+        let signal = if stop { Signal::SIGSTOP } else { Signal::SIGCONT };
+        kill(nix::unistd::Pid::from_raw(pid as i32), signal).with_context(|| format!("{signal} to {code} (pid {pid})"))
+    }
+
     /// Starts a stopped node again with the argv `linkctl` recorded, its
     /// output appended to its `node.log`, and records the new pid.
     pub fn spawn(&mut self, code: &str) -> anyhow::Result<()> {

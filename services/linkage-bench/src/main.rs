@@ -25,8 +25,11 @@
 //! 7. Views updated during fan-in, against events stored, by the province's
 //!    own counters: [`fan_in`].
 //! 8. View rebuild from the log, against a raw sled scan: [`views_rebuild`].
+//! 9. Catch-up of a county that missed 100,000 events on 13 streams of
+//!    every kind from 6 origins, after kill -9 and after SIGSTOP/SIGCONT,
+//!    against figure 6: [`many_streams`].
 //!
-//! Figures 4 to 7 run the demo topology (`deploy/topology/demo.toml`: the
+//! Figures 4 to 7 and 9 run the demo topology (`deploy/topology/demo.toml`: the
 //! province, three cities, three counties) as real processes on loopback
 //! ([`cluster`]), measured by [`replication`]. Every node shares this
 //! machine's cores with the others and with the bench, as they would not
@@ -62,8 +65,8 @@
 //! - [`counters`]: what a node counted (`/metrics`) and the CPU each process used.
 //! - [`task`]: tasks stopped with the figure that spawned them.
 //! - [`replication`]: figures 4 to 7, their rows and notes.
-//! - [`propagation`], [`fan_in`], [`catch_up`]: figures 4, 5 (and 7) and 6,
-//!   our side.
+//! - [`propagation`], [`fan_in`], [`catch_up`], [`many_streams`]: figures
+//!   4, 5 (and 7), 6 and 9, our side.
 //! - [`raw_nats`]: the bench's NATS user and the baselines of figures 4 and 5.
 //! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
@@ -82,6 +85,7 @@ mod counters;
 mod fan_in;
 mod fixture;
 mod fsync;
+mod many_streams;
 mod measure;
 mod propagation;
 mod raw_nats;

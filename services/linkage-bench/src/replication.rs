@@ -10,7 +10,7 @@ use crate::cluster::{Binaries, Cluster};
 use crate::measure::Rate;
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
-use crate::{batched, catch_up, fan_in, fixture, propagation, raw_nats};
+use crate::{batched, catch_up, fan_in, fixture, many_streams, propagation, raw_nats};
 use anyhow::Context;
 use linkage_core::pb;
 use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
@@ -52,6 +52,12 @@ const VIEWS_BASELINE: &str =
 /// See [`RTT_BASELINE`].
 const CATCH_UP_BASELINE: &str =
     "catch-up: raw sled, per pull page of 1,024 same-size values one apply_batch + flush + fdatasync, same disk";
+
+/// Figure 9's baseline: figure 6, one stream, same run and topology.
+const MANY_STREAMS_BASELINE: &str = "catch-up over many streams: figure 6's one-stream catch-up, same run";
+
+/// Figure 9's target: its rate over figure 6's.
+const MANY_STREAMS_RATIO_MIN: f64 = 0.5;
 
 /// The rows of figures 4 to 6 and what they do not say.
 pub struct Figures {
@@ -117,6 +123,12 @@ pub async fn figures(
 
     eprintln!("replication: figure 6, catch-up of {}", catch_up::LAGGARD);
     let catch_up = catch_up::measure(&mut cluster, PROVINCE, request).await?;
+    eprintln!("replication: figure 9, catch-up of {} over {} streams", catch_up::LAGGARD, many_streams::STREAMS.len());
+    many_streams::form_group(&cluster).await?;
+    let mut many = Vec::new();
+    for away in [many_streams::Away::Killed, many_streams::Away::Paused] {
+        many.push((away, many_streams::measure(&mut cluster, away, request).await?));
+    }
     eprintln!("replication: linkctl local down, then figure 6's baseline");
     cluster.down()?;
     let dir = run.child("catch-up-sled")?;
@@ -166,8 +178,31 @@ pub async fn figures(
         (raw.per_s(), raw.ops),
         Target::AtLeast(CATCH_UP_MIN),
     ));
+    for (away, figure) in &many {
+        let how = match away {
+            many_streams::Away::Killed => "after kill -9",
+            many_streams::Away::Paused => "after SIGSTOP/SIGCONT",
+        };
+        rows.push(Row::new(
+            &format!("catch-up over {} streams, {how}", many_streams::STREAMS.len()),
+            "events/s",
+            MANY_STREAMS_BASELINE,
+            (figure.rate.per_s(), figure.rate.ops),
+            (catch_up.rate.per_s(), catch_up.rate.ops),
+            Target::RatioAtLeast(MANY_STREAMS_RATIO_MIN),
+        ));
+    }
 
     let mut notes = Vec::new();
+    for (away, figure) in &many {
+        notes.push(format!(
+            "catch-up over many streams ({away:?}): first event after {}, {}; {}'s replication: {}",
+            figure.first_progress_after.map_or("never".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1e3)),
+            if figure.finished { "held every head" } else { "did NOT hold every head in time" },
+            catch_up::LAGGARD,
+            figure.laggard
+        ));
+    }
     let (visible_p50, visible_p99) = (propagation.visible.percentile_us(50.0), propagation.visible.percentile_us(99.0));
     notes.push(format!(
         "latency: the same appends were acknowledged at {} after p50 {:.0} µs, p99 {:.0} µs; reaching the province's \

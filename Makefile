@@ -31,7 +31,8 @@ sim: deps
 	$(CARGO) run -p linkage-sim -- --seeds $(SEEDS) --from $(FROM)
 
 # Coverage-guided fuzzing of everything a peer or client can send
-# (services/linkage-fuzz): FUZZ_SECONDS per target, then the corpus is
+# (services/linkage-fuzz), with overflow checks and debug assertions (-a):
+# FUZZ_SECONDS per target, then the corpus is
 # minimised in place; `make test` replays fuzz/corpus on stable.
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := envelope verify_run mutated_run peer_messages append_request page_token
@@ -39,8 +40,8 @@ fuzz: deps
 	scripts/install-deps fuzz
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 	  mkdir -p corpus/$$t && \
-	  cargo +nightly fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
-	  cargo +nightly fuzz cmin -O $$t corpus/$$t || exit 1; \
+	  cargo +nightly fuzz run -O -a $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	  cargo +nightly fuzz cmin -O -a $$t corpus/$$t || exit 1; \
 	done
 
 # The long fault-injection runs: 200 kill -9 rounds instead of 20, 100,000

@@ -81,7 +81,12 @@ pub fn inbox_prefix(node: NodeCode) -> String {
 /// and one naming another subject (a broadcast stream's, say) would have
 /// the responder publish there in its own name.
 pub fn is_inbox_of(requester: NodeCode, reply: &str) -> bool {
-    reply.strip_prefix(inbox_prefix(requester).as_str()).is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'))
+    // One literal subject: tokens after the prefix, none empty, no
+    // wildcard and no white space (found by fuzzing).
+    reply.strip_prefix(inbox_prefix(requester).as_str()).and_then(|rest| rest.strip_prefix('.')).is_some_and(|rest| {
+        rest.split('.').all(|token| !token.is_empty() && !token.contains(['*', '>']))
+            && !rest.chars().any(char::is_whitespace)
+    })
 }
 
 /// What `node` subscribes to: exactly the streams it is entitled to, its
@@ -127,8 +132,18 @@ mod tests {
     fn an_answer_goes_only_to_an_inbox_of_the_asker() {
         let asker: NodeCode = "620722".parse().unwrap();
         assert!(is_inbox_of(asker, "_INBOX_620722.abc.1"));
-        for other in ["_INBOX_620722", "_INBOX_620722.", "_INBOX_6207220.x", "_INBOX_620700.x", "lk.ev.620000.down", ""]
-        {
+        for other in [
+            "_INBOX_620722",
+            "_INBOX_620722.",
+            "_INBOX_6207220.x",
+            "_INBOX_620700.x",
+            "lk.ev.620000.down",
+            "",
+            "_INBOX_620722.>",
+            "_INBOX_620722.a.*",
+            "_INBOX_620722.a..b",
+            "_INBOX_620722.a b",
+        ] {
             assert!(!is_inbox_of(asker, other), "{other}");
         }
     }

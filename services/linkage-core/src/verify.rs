@@ -99,7 +99,7 @@ pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<P
     let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else { return Ok(parsed) };
     for (i, p) in parsed.iter().enumerate().skip(1) {
         let before = &parsed[i - 1];
-        if p.origin != first.origin || p.channel != first.channel || p.seq != before.seq + 1 {
+        if p.origin != first.origin || p.channel != first.channel || Some(p.seq) != before.seq.checked_add(1) {
             return Err(VerifyError::NotARun);
         }
         if p.prev_hash != Some(before.hash) {

@@ -90,21 +90,23 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             };
             let options = linkage_replication::nats::NatsOptions { url: url.clone(), user, password };
             let transport = linkage_replication::nats::Nats::connect(origin, &options).await?;
-            let replication = linkage_replication::ReplicationConfig {
-                heads_interval: config.heads_interval,
-                anti_entropy_interval: config.anti_entropy_interval,
-                ..Default::default()
-            };
             // An identity that existed before an empty store: this node may
             // have appended before; it must learn its own heads first. The
             // marker keeps that true across a restart until the restore
-            // ends: by then the store holds others' events, not yet all of
-            // its own (found by the simulation).
+            // ends (the replicator removes it): by then the store holds
+            // others' events, not yet all of its own (found by the
+            // simulation). Written durably: a power cut must not lose it.
             let marker = config.data_dir.join(RESTORING_MARKER);
             let must_restore = (!key_created && store.last_position() == 0) || marker.exists();
             if must_restore {
-                write_atomic(&marker, b"restoring this node's own events from its peers\n")?;
+                write_durably(&marker, b"restoring this node's own events from its peers\n")?;
             }
+            let replication = linkage_replication::ReplicationConfig {
+                heads_interval: config.heads_interval,
+                anti_entropy_interval: config.anti_entropy_interval,
+                restore_marker: must_restore.then(|| marker.clone()),
+                ..Default::default()
+            };
             let replicator = linkage_replication::Replicator::start(
                 origin,
                 topology.clone(),
@@ -116,17 +118,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 shutdown.clone(),
             )
             .await?;
-            if must_restore {
-                let restoring = replicator.clone();
-                tokio::spawn(async move {
-                    while !restoring.restored() {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    if let Err(e) = std::fs::remove_file(&marker) {
-                        tracing::error!(error = %e, "removing the restore marker failed");
-                    }
-                });
-            }
             Some(replicator)
         }
     };
@@ -218,6 +209,17 @@ impl Running {
 }
 
 /// Writes a small file so that readers never see half of it.
+/// [`write_atomic`], synced: the file and the directory entry survive a
+/// power cut.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic(path, bytes)?;
+    std::fs::File::open(path)?.sync_all()?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -59,6 +59,9 @@ pub struct ReplicationConfig {
     pub request_timeout: Duration,
     /// How long a restoring node collects answers to "who holds my streams?".
     pub restore_window: Duration,
+    /// A file that marks a restore under way (`RESTORING` in the data
+    /// dir); removed, durably, just before appends are accepted.
+    pub restore_marker: Option<std::path::PathBuf>,
 }
 
 impl Default for ReplicationConfig {
@@ -68,6 +71,7 @@ impl Default for ReplicationConfig {
             anti_entropy_interval: Duration::from_secs(3),
             request_timeout: Duration::from_secs(3),
             restore_window: Duration::from_millis(1500),
+            restore_marker: None,
         }
     }
 }
@@ -962,8 +966,8 @@ impl Replicator {
                 let local = |k: &StreamKey| locals.get(k).copied().unwrap_or(0);
                 replica::restore_claims(r, w, named.chain(from_parent), local, now)
             });
-            for reason in ignored {
-                metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(1);
+            for (reason, count) in ignored {
+                metrics::counter!(CLAIMS_IGNORED, "reason" => reason).increment(count);
             }
             self.prove_claims(claims, replica::proof_window(must_restore)).await;
             // Appends check group membership: let it take in what was
@@ -972,6 +976,11 @@ impl Replicator {
             let deadline = Instant::now() + RESTORE_PROOF_WINDOW;
             while self.inner.followed.load(Ordering::Acquire) < restored_to && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if let Some(marker) = &self.inner.config.restore_marker {
+                if let Err(e) = remove_durably(marker) {
+                    tracing::error!(error = %e, marker = %marker.display(), "removing the restore marker failed");
+                }
             }
             self.inner.restored.store(true, Ordering::Release);
             tracing::info!("own streams checked with peers; appends accepted");
@@ -1010,7 +1019,11 @@ impl Replicator {
                         let _ = state.claim(*peer, *seq, now);
                     }
                 }
-                async move { self.pull_alone(&key, deadline).await }
+                // The first round waits for a pull of the stream already
+                // running (anti-entropy may have started one on a claim);
+                // later ones only until the window closes.
+                let wait_until = if round == 0 { self.now() + RESTORE_PROOF_WINDOW } else { deadline };
+                async move { self.pull_alone(&key, wait_until).await }
             });
             futures::stream::iter(rounds).buffer_unordered(RESTORE_STREAMS_AT_ONCE).collect::<Vec<()>>().await;
             tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_sub(self.now()))).await;
@@ -1019,7 +1032,8 @@ impl Replicator {
 
     /// Runs [`Self::pull_loop`] for `key` once no other pull of it runs
     /// (waiting for one until `deadline`), so that two pulls of one stream
-    /// do not refute each other's holders.
+    /// do not refute each other's holders, and a restore's round asks its
+    /// claimants itself.
     async fn pull_alone(&self, key: &StreamKey, deadline: Duration) {
         loop {
             let took = self.replica().existing(key).map(|s| !std::mem::replace(&mut s.pulling, true));
@@ -1036,6 +1050,19 @@ impl Replicator {
         if let Some(s) = self.replica().existing(key) {
             s.pulling = false;
         }
+    }
+}
+
+/// Removes `path` (if there) and syncs its directory, so that the removal
+/// survives a power cut.
+fn remove_durably(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }
 

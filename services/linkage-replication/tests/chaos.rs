@@ -50,6 +50,7 @@ async fn start(topology: &Arc<Topology>, hub: &Hub, chaos: bool, shutdown: &Canc
         anti_entropy_interval: Duration::from_millis(300),
         request_timeout: Duration::from_millis(500),
         restore_window: Duration::from_millis(200),
+        restore_marker: None,
     };
     let mut nodes = Vec::new();
     for node in topology.nodes() {

@@ -81,7 +81,8 @@ pub struct Network {
     pub duplicated: u64,
     /// Messages lost to a partition.
     pub partitioned: u64,
-    /// When a message between two nodes was lost, by pair (low code first).
+    /// When a question, answer, pull or page between two nodes was lost,
+    /// by pair (low code first).
     pub losses: std::collections::BTreeMap<(NodeCode, NodeCode), Vec<u64>>,
 }
 
@@ -90,14 +91,20 @@ impl Network {
     /// lost.
     pub fn send(&mut self, rng: &mut Rng, now: u64, from: NodeCode, to: NodeCode, msg: Msg) {
         let pair = (from.min(to), from.max(to));
+        // What a restore depends on: questions, answers, pulls and pages.
+        let asking = !matches!(msg, Msg::Push { .. });
         if self.cut.contains(&pair) {
             self.partitioned += 1;
-            self.losses.entry(pair).or_default().push(now);
+            if asking {
+                self.losses.entry(pair).or_default().push(now);
+            }
             return;
         }
         if rng.chance(self.faults.drop) {
             self.dropped += 1;
-            self.losses.entry(pair).or_default().push(now);
+            if asking {
+                self.losses.entry(pair).or_default().push(now);
+            }
             return;
         }
         let copies = if rng.chance(self.faults.duplicate) { 2 } else { 1 };

@@ -70,8 +70,20 @@ struct Pull {
 }
 
 enum Restore {
-    Asking { round_ends: u64, answers: Vec<(NodeCode, pb::HeadsResponse)>, parent: Option<pb::HeadsResponse> },
-    Proving { claims: replica::RestoreClaims, deadline: u64, next_round: u64, round: usize },
+    Asking {
+        round_ends: u64,
+        answers: Vec<(NodeCode, pb::HeadsResponse)>,
+        parent: Option<pb::HeadsResponse>,
+    },
+    Proving {
+        claims: replica::RestoreClaims,
+        deadline: u64,
+        round: usize,
+        /// Streams of this round whose pull waits for one already running.
+        waiting: Vec<StreamKey>,
+        /// When the round's pulls ended, the next round starts at this.
+        sleep_until: Option<u64>,
+    },
 }
 
 /// One node.

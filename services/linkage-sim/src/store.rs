@@ -130,6 +130,39 @@ impl Store {
         self.clock_ahead = 0;
     }
 
+    /// The store put back from an older backup: the log up to `keep`
+    /// records, or less, to the last commit boundary before (where each
+    /// own stream ends with a signed event, as a backup of the real log
+    /// does), everything derived from it again.
+    pub fn roll_back(&mut self, me: linkage_core::NodeCode, keep: usize, now_ms: u64) {
+        let mut keep = keep.min(self.synced);
+        let signed = |raw: &Bytes| wire::peek(raw).is_ok_and(|p| p.signed);
+        let mut open: BTreeSet<StreamKey> = BTreeSet::new();
+        for (key, raw) in self.log[..keep].iter().filter(|(k, _)| k.0 == me) {
+            if signed(raw) {
+                open.remove(key);
+            } else {
+                open.insert(key.clone());
+            }
+        }
+        while !open.is_empty() && keep > 0 {
+            keep -= 1;
+            let (key, _) = &self.log[keep];
+            if key.0 == me {
+                // Cut before a run's event: whether that stream still
+                // ends unsigned is decided by the events before it.
+                let before = self.log[..keep].iter().rev().find(|(k, _)| k == key);
+                if before.is_none_or(|(_, raw)| signed(raw)) {
+                    open.remove(key);
+                } else {
+                    open.insert(key.clone());
+                }
+            }
+        }
+        self.synced = keep;
+        self.crash(now_ms);
+    }
+
     /// The views folded again from the log in (origin, channel, seq)
     /// order: the same dump whatever the order events arrived in.
     pub fn refolded(&self) -> RecordMap {

@@ -225,20 +225,29 @@ impl Sim {
             }
         }
         if wipe_at == Some(self.now) {
+            // A wiped data dir, or (one time in three) a store put back
+            // from an older backup: its own latest events are gone too.
             let c = *self.rng.pick(&honest);
-            // What only the wiped node held is gone with it: acknowledged
-            // means kept as far as some surviving holder had it.
-            for (key, acked) in self.stats.acked.iter_mut().filter(|(k, _)| k.0 == c) {
-                let elsewhere = self.nodes.iter().filter(|(o, _)| **o != c).map(|(_, n)| n.store.head(key)).max();
-                *acked = (*acked).min(elsewhere.unwrap_or(0));
-            }
+            let backup = self.rng.chance(0.33) && self.nodes[&c].store.synced > 1;
+            let keep = if backup { 1 + self.rng.below(self.nodes[&c].store.synced as u64 - 1) as usize } else { 0 };
+            let now_ms = self.wall0 + self.now;
             let node = self.nodes.get_mut(&c).expect("node");
             node.up = false;
-            node.store = store::Store::default();
+            if backup {
+                node.store.roll_back(c, keep, now_ms);
+            } else {
+                node.store = store::Store::default();
+            }
+            // What only the lost store held is gone with it: acknowledged
+            // means kept as far as some surviving store has it.
+            for (key, acked) in self.stats.acked.iter_mut().filter(|(k, _)| k.0 == c) {
+                let surviving = self.nodes.values().map(|n| n.store.head(key)).max();
+                *acked = (*acked).min(surviving.unwrap_or(0));
+            }
             self.wiped.insert(c);
             downs.insert(c, self.now + 500 + self.rng.below(3_000));
-            *self.stats.faults.entry("wipe").or_default() += 1;
-            trace(|| format!("{} wipe {c}", self.now));
+            *self.stats.faults.entry(if backup { "older_backup" } else { "wipe" }).or_default() += 1;
+            trace(|| format!("{} wipe {c} keeping {keep}", self.now));
         }
         if self.rng.chance(0.002) {
             let (a, b) = (*self.rng.pick(codes), *self.rng.pick(codes));
@@ -266,7 +275,8 @@ impl Sim {
         let node = &self.nodes[&c];
         let since = node.restore_started;
         for (from, heads) in node.restore_heard.iter().filter(|(from, _)| *from != self.liar) {
-            let could_prove = self.nodes[from].restore_started <= since && !self.net.lost_since(c, *from, since);
+            let holder = &self.nodes[from];
+            let could_prove = holder.up && holder.restore_started <= since && !self.net.lost_since(c, *from, since);
             for (origin, channel, seq) in heads.iter().filter(|h| h.0 == c) {
                 let key = (*origin, channel.clone());
                 let held = node.store.head(&key);

@@ -20,21 +20,25 @@ fn sweep(part: u64) {
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
 }
 
+#[cfg(not(feature = "mutants"))]
 #[test]
 fn seeds_part_0() {
     sweep(0);
 }
 
+#[cfg(not(feature = "mutants"))]
 #[test]
 fn seeds_part_1() {
     sweep(1);
 }
 
+#[cfg(not(feature = "mutants"))]
 #[test]
 fn seeds_part_2() {
     sweep(2);
 }
 
+#[cfg(not(feature = "mutants"))]
 #[test]
 fn seeds_part_3() {
     sweep(3);

@@ -15,7 +15,7 @@ use super::state::Replica;
 use super::world::World;
 use crate::code::NodeCode;
 use crate::pb;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// How long a restoring node waits for its parent before it finishes with
@@ -98,23 +98,23 @@ pub fn restore_step(
 /// prove them ask those claimants), at most [`HEADS_PER_ANSWER_MAX`] per
 /// answer and [`RESTORE_CLAIMS_MAX`] in all; a claimant this node stopped
 /// believing about a stream (`UNPROVED_CLAIM_BACKOFF`) is heard again. Claims ignored
-/// are returned by reason, for the driver to count.
+/// are counted by reason, for the driver to export.
 pub fn restore_claims(
     replica: &mut Replica,
     world: World,
     answers: impl IntoIterator<Item = (NodeCode, pb::HeadsResponse)>,
     local: impl Fn(&StreamKey) -> u64,
     now: Duration,
-) -> (RestoreClaims, Vec<&'static str>) {
+) -> (RestoreClaims, BTreeMap<&'static str, u64>) {
     let me = replica.me();
     let mut claims = RestoreClaims::new();
-    let mut ignored = Vec::new();
+    let mut ignored = BTreeMap::new();
     for (peer, heads) in answers {
         for h in heads.heads.into_iter().filter(|h| h.origin == me.as_str()).take(HEADS_PER_ANSWER_MAX) {
             let Ok(channel) = h.channel.parse() else { continue };
             let key = (me, channel);
             if claims.len() >= RESTORE_CLAIMS_MAX {
-                ignored.push("restore_claims_max");
+                *ignored.entry("restore_claims_max").or_default() += 1;
                 continue;
             }
             // A restore asks every claimant, backoff or not: a holder whose
@@ -128,7 +128,7 @@ pub fn restore_claims(
                     claims.insert((key, peer, h.seq));
                 }
                 Ok(false) => {}
-                Err(reason) => ignored.push(reason),
+                Err(reason) => *ignored.entry(reason).or_default() += 1,
             }
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 impl Node {
     pub(super) fn ask_restore(&mut self, ctx: &mut Ctx) {
+        // Only the last round's answers decide, as in the engine.
+        self.restore_heard.clear();
         self.restore =
             Some(Restore::Asking { round_ends: ctx.now + RESTORE_WINDOW_MS, answers: Vec::new(), parent: None });
         self.next_request += 1;
@@ -51,48 +53,82 @@ impl Node {
                         crate::stats::trace(|| {
                             format!("{} {} proves {:?} ignored {:?}", ctx.now, self.code, claims, ignored)
                         });
-                        for reason in ignored {
-                            *ctx.stats.ignored.entry(reason).or_default() += 1;
+                        for (reason, count) in ignored {
+                            *ctx.stats.ignored.entry(reason).or_default() += count;
                         }
                         let deadline = ctx.now + replica::proof_window(self.must_restore).as_millis() as u64;
-                        self.restore = Some(Restore::Proving { claims, deadline, next_round: ctx.now, round: 0 });
+                        self.restore = Some(Restore::Proving {
+                            claims,
+                            deadline,
+                            round: 0,
+                            waiting: Vec::new(),
+                            sleep_until: None,
+                        });
                     }
                 }
             }
-            // A round ends when its pulls have (the engine awaits them); the
-            // next starts a second later, or at the deadline if sooner.
-            Some(Restore::Proving { next_round, .. }) if ctx.now < *next_round => {}
-            Some(Restore::Proving { .. }) if self.pulls.values().any(|p| p.alone) => {}
-            Some(Restore::Proving { claims, deadline, next_round, round }) => {
-                *next_round = ctx.now + 1_000.min(deadline.saturating_sub(ctx.now));
-                let claims = claims.clone();
-                let store = &self.store;
-                let this_round = std::mem::replace(round, *round + 1);
-                let (now, until) = (ctx.time(), Duration::from_millis(*deadline));
-                let open = replica::open_streams(&claims, |k| store.head(k), this_round, now, until);
-                crate::stats::trace(|| format!("{} {} open {:?}", ctx.now, self.code, open));
-                if open.is_empty() {
-                    self.restore = None;
-                    self.restored = true;
-                    self.store.restoring = false;
-                    ctx.stats.restores_finished += 1;
-                    let took = ctx.now - self.restore_started;
-                    let longest = ctx.stats.restore_longest_ms.entry(self.must_restore).or_default();
-                    *longest = (*longest).max(took);
-                    return;
+            Some(Restore::Proving { .. }) => self.prove_round(ctx),
+        }
+    }
+
+    /// One step of proving, as the engine's `prove_claims`: a round pulls
+    /// every open stream once, each after any pull of it already running
+    /// (`pull_alone`); when the round's pulls are done the next starts a
+    /// second later (or at the deadline, if sooner); round 0 always runs.
+    fn prove_round(&mut self, ctx: &mut Ctx) {
+        let Some(Restore::Proving { claims, deadline, mut round, mut waiting, mut sleep_until }) = self.restore.take()
+        else {
+            return;
+        };
+        let mut free = Vec::new();
+        waiting.retain(|key| match self.replica.existing(key) {
+            None => false,
+            Some(state) if state.pulling => true,
+            Some(state) => {
+                state.pulling = true;
+                free.push(key.clone());
+                false
+            }
+        });
+        for key in free {
+            self.start_pull(ctx, key, true);
+        }
+        let busy = !waiting.is_empty() || self.pulls.values().any(|p| p.alone);
+        let resting = match sleep_until {
+            _ if busy => true,
+            None if round > 0 => {
+                sleep_until = Some(ctx.now + 1_000.min(deadline.saturating_sub(ctx.now)));
+                true
+            }
+            Some(until) => ctx.now < until,
+            None => false,
+        };
+        if !resting {
+            sleep_until = None;
+            let store = &self.store;
+            let (now, until) = (ctx.time(), Duration::from_millis(deadline));
+            let open = replica::open_streams(&claims, |k| store.head(k), round, now, until);
+            round += 1;
+            crate::stats::trace(|| format!("{} {} open {:?}", ctx.now, self.code, open));
+            if open.is_empty() {
+                self.restored = true;
+                self.store.restoring = false;
+                ctx.stats.restores_finished += 1;
+                let took = ctx.now - self.restore_started;
+                let longest = ctx.stats.restore_longest_ms.entry(self.must_restore).or_default();
+                *longest = (*longest).max(took);
+                return;
+            }
+            for key in open {
+                let now = ctx.time();
+                let Some(state) = self.replica.existing(&key) else { continue };
+                for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
+                    state.refuted.remove(peer);
+                    let _ = state.claim(*peer, *seq, now);
                 }
-                for key in open {
-                    let now = ctx.time();
-                    let Some(state) = self.replica.existing(&key) else { continue };
-                    for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
-                        state.refuted.remove(peer);
-                        let _ = state.claim(*peer, *seq, now);
-                    }
-                    if !std::mem::replace(&mut state.pulling, true) {
-                        self.start_pull(ctx, key, true);
-                    }
-                }
+                waiting.push(key);
             }
         }
+        self.restore = Some(Restore::Proving { claims, deadline, round, waiting, sleep_until });
     }
 }

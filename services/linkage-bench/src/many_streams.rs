@@ -56,6 +56,12 @@ const FORMING_MAX: Duration = Duration::from_secs(30);
 /// Wall time the catch-up may take; after it the figure counts what came.
 pub const CATCH_UP_MAX: Duration = Duration::from_secs(300);
 
+/// How long the other nodes must have received nothing before the
+/// laggard comes back, and how long that may take at most.
+const QUIET_WINDOW: Duration = Duration::from_secs(1);
+/// See [`QUIET_WINDOW`].
+const QUIET_MAX: Duration = Duration::from_secs(120);
+
 /// Pause between looks at the laggard's heads.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -75,6 +81,8 @@ pub struct ManyStreams {
     pub rate: Rate,
     /// Whether it held every head in time.
     pub finished: bool,
+    /// From its return until it answered gRPC (its store opened).
+    pub serving_after: Duration,
     /// From its return until it first held more of any stream.
     pub first_progress_after: Option<Duration>,
     /// Its replication's counters from its return.
@@ -130,6 +138,9 @@ pub async fn measure(cluster: &mut Cluster, away: Away, request: &pb::AppendRequ
         targets.push(cluster::head(&mut cluster.admin(origin).await?, origin, channel).await?);
     }
     let owed: u64 = targets.iter().zip(&had).map(|(t, h)| t.saturating_sub(*h)).sum();
+    // As figure 6: the others first take in what was appended, so that
+    // they do not compete with the laggard for the cores.
+    quiet(cluster).await?;
 
     eprintln!("  {LAGGARD} comes back ({away:?}) and catches up on {owed} events over {} streams", STREAMS.len());
     let started = Instant::now();
@@ -149,6 +160,7 @@ pub async fn measure(cluster: &mut Cluster, away: Away, request: &pb::AppendRequ
             Err(_) => tokio::time::sleep(POLL).await,
         }
     };
+    let serving_after = started.elapsed();
     let mut first_progress_after = None;
     let (held, finished) = loop {
         let mut held = 0;
@@ -170,7 +182,32 @@ pub async fn measure(cluster: &mut Cluster, away: Away, request: &pb::AppendRequ
     let rate = Rate { ops: held, elapsed: started.elapsed() };
     let after = cluster.counters(LAGGARD).await?;
     let laggard = after.summary(&before.unwrap_or_default());
-    Ok(ManyStreams { rate, finished, first_progress_after, laggard })
+    Ok(ManyStreams { rate, finished, serving_after, first_progress_after, laggard })
+}
+
+/// Waits until no node but the laggard received anything for
+/// [`QUIET_WINDOW`], at most [`QUIET_MAX`].
+async fn quiet(cluster: &Cluster) -> anyhow::Result<()> {
+    let others: Vec<String> = cluster.codes().into_iter().filter(|c| c != LAGGARD).collect();
+    let limit = Instant::now() + QUIET_MAX;
+    let mut last: Option<(u64, Instant)> = None;
+    while Instant::now() < limit {
+        let mut received = 0;
+        for code in &others {
+            received += cluster.counters(code).await?.received();
+        }
+        match last {
+            Some((count, since)) if count == received => {
+                if since.elapsed() >= QUIET_WINDOW {
+                    return Ok(());
+                }
+            }
+            _ => last = Some((received, Instant::now())),
+        }
+        tokio::time::sleep(POLL * 5).await;
+    }
+    eprintln!("  the other nodes were still receiving after {} s; they compete with the laggard", QUIET_MAX.as_secs());
+    Ok(())
 }
 
 /// Each origin appends its share of [`EVENTS_TOTAL`] on its streams, one

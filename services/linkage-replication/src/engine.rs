@@ -866,13 +866,21 @@ impl Replicator {
             let timeout = self.inner.config.request_timeout;
             async move { (peer, transport.request(subjects::pull_subject(peer, me), bytes, timeout).await) }
         });
-        for (peer, answer) in futures::future::join_all(asks).await {
+        // Each answer starts its pulls as it comes: a peer that is slow
+        // to answer (busy, or away until the request times out) must not
+        // hold back what the others showed. A county back from kill -9
+        // waited 2.9 s for its first event while 100,000 were owed.
+        let mut answers: futures::stream::FuturesUnordered<_> = asks.collect();
+        while let Some((peer, answer)) = answers.next().await {
             let Ok(answer) = answer else { continue };
             self.touch(peer);
             let Ok(heads) = pb::HeadsResponse::decode(answer) else { continue };
             for h in heads.heads.into_iter().take(HEADS_PER_ANSWER_MAX) {
                 let (Ok(origin), Ok(channel)) = (h.origin.parse(), h.channel.parse()) else { continue };
-                self.hear_claim(&(origin, channel), peer, h.seq);
+                let key = (origin, channel);
+                if self.hear_claim(&key, peer, h.seq) {
+                    self.ensure_pull(key);
+                }
             }
         }
         let behind: Vec<StreamKey> = self.replica().streams().keys().cloned().collect();

@@ -84,6 +84,12 @@ pub fn judge(sim: &mut Sim) {
             out.push(format!("{c}: {} streams tracked, {} pending", replica.streams().len(), replica.pending_total()));
         }
         for (key, state) in replica.streams() {
+            // State only for streams that exist, its own, or the liar's
+            // (whose claims about its own streams are hints like any).
+            let exists = sim.stats.created.contains_key(&(key.clone(), 1));
+            if key.0 != *c && key.0 != sim.liar && !exists {
+                out.push(format!("{c}: tracks {}/{}, which no one made", key.0, key.1));
+            }
             let real = real_head(sim, key);
             if state.proved > real && !sim.stats.excused.contains(key) {
                 out.push(format!("{c}: believes {}/{} reaches {}, it reaches {real}", key.0, key.1, state.proved));

@@ -523,7 +523,10 @@ impl Node {
         match self.requests.remove(&id) {
             Some((to, _, Req::Heads)) if to == from => {
                 for (origin, channel, seq) in heads.into_iter().take(replica::HEADS_PER_ANSWER_MAX) {
-                    self.hear_claim(ctx, &(origin, channel), from, seq);
+                    let key = (origin, channel);
+                    if self.hear_claim(ctx, &key, from, seq) {
+                        self.ensure_pull(ctx, key, false);
+                    }
                 }
             }
             Some((to, at, Req::Restore)) => {

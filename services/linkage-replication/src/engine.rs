@@ -1019,19 +1019,12 @@ impl Replicator {
                 return;
             }
             let rounds = open.into_iter().map(|key| {
-                // This round asks every claimant again, backoff or not.
-                let now = self.now();
-                if let Some(state) = self.replica().existing(&key) {
-                    for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
-                        state.refuted.remove(peer);
-                        let _ = state.claim(*peer, *seq, now);
-                    }
-                }
                 // The first round waits for a pull of the stream already
                 // running (anti-entropy may have started one on a claim);
                 // later ones only until the window closes.
                 let wait_until = if round == 0 { self.now() + RESTORE_PROOF_WINDOW } else { deadline };
-                async move { self.pull_alone(&key, wait_until).await }
+                let claims = &claims;
+                async move { self.pull_alone(&key, wait_until, claims).await }
             });
             futures::stream::iter(rounds).buffer_unordered(RESTORE_STREAMS_AT_ONCE).collect::<Vec<()>>().await;
             tokio::time::sleep(Duration::from_secs(1).min(deadline.saturating_sub(self.now()))).await;
@@ -1042,7 +1035,7 @@ impl Replicator {
     /// (waiting for one until `deadline`), so that two pulls of one stream
     /// do not refute each other's holders, and a restore's round asks its
     /// claimants itself.
-    async fn pull_alone(&self, key: &StreamKey, deadline: Duration) {
+    async fn pull_alone(&self, key: &StreamKey, deadline: Duration, claims: &replica::RestoreClaims) {
         loop {
             let took = self.replica().existing(key).map(|s| !std::mem::replace(&mut s.pulling, true));
             match took {
@@ -1052,6 +1045,16 @@ impl Replicator {
                 Some(true) => break,
                 Some(false) if self.now() >= deadline => return,
                 Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        // Every claimant of the restore is asked again, backoff or not, and
+        // only now: the pull that ran before dropped the claims of those it
+        // did not ask (found by the simulation).
+        let now = self.now();
+        if let Some(state) = self.replica().existing(key) {
+            for (_, peer, seq) in claims.iter().filter(|(k, _, _)| k == key) {
+                state.refuted.remove(peer);
+                let _ = state.claim(*peer, *seq, now);
             }
         }
         self.pull_loop(key).await;

@@ -84,10 +84,11 @@ pub fn judge(sim: &mut Sim) {
             out.push(format!("{c}: {} streams tracked, {} pending", replica.streams().len(), replica.pending_total()));
         }
         for (key, state) in replica.streams() {
-            // State only for streams that exist, its own, or the liar's
-            // (whose claims about its own streams are hints like any).
+            // State only for streams that exist, its own, or those the
+            // liar may hold (its claims are hints like any entitled peer's).
             let exists = sim.stats.created.contains_key(&(key.clone(), 1));
-            if key.0 != *c && key.0 != sim.liar && !exists {
+            let liar_may = key.0 == sim.liar || node.entitled(&sim.topology, sim.liar, key);
+            if key.0 != *c && !liar_may && !exists {
                 out.push(format!("{c}: tracks {}/{}, which no one made", key.0, key.1));
             }
             let real = real_head(sim, key);

@@ -81,11 +81,18 @@ impl Node {
             return;
         };
         let mut free = Vec::new();
+        let now = ctx.time();
         waiting.retain(|key| match self.replica.existing(key) {
             None => false,
             Some(state) if state.pulling => true,
             Some(state) => {
+                // Every claimant asked again, and only now: the pull that
+                // ran before dropped the claims of those it did not ask.
                 state.pulling = true;
+                for (_, peer, seq) in claims.iter().filter(|(k, _, _)| k == key) {
+                    state.refuted.remove(peer);
+                    let _ = state.claim(*peer, *seq, now);
+                }
                 free.push(key.clone());
                 false
             }
@@ -119,15 +126,7 @@ impl Node {
                 *longest = (*longest).max(took);
                 return;
             }
-            for key in open {
-                let now = ctx.time();
-                let Some(state) = self.replica.existing(&key) else { continue };
-                for (_, peer, seq) in claims.iter().filter(|(k, _, _)| *k == key) {
-                    state.refuted.remove(peer);
-                    let _ = state.claim(*peer, *seq, now);
-                }
-                waiting.push(key);
-            }
+            waiting.extend(open);
         }
         self.restore = Some(Restore::Proving { claims, deadline, round, waiting, sleep_until });
     }

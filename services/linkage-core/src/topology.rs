@@ -28,6 +28,21 @@ pub struct NodeEntry {
     pub public_key: Option<String>,
 }
 
+impl NodeEntry {
+    /// An entry named by its code (tests, simulations, fuzzing), without a
+    /// key until one is enrolled.
+    pub fn unnamed(code: &str, level: Level, parent: Option<&str>) -> NodeEntry {
+        NodeEntry {
+            code: code.into(),
+            name: code.into(),
+            pinyin: String::new(),
+            level,
+            parent: parent.map(Into::into),
+            public_key: None,
+        }
+    }
+}
+
 /// The file format: a list of `[[nodes]]` tables.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct TopologyFile {

@@ -65,14 +65,7 @@ fn topology() -> &'static Topology {
     T.get_or_init(|| {
         use linkage_core::topology::{NodeEntry, TopologyFile};
         use linkage_core::Level;
-        let entry = |code: &str, level, parent: Option<&str>| NodeEntry {
-            code: code.into(),
-            name: code.into(),
-            pinyin: String::new(),
-            level,
-            parent: parent.map(Into::into),
-            public_key: None,
-        };
+        let entry = NodeEntry::unnamed;
         let nodes = vec![
             entry("620000", Level::Province, None),
             entry("620700", Level::City, Some("620000")),

@@ -60,12 +60,8 @@ pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
         .map(|(i, (c, level, parent))| {
             let key = SigningKey::from_bytes(&[i as u8 + 1; 32]);
             let entry = NodeEntry {
-                code: c.to_string(),
-                name: c.to_string(),
-                pinyin: String::new(),
-                level: *level,
-                parent: parent.map(String::from),
                 public_key: Some(hex::encode(key.verifying_key().as_bytes())),
+                ..NodeEntry::unnamed(c, *level, *parent)
             };
             keys.insert(code(c), key);
             entry

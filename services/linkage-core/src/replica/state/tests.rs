@@ -6,14 +6,7 @@ use crate::{pb, Channel, Topology};
 fn topology() -> Topology {
     use crate::topology::{NodeEntry, TopologyFile};
     use crate::Level;
-    let entry = |code: &str, level, parent: Option<&str>| NodeEntry {
-        code: code.into(),
-        name: code.into(),
-        pinyin: String::new(),
-        level,
-        parent: parent.map(Into::into),
-        public_key: None,
-    };
+    let entry = NodeEntry::unnamed;
     let nodes = vec![
         entry("620000", Level::Province, None),
         entry("620100", Level::City, Some("620000")),

@@ -1007,9 +1007,11 @@ impl Replicator {
     async fn prove_claims(&self, claims: replica::RestoreClaims, window: Duration) {
         let deadline = self.now() + window;
         for round in 0.. {
-            let unproved = replica::open_streams(&claims, |k| self.local_head(k), 0, Duration::ZERO, Duration::MAX);
             let open = replica::open_streams(&claims, |k| self.local_head(k), round, self.now(), deadline);
             if open.is_empty() || self.inner.shutdown.is_cancelled() {
+                // What is still unproved once the window closed (round 0
+                // ignores the window).
+                let unproved = replica::open_streams(&claims, |k| self.local_head(k), 0, Duration::ZERO, Duration::MAX);
                 if !unproved.is_empty() {
                     tracing::warn!(
                         open = unproved.len(),

@@ -45,6 +45,11 @@ arrive() {
 
 say "Starting nats-server and the demo topology: 甘肃省; 兰州市+城关区; 张掖市+民乐县; 武威市+古浪县"
 "$bin/linkctl" local up "$root/deploy/topology/demo.toml" "$work" --bin-dir "$bin"
+# Every node serves TLS and checks who calls: the runner made the
+# topology's own CA, and a client certificate for the local operator.
+export LINKCTL_CA="$work/pki/ca.crt"
+export LINKCTL_CERT="$work/pki/clients/local-operator.crt"
+export LINKCTL_KEY="$work/pki/clients/local-operator.key"
 
 say "沟通 1 — the province asks every city and county for next year's topics (down)"
 notice=$(id 620000 notice-issued --channel down --title "关于征集2027年度协商调研选题的通知" \

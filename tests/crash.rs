@@ -40,9 +40,15 @@ fn request(client: usize, n: u64, round: usize, rng: &mut impl Rng) -> pb::Appen
 }
 
 /// Appends until the node dies, recording what was acknowledged.
-async fn client_loop(node_url: String, client: usize, round: usize, seed: u64, acks: Arc<Mutex<Vec<Ack>>>) {
+async fn client_loop(
+    node: tonic::transport::Endpoint,
+    client: usize,
+    round: usize,
+    seed: u64,
+    acks: Arc<Mutex<Vec<Ack>>>,
+) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let Ok(channel) = tonic::transport::Endpoint::from_shared(node_url).unwrap().connect().await else { return };
+    let Ok(channel) = node.connect().await else { return };
     let mut client_api = linkage_proto::v1::event_log_service_client::EventLogServiceClient::new(channel);
     let mut n = 0u64;
     loop {
@@ -112,8 +118,9 @@ async fn acknowledged_appends_survive_kill_9() {
     let mut all_acks: Vec<Ack> = Vec::new();
     for round in 0..rounds {
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let clients: Vec<_> =
-            (0..CLIENTS).map(|c| tokio::spawn(client_loop(node.url(), c, round, rng.gen(), acks.clone()))).collect();
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| tokio::spawn(client_loop(node.endpoint().unwrap(), c, round, rng.gen(), acks.clone())))
+            .collect();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(30..300))).await;
         node.kill9();
         for c in clients {

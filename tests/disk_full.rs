@@ -66,8 +66,8 @@ async fn send(
     Ok(answer.responses.into_iter().filter_map(|a| a.event).collect())
 }
 
-async fn client_loop(node: String, client: usize, outcome: Arc<Mutex<Outcome>>) {
-    let mut log = pb::event_log_service_client::EventLogServiceClient::connect(node).await.unwrap();
+async fn client_loop(node: tonic::transport::Endpoint, client: usize, outcome: Arc<Mutex<Outcome>>) {
+    let mut log = pb::event_log_service_client::EventLogServiceClient::new(node.connect().await.unwrap());
     let deadline = Instant::now() + DURATION_MAX;
     let mut refused = 0;
     for call in 0..CALLS_MAX {
@@ -160,7 +160,8 @@ async fn a_full_disk_refuses_appends_and_loses_nothing() {
     node.limit_file_size(Some(largest_file(dir.path()) + ROOM_BYTES));
     node.restart().unwrap();
     let shared = Arc::new(Mutex::new(outcome));
-    let clients: Vec<_> = (0..CLIENTS).map(|c| tokio::spawn(client_loop(node.url(), c, shared.clone()))).collect();
+    let clients: Vec<_> =
+        (0..CLIENTS).map(|c| tokio::spawn(client_loop(node.endpoint().unwrap(), c, shared.clone()))).collect();
     for client in clients {
         client.await.unwrap();
     }

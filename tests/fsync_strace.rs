@@ -32,6 +32,9 @@ fn parse(trace: &str) -> Vec<Line<'_>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_batch_is_covered_by_fdatasync() {
+    // Plaintext: the test finds the acknowledgement's bytes in the
+    // node's socket writes, which TLS would hide.
+    linkage_testkit::node::allow_plaintext().unwrap();
     let strace = Command::new("strace").arg("-V").output();
     assert!(strace.is_ok(), "strace is missing: `make deps` (or apt-get install strace) installs it");
 
@@ -47,7 +50,7 @@ async fn acknowledged_batch_is_covered_by_fdatasync() {
         .arg(topology("demo.toml"))
         .arg("--data-dir")
         .arg(&data)
-        .args(["--grpc-listen", "127.0.0.1:0"])
+        .args(["--grpc-listen", "127.0.0.1:0", "--plaintext-loopback", "true"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -2,6 +2,7 @@
 //! `--help`, clear configuration errors, a stable identity.
 
 use linkage_core::pb;
+use linkage_testkit::pki::node_tls_flags;
 use linkage_testkit::{topology, NodeProcess};
 use std::process::Command;
 use tonic_reflection::pb::{v1, v1alpha};
@@ -100,6 +101,7 @@ fn sigterm_the_moment_the_node_is_up_still_exits_zero() {
         let mut child = Command::new(linkage_testkit::node_bin())
             .args(["--node", "620700", "--grpc-listen", "127.0.0.1:0", "--topology"])
             .arg(&topology)
+            .args(node_tls_flags("620700", dir.path()).unwrap())
             .arg("--data-dir")
             .arg(dir.path())
             .stderr(std::process::Stdio::null())
@@ -132,6 +134,7 @@ fn a_second_sigterm_during_start_up_stops_the_node_at_once() {
     let mut second = Command::new(linkage_testkit::node_bin())
         .args(["--node", "620700", "--grpc-listen", "127.0.0.1:0", "--topology"])
         .arg(&topology)
+        .args(node_tls_flags("620700", dir.path()).unwrap())
         .arg("--data-dir")
         .arg(dir.path())
         .env("RUST_LOG", "info")
@@ -192,12 +195,22 @@ fn help_explains_every_option() {
 fn configuration_errors_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let demo = topology("demo.toml");
+    let tls = node_tls_flags("620200", dir.path()).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--topology".into(), demo.display().to_string()], "`node` is required"),
         (vec!["--node".into(), "620700".into()], "`topology` is required"),
         (vec!["--node".into(), "62070".into(), "--topology".into(), demo.display().to_string()], "node"),
-        (vec!["--node".into(), "620200".into(), "--topology".into(), demo.display().to_string()], "not in topology"),
-        (vec!["--node".into(), "620700".into(), "--topology".into(), "/nonexistent.toml".into()], "topology"),
+        (
+            [vec!["--node".into(), "620200".into(), "--topology".into(), demo.display().to_string()], tls.clone()]
+                .concat(),
+            "not in topology",
+        ),
+        (vec!["--node".into(), "620200".into(), "--topology".into(), demo.display().to_string()], "`tls` is required"),
+        (
+            [vec!["--node".into(), "620700".into(), "--topology".into(), "/nonexistent.toml".into()], tls.clone()]
+                .concat(),
+            "topology",
+        ),
         (vec!["--config".into(), "/nonexistent.toml".into()], "config file /nonexistent.toml does not exist"),
     ];
     for (args, needle) in cases {

@@ -44,14 +44,20 @@ struct Progress {
 
 /// Appends `batches` × `size` events on `channel` at `code`, retrying each
 /// batch (same idempotency keys) until the node takes it.
-async fn append_many(url_of: impl Fn() -> String, code: &str, channel: &str, batches: usize, size: usize) {
+async fn append_many(
+    url_of: impl Fn() -> anyhow::Result<tonic::transport::Endpoint>,
+    code: &str,
+    channel: &str,
+    batches: usize,
+    size: usize,
+) {
     append_tagged(url_of, code, channel, batches, size, "", &Progress::default()).await
 }
 
 /// [`append_many`] with a tag that keeps idempotency keys apart between
 /// calls, counting into `progress`.
 async fn append_tagged(
-    url_of: impl Fn() -> String,
+    url_of: impl Fn() -> anyhow::Result<tonic::transport::Endpoint>,
     code: &str,
     channel: &str,
     batches: usize,
@@ -68,10 +74,7 @@ async fn append_tagged(
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let attempt = async {
-                let channel = tonic::transport::Endpoint::from_shared(url_of())?
-                    .connect_timeout(Duration::from_secs(2))
-                    .connect()
-                    .await?;
+                let channel = url_of()?.connect_timeout(Duration::from_secs(2)).connect().await?;
                 let mut client = linkage_proto::v1::event_log_service_client::EventLogServiceClient::new(channel);
                 client
                     .append_batch(pb::AppendBatchRequest { requests: requests.clone(), ..Default::default() })
@@ -136,8 +139,7 @@ async fn every_node_holds_exactly_its_share() {
             channels.push("group:620000-hexi-water".into());
         }
         for channel in channels {
-            let url = topo.url(code);
-            append_many(move || url.clone(), code, &channel, 1, 5).await;
+            append_many(topo.endpoint_following(code), code, &channel, 1, 5).await;
         }
     }
     let holdings = topo.converge(&codes, Duration::from_secs(60)).await;
@@ -157,11 +159,8 @@ async fn every_node_holds_exactly_its_share() {
 async fn flow_with_outage(kill_broker: bool) {
     let mut topo = LocalTopology::up(&demo(), linkage_testkit::bin_dir()).unwrap();
     let codes = topo.codes();
-    let urls = |code: &'static str, topo: &LocalTopology| {
-        let dir = topo.data_dir(code);
-        // Follow restarts: the node rewrites grpc.addr when it comes back.
-        move || format!("http://{}", std::fs::read_to_string(dir.join("grpc.addr")).unwrap_or_default().trim())
-    };
+    // Follow restarts: the node rewrites grpc.addr when it comes back.
+    let urls = |code: &'static str, topo: &LocalTopology| topo.endpoint_following(code);
     // 10,000 events; 100,000 with LINKAGE_LONG_TESTS=1.
     let batches = if linkage_testkit::long_tests() { 500 } else { 50 };
     let per_side = batches * 100;
@@ -244,12 +243,10 @@ async fn the_broker_killed_mid_stream_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_province_down_a_county_catches_up_from_its_city() {
     let mut topo = LocalTopology::up(&demo(), linkage_testkit::bin_dir()).unwrap();
-    let province = topo.url("620000");
-    append_many(move || province.clone(), "620000", "down", 2, 100).await;
+    append_many(topo.endpoint_following("620000"), "620000", "down", 2, 100).await;
     topo.converge(&topo.codes(), Duration::from_secs(60)).await;
     topo.kill9("620722");
-    let province = topo.url("620000");
-    append_tagged(move || province.clone(), "620000", "down", 2, 100, "second ", &Progress::default()).await;
+    append_tagged(topo.endpoint_following("620000"), "620000", "down", 2, 100, "second ", &Progress::default()).await;
     // Wait until the city holds all 400, then take the province away.
     let deadline = Instant::now() + Duration::from_secs(60);
     while topo.holdings("620700").await.unwrap().keys().filter(|k| k.0 == "620000" && k.1 == "down").count() < 400 {

@@ -21,8 +21,7 @@ fn node_bin() -> PathBuf {
 /// Runs linkctl against the node; panics with its stderr on failure.
 fn ctl(node: &NodeProcess, args: &[&str]) -> String {
     let out = Command::new(linkage_testkit::linkctl_bin())
-        .arg("--addr")
-        .arg(node.url())
+        .args(node.linkctl_args().unwrap())
         .args(args)
         .output()
         .expect("runs linkctl");
@@ -255,6 +254,7 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
     let out = Command::new(linkage_testkit::linkctl_bin())
         .args(["topology", "status", "--timeout", "20s", "--nodes"])
         .arg(dir.path())
+        .args(node.linkctl_tls_args().unwrap())
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -268,6 +268,7 @@ fn topology_status_shows_live_dead_and_missing_nodes() {
     let out = Command::new(linkage_testkit::linkctl_bin())
         .args(["topology", "status", "--json", "--timeout", "20s", "--nodes"])
         .arg(dir.path().join("nodes.json"))
+        .args(node.linkctl_tls_args().unwrap())
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

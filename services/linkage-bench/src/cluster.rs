@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// The release binaries the replication figures run, each with the
 /// sources it is built from (its own crate and the workspace crates it
@@ -241,7 +241,7 @@ impl Cluster {
     /// A new HTTP/2 connection to a node.
     pub async fn channel(&self, code: &str) -> anyhow::Result<Channel> {
         let addr = self.grpc_addr(code)?;
-        Endpoint::from_shared(format!("http://{addr}"))?
+        linkage_testkit::pki::endpoint(&addr.to_string(), self.supervisor().client_tls()?.as_ref())?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .connect()

@@ -285,6 +285,25 @@ fn main() -> anyhow::Result<()> {
         ));
     }
 
+    // What TLS with client certificates and the allow-list costs: the
+    // figures above are over TLS; their plaintext twins ran right after.
+    rows.push(Row::new(
+        "TLS: unary appends, 64 clients",
+        "ops/s",
+        TLS_BASELINE,
+        (unary.many_append.per_s(), unary.many_append.ops),
+        (unary.plain_many_append.per_s(), unary.plain_many_append.ops),
+        Target::None,
+    ));
+    rows.push(Row::new(
+        "TLS: append latency p50, 1 client",
+        "µs",
+        TLS_BASELINE,
+        (unary.latency.percentile_us(50.0), ours_n),
+        (unary.plain_latency.percentile_us(50.0), unary.plain_latency.len() as u64),
+        Target::None,
+    ));
+
     rows.push(Row::new(
         "view rebuild from the log",
         "events/s",
@@ -355,6 +374,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The TLS rows' baseline.
+const TLS_BASELINE: &str = "the same, plaintext on loopback";
+
 /// Figures 2 and 3, our side.
 struct UnaryFigures {
     one_append: measure::Rate,
@@ -367,6 +389,10 @@ struct UnaryFigures {
     /// A raw append + fdatasync and then a health check, timed together,
     /// in the same turns: the least any durable RPC takes on this host.
     floor_latency: measure::Latencies,
+    /// The cost of TLS: the same 64-client appends and single-client
+    /// latency on a plaintext loopback node (`plaintext_loopback`).
+    plain_many_append: measure::Rate,
+    plain_latency: measure::Latencies,
 }
 
 /// Starts a node in `data_dir`, measures throughput with one and with many
@@ -379,7 +405,7 @@ async fn unary_figures(
     raw_dir: &std::path::Path,
     request: linkage_core::pb::AppendRequest,
 ) -> anyhow::Result<UnaryFigures> {
-    let node = unary::BenchNode::start(root, data_dir).await?;
+    let node = unary::BenchNode::start(root, data_dir, true).await?;
     let append = unary::Call::Append(Box::new(request));
     let health = unary::Call::HealthCheck;
 
@@ -395,7 +421,26 @@ async fn unary_figures(
 
     drop((one, many));
     node.stop().await?;
-    Ok(UnaryFigures { one_append, one_health, many_append, many_health, latency, raw_latency, floor_latency })
+
+    // The same without TLS, right after, on a node of its own.
+    let plain = unary::BenchNode::start(root, &data_dir.join("plaintext"), false).await?;
+    let many = plain.connect(unary::CONNECTIONS_MAX.min(unary::CLIENTS_MANY)).await?;
+    let plain_many_append = unary::throughput(&many, unary::CLIENTS_MANY, &append).await?;
+    let one = plain.connect(1).await?;
+    let plain_latency = unary::latencies(&one[0], &append, &mut raw).await?.ours;
+    drop((one, many));
+    plain.stop().await?;
+    Ok(UnaryFigures {
+        one_append,
+        one_health,
+        many_append,
+        many_health,
+        latency,
+        raw_latency,
+        floor_latency,
+        plain_many_append,
+        plain_latency,
+    })
 }
 
 /// Figure 3's targets that the floor alone (a raw append + fdatasync, then

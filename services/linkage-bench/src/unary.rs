@@ -122,27 +122,44 @@ impl Caller {
 pub struct BenchNode {
     /// The running node.
     running: Running,
+    /// Its clients' TLS; `None` for the plaintext baseline.
+    tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl BenchNode {
     /// Starts node [`fixture::NODE`] of the demo topology with its data in
     /// `data_dir`, as `linkage-node` would with the same configuration.
-    pub async fn start(root: &Path, data_dir: &Path) -> anyhow::Result<BenchNode> {
-        let config = Config {
+    /// `secure`: TLS with client certificates and the allow-list, as every
+    /// office runs; else plaintext on loopback (`plaintext_loopback`), the
+    /// baseline that shows what TLS costs.
+    pub async fn start(root: &Path, data_dir: &Path, secure: bool) -> anyhow::Result<BenchNode> {
+        use linkage_testkit::pki::{Pki, ALL_ROLES, OPERATOR};
+        let mut config = Config {
             node: fixture::NODE.into(),
             topology: fixture::topology_path(root),
             data_dir: data_dir.to_owned(),
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            plaintext_loopback: !secure,
             ..Config::default()
         };
+        let mut tls = None;
+        if secure {
+            let pki = Pki::open_or_create(&data_dir.join("test-ca"))?;
+            config.tls = Some(pki.node_files(fixture::NODE, data_dir)?);
+            let roles =
+                ALL_ROLES.iter().map(|r| r.parse::<linkage_node::access::Role>()).collect::<anyhow::Result<_>>()?;
+            config.access.insert(OPERATOR.parse().map_err(|e| anyhow::anyhow!("{e}"))?, roles);
+            tls = Some(pki.client_tls(OPERATOR)?);
+        }
         let running = linkage_node::server::start(&config).await.context("starting the node")?;
-        Ok(BenchNode { running })
+        Ok(BenchNode { running, tls })
     }
 
     /// Opens `count` connections to the node.
     pub async fn connect(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
         assert!(count > 0, "at least one connection");
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.running.grpc_addr))?;
+        let endpoint: Endpoint =
+            linkage_testkit::pki::endpoint(&self.running.grpc_addr.to_string(), self.tls.as_ref())?;
         let mut channels = Vec::with_capacity(count);
         for _ in 0..count {
             channels.push(endpoint.connect().await.context("connecting to the node")?);

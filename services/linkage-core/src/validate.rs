@@ -186,7 +186,9 @@ fn check_year(field: &str, year: u32) -> Result<(), AppendError> {
     Ok(())
 }
 
-fn check_timestamp(field: &str, ts: &prost_types::Timestamp) -> Result<(), AppendError> {
+/// A timestamp in 0001-01-01 ..= 9999-12-31: the one range appends and
+/// queries accept.
+pub fn check_timestamp(field: &str, ts: &prost_types::Timestamp) -> Result<(), AppendError> {
     // 0001-01-01 .. 9999-12-31, as google.protobuf.Timestamp defines.
     const SECONDS_MIN: i64 = -62_135_596_800;
     const SECONDS_MAX: i64 = 253_402_300_799;

@@ -18,6 +18,21 @@ pub struct Config {
     /// Address for gRPC. Port 0 picks a free port; the bound address is
     /// written to `<data_dir>/grpc.addr` either way.
     pub grpc_listen: SocketAddr,
+    /// A listener of its own for AdminService (with health and
+    /// reflection), loopback in the example: then the gRPC listener does
+    /// not serve AdminService. Port 0 picks one, written to
+    /// `<data_dir>/admin.addr`.
+    pub admin_listen: Option<SocketAddr>,
+    /// TLS for every listener (`[tls]`: `cert`, `key`, `client_ca`):
+    /// required unless `plaintext_loopback` is set.
+    pub tls: Option<linkage_pki::ServerFiles>,
+    /// Serve plaintext without authentication, every caller holding every
+    /// role: refused unless every listener is on a loopback address. For
+    /// a developer's machine and the bench's baseline, never an office.
+    pub plaintext_loopback: bool,
+    /// The allow-list (`[access]`): principal → roles (`platform`,
+    /// `reader`, `operator`). Read again on SIGHUP.
+    pub access: crate::access::AccessList,
     /// The node's ed25519 secret key file; `<data_dir>/node.key` when unset.
     pub key_file: Option<PathBuf>,
     /// How long SIGTERM waits for in-flight requests before exiting anyway.
@@ -65,6 +80,10 @@ impl Default for Config {
             topology: PathBuf::new(),
             data_dir: PathBuf::from("./data"),
             grpc_listen: "127.0.0.1:7700".parse().expect("literal address"),
+            admin_listen: None,
+            tls: None,
+            plaintext_loopback: false,
+            access: crate::access::AccessList::new(),
             key_file: None,
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
@@ -105,7 +124,41 @@ impl Config {
             !config.topology.as_os_str().is_empty(),
             "configuration: `topology` is required (--topology, LINKAGE_TOPOLOGY)"
         );
+        let mut config = config;
+        overrides.apply_tls(&mut config)?;
+        config.check_listeners()?;
         Ok(config)
+    }
+
+    /// Every listener serves TLS, or every one is on loopback and the
+    /// operator opted out of it.
+    fn check_listeners(&self) -> anyhow::Result<()> {
+        let listeners = [
+            ("grpc_listen", Some(self.grpc_listen)),
+            ("admin_listen", self.admin_listen),
+            ("metrics_listen", self.metrics_listen),
+        ];
+        match (&self.tls, self.plaintext_loopback) {
+            (Some(_), true) => anyhow::bail!("configuration: `tls` and `plaintext_loopback` are both set: choose one"),
+            (Some(_), false) => Ok(()),
+            (None, false) => anyhow::bail!(
+                "configuration: `tls` is required (cert, key, client_ca; --tls-cert, --tls-key, --tls-client-ca), \
+                 or `plaintext_loopback = true` for a node that listens on loopback only"
+            ),
+            (None, true) => {
+                for (field, addr) in listeners {
+                    if let Some(addr) = addr {
+                        anyhow::ensure!(
+                            addr.ip().is_loopback(),
+                            "configuration: {field} = {addr}: `plaintext_loopback` serves loopback addresses only; \
+                             set `tls` to listen on {}",
+                            addr.ip()
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -150,6 +203,26 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_listen: Option<SocketAddr>,
+    /// Listener for AdminService alone (health and reflection too); the gRPC listener then does not serve it [env: LINKAGE_ADMIN_LISTEN]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_listen: Option<SocketAddr>,
+    /// This node's TLS certificate, PEM (`[tls] cert`)
+    #[arg(long, env = "LINKAGE_TLS_CERT")]
+    #[serde(skip)]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key, PEM (`[tls] key`)
+    #[arg(long, env = "LINKAGE_TLS_KEY")]
+    #[serde(skip)]
+    pub tls_key: Option<PathBuf>,
+    /// The province's CA certificate, PEM, that client certificates must chain to (`[tls] client_ca`)
+    #[arg(long, env = "LINKAGE_TLS_CLIENT_CA")]
+    #[serde(skip)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext without authentication, loopback addresses only: a developer's machine, never an office [env: LINKAGE_PLAINTEXT_LOOPBACK]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext_loopback: Option<bool>,
     /// ed25519 secret key file, created on first start [default: <data_dir>/node.key] [env: LINKAGE_KEY_FILE]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,6 +263,38 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_bytes: Option<u64>,
+}
+
+impl Overrides {
+    /// The `--tls-*` flags over the file's `[tls]`: all three, or each
+    /// over a `[tls]` the file has.
+    fn apply_tls(&self, config: &mut Config) -> anyhow::Result<()> {
+        if self.tls_cert.is_none() && self.tls_key.is_none() && self.tls_client_ca.is_none() {
+            return Ok(());
+        }
+        let tls = match (&mut config.tls, &self.tls_cert, &self.tls_key, &self.tls_client_ca) {
+            (Some(tls), ..) => tls,
+            (None, Some(cert), Some(key), Some(client_ca)) => {
+                config.tls = Some(linkage_pki::ServerFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: client_ca.clone(),
+                });
+                return Ok(());
+            }
+            (None, ..) => anyhow::bail!("configuration: --tls-cert, --tls-key and --tls-client-ca go together"),
+        };
+        if let Some(cert) = &self.tls_cert {
+            tls.cert = cert.clone();
+        }
+        if let Some(key) = &self.tls_key {
+            tls.key = key.clone();
+        }
+        if let Some(client_ca) = &self.tls_client_ca {
+            tls.client_ca = client_ca.clone();
+        }
+        Ok(())
+    }
 }
 
 /// A node's NATS credentials file (written by `linkctl nats-config`).

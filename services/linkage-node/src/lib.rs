@@ -3,6 +3,9 @@
 //! # Layout
 //! - [`config`]: the TOML file, `LINKAGE_*` environment and flags, merged.
 //! - [`identity`]: the node's ed25519 key, created on first start.
+//! - [`access`]: who may call what: principals from client certificates,
+//!   roles from the allow-list, checked on every request.
+//! - [`listen`]: TCP and TLS listeners; certificates swapped on SIGHUP.
 //! - [`convert`]: typed errors and stored bytes to gRPC statuses and messages.
 //! - [`event_log`]: `linkage.v1.EventLogService` — thin handlers over the
 //!   core's validation and the store's appender.
@@ -16,11 +19,13 @@
 //! with `linkage-core`, send the work to the store's single writer, and map
 //! the typed answer to a status that names the offending field.
 
+pub mod access;
 pub mod admin;
 pub mod config;
 pub mod convert;
 pub mod event_log;
 pub mod identity;
+pub mod listen;
 pub mod metrics;
 pub mod paging;
 pub mod server;

@@ -65,9 +65,23 @@ async fn main() -> anyhow::Result<()> {
     init_logs(&config);
     // Listening already when this returns, not once the task first runs.
     let starting = tokio::spawn(signals_during_start_up(StopSignals::install()?));
+    linkage_pki::install_provider();
     let running = linkage_node::server::start(&config).await?;
     starting.abort();
-    let signal = stop.recv().await;
+    // SIGHUP: certificates and the allow-list again, from the same
+    // file, environment and flags.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let signal = loop {
+        tokio::select! {
+            signal = stop.recv() => break signal,
+            _ = hangup.recv() => {
+                let reloaded = Config::load(cli.config.as_deref(), &cli.overrides).and_then(|c| running.reload(&c));
+                if let Err(e) = reloaded {
+                    tracing::error!("SIGHUP: nothing reloaded: {e:#}");
+                }
+            }
+        }
+    };
     tracing::info!(signal, "shutting down");
     running.stop(config.shutdown_grace).await
 }

@@ -28,8 +28,16 @@ const APPEND_BUCKETS_S: [f64; 13] =
 const COMMIT_EVENTS_BUCKETS: [f64; 11] =
     [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, linkage_core::limits::BATCH_EVENTS_MAX as f64];
 
-/// Installs the recorder and serves it on `addr` until `shutdown`.
-pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+/// A listener's TLS and the gate its callers pass (`operator` role).
+pub type Secured = (std::sync::Arc<crate::listen::TlsSource>, std::sync::Arc<crate::access::Gate>);
+
+/// Installs the recorder and serves it on `addr` until `shutdown`: over
+/// TLS to operators when `secured`, else plaintext (loopback only).
+pub async fn serve(
+    addr: SocketAddr,
+    secured: Option<Secured>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new();
     for (name, buckets) in [
         (linkage_store::LOG_SYNC_SECONDS, &LOG_SYNC_BUCKETS_S[..]),
@@ -53,28 +61,62 @@ pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Res
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::listen::bind(addr, "/metrics").await?;
     let bound = listener.local_addr()?;
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(crate::listen::HANDSHAKES_MAX));
     tokio::spawn(async move {
         loop {
-            let (mut socket, _) = tokio::select! {
+            let (socket, _) = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
             };
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else { continue };
             let handle = handle.clone();
+            let secured = secured.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; REQUEST_BYTES_MAX];
-                let _ = socket.read(&mut buf).await;
-                let body = handle.render();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
-                let _ = socket.shutdown().await;
+                match secured {
+                    None => answer(socket, Ok(handle.render())).await,
+                    Some((tls, gate)) => {
+                        let Some(stream) = tls.accept(socket, "metrics").await else { return };
+                        let principal = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|leaf| linkage_pki::Principal::of_certificate(leaf).map_err(|e| e.to_string()));
+                        let body = gate.decide(crate::access::Need::Operate, principal).map(|_| handle.render());
+                        answer(stream, body).await
+                    }
+                }
+                drop(permit);
             });
         }
     });
     Ok(bound)
+}
+
+/// Reads the request (ignored) and writes the scrape, or the refusal.
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut socket: S,
+    body: Result<String, tonic::Status>,
+) {
+    let mut buf = vec![0u8; REQUEST_BYTES_MAX];
+    let read = tokio::time::timeout(crate::listen::HANDSHAKE_TIMEOUT, socket.read(&mut buf)).await;
+    if !matches!(read, Ok(Ok(n)) if n > 0) {
+        return;
+    }
+    let (status, body) = match body {
+        Ok(body) => ("200 OK", body),
+        Err(refused) if refused.code() == tonic::Code::Unauthenticated => {
+            ("401 Unauthorized", format!("{}\n", refused.message()))
+        }
+        Err(refused) => ("403 Forbidden", format!("{}\n", refused.message())),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = socket.write_all(head.as_bytes()).await;
+    let _ = socket.write_all(body.as_bytes()).await;
+    let _ = socket.shutdown().await;
 }

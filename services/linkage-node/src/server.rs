@@ -2,10 +2,12 @@
 //! reflection; and stops it in order: health NOT_SERVING, stop taking
 //! requests, drain, flush, exit.
 
+use crate::access;
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::event_log::{EventLog, Node};
 use crate::identity;
+use crate::listen::{self, TlsSource};
 use crate::views::Views;
 use anyhow::Context;
 use linkage_core::{NodeCode, Topology};
@@ -30,6 +32,13 @@ pub const RESTORING_MARKER: &str = "RESTORING";
 /// themselves are capped at 64 KiB each by validation.
 pub const REQUEST_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// HTTP/2 streams one connection may have open at once (watches and
+/// calls together).
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
+
+/// Requests one connection may have in the handlers at once; more wait.
+pub const REQUESTS_PER_CONNECTION_MAX: usize = 128;
+
 /// The gRPC service names this node serves, for health.
 const SERVICES: [&str; 6] = [
     "linkage.v1.EventLogService",
@@ -44,12 +53,36 @@ const SERVICES: [&str; 6] = [
 pub struct Running {
     /// Where gRPC listens.
     pub grpc_addr: SocketAddr,
+    /// Where AdminService listens, when on its own listener.
+    pub admin_addr: Option<SocketAddr>,
     /// Cancel to begin shutdown.
     pub shutdown: CancellationToken,
     /// The store, for a final sync.
     pub store: Store,
     health: tonic_health::server::HealthReporter,
-    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    servers: Vec<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    tls: Option<Arc<TlsSource>>,
+    gate: Arc<access::Gate>,
+}
+
+/// Serves a tonic router on a bound listener, over TLS when given its
+/// source, until the token is cancelled. (A macro: the two kinds of
+/// connection are two types, and tonic's router bounds are long.)
+macro_rules! serve {
+    ($router:expr, $listener:expr, $tls:expr, $name:literal, $shutdown:expr) => {{
+        let token = $shutdown.clone();
+        let stop = async move { token.cancelled().await };
+        match &$tls {
+            Some(tls) => {
+                let incoming = listen::tls_incoming($listener, tls.clone(), $name, $shutdown.clone());
+                tokio::spawn($router.serve_with_incoming_shutdown(incoming, stop))
+            }
+            None => {
+                let incoming = tonic::transport::server::TcpIncoming::from($listener).with_nodelay(Some(true));
+                tokio::spawn($router.serve_with_incoming_shutdown(incoming, stop))
+            }
+        }
+    }};
 }
 
 /// Opens everything and starts serving.
@@ -121,17 +154,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             Some(replicator)
         }
     };
-    if let Some(addr) = config.metrics_listen {
-        let bound = crate::metrics::serve(addr, shutdown.clone()).await?;
-        write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
-        tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
-        // Set here, once the recorder is in place; a storage error sets 0,
-        // also one that lands between these two lines.
-        metrics::gauge!(linkage_store::STORE_WRITABLE).set(1.0);
-        if !store.writable() {
-            metrics::gauge!(linkage_store::STORE_WRITABLE).set(0.0);
-        }
-    }
     let node = Arc::new(Node {
         topology: topology.clone(),
         origin,
@@ -151,43 +173,96 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .register_encoded_file_descriptor_set(linkage_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let listener = tokio::net::TcpListener::bind(config.grpc_listen)
-        .await
-        .with_context(|| format!("binding gRPC to {}", config.grpc_listen))?;
+    let (mode, tls) = match &config.tls {
+        Some(files) => (access::Mode::Certificates, Some(TlsSource::load(files, &[b"h2"])?)),
+        None => {
+            tracing::warn!("serving plaintext without authentication on loopback (`plaintext_loopback`)");
+            (access::Mode::PlaintextLoopback, None)
+        }
+    };
+    if mode == access::Mode::Certificates && config.access.is_empty() {
+        tracing::warn!("the allow-list (`[access]`) is empty: only health answers");
+    }
+    let gate = access::Gate::new(mode, origin.to_string(), config.access.clone());
+
+    let listener = listen::bind(config.grpc_listen, "gRPC").await?;
     let grpc_addr = listener.local_addr()?;
-    write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
-    tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr,
-        public_key = %hex::encode(public_key), events = store.last_position(), "serving");
+    let admin_listener = match config.admin_listen {
+        Some(addr) => Some(listen::bind(addr, "AdminService").await?),
+        None => None,
+    };
+    if let Some(addr) = config.metrics_listen {
+        let metrics_tls = tls.as_ref().map(|tls| (tls.clone(), gate.clone()));
+        let bound = crate::metrics::serve(addr, metrics_tls, shutdown.clone()).await?;
+        write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
+        tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
+        // Set here, once the recorder is in place; a storage error sets 0,
+        // also one that lands between these two lines.
+        metrics::gauge!(linkage_store::STORE_WRITABLE).set(1.0);
+        if !store.writable() {
+            metrics::gauge!(linkage_store::STORE_WRITABLE).set(0.0);
+        }
+    }
 
     let event_log = EventLogServiceServer::new(EventLog::new(node.clone()))
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(REQUEST_BYTES_MAX);
     let admin = AdminServiceServer::new(Admin::new(node.clone(), hex::encode(public_key)));
     let views = Views::new(node, config.score_table);
-    // Nagle's algorithm would hold the small second write of every unary
-    // response for ~40 ms (until the client's delayed ACK): turn it off.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let token = shutdown.clone();
-    let server = tokio::spawn(
+    let builder = || {
         tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(event_log)
-            .add_service(admin)
-            .add_service(PlanningServiceServer::new(views.clone()))
-            .add_service(ProgressServiceServer::new(views.clone()))
-            .add_service(ExchangeServiceServer::new(views.clone()))
-            .add_service(ResultsServiceServer::new(views))
-            .serve_with_incoming_shutdown(incoming, async move { token.cancelled().await }),
-    );
-    Ok(Running { grpc_addr, shutdown, store, health, server })
+            .max_concurrent_streams(Some(STREAMS_PER_CONNECTION_MAX))
+            .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION_MAX)
+            .layer(access::GateLayer::new(gate.clone()))
+    };
+    let mut servers = Vec::new();
+    let admin_addr = match admin_listener {
+        Some(admin_listener) => {
+            let addr = admin_listener.local_addr()?;
+            let router = builder()
+                .add_service(health_service.clone())
+                .add_service(reflection().build_v1()?)
+                .add_service(reflection().build_v1alpha()?)
+                .add_service(admin.clone());
+            servers.push(serve!(router, admin_listener, tls, "admin", shutdown));
+            write_atomic(&config.data_dir.join("admin.addr"), addr.to_string().as_bytes())?;
+            tracing::info!(%addr, "serving AdminService on its own listener");
+            Some(addr)
+        }
+        None => None,
+    };
+    let router = builder()
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(event_log)
+        .add_optional_service(admin_addr.is_none().then_some(admin))
+        .add_service(PlanningServiceServer::new(views.clone()))
+        .add_service(ProgressServiceServer::new(views.clone()))
+        .add_service(ExchangeServiceServer::new(views.clone()))
+        .add_service(ResultsServiceServer::new(views));
+    servers.push(serve!(router, listener, tls, "grpc", shutdown));
+    write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
+    tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),
+        public_key = %hex::encode(public_key), events = store.last_position(), "serving");
+    Ok(Running { grpc_addr, admin_addr, shutdown, store, health, servers, tls, gate })
 }
 
 impl Running {
+    /// SIGHUP: the certificate files and the allow-list of `config` take
+    /// effect, from the next handshake and the next request on; open
+    /// connections stay. Nothing changes when a file cannot be read.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        if let Some(tls) = &self.tls {
+            anyhow::ensure!(config.tls.is_some(), "reload: `tls` was removed; restart the node to change that");
+            tls.reload()?;
+        }
+        self.gate.replace(config.access.clone());
+        tracing::info!(principals = config.access.len(), "reloaded certificates and the allow-list");
+        Ok(())
+    }
+
     /// Stops in order: health NOT_SERVING (load balancers stop sending),
     /// refuse new work and end subscriptions, wait up to `grace` for
     /// in-flight requests, then sync the store.
@@ -197,8 +272,13 @@ impl Running {
             self.health.set_service_status(name, tonic_health::ServingStatus::NotServing).await;
         }
         self.shutdown.cancel();
-        match tokio::time::timeout(grace, self.server).await {
-            Ok(joined) => joined??,
+        let all = futures::future::join_all(self.servers);
+        match tokio::time::timeout(grace, all).await {
+            Ok(joined) => {
+                for server in joined {
+                    server??;
+                }
+            }
             Err(_) => tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway"),
         }
         // Every acknowledged append is already fsynced; this covers the rest.

@@ -5,6 +5,8 @@
 //! - [`process`]: one `alive`, signals, waiting, starting a process detached.
 //! - [`manifest`]: [`Manifest`], the typed `nodes.json` of a local topology.
 //! - [`binaries`]: one `bin_dir`, building the binaries a test runs.
+//! - [`pki`]: [`pki::Pki`], a test's CA; node and client certificates,
+//!   and the TLS every client here connects with.
 //! - [`supervisor`]: [`Supervisor`], killing, restarting and stopping the
 //!   processes a manifest names; kills them on drop when it owns them.
 //! - [`node`]: [`NodeProcess`], one node without a broker.
@@ -15,6 +17,7 @@
 pub mod binaries;
 pub mod manifest;
 pub mod node;
+pub mod pki;
 pub mod process;
 pub mod supervisor;
 pub mod topology;

@@ -4,6 +4,7 @@
 //! A node is started with `--grpc-listen 127.0.0.1:0`; it writes the port it
 //! bound to `<data_dir>/grpc.addr`, so there is no race for a free port.
 
+use crate::pki::{Pki, ALL_ROLES, OPERATOR};
 use linkage_proto::v1::admin_service_client::AdminServiceClient;
 use linkage_proto::v1::event_log_service_client::EventLogServiceClient;
 use std::net::SocketAddr;
@@ -26,6 +27,30 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// The largest file the process may write (`RLIMIT_FSIZE`), when set.
     file_size_max: Option<u64>,
+    /// The test's CA; `None` for a plaintext node.
+    pki: Option<Pki>,
+}
+
+/// Tests that may start a node without TLS (`plaintext_loopback`): the
+/// secure path is the tested path, and a plaintext node is the exception
+/// a test must be listed here for.
+pub const PLAINTEXT_TESTS: &[&str] = &[
+    // What it tests: a plaintext node, its loopback limit and its trust.
+    "a_plaintext_node_serves_loopback_only_and_everyone_is_trusted",
+    // Finds the acknowledgement's bytes in the node's socket writes
+    // (strace): TLS would hide them.
+    "acknowledged_batch_is_covered_by_fdatasync",
+];
+
+/// An error unless the running test is one of [`PLAINTEXT_TESTS`]: call
+/// it before starting a node without TLS by other means.
+pub fn allow_plaintext() -> anyhow::Result<()> {
+    let test = std::thread::current().name().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        PLAINTEXT_TESTS.iter().any(|t| test.ends_with(t)),
+        "test {test:?} may not start a plaintext node: the secure path is the tested path (see PLAINTEXT_TESTS)"
+    );
+    Ok(())
 }
 
 impl NodeProcess {
@@ -43,6 +68,46 @@ impl NodeProcess {
         topology: &Path,
         data_dir: &Path,
         extra: &[&str],
+    ) -> anyhow::Result<NodeProcess> {
+        NodeProcess::start_secured(bin, code, topology, data_dir, extra, &[(OPERATOR, ALL_ROLES)])
+    }
+
+    /// Like [`NodeProcess::start_with`], with `access` as the node's
+    /// allow-list. TLS files come from the test's CA in
+    /// `<data_dir>/test-ca`; the node's key is made in `<data_dir>/tls`.
+    pub fn start_secured(
+        bin: &Path,
+        code: &str,
+        topology: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        access: &[(&str, &[&str])],
+    ) -> anyhow::Result<NodeProcess> {
+        std::fs::create_dir_all(data_dir)?;
+        let pki = Pki::open_or_create(&data_dir.join("test-ca"))?;
+        let files = pki.node_files(code, data_dir)?;
+        let config = data_dir.join("node.toml");
+        std::fs::write(&config, crate::pki::node_config(&files, access))?;
+        let mut args = vec!["--config".to_owned(), config.display().to_string()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        NodeProcess::start_inner(bin, code, topology, data_dir, &args, Some(pki))
+    }
+
+    /// A node without TLS or authentication, on loopback: only for the
+    /// tests [`PLAINTEXT_TESTS`] names; any other test is refused.
+    pub fn start_plaintext(bin: &Path, code: &str, topology: &Path, data_dir: &Path) -> anyhow::Result<NodeProcess> {
+        allow_plaintext()?;
+        NodeProcess::start_inner(bin, code, topology, data_dir, &["--plaintext-loopback", "true"], None)
+    }
+
+    fn start_inner(
+        bin: &Path,
+        code: &str,
+        topology: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        pki: Option<Pki>,
     ) -> anyhow::Result<NodeProcess> {
         let mut args: Vec<String> = vec![
             "--node".into(),
@@ -64,6 +129,7 @@ impl NodeProcess {
             addr: "127.0.0.1:0".parse()?,
             child: None,
             file_size_max: None,
+            pki,
         };
         node.spawn()?;
         Ok(node)
@@ -146,15 +212,74 @@ impl NodeProcess {
 
     /// The gRPC URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// A new connection to the node.
+    /// An endpoint for the node, as [`OPERATOR`] (to connect from tasks).
+    pub fn endpoint(&self) -> anyhow::Result<tonic::transport::Endpoint> {
+        let tls = match &self.pki {
+            Some(pki) => Some(pki.client_tls(OPERATOR)?),
+            None => None,
+        };
+        crate::pki::endpoint(&self.addr.to_string(), tls.as_ref())
+    }
+
+    /// `linkctl`'s flags to reach this node as [`OPERATOR`]: `--addr`,
+    /// and `--ca`, `--cert`, `--key` over TLS.
+    pub fn linkctl_args(&self) -> anyhow::Result<Vec<String>> {
+        Ok([vec!["--addr".to_owned(), self.url()], self.linkctl_tls_args()?].concat())
+    }
+
+    /// `linkctl`'s `--ca`, `--cert`, `--key` for this node, as [`OPERATOR`].
+    pub fn linkctl_tls_args(&self) -> anyhow::Result<Vec<String>> {
+        let mut args = Vec::new();
+        if let Some(pki) = &self.pki {
+            let (cert, key) = pki.client(OPERATOR)?;
+            for (flag, path) in [("--ca", pki.ca_cert()), ("--cert", cert), ("--key", key)] {
+                args.push(flag.into());
+                args.push(path.display().to_string());
+            }
+        }
+        Ok(args)
+    }
+
+    /// The test's CA (`None` for a plaintext node).
+    pub fn pki(&self) -> Option<&Pki> {
+        self.pki.as_ref()
+    }
+
+    /// A new connection to the node, as [`OPERATOR`].
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        Ok(tonic::transport::Endpoint::from_shared(self.url())?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await?)
+        self.channel_as(Some(OPERATOR)).await
+    }
+
+    /// A new connection as `principal` (`None`: no client certificate).
+    pub async fn channel_as(&self, principal: Option<&str>) -> anyhow::Result<Channel> {
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.url())?.connect_timeout(Duration::from_secs(5));
+        if let Some(pki) = &self.pki {
+            endpoint = endpoint.tls_config(match principal {
+                Some(principal) => pki.client_tls(principal)?,
+                None => crate::pki::client_tls(&pki.ca_cert(), None)?,
+            })?;
+        }
+        Ok(endpoint.connect().await?)
+    }
+
+    /// Rewrites the allow-list in the node's configuration file and sends
+    /// SIGHUP; the node reads it again.
+    pub fn set_access(&self, access: &[(&str, &[&str])]) -> anyhow::Result<()> {
+        let pki = self.pki.as_ref().ok_or_else(|| anyhow::anyhow!("a plaintext node has no allow-list"))?;
+        let files = pki.node_files("unused", &self.data_dir)?;
+        std::fs::write(self.data_dir.join("node.toml"), crate::pki::node_config(&files, access))?;
+        self.hangup()
+    }
+
+    /// SIGHUP: the node reloads its certificates and allow-list.
+    pub fn hangup(&self) -> anyhow::Result<()> {
+        let pid = self.pid().ok_or_else(|| anyhow::anyhow!("not running"))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGHUP)?;
+        Ok(())
     }
 
     /// An EventLogService client on a new connection.
@@ -168,9 +293,13 @@ impl NodeProcess {
     }
 
     /// One scrape of the node's Prometheus `/metrics` (started with
-    /// `--metrics-listen`).
+    /// `--metrics-listen`), as [`OPERATOR`].
     pub fn metrics(&self) -> anyhow::Result<Metrics> {
-        Metrics::scrape(&self.data_dir)
+        let tls = match &self.pki {
+            Some(pki) => Some(pki.rustls_client(Some(OPERATOR))?),
+            None => None,
+        };
+        Metrics::scrape(&self.data_dir, tls)
     }
 
     /// A grpc.health.v1 client on a new connection.
@@ -193,15 +322,32 @@ pub struct Metrics {
 
 impl Metrics {
     /// One scrape of `/metrics` of the node whose data directory is
-    /// `data_dir` (it writes its metrics address there).
-    pub fn scrape(data_dir: &Path) -> anyhow::Result<Metrics> {
+    /// `data_dir` (it writes its metrics address there), over TLS with
+    /// `tls` when given.
+    pub fn scrape(data_dir: &Path, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> anyhow::Result<Metrics> {
         use std::io::{Read, Write};
         let addr = std::fs::read_to_string(data_dir.join("metrics.addr"))?;
         let mut socket = std::net::TcpStream::connect(addr.trim())?;
         socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-        socket.write_all(b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n")?;
+        let request = b"GET /metrics HTTP/1.1\r\nHost: linkage\r\n\r\n";
         let mut body = String::new();
-        socket.read_to_string(&mut body)?;
+        match tls {
+            None => {
+                socket.write_all(request)?;
+                socket.read_to_string(&mut body)?;
+            }
+            Some(tls) => {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+                let connection = rustls::ClientConnection::new(tls, name)?;
+                let mut stream = rustls::StreamOwned::new(connection, socket);
+                stream.write_all(request)?;
+                // The server closes after its answer, without close_notify
+                // at times: what arrived is the answer.
+                let mut bytes = Vec::new();
+                let _ = stream.read_to_end(&mut bytes);
+                body = String::from_utf8_lossy(&bytes).into_owned();
+            }
+        }
         Ok(Metrics { body })
     }
 

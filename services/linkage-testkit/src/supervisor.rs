@@ -58,6 +58,11 @@ impl Supervisor {
         Ok(supervisor)
     }
 
+    /// The TLS its clients connect with (`None` for a plaintext topology).
+    pub fn client_tls(&self) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+        crate::pki::local_tls(&self.workdir)
+    }
+
     /// What runs.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -243,12 +248,16 @@ impl Drop for Supervisor {
 
 /// Waits until a node's health check answers SERVING and it has checked
 /// its own streams with its peers (so that it takes appends).
-pub async fn wait_serving(grpc: &str, deadline: Instant) -> anyhow::Result<()> {
+pub async fn wait_serving(
+    grpc: &str,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+    deadline: Instant,
+) -> anyhow::Result<()> {
     use linkage_proto::v1::admin_service_client::AdminServiceClient;
     use tonic_health::pb::health_client::HealthClient;
     loop {
         let attempt = async {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))?.connect().await?;
+            let channel = crate::pki::endpoint(grpc, tls)?.connect().await?;
             let answer = HealthClient::new(channel.clone())
                 .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
                 .await?

@@ -105,15 +105,39 @@ impl LocalTopology {
         self.manifest().node(code).and_then(|n| n.data_dir(code)).expect("a node of the topology")
     }
 
-    /// A node's gRPC URL; one that refuses connections while it is down.
-    pub fn url(&self, code: &str) -> String {
-        let grpc = self.manifest().node(code).ok().and_then(|n| n.grpc.clone());
-        format!("http://{}", grpc.unwrap_or_default())
+    /// A node's gRPC address (`host:port`); one that refuses connections
+    /// while it is down.
+    pub fn addr(&self, code: &str) -> String {
+        self.manifest().node(code).ok().and_then(|n| n.grpc.clone()).unwrap_or_default()
+    }
+
+    /// The TLS clients connect to the topology with, as the local operator.
+    pub fn client_tls(&self) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+        self.supervisor.client_tls()
+    }
+
+    /// An endpoint for a node read afresh from its `grpc.addr` at each
+    /// call, so that it follows restarts.
+    pub fn endpoint_following(
+        &self,
+        code: &str,
+    ) -> impl Fn() -> anyhow::Result<tonic::transport::Endpoint> + Send + 'static {
+        let dir = self.data_dir(code);
+        let tls = self.client_tls().ok().flatten();
+        move || {
+            let addr = std::fs::read_to_string(dir.join("grpc.addr")).unwrap_or_default();
+            crate::pki::endpoint(addr.trim(), tls.as_ref())
+        }
+    }
+
+    /// The topology's CA.
+    pub fn pki(&self) -> anyhow::Result<crate::pki::Pki> {
+        crate::pki::Pki::open_or_create(&self.workdir.path().join("pki"))
     }
 
     /// A new connection to a node.
     pub async fn channel(&self, code: &str) -> anyhow::Result<Channel> {
-        Ok(tonic::transport::Endpoint::from_shared(self.url(code))?
+        Ok(crate::pki::endpoint(&self.addr(code), self.client_tls()?.as_ref())?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .connect()
@@ -132,7 +156,8 @@ impl LocalTopology {
 
     /// One scrape of a node's `/metrics`.
     pub fn metrics(&self, code: &str) -> anyhow::Result<crate::node::Metrics> {
-        crate::node::Metrics::scrape(&self.data_dir(code))
+        let tls = self.pki()?.rustls_client(Some(crate::pki::OPERATOR))?;
+        crate::node::Metrics::scrape(&self.data_dir(code), Some(tls))
     }
 
     /// SIGKILL a node. Its address goes with it (from grpc.addr and from

@@ -6,7 +6,9 @@
 use anyhow::Context;
 use linkage_core::topology::TopologyFile;
 use linkage_core::{subjects, Topology};
+use linkage_pki::write_private;
 use linkage_testkit::manifest::{Manifest, Process, FILE_NAME};
+use linkage_testkit::pki::{Pki, ALL_ROLES, OPERATOR};
 use linkage_testkit::process::{alive, spawn_detached, wait_for_file};
 use linkage_testkit::supervisor::{wait_serving, Supervisor};
 use std::path::{Path, PathBuf};
@@ -40,17 +42,6 @@ pub fn enroll(topology_path: &Path, keys_dir: &Path) -> anyhow::Result<TopologyF
     }
     Topology::from_file(file.clone())?;
     Ok(file)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 /// Writes `out/nats-server.conf` (one user per node, publish only on its
@@ -148,13 +139,23 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     };
 
     let node_bin = bin_dir.join("linkage-node");
+    // The topology's own CA: each node's key and signing request are made
+    // in its own directory, as an office makes them; the local operator's
+    // client certificate is every tool's identity here.
+    let pki = Pki::open_or_create(&workdir.join("pki"))?;
+    pki.client(OPERATOR)?;
     let mut nodes = std::collections::BTreeMap::new();
     for node in topology.nodes() {
         let dir = workdir.join("nodes").join(node.code.as_str());
         std::fs::create_dir_all(&dir)?;
         let _ = std::fs::remove_file(dir.join("grpc.addr"));
+        let files = pki.node_files(node.code.as_str(), &dir)?;
+        let config = dir.join("node.toml");
+        std::fs::write(&config, linkage_testkit::pki::node_config(&files, &[(OPERATOR, ALL_ROLES)]))?;
         let argv: Vec<String> = vec![
             node_bin.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
             "--node".into(),
             node.code.to_string(),
             "--topology".into(),
@@ -190,11 +191,12 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     // `down` can still stop everything that was started.
     let mut manifest = Manifest { nats, nodes };
     manifest.write(&workdir)?;
+    let tls = linkage_testkit::pki::local_tls(&workdir)?;
     for (code, p) in manifest.nodes.iter_mut() {
         let dir = p.data_dir(code)?;
         let grpc = wait_for_file(&dir.join("grpc.addr"), deadline, &format!("node {code}"))?;
         p.metrics = Some(wait_for_file(&dir.join("metrics.addr"), deadline, &format!("node {code}"))?);
-        wait_serving(&grpc, deadline).await.with_context(|| format!("node {code}"))?;
+        wait_serving(&grpc, tls.as_ref(), deadline).await.with_context(|| format!("node {code}"))?;
         p.grpc = Some(grpc);
     }
     manifest.write(&workdir)?;
@@ -224,5 +226,5 @@ pub async fn local_restart(workdir: &Path, code: &str) -> anyhow::Result<()> {
     let mut supervisor = Supervisor::attach(workdir)?;
     supervisor.start(code)?;
     let addr = supervisor.wait_bound(code, UP_TIMEOUT).await?;
-    wait_serving(&addr.to_string(), deadline).await
+    wait_serving(&addr.to_string(), supervisor.client_tls()?.as_ref(), deadline).await
 }

@@ -16,12 +16,17 @@
 //!   health, NATS, restore state, lag and events), `nats-config`, and `local
 //!   up | down | kill | restart | url` (`deploy.rs`): build, enroll and run
 //!   topologies.
+//! - `pki init-ca | request | sign` (`pki.rs`): the province's CA; keys and
+//!   signing requests made where they are used.
+//! - `client.rs`: `--addr` and the TLS flags (`--ca`, `--cert`, `--key`)
+//!   into a connection.
 
 mod append;
 mod client;
 mod deploy;
 mod json;
 mod labels;
+mod pki;
 mod render;
 mod show;
 mod table;
@@ -40,9 +45,11 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The node's gRPC address, e.g. http://127.0.0.1:7700
-    #[arg(long, global = true, env = "LINKCTL_ADDR", default_value = "http://127.0.0.1:7700")]
+    /// The node's gRPC address, e.g. https://127.0.0.1:7700
+    #[arg(long, global = true, env = "LINKCTL_ADDR", default_value = "https://127.0.0.1:7700")]
     addr: String,
+    #[command(flatten)]
+    tls: client::TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,6 +149,10 @@ enum Command {
     /// Topology files, and the health of a running local topology.
     #[command(subcommand)]
     Topology(TopologyCommand),
+    /// Certificates: the province's CA, keys and signing requests made
+    /// where they are used, signing.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
 }
 
 #[derive(Subcommand)]
@@ -241,7 +252,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    client::configure(&cli.tls)?;
     match cli.command {
+        Command::Pki(command) => pki::run(command),
         Command::Topology(TopologyCommand::Enroll { topology, keys_dir }) => {
             print!("{}", toml::to_string(&deploy::enroll(&topology, &keys_dir)?)?);
             Ok(())
@@ -280,7 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local(LocalCommand::Kill { workdir, code }) => deploy::local_kill(&workdir, &code),
         Command::Local(LocalCommand::Restart { workdir, code }) => deploy::local_restart(&workdir, &code).await,
         Command::Local(LocalCommand::Url { workdir, code }) => {
-            println!("http://{}", deploy::local_node(&workdir, &code)?.grpc.unwrap_or_default());
+            println!("https://{}", deploy::local_node(&workdir, &code)?.grpc.unwrap_or_default());
             Ok(())
         }
         Command::Local(LocalCommand::Down { workdir }) => {
@@ -327,7 +340,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let topology = topostatus::read_topology(topology.as_deref(), &dir)?;
             let extra = file.nodes.iter().map(|(code, p)| (code.clone(), p.name.clone().unwrap_or_default())).collect();
             let tree = topostatus::tree(topology.as_ref(), &extra);
-            let probes = topostatus::probe_all(&file, timeout.unwrap_or(topostatus::PROBE_TIMEOUT)).await;
+            // The flags' TLS, or the local runner's own CA beside nodes.json.
+            let tls = match client::tls() {
+                Some(tls) => Some(tls.clone()),
+                None => linkage_testkit::pki::local_tls(&dir)?,
+            };
+            let probes = topostatus::probe_all(&file, tls, timeout.unwrap_or(topostatus::PROBE_TIMEOUT)).await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&topostatus::to_json(topology.as_ref(), &tree, &probes))?);
             } else {

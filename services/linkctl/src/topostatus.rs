@@ -122,11 +122,11 @@ async fn within<T, E: std::error::Error + 'static>(
 
 /// Asks one node (`host:port`) for health, status and replication, each
 /// call (and the connect) waiting at most `timeout`.
-pub async fn probe(grpc: Option<String>, timeout: Duration) -> Probe {
+pub async fn probe(grpc: Option<String>, tls: Option<tonic::transport::ClientTlsConfig>, timeout: Duration) -> Probe {
     let Some(addr) = grpc.clone() else {
         return Probe::new(Health::Down("no gRPC address recorded in nodes.json".into()), grpc);
     };
-    let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{addr}")) {
+    let endpoint = match linkage_testkit::pki::endpoint(&addr, tls.as_ref()) {
         Ok(e) => e.connect_timeout(timeout).timeout(timeout),
         Err(e) => return Probe::new(Health::Down(format!("bad address {addr}: {e}")), grpc),
     };
@@ -200,9 +200,16 @@ pub fn read_topology(explicit: Option<&Path>, dir: &Path) -> anyhow::Result<Opti
 }
 
 /// Probes every node of `nodes` at once, each with `timeout`.
-pub async fn probe_all(nodes: &NodesFile, timeout: Duration) -> BTreeMap<String, Probe> {
-    let tasks: Vec<_> =
-        nodes.nodes.iter().map(|(code, p)| (code.clone(), tokio::spawn(probe(p.grpc.clone(), timeout)))).collect();
+pub async fn probe_all(
+    nodes: &NodesFile,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+    timeout: Duration,
+) -> BTreeMap<String, Probe> {
+    let tasks: Vec<_> = nodes
+        .nodes
+        .iter()
+        .map(|(code, p)| (code.clone(), tokio::spawn(probe(p.grpc.clone(), tls.clone(), timeout))))
+        .collect();
     let mut out = BTreeMap::new();
     for (code, task) in tasks {
         let probe = task.await.unwrap_or_else(|e| Probe::new(Health::Down(format!("probe failed: {e}")), None));
@@ -454,10 +461,10 @@ node          code    health       nats  restored  lag events  max lag s  events
     async fn a_dead_address_is_down_quickly() {
         let (_held, dead) = linkage_testkit::unused_address();
         let started = std::time::Instant::now();
-        let p = probe(Some(dead.to_string()), PROBE_TIMEOUT).await;
+        let p = probe(Some(dead.to_string()), None, PROBE_TIMEOUT).await;
         assert!(matches!(p.health, Health::Down(_)), "{p:?}");
         assert!(started.elapsed() < PROBE_TIMEOUT + Duration::from_secs(1));
-        assert!(matches!(probe(None, PROBE_TIMEOUT).await.health, Health::Down(_)));
+        assert!(matches!(probe(None, None, PROBE_TIMEOUT).await.health, Health::Down(_)));
     }
 
     #[tokio::test]
@@ -466,7 +473,7 @@ node          code    health       nats  restored  lag events  max lag s  events
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let started = std::time::Instant::now();
-        let p = probe(Some(addr.to_string()), PROBE_TIMEOUT).await;
+        let p = probe(Some(addr.to_string()), None, PROBE_TIMEOUT).await;
         assert!(matches!(p.health, Health::Down(_)), "{p:?}");
         assert!(started.elapsed() < 2 * PROBE_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
         drop(listener);

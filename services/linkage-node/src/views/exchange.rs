@@ -1,7 +1,7 @@
 //! `ExchangeService` (畅通): 社情民意 items with their trail and score, the
 //! statistics per committee, and notices with who has acknowledged them.
 
-use super::{check_enum, millis, optional_code, Views, Watch};
+use super::{check_enum, optional_code, Views, Watch};
 use crate::convert;
 use linkage_core::pb;
 use linkage_core::views::query;
@@ -54,7 +54,7 @@ impl ExchangeService for Views {
     ) -> Result<Response<pb::GetInfoStatisticsResponse>, Status> {
         let r = request.into_inner();
         optional_code("node", &r.node)?;
-        let (start, end) = (millis(&r.start), millis(&r.end));
+        let (start, end) = (super::given_millis("start", &r.start)?, super::given_millis("end", &r.end)?);
         if let (Some(s), Some(e)) = (start, end) {
             if e <= s {
                 return Err(convert::invalid("end", "must be after start"));

@@ -79,7 +79,7 @@ impl Views {
         if id.is_empty() {
             return Err(convert::invalid("id", "is required"));
         }
-        let id = if M::KIND == RecordKind::Group { id.to_string() } else { event_id(id)? };
+        let id = if M::KIND == RecordKind::Group { group_id("id", id)? } else { event_id(id)? };
         self.node
             .store
             .view::<M>(&id)
@@ -195,6 +195,22 @@ pub(super) fn optional_code(field: &str, code: &str) -> Result<(), Status> {
 
 pub(super) fn check_enum<E: TryFrom<i32>>(field: &str, value: i32) -> Result<(), Status> {
     E::try_from(value).map(drop).map_err(|_| convert::invalid(field, format!("{value} is not a known value")))
+}
+
+/// A query's timestamp `field`, checked as `Append` checks one, in ms.
+pub(super) fn given_millis(field: &str, ts: &Option<prost_types::Timestamp>) -> Result<Option<i64>, Status> {
+    if let Some(t) = ts {
+        linkage_core::validate::check_timestamp(field, t).map_err(|e| convert::append_error(&e))?;
+    }
+    Ok(millis(ts))
+}
+
+/// A group id, checked before any lookup: an error never echoes it.
+pub(super) fn group_id(field: &str, id: &str) -> Result<String, Status> {
+    if id.is_empty() {
+        return Err(convert::invalid(field, "is required"));
+    }
+    id.parse::<linkage_core::channel::GroupId>().map(|_| id.to_owned()).map_err(|why| convert::invalid(field, why))
 }
 
 pub(super) fn millis(ts: &Option<prost_types::Timestamp>) -> Option<i64> {

@@ -34,10 +34,7 @@ impl ProgressService for Views {
     }
 
     async fn get_group(&self, request: Request<pb::GetGroupRequest>) -> Result<Response<pb::GetGroupResponse>, Status> {
-        let id = request.into_inner().group_id;
-        if id.is_empty() {
-            return Err(convert::invalid("group_id", "is required"));
-        }
+        let id = super::group_id("group_id", &request.into_inner().group_id)?;
         let group: pb::Group = self
             .node
             .store
@@ -64,7 +61,7 @@ impl ProgressService for Views {
         let limit = page_size(r.page_size)?;
         // Without as_of the first page fixes "now" and the token carries it,
         // so that every page judges by the same moment.
-        let given = millis(&r.as_of);
+        let given = super::given_millis("as_of", &r.as_of)?;
         let scope = format!("overdue/{}/{}", given.map_or("now".to_string(), |ms| ms.to_string()), r.assignee);
         let cursor = paging::cursor(&r.page_token, &scope)?.unwrap_or_default();
         let bad = paging::bad_token;

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 /// A raw NATS client with `code`'s generated credentials and inbox.
 pub async fn liar(topo: &LocalTopology, code: &str) -> async_nats::Client {
     let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
+    let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
     async_nats::ConnectOptions::new()
         .user_and_password(creds.user, creds.password)
+        .require_tls(true)
+        .add_root_certificates(ca)
+        .add_client_certificate(cert, key)
         .custom_inbox_prefix(format!("_INBOX_{code}"))
         .connect(topo.nats_url())
         .await

@@ -15,9 +15,13 @@ use tokio::sync::mpsc;
 /// A raw NATS client with a node's credentials; server errors arrive on the receiver.
 async fn raw_client(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
     let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
+    let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
     let (tx, rx) = mpsc::unbounded_channel();
     let client = async_nats::ConnectOptions::new()
         .user_and_password(creds.user, creds.password)
+        .require_tls(true)
+        .add_root_certificates(ca)
+        .add_client_certificate(cert, key)
         .custom_inbox_prefix(format!("_INBOX_{code}"))
         .event_callback(move |event| {
             let tx = tx.clone();
@@ -213,4 +217,52 @@ async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
         assert!(Instant::now() < deadline, "the fork was not reported");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The broker takes clients over TLS only, with a certificate of the
+/// province's CA: a plaintext client is told TLS is required, one with
+/// another CA's certificate fails the handshake, and a node's own
+/// credentials over TLS get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_refuses_plaintext_and_other_cas() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let creds = NatsCredentials::load(&topo.credentials("620722")).unwrap();
+    let addr = topo.nats_url().trim_start_matches("nats://").to_owned();
+
+    // Plaintext, by hand: INFO says TLS is required, and a CONNECT in
+    // the clear is answered with an error, not +OK or PONG.
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
+    let info = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(info.contains("\"tls_required\":true"), "{info}");
+    let connect = format!(
+        "CONNECT {{\"user\":\"{}\",\"pass\":\"{}\",\"verbose\":false}}\r\nPING\r\n",
+        creds.user, creds.password
+    );
+    let _ = tcp.write_all(connect.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("PONG"), "a plaintext client got in: {answer}");
+
+    // Another CA's certificate.
+    let foreign_dir = tempfile::tempdir().unwrap();
+    let foreign = linkage_testkit::pki::Pki::open_or_create(foreign_dir.path()).unwrap();
+    let (cert, key) = foreign.client("620722").unwrap();
+    let (ca, _, _) = topo.nats_tls().unwrap();
+    let refused = async_nats::ConnectOptions::new()
+        .user_and_password(creds.user.clone(), creds.password.clone())
+        .require_tls(true)
+        .add_root_certificates(ca)
+        .add_client_certificate(cert, key)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(topo.nats_url())
+        .await;
+    assert!(refused.is_err(), "a certificate of another CA got in");
+
+    // The node's own credentials over TLS.
+    let (client, _) = raw_client(&topo, "620722").await;
+    client.flush().await.unwrap();
 }

@@ -290,24 +290,25 @@ impl Cluster {
     /// The counters of a node's Prometheus `/metrics`, each summed over
     /// its labels.
     pub async fn counters(&self, code: &str) -> anyhow::Result<Counters> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let node = self.supervisor().manifest().node(code)?;
         let text = node.metrics.as_deref().with_context(|| format!("no metrics address for {code}"))?;
         let addr: SocketAddr = text.parse().with_context(|| format!("metrics address of {code}: {text:?}"))?;
         anyhow::ensure!(addr.ip().is_loopback(), "{code} serves metrics on {addr}, not on loopback");
-        let scrape = async {
-            let mut socket = tokio::net::TcpStream::connect(addr).await?;
-            socket
-                .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-                .await?;
-            let mut response = String::new();
-            socket.read_to_string(&mut response).await?;
-            anyhow::Ok(response)
-        };
+        // Over TLS as the local operator, as Prometheus scrapes an office.
+        let pki = linkage_testkit::pki::Pki::open_or_create(&self.supervisor().workdir().join("pki"))?;
+        let tls = pki.rustls_client(Some(linkage_testkit::pki::OPERATOR))?;
+        let dir = node.data_dir(code)?;
+        let scrape = tokio::task::spawn_blocking(move || linkage_testkit::Metrics::scrape(&dir, Some(tls)));
         let response = tokio::time::timeout(SCRAPE_TIMEOUT, scrape)
             .await
-            .map_err(|_| anyhow::anyhow!("scraping {code}'s metrics timed out"))?
-            .with_context(|| format!("scraping {code}'s metrics at {addr}"))?;
+            .map_err(|_| anyhow::anyhow!("scraping {code}'s metrics timed out"))??
+            .with_context(|| format!("scraping {code}'s metrics at {addr}"))?
+            .body;
+        anyhow::ensure!(
+            response.starts_with("HTTP/1.1 200"),
+            "{code}'s /metrics answered {:?}",
+            response.lines().next().unwrap_or_default()
+        );
         let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
         Ok(Counters::parse(body))
     }
@@ -340,7 +341,8 @@ impl Cluster {
         std::fs::write(conf, text).with_context(|| format!("writing {conf}"))?;
         signal(nats.pid, Signal::SIGHUP);
 
-        let user = NatsUser { url: self.nats_url(), user: BENCH_USER.into(), password };
+        let tls = linkage_testkit::pki::local_nats_tls(self.supervisor().workdir());
+        let user = NatsUser { url: self.nats_url(), user: BENCH_USER.into(), password, tls };
         let deadline = Instant::now() + RELOAD_TIMEOUT;
         loop {
             match crate::raw_nats::connect(&user).await {

@@ -26,6 +26,8 @@ pub struct NatsUser {
     pub user: String,
     /// Random, written to the server's configuration only.
     pub password: String,
+    /// (CA, certificate, key) for TLS to the broker, as nodes connect.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Where the request/reply baseline asks and answers.
@@ -53,7 +55,14 @@ const FLOW_DURATION_MAX: Duration = Duration::from_secs(30);
 /// A connection as the bench user, with replies under its own inbox
 /// prefix as a node's are.
 pub async fn connect(user: &NatsUser) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::with_user_and_password(user.user.clone(), user.password.clone())
+    let mut options = async_nats::ConnectOptions::with_user_and_password(user.user.clone(), user.password.clone());
+    if let Some((ca, cert, key)) = &user.tls {
+        options = options
+            .require_tls(true)
+            .add_root_certificates(ca.clone())
+            .add_client_certificate(cert.clone(), key.clone());
+    }
+    options
         .custom_inbox_prefix(BENCH_INBOX_PREFIX)
         .connection_timeout(REQUEST_TIMEOUT)
         .request_timeout(Some(REQUEST_TIMEOUT))

@@ -177,8 +177,10 @@ impl Gate {
             let all = [Role::Platform, Role::Reader, Role::Operator].into_iter().collect();
             return Ok(Caller { principal: None, roles: all });
         }
+        if need == Need::Nobody {
+            return Ok(Caller { principal: principal.and_then(Result::ok), roles: BTreeSet::new() });
+        }
         let principal = match principal {
-            None if need == Need::Nobody => return Ok(Caller { principal: None, roles: BTreeSet::new() }),
             None => {
                 return Err(Status::unauthenticated("no client certificate: present one signed by the province's CA"))
             }
@@ -187,9 +189,6 @@ impl Gate {
         };
         let list = self.list.read().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(roles) = list.get(&principal) else {
-            if need == Need::Nobody {
-                return Ok(Caller { principal: Some(principal), roles: BTreeSet::new() });
-            }
             return Err(Status::permission_denied(format!(
                 "principal {principal} is not allowed on node {}",
                 self.node

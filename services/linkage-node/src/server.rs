@@ -121,7 +121,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                     (Some(creds.user), Some(creds.password))
                 }
             };
-            let options = linkage_replication::nats::NatsOptions { url: url.clone(), user, password };
+            // Over TLS whenever the node serves TLS: the province's CA,
+            // and the node's own certificate as the client's.
+            let tls = config.tls.as_ref().map(|files| linkage_replication::nats::NatsTls {
+                ca: files.client_ca.clone(),
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+            });
+            let options = linkage_replication::nats::NatsOptions { url: url.clone(), user, password, tls };
             let transport = linkage_replication::nats::Nats::connect(origin, &options).await?;
             // An identity that existed before an empty store: this node may
             // have appended before; it must learn its own heads first. The

@@ -24,6 +24,21 @@ pub struct NatsOptions {
     pub user: Option<String>,
     /// Its password.
     pub password: Option<String>,
+    /// TLS to the servers; plaintext when `None` (a loopback topology
+    /// without TLS only).
+    pub tls: Option<NatsTls>,
+}
+
+/// TLS to nats-server: the CA its certificate chains to, and the node's
+/// own certificate and key, which the server checks (`verify: true`).
+#[derive(Clone, Debug)]
+pub struct NatsTls {
+    /// The province's CA certificate (PEM).
+    pub ca: std::path::PathBuf,
+    /// This node's certificate (PEM).
+    pub cert: std::path::PathBuf,
+    /// Its key (PEM).
+    pub key: std::path::PathBuf,
 }
 
 /// A node's NATS connection.
@@ -72,6 +87,12 @@ impl Nats {
             });
         if let (Some(user), Some(password)) = (&options.user, &options.password) {
             connect = connect.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(tls) = &options.tls {
+            connect = connect
+                .require_tls(true)
+                .add_root_certificates(tls.ca.clone())
+                .add_client_certificate(tls.cert.clone(), tls.key.clone());
         }
         let client = connect.connect(options.url.as_str()).await.map_err(|e| TransportError::Other(e.to_string()))?;
         Ok(Nats { client, connected })

@@ -184,3 +184,13 @@ pub fn node_tls_flags(code: &str, data_dir: &Path) -> anyhow::Result<Vec<String>
         files.client_ca.display().to_string(),
     ])
 }
+
+/// The files a raw NATS client of the local topology in `workdir` shows:
+/// (CA, the local operator's certificate, its key); `None` without a CA.
+pub fn local_nats_tls(workdir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let dir = workdir.join("pki");
+    let clients = dir.join("clients");
+    dir.join("ca.crt")
+        .exists()
+        .then(|| (dir.join("ca.crt"), clients.join(format!("{OPERATOR}.crt")), clients.join(format!("{OPERATOR}.key"))))
+}

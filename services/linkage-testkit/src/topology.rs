@@ -95,6 +95,12 @@ impl LocalTopology {
         self.manifest().nats.url.clone().unwrap_or_default()
     }
 
+    /// What a raw NATS client shows the topology's broker over TLS: (CA,
+    /// certificate, key).
+    pub fn nats_tls(&self) -> Option<(PathBuf, PathBuf, PathBuf)> {
+        crate::pki::local_nats_tls(self.workdir.path())
+    }
+
     /// A node's NATS credentials file.
     pub fn credentials(&self, code: &str) -> PathBuf {
         self.workdir.path().join("creds").join(format!("{code}.toml"))

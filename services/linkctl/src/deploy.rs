@@ -7,6 +7,7 @@ use anyhow::Context;
 use linkage_core::topology::TopologyFile;
 use linkage_core::{subjects, Topology};
 use linkage_pki::write_private;
+use linkage_pki::ServerFiles;
 use linkage_testkit::manifest::{Manifest, Process, FILE_NAME};
 use linkage_testkit::pki::{Pki, ALL_ROLES, OPERATOR};
 use linkage_testkit::process::{alive, spawn_detached, wait_for_file};
@@ -47,7 +48,12 @@ pub fn enroll(topology_path: &Path, keys_dir: &Path) -> anyhow::Result<TopologyF
 /// Writes `out/nats-server.conf` (one user per node, publish only on its
 /// own subjects, subscribe only on what it is entitled to, replies through
 /// `allow_responses`) and `out/creds/<code>.toml` per node.
-pub fn nats_config(topology: &Topology, out: &Path, listen: &str) -> anyhow::Result<PathBuf> {
+pub fn nats_config(
+    topology: &Topology,
+    out: &Path,
+    listen: &str,
+    tls: Option<&ServerFiles>,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(out.join("creds"))?;
     let quote = |items: &[String]| items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
     let (host, port) = listen.rsplit_once(':').context("--listen must be HOST:PORT")?;
@@ -56,7 +62,17 @@ pub fn nats_config(topology: &Topology, out: &Path, listen: &str) -> anyhow::Res
     conf.push_str("# One user per committee node. A node may publish only on subjects that carry\n");
     conf.push_str("# its own code and subscribe only to what it is entitled to (see ARCHITECTURE.md).\n");
     conf.push_str(&format!("host: \"{host}\"\nport: {port}\n"));
-    conf.push_str("max_payload: 1048576\nwrite_deadline: \"10s\"\n\nauthorization {\n  users = [\n");
+    conf.push_str("max_payload: 1048576\nwrite_deadline: \"10s\"\n");
+    if let Some(tls) = tls {
+        // Every client over TLS, with a certificate of the province's CA.
+        conf.push_str(&format!(
+            "\ntls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  timeout: 5\n}}\n",
+            tls.cert.display(),
+            tls.key.display(),
+            tls.client_ca.display()
+        ));
+    }
+    conf.push_str("\nauthorization {\n  users = [\n");
     for node in topology.nodes() {
         let password = hex::encode(rand::random::<[u8; 24]>());
         let p = subjects::permissions(topology, node.code);
@@ -96,6 +112,11 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     std::fs::write(&enrolled, toml::to_string(&file)?)?;
     let topology = Topology::from_file(file)?;
 
+    // The broker's key and request made in its own directory, as a
+    // province's NATS machine makes them; clients must show a certificate
+    // of the same CA.
+    let pki = Pki::open_or_create(&workdir.join("pki"))?;
+    let nats_tls = pki.node_files("nats", &workdir.join("nats"))?;
     // A fixed port (free now) rather than -1, so that the recorded argv
     // restarts the broker where the nodes will look for it. Another process
     // may take the port between our probe and the server's bind: then the
@@ -106,7 +127,7 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     let (port, nats_argv, nats_pid) = loop {
         attempt += 1;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"))?;
+        let conf = nats_config(&topology, &workdir, &format!("127.0.0.1:{port}"), Some(&nats_tls))?;
         let argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
         let _ = std::fs::remove_file(&log);
         let pid = spawn_detached(&argv, &log)?.id();
@@ -139,10 +160,9 @@ pub async fn local_up(topology_path: &Path, workdir: &Path, bin_dir: &Path) -> a
     };
 
     let node_bin = bin_dir.join("linkage-node");
-    // The topology's own CA: each node's key and signing request are made
-    // in its own directory, as an office makes them; the local operator's
-    // client certificate is every tool's identity here.
-    let pki = Pki::open_or_create(&workdir.join("pki"))?;
+    // Each node's key and signing request are made in its own directory,
+    // as an office makes them; the local operator's client certificate is
+    // every tool's identity here.
     pki.client(OPERATOR)?;
     let mut nodes = std::collections::BTreeMap::new();
     for node in topology.nodes() {

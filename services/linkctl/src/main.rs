@@ -142,6 +142,17 @@ enum Command {
         /// Where nats-server listens.
         #[arg(long, default_value = "127.0.0.1:4222")]
         listen: String,
+        /// The server's TLS certificate (PEM, from `linkctl pki`): with
+        /// --tls-key and --tls-ca, every client must come over TLS with a
+        /// certificate of that CA
+        #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+        tls_cert: Option<PathBuf>,
+        /// The server's TLS key (PEM)
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// The province's CA certificate (PEM) that clients' certificates chain to
+        #[arg(long, requires = "tls_cert")]
+        tls_ca: Option<PathBuf>,
     },
     /// Run a whole topology on this machine (what deploy/local/up and down call).
     #[command(subcommand)]
@@ -259,10 +270,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", toml::to_string(&deploy::enroll(&topology, &keys_dir)?)?);
             Ok(())
         }
-        Command::NatsConfig { topology, out, listen } => {
+        Command::NatsConfig { topology, out, listen, tls_cert, tls_key, tls_ca } => {
             let text = std::fs::read_to_string(&topology).with_context(|| format!("reading {}", topology.display()))?;
             let topology = linkage_core::Topology::from_toml(&text)?;
-            let path = deploy::nats_config(&topology, &out, &listen)?;
+            let tls = match (tls_cert, tls_key, tls_ca) {
+                (Some(cert), Some(key), Some(client_ca)) => Some(linkage_pki::ServerFiles { cert, key, client_ca }),
+                _ => None,
+            };
+            let path = deploy::nats_config(&topology, &out, &listen, tls.as_ref())?;
             println!(
                 "wrote {} and {} credential files under {}",
                 path.display(),

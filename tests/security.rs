@@ -262,6 +262,20 @@ async fn the_broker_refuses_plaintext_and_other_cas() {
         .await;
     assert!(refused.is_err(), "a certificate of another CA got in");
 
+    // A good certificate but no user: refused. Debian's nats-server
+    // 2.9.10 is in CVE-2023-47090's range (an `accounts` block holding
+    // only $SYS let clients in without authentication); the generated
+    // configuration has no `accounts` block, and this shows the door shut.
+    let (ca, cert, key) = topo.nats_tls().unwrap();
+    let anonymous = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(ca)
+        .add_client_certificate(cert, key)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(topo.nats_url())
+        .await;
+    assert!(anonymous.is_err(), "a client without credentials got in");
+
     // The node's own credentials over TLS.
     let (client, _) = raw_client(&topo, "620722").await;
     client.flush().await.unwrap();

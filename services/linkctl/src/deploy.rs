@@ -72,6 +72,10 @@ pub fn nats_config(
             tls.client_ca.display()
         ));
     }
+    // Users in `authorization`, never beside an `accounts` block: on
+    // nats-server before 2.9.23 an `accounts` block holding only $SYS let
+    // clients in without authentication (CVE-2023-47090; Debian 12 ships
+    // 2.9.10). tests/security.rs shows a client without credentials refused.
     conf.push_str("\nauthorization {\n  users = [\n");
     for node in topology.nodes() {
         let password = hex::encode(rand::random::<[u8; 24]>());

@@ -215,7 +215,7 @@ fn renew(ca: &linkage_pki::Authority, key_pem: &str) -> String {
     let mut params = rcgen::CertificateParams::new(linkage_testkit::pki::local_hosts()).unwrap();
     params.distinguished_name.push(rcgen::DnType::CommonName, "620000");
     let csr = params.serialize_request(&key).unwrap().pem().unwrap();
-    ca.sign(&csr, Validity::days(2)).unwrap()
+    ca.sign(&csr, "620000", Validity::days(2)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,10 +392,18 @@ async fn the_linkctl_ceremony_gives_a_node_and_a_platform_that_work() {
     linkctl(&["pki", "init-ca", "--dir", &path(&ca)]);
     let tls = node_dir.join("tls");
     linkctl(&["pki", "request", "--principal", "620000", "--host", "127.0.0.1", "--out", &path(&tls)]);
-    let cert = linkctl(&["pki", "sign", "--ca-dir", &path(&ca), &path(&tls.join("620000.csr"))]);
+    let cert =
+        linkctl(&["pki", "sign", "--ca-dir", &path(&ca), "--principal", "620000", &path(&tls.join("620000.csr"))]);
     std::fs::write(tls.join("620000.crt"), cert).unwrap();
     linkctl(&["pki", "request", "--principal", PLATFORM, "--out", &path(&platform)]);
-    let cert = linkctl(&["pki", "sign", "--ca-dir", &path(&ca), &path(&platform.join(format!("{PLATFORM}.csr")))]);
+    let csr = platform.join(format!("{PLATFORM}.csr"));
+    let cert = linkctl(&["pki", "sign", "--ca-dir", &path(&ca), "--principal", PLATFORM, &path(&csr)]);
+    // The same request signed as someone else: refused.
+    let forged = std::process::Command::new(linkage_testkit::linkctl_bin())
+        .args(["pki", "sign", "--ca-dir", &path(&ca), "--principal", OPS, &path(&csr)])
+        .output()
+        .unwrap();
+    assert!(!forged.status.success(), "a request for {PLATFORM} signed as {OPS}");
     std::fs::write(platform.join(format!("{PLATFORM}.crt")), cert).unwrap();
     // A second request would replace the key: refused.
     let again = std::process::Command::new(linkage_testkit::linkctl_bin())

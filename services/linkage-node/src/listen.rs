@@ -35,12 +35,22 @@ impl TlsSource {
         Ok(Arc::new(TlsSource { files: files.clone(), alpn, current }))
     }
 
-    /// Reads the files again (SIGHUP): new handshakes use them, open
-    /// connections go on. On an error the old configuration stays.
-    pub fn reload(&self) -> anyhow::Result<()> {
-        let fresh = linkage_pki::load_server_config(&self.files, self.alpn)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        Ok(())
+    /// Reads `files` again (SIGHUP), which must name the files this
+    /// listener started with: new paths (a new CA file, say) need a
+    /// restart, and are refused rather than ignored.
+    pub fn prepare(&self, files: &ServerFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        anyhow::ensure!(
+            *files == self.files,
+            "reload: the [tls] paths changed ({} → {}); restart the node to use new paths",
+            self.files.cert.display(),
+            files.cert.display()
+        );
+        linkage_pki::load_server_config(files, self.alpn)
+    }
+
+    /// New handshakes use `config`; open connections go on.
+    pub fn swap(&self, config: Arc<rustls::ServerConfig>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {

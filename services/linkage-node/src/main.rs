@@ -61,6 +61,9 @@ async fn main() -> anyhow::Result<()> {
     // systemd during a slow start) gets the orderly stop and exit 0, not
     // death by the signal's default action.
     let mut stop = StopSignals::install()?;
+    // SIGHUP too, from the start: one during a long recovery waits for the
+    // node to serve, instead of killing it by the default action.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let config = Config::load(cli.config.as_deref(), &cli.overrides)?;
     init_logs(&config);
     // Listening already when this returns, not once the task first runs.
@@ -70,7 +73,6 @@ async fn main() -> anyhow::Result<()> {
     starting.abort();
     // SIGHUP: certificates and the allow-list again, from the same
     // file, environment and flags.
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let signal = loop {
         tokio::select! {
             signal = stop.recv() => break signal,

@@ -61,7 +61,8 @@ pub struct Running {
     pub store: Store,
     health: tonic_health::server::HealthReporter,
     servers: Vec<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
-    tls: Option<Arc<TlsSource>>,
+    /// Every listener's TLS, reloaded on SIGHUP.
+    tls: Vec<Arc<TlsSource>>,
     gate: Arc<access::Gate>,
 }
 
@@ -192,6 +193,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         tracing::warn!("the allow-list (`[access]`) is empty: only health answers");
     }
     let gate = access::Gate::new(mode, origin.to_string(), config.access.clone());
+    let mut tls_sources: Vec<Arc<TlsSource>> = tls.iter().cloned().collect();
 
     let listener = listen::bind(config.grpc_listen, "gRPC").await?;
     let grpc_addr = listener.local_addr()?;
@@ -200,8 +202,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         None => None,
     };
     if let Some(addr) = config.metrics_listen {
-        let metrics_tls = tls.as_ref().map(|tls| (tls.clone(), gate.clone()));
-        let bound = crate::metrics::serve(addr, metrics_tls, shutdown.clone()).await?;
+        // Its own TLS configuration: /metrics speaks HTTP/1.1, and a
+        // scraper offered only h2 would get a reply it cannot read.
+        let metrics_tls = match &config.tls {
+            Some(files) => Some(TlsSource::load(files, &[b"http/1.1"])?),
+            None => None,
+        };
+        tls_sources.extend(metrics_tls.clone());
+        let bound = crate::metrics::serve(addr, metrics_tls.map(|tls| (tls, gate.clone())), shutdown.clone()).await?;
         write_atomic(&config.data_dir.join("metrics.addr"), bound.to_string().as_bytes())?;
         tracing::info!(metrics = %bound, "serving Prometheus metrics at /metrics");
         // Set here, once the recorder is in place; a storage error sets 0,
@@ -253,7 +261,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
     tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),
         public_key = %hex::encode(public_key), events = store.last_position(), "serving");
-    Ok(Running { grpc_addr, admin_addr, shutdown, store, health, servers, tls, gate })
+    Ok(Running { grpc_addr, admin_addr, shutdown, store, health, servers, tls: tls_sources, gate })
 }
 
 impl Running {
@@ -261,9 +269,16 @@ impl Running {
     /// effect, from the next handshake and the next request on; open
     /// connections stay. Nothing changes when a file cannot be read.
     pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
-        if let Some(tls) = &self.tls {
-            anyhow::ensure!(config.tls.is_some(), "reload: `tls` was removed; restart the node to change that");
-            tls.reload()?;
+        match &config.tls {
+            None => anyhow::ensure!(self.tls.is_empty(), "reload: `tls` was removed; restart the node to change that"),
+            Some(files) => {
+                anyhow::ensure!(!self.tls.is_empty(), "reload: `tls` was added; restart the node to serve TLS");
+                // Read everything first: nothing changes unless all load.
+                let fresh = self.tls.iter().map(|tls| tls.prepare(files)).collect::<anyhow::Result<Vec<_>>>()?;
+                for (tls, config) in self.tls.iter().zip(fresh) {
+                    tls.swap(config);
+                }
+            }
         }
         self.gate.replace(config.access.clone());
         tracing::info!(principals = config.access.len(), "reloaded certificates and the allow-list");

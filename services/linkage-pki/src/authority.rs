@@ -95,7 +95,11 @@ impl Authority {
     /// Signs a request made by [`request`]: a certificate for the principal
     /// it names and the host names and addresses it asks for, for server
     /// and client authentication. Returns the certificate, PEM.
-    pub fn sign(&self, csr_pem: &str, validity: Validity) -> anyhow::Result<String> {
+    /// `principal` is the name the province checked the request is for:
+    /// a request naming another is refused (a file called `620722.csr`
+    /// must not come back as a certificate for `ops-gansu`).
+    pub fn sign(&self, csr_pem: &str, principal: &str, validity: Validity) -> anyhow::Result<String> {
+        let expected = principal;
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .context("not a PEM certificate signing request, or its signature does not verify")?;
         let principal = csr
@@ -105,6 +109,7 @@ impl Authority {
             .map(dn_text)
             .context("the request names no principal (no common name)")?;
         principal.parse::<Principal>().map_err(|e| anyhow::anyhow!("the request's principal {principal:?}: {e}"))?;
+        anyhow::ensure!(principal == expected, "the request is for principal {principal:?}, not {expected:?}: refused");
         for san in &csr.params.subject_alt_names {
             anyhow::ensure!(
                 matches!(san, SanType::DnsName(_) | SanType::IpAddress(_)),
@@ -128,7 +133,7 @@ impl Authority {
     /// Returns (certificate PEM, key PEM).
     pub fn issue(&self, principal: &str, hosts: &[String], validity: Validity) -> anyhow::Result<(String, String)> {
         let (key_pem, csr_pem) = request(principal, hosts)?;
-        Ok((self.sign(&csr_pem, validity)?, key_pem))
+        Ok((self.sign(&csr_pem, principal, validity)?, key_pem))
     }
 }
 
@@ -171,18 +176,20 @@ mod tests {
         let ca = Authority::create("test CA", Validity::days(1)).unwrap();
         let (key, csr) = request("platform-620702", &["127.0.0.1".into(), "localhost".into()]).unwrap();
         assert!(key.contains("PRIVATE KEY"));
-        let cert = ca.sign(&csr, Validity::days(1)).unwrap();
+        let cert = ca.sign(&csr, "platform-620702", Validity::days(1)).unwrap();
+        let refused = ca.sign(&csr, "ops-gansu", Validity::days(1)).unwrap_err().to_string();
+        assert!(refused.contains("not \"ops-gansu\""), "{refused}");
         let der = rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
         assert_eq!(Principal::of_certificate(&der).unwrap().as_str(), "platform-620702");
         let again = Authority::from_pem(ca.cert_pem(), &ca.key_pem()).unwrap();
-        again.sign(&csr, Validity::days(1)).unwrap();
+        again.sign(&csr, "platform-620702", Validity::days(1)).unwrap();
     }
 
     #[test]
     fn a_request_for_a_bad_principal_is_refused() {
         assert!(request("a b", &[]).unwrap_err().to_string().contains("principal"));
         let ca = Authority::create("test CA", Validity::days(1)).unwrap();
-        assert!(ca.sign("not a request", Validity::days(1)).is_err());
+        assert!(ca.sign("not a request", "x", Validity::days(1)).is_err());
     }
 
     use rustls_pki_types::pem::PemObject;

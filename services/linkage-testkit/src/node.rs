@@ -337,10 +337,20 @@ impl Metrics {
                 socket.read_to_string(&mut body)?;
             }
             Some(tls) => {
+                // Offered as Prometheus and curl offer them: the server
+                // must pick HTTP/1.1, the protocol it answers in.
+                let mut tls = (*tls).clone();
+                tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
                 let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
-                let connection = rustls::ClientConnection::new(tls, name)?;
+                let connection = rustls::ClientConnection::new(std::sync::Arc::new(tls), name)?;
                 let mut stream = rustls::StreamOwned::new(connection, socket);
                 stream.write_all(request)?;
+                let alpn = stream.conn.alpn_protocol().map(<[u8]>::to_vec);
+                anyhow::ensure!(
+                    alpn.as_deref() == Some(b"http/1.1".as_slice()),
+                    "/metrics negotiated {:?}, not http/1.1",
+                    alpn.map(|p| String::from_utf8_lossy(&p).into_owned())
+                );
                 // The server closes after its answer, without close_notify
                 // at times: what arrived is the answer.
                 let mut bytes = Vec::new();

@@ -41,6 +41,10 @@ pub enum PkiCommand {
         /// Directory holding ca.crt and ca.key.
         #[arg(long)]
         ca_dir: PathBuf,
+        /// The principal you checked the request is for; a request naming
+        /// another is refused.
+        #[arg(long)]
+        principal: String,
         /// The signing request (PEM), as `linkctl pki request` wrote it.
         csr: PathBuf,
         /// Days the certificate is valid.
@@ -69,10 +73,14 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
             std::fs::write(&csr_path, csr).with_context(|| format!("writing {}", csr_path.display()))?;
             println!("wrote {} (keep here) and {} (send to the province)", key_path.display(), csr_path.display());
         }
-        PkiCommand::Sign { ca_dir, csr, days } => {
+        PkiCommand::Sign { ca_dir, principal, csr, days } => {
+            anyhow::ensure!((1..=3650).contains(&days), "--days must be 1..=3650, got {days}");
             let ca = Authority::load(&ca_dir)?;
             let text = std::fs::read_to_string(&csr).with_context(|| format!("reading {}", csr.display()))?;
-            print!("{}", ca.sign(&text, Validity::days(days)).with_context(|| format!("{}", csr.display()))?);
+            let cert =
+                ca.sign(&text, &principal, Validity::days(days)).with_context(|| format!("{}", csr.display()))?;
+            eprintln!("signed a certificate for principal {principal}, valid {days} days");
+            print!("{cert}");
         }
     }
     Ok(())

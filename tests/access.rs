@@ -176,7 +176,12 @@ async fn a_principal_struck_from_the_list_is_refused_on_a_connection_opened_befo
     // A reload with a broken file changes nothing: the reader still reads.
     std::fs::write(dir.path().join("node.toml"), "[tls]\ncert = 3\n").unwrap();
     node.hangup().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Awaited in the node's log: the reload was tried, and refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default().contains("nothing reloaded") {
+        assert!(Instant::now() < deadline, "no refused reload in the log 10 s after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut reader =
         pb::exchange_service_client::ExchangeServiceClient::new(node.channel_as(Some(READER)).await.unwrap());
     reader.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap();
@@ -246,7 +251,7 @@ async fn the_operator_surface_listens_apart_with_the_same_tls_and_roles() {
     assert!(scrape(Some(PLATFORM)).starts_with("HTTP/1.1 403"));
     assert!(scrape(None).starts_with("HTTP/1.1 401"));
     let plain = linkage_testkit::Metrics::scrape(dir.path(), None).unwrap().body;
-    assert!(!plain.contains("linkage_"), "plaintext scrapes get nothing: {plain}");
+    assert!(!plain.starts_with("HTTP/1.1") && !plain.contains("linkage_"), "plaintext scrapes get nothing: {plain}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

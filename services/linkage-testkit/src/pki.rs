@@ -46,9 +46,7 @@ impl Pki {
     /// signing request made there, as an office makes them, and the
     /// certificate this CA signs. Kept when they exist.
     pub fn node_files(&self, code: &str, data_dir: &Path) -> anyhow::Result<ServerFiles> {
-        let dir = data_dir.join("tls");
-        let files =
-            ServerFiles { cert: dir.join("node.crt"), key: dir.join("node.key"), client_ca: dir.join("ca.crt") };
+        let files = node_file_paths(data_dir);
         if !files.cert.exists() {
             let (key, csr) = linkage_pki::request(code, &local_hosts())?;
             linkage_pki::write_private(&files.key, key.as_bytes())?;
@@ -109,6 +107,12 @@ impl Pki {
         };
         Ok(Arc::new(config))
     }
+}
+
+/// Where [`Pki::node_files`] puts a node's TLS files: `data_dir/tls/`.
+pub fn node_file_paths(data_dir: &Path) -> ServerFiles {
+    let dir = data_dir.join("tls");
+    ServerFiles { cert: dir.join("node.crt"), key: dir.join("node.key"), client_ca: dir.join("ca.crt") }
 }
 
 /// tonic's client TLS trusting `ca`, with a client certificate and key.

@@ -187,6 +187,54 @@ async fn a_principal_struck_from_the_list_is_refused_on_a_connection_opened_befo
     reader.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap();
 }
 
+/// The event with `id` as `principal` sees it: (who appended it, as shown).
+async fn appended_by_as(node: &NodeProcess, principal: &str, id: &str) -> String {
+    let mut log =
+        pb::event_log_service_client::EventLogServiceClient::new(node.channel_as(Some(principal)).await.unwrap());
+    let got = log.get(pb::GetRequest { id: id.to_owned() }).await.unwrap().into_inner();
+    got.event.unwrap().appended_by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_principal_that_appended_is_kept_with_the_event_and_shown_to_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    let mut platform =
+        pb::event_log_service_client::EventLogServiceClient::new(node.channel_as(Some(PLATFORM)).await.unwrap());
+    let appended = platform.append(notice("audited")).await.unwrap().into_inner().event.unwrap();
+    assert_eq!(appended.appended_by, "", "an append's answer does not echo it");
+    let id = appended.event.unwrap().id;
+
+    // An operator sees who appended it; a reader does not.
+    assert_eq!(appended_by_as(&node, OPERATOR, &id).await, PLATFORM);
+    assert_eq!(appended_by_as(&node, READER, &id).await, "");
+    let mut operator =
+        pb::event_log_service_client::EventLogServiceClient::new(node.channel_as(Some(OPERATOR)).await.unwrap());
+    let page = operator
+        .read(pb::ReadRequest {
+            range: Some(pb::read_request::Range::FromPosition(appended.position)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.events[0].appended_by, PLATFORM);
+    // The audit log names the caller of every append and admin call.
+    rebuild_as(&node, OPS).await.unwrap();
+    let audit = std::fs::read_to_string(dir.path().join("node.log")).unwrap();
+    for (principal, method) in [(PLATFORM, "Append"), (OPS, "RebuildViews")] {
+        assert!(
+            audit.lines().any(|l| l.contains("linkage::audit") && l.contains(principal) && l.contains(method)),
+            "no audit line of {principal} calling {method}"
+        );
+    }
+
+    // A view rebuild and a kill -9 leave it with the event.
+    node.kill9();
+    node.restart().unwrap();
+    assert_eq!(appended_by_as(&node, OPERATOR, &id).await, PLATFORM);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_swaps_the_certificate_without_dropping_a_connection() {
     let dir = tempfile::tempdir().unwrap();

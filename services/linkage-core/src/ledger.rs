@@ -96,6 +96,8 @@ pub struct NewEvent {
     /// The event as built, before signing: the views fold it without
     /// decoding `raw` again.
     pub event: pb::Event,
+    /// The principal whose request it answers (`ValidAppend::appended_by`).
+    pub appended_by: Option<String>,
 }
 
 /// The result of one request of a job.
@@ -235,7 +237,17 @@ fn plan_job(
         if let Some(keyed) = request.idempotency {
             keys.insert(keyed.key, KeyRecord { digest: keyed.digest, position: *position });
         }
-        events.push(NewEvent { position: *position, channel: request.channel, seq, id, raw, signed, event });
+        let appended_by = request.appended_by;
+        events.push(NewEvent {
+            position: *position,
+            channel: request.channel,
+            seq,
+            id,
+            raw,
+            signed,
+            event,
+            appended_by,
+        });
         outcomes.push(Outcome { position: *position, deduplicated: false });
         *position += 1;
     }

@@ -26,6 +26,10 @@ pub struct ValidAppend {
     /// The client's idempotency key and the content it stands for, if the
     /// request carries a key.
     pub idempotency: Option<Keyed>,
+    /// Who asked: the caller's principal, which the node keeps beside the
+    /// event in its own log (never signed, never replicated). Validation
+    /// leaves it `None`; the node sets it.
+    pub appended_by: Option<String>,
 }
 
 /// An idempotency key and the content of the request that carried it.
@@ -81,6 +85,7 @@ pub fn validate_append(
         refs: request.refs,
         occurred_at: request.occurred_at,
         idempotency,
+        appended_by: None,
     })
 }
 

@@ -52,8 +52,10 @@ pub fn storage(error: StoreError) -> Status {
 /// or else from its bytes.
 pub fn appended(appended: linkage_store::Appended) -> Result<pb::AppendResponse, Status> {
     let event = match appended.decoded {
-        Some(decoded) => pb::StoredEvent { position: appended.event.position, event: Some(decoded) },
-        None => stored(&appended.event)?,
+        Some(decoded) => {
+            pb::StoredEvent { position: appended.event.position, event: Some(decoded), ..Default::default() }
+        }
+        None => stored(&appended.event, false)?,
     };
     Ok(pb::AppendResponse { event: Some(event), deduplicated: appended.deduplicated })
 }
@@ -65,7 +67,7 @@ pub fn appended_basic(appended: linkage_store::Appended) -> Result<pb::AppendRes
     let deduplicated = appended.deduplicated;
     let full = match appended.decoded {
         Some(decoded) => decoded,
-        None => stored(&appended.event)?.event.unwrap_or_default(),
+        None => stored(&appended.event, false)?.event.unwrap_or_default(),
     };
     let basic = pb::Event {
         id: full.id,
@@ -76,13 +78,16 @@ pub fn appended_basic(appended: linkage_store::Appended) -> Result<pb::AppendRes
         occurred_at: full.occurred_at,
         ..pb::Event::default()
     };
-    Ok(pb::AppendResponse { event: Some(pb::StoredEvent { position, event: Some(basic) }), deduplicated })
+    let event = pb::StoredEvent { position, event: Some(basic), ..Default::default() };
+    Ok(pb::AppendResponse { event: Some(event), deduplicated })
 }
 
-/// Decodes stored bytes for a response. The bytes were verified or produced
-/// by this node, so a decode failure means corruption.
-pub fn stored(event: &StoredEvent) -> Result<pb::StoredEvent, Status> {
+/// Decodes stored bytes for a response, with the principal that appended
+/// the event when `audit` (the caller is an operator). The bytes were
+/// verified or produced by this node, so a decode failure means corruption.
+pub fn stored(event: &StoredEvent, audit: bool) -> Result<pb::StoredEvent, Status> {
     let decoded = pb::Event::decode(event.raw.as_ref())
         .map_err(|e| Status::data_loss(format!("event at position {} does not decode: {e}", event.position)))?;
-    Ok(pb::StoredEvent { position: event.position, event: Some(decoded) })
+    let appended_by = if audit { event.appended_by.clone().unwrap_or_default() } else { String::new() };
+    Ok(pb::StoredEvent { position: event.position, event: Some(decoded), appended_by })
 }

@@ -1,5 +1,6 @@
 //! `linkage.v1.EventLogService`: append, get, read and subscribe.
 
+use crate::access::{Caller, Role};
 use crate::convert;
 use crate::paging;
 use futures::Stream;
@@ -92,10 +93,17 @@ impl EventLog {
     /// peers, and a group channel needs membership.
     /// `index` is the request's place in a batch, named in a refusal's
     /// field (`requests[3].channel`); the prefix is built only then.
-    fn validate(&self, request: pb::AppendRequest, index: Option<usize>) -> Result<ValidAppend, Status> {
+    /// `appended_by` names the caller, kept beside the event in the log.
+    fn validate(
+        &self,
+        request: pb::AppendRequest,
+        index: Option<usize>,
+        appended_by: Option<&str>,
+    ) -> Result<ValidAppend, Status> {
         let prefix = || index.map_or_else(String::new, |i| format!("requests[{i}]."));
-        let valid = validate_append(&self.node.topology, self.node.origin, request)
+        let mut valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(&prefix())))?;
+        valid.appended_by = appended_by.map(str::to_owned);
         // A step must follow what it depends on, as far as this node sees —
         // unless it is a retry: a key already recorded is answered (or
         // refused as a conflict) by the writer, whatever happened since.
@@ -131,8 +139,8 @@ impl EventLog {
     }
 
     /// `Append`, answered.
-    async fn append_one(&self, request: pb::AppendRequest) -> Result<pb::AppendResponse, Status> {
-        let valid = self.validate(request, None)?;
+    async fn append_one(&self, request: pb::AppendRequest, by: Option<&str>) -> Result<pb::AppendResponse, Status> {
+        let valid = self.validate(request, None, by)?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         if let Some(replicator) = &self.node.replicator {
@@ -143,7 +151,11 @@ impl EventLog {
     }
 
     /// `AppendBatch`, answered.
-    async fn append_many(&self, request: pb::AppendBatchRequest) -> Result<pb::AppendBatchResponse, Status> {
+    async fn append_many(
+        &self,
+        request: pb::AppendBatchRequest,
+        by: Option<&str>,
+    ) -> Result<pb::AppendBatchResponse, Status> {
         let pb::AppendBatchRequest { requests, view } = request;
         let basic = match pb::EventView::try_from(view) {
             Ok(pb::EventView::Basic) => true,
@@ -153,8 +165,11 @@ impl EventLog {
         if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
             return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
         }
-        let valid =
-            requests.into_iter().enumerate().map(|(i, r)| self.validate(r, Some(i))).collect::<Result<Vec<_>, _>>()?;
+        let valid = requests
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.validate(r, Some(i), by))
+            .collect::<Result<Vec<_>, _>>()?;
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
         if let Some(replicator) = &self.node.replicator {
             replicator.await_membership(&appended).await;
@@ -187,7 +202,8 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeResponse, Statu
 impl EventLogService for EventLog {
     async fn append(&self, request: Request<pb::AppendRequest>) -> Result<Response<pb::AppendResponse>, Status> {
         let started = Instant::now();
-        let answer = self.append_one(request.into_inner()).await;
+        let by = appended_by(&request);
+        let answer = self.append_one(request.into_inner(), by.as_deref()).await;
         observe_append("Append", started, &answer);
         answer.map(Response::new)
     }
@@ -197,20 +213,23 @@ impl EventLogService for EventLog {
         request: Request<pb::AppendBatchRequest>,
     ) -> Result<Response<pb::AppendBatchResponse>, Status> {
         let started = Instant::now();
-        let answer = self.append_many(request.into_inner()).await;
+        let by = appended_by(&request);
+        let answer = self.append_many(request.into_inner(), by.as_deref()).await;
         observe_append("AppendBatch", started, &answer);
         answer.map(Response::new)
     }
 
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let audit = audits(&request);
         let id = request.into_inner().id;
         let bytes = parse_event_id(&id).ok_or_else(|| convert::invalid("id", "must be an event id (a UUID)"))?;
         let event = self.node.store.get_by_id(&bytes).map_err(convert::storage)?;
         let event = event.ok_or_else(|| Status::not_found(format!("no event with id {id}")))?;
-        Ok(Response::new(pb::GetResponse { event: Some(convert::stored(&event)?) }))
+        Ok(Response::new(pb::GetResponse { event: Some(convert::stored(&event, audit)?) }))
     }
 
     async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let audit = audits(&request);
         let request = request.into_inner();
         let limit = paging::page_size(request.page_size)?;
         let store = &self.node.store;
@@ -242,18 +261,29 @@ impl EventLogService for EventLog {
         } else {
             String::new()
         };
-        let events = events.iter().map(convert::stored).collect::<Result<_, _>>()?;
+        let events = events.iter().map(|e| convert::stored(e, audit)).collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ReadResponse { events, next_page_token }))
     }
 
     type SubscribeStream = EventStream;
 
     async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
+        let audit = audits(&request);
         let from = request.into_inner().from_position.max(1);
-        Ok(Response::new(follow(&self.node, from, |event: &StoredEvent| {
-            Some(convert::stored(event).map(|e| pb::SubscribeResponse { event: Some(e) }))
+        Ok(Response::new(follow(&self.node, from, move |event: &StoredEvent| {
+            Some(convert::stored(event, audit).map(|e| pb::SubscribeResponse { event: Some(e) }))
         })))
     }
+}
+
+/// The name the gate gave a request's caller, kept with what it appends.
+fn appended_by<T>(request: &Request<T>) -> Option<String> {
+    Caller::of(request).map(|caller| caller.name().to_owned())
+}
+
+/// Whether a request's caller sees who appended each event: operators.
+fn audits<T>(request: &Request<T>) -> bool {
+    Caller::of(request).is_some_and(|caller| caller.has(Role::Operator))
 }
 
 /// Follows the log from position `from`: history first, then each new

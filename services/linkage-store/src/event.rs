@@ -13,6 +13,9 @@ pub struct StoredEvent {
     pub position: u64,
     /// The stored bytes, exactly as the origin signed them.
     pub raw: sled::IVec,
+    /// The principal whose request appended it here (this node's audit,
+    /// never replicated); `None` for a replicated event.
+    pub appended_by: Option<String>,
 }
 
 /// One event a commit writes, local or remote.
@@ -31,6 +34,8 @@ pub struct WriteEvent {
     /// Stored bytes: a local event's as the commit built them, a remote
     /// one's as a slice of the message that brought it.
     pub raw: bytes::Bytes,
+    /// The principal whose request appended a local event, for the log.
+    pub appended_by: Option<String>,
     /// The event decoded, when the caller has it: the views fold it
     /// without decoding `raw` again.
     pub decoded: Option<linkage_core::pb::Event>,

@@ -12,22 +12,27 @@
 //! | 4 | body length (u32 LE) |
 //! | 4 | CRC-32 of the body (u32 LE) |
 //! | 8 | position (u64 LE) |
-//! | 2 | idempotency key length in bytes (u16 LE), 0 for none; its top bit ([`CONTINUES`]) set when more records of the same commit follow |
+//! | 2 | idempotency key length in bytes (u16 LE), 0 for none; its top bit ([`CONTINUES`]) set when more records of the same commit follow, the next ([`APPENDED_BY`]) when a principal follows the key |
 //! | key length | the idempotency key |
 //! | 32, only with a key | digest of the request the key first answered |
+//! | 1 + n, only with a principal | its length n, then the principal whose request appended the event here |
 //! | rest | the event's stored bytes, exactly as the origin signed them |
 //!
 //! The key and digest ride along so that a replay restores the idempotency
-//! records too: a retry after a crash still finds its first answer.
+//! records too: a retry after a crash still finds its first answer. The
+//! principal is this node's audit of who appended the event (a caller's
+//! certificate name, or `plaintext-loopback`): outside the signed bytes,
+//! never replicated, kept as long as the log is.
 //!
 //! A commit's records are all or none: a scan hands on a commit's records
 //! only once it has read the last one (top bit of the key length clear),
 //! and stops before a commit it cannot read whole. A power cut during a
 //! commit's fdatasync may keep any of its blocks; an `AppendBatch` never
-//! acknowledged then comes back whole or not at all. Files of the first
-//! format ([`MAGIC_V1`], every record a commit of its own, the bit never
-//! set) are read as they are and marked with [`MAGIC`] when opened, so that
-//! an older version refuses the file instead of misreading it.
+//! acknowledged then comes back whole or not at all. Files of the earlier
+//! formats ([`MAGIC_V1`]: every record a commit of its own, the top bit
+//! never set; [`MAGIC_V2`]: no principals) are read as they are and marked
+//! with [`MAGIC`] when opened, so that an older version refuses the file
+//! instead of misreading it.
 //!
 //! The file is written with zeros [`PREALLOCATE_BYTES`] ahead of the last
 //! record ([`preallocate`]), so that a commit overwrites blocks the file
@@ -42,11 +47,14 @@
 
 mod format;
 
-pub use format::{encode, LogRecord, ScanEnd, FILE_NAME, MAGIC, MAGIC_V1, RECORD_BODY_MAX, RECORD_HEADER};
+pub use format::{
+    encode, LogRecord, RecordParts, ScanEnd, APPENDED_BY_BYTES_MAX, FILE_NAME, MAGIC, MAGIC_V1, MAGIC_V2,
+    RECORD_BODY_MAX, RECORD_HEADER,
+};
 
 use crate::error::StoreError;
 use crate::event::StoredEvent;
-use format::{nonzero_after, open, raw_of, read, scan};
+use format::{event_of, nonzero_after, open, read, scan};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -131,24 +139,24 @@ impl Log {
         Ok(())
     }
 
-    /// Appends one commit's `records` (position, idempotency key and
-    /// digest, event bytes), zeros ahead of them first when the file's
-    /// written part ends before them, in one `pwrite`. Not synced. Returns
-    /// where each record lies (offset, length).
+    /// Appends one commit's `records` (position and what the record
+    /// holds), zeros ahead of them first when the file's written part ends
+    /// before them, in one `pwrite`. Not synced. Returns where each record
+    /// lies (offset, length).
     pub fn append<'a>(
         &self,
-        records: impl ExactSizeIterator<Item = (u64, Option<(&'a str, &'a [u8; 32])>, &'a [u8])>,
+        records: impl ExactSizeIterator<Item = (u64, RecordParts<'a>)>,
     ) -> Result<Vec<(u64, u32)>, StoreError> {
         let start = self.end();
         let count = records.len();
         let mut bytes = Vec::new();
         let mut locations = Vec::with_capacity(count);
-        for (i, (position, key, raw)) in records.enumerate() {
+        for (i, (position, parts)) in records.enumerate() {
             if bytes.is_empty() {
-                bytes.reserve(count * (raw.len() + 64));
+                bytes.reserve(count * (parts.raw.len() + 64));
             }
             let offset = start + bytes.len() as u64;
-            let len = encode(&mut bytes, position, key, raw, i + 1 < count);
+            let len = encode(&mut bytes, position, parts, i + 1 < count);
             locations.push((offset, len));
         }
         if bytes.is_empty() {
@@ -180,9 +188,9 @@ impl Log {
         Ok(())
     }
 
-    /// The event bytes of the record at `offset` of `len` bytes, which must
-    /// hold `position`.
-    pub fn read(&self, offset: u64, len: u32, position: u64) -> Result<Vec<u8>, StoreError> {
+    /// The event of the record at `offset` of `len` bytes, which must hold
+    /// `position`.
+    pub fn read(&self, offset: u64, len: u32, position: u64) -> Result<StoredEvent, StoreError> {
         read(&self.file, offset, len, position)
     }
 
@@ -213,8 +221,7 @@ impl Log {
             self.file.read_exact_at(&mut bytes, offset)?;
             let mut at = 0;
             for &(position, _, len) in &rest[..count] {
-                let raw = raw_of(&bytes[at..at + len as usize], position)?;
-                out.push(StoredEvent { position, raw: raw.into() });
+                out.push(event_of(&bytes[at..at + len as usize], position)?);
                 at += len as usize;
             }
             rest = &rest[count..];

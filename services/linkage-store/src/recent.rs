@@ -56,7 +56,7 @@ mod tests {
     use super::*;
 
     fn recent_event(position: u64, bytes: usize) -> StoredEvent {
-        StoredEvent { position, raw: vec![position as u8; bytes].into() }
+        StoredEvent { position, raw: vec![position as u8; bytes].into(), appended_by: None }
     }
 
     #[test]

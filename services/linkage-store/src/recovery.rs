@@ -223,6 +223,7 @@ fn replay(indexes: &Indexes, records: Vec<LogRecord>) -> Result<(), StoreError> 
             seq: p.seq,
             id: p.id,
             raw: record.raw.into(),
+            appended_by: record.appended_by,
             decoded: Some(p.event),
         });
     }

@@ -9,7 +9,7 @@ use crate::error::{Health, StoreError};
 use crate::event::{AlarmRecord, ForkRecord, StoredEvent, StreamHeadInfo, WriteSet};
 use crate::index::Indexes;
 use crate::keys;
-use crate::log::Log;
+use crate::log::{Log, RecordParts};
 use crate::recent::Recent;
 use crate::recovery;
 use crate::views::{self, RebuildStats, ViewReader};
@@ -170,8 +170,7 @@ impl Store {
             return Ok(None);
         }
         let Some((offset, len)) = self.inner.indexes.locate(position)? else { return Ok(None) };
-        let raw = self.inner.log.read(offset, len, position)?;
-        Ok(Some(StoredEvent { position, raw: raw.into() }))
+        Ok(Some(self.inner.log.read(offset, len, position)?))
     }
 
     /// The event with this id, if durable.
@@ -253,7 +252,7 @@ impl Store {
         }
         match self.inner.indexes.locate(position)? {
             None => Ok(None),
-            Some((offset, len)) => Ok(Some(self.inner.log.read(offset, len, position)?)),
+            Some((offset, len)) => Ok(Some(self.inner.log.read(offset, len, position)?.raw.to_vec())),
         }
     }
 
@@ -359,7 +358,14 @@ impl Store {
         self.inner.health.check_writable()?;
         let keyed: std::collections::HashMap<u64, (&str, &[u8; 32])> =
             set.keys.iter().map(|(key, record)| (record.position, (key.as_str(), &record.digest))).collect();
-        let records = set.events.iter().map(|e| (e.position, keyed.get(&e.position).copied(), e.raw.as_ref()));
+        let records = set.events.iter().map(|e| {
+            let parts = RecordParts {
+                key: keyed.get(&e.position).copied(),
+                appended_by: e.appended_by.as_deref(),
+                raw: e.raw.as_ref(),
+            };
+            (e.position, parts)
+        });
         self.inner.log.append(records).inspect_err(|e| self.poison(e))
     }
 

@@ -3,6 +3,7 @@
 //! [`super`] for the layout.
 
 use crate::error::StoreError;
+use crate::event::StoredEvent;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -12,7 +13,11 @@ use std::path::Path;
 pub const FILE_NAME: &str = "events.log";
 
 /// The first bytes of a log file.
-pub const MAGIC: &[u8; 8] = b"LNKLOG02";
+pub const MAGIC: &[u8; 8] = b"LNKLOG03";
+
+/// The first bytes of a log file of the second format: records without the
+/// appending principal. Its records read as they are.
+pub const MAGIC_V2: &[u8; 8] = b"LNKLOG02";
 
 /// The first bytes of a log file of the first format: records without
 /// commit boundaries, which read as one commit each.
@@ -20,6 +25,14 @@ pub const MAGIC_V1: &[u8; 8] = b"LNKLOG01";
 
 /// Top bit of a record's key length: more records of its commit follow.
 const CONTINUES: u16 = 0x8000;
+
+/// Next bit of a record's key length: the principal that appended the
+/// event follows the key (a byte of length, then the name). Never set in
+/// files of the earlier formats, whose keys are far shorter than 16 KiB.
+const APPENDED_BY: u16 = 0x4000;
+
+/// The bits of a record's key length that are the length.
+const KEY_LEN: u16 = !(CONTINUES | APPENDED_BY);
 
 /// Bytes before a record's body.
 pub const RECORD_HEADER: usize = 8;
@@ -60,6 +73,9 @@ pub struct LogRecord {
     pub len: u32,
     /// The idempotency key the event answered and that request's digest.
     pub key: Option<(String, [u8; 32])>,
+    /// The principal whose request appended the event here; `None` for a
+    /// replicated event and for one written before the log kept it.
+    pub appended_by: Option<String>,
     /// The event's stored bytes.
     pub raw: Vec<u8>,
     /// More records of the same commit follow.
@@ -73,26 +89,48 @@ impl LogRecord {
     }
 }
 
+/// What one record holds besides its position.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecordParts<'a> {
+    /// The idempotency key and its request's digest.
+    pub key: Option<(&'a str, &'a [u8; 32])>,
+    /// The principal whose request appended the event, at most
+    /// [`APPENDED_BY_BYTES_MAX`] bytes.
+    pub appended_by: Option<&'a str>,
+    /// The event's stored bytes.
+    pub raw: &'a [u8],
+}
+
+/// The longest principal a record keeps, in bytes (its length is a byte).
+pub const APPENDED_BY_BYTES_MAX: usize = u8::MAX as usize;
+
 /// Appends one record to `out` and returns its length, header included;
 /// `continues` when more records of the same commit follow it.
-pub fn encode(out: &mut Vec<u8>, position: u64, key: Option<(&str, &[u8; 32])>, raw: &[u8], continues: bool) -> u32 {
+pub fn encode(out: &mut Vec<u8>, position: u64, parts: RecordParts<'_>, continues: bool) -> u32 {
     let start = out.len();
     out.extend_from_slice(&[0; RECORD_HEADER]);
     out.extend_from_slice(&position.to_le_bytes());
-    let flag = if continues { CONTINUES } else { 0 };
-    match key {
-        None => out.extend_from_slice(&flag.to_le_bytes()),
-        Some((key, digest)) => {
-            let len = u16::try_from(key.len())
-                .ok()
-                .filter(|len| len & CONTINUES == 0)
-                .expect("idempotency keys are limited far below 32 KiB");
-            out.extend_from_slice(&(len | flag).to_le_bytes());
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(digest);
-        }
+    let mut field = if continues { CONTINUES } else { 0 };
+    if parts.appended_by.is_some() {
+        field |= APPENDED_BY;
     }
-    out.extend_from_slice(raw);
+    if let Some((key, _)) = parts.key {
+        field |= u16::try_from(key.len())
+            .ok()
+            .filter(|len| len & !KEY_LEN == 0)
+            .expect("idempotency keys are limited far below 16 KiB");
+    }
+    out.extend_from_slice(&field.to_le_bytes());
+    if let Some((key, digest)) = parts.key {
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(digest);
+    }
+    if let Some(name) = parts.appended_by {
+        let len = u8::try_from(name.len()).expect("principals are limited far below 256 bytes");
+        out.push(len);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(parts.raw);
     let body = &out[start + RECORD_HEADER..];
     let body_len = u32::try_from(body.len()).expect("records are limited far below 4 GiB");
     let crc = crc32fast::hash(body);
@@ -106,6 +144,7 @@ struct Body<'a> {
     position: u64,
     /// Key and digest.
     key: Option<(&'a [u8], &'a [u8])>,
+    appended_by: Option<&'a [u8]>,
     raw: &'a [u8],
     continues: bool,
 }
@@ -115,13 +154,31 @@ fn decode_body(body: &[u8]) -> Option<Body<'_>> {
     let position = u64::from_le_bytes(body.get(..8)?.try_into().ok()?);
     let field = u16::from_le_bytes(body.get(8..10)?.try_into().ok()?);
     let continues = field & CONTINUES != 0;
-    let key_len = usize::from(field & !CONTINUES);
-    if key_len == 0 {
-        return Some(Body { position, key: None, raw: body.get(10..)?, continues });
-    }
-    let key = body.get(10..10 + key_len)?;
-    let digest = body.get(10 + key_len..10 + key_len + 32)?;
-    Some(Body { position, key: Some((key, digest)), raw: body.get(10 + key_len + 32..)?, continues })
+    let key_len = usize::from(field & KEY_LEN);
+    let mut at = 10;
+    let key = if key_len == 0 {
+        None
+    } else {
+        let key = body.get(at..at + key_len)?;
+        let digest = body.get(at + key_len..at + key_len + 32)?;
+        at += key_len + 32;
+        Some((key, digest))
+    };
+    let appended_by = if field & APPENDED_BY == 0 {
+        None
+    } else {
+        let len = usize::from(*body.get(at)?);
+        let name = body.get(at + 1..at + 1 + len)?;
+        at += 1 + len;
+        Some(name)
+    };
+    Some(Body { position, key, appended_by, raw: body.get(at..)?, continues })
+}
+
+/// The principal's bytes as a name. Only checked names are written, and
+/// the record's checksum holds: a lossy reading never cuts a log short.
+fn principal_of(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Checks one record's header and checksum and returns its body.
@@ -137,30 +194,34 @@ fn check(record: &[u8]) -> Option<&[u8]> {
     (crc32fast::hash(body) == crc).then_some(body)
 }
 
-/// The event bytes of the record at `offset` of `len` bytes, which must
-/// hold `position`: reads check what an index points at.
-pub(super) fn read(file: &File, offset: u64, len: u32, position: u64) -> Result<Vec<u8>, StoreError> {
+/// The event of the record at `offset` of `len` bytes, which must hold
+/// `position`: reads check what an index points at.
+pub(super) fn read(file: &File, offset: u64, len: u32, position: u64) -> Result<StoredEvent, StoreError> {
     let mut record = vec![0; len as usize];
     file.read_exact_at(&mut record, offset)?;
-    raw_of(&record, position).map(<[u8]>::to_vec)
+    event_of(&record, position)
 }
 
-/// The event bytes inside one whole record read from the file.
-pub(super) fn raw_of(record: &[u8], position: u64) -> Result<&[u8], StoreError> {
+/// The event inside one whole record read from the file.
+pub(super) fn event_of(record: &[u8], position: u64) -> Result<StoredEvent, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("log record of position {position}"));
     let body = check(record).ok_or_else(corrupt)?;
     if RECORD_HEADER + body.len() != record.len() {
         return Err(corrupt());
     }
     match decode_body(body) {
-        Some(b) if b.position == position => Ok(b.raw),
+        Some(b) if b.position == position => {
+            Ok(StoredEvent { position, raw: b.raw.into(), appended_by: principal_of(b.appended_by) })
+        }
         _ => Err(corrupt()),
     }
 }
 
 /// Opens (or creates) the log in `dir`; a new file gets its magic and is
-/// made durable with its directory entry. A file of the first format gets
-/// the current magic, durably, before anything else is written to it.
+/// made durable with its directory entry. A file of an earlier format gets
+/// the current magic, durably, before anything else is written to it: an
+/// older version then refuses it instead of misreading a record that
+/// keeps its principal.
 pub(super) fn open(dir: &Path) -> Result<(File, bool), StoreError> {
     let path = dir.join(FILE_NAME);
     let existed = path.exists();
@@ -174,10 +235,10 @@ pub(super) fn open(dir: &Path) -> Result<(File, bool), StoreError> {
         let mut magic = [0; 8];
         file.seek(SeekFrom::Start(0))?;
         file.read_exact(&mut magic)?;
-        if &magic == MAGIC_V1 {
+        if &magic == MAGIC_V1 || &magic == MAGIC_V2 {
             file.write_all_at(MAGIC, 0)?;
             file.sync_data()?;
-            tracing::info!(path = %path.display(), "event log marked with the format of commit boundaries");
+            tracing::info!(path = %path.display(), "event log marked with the current format (appending principals kept)");
         } else if &magic != MAGIC {
             return Err(StoreError::Corrupt(format!(
                 "{} is not a linkage event log, or one of a newer version",
@@ -228,7 +289,7 @@ pub(super) fn scan(
             continue;
         }
         let Some(body) = check(&buf[at..]) else { break };
-        let Some(Body { position, key, raw, continues }) = decode_body(body) else { break };
+        let Some(Body { position, key, appended_by, raw, continues }) = decode_body(body) else { break };
         let next = open.last().map_or(end.position, |r| r.position) + 1;
         if position != next {
             break;
@@ -240,8 +301,10 @@ pub(super) fn scan(
                 Some((key.to_owned(), digest.try_into().expect("32 bytes")))
             }
         };
+        let appended_by = principal_of(appended_by);
         let len = (RECORD_HEADER + body.len()) as u32;
-        let record = LogRecord { position, offset: buf_offset + at as u64, len, key, raw: raw.to_vec(), continues };
+        let offset = buf_offset + at as u64;
+        let record = LogRecord { position, offset, len, key, appended_by, raw: raw.to_vec(), continues };
         at += len as usize;
         if continues {
             open.push(record);
@@ -269,8 +332,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A record to write: its key and digest, and its event bytes.
-    type Written = (Option<(String, [u8; 32])>, Vec<u8>);
+    /// A record to write: its key and digest, its principal, and its event
+    /// bytes.
+    type Written = (Option<(String, [u8; 32])>, Option<String>, Vec<u8>);
 
     /// Writes `commits` after the magic, positions from 1 on.
     fn write(dir: &Path, commits: &[Vec<Written>]) -> File {
@@ -278,10 +342,11 @@ mod tests {
         let mut buf = Vec::new();
         let mut position = 0;
         for commit in commits {
-            for (i, (key, raw)) in commit.iter().enumerate() {
+            for (i, (key, appended_by, raw)) in commit.iter().enumerate() {
                 position += 1;
                 let continues = i + 1 < commit.len();
-                encode(&mut buf, position, key.as_ref().map(|(k, d)| (k.as_str(), d)), raw, continues);
+                let key = key.as_ref().map(|(k, d)| (k.as_str(), d));
+                encode(&mut buf, position, RecordParts { key, appended_by: appended_by.as_deref(), raw }, continues);
             }
         }
         file.write_all_at(&buf, MAGIC.len() as u64).unwrap();
@@ -290,7 +355,8 @@ mod tests {
 
     fn commits() -> impl Strategy<Value = Vec<Vec<Written>>> {
         let key = proptest::option::of(("[a-z0-9-]{1,20}", any::<[u8; 32]>()));
-        let record = (key, proptest::collection::vec(any::<u8>(), 0..300));
+        let appended_by = proptest::option::of("[a-z0-9:@._-]{1,64}");
+        let record = (key, appended_by, proptest::collection::vec(any::<u8>(), 0..300));
         proptest::collection::vec(proptest::collection::vec(record, 1..6), 0..15)
     }
 
@@ -309,10 +375,13 @@ mod tests {
             let end = scan(&file, MAGIC.len() as u64, 0, |r| { seen.push(r); Ok(()) }).unwrap();
             prop_assert_eq!(end.position, records.len() as u64);
             prop_assert_eq!(end.offset, file.metadata().unwrap().len());
-            for (record, (key, raw)) in seen.iter().zip(&records) {
+            for (record, (key, appended_by, raw)) in seen.iter().zip(&records) {
                 prop_assert_eq!(&record.key, key);
+                prop_assert_eq!(&record.appended_by, appended_by);
                 prop_assert_eq!(&record.raw, raw);
-                prop_assert_eq!(read(&file, record.offset, record.len, record.position).unwrap(), raw.clone());
+                let event = read(&file, record.offset, record.len, record.position).unwrap();
+                prop_assert_eq!(event.raw.as_ref(), raw.as_slice());
+                prop_assert_eq!(&event.appended_by, appended_by);
             }
             // Tear the file somewhere and append garbage. Garbage that
             // begins with the very bytes cut off would make the torn record
@@ -340,7 +409,7 @@ mod tests {
     #[test]
     fn a_record_is_read_only_at_its_own_position() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), &[vec![(None, b"one".to_vec())]]);
+        let file = write(dir.path(), &[vec![(None, None, b"one".to_vec())]]);
         let len = file.metadata().unwrap().len() - MAGIC.len() as u64;
         assert!(read(&file, MAGIC.len() as u64, len as u32, 1).is_ok());
         assert!(matches!(read(&file, MAGIC.len() as u64, len as u32, 2), Err(StoreError::Corrupt(_))));
@@ -351,7 +420,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut bytes = MAGIC_V1.to_vec();
         for position in 1..=3 {
-            encode(&mut bytes, position, None, b"v1", false);
+            encode(&mut bytes, position, RecordParts { raw: b"v1", ..RecordParts::default() }, false);
         }
         std::fs::write(dir.path().join(FILE_NAME), &bytes).unwrap();
         let (file, existed) = open(dir.path()).unwrap();
@@ -359,6 +428,36 @@ mod tests {
         let end = scan(&file, MAGIC.len() as u64, 0, |_| Ok(())).unwrap();
         assert_eq!(end.position, 3, "each record of the first format is a commit of its own");
         assert_eq!(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()[..8], MAGIC);
+    }
+
+    /// A log of the second format (no principals) reads as it is, then
+    /// takes the current magic and records that keep their principal.
+    #[test]
+    fn a_log_of_the_second_format_reads_and_takes_principals_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = MAGIC_V2.to_vec();
+        let digest = [7; 32];
+        encode(&mut bytes, 1, RecordParts { key: Some(("k-1", &digest)), raw: b"v2", ..RecordParts::default() }, false);
+        std::fs::write(dir.path().join(FILE_NAME), &bytes).unwrap();
+        let (file, _) = open(dir.path()).unwrap();
+        assert_eq!(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()[..8], MAGIC);
+        let mut more = Vec::new();
+        let parts = RecordParts { appended_by: Some("platform-620702"), raw: b"v3", ..RecordParts::default() };
+        encode(&mut more, 2, parts, false);
+        file.write_all_at(&more, bytes.len() as u64).unwrap();
+        let mut seen = Vec::new();
+        scan(&file, MAGIC.len() as u64, 0, |r| {
+            seen.push((r.key.map(|(k, _)| k), r.appended_by, r.raw));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (Some("k-1".to_owned()), None, b"v2".to_vec()),
+                (None, Some("platform-620702".to_owned()), b"v3".to_vec())
+            ]
+        );
     }
 
     #[test]

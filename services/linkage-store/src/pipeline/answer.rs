@@ -26,7 +26,11 @@ pub(super) fn answer(store: &Store, pending: Pending, result: Result<(), StoreEr
         .set
         .events
         .iter()
-        .map(|e| StoredEvent { position: e.position, raw: sled::IVec::from(e.raw.as_ref()) })
+        .map(|e| StoredEvent {
+            position: e.position,
+            raw: sled::IVec::from(e.raw.as_ref()),
+            appended_by: e.appended_by.clone(),
+        })
         .collect();
     match result.and_then(|()| store.publish_durable(&stored)) {
         Ok(()) => {
@@ -53,8 +57,8 @@ fn answer_appends(
         // Remote runs only: nobody to answer here.
         return;
     }
-    let mut new: BTreeMap<u64, (sled::IVec, Option<pb::Event>)> =
-        stored.into_iter().zip(set.events).map(|(s, e)| (s.position, (s.raw, e.decoded))).collect();
+    let mut new: BTreeMap<u64, (StoredEvent, Option<pb::Event>)> =
+        stored.into_iter().zip(set.events).map(|(s, e)| (s.position, (s, e.decoded))).collect();
     for (result, reply) in plan.results.into_iter().zip(replies) {
         let answer =
             result.map_err(|e| AppendFailure::Rejected { index: e.index, error: e.error }).and_then(|outcomes| {
@@ -64,17 +68,16 @@ fn answer_appends(
                         // The decoded event goes to the first request it
                         // answers; a second one with the same key in the same
                         // commit gets the bytes only.
-                        let (raw, decoded) = match new.get_mut(&o.position) {
-                            Some((raw, decoded)) => (raw.clone(), decoded.take()),
+                        let (event, decoded) = match new.get_mut(&o.position) {
+                            Some((event, decoded)) => (event.clone(), decoded.take()),
                             None => {
                                 let stored = store
                                     .get_position(o.position)
                                     .map_err(|e| AppendFailure::Unavailable(e.to_string()))?
                                     .ok_or_else(|| AppendFailure::Unavailable("deduplicated event not found".into()))?;
-                                (stored.raw, None)
+                                (stored, None)
                             }
                         };
-                        let event = StoredEvent { position: o.position, raw };
                         Ok(Appended { event, decoded, deduplicated: o.deduplicated })
                     })
                     .collect()

@@ -128,6 +128,7 @@ impl Writer {
                 seq: e.seq,
                 id: e.id,
                 raw: e.raw.into(),
+                appended_by: e.appended_by,
                 decoded: Some(e.event),
             });
         }
@@ -276,6 +277,7 @@ impl Writer {
                     seq: p.seq,
                     id: p.id,
                     raw,
+                    appended_by: None,
                     decoded: Some(p.event),
                 });
                 position += 1;

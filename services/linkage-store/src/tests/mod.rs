@@ -75,8 +75,9 @@ async fn wait_for_derived(store: &Store, commits: u64) {
     }
 }
 
-/// Appends `n` keyed events to a store in `dir` and returns what a
-/// reader sees: every event, the heads, the views, the clock.
+/// Appends `n` keyed events to a store in `dir`, every other one with
+/// the principal that asked for it, and returns what a reader sees: every
+/// event (with its principal), the heads, the views, the clock.
 async fn fill(dir: &Path, n: usize) -> (Vec<StoredEvent>, Vec<StreamHeadInfo>, String, u64) {
     let store = Store::open(dir).unwrap();
     let origin: NodeCode = "620722".parse().unwrap();
@@ -84,7 +85,10 @@ async fn fill(dir: &Path, n: usize) -> (Vec<StoredEvent>, Vec<StreamHeadInfo>, S
     for i in 0..n {
         let mut r = request(&format!("事项 {i}"));
         r.idempotency_key = format!("key-{i}");
-        appender.append(vec![validate_append(&topology(), origin, r).unwrap()]).await.unwrap();
+        let mut valid = validate_append(&topology(), origin, r).unwrap();
+        valid.appended_by = (i % 2 == 0).then(|| format!("platform-{i}"));
+        let appended = appender.append(vec![valid]).await.unwrap();
+        assert_eq!(appended[0].event.appended_by, (i % 2 == 0).then(|| format!("platform-{i}")));
     }
     drop(appender);
     thread.join().unwrap();

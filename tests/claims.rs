@@ -40,7 +40,7 @@ async fn a_restore_finishes_though_a_liar_claims_a_head_nobody_holds() {
     topo.kill9("620722");
     std::fs::remove_dir_all(topo.data_dir("620722").join("store")).unwrap();
     let client = liar(&topo, "620622").await;
-    let mut who = client.subscribe("lk.who.620722").await.unwrap();
+    let mut who = client.subscribe("lk.620000.who.620722").await.unwrap();
     client.flush().await.unwrap();
     let answering = tokio::spawn({
         let client = client.clone();
@@ -101,7 +101,7 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
     // heads, and its pulls with nothing; it announces a head of 2^63.
     topo.kill9("620722");
     let client = liar(&topo, "620722").await;
-    let mut asked = client.subscribe("lk.pull.620722.>").await.unwrap();
+    let mut asked = client.subscribe("lk.620000.pull.620722.>").await.unwrap();
     client.flush().await.unwrap();
     let mut claims = vec![
         pb::StreamHead { origin: "620000".into(), channel: "down".into(), seq: 4_600_000_000_000_000_000 },
@@ -151,16 +151,19 @@ async fn claimed_heads_make_a_node_ask_but_never_believe() {
     };
     let far = linkage_core::wire::sign(far.encode_to_vec(), &key_of(&topo, "620722"));
     let far = pb::Push { events: vec![far.into()], head_seq: 1 << 62, origin: "620722".into(), channel: "up".into() };
-    client.publish("lk.ev.620722.up", far.encode_to_vec().into()).await.unwrap();
+    client.publish("lk.620000.ev.620722.up", far.encode_to_vec().into()).await.unwrap();
     for n in 0..2_000 {
         let junk =
             pb::Push { events: vec![], head_seq: 9, origin: "620722".into(), channel: format!("group:junk-{n}") };
-        client.publish(format!("lk.dm.620700.620722.group.junk-{n}"), junk.encode_to_vec().into()).await.unwrap();
+        client
+            .publish(format!("lk.620000.dm.620700.620722.group.junk-{n}"), junk.encode_to_vec().into())
+            .await
+            .unwrap();
     }
     let pulls_before = total(&topo, "620700", "linkage_pulls_total");
     let window = Instant::now();
     while window.elapsed() < Duration::from_secs(10) {
-        client.publish("lk.ev.620722.up", announce.encode_to_vec().into()).await.unwrap();
+        client.publish("lk.620000.ev.620722.up", announce.encode_to_vec().into()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pulls = total(&topo, "620700", "linkage_pulls_total") - pulls_before;

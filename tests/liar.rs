@@ -1,19 +1,16 @@
 //! What a liar needs in the tests of `lies.rs` and `claims.rs`: a raw NATS
-//! client with a node's generated credentials, its signing key, events it
+//! client logged in with a node's NKey, its signing key, events it
 //! signs, and what to read back from the nodes it lies to.
 
 use linkage_core::pb;
-use linkage_node::config::NatsCredentials;
 use linkage_testkit::topology::LocalTopology;
 use prost::Message;
 use std::time::{Duration, Instant};
 
-/// A raw NATS client with `code`'s generated credentials and inbox.
+/// A raw NATS client logged in with `code`'s NKey, with its inbox.
 pub async fn liar(topo: &LocalTopology, code: &str) -> async_nats::Client {
-    let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
     let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
-    async_nats::ConnectOptions::new()
-        .user_and_password(creds.user, creds.password)
+    async_nats::ConnectOptions::with_nkey(topo.nats_seed(code))
         .require_tls(true)
         .add_root_certificates(ca)
         .add_client_certificate(cert, key)

@@ -47,8 +47,8 @@ async fn a_re_encoded_event_from_a_lying_relay_is_refused_and_counted() {
         })
         .collect();
     let client = liar(&topo, "620722").await;
-    let mut who = client.subscribe("lk.who.620700").await.unwrap();
-    let mut pulls = client.subscribe("lk.pull.620722.620700").await.unwrap();
+    let mut who = client.subscribe("lk.620000.who.620700").await.unwrap();
+    let mut pulls = client.subscribe("lk.620000.pull.620722.620700").await.unwrap();
     client.flush().await.unwrap();
     let answering = tokio::spawn({
         let client = client.clone();
@@ -117,16 +117,23 @@ async fn a_request_whose_reply_is_not_the_askers_inbox_gets_no_answer() {
     let client = liar(&topo, "620722").await;
     // The county may listen to the province's `down`: whatever lands there
     // in the province's name is what the trick would make it say.
-    let mut broadcast = client.subscribe("lk.ev.620000.down").await.unwrap();
+    let mut broadcast = client.subscribe("lk.620000.ev.620000.down").await.unwrap();
     client.flush().await.unwrap();
     let heads = pb::PeerRequest { kind: Some(pb::peer_request::Kind::Heads(pb::HeadsRequest::default())) };
     let who = pb::HeadsRequest { origin: "620722".into() };
     for _ in 0..3 {
         client
-            .publish_with_reply("lk.pull.620000.620722", "lk.ev.620000.down", heads.encode_to_vec().into())
+            .publish_with_reply(
+                "lk.620000.pull.620000.620722",
+                "lk.620000.ev.620000.down",
+                heads.encode_to_vec().into(),
+            )
             .await
             .unwrap();
-        client.publish_with_reply("lk.who.620722", "lk.ev.620000.down", who.encode_to_vec().into()).await.unwrap();
+        client
+            .publish_with_reply("lk.620000.who.620722", "lk.620000.ev.620000.down", who.encode_to_vec().into())
+            .await
+            .unwrap();
     }
     client.flush().await.unwrap();
     // The province's own heads announcements use that subject too: only
@@ -147,7 +154,7 @@ async fn a_request_whose_reply_is_not_the_askers_inbox_gets_no_answer() {
     })
     .await;
     // Asked properly, through its own inbox, the county is answered.
-    let answer = client.request("lk.pull.620000.620722", heads.encode_to_vec().into()).await.unwrap();
+    let answer = client.request("lk.620000.pull.620000.620722", heads.encode_to_vec().into()).await.unwrap();
     assert!(pb::HeadsResponse::decode(answer.payload).is_ok_and(|h| h.node == "620000"));
     for code in ["620700", "620722", "620102"] {
         let rejected = topo.metrics(code).unwrap().get("linkage_rejected_events_total", &[]).unwrap_or(0.0);
@@ -191,7 +198,7 @@ async fn an_event_with_another_committees_id_changes_no_view_and_raises_an_alarm
     let signed = linkage_core::wire::sign(forged.encode_to_vec(), &key_of(&topo, "620722"));
     let push = pb::Push { events: vec![signed.into()], head_seq: 1, origin: "620722".into(), channel: "up".into() };
     let client = liar(&topo, "620722").await;
-    client.publish("lk.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
+    client.publish("lk.620000.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
     client.flush().await.unwrap();
 
     for code in ["620700", "620000"] {
@@ -263,7 +270,7 @@ async fn a_far_future_timestamp_does_not_drag_a_nodes_clock() {
     }
     let push = pb::Push { events, head_seq: 2, origin: "620722".into(), channel: "up".into() };
     let client = liar(&topo, "620722").await;
-    client.publish("lk.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
+    client.publish("lk.620000.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
     client.flush().await.unwrap();
     until(Duration::from_secs(30), "the city stores the county's events", async || {
         stream(&topo, "620700", "620722", "up").await.len() == 2
@@ -329,9 +336,9 @@ async fn a_county_cannot_join_or_take_over_anothers_group() {
         channel: "all".into(),
     };
     let client = liar(&topo, "620722").await;
-    let mut pushed_to_me = client.subscribe("lk.dm.620722.>").await.unwrap();
+    let mut pushed_to_me = client.subscribe("lk.620000.dm.620722.>").await.unwrap();
     client.flush().await.unwrap();
-    client.publish("lk.ev.620722.all", push.encode_to_vec().into()).await.unwrap();
+    client.publish("lk.620000.ev.620722.all", push.encode_to_vec().into()).await.unwrap();
     client.flush().await.unwrap();
     until(Duration::from_secs(30), "the province stores both events", async || {
         stream(&topo, "620000", "620722", "all").await.len() == 2
@@ -377,6 +384,6 @@ async fn a_county_cannot_join_or_take_over_anothers_group() {
             max_events: 10,
         })),
     };
-    let answer = client.request("lk.pull.620000.620722", pull.encode_to_vec().into()).await.unwrap();
+    let answer = client.request("lk.620000.pull.620000.620722", pull.encode_to_vec().into()).await.unwrap();
     assert!(pb::PullResponse::decode(answer.payload).unwrap().denied, "the province served the group to the county");
 }

@@ -6,7 +6,6 @@
 
 use ed25519_dalek::SigningKey;
 use linkage_core::{pb, wire};
-use linkage_node::config::NatsCredentials;
 use linkage_testkit::topology::LocalTopology;
 use prost::Message;
 use std::time::{Duration, Instant};
@@ -14,11 +13,9 @@ use tokio::sync::mpsc;
 
 /// A raw NATS client with a node's credentials; server errors arrive on the receiver.
 async fn raw_client(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
-    let creds = NatsCredentials::load(&topo.credentials(code)).unwrap();
     let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
     let (tx, rx) = mpsc::unbounded_channel();
-    let client = async_nats::ConnectOptions::new()
-        .user_and_password(creds.user, creds.password)
+    let client = async_nats::ConnectOptions::with_nkey(topo.nats_seed(code))
         .require_tls(true)
         .add_root_certificates(ca)
         .add_client_certificate(cert, key)
@@ -43,8 +40,7 @@ async fn expect_violation(errors: &mut mpsc::UnboundedReceiver<String>, what: &s
 }
 
 fn key_of(topo: &LocalTopology, code: &str) -> SigningKey {
-    let hex_key = std::fs::read_to_string(topo.data_dir(code).join("node.key")).unwrap();
-    SigningKey::from_bytes(&hex::decode(hex_key.trim()).unwrap().try_into().unwrap())
+    topo.signing_key(code)
 }
 
 fn event(origin: &str, seq: u64, title: &str, prev_hash: Vec<u8>) -> Vec<u8> {
@@ -82,7 +78,7 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
     let (minle, mut minle_errors) = raw_client(&topo, "620722").await;
 
     // 民乐县 cannot listen to 古浪县's reports …
-    let mut eavesdrop = minle.subscribe("lk.ev.620622.up").await.unwrap();
+    let mut eavesdrop = minle.subscribe("lk.620000.ev.620622.up").await.unwrap();
     minle.flush().await.unwrap();
     expect_violation(&mut minle_errors, "subscribing to another county's up stream").await;
     let report = pb::AppendRequest {
@@ -106,9 +102,9 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
 
     // 民乐县 cannot publish as 古浪县: the province hears nothing.
     let (province, _) = raw_client(&topo, "620000").await;
-    let mut listener = province.subscribe("lk.ev.620622.up").await.unwrap();
+    let mut listener = province.subscribe("lk.620000.ev.620622.up").await.unwrap();
     province.flush().await.unwrap();
-    minle.publish("lk.ev.620622.up", push("620622", vec![], 99)).await.unwrap();
+    minle.publish("lk.620000.ev.620622.up", push("620622", vec![], 99)).await.unwrap();
     minle.flush().await.unwrap();
     expect_violation(&mut minle_errors, "publishing as another node").await;
     let heard = tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut listener)).await;
@@ -116,9 +112,31 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
         !matches!(heard, Ok(Some(m)) if !m.payload.is_empty() && pb::Push::decode(m.payload.clone()).is_ok_and(|p| p.head_seq == 99))
     );
     // Nor ask for events as another node.
-    minle.publish("lk.pull.620000.620622", bytes::Bytes::new()).await.unwrap();
+    minle.publish("lk.620000.pull.620000.620622", bytes::Bytes::new()).await.unwrap();
     minle.flush().await.unwrap();
     expect_violation(&mut minle_errors, "requesting as another node").await;
+    // Nor speak outside its province's subjects: the scheme before the
+    // province token, or another province's.
+    for subject in ["lk.ev.620722.up", "lk.610000.ev.620722.up"] {
+        minle.publish(subject, bytes::Bytes::new()).await.unwrap();
+        minle.flush().await.unwrap();
+        expect_violation(&mut minle_errors, subject).await;
+    }
+
+    // A city and the province are pinned the same way: 张掖市 may not
+    // listen to a county of 武威市 nor speak as the province; the province
+    // may not speak as a city.
+    let (zhangye, mut zhangye_errors) = raw_client(&topo, "620700").await;
+    let _ = zhangye.subscribe("lk.620000.ev.620622.up").await.unwrap();
+    zhangye.flush().await.unwrap();
+    expect_violation(&mut zhangye_errors, "a city subscribing to another city's county").await;
+    zhangye.publish("lk.620000.ev.620000.down", bytes::Bytes::new()).await.unwrap();
+    zhangye.flush().await.unwrap();
+    expect_violation(&mut zhangye_errors, "a city publishing as the province").await;
+    let (province_raw, mut province_errors) = raw_client(&topo, "620000").await;
+    province_raw.publish("lk.620000.ev.620700.down", bytes::Bytes::new()).await.unwrap();
+    province_raw.flush().await.unwrap();
+    expect_violation(&mut province_errors, "the province publishing as a city").await;
 
     // Forged events on 古浪县's own subject, with its own credentials: rejected, counted, never applied.
     let (gulang, _) = raw_client(&topo, "620622").await;
@@ -133,7 +151,7 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
         wire::sign(event("620622", 2, "错误密钥", vec![7; 32]), &wrong_key),
         altered,
     ] {
-        gulang.publish("lk.ev.620622.up", push("620622", vec![forged], 2)).await.unwrap();
+        gulang.publish("lk.620000.ev.620622.up", push("620622", vec![forged], 2)).await.unwrap();
     }
     gulang.flush().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -202,7 +220,7 @@ async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
     // A second, different signed event at seq 5: a fork, reported with both events.
     let (raw, _) = raw_client(&topo, "620722").await;
     let forked = wire::sign(event("620722", 5, "分叉", vec![1; 32]), &key_of(&topo, "620722"));
-    raw.publish("lk.ev.620722.up", push("620722", vec![forked.clone()], 31)).await.unwrap();
+    raw.publish("lk.620000.ev.620722.up", push("620722", vec![forked.clone()], 31)).await.unwrap();
     raw.flush().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -220,14 +238,15 @@ async fn a_wiped_county_restores_its_own_events_and_a_fork_is_reported() {
 }
 
 /// The broker takes clients over TLS only, with a certificate of the
-/// province's CA: a plaintext client is told TLS is required, one with
-/// another CA's certificate fails the handshake, and a node's own
-/// credentials over TLS get in.
+/// province's CA and an NKey the topology lists: a plaintext client is told
+/// TLS is required, one with another CA's certificate fails the handshake,
+/// an NKey not in the topology or none at all is refused, and a node's own
+/// NKey over TLS gets in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_broker_refuses_plaintext_and_other_cas() {
+async fn the_broker_refuses_plaintext_other_cas_and_unknown_keys() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
-    let creds = NatsCredentials::load(&topo.credentials("620722")).unwrap();
+    let seed = topo.nats_seed("620722");
     let addr = topo.nats_url().trim_start_matches("nats://").to_owned();
 
     // Plaintext, by hand: INFO says TLS is required, and a CONNECT in
@@ -237,10 +256,8 @@ async fn the_broker_refuses_plaintext_and_other_cas() {
     let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap();
     let info = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(info.contains("\"tls_required\":true"), "{info}");
-    let connect = format!(
-        "CONNECT {{\"user\":\"{}\",\"pass\":\"{}\",\"verbose\":false}}\r\nPING\r\n",
-        creds.user, creds.password
-    );
+    let nkey = linkage_core::nkey::public_key(&topo.signing_key("620722"));
+    let connect = format!("CONNECT {{\"nkey\":\"{nkey}\",\"verbose\":false}}\r\nPING\r\n");
     let _ = tcp.write_all(connect.as_bytes()).await;
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
@@ -261,8 +278,8 @@ async fn the_broker_refuses_plaintext_and_other_cas() {
             .connection_timeout(Duration::from_secs(5))
             .connect(topo.nats_url())
     };
-    let with_creds = async_nats::ConnectOptions::new().user_and_password(creds.user.clone(), creds.password.clone());
-    assert!(tls_client(with_creds, ca, cert, key).await.is_err(), "a certificate of another CA got in");
+    let with_nkey = async_nats::ConnectOptions::with_nkey(seed.clone());
+    assert!(tls_client(with_nkey, ca, cert, key).await.is_err(), "a certificate of another CA got in");
 
     // A good certificate but no user: refused. Debian's nats-server
     // 2.9.10 is in CVE-2023-47090's range (an `accounts` block holding
@@ -272,7 +289,16 @@ async fn the_broker_refuses_plaintext_and_other_cas() {
     let anonymous = tls_client(async_nats::ConnectOptions::new(), ca, cert, key).await;
     assert!(anonymous.is_err(), "a client without credentials got in");
 
-    // The node's own credentials over TLS.
+    // A good certificate and an NKey the topology does not list: a
+    // node's event-signing key used as an NKey, and a key of no node.
+    for stranger in [topo.signing_key("620722"), ed25519_dalek::SigningKey::from_bytes(&[3; 32])] {
+        let seed = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, stranger.to_bytes()).unwrap().seed().unwrap();
+        let (ca, cert, key) = topo.nats_tls().unwrap();
+        let unknown = tls_client(async_nats::ConnectOptions::with_nkey(seed), ca, cert, key).await;
+        assert!(unknown.is_err(), "an NKey not in the topology got in");
+    }
+
+    // The node's own NKey over TLS.
     let (client, _) = raw_client(&topo, "620722").await;
     client.flush().await.unwrap();
 }

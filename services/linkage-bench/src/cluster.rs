@@ -330,9 +330,13 @@ impl Cluster {
             .context("nats-server's argv names no config file (-c)")?;
         let text = std::fs::read_to_string(conf).with_context(|| format!("reading {conf}"))?;
         let end = text.rfind(']').with_context(|| format!("{conf} lists no users"))?;
-        let password = random_hex(24)?;
+        // An NKey, as the nodes log in: a random key of the bench's own.
+        let mut secret = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
+        let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+        let nkey = linkage_core::nkey::public_key(&key);
         let user = format!(
-            "    {{\n      user: \"{BENCH_USER}\"\n      password: \"{password}\"\n      permissions: {{\n        \
+            "    # {BENCH_USER}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        \
              publish: {{ allow: [\"{BENCH_SUBJECTS}\"] }}\n        \
              subscribe: {{ allow: [\"{BENCH_SUBJECTS}\", \"{BENCH_INBOX_PREFIX}.>\"] }}\n        \
              allow_responses: true\n      }}\n    }}\n"
@@ -342,7 +346,7 @@ impl Cluster {
         signal(nats.pid, Signal::SIGHUP);
 
         let tls = linkage_testkit::pki::local_nats_tls(self.supervisor().workdir());
-        let user = NatsUser { url: self.nats_url(), user: BENCH_USER.into(), password, tls };
+        let user = NatsUser { url: self.nats_url(), seed: linkage_core::nkey::seed(&key), tls };
         let deadline = Instant::now() + RELOAD_TIMEOUT;
         loop {
             match crate::raw_nats::connect(&user).await {
@@ -401,12 +405,6 @@ impl Cluster {
 pub async fn head(admin: &mut AdminServiceClient<Channel>, origin: &str, channel: &str) -> anyhow::Result<u64> {
     let status = admin.status(pb::StatusRequest {}).await?.into_inner();
     Ok(status.heads.iter().find(|h| h.origin == origin && h.channel == channel).map_or(0, |h| h.seq))
-}
-
-fn random_hex(bytes: usize) -> anyhow::Result<String> {
-    let mut buf = vec![0; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -17,15 +17,14 @@ pub const BENCH_SUBJECTS: &str = "bench.>";
 /// The bench user's reply inboxes, shaped like a node's `_INBOX_<code>`.
 pub const BENCH_INBOX_PREFIX: &str = "_INBOX_bench";
 
-/// How the baselines reach nats-server.
-#[derive(Clone, Debug)]
+/// How the baselines reach nats-server as [`BENCH_USER`].
+#[derive(Clone)]
 pub struct NatsUser {
     /// The topology's broker.
     pub url: String,
-    /// [`BENCH_USER`].
-    pub user: String,
-    /// Random, written to the server's configuration only.
-    pub password: String,
+    /// The seed of its NKey, random, whose public key only the server's
+    /// configuration holds.
+    pub seed: String,
     /// (CA, certificate, key) for TLS to the broker, as nodes connect.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -55,7 +54,7 @@ const FLOW_DURATION_MAX: Duration = Duration::from_secs(30);
 /// A connection as the bench user, with replies under its own inbox
 /// prefix as a node's are.
 pub async fn connect(user: &NatsUser) -> anyhow::Result<async_nats::Client> {
-    let mut options = async_nats::ConnectOptions::with_user_and_password(user.user.clone(), user.password.clone());
+    let mut options = async_nats::ConnectOptions::with_nkey(user.seed.clone());
     if let Some((ca, cert, key)) = &user.tls {
         options = options
             .require_tls(true)
@@ -68,7 +67,7 @@ pub async fn connect(user: &NatsUser) -> anyhow::Result<async_nats::Client> {
         .request_timeout(Some(REQUEST_TIMEOUT))
         .connect(user.url.as_str())
         .await
-        .with_context(|| format!("connecting to {} as {}", user.url, user.user))
+        .with_context(|| format!("connecting to {} as {BENCH_USER}", user.url))
 }
 
 /// Latencies of sequential request/reply round trips of `payload`: one

@@ -13,6 +13,7 @@
 //! - [`wire`]: canonical bytes, hash chain and ed25519 signatures of stored events.
 //! - [`groups`]: joint group membership as a function of the events held.
 //! - [`subjects`]: the NATS subject scheme and the permissions it implies.
+//! - [`nkey`]: a node's NATS login key, derived from its identity key.
 //! - [`verify`]: checks runs of remote events: chain and signature.
 //! - [`rules`]: what a signed event may still break (an id naming another
 //!   committee, a group formed or joined without authority).
@@ -41,6 +42,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod mutants;
+pub mod nkey;
 pub mod paging;
 pub mod replica;
 pub mod rules;

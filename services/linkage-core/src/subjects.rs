@@ -1,13 +1,18 @@
 //! The NATS subject scheme, and the permissions that follow from it.
 //!
-//! | subject | carries | who publishes |
+//! Every subject begins with `lk.<province>`, the code of the topology's
+//! province (`lk.620000` in Gansu), so that the subjects of provinces
+//! linked later (a national node, peer provinces) never meet and each
+//! province's permissions stay exact:
+//!
+//! | subject, after `lk.<province>` | carries | who publishes |
 //! |---|---|---|
-//! | `lk.ev.<origin>.up`, `.down`, `.all` | pushes and head announcements of a broadcast stream | the origin |
-//! | `lk.dm.<recipient>.<origin>.to.<code>` | a `to:` stream | the origin |
-//! | `lk.dm.<recipient>.<origin>.group.<id>` | a group stream, once per current member | the origin |
-//! | `lk.pull.<responder>.<requester>` | pull and heads requests (request/reply) | the requester |
-//! | `lk.who.<requester>` | "who holds my own streams?" when restoring | the requester |
-//! | `_INBOX_<code>.>` | replies to a node's requests | responders, via `allow_responses` |
+//! | `.ev.<origin>.up`, `.down`, `.all` | pushes and head announcements of a broadcast stream | the origin |
+//! | `.dm.<recipient>.<origin>.to.<code>` | a `to:` stream | the origin |
+//! | `.dm.<recipient>.<origin>.group.<id>` | a group stream, once per current member | the origin |
+//! | `.pull.<responder>.<requester>` | pull and heads requests (request/reply) | the requester |
+//! | `.who.<requester>` | "who holds my own streams?" when restoring | the requester |
+//! | `_INBOX_<code>.>` (no prefix: codes are unique in the country) | replies to a node's requests | responders, via `allow_responses` |
 //!
 //! Why: the origin (or requester) is a fixed token of every subject a node
 //! publishes on, so the NATS server's per-user publish permissions pin it —
@@ -22,53 +27,123 @@ use crate::channel::{Channel, GroupId};
 use crate::code::NodeCode;
 use crate::topology::Topology;
 
-/// The subject(s) a push of (origin, channel) goes to. `members` are the
-/// current members of the group for a group channel (ignored otherwise).
-pub fn push_subjects(origin: NodeCode, channel: &Channel, members: &[NodeCode]) -> Vec<String> {
-    match channel {
-        Channel::Up | Channel::Down | Channel::All => vec![format!("lk.ev.{origin}.{channel}")],
-        Channel::To(target) => vec![format!("lk.dm.{target}.{origin}.to.{target}")],
-        Channel::Group(id) => members
-            .iter()
-            .filter(|m| **m != origin)
-            .map(|m| format!("lk.dm.{m}.{origin}.group.{}", id.as_str()))
-            .collect(),
+/// The subjects of one province's topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subjects {
+    /// `lk.<province>`.
+    prefix: String,
+}
+
+impl Subjects {
+    /// The subjects of `topology`'s province.
+    pub fn of(topology: &Topology) -> Subjects {
+        Subjects::for_province(topology.province())
     }
-}
 
-/// The (origin, channel) a push subject names, or `None` for anything else.
-pub fn parse_push_subject(subject: &str) -> Option<(NodeCode, Channel)> {
-    let tokens: Vec<&str> = subject.split('.').collect();
-    match tokens[..] {
-        ["lk", "ev", origin, channel @ ("up" | "down" | "all")] => Some((origin.parse().ok()?, channel.parse().ok()?)),
-        ["lk", "dm", recipient, origin, "to", target] if recipient == target => {
-            Some((origin.parse().ok()?, Channel::To(target.parse().ok()?)))
-        }
-        ["lk", "dm", _recipient, origin, "group", id] => {
-            Some((origin.parse().ok()?, Channel::Group(id.parse::<GroupId>().ok()?)))
-        }
-        _ => None,
+    /// The subjects of province `province`.
+    pub fn for_province(province: NodeCode) -> Subjects {
+        Subjects { prefix: format!("lk.{province}") }
     }
-}
 
-/// Where `requester` sends pull and heads requests for `responder`.
-pub fn pull_subject(responder: NodeCode, requester: NodeCode) -> String {
-    format!("lk.pull.{responder}.{requester}")
-}
+    /// `lk.<province>`: what every subject begins with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
 
-/// The requester a pull subject names (its last token, pinned by NATS).
-pub fn parse_pull_subject(subject: &str) -> Option<NodeCode> {
-    subject.strip_prefix("lk.pull.")?.split('.').nth(1)?.parse().ok()
-}
+    /// The tokens after the prefix, or `None` for a subject of another
+    /// province or none of ours.
+    fn tokens<'a>(&self, subject: &'a str) -> Option<Vec<&'a str>> {
+        Some(subject.strip_prefix(self.prefix.as_str())?.strip_prefix('.')?.split('.').collect())
+    }
 
-/// Where a restoring node asks everyone for its own streams.
-pub fn who_subject(requester: NodeCode) -> String {
-    format!("lk.who.{requester}")
-}
+    /// The subject(s) a push of (origin, channel) goes to. `members` are
+    /// the current members of the group for a group channel (ignored
+    /// otherwise).
+    pub fn push(&self, origin: NodeCode, channel: &Channel, members: &[NodeCode]) -> Vec<String> {
+        let p = &self.prefix;
+        match channel {
+            Channel::Up | Channel::Down | Channel::All => vec![format!("{p}.ev.{origin}.{channel}")],
+            Channel::To(target) => vec![format!("{p}.dm.{target}.{origin}.to.{target}")],
+            Channel::Group(id) => members
+                .iter()
+                .filter(|m| **m != origin)
+                .map(|m| format!("{p}.dm.{m}.{origin}.group.{}", id.as_str()))
+                .collect(),
+        }
+    }
 
-/// The requester a who subject names.
-pub fn parse_who_subject(subject: &str) -> Option<NodeCode> {
-    subject.strip_prefix("lk.who.")?.parse().ok()
+    /// The (origin, channel) a push subject names, or `None` for anything
+    /// else.
+    pub fn parse_push(&self, subject: &str) -> Option<(NodeCode, Channel)> {
+        match self.tokens(subject)?[..] {
+            ["ev", origin, channel @ ("up" | "down" | "all")] => Some((origin.parse().ok()?, channel.parse().ok()?)),
+            ["dm", recipient, origin, "to", target] if recipient == target => {
+                Some((origin.parse().ok()?, Channel::To(target.parse().ok()?)))
+            }
+            ["dm", _recipient, origin, "group", id] => {
+                Some((origin.parse().ok()?, Channel::Group(id.parse::<GroupId>().ok()?)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Where `requester` sends pull and heads requests for `responder`.
+    pub fn pull(&self, responder: NodeCode, requester: NodeCode) -> String {
+        format!("{}.pull.{responder}.{requester}", self.prefix)
+    }
+
+    /// The requester a pull subject names (its last token, pinned by NATS).
+    pub fn parse_pull(&self, subject: &str) -> Option<NodeCode> {
+        match self.tokens(subject)?[..] {
+            ["pull", _responder, requester] => requester.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Where a restoring node asks everyone for its own streams.
+    pub fn who(&self, requester: NodeCode) -> String {
+        format!("{}.who.{requester}", self.prefix)
+    }
+
+    /// The requester a who subject names.
+    pub fn parse_who(&self, subject: &str) -> Option<NodeCode> {
+        match self.tokens(subject)?[..] {
+            ["who", requester] => requester.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// What `node` subscribes to: exactly the streams it is entitled to,
+    /// its requests, and restore questions.
+    pub fn subscriptions(&self, topology: &Topology, node: NodeCode) -> Vec<String> {
+        let p = &self.prefix;
+        let mut subs = Vec::new();
+        if topology.province() == node {
+            subs.push(format!("{p}.ev.*.up"));
+        } else {
+            subs.extend(topology.descendants(node).iter().map(|d| format!("{p}.ev.{d}.up")));
+        }
+        subs.extend(topology.ancestors(node).iter().map(|a| format!("{p}.ev.{a}.down")));
+        subs.push(format!("{p}.ev.*.all"));
+        subs.push(format!("{p}.dm.{node}.>"));
+        subs.push(format!("{p}.pull.{node}.*"));
+        subs.push(format!("{p}.who.*"));
+        subs
+    }
+
+    /// The permissions that let `node` do its part and nothing more.
+    pub fn permissions(&self, topology: &Topology, node: NodeCode) -> Permissions {
+        let p = &self.prefix;
+        let publish = vec![
+            format!("{p}.ev.{node}.>"),
+            format!("{p}.dm.*.{node}.>"),
+            format!("{p}.pull.*.{node}"),
+            self.who(node),
+        ];
+        let mut subscribe = self.subscriptions(topology, node);
+        subscribe.push(format!("{}.>", inbox_prefix(node)));
+        Permissions { publish, subscribe }
+    }
 }
 
 /// The node's reply inbox prefix (async-nats `custom_inbox_prefix`).
@@ -89,23 +164,6 @@ pub fn is_inbox_of(requester: NodeCode, reply: &str) -> bool {
     })
 }
 
-/// What `node` subscribes to: exactly the streams it is entitled to, its
-/// requests, and restore questions.
-pub fn subscriptions(topology: &Topology, node: NodeCode) -> Vec<String> {
-    let mut subs = Vec::new();
-    if topology.province() == node {
-        subs.push("lk.ev.*.up".to_owned());
-    } else {
-        subs.extend(topology.descendants(node).iter().map(|d| format!("lk.ev.{d}.up")));
-    }
-    subs.extend(topology.ancestors(node).iter().map(|a| format!("lk.ev.{a}.down")));
-    subs.push("lk.ev.*.all".into());
-    subs.push(format!("lk.dm.{node}.>"));
-    subs.push(format!("lk.pull.{node}.*"));
-    subs.push("lk.who.*".into());
-    subs
-}
-
 /// NATS permissions of `node`'s user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Permissions {
@@ -113,15 +171,6 @@ pub struct Permissions {
     pub publish: Vec<String>,
     /// Subjects it may subscribe to.
     pub subscribe: Vec<String>,
-}
-
-/// The permissions that let `node` do its part and nothing more.
-pub fn permissions(topology: &Topology, node: NodeCode) -> Permissions {
-    let publish =
-        vec![format!("lk.ev.{node}.>"), format!("lk.dm.*.{node}.>"), format!("lk.pull.*.{node}"), who_subject(node)];
-    let mut subscribe = subscriptions(topology, node);
-    subscribe.push(format!("{}.>", inbox_prefix(node)));
-    Permissions { publish, subscribe }
 }
 
 #[cfg(test)]
@@ -137,7 +186,7 @@ mod tests {
             "_INBOX_620722.",
             "_INBOX_6207220.x",
             "_INBOX_620700.x",
-            "lk.ev.620000.down",
+            "lk.620000.ev.620000.down",
             "",
             "_INBOX_620722.>",
             "_INBOX_620722.a.*",
@@ -149,7 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn subjects_round_trip() {
+    fn subjects_round_trip_within_their_province_only() {
+        let gansu = Subjects::for_province("620000".parse().unwrap());
+        let shaanxi = Subjects::for_province("610000".parse().unwrap());
         let origin: NodeCode = "620722".parse().unwrap();
         for (channel, members) in [("up", vec![]), ("all", vec![]), ("to:620700", vec![]), ("group:g-1", vec![origin])]
         {
@@ -159,12 +210,31 @@ mod tests {
             } else {
                 vec![origin, "620000".parse().unwrap()]
             };
-            for subject in push_subjects(origin, &channel, &members) {
-                assert_eq!(parse_push_subject(&subject), Some((origin, channel.clone())), "{subject}");
+            for subject in gansu.push(origin, &channel, &members) {
+                assert!(subject.starts_with("lk.620000."), "{subject}");
+                assert_eq!(gansu.parse_push(&subject), Some((origin, channel.clone())), "{subject}");
+                assert_eq!(shaanxi.parse_push(&subject), None, "{subject} is not Shaanxi's");
             }
         }
-        assert_eq!(parse_push_subject("lk.dm.620000.620722.to.620700"), None, "recipient must be the target");
-        assert_eq!(parse_pull_subject(&pull_subject("620700".parse().unwrap(), origin)), Some(origin));
-        assert_eq!(parse_who_subject(&who_subject(origin)), Some(origin));
+        assert_eq!(gansu.parse_push("lk.620000.dm.620000.620722.to.620700"), None, "recipient must be the target");
+        assert_eq!(gansu.parse_push("lk.ev.620722.up"), None, "the scheme before the province token");
+        assert_eq!(gansu.parse_push("lk.6200001.ev.620722.up"), None);
+        assert_eq!(gansu.parse_pull(&gansu.pull("620700".parse().unwrap(), origin)), Some(origin));
+        assert_eq!(shaanxi.parse_pull(&gansu.pull("620700".parse().unwrap(), origin)), None);
+        assert_eq!(gansu.parse_pull("lk.620000.pull.620700.620722.x"), None);
+        assert_eq!(gansu.parse_who(&gansu.who(origin)), Some(origin));
+        assert_eq!(gansu.parse_who("lk.620000.who.620722.x"), None);
+    }
+
+    #[test]
+    fn every_permission_names_the_province() {
+        let topology = Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
+        let subjects = Subjects::of(&topology);
+        for node in topology.nodes() {
+            let p = subjects.permissions(&topology, node.code);
+            for subject in p.publish.iter().chain(&p.subscribe) {
+                assert!(subject.starts_with("lk.620000.") || subject.starts_with("_INBOX_"), "{subject}");
+            }
+        }
     }
 }

@@ -26,6 +26,10 @@ pub struct NodeEntry {
     /// Hex ed25519 public key; absent until the node's key is enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The node's NATS user public key (`U…`, [`crate::nkey`]), derived
+    /// from the same key; absent until enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_key: Option<String>,
 }
 
 impl NodeEntry {
@@ -39,6 +43,7 @@ impl NodeEntry {
             level,
             parent: parent.map(Into::into),
             public_key: None,
+            nats_key: None,
         }
     }
 }
@@ -65,6 +70,8 @@ pub struct Node {
     pub parent: Option<NodeCode>,
     /// Its ed25519 public key, when enrolled.
     pub public_key: Option<[u8; 32]>,
+    /// Its NATS user public key, when enrolled.
+    pub nats_key: Option<String>,
 }
 
 /// A validated topology: one province, cities under it, counties under cities.
@@ -137,8 +144,18 @@ impl Topology {
                     Some(bytes)
                 }
             };
-            let node =
-                Node { code, name: e.name.clone(), pinyin: e.pinyin.clone(), level: e.level, parent, public_key };
+            if let Some(key) = &e.nats_key {
+                crate::nkey::check_public_key(key).map_err(|why| field("nats_key", why))?;
+            }
+            let node = Node {
+                code,
+                name: e.name.clone(),
+                pinyin: e.pinyin.clone(),
+                level: e.level,
+                parent,
+                public_key,
+                nats_key: e.nats_key.clone(),
+            };
             if nodes.insert(code, node).is_some() {
                 return Err(field("code", format!("{code} appears twice")));
             }

@@ -168,9 +168,10 @@ pub fn peer_messages(data: &[u8]) {
     }
     let _ = pb::PeerRequest::decode(data);
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = subjects::parse_push_subject(text);
-        let _ = subjects::parse_pull_subject(text);
-        let _ = subjects::parse_who_subject(text);
+        let scheme = subjects::Subjects::for_province("620000".parse().expect("a code"));
+        let _ = scheme.parse_push(text);
+        let _ = scheme.parse_pull(text);
+        let _ = scheme.parse_who(text);
         let me: NodeCode = "620722".parse().expect("a code");
         // A reply subject the responder publishes on is one NATS subject:
         // no wildcard, no space.
@@ -235,7 +236,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("mutated_run", Vec::new()),
         ("mutated_run", vec![2, 0, 10, 1]),
         ("peer_messages", push.encode_to_vec()),
-        ("peer_messages", b"lk.pull.620700.620722".to_vec()),
+        ("peer_messages", b"lk.620000.pull.620700.620722".to_vec()),
         ("append_request", append.encode_to_vec()),
         ("page_token", b"events/620722/up\x0042".to_vec()),
     ]

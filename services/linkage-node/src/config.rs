@@ -44,8 +44,10 @@ pub struct Config {
     pub log: String,
     /// NATS server URL(s); replication is off when unset (a lone node).
     pub nats_url: Option<String>,
-    /// File with this node's NATS `user` and `password` (TOML), as
-    /// `linkctl nats-config` writes it.
+    /// No longer used: a node logs in to NATS with the NKey derived from
+    /// its key (`linkage_core::nkey`). Set, it is named in a warning at
+    /// start and otherwise ignored, so that an upgraded node starts with
+    /// its old configuration.
     pub nats_credentials: Option<PathBuf>,
     /// Address for Prometheus `/metrics`; off when unset. Port 0 picks a
     /// free port, written to `<data_dir>/metrics.addr`.
@@ -243,7 +245,7 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_url: Option<String>,
-    /// TOML file with this node's NATS user and password (from `linkctl nats-config`) [env: LINKAGE_NATS_CREDENTIALS]
+    /// No longer used (nodes log in to NATS with an NKey derived from their key); warned about and ignored [env: LINKAGE_NATS_CREDENTIALS]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nats_credentials: Option<PathBuf>,
@@ -294,24 +296,6 @@ impl Overrides {
             tls.client_ca = client_ca.clone();
         }
         Ok(())
-    }
-}
-
-/// A node's NATS credentials file (written by `linkctl nats-config`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct NatsCredentials {
-    /// NATS user: the node's code.
-    pub user: String,
-    /// Its password.
-    pub password: String,
-}
-
-impl NatsCredentials {
-    /// Reads a credentials file.
-    pub fn load(path: &std::path::Path) -> anyhow::Result<NatsCredentials> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading NATS credentials {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("NATS credentials {}: {e}", path.display()))
     }
 }
 

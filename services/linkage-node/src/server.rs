@@ -105,6 +105,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             config.key_path().display()
         );
     }
+    // The NATS login key, derived from the identity key (never the
+    // signing key itself: the server chooses what a login signs).
+    let nkey_seed = linkage_core::nkey::seed(&key);
+    if let Some(enrolled) = &me.nats_key {
+        anyhow::ensure!(
+            *enrolled == linkage_core::nkey::public_key(&key),
+            "key file {} does not match the nats_key the topology lists for {origin}",
+            config.key_path().display()
+        );
+    }
     // A long recovery after a crash lies between this line and "serving".
     tracing::info!(node = %origin, data_dir = %config.data_dir.display(), "opening the store");
     let store = Store::open_with_cache(&config.data_dir.join("store"), config.cache_bytes)
@@ -115,13 +125,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let replicator = match &config.nats_url {
         None => None,
         Some(url) => {
-            let (user, password) = match &config.nats_credentials {
-                None => (None, None),
-                Some(path) => {
-                    let creds = crate::config::NatsCredentials::load(path)?;
-                    (Some(creds.user), Some(creds.password))
-                }
-            };
+            if let Some(path) = &config.nats_credentials {
+                tracing::warn!(
+                    path = %path.display(),
+                    "nats_credentials is no longer used: this node logs in to NATS with the NKey derived from its key \
+                     (the topology's nats_key); remove the setting"
+                );
+            }
             // Over TLS whenever the node serves TLS: the province's CA,
             // and the node's own certificate as the client's.
             let tls = config.tls.as_ref().map(|files| linkage_replication::nats::NatsTls {
@@ -129,7 +139,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 cert: files.cert.clone(),
                 key: files.key.clone(),
             });
-            let options = linkage_replication::nats::NatsOptions { url: url.clone(), user, password, tls };
+            let options =
+                linkage_replication::nats::NatsOptions { url: url.clone(), nkey_seed: Some(nkey_seed.clone()), tls };
             let transport = linkage_replication::nats::Nats::connect(origin, &options).await?;
             // An identity that existed before an empty store: this node may
             // have appended before; it must learn its own heads first. The

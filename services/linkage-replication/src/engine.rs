@@ -7,6 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use linkage_core::groups::Groups;
 use linkage_core::replica::{self, Behind, Replica, RestoreStep, StreamKey, World};
+use linkage_core::subjects::Subjects;
 use linkage_core::verify::{self, VerifyError};
 use linkage_core::{pb, subjects, Channel, NodeCode, Topology};
 use linkage_store::{Appender, ApplyReport, RemoteRun, Store};
@@ -85,6 +86,8 @@ fn unpinned(runs: Vec<RemoteRun>) -> Vec<RemoteRun> {
 struct Inner {
     me: NodeCode,
     topology: Arc<Topology>,
+    /// The province's subjects.
+    subjects: Subjects,
     keys: BTreeMap<NodeCode, VerifyingKey>,
     store: Store,
     appender: Appender,
@@ -132,6 +135,7 @@ impl Replicator {
         let inner = Arc::new(Inner {
             me,
             topology: topology.clone(),
+            subjects: Subjects::of(&topology),
             keys,
             store,
             appender,
@@ -146,7 +150,7 @@ impl Replicator {
             shutdown,
         });
         let mut incoming = futures::stream::SelectAll::new();
-        for subject in subjects::subscriptions(&topology, me) {
+        for subject in inner.subjects.subscriptions(&topology, me) {
             incoming.push(transport.subscribe(subject).await?);
         }
         let replicator = Replicator { inner };
@@ -246,14 +250,14 @@ impl Replicator {
                 _ = self.inner.shutdown.cancelled() => return,
                 m = incoming.next() => match m { Some(m) => m, None => return },
             };
-            if let Some((origin, channel)) = subjects::parse_push_subject(&message.subject) {
+            if let Some((origin, channel)) = self.inner.subjects.parse_push(&message.subject) {
                 if origin != self.inner.me {
                     self.on_push(origin, channel, message.payload).await;
                 }
-            } else if let Some(requester) = subjects::parse_pull_subject(&message.subject) {
+            } else if let Some(requester) = self.inner.subjects.parse_pull(&message.subject) {
                 let this = self.clone();
                 tokio::spawn(async move { this.on_request(requester, message).await });
-            } else if let Some(requester) = subjects::parse_who_subject(&message.subject) {
+            } else if let Some(requester) = self.inner.subjects.parse_who(&message.subject) {
                 if requester != self.inner.me {
                     let this = self.clone();
                     tokio::spawn(async move { this.on_who(requester, message).await });
@@ -727,7 +731,7 @@ impl Replicator {
                 max_events: PULL_PAGE_EVENTS_MAX,
             })),
         };
-        let subject = subjects::pull_subject(holder, self.inner.me);
+        let subject = self.inner.subjects.pull(holder, self.inner.me);
         let this = self.clone();
         tokio::spawn(async move {
             let answer = this
@@ -813,7 +817,7 @@ impl Replicator {
         let count = events.len() as u64;
         let push = pb::Push { events, head_seq, origin: me.to_string(), channel: channel.to_string() };
         let bytes: Bytes = push.encode_to_vec().into();
-        for subject in subjects::push_subjects(me, channel, &members) {
+        for subject in self.inner.subjects.push(me, channel, &members) {
             if self.inner.transport.publish(subject, bytes.clone()).await.is_ok() {
                 metrics::counter!("linkage_pushed_events_total").increment(count);
             }
@@ -864,7 +868,7 @@ impl Replicator {
             let transport = self.inner.transport.clone();
             let bytes = bytes.clone();
             let timeout = self.inner.config.request_timeout;
-            async move { (peer, transport.request(subjects::pull_subject(peer, me), bytes, timeout).await) }
+            async move { (peer, transport.request(self.inner.subjects.pull(peer, me), bytes, timeout).await) }
         });
         // Each answer starts its pulls as it comes: a peer that is slow
         // to answer (busy, or away until the request times out) must not
@@ -911,7 +915,7 @@ impl Replicator {
                 return;
             }
             let gathered = self.inner.transport.gather(
-                subjects::who_subject(me),
+                self.inner.subjects.who(me),
                 request.clone().into(),
                 self.inner.config.restore_window,
                 RESTORE_ANSWERS_MAX,
@@ -929,7 +933,7 @@ impl Replicator {
                 let answer = self
                     .inner
                     .transport
-                    .request(subjects::pull_subject(parent, me), asked.encode_to_vec().into(), timeout)
+                    .request(self.inner.subjects.pull(parent, me), asked.encode_to_vec().into(), timeout)
                     .await
                     .ok()?;
                 let heads = pb::HeadsResponse::decode(answer).ok()?;

@@ -15,18 +15,27 @@ use std::time::Duration;
 /// slow consumer.
 pub const SUBSCRIPTION_CAPACITY: usize = 65_536;
 
-/// How to reach NATS as a node.
-#[derive(Clone, Debug)]
+/// How to reach NATS as a node. Its `Debug` leaves the seed out.
+#[derive(Clone)]
 pub struct NatsOptions {
     /// Server URL(s), comma-separated, e.g. nats://127.0.0.1:4222.
     pub url: String,
-    /// The node's NATS user (its code, in generated configs).
-    pub user: Option<String>,
-    /// Its password.
-    pub password: Option<String>,
+    /// The seed of the node's NATS NKey (`linkage_core::nkey::seed`): the
+    /// server knows the node by its public key. A secret, never logged.
+    pub nkey_seed: Option<String>,
     /// TLS to the servers; plaintext when `None` (a loopback topology
     /// without TLS only).
     pub tls: Option<NatsTls>,
+}
+
+impl std::fmt::Debug for NatsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsOptions")
+            .field("url", &self.url)
+            .field("nkey_seed", &self.nkey_seed.as_ref().map(|_| "(secret)"))
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// TLS to nats-server: the CA its certificate chains to, and the node's
@@ -85,8 +94,8 @@ impl Nats {
                     }
                 }
             });
-        if let (Some(user), Some(password)) = (&options.user, &options.password) {
-            connect = connect.user_and_password(user.clone(), password.clone());
+        if let Some(seed) = &options.nkey_seed {
+            connect = connect.nkey(seed.clone());
         }
         if let Some(tls) = &options.tls {
             connect = connect

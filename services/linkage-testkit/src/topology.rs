@@ -101,9 +101,18 @@ impl LocalTopology {
         crate::pki::local_nats_tls(self.workdir.path())
     }
 
-    /// A node's NATS credentials file.
-    pub fn credentials(&self, code: &str) -> PathBuf {
-        self.workdir.path().join("creds").join(format!("{code}.toml"))
+    /// The seed of a node's NATS NKey, derived from its key file as the
+    /// node derives it: a raw client logs in as that node with it.
+    pub fn nats_seed(&self, code: &str) -> String {
+        linkage_core::nkey::seed(&self.signing_key(code))
+    }
+
+    /// A node's event-signing key, from its key file.
+    pub fn signing_key(&self, code: &str) -> ed25519_dalek::SigningKey {
+        let path = self.data_dir(code).join("node.key");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let bytes: [u8; 32] = hex::decode(text.trim()).ok().and_then(|b| b.try_into().ok()).expect("64 hex digits");
+        ed25519_dalek::SigningKey::from_bytes(&bytes)
     }
 
     /// A node's data directory.

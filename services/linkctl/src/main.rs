@@ -131,12 +131,13 @@ enum Command {
     /// Alarms: events an origin signed against an envelope rule (an id
     /// naming another committee …); held and relayed, in no view.
     Alarms,
-    /// Generate nats-server.conf and per-node credentials from a topology.
+    /// Generate nats-server.conf from an enrolled topology: one user per
+    /// node, known by its NKey, with exactly its permissions.
     NatsConfig {
-        /// Topology file (with or without public keys).
+        /// Topology file with every node's nats_key (`linkctl topology enroll`).
         #[arg(long)]
         topology: PathBuf,
-        /// Output directory: nats-server.conf and creds/<code>.toml.
+        /// Output directory: nats-server.conf.
         #[arg(long)]
         out: PathBuf,
         /// Where nats-server listens.
@@ -278,12 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => None,
             };
             let path = deploy::nats_config(&topology, &out, &listen, tls.as_ref())?;
-            println!(
-                "wrote {} and {} credential files under {}",
-                path.display(),
-                topology.len(),
-                out.join("creds").display()
-            );
+            println!("wrote {} with {} node users (NKeys)", path.display(), topology.len());
             Ok(())
         }
         Command::Local(LocalCommand::Up { topology, workdir, bin_dir }) => {
@@ -463,6 +459,7 @@ fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Result<
             level,
             parent: (!parent.is_empty()).then(|| parent.into()),
             public_key: None,
+            nats_key: None,
         });
     }
     let file = TopologyFile { nodes };

@@ -119,6 +119,10 @@ impl Topology {
             )));
         }
         let mut nodes = BTreeMap::new();
+        // Each key names one node: a key listed twice would let one office
+        // sign or log in as two (and nats-server refuses a config with one
+        // NKey twice).
+        let mut keys_seen = std::collections::BTreeSet::new();
         for (index, e) in file.nodes.iter().enumerate() {
             let field = |field: &'static str, reason: String| TopologyError::Field { index, field, reason };
             let code: NodeCode = e.code.parse().map_err(|err| field("code", format!("{err}")))?;
@@ -146,6 +150,13 @@ impl Topology {
             };
             if let Some(key) = &e.nats_key {
                 crate::nkey::check_public_key(key).map_err(|why| field("nats_key", why))?;
+            }
+            for (name, key) in [("public_key", &e.public_key), ("nats_key", &e.nats_key)] {
+                if let Some(key) = key {
+                    if !keys_seen.insert(key.to_ascii_uppercase()) {
+                        return Err(field(name, "is listed for another node too".into()));
+                    }
+                }
             }
             let node = Node {
                 code,
@@ -299,6 +310,11 @@ parent = "620700"
                 "appears twice",
             ),
         ];
+        let key = "public_key = \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\n";
+        let twice = DEMO
+            .replace("name = \"民乐县\"\n", &format!("name = \"民乐县\"\n{key}"))
+            .replace("name = \"张掖市\"\n", &format!("name = \"张掖市\"\n{key}"));
+        let cases = cases.into_iter().chain([(twice, "is listed for another node too")]);
         for (text, needle) in cases {
             let err = Topology::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");

@@ -34,6 +34,11 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<(SigningKey, bool)> {
     }
     std::fs::rename(&tmp, path)?;
     std::fs::File::open(dir)?.sync_all()?;
-    tracing::info!(path = %path.display(), public_key = %hex::encode(key.verifying_key().as_bytes()), "created a new node key");
+    tracing::info!(
+        path = %path.display(),
+        public_key = %hex::encode(key.verifying_key().as_bytes()),
+        nats_key = %linkage_core::nkey::public_key(&key),
+        "created a new node key: list both public keys in the topology (linkctl topology public-keys)"
+    );
     Ok((key, true))
 }

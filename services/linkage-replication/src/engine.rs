@@ -897,9 +897,9 @@ impl Replicator {
     /// own streams went, and pull back whatever they can prove, so that no
     /// seq a holder showed is ever issued twice.
     ///
-    /// Who answers `lk.who.<me>` is not pinned (any node may answer, and
+    /// Who answers `lk.<province>.who.<me>` is not pinned (any node may answer, and
     /// name any node), so an answer only says whom to ask: each claimant is
-    /// asked through `lk.pull.<claimant>.<me>`, where only it can answer,
+    /// asked through `….pull.<claimant>.<me>`, where only it can answer,
     /// and what it sends is checked against this node's own key. A claim it
     /// does not prove is dropped and counted. The parent, which holds every
     /// stream of its child, is asked directly as well and waited for up to

@@ -15,7 +15,7 @@
 //! verified.
 //!
 //! Architecture invariant: a requester's identity comes from the subject it
-//! was allowed to publish on (`lk.pull.<responder>.<requester>`), never from
+//! was allowed to publish on (`lk.<province>.pull.<responder>.<requester>`), never from
 //! a field it fills in.
 
 pub mod engine;

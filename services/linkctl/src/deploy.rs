@@ -1,5 +1,5 @@
 //! Deployment helpers: enrolling node keys into a topology, generating the
-//! nats-server configuration and per-node credentials from it, and the local
+//! nats-server configuration (one NKey user per node) from it, and the local
 //! topology runner (`deploy/local/up` and `down`), whose processes the
 //! testkit's supervisor kills, restarts and stops.
 
@@ -28,12 +28,7 @@ pub fn enroll(topology_path: &Path, keys_dir: &Path) -> anyhow::Result<TopologyF
     for node in &mut file.nodes {
         let path = keys_dir.join(&node.code).join("node.key");
         let key = if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            let bytes: [u8; 32] = hex::decode(text.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .with_context(|| format!("{} must hold 64 hex digits", path.display()))?;
-            ed25519_dalek::SigningKey::from_bytes(&bytes)
+            read_key(&path)?
         } else {
             let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
             std::fs::create_dir_all(path.parent().expect("key dir"))?;
@@ -45,6 +40,27 @@ pub fn enroll(topology_path: &Path, keys_dir: &Path) -> anyhow::Result<TopologyF
     }
     Topology::from_file(file.clone())?;
     Ok(file)
+}
+
+/// A node's key file (64 hex digits).
+pub fn read_key(path: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{} must hold 64 hex digits", path.display()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
+}
+
+/// The two public keys of a node's key file, as topology lines: what an
+/// office sends the province to be listed, the secret staying where it is.
+pub fn public_keys(key_file: &Path) -> anyhow::Result<String> {
+    let key = read_key(key_file)?;
+    Ok(format!(
+        "public_key = \"{}\"\nnats_key = \"{}\"\n",
+        hex::encode(key.verifying_key().as_bytes()),
+        linkage_core::nkey::public_key(&key)
+    ))
 }
 
 /// Writes `out/nats-server.conf`: one user per node, known by its NKey
@@ -254,4 +270,28 @@ pub async fn local_restart(workdir: &Path, code: &str) -> anyhow::Result<()> {
     supervisor.start(code)?;
     let addr = supervisor.wait_bound(code, UP_TIMEOUT).await?;
     wait_serving(&addr.to_string(), supervisor.client_tls()?.as_ref(), deadline).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an office sends the province is what enrolling its key lists,
+    /// and the topology takes it.
+    #[test]
+    fn public_keys_print_what_enroll_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = dir.path().join("demo.toml");
+        std::fs::copy(linkage_testkit::topology("demo.toml"), &topology).unwrap();
+        let file = enroll(&topology, &dir.path().join("keys")).unwrap();
+        let county = file.nodes.iter().find(|n| n.code == "620722").unwrap();
+        let printed = public_keys(&dir.path().join("keys/620722/node.key")).unwrap();
+        let expected = format!(
+            "public_key = \"{}\"\nnats_key = \"{}\"\n",
+            county.public_key.as_deref().unwrap(),
+            county.nats_key.as_deref().unwrap()
+        );
+        assert_eq!(printed, expected);
+        assert!(county.nats_key.as_deref().unwrap().starts_with('U'));
+    }
 }

@@ -28,6 +28,7 @@ pub mod writer;
 
 use crate::error::StoreError;
 use crate::limits::COMMITS_IN_FLIGHT_MAX;
+use crate::log::APPENDED_BY_BYTES_MAX;
 use crate::store::Store;
 use crate::views::RebuildStats;
 use commit::{AppendFailure, Appended, ApplyReport, InFlight, Job, RemoteRun};
@@ -99,7 +100,17 @@ impl Appender {
     }
 
     /// Appends one job (all of it or none) and waits until it is durable.
+    /// A principal longer than the log keeps refuses the job here, before
+    /// the writer could meet it.
     pub async fn append(&self, requests: Vec<ValidAppend>) -> Result<Vec<Appended>, AppendFailure> {
+        let too_long = |r: &ValidAppend| r.appended_by.as_ref().is_some_and(|p| p.len() > APPENDED_BY_BYTES_MAX);
+        if let Some(index) = requests.iter().position(too_long) {
+            let error = linkage_core::AppendError::Invalid(linkage_core::FieldViolation::new(
+                "appended_by",
+                format!("a principal is at most {APPENDED_BY_BYTES_MAX} bytes"),
+            ));
+            return Err(AppendFailure::Rejected { index, error });
+        }
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job::Append { requests, reply })

@@ -155,3 +155,24 @@ async fn a_run_beyond_a_gap_is_handed_back_and_lands_once_the_gap_is_filled() {
     assert_eq!((filled.applied, filled.gaps, filled.waiting.len()), (3, 0, 0));
     assert_eq!(target.head(origin, "up").unwrap().map(|h| h.seq), Some(5));
 }
+
+#[tokio::test]
+async fn a_principal_longer_than_the_log_keeps_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, origin, appender, _thread) = county_store(dir.path());
+    let mut valid = validate_append(&topology(), origin, request("太长")).unwrap();
+    valid.appended_by = Some("p".repeat(crate::log::APPENDED_BY_BYTES_MAX + 1));
+    match appender.append(vec![valid]).await {
+        Err(AppendFailure::Rejected { index: 0, error }) => {
+            assert!(error.to_string().contains("appended_by"), "{error}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(store.last_position(), 0);
+    // The longest it keeps is written and read back whole.
+    let mut valid = validate_append(&topology(), origin, request("正好")).unwrap();
+    let longest = "p".repeat(crate::log::APPENDED_BY_BYTES_MAX);
+    valid.appended_by = Some(longest.clone());
+    appender.append(vec![valid]).await.unwrap();
+    assert_eq!(store.get_position(1).unwrap().unwrap().appended_by, Some(longest));
+}

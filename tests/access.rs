@@ -295,7 +295,18 @@ async fn the_operator_surface_listens_apart_with_the_same_tls_and_roles() {
     let scrape = |principal: Option<&str>| {
         linkage_testkit::Metrics::scrape(dir.path(), Some(pki.rustls_client(principal).unwrap())).unwrap().body
     };
-    assert!(scrape(Some(OPS)).starts_with("HTTP/1.1 200"), "{}", scrape(Some(OPS)));
+    let body = scrape(Some(OPS));
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    // The certificate's expiry, for the alert: the test CA's 30 days ahead.
+    let not_after: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("linkage_tls_certificate_not_after_seconds "))
+        .expect("the certificate's expiry is exported")
+        .trim()
+        .parse()
+        .unwrap();
+    let days = (not_after - time::OffsetDateTime::now_utc().unix_timestamp() as f64) / 86_400.0;
+    assert!((29.0..=31.0).contains(&days), "expires in {days} days");
     assert!(scrape(Some(PLATFORM)).starts_with("HTTP/1.1 403"));
     assert!(scrape(None).starts_with("HTTP/1.1 401"));
     let plain = linkage_testkit::Metrics::scrape(dir.path(), None).unwrap().body;

@@ -271,3 +271,33 @@ async fn metrics_show_how_long_appends_and_log_syncs_take() {
     assert_eq!(value("linkage_commit_events_bucket", &["le=\"1\""]), APPENDS as f64);
     assert_eq!(value("linkage_commit_events_bucket", &["le=\"2\""]), (APPENDS + 1) as f64);
 }
+
+/// The alert rules name only metrics a node exports: each `linkage_…`
+/// name in `deploy/prometheus/alerts.yml` is a metric name in the code.
+#[test]
+fn the_alert_rules_name_only_metrics_a_node_exports() {
+    let root = linkage_testkit::workspace::workspace_root();
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    let mut code = String::new();
+    for crate_dir in std::fs::read_dir(root.join("services")).unwrap() {
+        let src = crate_dir.unwrap().path().join("src");
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    code.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<&str> =
+        rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("linkage_")).collect();
+    assert!(names.len() >= 8, "the rules name {names:?}");
+    for name in names {
+        assert!(code.contains(&format!("\"{name}\"")), "{name} is in the alert rules but no node exports it");
+    }
+    assert_eq!(rules.matches("- alert:").count(), rules.matches("expr:").count(), "every alert has an expression");
+}

@@ -28,6 +28,19 @@ pub struct TlsSource {
     current: RwLock<Arc<rustls::ServerConfig>>,
 }
 
+/// When the node's certificate expires, in Unix seconds (alert:
+/// `deploy/prometheus/alerts.yml`).
+pub const CERTIFICATE_NOT_AFTER: &str = "linkage_tls_certificate_not_after_seconds";
+
+/// Sets [`CERTIFICATE_NOT_AFTER`] from the certificate file just loaded
+/// (at start, once the recorder is in place, and on every reload).
+pub fn publish_expiry(files: &ServerFiles) {
+    match linkage_pki::not_after(&files.cert) {
+        Ok(seconds) => metrics::gauge!(CERTIFICATE_NOT_AFTER).set(seconds as f64),
+        Err(e) => tracing::warn!(error = %e, "cannot read the certificate's expiry"),
+    }
+}
+
 impl TlsSource {
     /// Loads `files` for a listener serving `alpn`.
     pub fn load(files: &ServerFiles, alpn: &'static [&'static [u8]]) -> anyhow::Result<Arc<TlsSource>> {
@@ -45,7 +58,9 @@ impl TlsSource {
             self.files.cert.display(),
             files.cert.display()
         );
-        linkage_pki::load_server_config(files, self.alpn)
+        let config = linkage_pki::load_server_config(files, self.alpn)?;
+        publish_expiry(files);
+        Ok(config)
     }
 
     /// New handshakes use `config`; open connections go on.

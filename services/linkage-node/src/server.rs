@@ -229,6 +229,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         if !store.writable() {
             metrics::gauge!(linkage_store::STORE_WRITABLE).set(0.0);
         }
+        if let Some(files) = &config.tls {
+            crate::listen::publish_expiry(files);
+        }
     }
 
     let event_log = EventLogServiceServer::new(EventLog::new(node.clone()))

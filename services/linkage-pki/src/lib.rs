@@ -23,4 +23,4 @@ pub mod tls;
 pub use authority::{request, Authority, Validity};
 pub use files::write_private;
 pub use principal::Principal;
-pub use tls::{install_provider, load_server_config, ServerFiles};
+pub use tls::{install_provider, load_server_config, not_after, ServerFiles};

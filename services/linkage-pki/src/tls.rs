@@ -40,6 +40,15 @@ pub fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// When the first certificate in a PEM file expires (`not_after`, Unix
+/// seconds): what the expiry alert watches.
+pub fn not_after(path: &Path) -> anyhow::Result<i64> {
+    let certs = read_certs(path)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(certs[0].as_ref())
+        .map_err(|e| anyhow::anyhow!("{}: the certificate cannot be parsed: {e}", path.display()))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 /// The private key in a PEM file; an error names the file.
 pub fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_file(path).with_context(|| format!("{} holds no PEM private key", path.display()))

@@ -67,6 +67,11 @@ impl Nats {
             .name(format!("linkage-{node}"))
             .custom_inbox_prefix(subjects::inbox_prefix(node))
             .retry_on_initial_connect()
+            // The URL list's first server first: an operator spreads nodes
+            // across a cluster by the order of each node's list; when that
+            // server goes, the next one in the list (or one the cluster
+            // announced) takes over.
+            .retain_servers_order()
             .max_reconnects(None)
             .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .event_callback(move |event| {
@@ -103,9 +108,16 @@ impl Nats {
                 .add_root_certificates(tls.ca.clone())
                 .add_client_certificate(tls.cert.clone(), tls.key.clone());
         }
-        let client = connect.connect(options.url.as_str()).await.map_err(|e| TransportError::Other(e.to_string()))?;
+        let client =
+            connect.connect(server_list(&options.url)).await.map_err(|e| TransportError::Other(e.to_string()))?;
         Ok(Nats { client, connected })
     }
+}
+
+/// The servers of a comma-separated URL list, in its order (async-nats
+/// takes a single string as one URL).
+fn server_list(urls: &str) -> Vec<&str> {
+    urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
 }
 
 #[async_trait]
@@ -155,5 +167,20 @@ impl Transport for Nats {
 
     fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::ToServerAddrs;
+
+    /// A cluster's URL list is several servers, in order; as one string
+    /// async-nats would take it for one URL with an invalid port.
+    #[test]
+    fn a_url_list_names_each_server_in_order() {
+        let list = super::server_list("nats://127.0.0.1:4222, nats://127.0.0.1:4223,nats://10.0.0.3:4222");
+        assert_eq!(list, ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223", "nats://10.0.0.3:4222"]);
+        assert_eq!(list.to_server_addrs().unwrap().count(), 3);
+        assert_eq!(super::server_list("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
     }
 }

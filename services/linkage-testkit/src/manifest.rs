@@ -46,8 +46,11 @@ impl Process {
 /// The whole file.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
-    /// The broker.
+    /// The broker (the first server of a cluster).
     pub nats: Process,
+    /// The other servers of a cluster, in order (none for one server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_nats: Vec<Process>,
     /// Every node by code.
     pub nodes: BTreeMap<String, Process>,
 }
@@ -84,9 +87,30 @@ impl Manifest {
         self.nodes.keys().cloned().collect()
     }
 
-    /// Every pid, the broker's last.
+    /// Every pid, the brokers' last.
     pub fn pids(&self) -> Vec<u32> {
-        self.nodes.values().map(|p| p.pid).chain([self.nats.pid]).collect()
+        self.nodes.values().map(|p| p.pid).chain(self.brokers().map(|b| b.pid)).collect()
+    }
+
+    /// Every nats-server, in order.
+    pub fn brokers(&self) -> impl Iterator<Item = &Process> {
+        std::iter::once(&self.nats).chain(&self.more_nats)
+    }
+
+    /// Server `i` (from 0), to change.
+    pub fn broker_mut(&mut self, i: usize) -> anyhow::Result<&mut Process> {
+        match i {
+            0 => Ok(&mut self.nats),
+            _ => self.more_nats.get_mut(i - 1).with_context(|| format!("no nats-server {i} in {FILE_NAME}")),
+        }
+    }
+}
+
+/// The log file of nats-server `i` (from 0) under a topology's `workdir`.
+pub fn nats_log(workdir: &Path, i: usize) -> std::path::PathBuf {
+    match i {
+        0 => workdir.join("nats/nats-server.log"),
+        _ => workdir.join(format!("nats/nats-server-{}.log", i + 1)),
     }
 }
 
@@ -115,7 +139,7 @@ mod tests {
             argv: vec!["nats-server".into()],
             data_dir: None,
         };
-        let manifest = Manifest { nats, nodes: [("620722".to_owned(), node)].into() };
+        let manifest = Manifest { nats, more_nats: vec![], nodes: [("620722".to_owned(), node)].into() };
         manifest.write(dir.path()).unwrap();
         let read = Manifest::read(dir.path()).unwrap();
         assert_eq!(read, manifest);

@@ -137,11 +137,16 @@ impl Supervisor {
 
     /// SIGKILL the broker and wait until it is gone.
     pub fn kill_nats(&mut self) -> anyhow::Result<()> {
-        let pid = self.manifest.nats.pid;
+        self.kill_nats_server(0)
+    }
+
+    /// SIGKILL nats-server `i` (from 0) and wait until it is gone.
+    pub fn kill_nats_server(&mut self, i: usize) -> anyhow::Result<()> {
+        let pid = self.manifest.broker_mut(i)?.pid;
         signal(pid, Signal::SIGKILL);
         self.reap(pid);
-        anyhow::ensure!(wait_gone(pid, DEATH_TIMEOUT), "nats-server (pid {pid}) survived SIGKILL");
-        self.manifest.nats.pid = 0;
+        anyhow::ensure!(wait_gone(pid, DEATH_TIMEOUT), "nats-server {i} (pid {pid}) survived SIGKILL");
+        self.manifest.broker_mut(i)?.pid = 0;
         self.manifest.write(&self.workdir)
     }
 
@@ -149,15 +154,21 @@ impl Supervisor {
     /// port), and waits until it listens: a broker that could not have its
     /// port back fails here, not as a convergence timeout later.
     pub fn start_nats(&mut self) -> anyhow::Result<()> {
-        let running = self.manifest.nats.pid;
-        anyhow::ensure!(!alive(running), "nats-server still runs as pid {running}");
-        let log = self.workdir.join("nats/nats-server.log");
+        self.start_nats_server(0)
+    }
+
+    /// [`Supervisor::start_nats`] for nats-server `i` (from 0).
+    pub fn start_nats_server(&mut self, i: usize) -> anyhow::Result<()> {
+        let running = self.manifest.broker_mut(i)?.pid;
+        anyhow::ensure!(!alive(running), "nats-server {i} still runs as pid {running}");
+        let log = crate::manifest::nats_log(&self.workdir, i);
         let ready = || std::fs::read_to_string(&log).map_or(0, |text| text.matches(NATS_READY).count());
         let before = ready();
-        let child = spawn_detached(&self.manifest.nats.argv, &log)?;
+        let argv = self.manifest.broker_mut(i)?.argv.clone();
+        let child = spawn_detached(&argv, &log)?;
         let pid = child.id();
         self.children.push(child);
-        self.manifest.nats.pid = pid;
+        self.manifest.broker_mut(i)?.pid = pid;
         self.manifest.write(&self.workdir)?;
         let deadline = Instant::now() + NATS_START_TIMEOUT;
         while ready() == before {
@@ -187,10 +198,14 @@ impl Supervisor {
             eprintln!("node {code} (pid {}) did not stop within {STOP_GRACE:?} of SIGTERM; killing it", node.pid);
             signal(node.pid, Signal::SIGKILL);
         }
-        let nats = self.manifest.nats.pid;
-        signal(nats, Signal::SIGTERM);
-        if !wait_gone(nats, NATS_STOP_GRACE) {
-            signal(nats, Signal::SIGKILL);
+        let brokers: Vec<u32> = self.manifest.brokers().map(|b| b.pid).filter(|p| *p != 0).collect();
+        for pid in &brokers {
+            signal(*pid, Signal::SIGTERM);
+        }
+        for pid in &brokers {
+            if !wait_gone(*pid, NATS_STOP_GRACE) {
+                signal(*pid, Signal::SIGKILL);
+            }
         }
         for child in &mut self.children {
             let _ = child.try_wait();
@@ -198,7 +213,7 @@ impl Supervisor {
         // A killed process is gone only once the kernel has torn it down
         // (its sled lock and ports freed): whoever starts a topology next
         // must not race it.
-        let mut left: Vec<u32> = stuck.into_iter().chain([nats]).collect();
+        let mut left: Vec<u32> = stuck.into_iter().chain(brokers).collect();
         let deadline = Instant::now() + DEATH_TIMEOUT;
         loop {
             self.children.retain_mut(|c| c.try_wait().map_or(true, |status| status.is_none()));

@@ -55,11 +55,17 @@ impl LocalTopology {
     /// Starts `topology` with `deploy/local/up`, using the binaries in
     /// `bin_dir` (linkctl, linkage-node).
     pub fn up(topology: &Path, bin_dir: &Path) -> anyhow::Result<LocalTopology> {
+        LocalTopology::up_with_brokers(topology, bin_dir, 1)
+    }
+
+    /// [`LocalTopology::up`] with a cluster of `servers` nats-servers.
+    pub fn up_with_brokers(topology: &Path, bin_dir: &Path, servers: usize) -> anyhow::Result<LocalTopology> {
         let workdir = tempfile::tempdir()?;
         let out = Command::new(crate::workspace::workspace_root().join("deploy/local/up"))
             .arg(topology)
             .arg(workdir.path())
             .env(crate::binaries::BIN_DIR_ENV, bin_dir)
+            .env("LINKAGE_NATS_SERVERS", servers.to_string())
             .stdin(Stdio::null())
             .output()?;
         // Owned before the outcome is looked at: whatever did start is
@@ -217,6 +223,16 @@ impl LocalTopology {
     /// fails here, not as a convergence timeout later.
     pub fn restart_nats(&mut self) -> anyhow::Result<()> {
         self.supervisor.start_nats()
+    }
+
+    /// SIGKILL nats-server `i` (from 0) of a cluster.
+    pub fn kill_nats_server(&mut self, i: usize) {
+        self.supervisor.kill_nats_server(i).expect("killing a nats-server");
+    }
+
+    /// Starts nats-server `i` again, as [`LocalTopology::restart_nats`].
+    pub fn restart_nats_server(&mut self, i: usize) -> anyhow::Result<()> {
+        self.supervisor.start_nats_server(i)
     }
 
     /// Every event a node holds, by (origin, channel, seq) → BLAKE3 of its bytes.

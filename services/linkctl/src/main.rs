@@ -137,12 +137,32 @@ enum Command {
         /// Topology file with every node's nats_key (`linkctl topology enroll`).
         #[arg(long)]
         topology: PathBuf,
-        /// Output directory: nats-server.conf.
+        /// Output directory: nats-server.conf, or nats-server-<i>.conf per
+        /// server of a cluster, and nats-urls (what nodes' nats_url takes).
         #[arg(long)]
         out: PathBuf,
-        /// Where nats-server listens.
-        #[arg(long, default_value = "127.0.0.1:4222")]
-        listen: String,
+        /// Where each nats-server listens for clients: HOST:PORT, one per
+        /// server, comma-separated (a cluster when more than one).
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:4222")]
+        listen: Vec<String>,
+        /// A cluster of N servers on one host: --listen and --route-listen
+        /// each give the first port, the others follow it (tests, a trial).
+        #[arg(long, value_name = "N")]
+        cluster: Option<u16>,
+        /// Where each server listens for its cluster's routes: HOST:PORT,
+        /// one per server, in --listen's order.
+        #[arg(long, value_delimiter = ',', requires_all = ["route_cert", "route_key", "route_ca"])]
+        route_listen: Vec<String>,
+        /// The certificate a server shows its routes (PEM), of the routes'
+        /// own CA, which signs brokers only: a route sees every subject.
+        #[arg(long, requires = "route_listen")]
+        route_cert: Option<PathBuf>,
+        /// Its key (PEM).
+        #[arg(long, requires = "route_listen")]
+        route_key: Option<PathBuf>,
+        /// The routes' CA certificate (PEM).
+        #[arg(long, requires = "route_listen")]
+        route_ca: Option<PathBuf>,
         /// The server's TLS certificate (PEM, from `linkctl pki`): with
         /// --tls-key and --tls-ca, every client must come over TLS with a
         /// certificate of that CA
@@ -178,6 +198,10 @@ enum LocalCommand {
         /// Directory holding the linkage-node binary [default: beside linkctl]
         #[arg(long)]
         bin_dir: Option<PathBuf>,
+        /// nats-servers to start: a cluster when more than one, routing
+        /// over TLS with a CA of its own; nodes get every server's URL
+        #[arg(long, env = "LINKAGE_NATS_SERVERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+        nats_servers: u16,
     },
     /// SIGKILL one node of a running local topology.
     Kill {
@@ -282,24 +306,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", toml::to_string(&deploy::enroll(&topology, &keys_dir)?)?);
             Ok(())
         }
-        Command::NatsConfig { topology, out, listen, tls_cert, tls_key, tls_ca } => {
+        Command::NatsConfig {
+            topology,
+            out,
+            listen,
+            cluster,
+            route_listen,
+            route_cert,
+            route_key,
+            route_ca,
+            tls_cert,
+            tls_key,
+            tls_ca,
+        } => {
             let text = std::fs::read_to_string(&topology).with_context(|| format!("reading {}", topology.display()))?;
             let topology = linkage_core::Topology::from_toml(&text)?;
             let tls = match (tls_cert, tls_key, tls_ca) {
                 (Some(cert), Some(key), Some(client_ca)) => Some(linkage_pki::ServerFiles { cert, key, client_ca }),
                 _ => None,
             };
-            let path = deploy::nats_config(&topology, &out, &listen, tls.as_ref())?;
-            println!("wrote {} with {} node users (NKeys)", path.display(), topology.len());
+            let (listen, route_listen) = match cluster {
+                None => (listen, route_listen),
+                Some(n) => (
+                    deploy::consecutive("--listen", &listen, n)?,
+                    deploy::consecutive("--route-listen", &route_listen, n)?,
+                ),
+            };
+            let route_tls = match (route_cert, route_key, route_ca) {
+                (Some(cert), Some(key), Some(client_ca)) => Some(linkage_pki::ServerFiles { cert, key, client_ca }),
+                _ => None,
+            };
+            let routes = route_tls.as_ref().map(|tls| deploy::Routes { listens: &route_listen, tls });
+            let paths = deploy::nats_cluster_config(&topology, &out, &listen, tls.as_ref(), routes)?;
+            let urls = deploy::nats_urls(&listen, 0);
+            std::fs::write(out.join("nats-urls"), format!("{urls}\n"))?;
+            for path in &paths {
+                println!("wrote {} with {} node users (NKeys)", path.display(), topology.len());
+            }
+            println!("nodes connect with nats_url = \"{urls}\" (also in {})", out.join("nats-urls").display());
             Ok(())
         }
-        Command::Local(LocalCommand::Up { topology, workdir, bin_dir }) => {
+        Command::Local(LocalCommand::Up { topology, workdir, bin_dir, nats_servers }) => {
             let bin_dir = match bin_dir {
                 Some(dir) => dir,
                 None => std::env::current_exe()?.parent().context("linkctl has no directory")?.to_owned(),
             };
-            let file = deploy::local_up(&topology, &workdir, &bin_dir).await?;
-            println!("nats-server at {} (pid {})", file.nats.url.as_deref().unwrap_or("?"), file.nats.pid);
+            let file = deploy::local_up(&topology, &workdir, &bin_dir, usize::from(nats_servers)).await?;
+            for broker in file.brokers() {
+                println!("nats-server at {} (pid {})", broker.url.as_deref().unwrap_or("?"), broker.pid);
+            }
             for (code, p) in &file.nodes {
                 println!(
                     "{code} {} grpc {} metrics {} pid {}",

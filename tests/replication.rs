@@ -295,18 +295,45 @@ async fn a_cluster_losing_a_server_every_ten_seconds_loses_nothing() {
             batches * 10
         }));
     }
+    // Node k's URL list starts at server k mod 3 (codes in order): while
+    // server i is down, node i (the province, 兰州市, 城关区) must move to
+    // another server, which a marker it appends reaching a peer shows; only
+    // then does server i come back.
+    let movers = [("620000", "down", "620700"), ("620100", "down", "620102"), ("620102", "up", "620000")];
+    assert_eq!(codes[..SERVERS], movers.map(|m| m.0.to_owned()), "node order");
     for round in 0..rounds {
-        tokio::time::sleep(Duration::from_secs(7)).await;
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
         let i = round % SERVERS;
-        topo.kill_nats_server(i);
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        topo.restart_nats_server(i).unwrap();
+        tokio::task::block_in_place(|| topo.kill_nats_server(i));
+        let (mover, channel, peer) = movers[i];
+        let tag = format!("moved-{round}-");
+        append_tagged(topo.endpoint_following(mover), mover, channel, 1, 1, &tag, &Progress::default()).await;
+        // Its stream at the mover, marker included; streams apply in order.
+        let marker = head_of(&topo, mover, mover, channel).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while head_of(&topo, peer, mover, channel).await < marker {
+            assert!(Instant::now() < deadline, "{mover} did not move off server {i}: {peer} lacks its seq {marker}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "round {round}: {mover} moved off server {i}; its marker reached {peer} {:?} after the kill",
+            started.elapsed() - Duration::from_secs(5)
+        );
+        // Down for about 5 s of every 10, one server at a time.
+        tokio::time::sleep(Duration::from_secs(10).saturating_sub(started.elapsed())).await;
+        tokio::task::block_in_place(|| topo.restart_nats_server(i)).unwrap();
     }
     let last_restart = Instant::now();
     stop.store(true, Ordering::Release);
     let mut acknowledged = BTreeMap::new();
     for ((code, channel), task) in writers.into_iter().zip(tasks) {
         acknowledged.insert((code, channel), task.await.unwrap());
+    }
+    // The markers too: one per round, on the movers' streams.
+    for round in 0..rounds {
+        let (mover, channel, _) = movers[round % SERVERS];
+        *acknowledged.entry((mover, channel)).or_insert(0) += 1;
     }
     let holdings = topo.converge(&codes, Duration::from_secs(120)).await;
     eprintln!(
@@ -345,8 +372,10 @@ async fn rogue_route(
     route_to: &str,
     route: &linkage_pki::ServerFiles,
 ) -> (Rogue, async_nats::Subscriber) {
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (port, cluster_port) = (free(), free());
+    // Both probed while the other is held, so that they differ.
+    let held =
+        [std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap()];
+    let [port, cluster_port] = held.map(|l| l.local_addr().unwrap().port());
     let conf = dir.join(format!("rogue-{port}.conf"));
     std::fs::write(
         &conf,
@@ -411,4 +440,11 @@ async fn an_office_certificate_cannot_join_the_cluster_as_a_route() {
     let (_broker_rogue, heard) = rogue_route(work, &route_to, &broker).await;
     // Routes form within a second or two; the province announces its heads every second.
     assert!(hear(heard).await.is_some(), "the control: a route certificate joins and hears the province");
+}
+
+/// The head seq `code` holds of (origin, channel); 0 when none.
+async fn head_of(topo: &LocalTopology, code: &str, origin: &str, channel: &str) -> u64 {
+    let Ok(mut admin) = topo.admin(code).await else { return 0 };
+    let Ok(status) = admin.status(pb::StatusRequest {}).await else { return 0 };
+    status.into_inner().heads.iter().find(|h| h.origin == origin && h.channel == channel).map_or(0, |h| h.seq)
 }

@@ -80,8 +80,8 @@ pub struct Routes<'a> {
 fn host_port(field: &str, listen: &str) -> anyhow::Result<(String, u16)> {
     let (host, port) = listen.rsplit_once(':').with_context(|| format!("{field}: {listen:?} is not HOST:PORT"))?;
     let port: u16 = port.parse().with_context(|| format!("{field}: {port:?} is not a port"))?;
-    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-    anyhow::ensure!(host_ok, "{field}: {host:?} is not a host name or address");
+    let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+    anyhow::ensure!(host_ok, "{field}: {host:?} is not a host name or an IPv4 address");
     Ok((host.to_owned(), port))
 }
 
@@ -200,11 +200,22 @@ pub fn consecutive(field: &str, listens: &[String], n: u16) -> anyhow::Result<Ve
 }
 
 /// The URL list nodes connect with: every server of `listens`, the one at
-/// `first` first (async-nats shuffles the rest, and moves to another
-/// server when its own goes).
+/// `first` first, then the others in order (a node keeps that order, and
+/// moves to the next server when its own goes).
 pub fn nats_urls(listens: &[String], first: usize) -> String {
     let n = listens.len().max(1);
     (0..listens.len()).map(|k| format!("nats://{}", listens[(first + k) % n])).collect::<Vec<_>>().join(",")
+}
+
+/// Servers started but not yet handed over: killed when dropped.
+struct Brokers(Vec<Process>);
+
+impl Drop for Brokers {
+    fn drop(&mut self) {
+        for process in &self.0 {
+            linkage_testkit::process::signal(process.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 /// Starts `servers` nats-servers on free loopback ports (a cluster when
@@ -222,45 +233,64 @@ fn start_brokers(
     route_tls: Option<&ServerFiles>,
 ) -> anyhow::Result<(Vec<String>, Vec<Process>)> {
     let deadline = Instant::now() + UP_TIMEOUT;
-    let free_listens = |n: usize| -> anyhow::Result<Vec<String>> {
-        // Held together, so that the n ports differ.
-        let held: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
-        held.iter().map(|l| Ok(format!("127.0.0.1:{}", l.local_addr()?.port()))).collect()
-    };
+    let clustered = route_tls.is_some();
     for attempt in 1.. {
-        let listens = free_listens(servers)?;
-        let route_listens = free_listens(if route_tls.is_some() { servers } else { 0 })?;
+        // Every port probed while the others are held, so that all differ.
+        let wanted = if clustered { 2 * servers } else { servers };
+        let held: Vec<_> = (0..wanted).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+        let mut ports: Vec<String> =
+            held.iter().map(|l| Ok(format!("127.0.0.1:{}", l.local_addr()?.port()))).collect::<anyhow::Result<_>>()?;
+        drop(held);
+        let route_listens = ports.split_off(servers);
+        let listens = ports;
         let routes = route_tls.map(|tls| Routes { listens: &route_listens, tls });
         let confs = nats_cluster_config(topology, workdir, &listens, Some(tls), routes)?;
-        let mut started = Vec::new();
+        // Killed on every way out but success: they are in no manifest yet.
+        let mut started = Brokers(Vec::new());
         for (i, conf) in confs.iter().enumerate() {
             let argv = vec!["nats-server".to_owned(), "-c".to_owned(), conf.display().to_string()];
             let log = linkage_testkit::manifest::nats_log(workdir, i);
             let _ = std::fs::remove_file(&log);
             let pid = spawn_detached(&argv, &log)?.id();
             let url = format!("nats://{}", listens[i]);
-            started.push(Process { name: None, grpc: None, metrics: None, url: Some(url), pid, argv, data_dir: None });
+            started.0.push(Process {
+                name: None,
+                grpc: None,
+                metrics: None,
+                url: Some(url),
+                pid,
+                argv,
+                data_dir: None,
+            });
         }
-        // Ready means: each process is alive and says it listens on its port.
+        // Ready means: each server listens for clients and, in a cluster,
+        // for routes (a port taken there makes it exit after the first),
+        // and has its routes to all the others; then all are still alive.
         let mut all_up = true;
-        for (i, process) in started.iter().enumerate() {
+        'servers: for (i, process) in started.0.iter().enumerate() {
             let log = linkage_testkit::manifest::nats_log(workdir, i);
-            let ready = format!("{} on {}", linkage_testkit::supervisor::NATS_READY, listens[i]);
-            while !(std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&ready)) && alive(process.pid)) {
-                anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen on {} in time", listens[i]);
-                if !alive(process.pid) {
-                    all_up = false;
+            let mut ready = vec![format!("{} on {}", linkage_testkit::supervisor::NATS_READY, listens[i])];
+            if clustered {
+                ready.push(format!("Listening for route connections on {}", route_listens[i]));
+            }
+            loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let routed = !clustered || text.matches("Route connection created").count() >= servers - 1;
+                if ready.iter().all(|r| text.contains(r.as_str())) && routed {
                     break;
                 }
+                if !alive(process.pid) {
+                    all_up = false;
+                    break 'servers;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "nats-server did not listen on {} in time", listens[i]);
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        if all_up {
-            return Ok((listens, started));
+        if all_up && started.0.iter().all(|p| alive(p.pid)) {
+            return Ok((listens, std::mem::take(&mut started.0)));
         }
-        for process in &started {
-            linkage_testkit::process::signal(process.pid, nix::sys::signal::Signal::SIGKILL);
-        }
+        drop(started);
         anyhow::ensure!(
             attempt < 5,
             "nats-server keeps exiting; see {}",

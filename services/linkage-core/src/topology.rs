@@ -51,6 +51,11 @@ impl NodeEntry {
 /// The file format: a list of `[[nodes]]` tables.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 pub struct TopologyFile {
+    /// The document's version, which only grows: a node that has loaded
+    /// version n refuses any lower one (a replayed old file). Absent in an
+    /// unsigned, unversioned file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// Every node, province first.
     pub nodes: Vec<NodeEntry>,
 }
@@ -80,6 +85,7 @@ pub struct Topology {
     nodes: BTreeMap<NodeCode, Node>,
     children: BTreeMap<NodeCode, Vec<NodeCode>>,
     province: NodeCode,
+    version: Option<u64>,
 }
 
 /// Why a topology file was refused; names the node and the field.
@@ -88,6 +94,10 @@ pub enum TopologyError {
     /// The file is not TOML of the expected shape.
     #[error("topology is not valid TOML: {0}")]
     Syntax(String),
+    /// The document's signature is missing, malformed or not the
+    /// province's.
+    #[error("topology signature: {0}")]
+    Signature(String),
     /// A field of one node is wrong.
     #[error("nodes[{index}].{field}: {reason}")]
     Field {
@@ -197,7 +207,12 @@ impl Topology {
             }
             children.entry(parent).or_default().push(node.code);
         }
-        Ok(Topology { nodes, children, province })
+        Ok(Topology { nodes, children, province, version: file.version })
+    }
+
+    /// The document's version, when it has one.
+    pub fn version(&self) -> Option<u64> {
+        self.version
     }
 
     /// The node with this code.
@@ -263,6 +278,29 @@ impl Topology {
     }
 }
 
+/// What a topology signature covers: this context, then the file's bytes
+/// exactly as distributed. The context keeps a topology signature from
+/// ever reading as an event's (those cover protobuf bytes).
+pub const SIGNATURE_CONTEXT: &[u8] = b"linkage topology document v1\n";
+
+/// The signature (hex) of the topology file `text` by the province's
+/// topology key: what `linkctl topology sign` writes beside the file.
+pub fn sign_document(text: &[u8], key: &ed25519_dalek::SigningKey) -> String {
+    use ed25519_dalek::Signer;
+    hex::encode(key.sign(&[SIGNATURE_CONTEXT, text].concat()).to_bytes())
+}
+
+/// Checks that `signature` (hex, as written beside the file) is the
+/// province's topology key's over `text`.
+pub fn check_document(text: &[u8], signature: &str, key: &ed25519_dalek::VerifyingKey) -> Result<(), TopologyError> {
+    let bytes: [u8; 64] = hex::decode(signature.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| TopologyError::Signature("must be 128 hex digits (ed25519)".into()))?;
+    key.verify_strict(&[SIGNATURE_CONTEXT, text].concat(), &ed25519_dalek::Signature::from_bytes(&bytes))
+        .map_err(|_| TopologyError::Signature("does not verify with the province's topology key".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +356,27 @@ parent = "620700"
         for (text, needle) in cases {
             let err = Topology::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        }
+    }
+
+    #[test]
+    fn a_signed_document_verifies_and_nothing_else_does() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let text = format!("version = 2\n{DEMO}");
+        let signature = sign_document(text.as_bytes(), &key);
+        check_document(text.as_bytes(), &signature, &key.verifying_key()).unwrap();
+        assert_eq!(Topology::from_toml(&text).unwrap().version(), Some(2));
+        let other = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+        let forged = text.replace("民乐县", "民乐");
+        let bare = ed25519_dalek::Signer::sign(&key, text.as_bytes()).to_bytes();
+        for (text, signature, key) in [
+            (forged.as_str(), signature.clone(), key.verifying_key()),
+            (text.as_str(), signature.clone(), other.verifying_key()),
+            (text.as_str(), sign_document(text.as_bytes(), &other), key.verifying_key()),
+            (text.as_str(), hex::encode(bare), key.verifying_key()),
+            (text.as_str(), "00".into(), key.verifying_key()),
+        ] {
+            assert!(matches!(check_document(text.as_bytes(), &signature, &key), Err(TopologyError::Signature(_))));
         }
     }
 }

@@ -13,6 +13,10 @@ pub struct Config {
     pub node: String,
     /// Path of the topology file (deploy/topology/*.toml). Required.
     pub topology: PathBuf,
+    /// The province's topology key (64 hex digits, ed25519): when set, the
+    /// topology must be signed by it (`<topology>.sig`) and carry a
+    /// version no lower than any this node has loaded.
+    pub topology_key: Option<String>,
     /// Directory of the sled store and the key file.
     pub data_dir: PathBuf,
     /// Address for gRPC. Port 0 picks a free port; the bound address is
@@ -80,6 +84,7 @@ impl Default for Config {
         Config {
             node: String::new(),
             topology: PathBuf::new(),
+            topology_key: None,
             data_dir: PathBuf::from("./data"),
             grpc_listen: "127.0.0.1:7700".parse().expect("literal address"),
             admin_listen: None,
@@ -229,6 +234,10 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// The province's topology key (hex ed25519): the topology must be signed by it (<topology>.sig) and not older than one loaded before [env: LINKAGE_TOPOLOGY_KEY]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology_key: Option<String>,
     /// How long SIGTERM waits for in-flight requests, e.g. 10s [env: LINKAGE_SHUTDOWN_GRACE]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

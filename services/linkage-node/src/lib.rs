@@ -29,4 +29,5 @@ pub mod listen;
 pub mod metrics;
 pub mod paging;
 pub mod server;
+pub mod signed;
 pub mod views;

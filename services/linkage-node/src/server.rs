@@ -10,7 +10,7 @@ use crate::identity;
 use crate::listen::{self, TlsSource};
 use crate::views::Views;
 use anyhow::Context;
-use linkage_core::{NodeCode, Topology};
+use linkage_core::NodeCode;
 use linkage_proto::v1::admin_service_server::AdminServiceServer;
 use linkage_proto::v1::event_log_service_server::EventLogServiceServer;
 use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
@@ -90,7 +90,12 @@ macro_rules! serve {
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let text = std::fs::read_to_string(&config.topology)
         .with_context(|| format!("reading topology {}", config.topology.display()))?;
-    let topology = Topology::from_toml(&text).with_context(|| format!("topology {}", config.topology.display()))?;
+    let (topology, new_version) =
+        crate::signed::load(&config.topology, &text, config.topology_key.as_deref(), &config.data_dir)?;
+    if let Some(version) = new_version {
+        write_durably(&config.data_dir.join(crate::signed::VERSION_FILE), format!("{version}\n").as_bytes())?;
+        tracing::info!(version, "loaded a newer version of the signed topology");
+    }
     let origin: NodeCode = config.node.parse().map_err(|e| anyhow::anyhow!("configuration: node: {e}"))?;
     let me = topology
         .node(origin)

@@ -67,7 +67,7 @@ pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
             entry
         })
         .collect();
-    (Topology::from_file(TopologyFile { nodes }).expect("a valid topology"), keys)
+    (Topology::from_file(TopologyFile { version: None, nodes }).expect("a valid topology"), keys)
 }
 
 impl Sim {

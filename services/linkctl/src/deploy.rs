@@ -52,6 +52,33 @@ pub fn read_key(path: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
     Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
 }
 
+/// Makes the province's topology key at `out` (refusing to overwrite one)
+/// and returns its public key (hex).
+pub fn topology_key(out: &Path) -> anyhow::Result<String> {
+    anyhow::ensure!(!out.exists(), "{} exists: a topology key is made once", out.display());
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    write_private(out, format!("{}\n", hex::encode(key.to_bytes())).as_bytes())?;
+    Ok(hex::encode(key.verifying_key().as_bytes()))
+}
+
+/// Writes `topology` as version `version` (its own + 1 when `None`) to
+/// `out`, and the province's signature over those bytes to `out.sig`.
+/// Returns the version.
+pub fn sign_topology(topology: &Path, key: &Path, version: Option<u64>, out: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(topology).with_context(|| format!("reading {}", topology.display()))?;
+    let mut file: TopologyFile = toml::from_str(&text).with_context(|| format!("{}", topology.display()))?;
+    let version = version.unwrap_or(file.version.unwrap_or(0) + 1);
+    file.version = Some(version);
+    Topology::from_file(file.clone())?;
+    let body = toml::to_string(&file)?;
+    let signature = linkage_core::topology::sign_document(body.as_bytes(), &read_key(key)?);
+    std::fs::write(out, &body).with_context(|| format!("writing {}", out.display()))?;
+    let mut sig = out.as_os_str().to_owned();
+    sig.push(".sig");
+    std::fs::write(&sig, format!("{signature}\n"))?;
+    Ok(version)
+}
+
 /// The two public keys of a node's key file, as topology lines: what an
 /// office sends the province to be listed, the secret staying where it is.
 pub fn public_keys(key_file: &Path) -> anyhow::Result<String> {
@@ -320,8 +347,18 @@ pub async fn local_up(
     );
     let deadline = Instant::now() + UP_TIMEOUT;
     let file = enroll(topology_path, &workdir.join("nodes"))?;
+    // Signed by the topology's own province key, as version 1: nodes are
+    // configured with its public key and check the signature at start.
+    std::fs::create_dir_all(workdir.join("pki"))?;
+    let unsigned = workdir.join("topology.unsigned.toml");
+    std::fs::write(&unsigned, toml::to_string(&file)?)?;
+    let key_path = workdir.join("pki/topology.key");
+    if !key_path.exists() {
+        topology_key(&key_path)?;
+    }
+    let topology_key = hex::encode(read_key(&key_path)?.verifying_key().as_bytes());
     let enrolled = workdir.join("topology.toml");
-    std::fs::write(&enrolled, toml::to_string(&file)?)?;
+    sign_topology(&unsigned, &key_path, Some(1), &enrolled)?;
     let topology = Topology::from_file(file)?;
 
     // The broker's key and request made in its own directory, as a
@@ -362,6 +399,8 @@ pub async fn local_up(
             node.code.to_string(),
             "--topology".into(),
             enrolled.display().to_string(),
+            "--topology-key".into(),
+            topology_key.clone(),
             "--data-dir".into(),
             dir.display().to_string(),
             "--key-file".into(),

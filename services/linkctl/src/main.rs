@@ -233,6 +233,29 @@ enum LocalCommand {
 
 #[derive(Subcommand)]
 enum TopologyCommand {
+    /// Make the province's topology key (KEY_FILE, mode 0600; keep it
+    /// offline) and print its public key, the `topology_key` every node
+    /// is configured with.
+    TopologyKey {
+        /// Where to write the secret key; an existing file is refused.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a topology with the province's topology key: writes OUT (the
+    /// topology with its version) and OUT.sig.
+    Sign {
+        /// The topology to sign.
+        topology: PathBuf,
+        /// The province's topology key (from `topology topology-key`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The version to give it [default: the file's version + 1, or 1].
+        #[arg(long)]
+        version: Option<u64>,
+        /// Where to write the signed topology (and OUT.sig beside it).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a node's two public keys (public_key, nats_key) from its key
     /// file, for the province to list in the topology; the key stays put.
     PublicKeys {
@@ -298,6 +321,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     client::configure(&cli.tls)?;
     match cli.command {
         Command::Pki(command) => pki::run(command),
+        Command::Topology(TopologyCommand::TopologyKey { out }) => {
+            println!("topology_key = \"{}\"", deploy::topology_key(&out)?);
+            Ok(())
+        }
+        Command::Topology(TopologyCommand::Sign { topology, key, version, out }) => {
+            let version = deploy::sign_topology(&topology, &key, version, &out)?;
+            println!("wrote {} (version {version}) and its signature", out.display());
+            Ok(())
+        }
         Command::Topology(TopologyCommand::PublicKeys { key_file }) => {
             print!("{}", deploy::public_keys(&key_file)?);
             Ok(())
@@ -528,7 +560,7 @@ fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Result<
             nats_key: None,
         });
     }
-    let file = TopologyFile { nodes };
+    let file = TopologyFile { version: None, nodes };
     // Refuse to print a topology that nodes would refuse to load.
     linkage_core::Topology::from_file(file.clone())?;
     let body = toml::to_string(&file)?;

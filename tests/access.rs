@@ -268,7 +268,7 @@ fn renew(ca: &linkage_pki::Authority, key_pem: &str) -> String {
     let mut params = rcgen::CertificateParams::new(linkage_testkit::pki::local_hosts()).unwrap();
     params.distinguished_name.push(rcgen::DnType::CommonName, "620000");
     let csr = params.serialize_request(&key).unwrap().pem().unwrap();
-    ca.sign(&csr, "620000", Validity::days(2)).unwrap()
+    ca.sign(&csr, "620000", &linkage_testkit::pki::local_hosts(), Validity::days(2)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,8 +456,15 @@ async fn the_linkctl_ceremony_gives_a_node_and_a_platform_that_work() {
     linkctl(&["pki", "init-ca", "--dir", &path(&ca)]);
     let tls = node_dir.join("tls");
     linkctl(&["pki", "request", "--principal", "620000", "--host", "127.0.0.1", "--out", &path(&tls)]);
-    let cert =
-        linkctl(&["pki", "sign", "--ca-dir", &path(&ca), "--principal", "620000", &path(&tls.join("620000.csr"))]);
+    let csr = path(&tls.join("620000.csr"));
+    // The province grants the hosts: a request asking for more is refused.
+    let ungranted = std::process::Command::new(linkage_testkit::linkctl_bin())
+        .args(["pki", "sign", "--ca-dir", &path(&ca), "--principal", "620000", &csr])
+        .output()
+        .unwrap();
+    assert!(!ungranted.status.success(), "a host the province did not grant was signed");
+    assert!(String::from_utf8_lossy(&ungranted.stderr).contains("does not grant"));
+    let cert = linkctl(&["pki", "sign", "--ca-dir", &path(&ca), "--principal", "620000", "--host", "127.0.0.1", &csr]);
     std::fs::write(tls.join("620000.crt"), cert).unwrap();
     linkctl(&["pki", "request", "--principal", PLATFORM, "--out", &path(&platform)]);
     let csr = platform.join(format!("{PLATFORM}.csr"));

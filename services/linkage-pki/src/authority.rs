@@ -92,13 +92,16 @@ impl Authority {
         self.key.serialize_pem()
     }
 
-    /// Signs a request made by [`request`]: a certificate for the principal
-    /// it names and the host names and addresses it asks for, for server
-    /// and client authentication. Returns the certificate, PEM.
-    /// `principal` is the name the province checked the request is for:
-    /// a request naming another is refused (a file called `620722.csr`
-    /// must not come back as a certificate for `ops-gansu`).
-    pub fn sign(&self, csr_pem: &str, principal: &str, validity: Validity) -> anyhow::Result<String> {
+    /// Signs a certificate signing request (PEM) for the principal it
+    /// names. `principal` is the name the province checked the request is
+    /// for: a request naming another is refused (a file called
+    /// `620722.csr` must not come back as a certificate for `ops-gansu`).
+    /// `hosts` are the host names and addresses the province grants: every
+    /// one the request asks for must be among them, so a county cannot
+    /// obtain a certificate for the broker's name. With hosts, the
+    /// certificate serves and connects (a node, a broker); without, it only
+    /// connects (a platform, an operator). Returns the certificate, PEM.
+    pub fn sign(&self, csr_pem: &str, principal: &str, hosts: &[String], validity: Validity) -> anyhow::Result<String> {
         let expected = principal;
         let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
             .context("not a PEM certificate signing request, or its signature does not verify")?;
@@ -111,15 +114,26 @@ impl Authority {
         principal.parse::<Principal>().map_err(|e| anyhow::anyhow!("the request's principal {principal:?}: {e}"))?;
         anyhow::ensure!(principal == expected, "the request is for principal {principal:?}, not {expected:?}: refused");
         for san in &csr.params.subject_alt_names {
+            let host = match san {
+                SanType::DnsName(name) => name.as_str().to_owned(),
+                SanType::IpAddress(ip) => ip.to_string(),
+                other => {
+                    anyhow::bail!("the request asks for a name that is neither a host name nor an address: {other:?}")
+                }
+            };
             anyhow::ensure!(
-                matches!(san, SanType::DnsName(_) | SanType::IpAddress(_)),
-                "the request asks for a name that is neither a host name nor an address: {san:?}"
+                hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)),
+                "the request asks for host {host:?}, which the signer does not grant (--host): refused"
             );
         }
         let params = &mut csr.params;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = if params.subject_alt_names.is_empty() {
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+        };
         params.not_before = validity.not_before;
         params.not_after = validity.not_after;
         params.use_authority_key_identifier_extension = true;
@@ -133,7 +147,7 @@ impl Authority {
     /// Returns (certificate PEM, key PEM).
     pub fn issue(&self, principal: &str, hosts: &[String], validity: Validity) -> anyhow::Result<(String, String)> {
         let (key_pem, csr_pem) = request(principal, hosts)?;
-        Ok((self.sign(&csr_pem, principal, validity)?, key_pem))
+        Ok((self.sign(&csr_pem, principal, hosts, validity)?, key_pem))
     }
 }
 
@@ -176,20 +190,39 @@ mod tests {
         let ca = Authority::create("test CA", Validity::days(1)).unwrap();
         let (key, csr) = request("platform-620702", &["127.0.0.1".into(), "localhost".into()]).unwrap();
         assert!(key.contains("PRIVATE KEY"));
-        let cert = ca.sign(&csr, "platform-620702", Validity::days(1)).unwrap();
-        let refused = ca.sign(&csr, "ops-gansu", Validity::days(1)).unwrap_err().to_string();
+        let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let cert = ca.sign(&csr, "platform-620702", &hosts, Validity::days(1)).unwrap();
+        let refused = ca.sign(&csr, "ops-gansu", &hosts, Validity::days(1)).unwrap_err().to_string();
         assert!(refused.contains("not \"ops-gansu\""), "{refused}");
         let der = rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
         assert_eq!(Principal::of_certificate(&der).unwrap().as_str(), "platform-620702");
         let again = Authority::from_pem(ca.cert_pem(), &ca.key_pem()).unwrap();
-        again.sign(&csr, "platform-620702", Validity::days(1)).unwrap();
+        again.sign(&csr, "platform-620702", &hosts, Validity::days(1)).unwrap();
+    }
+
+    /// A request for a host the province does not grant is refused; a
+    /// certificate without hosts only connects.
+    #[test]
+    fn hosts_are_the_signers_to_grant() {
+        let ca = Authority::create("test CA", Validity::days(1)).unwrap();
+        let (_, csr) = request("620722", &["nats.gansu.example".into()]).unwrap();
+        let refused = ca.sign(&csr, "620722", &["linkage.minle.example".into()], Validity::days(1)).unwrap_err();
+        assert!(refused.to_string().contains("\"nats.gansu.example\""), "{refused}");
+        assert!(ca.sign(&csr, "620722", &[], Validity::days(1)).is_err(), "no grant, no host");
+        ca.sign(&csr, "620722", &["NATS.gansu.example".into()], Validity::days(1)).unwrap();
+        let (_, client) = request("platform-620722", &[]).unwrap();
+        let cert = ca.sign(&client, "platform-620722", &[], Validity::days(1)).unwrap();
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        let usage = parsed.extended_key_usage().unwrap().unwrap().value;
+        assert!(usage.client_auth && !usage.server_auth, "a certificate without hosts only connects");
     }
 
     #[test]
     fn a_request_for_a_bad_principal_is_refused() {
         assert!(request("a b", &[]).unwrap_err().to_string().contains("principal"));
         let ca = Authority::create("test CA", Validity::days(1)).unwrap();
-        assert!(ca.sign("not a request", "x", Validity::days(1)).is_err());
+        assert!(ca.sign("not a request", "x", &[], Validity::days(1)).is_err());
     }
 
     use rustls_pki_types::pem::PemObject;

@@ -50,7 +50,7 @@ impl Pki {
         if !files.cert.exists() {
             let (key, csr) = linkage_pki::request(code, &local_hosts())?;
             linkage_pki::write_private(&files.key, key.as_bytes())?;
-            let cert = self.authority()?.sign(&csr, code, Validity::days(30))?;
+            let cert = self.authority()?.sign(&csr, code, &local_hosts(), Validity::days(30))?;
             linkage_pki::write_private(&files.cert, cert.as_bytes())?;
             std::fs::copy(self.ca_cert(), &files.client_ca).context("copying the CA certificate")?;
         }

@@ -50,6 +50,11 @@ pub enum PkiCommand {
         /// Days the certificate is valid.
         #[arg(long, default_value_t = linkage_pki::authority::CERTIFICATE_DAYS)]
         days: u32,
+        /// A host name or address you grant the certificate (repeat, or
+        /// comma-separated): every one the request asks for must be here.
+        /// Without any, the certificate is a client's only.
+        #[arg(long = "host", value_delimiter = ',')]
+        hosts: Vec<String>,
     },
 }
 
@@ -73,12 +78,13 @@ pub fn run(command: PkiCommand) -> anyhow::Result<()> {
             std::fs::write(&csr_path, csr).with_context(|| format!("writing {}", csr_path.display()))?;
             println!("wrote {} (keep here) and {} (send to the province)", key_path.display(), csr_path.display());
         }
-        PkiCommand::Sign { ca_dir, principal, csr, days } => {
+        PkiCommand::Sign { ca_dir, principal, csr, days, hosts } => {
             anyhow::ensure!((1..=3650).contains(&days), "--days must be 1..=3650, got {days}");
             let ca = Authority::load(&ca_dir)?;
             let text = std::fs::read_to_string(&csr).with_context(|| format!("reading {}", csr.display()))?;
-            let cert =
-                ca.sign(&text, &principal, Validity::days(days)).with_context(|| format!("{}", csr.display()))?;
+            let cert = ca
+                .sign(&text, &principal, &hosts, Validity::days(days))
+                .with_context(|| format!("{}", csr.display()))?;
             eprintln!("signed a certificate for principal {principal}, valid {days} days");
             print!("{cert}");
         }

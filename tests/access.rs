@@ -54,9 +54,20 @@ fn denied(result: Result<(), tonic::Status>, code: tonic::Code, says: &str) {
 /// certificate after the client's last handshake message, so a refusal
 /// arrives as an alert on the first read.
 async fn raw_tls(addr: std::net::SocketAddr, config: Arc<rustls::ClientConfig>) -> std::io::Result<usize> {
+    raw_tls_from(std::net::Ipv4Addr::LOCALHOST, addr, config).await
+}
+
+/// [`raw_tls`] from the loopback address `from`.
+async fn raw_tls_from(
+    from: std::net::Ipv4Addr,
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<usize> {
     let mut config = (*config).clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((from, 0).into())?;
+    let tcp = socket.connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap().to_owned();
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
     tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await?;
@@ -532,66 +543,28 @@ async fn the_linkctl_ceremony_gives_a_node_and_a_platform_that_work() {
     let _ = node.wait();
 }
 
-/// Writes `text` as version `version` of the topology at `path`, signed by
-/// `key` (`path.sig`), as `linkctl topology sign` does.
-fn signed_topology(path: &std::path::Path, text: &str, version: u64, key: &ed25519_dalek::SigningKey) {
-    let body = format!("version = {version}\n{text}");
-    std::fs::write(path, &body).unwrap();
-    std::fs::write(
-        linkage_node::signed::signature_path(path),
-        linkage_core::topology::sign_document(body.as_bytes(), key),
-    )
-    .unwrap();
-}
-
-/// With `topology_key` set, a node loads only the province's signed
-/// topology, never one older than it has loaded: a forged, an unsigned and
-/// an older version are refused at start, naming why; a newer one loads.
+/// One address may hold at most `CONNECTIONS_PER_ADDRESS_MAX` connections
+/// (silent ones included, until their handshake deadline): the next from
+/// it is closed at accept, another address still gets in, and the slots
+/// come back when the connections close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_unsigned_or_older_topology_is_refused() {
+async fn one_address_cannot_take_every_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("node");
-    let path = dir.path().join("topology.toml");
-    let demo = std::fs::read_to_string(topology("demo.toml")).unwrap();
-    let demo: String = demo.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
-    let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
-    let hex_key = hex::encode(key.verifying_key().as_bytes());
-    let start = || {
-        NodeProcess::start_secured(
-            &linkage_testkit::node_bin(),
-            "620000",
-            &path,
-            &data,
-            &["--topology-key", &hex_key],
-            &access(),
-        )
-    };
-    let refused = |why: &str| {
-        let error = start().err().expect("the node refuses to start").to_string();
-        let log = std::fs::read_to_string(data.join("node.log")).unwrap();
-        assert!(error.contains("exited at start") && log.contains(why), "{why:?} not in the node's log:\n{log}");
-    };
-
-    signed_topology(&path, &demo, 2, &key);
-    let mut node = start().unwrap();
-    node.terminate().unwrap();
-
-    // Forged: changed after signing.
-    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace("民乐县", "民乐")).unwrap();
-    refused("does not verify with the province's topology key");
-    // Signed by another key.
-    signed_topology(&path, &demo, 3, &ed25519_dalek::SigningKey::from_bytes(&[12; 32]));
-    refused("does not verify with the province's topology key");
-    // Unsigned.
-    std::fs::remove_file(linkage_node::signed::signature_path(&path)).unwrap();
-    refused("the topology is not signed");
-    // Older than the version loaded before.
-    signed_topology(&path, &demo, 1, &key);
-    refused("version 1 is older than version 2");
-    // A newer one loads, and from then on version 2 is older.
-    signed_topology(&path, &demo, 3, &key);
-    let mut node = start().unwrap();
-    node.terminate().unwrap();
-    signed_topology(&path, &demo, 2, &key);
-    refused("version 2 is older than version 3");
+    let node = start(dir.path(), &[]);
+    let client = node.pki().unwrap().rustls_client(Some(PLATFORM)).unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..linkage_node::listen::CONNECTIONS_PER_ADDRESS_MAX {
+        silent.push(tokio::net::TcpStream::connect(node.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    assert!(raw_tls_from(localhost, node.addr, client.clone()).await.is_err(), "a connection beyond the limit got in");
+    let other = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    assert!(raw_tls_from(other, node.addr, client.clone()).await.unwrap() > 0, "another address is kept out");
+    drop(silent);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while raw_tls_from(localhost, node.addr, client.clone()).await.is_err() {
+        assert!(Instant::now() < deadline, "the slots did not come back after the connections closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -21,6 +21,124 @@ pub const HANDSHAKES_MAX: usize = 256;
 /// TLS handshakes that failed or timed out, by listener.
 pub const TLS_HANDSHAKE_FAILURES: &str = "linkage_tls_handshake_failures_total";
 
+/// Connections one address may hold open on a listener, handshaking or
+/// served: a gRPC client needs one (many streams share it); an office
+/// behind NAT has room for dozens. One address cannot take a listener's
+/// every slot.
+pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
+
+/// Connections a listener holds open at once.
+pub const CONNECTIONS_MAX: usize = 1024;
+
+/// Connections closed at accept because an address, or the listener, was
+/// at its limit; by listener and reason (`address`, `listener`).
+pub const CONNECTIONS_REFUSED: &str = "linkage_connections_refused_total";
+
+/// Open connections per address and in all, of one listener.
+#[derive(Default)]
+struct Slots {
+    by_address: std::collections::HashMap<std::net::IpAddr, usize>,
+    total: usize,
+}
+
+/// A connection's place in its listener's [`Slots`], given back when the
+/// connection is dropped.
+pub struct Slot {
+    slots: Arc<std::sync::Mutex<Slots>>,
+    address: std::net::IpAddr,
+}
+
+impl Slot {
+    /// A slot for a connection from `address`, or the reason there is none.
+    fn take(slots: &Arc<std::sync::Mutex<Slots>>, address: std::net::IpAddr) -> Result<Slot, &'static str> {
+        let mut s = slots.lock().unwrap_or_else(|p| p.into_inner());
+        if s.total >= CONNECTIONS_MAX {
+            return Err("listener");
+        }
+        let held = s.by_address.entry(address).or_default();
+        if *held >= CONNECTIONS_PER_ADDRESS_MAX {
+            return Err("address");
+        }
+        *held += 1;
+        s.total += 1;
+        Ok(Slot { slots: slots.clone(), address })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        s.total -= 1;
+        if let std::collections::hash_map::Entry::Occupied(mut held) = s.by_address.entry(self.address) {
+            *held.get_mut() -= 1;
+            if *held.get() == 0 {
+                held.remove();
+            }
+        }
+    }
+}
+
+/// A served connection with its [`Slot`]: tonic drops it when the
+/// connection ends, which frees the slot.
+pub struct Counted {
+    inner: TlsStream<TcpStream>,
+    _slot: Slot,
+}
+
+impl tonic::transport::server::Connected for Counted {
+    type ConnectInfo = <TlsStream<TcpStream> as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// A listener's TLS configuration, swapped whole on reload.
 pub struct TlsSource {
     files: ServerFiles,
@@ -98,21 +216,23 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Accepted connections of `listener` after their TLS handshake, until
-/// `shutdown`: the stream tonic serves.
+/// `shutdown`: the stream tonic serves. A connection beyond its address's
+/// or the listener's limit is closed at accept.
 pub fn tls_incoming(
     listener: TcpListener,
     tls: Arc<TlsSource>,
     name: &'static str,
     shutdown: CancellationToken,
-) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+) -> tokio_stream::wrappers::ReceiverStream<Result<Counted, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
+        let slots = Arc::new(std::sync::Mutex::new(Slots::default()));
         loop {
-            let tcp = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors, say: wait instead of spinning.
                         tracing::warn!(listener = name, "accept failed: {e}");
@@ -124,6 +244,14 @@ pub fn tls_incoming(
             // Nagle would hold the small second write of every unary
             // response until the client's delayed ACK (~40 ms).
             let _ = tcp.set_nodelay(true);
+            let slot = match Slot::take(&slots, peer.ip()) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    tracing::debug!(%peer, listener = name, reason, "connection refused: at its limit");
+                    metrics::counter!(CONNECTIONS_REFUSED, "listener" => name, "reason" => reason).increment(1);
+                    continue;
+                }
+            };
             let Ok(permit) = handshakes.clone().try_acquire_owned() else {
                 metrics::counter!(TLS_HANDSHAKE_FAILURES, "listener" => name).increment(1);
                 continue;
@@ -131,7 +259,7 @@ pub fn tls_incoming(
             let (tls, tx) = (tls.clone(), tx.clone());
             tokio::spawn(async move {
                 if let Some(stream) = tls.accept(tcp, name).await {
-                    let _ = tx.send(Ok(stream)).await;
+                    let _ = tx.send(Ok(Counted { inner: stream, _slot: slot })).await;
                 }
                 drop(permit);
             });

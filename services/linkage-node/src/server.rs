@@ -86,6 +86,12 @@ macro_rules! serve {
     }};
 }
 
+/// How often a connection with nothing to say is pinged.
+pub const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a ping may go unanswered before the connection is closed.
+pub const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens everything and starts serving.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let text = std::fs::read_to_string(&config.topology)
@@ -247,6 +253,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let builder = || {
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(STREAMS_PER_CONNECTION_MAX))
+            // A peer that vanished without closing (a cut line, a power
+            // loss) is found by HTTP/2 pings and its connection closed,
+            // which frees its slot (listen::CONNECTIONS_PER_ADDRESS_MAX).
+            .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .concurrency_limit_per_connection(REQUESTS_PER_CONNECTION_MAX)
             .layer(access::GateLayer::new(gate.clone()))
     };

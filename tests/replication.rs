@@ -72,23 +72,11 @@ async fn append_tagged(
             })
             .collect();
         let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let attempt = async {
-                let channel = url_of()?.connect_timeout(Duration::from_secs(2)).connect().await?;
-                let mut client = linkage_proto::v1::event_log_service_client::EventLogServiceClient::new(channel);
-                client
-                    .append_batch(pb::AppendBatchRequest { requests: requests.clone(), ..Default::default() })
-                    .await?;
-                anyhow::Ok(())
-            };
-            if attempt.await.is_ok() {
-                progress.acknowledged.fetch_add(1, Ordering::AcqRel);
-                break;
-            }
+        let retried = || {
             progress.retried.fetch_add(1, Ordering::AcqRel);
-            assert!(Instant::now() < deadline, "{code} did not take batch {b}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
+        linkage_testkit::append_batch_retrying(&url_of, &requests, deadline, retried).await;
+        progress.acknowledged.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -8,91 +8,10 @@
 //! | `group:<id>` | current members of a joint group |
 //! | `to:<code>` | one node |
 
+pub use crate::audience::{Channel, GroupId};
 use crate::code::NodeCode;
 use crate::error::{AppendError, FieldViolation};
-use crate::limits::GROUP_ID_CHARS_MAX;
 use crate::topology::Topology;
-use std::fmt;
-use std::str::FromStr;
-
-/// A joint group's id: 1..=64 of `[a-z0-9-]`, so that it is a safe channel
-/// name, store key part and NATS subject token.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct GroupId(String);
-
-impl GroupId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The committee whose code begins the id (`620000-hexi-water`): the
-    /// only one that may form the group, its lead. Groups are named by
-    /// their lead as events are by their origin, so no other committee
-    /// can take a group over; an id without a code has no owner.
-    pub fn owner(&self) -> Option<NodeCode> {
-        let (code, rest) = self.0.split_at_checked(NodeCode::LEN)?;
-        rest.starts_with('-').then(|| code.parse().ok()).flatten()
-    }
-}
-
-impl FromStr for GroupId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if s.is_empty() || s.len() > GROUP_ID_CHARS_MAX || !ok_chars {
-            return Err(format!("a group id must be 1..={GROUP_ID_CHARS_MAX} characters of a-z, 0-9 and -"));
-        }
-        Ok(GroupId(s.to_owned()))
-    }
-}
-
-/// Who an event is for.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum Channel {
-    /// All ancestors: 社情民意 reports, progress reports, drafts for review.
-    Up,
-    /// All descendants: notices, plans, requests for topics.
-    Down,
-    /// Every node: group membership, published results.
-    All,
-    /// Current members of a joint group.
-    Group(GroupId),
-    /// One node: a reply, an assignment, a forward.
-    To(NodeCode),
-}
-
-impl FromStr for Channel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "up" => Ok(Channel::Up),
-            "down" => Ok(Channel::Down),
-            "all" => Ok(Channel::All),
-            _ => {
-                if let Some(id) = s.strip_prefix("group:") {
-                    Ok(Channel::Group(id.parse()?))
-                } else if let Some(code) = s.strip_prefix("to:") {
-                    Ok(Channel::To(code.parse().map_err(|e| format!("to:<code>: {e}"))?))
-                } else {
-                    Err("must be up, down, all, group:<id> or to:<code>".into())
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Channel::Up => f.write_str("up"),
-            Channel::Down => f.write_str("down"),
-            Channel::All => f.write_str("all"),
-            Channel::Group(id) => write!(f, "group:{}", id.as_str()),
-            Channel::To(code) => write!(f, "to:{code}"),
-        }
-    }
-}
 
 /// Checks that `origin` may send on `channel` in this topology.
 ///

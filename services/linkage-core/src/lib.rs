@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`code`]: GB/T 2260 node codes and the three levels.
 //! - [`topology`]: the province → city → county tree every node reads.
+//! - [`audience`]: channel names, parsed and printed.
 //! - [`channel`]: audiences (`up`, `down`, `all`, `group:<id>`, `to:<code>`),
 //!   who may send on them and who may read them.
 //! - [`limits`]: every size limit, as a named constant.
@@ -15,6 +16,10 @@
 //! - [`subjects`]: the NATS subject scheme and the permissions it implies.
 //! - [`nkey`]: a node's NATS login key, derived from its identity key.
 //! - [`verify`]: checks runs of remote events: chain and signature.
+//! - [`key_validity`]: a node's retired keys and ejection as the
+//!   topology states them.
+//! - [`signers`]: which keys may sign which seqs of an origin's streams
+//!   (rotation with an overlap, ejection).
 //! - [`rules`]: what a signed event may still break (an id naming another
 //!   committee, a group formed or joined without authority).
 //! - [`views`]: the four shared views as folds over the set of events held,
@@ -33,12 +38,14 @@
 //! randomness. Time, ids and keys are passed in, so every function is
 //! deterministic and testable without a disk or a broker.
 
+pub mod audience;
 pub mod channel;
 pub mod code;
 pub mod error;
 pub mod groups;
 pub mod hlc;
 pub mod ids;
+pub mod key_validity;
 pub mod ledger;
 pub mod limits;
 pub mod mutants;
@@ -46,6 +53,7 @@ pub mod nkey;
 pub mod paging;
 pub mod replica;
 pub mod rules;
+pub mod signers;
 pub mod subjects;
 pub mod topology;
 pub mod validate;

@@ -44,6 +44,14 @@ pub const PAGE_SIZE_MAX: usize = 1_000;
 /// Nodes in one topology. Gansu has 101; the whole country has about 3,200.
 pub const TOPOLOGY_NODES_MAX: usize = 10_000;
 
+/// Earlier keys the topology lists for one node (rotations whose old
+/// key still verifies what it signed).
+pub const RETIRED_KEYS_MAX: usize = 8;
+
+/// Streams one `until` or `ejected_from` table names: a node's `up`,
+/// `down`, `all`, its groups and one `to:` per peer.
+pub const SEQ_BOUNDS_MAX: usize = 2 * TOPOLOGY_NODES_MAX;
+
 /// A node's name in the topology.
 pub const NODE_NAME_CHARS_MAX: usize = 64;
 

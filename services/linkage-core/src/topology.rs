@@ -5,6 +5,7 @@
 //! few real divisions break the `XXYYZZ` pattern.
 
 use crate::code::{Level, NodeCode};
+use crate::key_validity::{check_entry, parse_public_key, RetiredKey, RetiredKeyEntry, SeqBounds};
 use crate::limits::{NODE_NAME_CHARS_MAX, TOPOLOGY_NODES_MAX};
 use std::collections::BTreeMap;
 
@@ -30,6 +31,14 @@ pub struct NodeEntry {
     /// from the same key; absent until enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats_key: Option<String>,
+    /// Earlier keys, each valid over the seqs it signed
+    /// ([`crate::signers`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_keys: Vec<RetiredKeyEntry>,
+    /// Set when the office is ejected: per stream, the first seq refused;
+    /// a stream not named is refused from seq 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ejected_from: Option<BTreeMap<String, u64>>,
 }
 
 impl NodeEntry {
@@ -44,6 +53,8 @@ impl NodeEntry {
             parent: parent.map(Into::into),
             public_key: None,
             nats_key: None,
+            retired_keys: Vec::new(),
+            ejected_from: None,
         }
     }
 }
@@ -77,6 +88,28 @@ pub struct Node {
     pub public_key: Option<[u8; 32]>,
     /// Its NATS user public key, when enrolled.
     pub nats_key: Option<String>,
+    /// Earlier keys and the seqs each may sign.
+    pub retired_keys: Vec<RetiredKey>,
+    /// Per stream, the first seq refused, once the office is ejected.
+    pub ejected_from: Option<SeqBounds>,
+}
+
+impl Node {
+    /// True once the office is ejected.
+    pub fn is_ejected(&self) -> bool {
+        self.ejected_from.is_some()
+    }
+
+    /// The NATS keys nats-server lets log in as this node: none once it
+    /// is ejected; its current key, and a retired key while its overlap is
+    /// open.
+    pub fn nats_logins(&self) -> Vec<&str> {
+        if self.is_ejected() {
+            return Vec::new();
+        }
+        let retired = self.retired_keys.iter().filter(|r| r.overlap_open()).filter_map(|r| r.nats_key.as_deref());
+        self.nats_key.as_deref().into_iter().chain(retired).collect()
+    }
 }
 
 /// A validated topology: one province, cities under it, counties under cities.
@@ -146,22 +179,19 @@ impl Topology {
                 (None, _) => return Err(field("parent", "a city or county needs a parent".into())),
                 (Some(p), _) => Some(p.parse::<NodeCode>().map_err(|err| field("parent", format!("{err}")))?),
             };
-            let public_key = match &e.public_key {
-                None => None,
-                Some(hex_key) => {
-                    let bytes = hex::decode(hex_key)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .ok_or_else(|| field("public_key", "must be 64 hex digits (ed25519)".into()))?;
-                    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                        .map_err(|_| field("public_key", "is not a valid ed25519 point".into()))?;
-                    Some(bytes)
-                }
-            };
+            let public_key =
+                e.public_key.as_deref().map(parse_public_key).transpose().map_err(|why| field("public_key", why))?;
             if let Some(key) = &e.nats_key {
                 crate::nkey::check_public_key(key).map_err(|why| field("nats_key", why))?;
             }
-            for (name, key) in [("public_key", &e.public_key), ("nats_key", &e.nats_key)] {
+            let (retired_keys, ejected_from) =
+                check_entry(&e.retired_keys, e.ejected_from.as_ref()).map_err(|(name, why)| field(name, why))?;
+            let retired = e.retired_keys.iter().flat_map(|r| {
+                [("retired_keys.public_key", Some(&r.public_key)), ("retired_keys.nats_key", r.nats_key.as_ref())]
+            });
+            for (name, key) in
+                [("public_key", e.public_key.as_ref()), ("nats_key", e.nats_key.as_ref())].into_iter().chain(retired)
+            {
                 if let Some(key) = key {
                     if !keys_seen.insert(key.to_ascii_uppercase()) {
                         return Err(field(name, "is listed for another node too".into()));
@@ -176,6 +206,8 @@ impl Topology {
                 parent,
                 public_key,
                 nats_key: e.nats_key.clone(),
+                retired_keys,
+                ejected_from,
             };
             if nodes.insert(code, node).is_some() {
                 return Err(field("code", format!("{code} appears twice")));

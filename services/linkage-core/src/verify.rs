@@ -55,6 +55,17 @@ pub enum VerifyError {
     /// whoever relayed it (`crate::wire`).
     #[error("a re-encoded event: {0}")]
     NotCanonical(String),
+    /// Signed by a retired key beyond the last seq it may sign.
+    #[error("signed at seq {0} by a retired key, beyond the seqs it may sign")]
+    RetiredKey(u64),
+    /// The origin was ejected from this seq of the stream on.
+    #[error("the origin was ejected from seq {from} of {channel}")]
+    Ejected {
+        /// The stream's channel.
+        channel: String,
+        /// The first seq refused.
+        from: u64,
+    },
     /// The origin has no enrolled key.
     #[error("origin {0} has no public key in the topology")]
     UnknownKey(NodeCode),
@@ -94,9 +105,24 @@ fn parse_received(raw: &[u8]) -> Result<Parsed, VerifyError> {
 /// accepted encoding (`crate::wire`): a relay's re-encoding is refused. The
 /// first event's link to what the receiver already holds is the store's to
 /// check. (Bytes already stored are read with [`parse`] alone.)
+/// The origin's keys and their seqs are checked by
+/// [`crate::signers::Signers::verify_run`]; this is the one-key form.
 pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<Parsed>, VerifyError> {
+    let parsed = check_run(raws)?;
+    let Some(last) = parsed.last() else { return Ok(parsed) };
+    let raw_last = raws.last().expect("non-empty").as_ref();
+    match wire::verify(raw_last, key) {
+        Ok(()) => Ok(parsed),
+        Err(wire::WireError::Unsigned) => Err(VerifyError::UnsignedTail),
+        Err(_) => Err(VerifyError::BadSignature(last.seq)),
+    }
+}
+
+/// Everything [`verify_run`] checks but the signature: each event in its
+/// one accepted encoding, one stream, consecutive seqs, an unbroken chain.
+pub(crate) fn check_run(raws: &[impl AsRef<[u8]>]) -> Result<Vec<Parsed>, VerifyError> {
     let parsed = raws.iter().map(|r| parse_received(r.as_ref())).collect::<Result<Vec<_>, _>>()?;
-    let (Some(first), Some(last)) = (parsed.first(), parsed.last()) else { return Ok(parsed) };
+    let Some(first) = parsed.first() else { return Ok(parsed) };
     for (i, p) in parsed.iter().enumerate().skip(1) {
         let before = &parsed[i - 1];
         if p.origin != first.origin || p.channel != first.channel || Some(p.seq) != before.seq.checked_add(1) {
@@ -106,12 +132,7 @@ pub fn verify_run(raws: &[impl AsRef<[u8]>], key: &VerifyingKey) -> Result<Vec<P
             return Err(VerifyError::BrokenChain(p.seq));
         }
     }
-    let raw_last = raws.last().expect("non-empty").as_ref();
-    match wire::verify(raw_last, key) {
-        Ok(()) => Ok(parsed),
-        Err(wire::WireError::Unsigned) => Err(VerifyError::UnsignedTail),
-        Err(_) => Err(VerifyError::BadSignature(last.seq)),
-    }
+    Ok(parsed)
 }
 
 #[cfg(test)]

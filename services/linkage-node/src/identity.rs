@@ -42,3 +42,104 @@ pub fn load_or_create(path: &Path) -> anyhow::Result<(SigningKey, bool)> {
     );
     Ok((key, true))
 }
+
+pub use linkage_core::signers::{next_key_path, ROTATION_RECORD};
+
+/// The key this node signs with, as the topology entry `me` allows.
+pub struct Chosen {
+    /// The key to sign with from now on.
+    pub key: SigningKey,
+    /// True when it was created just now (a new node).
+    pub created: bool,
+    /// Set when the key at `path` is to be replaced by the next key, once
+    /// the store's own heads are known ([`complete_switch`]).
+    pub switch_from: Option<SigningKey>,
+}
+
+/// Loads (or creates) the key at `path` and checks it against the topology
+/// entry `me`; takes the next key when the topology lists it as current
+/// and the old one among the retired. `may_switch` is false while the node
+/// has yet to restore its own events (an empty store): then it goes on with
+/// the old key, valid while the overlap is open, and switches at a later
+/// start.
+pub fn choose(path: &Path, me: &linkage_core::topology::Node, may_switch: bool) -> anyhow::Result<Chosen> {
+    let (key, created) = load_or_create(path)?;
+    let public = key.verifying_key().to_bytes();
+    let listed = me.public_key.is_none_or(|k| k == public);
+    let retired = me.retired_keys.iter().find(|r| r.public_key == public);
+    let next_path = next_key_path(path);
+    if !listed && next_path.exists() {
+        let (next, _) = load_or_create(&next_path)?;
+        if me.public_key == Some(next.verifying_key().to_bytes()) {
+            let Some(retired) = retired else {
+                anyhow::bail!(
+                    "the topology lists {} as this node's key but not the key in {} among its retired_keys: \
+                     what this node signed would no longer verify (linkctl topology rotate)",
+                    next_path.display(),
+                    path.display()
+                );
+            };
+            if may_switch || !retired.overlap_open() {
+                return Ok(Chosen { key: next, created: false, switch_from: Some(key) });
+            }
+            tracing::warn!(
+                "keeping the old key until this node has restored its own events; it takes the new key at a later start"
+            );
+        }
+    }
+    anyhow::ensure!(
+        listed || retired.is_some_and(|r| r.overlap_open()),
+        "key file {} does not match the public key the topology lists for {}",
+        path.display(),
+        me.code
+    );
+    // The NATS login key is derived from the identity key (never the
+    // signing key itself: the server chooses what a login signs).
+    let nkey = linkage_core::nkey::public_key(&key);
+    anyhow::ensure!(
+        me.nats_logins().is_empty() || me.nats_logins().contains(&nkey.as_str()),
+        "key file {} does not match the nats_key the topology lists for {}",
+        path.display(),
+        me.code
+    );
+    Ok(Chosen { key, created, switch_from: None })
+}
+
+/// Records the switch from `old`, whose last seq on each stream `until`
+/// gives, in `data_dir`/[`ROTATION_RECORD`] (durably, first), then moves
+/// the next key into `path`: a crash before the rename switches again at
+/// the next start; after it, the node starts on the new key.
+pub fn complete_switch(
+    path: &Path,
+    data_dir: &Path,
+    me: linkage_core::NodeCode,
+    old: &SigningKey,
+    until: std::collections::BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let record = linkage_core::signers::RotationRecord {
+        node: me.to_string(),
+        public_key: hex::encode(old.verifying_key().as_bytes()),
+        until,
+    };
+    let text = format!(
+        "# Written by linkage-node {me} when it took its new key: the last seq of each of its streams\n\
+         # signed with the old key. It holds no secret: send it to the province, whose\n\
+         # `linkctl topology close-overlap --record` closes the rotation's overlap with it.\n{}",
+        toml::to_string(&record)?
+    );
+    let tmp = data_dir.join(format!("{ROTATION_RECORD}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, data_dir.join(ROTATION_RECORD))?;
+    std::fs::File::open(data_dir)?.sync_all()?;
+    let next = next_key_path(path);
+    std::fs::rename(&next, path).with_context(|| format!("moving {} to {}", next.display(), path.display()))?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
+    tracing::info!(
+        record = %data_dir.join(ROTATION_RECORD).display(),
+        old = %record.public_key,
+        "took the new key: send the rotation record to the province to close the overlap"
+    );
+    Ok(())
+}

@@ -107,29 +107,30 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .node(origin)
         .with_context(|| format!("configuration: node {origin} is not in topology {}", config.topology.display()))?
         .clone();
-    let (key, key_created) = identity::load_or_create(&config.key_path())?;
-    let public_key = key.verifying_key().to_bytes();
-    if let Some(enrolled) = me.public_key {
-        anyhow::ensure!(
-            enrolled == public_key,
-            "key file {} does not match the public key the topology lists for {origin}",
-            config.key_path().display()
-        );
-    }
-    // The NATS login key, derived from the identity key (never the
-    // signing key itself: the server chooses what a login signs).
-    let nkey_seed = linkage_core::nkey::seed(&key);
-    if let Some(enrolled) = &me.nats_key {
-        anyhow::ensure!(
-            *enrolled == linkage_core::nkey::public_key(&key),
-            "key file {} does not match the nats_key the topology lists for {origin}",
-            config.key_path().display()
-        );
-    }
+    anyhow::ensure!(
+        !me.is_ejected(),
+        "{origin} is ejected from the topology (version {}): its events are refused from the seqs its ejected_from names",
+        topology.version().unwrap_or(0)
+    );
     // A long recovery after a crash lies between this line and "serving".
     tracing::info!(node = %origin, data_dir = %config.data_dir.display(), "opening the store");
     let store = Store::open_with_cache(&config.data_dir.join("store"), config.cache_bytes)
         .with_context(|| format!("opening store in {}", config.data_dir.display()))?;
+    // A key switch waits while the node has its own events to restore.
+    let restoring = config.data_dir.join(RESTORING_MARKER).exists() || store.last_position() == 0;
+    let chosen = identity::choose(&config.key_path(), &me, !restoring)?;
+    let (key, key_created) = (chosen.key, chosen.created);
+    if let Some(old) = &chosen.switch_from {
+        let until = store
+            .all_heads()?
+            .into_iter()
+            .filter(|((o, _), _)| *o == origin)
+            .map(|((_, channel), head)| (channel.to_string(), head.seq))
+            .collect();
+        identity::complete_switch(&config.key_path(), &config.data_dir, origin, old, until)?;
+    }
+    let nkey_seed = linkage_core::nkey::seed(&key);
+    let public_key = key.verifying_key().to_bytes();
     let (appender, _writer) = Appender::start(store.clone(), origin, key)?;
     let shutdown = CancellationToken::new();
     let topology = Arc::new(topology);

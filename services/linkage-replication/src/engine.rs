@@ -3,12 +3,12 @@
 
 use crate::transport::{Incoming, Transport, TransportError};
 use bytes::Bytes;
-use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use linkage_core::groups::Groups;
 use linkage_core::replica::{self, Behind, Replica, RestoreStep, StreamKey, World};
+use linkage_core::signers::Signers;
 use linkage_core::subjects::Subjects;
-use linkage_core::verify::{self, VerifyError};
+use linkage_core::verify::VerifyError;
 use linkage_core::{pb, subjects, Channel, NodeCode, Topology};
 use linkage_store::{Appender, ApplyReport, RemoteRun, Store};
 use prost::Message;
@@ -88,7 +88,8 @@ struct Inner {
     topology: Arc<Topology>,
     /// The province's subjects.
     subjects: Subjects,
-    keys: BTreeMap<NodeCode, VerifyingKey>,
+    /// Each origin's keys over the seqs they may sign.
+    keys: BTreeMap<NodeCode, Signers>,
     store: Store,
     appender: Appender,
     transport: Arc<dyn Transport>,
@@ -128,8 +129,7 @@ impl Replicator {
         must_restore: bool,
         shutdown: CancellationToken,
     ) -> Result<Replicator, TransportError> {
-        let keys =
-            topology.nodes().filter_map(|n| Some((n.code, VerifyingKey::from_bytes(&n.public_key?).ok()?))).collect();
+        let keys = topology.nodes().filter_map(|n| Some((n.code, Signers::of(n)?))).collect();
         let start_position = store.last_position() + 1;
         let groups = scan_groups(&store);
         let inner = Arc::new(Inner {
@@ -354,10 +354,12 @@ impl Replicator {
         channel: &Channel,
         raws: Vec<Bytes>,
     ) -> Result<RemoteRun, (VerifyError, &'static str)> {
-        let key = self.inner.keys.get(&origin).ok_or((VerifyError::UnknownKey(origin), "unknown_key"))?;
-        let parsed = verify::verify_run(&raws, key).map_err(|e| {
+        let signers = self.inner.keys.get(&origin).ok_or((VerifyError::UnknownKey(origin), "unknown_key"))?;
+        let parsed = signers.verify_run(&raws).map_err(|e| {
             let reason = match e {
                 VerifyError::BadSignature(_) => "bad_signature",
+                VerifyError::RetiredKey(_) => "retired_key",
+                VerifyError::Ejected { .. } => "ejected",
                 VerifyError::UnsignedTail => "unsigned",
                 VerifyError::BrokenChain(_) => "broken_chain",
                 VerifyError::NotCanonical(_) => "not_canonical",
@@ -464,6 +466,10 @@ impl Replicator {
     /// `holder` says it holds `key` up to `seq`: a hint to ask it
     /// (`Replica::hear_claim`). True if kept.
     fn hear_claim(&self, key: &StreamKey, holder: NodeCode, seq: u64) -> bool {
+        // Nothing from the seq an origin was ejected at is ever accepted:
+        // a claim beyond it is worth no pull.
+        let ejected_at = self.inner.keys.get(&key.0).and_then(|s| s.ejected_at(&key.1));
+        let seq = ejected_at.map_or(seq, |from| seq.min(from - 1));
         let local = self.local_head(key);
         let now = self.now();
         match self.decide(|r, w| r.hear_claim(w, key, holder, seq, local, now)) {

@@ -88,3 +88,30 @@ pub fn unused_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
 pub fn long_tests() -> bool {
     std::env::var_os("LINKAGE_LONG_TESTS").is_some_and(|v| v != "0" && !v.is_empty())
 }
+
+/// Sends `requests` as one `AppendBatch` to the node `url` names (read
+/// afresh at each try, so that it follows a restart), again with the same
+/// requests — same idempotency keys — until the node acknowledges them.
+/// Calls `retried` after each failed try; panics at `deadline`.
+pub async fn append_batch_retrying(
+    url: &impl Fn() -> anyhow::Result<tonic::transport::Endpoint>,
+    requests: &[linkage_proto::v1::AppendRequest],
+    deadline: std::time::Instant,
+    mut retried: impl FnMut(),
+) {
+    use std::time::Duration;
+    loop {
+        let attempt = async {
+            let channel = url()?.connect_timeout(Duration::from_secs(2)).connect().await?;
+            let batch = linkage_proto::v1::AppendBatchRequest { requests: requests.to_vec(), ..Default::default() };
+            EventLogServiceClient::new(channel).append_batch(batch).await?;
+            anyhow::Ok(())
+        };
+        if attempt.await.is_ok() {
+            return;
+        }
+        retried();
+        assert!(std::time::Instant::now() < deadline, "a node did not take a batch in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -139,7 +139,6 @@ pub fn nats_cluster_config(
         anyhow::ensure!(listens.len() == 1, "a cluster of {} servers needs its routes (--route-listen)", listens.len());
     }
     std::fs::create_dir_all(out)?;
-    let scheme = subjects::Subjects::of(topology);
     let quote = |items: &[String]| items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
     let tls_block = |indent: &str, files: &ServerFiles| {
         format!(
@@ -153,23 +152,7 @@ pub fn nats_cluster_config(
     // nats-server before 2.9.23 an `accounts` block holding only $SYS let
     // clients in without authentication (CVE-2023-47090; Debian 12 ships
     // 2.9.10). tests/security.rs shows a client without credentials refused.
-    let mut users = String::from("\nauthorization {\n  users = [\n");
-    for node in topology.nodes() {
-        let nkey = node.nats_key.as_deref().with_context(|| {
-            format!(
-                "node {} has no nats_key in the topology: enroll its key first (linkctl topology enroll)",
-                node.code
-            )
-        })?;
-        let p = scheme.permissions(topology, node.code);
-        users.push_str(&format!(
-            "    # {code}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n        allow_responses: {{ max: 1 }}\n      }}\n    }}\n",
-            code = node.code,
-            publish = quote(&p.publish),
-            subscribe = quote(&p.subscribe),
-        ));
-    }
-    users.push_str("  ]\n}\n");
+    let users = nats_users(topology)?;
     let mut paths = Vec::with_capacity(listens.len());
     for (i, listen) in listens.iter().enumerate() {
         let (host, port) = host_port("--listen", listen)?;
@@ -210,6 +193,39 @@ pub fn nats_cluster_config(
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// The `authorization` block of every server: one user per login of each
+/// node ([`linkage_core::topology::Node::nats_logins`]), with the node's
+/// permissions; the last block of a configuration, so that
+/// [`local_publish`] can replace it.
+pub(crate) fn nats_users(topology: &Topology) -> anyhow::Result<String> {
+    let scheme = subjects::Subjects::of(topology);
+    let quote = |items: &[String]| items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    let mut users = String::from("\nauthorization {\n  users = [\n");
+    for node in topology.nodes() {
+        if node.is_ejected() {
+            users.push_str(&format!("    # {}: ejected, no login\n", node.code));
+            continue;
+        }
+        anyhow::ensure!(
+            node.nats_key.is_some(),
+            "node {} has no nats_key in the topology: enroll its key first (linkctl topology enroll)",
+            node.code
+        );
+        let p = scheme.permissions(topology, node.code);
+        // Its current key, and an old one while a rotation's overlap is open.
+        for nkey in node.nats_logins() {
+            users.push_str(&format!(
+            "    # {code}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n        allow_responses: {{ max: 1 }}\n      }}\n    }}\n",
+            code = node.code,
+            publish = quote(&p.publish),
+            subscribe = quote(&p.subscribe),
+        ));
+        }
+    }
+    users.push_str("  ]\n}\n");
+    Ok(users)
 }
 
 /// `n` listeners on the host of the one in `listens`, at its port and the
@@ -325,6 +341,32 @@ fn start_brokers(
         );
     }
     unreachable!("the loop returns or fails")
+}
+
+/// `linkctl local publish WORKDIR TOPOLOGY`: the province's step of a key
+/// ceremony on a local topology. Signs TOPOLOGY as the next version with
+/// the local topology key into WORKDIR/topology.toml (where every node
+/// reads it at its next start), and gives every nats-server the logins it
+/// implies (a reload, SIGHUP: an ejected office's login goes, a rotated
+/// key's comes).
+pub fn local_publish(workdir: &Path, topology_path: &Path) -> anyhow::Result<u64> {
+    let manifest = Manifest::read(workdir)?;
+    let enrolled = workdir.join("topology.toml");
+    let current = Topology::from_toml(&std::fs::read_to_string(&enrolled)?)?.version().unwrap_or(0);
+    let version = sign_topology(topology_path, &workdir.join("pki/topology.key"), Some(current + 1), &enrolled)?;
+    let topology = Topology::from_toml(&std::fs::read_to_string(&enrolled)?)?;
+    let users = nats_users(&topology)?;
+    let servers = manifest.brokers().count();
+    for (i, broker) in manifest.brokers().enumerate() {
+        let name = if servers == 1 { "nats-server.conf".to_owned() } else { format!("nats-server-{}.conf", i + 1) };
+        let path = workdir.join(name);
+        let conf = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let at =
+            conf.find("\nauthorization {").with_context(|| format!("{} has no authorization block", path.display()))?;
+        write_private(&path, format!("{}{users}", &conf[..at]).as_bytes())?;
+        linkage_testkit::process::signal(broker.pid, nix::sys::signal::Signal::SIGHUP);
+    }
+    Ok(version)
 }
 
 /// `deploy/local/up TOPOLOGY WORKDIR`: NATS (`nats_servers` of them in a

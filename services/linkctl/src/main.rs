@@ -16,6 +16,8 @@
 //!   health, NATS, restore state, lag and events), `nats-config`, and `local
 //!   up | down | kill | restart | url` (`deploy.rs`): build, enroll and run
 //!   topologies.
+//! - `key next`, `topology rotate | close-overlap | eject` (`keys.rs`):
+//!   key rotation with an overlap, and ejection.
 //! - `pki init-ca | request | sign` (`pki.rs`): the province's CA; keys and
 //!   signing requests made where they are used.
 //! - `client.rs`: `--addr` and the TLS flags (`--ca`, `--cert`, `--key`)
@@ -25,6 +27,7 @@ mod append;
 mod client;
 mod deploy;
 mod json;
+mod keys;
 mod labels;
 mod pki;
 mod render;
@@ -185,10 +188,22 @@ enum Command {
     /// where they are used, signing.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// The node's keys at its office: the next key of a rotation.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
 }
 
 #[derive(Subcommand)]
 enum LocalCommand {
+    /// The province's step of a key ceremony here: sign TOPOLOGY as the
+    /// next version into WORKDIR/topology.toml (nodes read it at their next
+    /// start) and reload nats-server with the logins it implies.
+    Publish {
+        /// The working directory given to `up`.
+        workdir: PathBuf,
+        /// The changed topology (from `topology rotate | close-overlap | eject`).
+        topology: PathBuf,
+    },
     /// Start nats-server and every node of TOPOLOGY as separate processes; write WORKDIR/nodes.json.
     Up {
         /// Topology file, e.g. deploy/topology/demo.toml
@@ -233,6 +248,8 @@ enum LocalCommand {
 
 #[derive(Subcommand)]
 enum TopologyCommand {
+    #[command(flatten)]
+    Keys(keys::RotationCommand),
     /// Make the province's topology key (KEY_FILE, mode 0600; keep it
     /// offline) and print its public key, the `topology_key` every node
     /// is configured with.
@@ -321,6 +338,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     client::configure(&cli.tls)?;
     match cli.command {
         Command::Pki(command) => pki::run(command),
+        Command::Key(command) => keys::key(command),
+        Command::Topology(TopologyCommand::Keys(command)) => keys::rotation(command),
         Command::Topology(TopologyCommand::TopologyKey { out }) => {
             println!("topology_key = \"{}\"", deploy::topology_key(&out)?);
             Ok(())
@@ -403,6 +422,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local(LocalCommand::Restart { workdir, code }) => deploy::local_restart(&workdir, &code).await,
         Command::Local(LocalCommand::Url { workdir, code }) => {
             println!("https://{}", deploy::local_node(&workdir, &code)?.grpc.unwrap_or_default());
+            Ok(())
+        }
+        Command::Local(LocalCommand::Publish { workdir, topology }) => {
+            let version = deploy::local_publish(&workdir, &topology)?;
+            println!("published version {version} in {}; restart the nodes to load it", workdir.display());
             Ok(())
         }
         Command::Local(LocalCommand::Down { workdir }) => {
@@ -551,13 +575,9 @@ fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Result<
             }
         };
         nodes.push(NodeEntry {
-            code: code.into(),
             name: name.into(),
             pinyin: pinyin.into(),
-            level,
-            parent: (!parent.is_empty()).then(|| parent.into()),
-            public_key: None,
-            nats_key: None,
+            ..NodeEntry::unnamed(code, level, (!parent.is_empty()).then_some(parent))
         });
     }
     let file = TopologyFile { version: None, nodes };

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps build lint test test-long bench demo fmt clean sim fuzz
+.PHONY: deps build lint test test-long test-upgrade bench demo fmt clean sim fuzz
 
 deps:
 	@scripts/install-deps
@@ -48,6 +48,15 @@ fuzz: deps
 # events through the outage tests instead of 10,000, 50,000 across Gansu.
 test-long: deps
 	LINKAGE_LONG_TESTS=1 $(MAKE) test
+
+# The flag day of issue 21 with a real node of main before it
+# (tests/upgrade.rs): that version's linkage-node is built from git first.
+OLD_COMMIT ?= 07ed98b
+test-upgrade: deps
+	scripts/build-old-node $(OLD_COMMIT)
+	$(CARGO) build --bins
+	LINKAGE_OLD_NODE=$(CURDIR)/target/old-node/$(OLD_COMMIT)/linkage-node \
+	  $(CARGO) nextest run -p linkage-tests --test upgrade --run-ignored only
 
 # The bench binary from `make build`: `cargo run -p linkage-bench` would
 # resolve features for that package alone and build everything again.

@@ -170,53 +170,74 @@ async fn seqs(topo: &LocalTopology, code: &str, origin: &str, channel: &str) -> 
     held.keys().filter(|k| k.0 == origin && k.1 == channel).map(|k| k.2).collect()
 }
 
-/// The province ejects a county from seq 6 of its `up` stream. The county
-/// — compromised, still running the old topology, and still let in by the
-/// broker for this part of the test — appends on: its city and the
-/// province refuse those events and keep seqs 1..=5. Restarted with the new
+/// Waits until `code` holds exactly `want` of (origin, up).
+async fn wait_holds(topo: &LocalTopology, code: &str, origin: &str, want: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = seqs(topo, code, origin, "up").await;
+        if held == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{code} holds {origin}/up {held:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `code` has counted refused events of the ejected office.
+async fn wait_refused(topo: &LocalTopology, code: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rejected(topo, code).iter().all(|l| !l.contains("reason=\"ejected\"")) {
+        assert!(Instant::now() < deadline, "{code} never refused the ejected office's events");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The province ejects a county from seq 6 of its `up` stream after it has
+/// stored seqs 1–8. Its city was down meanwhile; restarted on the new
+/// version, it pulls the county's past from a holder that has more and
+/// keeps seqs 1–5, no more. The county — compromised, still running the
+/// old topology, and still let in by the broker for this part of the test
+/// — appends on: the province refuses those events. Restarted with the new
 /// topology, the office itself refuses to start; once nats-server has the
 /// version's logins, its key is not let in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ejected_office_is_refused_everywhere_and_keeps_its_past() {
     const COUNTY: &str = "620622";
-    const ABOVE: [&str; 2] = ["620600", "620000"];
+    const CITY: &str = "620600";
+    const PROVINCE: &str = "620000";
     let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
     let workdir = topo.workdir.path().to_owned();
+    topo.kill9(CITY);
+    // Two commits: seqs 1–5 and 6–8, each signed at its end.
     append(&topo, COUNTY, 5).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for code in ABOVE {
-        while seqs(&topo, code, COUNTY, "up").await.len() < 5 {
-            assert!(Instant::now() < deadline, "{code} did not receive {COUNTY}'s first five");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    append(&topo, COUNTY, 3).await;
+    let (past, stored) = ((1..=5).collect::<Vec<u64>>(), (1..=8).collect::<Vec<u64>>());
+    wait_holds(&topo, PROVINCE, COUNTY, &stored).await;
 
     // The province ejects it from seq 6 of up (its other streams from 1),
-    // and signs that version; every other node restarts onto it.
+    // and signs that version; every node but the county restarts onto it.
     let enrolled = workdir.join("topology.toml");
     let eject = workdir.join("eject.toml");
     linkctl(&["topology", "eject", path(&enrolled), "--node", COUNTY, "--from", "up=6", "--out", path(&eject)]);
     let key = workdir.join("pki/topology.key");
     linkctl(&["topology", "sign", path(&eject), "--key", path(&key), "--out", path(&enrolled)]);
-    for code in topo.codes().into_iter().filter(|c| c != COUNTY) {
+    for code in topo.codes().into_iter().filter(|c| c != COUNTY && c != CITY) {
         topo.kill9(&code);
         topo.restart(&code).await.unwrap();
     }
-    append(&topo, COUNTY, 3).await;
-    assert_eq!(seqs(&topo, COUNTY, COUNTY, "up").await, (1..=8).collect::<Vec<_>>(), "the office took them");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for code in ABOVE {
-        while rejected(&topo, code).iter().all(|l| !l.contains("reason=\"ejected\"")) {
-            assert!(Instant::now() < deadline, "{code} never refused the ejected office's events");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(seqs(&topo, code, COUNTY, "up").await, (1..=5).collect::<Vec<_>>(), "{code} keeps the past only");
-    }
-    // Heads keep flowing for a while: nothing past seq 5 is pulled either.
+    // The city catches up from holders with seqs 1–8: it keeps the past.
+    topo.restart(CITY).await.unwrap();
+    wait_holds(&topo, CITY, COUNTY, &past).await;
+    wait_refused(&topo, CITY).await;
+
+    // The office appends on; the province refuses it.
+    append(&topo, COUNTY, 2).await;
+    assert_eq!(seqs(&topo, COUNTY, COUNTY, "up").await, (1..=10).collect::<Vec<_>>(), "the office took them");
+    wait_refused(&topo, PROVINCE).await;
+    // Heads keep flowing for a while: nothing more is taken or pulled.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    for code in ABOVE {
-        assert_eq!(seqs(&topo, code, COUNTY, "up").await, (1..=5).collect::<Vec<_>>(), "{code} after heads");
-    }
+    assert_eq!(seqs(&topo, PROVINCE, COUNTY, "up").await, stored, "stored before the ejection, nothing after");
+    assert_eq!(seqs(&topo, CITY, COUNTY, "up").await, past, "the city keeps the past only");
 
     // The office itself, restarted onto the new version, does not start.
     topo.kill9(COUNTY);

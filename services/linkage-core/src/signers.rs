@@ -86,24 +86,33 @@ impl Signers {
         self.ejected_from.as_ref().map(|bounds| bounds.get(channel).copied().unwrap_or(1))
     }
 
-    /// Verifies a run of one stream (see [`crate::verify::verify_run`]):
-    /// every event before the seq the origin was ejected at, the last one
-    /// signed by a key valid at its seq.
+    /// Verifies a run of one stream (see [`crate::verify::verify_run`]),
+    /// the last event signed by a key valid at its seq. Of a run that
+    /// crosses the seq its origin was ejected at, the part before it up to
+    /// its last signed event is what verifies (the rest is refused): the
+    /// returned events may be fewer than `raws`.
     pub fn verify_run(&self, raws: &[impl AsRef<[u8]>]) -> Result<Vec<Parsed>, VerifyError> {
-        let parsed = check_run(raws)?;
+        let mut parsed = check_run(raws)?;
         let Some(last) = parsed.last() else { return Ok(parsed) };
         if let Some(from) = self.ejected_at(&last.channel) {
             if last.seq >= from {
-                return Err(VerifyError::Ejected { channel: last.channel.to_string(), from });
+                // A holder that stored more before it knew of the ejection
+                // serves pages past the bound: what lies before it is the
+                // origin's past, kept up to its last signed event there.
+                let before = parsed.iter().take_while(|p| p.seq < from).count();
+                let signed = |i: &usize| matches!(wire::split_signature(raws[*i].as_ref()), Ok((_, Some(_))));
+                let end = (0..before).rev().find(signed).map(|i| i + 1);
+                let refused = VerifyError::Ejected { channel: last.channel.to_string(), from };
+                parsed.truncate(end.ok_or(refused)?);
             }
         }
-        let raw_last = raws.last().expect("non-empty").as_ref();
+        let last = parsed.last().expect("non-empty");
+        let raw_last = raws[parsed.len() - 1].as_ref();
         let valid = |until: &Option<SeqBounds>| match until {
             None => true,
             Some(bounds) => bounds.get(&last.channel).is_some_and(|until| last.seq <= *until),
         };
         let keys = self.current.iter().chain(self.retired.iter().filter(|(_, until)| valid(until)).map(|(k, _)| k));
-        let mut verdict = Err(VerifyError::BadSignature(last.seq));
         for key in keys {
             match wire::verify(raw_last, key) {
                 Ok(()) => return Ok(parsed),
@@ -113,9 +122,9 @@ impl Signers {
         }
         // Say so when a retired key signed beyond its seqs: a stolen key.
         if self.retired.iter().any(|(key, until)| !valid(until) && wire::verify(raw_last, key).is_ok()) {
-            verdict = Err(VerifyError::RetiredKey(last.seq));
+            return Err(VerifyError::RetiredKey(last.seq));
         }
-        verdict
+        Err(VerifyError::BadSignature(last.seq))
     }
 }
 
@@ -128,6 +137,12 @@ mod tests {
     /// A signed chain of `n` events of (620722, up), the first `switch_at`
     /// signed with `old`, the rest with `new`; each event signed.
     fn chain(n: u64, switch_at: u64, old: &SigningKey, new: &SigningKey) -> Vec<Vec<u8>> {
+        chain_with(n, |seq| Some(if seq <= switch_at { old } else { new }))
+    }
+
+    /// A chain of `n` events of (620722, up), each signed by the key
+    /// `key_of` gives its seq, or unsigned (inside a commit) for none.
+    fn chain_with<'a>(n: u64, key_of: impl Fn(u64) -> Option<&'a SigningKey>) -> Vec<Vec<u8>> {
         let mut prev = Vec::new();
         let mut out = Vec::new();
         for seq in 1..=n {
@@ -139,8 +154,11 @@ mod tests {
                 prev_hash: prev.clone(),
                 ..Default::default()
             };
-            let key = if seq <= switch_at { old } else { new };
-            let raw = wire::sign(prost::Message::encode_to_vec(&event), key);
+            let bytes = prost::Message::encode_to_vec(&event);
+            let raw = match key_of(seq) {
+                Some(key) => wire::sign(bytes, key),
+                None => bytes,
+            };
             prev = wire::hash(&raw).to_vec();
             out.push(raw);
         }
@@ -187,8 +205,17 @@ mod tests {
         let events = chain(5, 5, &key, &key);
         let ejected = signers(&key, &[], Some(4));
         assert_eq!(ejected.verify_run(&events[..3]).unwrap().len(), 3);
-        let refused = ejected.verify_run(&events[2..4]).unwrap_err();
+        let refused = ejected.verify_run(&events[3..5]).unwrap_err();
         assert_eq!(refused, VerifyError::Ejected { channel: "up".into(), from: 4 });
+        // A page across the bound, from a holder that stored it before it
+        // knew: the past up to its last signed event verifies, no further.
+        let kept = ejected.verify_run(&events[1..5]).unwrap();
+        assert_eq!(kept.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
+        // Commits of seqs 1–2 and 3–5: only 2 and 5 signed; 3 lies before
+        // the bound but only 5 vouches for it.
+        let commits = chain_with(5, |seq| [2, 5].contains(&seq).then_some(&key));
+        assert_eq!(ejected.verify_run(&commits).unwrap().iter().map(|p| p.seq).collect::<Vec<_>>(), [1, 2]);
+        assert!(matches!(ejected.verify_run(&commits[2..]), Err(VerifyError::Ejected { from: 4, .. })));
         // A stream the ejection does not name: from seq 1.
         let down_only = Signers { ejected_from: Some(SeqBounds::from([(Channel::Down, 7)])), ..ejected };
         assert!(matches!(down_only.verify_run(&events[..1]), Err(VerifyError::Ejected { from: 1, .. })));

@@ -80,6 +80,14 @@ pub fn choose(path: &Path, me: &linkage_core::topology::Node, may_switch: bool) 
                 );
             };
             if may_switch || !retired.overlap_open() {
+                // Checked before the old key is replaced for good.
+                let nkey = linkage_core::nkey::public_key(&next);
+                anyhow::ensure!(
+                    me.nats_key.as_deref().is_none_or(|listed| listed == nkey),
+                    "{} does not match the nats_key the topology lists for {}: not switching keys",
+                    next_path.display(),
+                    me.code
+                );
                 return Ok(Chosen { key: next, created: false, switch_from: Some(key) });
             }
             tracing::warn!(
@@ -142,4 +150,82 @@ pub fn complete_switch(
         "took the new key: send the rotation record to the province to close the overlap"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linkage_core::key_validity::RetiredKeyEntry;
+    use linkage_core::topology::{Node, NodeEntry, Topology, TopologyFile};
+
+    fn write_key(path: &Path, seed: u8) -> SigningKey {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        std::fs::write(path, format!("{}\n", hex::encode(key.to_bytes()))).unwrap();
+        key
+    }
+
+    /// The county's entry: `current` its key, `old` retired with the
+    /// overlap open, `nats` its listed NKey.
+    fn entry(current: &SigningKey, old: Option<&SigningKey>, nats: String) -> Node {
+        let retired = old.map(|k| RetiredKeyEntry {
+            public_key: hex::encode(k.verifying_key().as_bytes()),
+            nats_key: Some(linkage_core::nkey::public_key(k)),
+            until: None,
+        });
+        let county = NodeEntry {
+            public_key: Some(hex::encode(current.verifying_key().as_bytes())),
+            nats_key: Some(nats),
+            retired_keys: retired.into_iter().collect(),
+            ..NodeEntry::unnamed("620722", linkage_core::Level::County, Some("620700"))
+        };
+        let nodes = vec![
+            NodeEntry::unnamed("620000", linkage_core::Level::Province, None),
+            NodeEntry::unnamed("620700", linkage_core::Level::City, Some("620000")),
+            county,
+        ];
+        let topology = Topology::from_file(TopologyFile { version: Some(2), nodes }).unwrap();
+        topology.node("620722".parse().unwrap()).unwrap().clone()
+    }
+
+    #[test]
+    fn the_next_key_is_taken_once_listed_and_the_switch_recorded_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let old = write_key(&path, 1);
+        let new = write_key(&next_key_path(&path), 2);
+        let me = entry(&new, Some(&old), linkage_core::nkey::public_key(&new));
+        // Still restoring with the overlap open: the old key goes on.
+        let kept = choose(&path, &me, false).unwrap();
+        assert_eq!(kept.key.verifying_key(), old.verifying_key());
+        assert!(kept.switch_from.is_none());
+
+        let chosen = choose(&path, &me, true).unwrap();
+        assert_eq!(chosen.key.verifying_key(), new.verifying_key());
+        let until = std::collections::BTreeMap::from([("up".to_owned(), 7)]);
+        complete_switch(&path, dir.path(), me.code, chosen.switch_from.as_ref().unwrap(), until.clone()).unwrap();
+        let record: linkage_core::signers::RotationRecord =
+            toml::from_str(&std::fs::read_to_string(dir.path().join(ROTATION_RECORD)).unwrap()).unwrap();
+        assert_eq!((record.until, record.public_key), (until, hex::encode(old.verifying_key().as_bytes())));
+        assert!(!next_key_path(&path).exists());
+        let again = choose(&path, &me, true).unwrap();
+        assert_eq!(again.key.verifying_key(), new.verifying_key());
+        assert!(again.switch_from.is_none(), "switched once");
+    }
+
+    #[test]
+    fn no_switch_that_would_strand_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        let old = write_key(&path, 1);
+        let new = write_key(&next_key_path(&path), 2);
+        // The old key not retired: what it signed would not verify.
+        let err =
+            choose(&path, &entry(&new, None, linkage_core::nkey::public_key(&new)), true).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("among its retired_keys"), "{err}");
+        // The NKey listed is another key's: the node could not log in.
+        let other = linkage_core::nkey::public_key(&SigningKey::from_bytes(&[3; 32]));
+        let err = choose(&path, &entry(&new, Some(&old), other), true).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("does not match the nats_key"), "{err}");
+        assert_eq!(load_or_create(&path).unwrap().0.verifying_key(), old.verifying_key(), "the old key is kept");
+    }
 }

@@ -370,6 +370,10 @@ impl Replicator {
         if parsed.iter().any(|p| p.origin != origin || &p.channel != channel) {
             return Err((VerifyError::NotARun, "wrong_stream"));
         }
+        if parsed.len() < raws.len() {
+            // Past the seq the origin was ejected at: the part before stays.
+            self.reject(origin, channel, &"events past the seq its origin was ejected at", "ejected");
+        }
         Ok(parsed.into_iter().zip(raws).collect())
     }
 
@@ -906,8 +910,9 @@ impl Replicator {
     /// Who answers `lk.<province>.who.<me>` is not pinned (any node may answer, and
     /// name any node), so an answer only says whom to ask: each claimant is
     /// asked through `….pull.<claimant>.<me>`, where only it can answer,
-    /// and what it sends is checked against this node's own key. A claim it
-    /// does not prove is dropped and counted. The parent, which holds every
+    /// and what it sends is checked against this node's keys (current and
+    /// retired, each over its seqs). A claim it does not prove is dropped
+    /// and counted. The parent, which holds every
     /// stream of its child, is asked directly as well and waited for up to
     /// [`RESTORE_PARENT_WAIT`]; no other node, answering or silent, can keep
     /// the restore from finishing once anyone has answered.

@@ -60,7 +60,18 @@ impl LocalTopology {
 
     /// [`LocalTopology::up`] with a cluster of `servers` nats-servers.
     pub fn up_with_brokers(topology: &Path, bin_dir: &Path, servers: usize) -> anyhow::Result<LocalTopology> {
-        let workdir = tempfile::tempdir()?;
+        LocalTopology::up_in(topology, tempfile::tempdir()?, bin_dir, servers)
+    }
+
+    /// [`LocalTopology::up_with_brokers`] in a working directory prepared
+    /// beforehand: a node whose `nodes/<code>/` already holds a key and a
+    /// store (an office upgraded from an older version) starts on them.
+    pub fn up_in(
+        topology: &Path,
+        workdir: tempfile::TempDir,
+        bin_dir: &Path,
+        servers: usize,
+    ) -> anyhow::Result<LocalTopology> {
         let out = Command::new(crate::workspace::workspace_root().join("deploy/local/up"))
             .arg(topology)
             .arg(workdir.path())

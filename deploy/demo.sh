@@ -66,7 +66,7 @@ t_ww=$(id 620600 topic-proposed --channel all --year 2027 --category research \
 t_p=$(id 620000 topic-proposed --channel all --year 2027 --category research \
   --title "推进河西走廊节水农业发展调研" --summary "全省联动调研" --lead-committee "农业和农村委员会")
 arrive "$t_zy" 620000; arrive "$t_ww" 620000
-say "The province looks for overlapping topics across levels"
+say "The province looks for overlapping topics: between any two committees, 张掖市 and 武威市 too"
 view 620000 planning overlaps --year 2027
 
 say "沟通 3 — the province links the three topics as one joint study; 民乐县 and 古浪县 join"
@@ -123,7 +123,8 @@ arrive "$gulang_report" 620000
 say "互通 — the group completes the study; the result is shared province-wide; 兰州市 reuses it"
 id 620000 milestone-reached --channel group:$group --group-id $group --title "分报告全部提交" >/dev/null
 id 620000 consolidated-report-submitted --channel group:$group --group-id $group \
-  --title "河西走廊节水农业发展联动调研总报告" --summary "汇总两县分报告，提出十条对策建议" >/dev/null
+  --title "河西走廊节水农业发展联动调研总报告" --summary "汇总两县分报告，提出十条对策建议" \
+  --sub-report-id "$gulang_report" >/dev/null
 result=$(id 620000 research-completed --channel all --title "河西走廊节水农业发展调研报告" \
   --summary "提出十条对策建议" --attachment "doc://gansu/2027/hexi-water.pdf" \
   --group-id $group --year 2027 --category research)

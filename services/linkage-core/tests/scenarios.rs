@@ -70,6 +70,7 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.sub_report_submitted.task_id", "has no sub-topic with this id"),
     ("payload.consolidated_report_submitted.group_id", "no group with this id"),
     ("payload.consolidated_report_submitted.group_id", "only the lead"),
+    ("payload.consolidated_report_submitted.sub_report_ids", "is not a sub-report of a sub-topic of group"),
     ("payload.visit_scheduled.group_id", "no group with this id"),
     ("payload.info_published.info_id", "no 社情民意 item with this id"),
     ("payload.info_published.info_id", "status only moves forward"),

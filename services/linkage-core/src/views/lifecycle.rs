@@ -108,6 +108,23 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
                     format!("only the lead ({}) submits the consolidated report", g.lead),
                 ));
             }
+            // Each sub-report it draws on is one of this group's, submitted
+            // on one of its sub-topics: not another group's, not an event
+            // of another kind.
+            let held: std::collections::BTreeSet<&str> = g
+                .tasks
+                .iter()
+                .filter(|t| t.known)
+                .flat_map(|t| t.sub_reports.iter().map(|r| r.event_id.as_str()))
+                .collect();
+            for (i, id) in m.sub_report_ids.iter().enumerate() {
+                if !held.contains(norm(id).as_str()) {
+                    return Err(refuse(
+                        format!("payload.consolidated_report_submitted.sub_report_ids[{i}]"),
+                        format!("is not a sub-report of a sub-topic of group {}", g.group_id),
+                    ));
+                }
+            }
             Ok(())
         }
         VisitScheduled(m) => group(records, "payload.visit_scheduled.group_id", &m.group_id).map(drop),

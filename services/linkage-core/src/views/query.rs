@@ -23,6 +23,35 @@ fn bigrams(s: &str) -> BTreeSet<(char, char)> {
 /// Title similarity at or above which two topics count as overlapping.
 pub const SIMILARITY_DEFAULT: f64 = 0.3;
 
+/// Candidate overlaps among `topics` (制订计划前沟通): pairs of the same
+/// year and category from two different committees — of any levels, the
+/// province and a county as much as two cities — not linked to each
+/// other, whose titles are at least `min` similar. Most similar first,
+/// then by the pair's ids.
+pub fn overlaps(topics: &[pb::Topic], min: f64) -> Vec<pb::TopicOverlap> {
+    let mut by_work: BTreeMap<(u32, i32), Vec<&pb::Topic>> = BTreeMap::new();
+    for t in topics {
+        by_work.entry((t.year, t.category)).or_default().push(t);
+    }
+    let mut pairs = Vec::new();
+    for same in by_work.values() {
+        for (i, a) in same.iter().enumerate() {
+            for b in &same[i + 1..] {
+                if a.origin == b.origin || a.linked_topic_ids.contains(&b.id) || b.linked_topic_ids.contains(&a.id) {
+                    continue;
+                }
+                let similarity = similarity(&a.title, &b.title);
+                if similarity >= min {
+                    pairs.push(pb::TopicOverlap { first: Some((*a).clone()), second: Some((*b).clone()), similarity });
+                }
+            }
+        }
+    }
+    let ids = |p: &pb::TopicOverlap| (p.first.as_ref().map(|t| t.id.clone()), p.second.as_ref().map(|t| t.id.clone()));
+    pairs.sort_by(|x, y| y.similarity.total_cmp(&x.similarity).then_with(|| ids(x).cmp(&ids(y))));
+    pairs
+}
+
 /// Points per adoption level and the instruction bonus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -113,6 +142,34 @@ mod tests {
         assert!(similarity(a, c) < 0.1);
         assert_eq!(similarity(a, a), 1.0);
         assert_eq!(similarity("", a), 0.0);
+    }
+
+    /// 张掖市 and 武威市 (two cities) overlap as much as a city and the
+    /// province do; a committee's own topics, linked topics, other years
+    /// and unlike titles do not.
+    #[test]
+    fn overlaps_pair_committees_of_any_level() {
+        let topic = |id: &str, origin: &str, title: &str| pb::Topic {
+            id: id.into(),
+            origin: origin.into(),
+            title: title.into(),
+            year: 2027,
+            ..Default::default()
+        };
+        let zhangye = topic("a", "620700", "河西走廊节水农业发展调研");
+        let wuwei = topic("b", "620600", "关于河西走廊节水农业的调研");
+        let province =
+            pb::Topic { linked_topic_ids: vec!["b".into()], ..topic("c", "620000", "河西走廊节水农业调研") };
+        let zhangye_again = topic("d", "620700", "河西走廊节水农业发展调研");
+        let other_year = pb::Topic { year: 2026, ..topic("e", "620100", "河西走廊节水农业发展调研") };
+        let unlike = topic("f", "620100", "城市社区养老服务");
+        let found = overlaps(&[zhangye, wuwei, province, zhangye_again, other_year, unlike], SIMILARITY_DEFAULT);
+        let pairs: Vec<(String, String)> = found
+            .iter()
+            .map(|p| (p.first.as_ref().unwrap().id.clone(), p.second.as_ref().unwrap().id.clone()))
+            .collect();
+        let want = [("a", "c"), ("c", "d"), ("a", "b"), ("b", "d")].map(|(x, y)| (x.to_owned(), y.to_owned()));
+        assert_eq!(pairs, want, "{found:?}");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use linkage_core::pb;
 use linkage_core::views::query;
 use linkage_core::views::{self, Flow};
 use linkage_proto::v1::planning_service_server::PlanningService;
-use std::collections::BTreeMap;
 use tonic::{Request, Response, Status};
 
 #[tonic::async_trait]
@@ -64,37 +63,7 @@ impl PlanningService for Views {
         let topics = self.all(|t: &pb::Topic| {
             t.known && (r.year == 0 || t.year == r.year) && (r.category == 0 || t.category == r.category)
         })?;
-        let mut by_work: BTreeMap<(u32, i32), Vec<&pb::Topic>> = BTreeMap::new();
-        for t in &topics {
-            by_work.entry((t.year, t.category)).or_default().push(t);
-        }
-        let mut pairs = Vec::new();
-        for same in by_work.values() {
-            for (i, a) in same.iter().enumerate() {
-                for b in &same[i + 1..] {
-                    let (la, lb) = (self.level_of(&a.origin), self.level_of(&b.origin));
-                    if la == lb || a.linked_topic_ids.contains(&b.id) || b.linked_topic_ids.contains(&a.id) {
-                        continue;
-                    }
-                    let similarity = query::similarity(&a.title, &b.title);
-                    if similarity >= min {
-                        pairs.push(pb::TopicOverlap {
-                            first: Some((*a).clone()),
-                            second: Some((*b).clone()),
-                            similarity,
-                        });
-                    }
-                }
-            }
-        }
-        pairs.sort_by(|x, y| {
-            y.similarity.total_cmp(&x.similarity).then_with(|| {
-                let key = |p: &pb::TopicOverlap| {
-                    (p.first.as_ref().map(|t| t.id.clone()), p.second.as_ref().map(|t| t.id.clone()))
-                };
-                key(x).cmp(&key(y))
-            })
-        });
+        let pairs = query::overlaps(&topics, min);
         let overlaps: Vec<_> = pairs.into_iter().skip(offset).take(limit + 1).collect();
         let (overlaps, next_page_token) = if overlaps.len() > limit {
             (overlaps[..limit].to_vec(), paging::token(&(offset + limit).to_string(), &scope))

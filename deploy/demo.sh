@@ -91,8 +91,10 @@ id 620000 visit-scheduled --channel group:$group --group-id $group --title "河�
   --starts 2027-04-15T09:00:00Z --place 张掖市 --place 武威市 >/dev/null
 arrive "$gulang_task" 620722 620622
 
-say "古浪县 goes offline (kill -9) and misses what follows"
+say "古浪县 goes offline (kill -9) and misses what follows; the lead moves its due date (延期)"
 "$bin/linkctl" local kill "$work" 620622
+id 620000 task-due-changed --channel group:$group --group-id $group --task-id gulang \
+  --due 2027-05-15T00:00:00Z --reason "古浪县网络中断，子课题顺延两周" >/dev/null
 
 say "联通 2 — 民乐县 reports progress and submits its sub-report (分报告)"
 id 620722 progress-reported --channel group:$group --group-id $group --task-id minle \

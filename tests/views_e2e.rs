@@ -206,7 +206,14 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert_eq!(group.tasks.len(), 2);
     assert!(group.tasks.iter().all(|t| t.sub_reports.len() == 1), "both sub-reports: {:?}", group.tasks);
     assert_eq!(group.consolidated_reports.len(), 1);
+    assert_eq!(group.consolidated_reports[0].sub_report_ids.len(), 1, "it names 古浪县's sub-report");
     assert_eq!(group.lead, "620000");
+    // Its due date moved while it was away: the move, with its reason, not the assignment's date.
+    let gulang = group.tasks.iter().find(|t| t.task_id == "gulang").unwrap();
+    let (assigned, moved) = (1_809_043_200, 1_810_339_200); // 2027-04-30, 2027-05-15
+    assert_eq!(gulang.assigned_due.map(|d| d.seconds), Some(assigned));
+    assert_eq!(gulang.due.map(|d| d.seconds), Some(moved));
+    assert_eq!(gulang.due_changes.len(), 1, "{gulang:?}");
     let mut county = ExchangeServiceClient::new(topo.channel("620722").await.unwrap());
     let own = county.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap().into_inner().items;
     assert_eq!(own[0].status, pb::InfoStatus::Instructed as i32, "民乐县 sees its item adopted and instructed");

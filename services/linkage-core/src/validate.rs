@@ -342,6 +342,13 @@ fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
             check_code(topology, &format!("{f}.assignee"), &m.assignee)?;
             require_timestamp(&format!("{f}.due"), &m.due)
         }
+        TaskDueChanged(m) => {
+            let f = "payload.task_due_changed";
+            check_group(&format!("{f}.group_id"), &m.group_id)?;
+            check_group(&format!("{f}.task_id"), &m.task_id)?;
+            require_timestamp(&format!("{f}.due"), &m.due)?;
+            check_chars(&format!("{f}.reason"), &m.reason, TEXT_CHARS_MAX)
+        }
         MilestoneReached(m) => {
             let f = "payload.milestone_reached";
             check_group(&format!("{f}.group_id"), &m.group_id)?;

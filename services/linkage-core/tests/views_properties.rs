@@ -37,7 +37,7 @@ const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 const HLC_MAX: u64 = 12;
 /// The 22 payload kinds that refer to something; the 4 creating kinds are
 /// generated separately so that each entity has exactly one creator.
-const REFERRING_KINDS: u8 = 22;
+const REFERRING_KINDS: u8 = 23;
 
 /// One creating event: a lie to tell with it (0: a forgery of its id by
 /// another committee, 1: a second event under its id by its own origin,
@@ -290,6 +290,12 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
                 by: format!("采用单位 {b}"),
                 how: format!("转化方式 {c}"),
             }),
+            21 => Kind::TaskDueChanged(pb::TaskDueChanged {
+                group_id: group,
+                task_id: task,
+                due: time(c.wrapping_add(1)),
+                reason: format!("延期 {c}"),
+            }),
             _ => Kind::ResultFeedback(pb::ResultFeedback {
                 result_id: r(result_id(a % RESULTS)),
                 text: format!("反馈 {c}"),
@@ -297,7 +303,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
         };
         // Work inside a group goes on the group's channel; the views ignore
         // channels of referring events, but keep them realistic.
-        let channel = if (5..=12).contains(&(op.kind % REFERRING_KINDS)) {
+        let channel = if matches!(op.kind % REFERRING_KINDS, 5..=12 | 21) {
             format!("group:{}", GROUPS[a % GROUPS.len()])
         } else {
             "up".to_string()
@@ -432,7 +438,7 @@ fn the_generator_makes_every_payload_kind() {
         .filter_map(|e| e.payload.as_ref()?.kind.as_ref())
         .map(views::kind_name)
         .collect();
-    assert_eq!(kinds.len(), 26, "{kinds:?}");
+    assert_eq!(kinds.len(), 27, "{kinds:?}");
     // Creators with lie 0 are forged by another committee.
     assert!(events.iter().any(|e| views::breach(e).is_some()), "the generator forges ids");
 }

@@ -145,6 +145,21 @@ enum KindArgs {
         #[arg(long)]
         due: String,
     },
+    /// 联通 延期: the lead moves a sub-topic's due date, saying why.
+    TaskDueChanged {
+        /// Group id
+        #[arg(long)]
+        group_id: String,
+        /// Task id
+        #[arg(long)]
+        task_id: String,
+        /// The new due date (RFC 3339)
+        #[arg(long)]
+        due: String,
+        /// Why, 1..=2000 characters
+        #[arg(long)]
+        reason: String,
+    },
     /// 联通 节点: a task or the whole group reaches a milestone.
     MilestoneReached {
         /// Group id
@@ -412,6 +427,10 @@ impl KindArgs {
                     due: Some(parse_time("--due", &due)?),
                 })
             }
+            KindArgs::TaskDueChanged { group_id, task_id, due, reason } => {
+                let due = Some(parse_time("--due", &due)?);
+                Kind::TaskDueChanged(pb::TaskDueChanged { group_id, task_id, due, reason })
+            }
             KindArgs::MilestoneReached { group_id, task_id, title } => {
                 Kind::MilestoneReached(pb::MilestoneReached { group_id, task_id, title })
             }
@@ -505,8 +524,8 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 26);
-        assert_eq!(names.len(), 26);
+        assert_eq!(kinds, 27);
+        assert_eq!(names.len(), 27);
         // Each says which flow and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();

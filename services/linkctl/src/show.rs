@@ -24,6 +24,7 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::SubReportSubmitted(m) => ("联通 sub_report_submitted", m.title.clone()),
         Kind::ConsolidatedReportSubmitted(m) => ("联通 consolidated_report", m.title.clone()),
         Kind::VisitScheduled(m) => ("联通 visit_scheduled", m.title.clone()),
+        Kind::TaskDueChanged(m) => ("联通 task_due_changed", format!("{}/{}: {}", m.group_id, m.task_id, m.reason)),
         Kind::InfoReported(m) => ("畅通 info_reported", m.title.clone()),
         Kind::InfoPublished(m) => ("畅通 info_published", m.info_id.clone()),
         Kind::InfoForwarded(m) => ("畅通 info_forwarded", format!("{} → {}", m.info_id, m.to)),

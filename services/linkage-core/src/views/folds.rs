@@ -208,12 +208,42 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
             if newer {
                 t.title.clone_from(&m.title);
                 t.assignee.clone_from(&m.assignee);
-                t.due = m.due;
                 t.event_id = src.id.clone();
                 t.origin = src.origin.to_string();
                 t.hlc = src.hlc;
                 t.known = true;
             }
+            // The due date is the earliest assignment's: a re-assignment
+            // does not move it (a due change does).
+            let first =
+                Stamp { hlc: t.assigned_due_hlc, origin: &t.assigned_due_origin, event_id: &t.assigned_due_event_id };
+            let earlier = t.assigned_due_event_id.is_empty()
+                || src.stamp() < first
+                || (src.stamp() == first
+                    && m.due.map(|d| (d.seconds, d.nanos)) < t.assigned_due.map(|d| (d.seconds, d.nanos)));
+            if earlier {
+                t.assigned_due = m.due;
+                t.assigned_due_event_id = src.id.clone();
+                t.assigned_due_origin = src.origin.to_string();
+                t.assigned_due_hlc = src.hlc;
+            }
+            t.due = t.due_changes.last().and_then(|c| c.due).or(t.assigned_due);
+        }
+        Kind::TaskDueChanged(m) => {
+            let t = task_mut(g, &m.task_id);
+            let change = pb::DueChange {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                due: m.due,
+                reason: m.reason.clone(),
+            };
+            insert_stamped(&mut t.due_changes, change, |x| Stamp {
+                hlc: x.hlc,
+                origin: &x.origin,
+                event_id: &x.event_id,
+            });
+            t.due = t.due_changes.last().and_then(|c| c.due).or(t.assigned_due);
         }
         Kind::MilestoneReached(m) => {
             let milestone = pb::Milestone {

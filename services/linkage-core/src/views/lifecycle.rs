@@ -76,6 +76,27 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
                     "the group has submitted its consolidated report; no new sub-topics",
                 ));
             }
+            // A re-assignment keeps the due date: moving it is an event of
+            // its own, with a reason, that everyone sees.
+            if let Some(t) = g.tasks.iter().find(|t| t.task_id == m.task_id && t.known) {
+                if t.due != m.due {
+                    return Err(refuse(
+                        "payload.task_assigned.due".into(),
+                        "a re-assignment keeps the sub-topic's due date; move it with task_due_changed",
+                    ));
+                }
+            }
+            Ok(())
+        }
+        TaskDueChanged(m) => {
+            let g = group(records, "payload.task_due_changed.group_id", &m.group_id)?;
+            task(&g, "payload.task_due_changed.task_id", &m.task_id)?;
+            if g.lead != origin.as_str() {
+                return Err(refuse(
+                    "payload.task_due_changed.group_id".into(),
+                    format!("only the lead ({}) moves a sub-topic's due date", g.lead),
+                ));
+            }
             Ok(())
         }
         MilestoneReached(m) => {

@@ -44,7 +44,7 @@ use record::norm_set;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 2;
+pub const FOLDS_VERSION: u32 = 4;
 
 /// The envelope rule `event` breaks, if any. Views hold only events that
 /// break none: a record is created by the event whose id is its id, and
@@ -88,6 +88,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::SubReportSubmitted(_) => "sub_report_submitted",
         Kind::ConsolidatedReportSubmitted(_) => "consolidated_report_submitted",
         Kind::VisitScheduled(_) => "visit_scheduled",
+        Kind::TaskDueChanged(_) => "task_due_changed",
         Kind::InfoReported(_) => "info_reported",
         Kind::InfoPublished(_) => "info_published",
         Kind::InfoForwarded(_) => "info_forwarded",
@@ -123,6 +124,7 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         SubReportSubmitted(m) => (Flow::Progress, RecordKind::Group, vec![m.group_id.clone()]),
         ConsolidatedReportSubmitted(m) => (Flow::Progress, RecordKind::Group, vec![m.group_id.clone()]),
         VisitScheduled(m) => (Flow::Progress, RecordKind::Group, vec![m.group_id.clone()]),
+        TaskDueChanged(m) => (Flow::Progress, RecordKind::Group, vec![m.group_id.clone()]),
         InfoReported(_) => (Flow::Exchange, RecordKind::Info, vec![event_id.to_string()]),
         InfoPublished(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
         InfoForwarded(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),

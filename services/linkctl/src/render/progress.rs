@@ -88,6 +88,23 @@ pub fn group(g: &pb::Group, names: &Names, now_secs: i64) -> String {
     }
     section(&mut out, "tasks 子课题", &tasks);
 
+    let mut moves = Table::new(&["task", "time", "from", "was", "due", "reason"]).limit(5, TITLE);
+    for t in &g.tasks {
+        let mut was = t.assigned_due.as_ref();
+        for c in &t.due_changes {
+            moves.row([
+                t.task_id.clone(),
+                hlc_time(c.hlc),
+                names.show(&c.origin),
+                labels::timestamp(was),
+                labels::timestamp(c.due.as_ref()),
+                c.reason.clone(),
+            ]);
+            was = c.due.as_ref();
+        }
+    }
+    section(&mut out, "due dates moved 延期", &moves);
+
     let mut sub_reports =
         Table::new(&["task", "time", "from", "id", "attachments", "title"]).right(&[4]).limit(5, TITLE);
     for t in &g.tasks {

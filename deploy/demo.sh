@@ -77,6 +77,9 @@ id 620722 topic-responded --channel up --topic-id "$t_p" --response joined --not
 id 620622 topic-responded --channel up --topic-id "$t_p" --response joined >/dev/null
 id 620102 topic-responded --channel up --topic-id "$t_p" --response declined --note "城关区不涉农" >/dev/null
 
+say "沟通 4 — consulted first, the province publishes its 2027 plan with the joint study (制订计划前沟通)"
+id 620000 plan-published --channel all --year 2027 --title "甘肃省政协2027年度协商调研计划" --topic-id "$t_p" >/dev/null
+
 say "联通 1 — the province forms the joint group and assigns sub-topics (子课题)"
 group=620000-hexi-water-2027
 formed=$(id 620000 group-formed --channel all --group-id $group --title "河西走廊节水农业联动调研组" \
@@ -131,7 +134,6 @@ result=$(id 620000 research-completed --channel all --title "河西走廊节水�
   --summary "提出十条对策建议" --attachment "doc://gansu/2027/hexi-water.pdf" \
   --group-id $group --year 2027 --category research)
 id 620000 result-shared --channel all --result-id "$result" --audience all >/dev/null
-id 620000 plan-published --channel all --year 2027 --title "甘肃省政协2027年度协商调研计划" --topic-id "$t_p" >/dev/null
 arrive "$result" 620100
 reuse=$(id 620100 result-adopted --channel all --result-id "$result" --by "兰州市政协" \
   --how "转化为兰州市节水型城市建设提案")

@@ -102,8 +102,8 @@ id 620000 task-due-changed --channel group:$group --group-id $group --task-id gu
 say "联通 2 — 民乐县 reports progress and submits its sub-report (分报告)"
 id 620722 progress-reported --channel group:$group --group-id $group --task-id minle \
   --percent 60 --text "完成三个乡镇的实地走访" >/dev/null
-id 620722 sub-report-submitted --channel group:$group --group-id $group --task-id minle \
-  --title "民乐县灌区节水改造分报告" --summary "高效节灌面积占比提高到65%" >/dev/null
+minle_report=$(id 620722 sub-report-submitted --channel group:$group --group-id $group --task-id minle \
+  --title "民乐县灌区节水改造分报告" --summary "高效节灌面积占比提高到65%")
 
 say "畅通 — 民乐县 submits a 社情民意 item; 张掖市 forwards it (转报); the province adopts it"
 info=$(id 620722 info-reported --channel up --title "关于加强山区农村饮水安全保障的建议" \
@@ -123,13 +123,13 @@ arrive "$adopted" 620622 620722
 id 620622 progress-reported --channel group:$group --group-id $group --task-id gulang --percent 100 >/dev/null
 gulang_report=$(id 620622 sub-report-submitted --channel group:$group --group-id $group --task-id gulang \
   --title "古浪县移民区节水农业分报告")
-arrive "$gulang_report" 620000
+arrive "$gulang_report" 620000; arrive "$minle_report" 620000
 
 say "互通 — the group completes the study; the result is shared province-wide; 兰州市 reuses it"
 id 620000 milestone-reached --channel group:$group --group-id $group --title "分报告全部提交" >/dev/null
 id 620000 consolidated-report-submitted --channel group:$group --group-id $group \
   --title "河西走廊节水农业发展联动调研总报告" --summary "汇总两县分报告，提出十条对策建议" \
-  --sub-report-id "$gulang_report" >/dev/null
+  --sub-report-id "$minle_report" --sub-report-id "$gulang_report" >/dev/null
 result=$(id 620000 research-completed --channel all --title "河西走廊节水农业发展调研报告" \
   --summary "提出十条对策建议" --attachment "doc://gansu/2027/hexi-water.pdf" \
   --group-id $group --year 2027 --category research)

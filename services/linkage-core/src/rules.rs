@@ -23,11 +23,15 @@ pub enum Breach {
     /// A membership change its author may not make: only a group's lead
     /// adds and removes members; a member may leave.
     MembershipNotAuthorized,
+    /// A sub-topic's due date moved by a committee that does not lead the
+    /// group.
+    DueNotByLead,
 }
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 3] = [Breach::IdNotOrigin, Breach::GroupNotOrigin, Breach::MembershipNotAuthorized];
+    pub const ALL: [Breach; 4] =
+        [Breach::IdNotOrigin, Breach::GroupNotOrigin, Breach::MembershipNotAuthorized, Breach::DueNotByLead];
 
     /// The rule's name, as counters and operators see it.
     pub fn name(self) -> &'static str {
@@ -35,13 +39,15 @@ impl Breach {
             Breach::IdNotOrigin => "id_not_origin",
             Breach::GroupNotOrigin => "group_not_origin",
             Breach::MembershipNotAuthorized => "membership_not_authorized",
+            Breach::DueNotByLead => "due_not_by_lead",
         }
     }
 }
 
 /// The group rule a payload `origin` signed breaks, if any: a group is
 /// formed by its lead, under an id that begins with the lead's code; only
-/// the lead adds and removes members, and a member may leave. The append
+/// the lead adds and removes members, and a member may leave; only the
+/// lead moves a sub-topic's due date. The append
 /// path, the views and replication's membership (`crate::groups`) all
 /// judge by this one function. Membership then goes by the greatest
 /// (hlc, origin) as before: only the lead and the member itself can
@@ -59,6 +65,7 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
             let valid = m.group_id.parse::<crate::channel::GroupId>().is_ok();
             (!valid || (!is_owner(&m.group_id) && m.member != origin)).then_some(Breach::MembershipNotAuthorized)
         }
+        Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::DueNotByLead),
         _ => None,
     }
 }

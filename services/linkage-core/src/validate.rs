@@ -270,6 +270,10 @@ fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
             "payload.group_joined.group_id",
             "only the group's lead (whose code begins the group's id) adds members",
         ),
+        (Kind::TaskDueChanged(_), _) => invalid(
+            "payload.task_due_changed.group_id",
+            "only the group's lead (whose code begins the group's id) moves a sub-topic's due date",
+        ),
         _ => {
             invalid("payload.group_left.member", "a committee may leave a group; only the group's lead removes another")
         }
@@ -309,6 +313,22 @@ fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
             check_event_id(&format!("{f}.topic_id"), &m.topic_id)?;
             if pb::TopicResponse::try_from(m.response).unwrap_or_default() == pb::TopicResponse::Unspecified {
                 return Err(invalid(format!("{f}.response"), "must be JOINED or DECLINED"));
+            }
+            check_optional_chars(&format!("{f}.note"), &m.note, TEXT_CHARS_MAX)
+        }
+        TopicClosed(m) => {
+            let f = "payload.topic_closed";
+            check_event_id(&format!("{f}.topic_id"), &m.topic_id)?;
+            let outcome = pb::TopicOutcome::try_from(m.outcome).unwrap_or_default();
+            match outcome {
+                pb::TopicOutcome::Unspecified => {
+                    return Err(invalid(format!("{f}.outcome"), "must be WITHDRAWN, MERGED or NOT_SELECTED"))
+                }
+                pb::TopicOutcome::Merged => check_event_id(&format!("{f}.into_topic_id"), &m.into_topic_id)?,
+                _ if !m.into_topic_id.is_empty() => {
+                    return Err(invalid(format!("{f}.into_topic_id"), "is only for a topic MERGED into another"))
+                }
+                _ => {}
             }
             check_optional_chars(&format!("{f}.note"), &m.note, TEXT_CHARS_MAX)
         }
@@ -473,8 +493,8 @@ mod tests {
     use super::*;
 
     /// A group is formed by its lead under an id that begins with the
-    /// lead's code; only the lead adds, a member may leave. A refusal
-    /// names the field.
+    /// lead's code; only the lead adds, a member may leave; only the lead
+    /// moves a due date. A refusal names the field.
     #[test]
     fn group_rules_are_refused_at_append_naming_the_field() {
         let topology = crate::Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
@@ -509,6 +529,14 @@ mod tests {
         assert_eq!(at("620722", "all", left("620722")), Ok(()));
         assert_eq!(at("620700", "all", left("620722")), Ok(()));
         assert_eq!(at("620622", "all", left("620722")), Err("payload.group_left.member".into()));
+        let moved = Kind::TaskDueChanged(pb::TaskDueChanged {
+            group_id: "620700-g".into(),
+            task_id: "minle".into(),
+            due: Some(prost_types::Timestamp { seconds: 1_760_000_000, nanos: 0 }),
+            reason: "顺延".into(),
+        });
+        assert_eq!(at("620700", "group:620700-g", moved.clone()), Ok(()));
+        assert_eq!(at("620722", "group:620700-g", moved), Err("payload.task_due_changed.group_id".into()));
     }
 
     #[test]

@@ -35,9 +35,9 @@ const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
 const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 /// Clocks are drawn from 1..=HLC_MAX; a small range makes ties common.
 const HLC_MAX: u64 = 12;
-/// The 22 payload kinds that refer to something; the 4 creating kinds are
+/// The 24 payload kinds that refer to something; the 4 creating kinds are
 /// generated separately so that each entity has exactly one creator.
-const REFERRING_KINDS: u8 = 23;
+const REFERRING_KINDS: u8 = 24;
 
 /// One creating event: a lie to tell with it (0: a forgery of its id by
 /// another committee, 1: a second event under its id by its own origin,
@@ -109,14 +109,14 @@ fn event(id: String, origin: &str, channel: &str, hlc: u64, kind: Kind) -> pb::E
     }
 }
 
-/// Who appends `op`. Membership changes come mostly from whom they may
-/// (the lead; a member leaving), sometimes from anyone: a lie the folds
-/// ignore.
+/// Who appends `op`. Membership changes and due-date moves come mostly
+/// from whom they may (the lead; a member leaving), sometimes from anyone:
+/// a lie the folds ignore.
 fn op_origin(op: &Op) -> &'static str {
     let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
     let owner = &GROUPS[a % GROUPS.len()][..6];
     match (op.kind % REFERRING_KINDS, c % 3) {
-        (4 | 5, 1 | 2) | (6, 1) => owner,
+        (4 | 5 | 21, 1 | 2) | (6, 1) => owner,
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }
@@ -296,6 +296,12 @@ fn build(creators: &[Creator], ops: &[Op]) -> Vec<pb::Event> {
                 due: time(c.wrapping_add(1)),
                 reason: format!("延期 {c}"),
             }),
+            22 => Kind::TopicClosed(pb::TopicClosed {
+                topic_id: r(topic_id(a % TOPICS)),
+                outcome: 1 + i32::from(c % 3),
+                into_topic_id: if c % 3 == 1 { r(topic_id(b % TOPICS)) } else { String::new() },
+                note: format!("关闭 {c}"),
+            }),
             _ => Kind::ResultFeedback(pb::ResultFeedback {
                 result_id: r(result_id(a % RESULTS)),
                 text: format!("反馈 {c}"),
@@ -438,7 +444,7 @@ fn the_generator_makes_every_payload_kind() {
         .filter_map(|e| e.payload.as_ref()?.kind.as_ref())
         .map(views::kind_name)
         .collect();
-    assert_eq!(kinds.len(), 27, "{kinds:?}");
+    assert_eq!(kinds.len(), 28, "{kinds:?}");
     // Creators with lie 0 are forged by another committee.
     assert!(events.iter().any(|e| views::breach(e).is_some()), "the generator forges ids");
 }

@@ -1,7 +1,7 @@
 //! `linkctl append <kind>`: one subcommand per domain event, so that nobody
 //! writes protobuf by hand.
 
-use crate::labels::{parse_time, Adoption, Category, Response};
+use crate::labels::{parse_time, Adoption, Category, Outcome, Response};
 use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
@@ -74,6 +74,21 @@ enum KindArgs {
         #[arg(long, value_enum)]
         response: Response,
         /// A note with the answer
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// 沟通 撤回/合并/未列入计划: close one's own topic without a plan.
+    TopicClosed {
+        /// Event id of the topic
+        #[arg(long)]
+        topic_id: String,
+        /// 撤回 withdrawn, 合并 merged or 未列入计划 not-selected
+        #[arg(long, value_enum)]
+        outcome: Outcome,
+        /// The topic it was merged into (with --outcome merged)
+        #[arg(long, default_value = "")]
+        into_topic_id: String,
+        /// Why
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -410,6 +425,9 @@ impl KindArgs {
             KindArgs::TopicResponded { topic_id, response, note } => {
                 Kind::TopicResponded(pb::TopicResponded { topic_id, response: response.to_pb() as i32, note })
             }
+            KindArgs::TopicClosed { topic_id, outcome, into_topic_id, note } => {
+                Kind::TopicClosed(pb::TopicClosed { topic_id, outcome: outcome.to_pb() as i32, into_topic_id, note })
+            }
             KindArgs::PlanPublished { year, title, topic_ids } => {
                 Kind::PlanPublished(pb::PlanPublished { year, title, topic_ids })
             }
@@ -524,8 +542,8 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 27);
-        assert_eq!(names.len(), 27);
+        assert_eq!(kinds, 28);
+        assert_eq!(names.len(), 28);
         // Each says which flow and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();

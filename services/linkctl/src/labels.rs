@@ -77,6 +77,28 @@ impl Response {
     }
 }
 
+/// `TopicOutcome` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Outcome {
+    /// 撤回
+    Withdrawn,
+    /// 合并 (with --into-topic-id)
+    Merged,
+    /// 未列入计划
+    NotSelected,
+}
+
+impl Outcome {
+    /// The proto value.
+    pub fn to_pb(self) -> pb::TopicOutcome {
+        match self {
+            Outcome::Withdrawn => pb::TopicOutcome::Withdrawn,
+            Outcome::Merged => pb::TopicOutcome::Merged,
+            Outcome::NotSelected => pb::TopicOutcome::NotSelected,
+        }
+    }
+}
+
 /// A committee's `Level` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LevelArg {
@@ -108,6 +130,8 @@ pub enum TopicStatusArg {
     Linked,
     /// 已列入计划
     Planned,
+    /// 已关闭 (withdrawn, merged or not selected)
+    Closed,
 }
 
 impl TopicStatusArg {
@@ -117,6 +141,7 @@ impl TopicStatusArg {
             TopicStatusArg::Proposed => pb::TopicStatus::Proposed,
             TopicStatusArg::Linked => pb::TopicStatus::Linked,
             TopicStatusArg::Planned => pb::TopicStatus::Planned,
+            TopicStatusArg::Closed => pb::TopicStatus::Closed,
         }
     }
 }
@@ -177,6 +202,18 @@ pub fn topic_status(value: i32) -> String {
         Ok(pb::TopicStatus::Proposed) => "已提出/proposed".into(),
         Ok(pb::TopicStatus::Linked) => "已联动/linked".into(),
         Ok(pb::TopicStatus::Planned) => "已列入计划/planned".into(),
+        Ok(pb::TopicStatus::Closed) => "已关闭/closed".into(),
+        Err(_) => unknown(value),
+    }
+}
+
+/// 撤回/withdrawn.
+pub fn outcome(value: i32) -> String {
+    match pb::TopicOutcome::try_from(value) {
+        Ok(pb::TopicOutcome::Unspecified) => "-".into(),
+        Ok(pb::TopicOutcome::Withdrawn) => "撤回/withdrawn".into(),
+        Ok(pb::TopicOutcome::Merged) => "合并/merged".into(),
+        Ok(pb::TopicOutcome::NotSelected) => "未列入计划/not selected".into(),
         Err(_) => unknown(value),
     }
 }

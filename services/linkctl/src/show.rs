@@ -15,6 +15,7 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::TopicLinked(m) => ("沟通 topic_linked", m.topic_ids.join(" = ")),
         Kind::TopicResponded(m) => ("沟通 topic_responded", m.topic_id.clone()),
         Kind::PlanPublished(m) => ("沟通 plan_published", format!("{} {}", m.year, m.title)),
+        Kind::TopicClosed(m) => ("沟通 topic_closed", format!("{} {}", m.topic_id, crate::labels::outcome(m.outcome))),
         Kind::GroupFormed(m) => ("联通 group_formed", format!("{} {}", m.group_id, m.title)),
         Kind::GroupJoined(m) => ("联通 group_joined", format!("{} + {}", m.group_id, m.member)),
         Kind::GroupLeft(m) => ("联通 group_left", format!("{} - {}", m.group_id, m.member)),

@@ -6,7 +6,7 @@
 //! where it does, the lesser encoding wins, so that every node still
 //! holds the same bytes whatever order the two arrived in.
 
-use super::record::{norm_set, Record};
+use super::record::{norm, norm_set, Record};
 use crate::pb;
 use crate::pb::payload::Kind;
 use prost::Message;
@@ -138,8 +138,39 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
             insert_sorted(&mut t.plan_ids, &src.id);
             raise(&mut t.status, pb::TopicStatus::Planned as i32);
         }
+        Kind::TopicClosed(m) => {
+            // The latest closing by stamp says how; any closing closes.
+            let closing = note(src, &m.note);
+            let newer = match &t.closed {
+                None => true,
+                Some(old) => {
+                    note_stamp(old) < note_stamp(&closing)
+                        || (note_stamp(old) == note_stamp(&closing)
+                            && (m.outcome, norm(&m.into_topic_id)) < (t.outcome, t.into_topic_id.clone()))
+                }
+            };
+            if newer {
+                t.outcome = m.outcome;
+                t.into_topic_id = norm(&m.into_topic_id);
+                t.closed = Some(closing);
+            }
+            raise(&mut t.status, pb::TopicStatus::Closed as i32);
+        }
         _ => {}
     }
+}
+
+/// A sub-topic's due date: that of its latest assignment or latest move,
+/// whichever is later by stamp. Nodes since `TaskDueChanged` refuse a
+/// re-assignment that moves it; one from an older node still does, on
+/// every node alike.
+fn settle_due(t: &mut pb::Task) {
+    let assigned = Stamp { hlc: t.hlc, origin: &t.origin, event_id: &t.event_id };
+    let moved = t.due_changes.iter().rev().find(|c| c.due.is_some());
+    t.due = match moved {
+        Some(c) if !t.known || assigned < (Stamp { hlc: c.hlc, origin: &c.origin, event_id: &c.event_id }) => c.due,
+        _ => t.assigned_due,
+    };
 }
 
 fn member_stamp(m: &pb::Member) -> (u64, &str, bool) {
@@ -204,30 +235,17 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 || old < src.stamp()
                 || (same
                     && (m.title.as_str(), m.assignee.as_str(), m.due.map(|d| (d.seconds, d.nanos)))
-                        < (t.title.as_str(), t.assignee.as_str(), t.due.map(|d| (d.seconds, d.nanos))));
+                        < (t.title.as_str(), t.assignee.as_str(), t.assigned_due.map(|d| (d.seconds, d.nanos))));
             if newer {
                 t.title.clone_from(&m.title);
                 t.assignee.clone_from(&m.assignee);
+                t.assigned_due = m.due;
                 t.event_id = src.id.clone();
                 t.origin = src.origin.to_string();
                 t.hlc = src.hlc;
                 t.known = true;
             }
-            // The due date is the earliest assignment's: a re-assignment
-            // does not move it (a due change does).
-            let first =
-                Stamp { hlc: t.assigned_due_hlc, origin: &t.assigned_due_origin, event_id: &t.assigned_due_event_id };
-            let earlier = t.assigned_due_event_id.is_empty()
-                || src.stamp() < first
-                || (src.stamp() == first
-                    && m.due.map(|d| (d.seconds, d.nanos)) < t.assigned_due.map(|d| (d.seconds, d.nanos)));
-            if earlier {
-                t.assigned_due = m.due;
-                t.assigned_due_event_id = src.id.clone();
-                t.assigned_due_origin = src.origin.to_string();
-                t.assigned_due_hlc = src.hlc;
-            }
-            t.due = t.due_changes.last().and_then(|c| c.due).or(t.assigned_due);
+            settle_due(t);
         }
         Kind::TaskDueChanged(m) => {
             let t = task_mut(g, &m.task_id);
@@ -243,7 +261,7 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 origin: &x.origin,
                 event_id: &x.event_id,
             });
-            t.due = t.due_changes.last().and_then(|c| c.due).or(t.assigned_due);
+            settle_due(t);
         }
         Kind::MilestoneReached(m) => {
             let milestone = pb::Milestone {

@@ -7,11 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// bigrams, ignoring whitespace and punctuation. Works for Chinese titles,
 /// which have no word boundaries.
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (bigrams(a), bigrams(b));
+    jaccard(&bigrams(a), &bigrams(b))
+}
+
+fn jaccard(a: &BTreeSet<(char, char)>, b: &BTreeSet<(char, char)>) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    let common = a.intersection(&b).count();
+    let common = a.intersection(b).count();
     common as f64 / (a.len() + b.len() - common) as f64
 }
 
@@ -27,28 +30,32 @@ pub const SIMILARITY_DEFAULT: f64 = 0.3;
 /// year and category from two different committees — of any levels, the
 /// province and a county as much as two cities — not linked to each
 /// other, whose titles are at least `min` similar. Most similar first,
-/// then by the pair's ids.
-pub fn overlaps(topics: &[pb::Topic], min: f64) -> Vec<pb::TopicOverlap> {
-    let mut by_work: BTreeMap<(u32, i32), Vec<&pb::Topic>> = BTreeMap::new();
-    for t in topics {
-        by_work.entry((t.year, t.category)).or_default().push(t);
+/// then by the pair's ids; as (similarity, index, index) into `topics`,
+/// so that a page clones only its own topics. Each title's bigrams are
+/// made once; the pairs of one year and category are compared once.
+pub fn overlaps(topics: &[pb::Topic], min: f64) -> Vec<(f64, usize, usize)> {
+    let grams: Vec<BTreeSet<(char, char)>> = topics.iter().map(|t| bigrams(&t.title)).collect();
+    let mut by_work: BTreeMap<(u32, i32), Vec<usize>> = BTreeMap::new();
+    for (i, t) in topics.iter().enumerate() {
+        by_work.entry((t.year, t.category)).or_default().push(i);
     }
     let mut pairs = Vec::new();
     for same in by_work.values() {
-        for (i, a) in same.iter().enumerate() {
-            for b in &same[i + 1..] {
+        for (k, &i) in same.iter().enumerate() {
+            for &j in &same[k + 1..] {
+                let (a, b) = (&topics[i], &topics[j]);
                 if a.origin == b.origin || a.linked_topic_ids.contains(&b.id) || b.linked_topic_ids.contains(&a.id) {
                     continue;
                 }
-                let similarity = similarity(&a.title, &b.title);
+                let similarity = jaccard(&grams[i], &grams[j]);
                 if similarity >= min {
-                    pairs.push(pb::TopicOverlap { first: Some((*a).clone()), second: Some((*b).clone()), similarity });
+                    pairs.push((similarity, i, j));
                 }
             }
         }
     }
-    let ids = |p: &pb::TopicOverlap| (p.first.as_ref().map(|t| t.id.clone()), p.second.as_ref().map(|t| t.id.clone()));
-    pairs.sort_by(|x, y| y.similarity.total_cmp(&x.similarity).then_with(|| ids(x).cmp(&ids(y))));
+    let ids = |&(_, i, j): &(f64, usize, usize)| (&topics[i].id, &topics[j].id);
+    pairs.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| ids(x).cmp(&ids(y))));
     pairs
 }
 
@@ -163,11 +170,10 @@ mod tests {
         let zhangye_again = topic("d", "620700", "河西走廊节水农业发展调研");
         let other_year = pb::Topic { year: 2026, ..topic("e", "620100", "河西走廊节水农业发展调研") };
         let unlike = topic("f", "620100", "城市社区养老服务");
-        let found = overlaps(&[zhangye, wuwei, province, zhangye_again, other_year, unlike], SIMILARITY_DEFAULT);
-        let pairs: Vec<(String, String)> = found
-            .iter()
-            .map(|p| (p.first.as_ref().unwrap().id.clone(), p.second.as_ref().unwrap().id.clone()))
-            .collect();
+        let topics = [zhangye, wuwei, province, zhangye_again, other_year, unlike];
+        let found = overlaps(&topics, SIMILARITY_DEFAULT);
+        let pairs: Vec<(String, String)> =
+            found.iter().map(|&(_, i, j)| (topics[i].id.clone(), topics[j].id.clone())).collect();
         let want = [("a", "c"), ("c", "d"), ("a", "b"), ("b", "d")].map(|(x, y)| (x.to_owned(), y.to_owned()));
         assert_eq!(pairs, want, "{found:?}");
     }

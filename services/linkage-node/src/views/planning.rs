@@ -1,5 +1,5 @@
 //! `PlanningService` (沟通): topics before plans are final, their overlaps
-//! across levels, and the topics awaiting this node's answer.
+//! between committees, and the topics awaiting this node's answer.
 
 use super::{check_enum, optional_code, page_size, Views, Watch};
 use crate::convert;
@@ -61,10 +61,22 @@ impl PlanningService for Views {
         let scope = format!("overlaps/{}/{}/{min}", r.year, r.category);
         let offset = paging::numeric_cursor(&r.page_token, &scope)?.unwrap_or(0) as usize;
         let topics = self.all(|t: &pb::Topic| {
-            t.known && (r.year == 0 || t.year == r.year) && (r.category == 0 || t.category == r.category)
+            t.known
+                && t.status != pb::TopicStatus::Closed as i32
+                && (r.year == 0 || t.year == r.year)
+                && (r.category == 0 || t.category == r.category)
         })?;
         let pairs = query::overlaps(&topics, min);
-        let overlaps: Vec<_> = pairs.into_iter().skip(offset).take(limit + 1).collect();
+        let overlaps: Vec<_> = pairs
+            .into_iter()
+            .skip(offset)
+            .take(limit + 1)
+            .map(|(similarity, i, j)| pb::TopicOverlap {
+                first: Some(topics[i].clone()),
+                second: Some(topics[j].clone()),
+                similarity,
+            })
+            .collect();
         let (overlaps, next_page_token) = if overlaps.len() > limit {
             (overlaps[..limit].to_vec(), paging::token(&(offset + limit).to_string(), &scope))
         } else {

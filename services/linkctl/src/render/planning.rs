@@ -41,6 +41,13 @@ pub fn topic(topic: &pb::Topic, linked: &[pb::Topic], names: &Names) -> String {
         ("lead committee", topic.lead_committee.clone()),
         ("summary", topic.summary.clone()),
     ];
+    if let Some(closed) = &topic.closed {
+        header.push(("closed", format!("{} {}", labels::outcome(topic.outcome), hlc_time(closed.hlc))));
+        if !topic.into_topic_id.is_empty() {
+            header.push(("merged into", topic.into_topic_id.clone()));
+        }
+        header.push(("why", closed.text.clone()));
+    }
     header.extend(unknown_note(topic.known, "topic"));
     let mut out = fields(&header);
 

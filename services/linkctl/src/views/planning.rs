@@ -35,7 +35,7 @@ pub enum PlanningCommand {
         /// Event id of the topic-proposed event
         id: String,
     },
-    /// Similar topics of different levels, same year and category, not linked yet: candidates for 联动.
+    /// Similar topics of two committees, same year and category, not linked yet: candidates for 联动.
     Overlaps {
         /// Plan year
         #[arg(long)]

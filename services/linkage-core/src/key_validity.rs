@@ -12,6 +12,7 @@ pub type SeqBounds = BTreeMap<Channel, u64>;
 
 /// An earlier key of a node, as the topology file states it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetiredKeyEntry {
     /// Hex ed25519 public key.
     pub public_key: String,

@@ -9,8 +9,11 @@ use crate::key_validity::{check_entry, parse_public_key, RetiredKey, RetiredKeyE
 use crate::limits::{NODE_NAME_CHARS_MAX, TOPOLOGY_NODES_MAX};
 use std::collections::BTreeMap;
 
-/// One committee node as the topology file states it.
+/// One committee node as the topology file states it. A field this
+/// version does not know is refused, not ignored: a node must never skip
+/// part of what the province signed (an ejection, say).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     /// GB/T 2260 code.
     pub code: String,
@@ -59,8 +62,9 @@ impl NodeEntry {
     }
 }
 
-/// The file format: a list of `[[nodes]]` tables.
+/// The file format: a list of `[[nodes]]` tables; unknown fields refused.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TopologyFile {
     /// The document's version, which only grows: a node that has loaded
     /// version n refuses any lower one (a replayed old file). Absent in an
@@ -384,7 +388,10 @@ parent = "620700"
         let twice = DEMO
             .replace("name = \"民乐县\"\n", &format!("name = \"民乐县\"\n{key}"))
             .replace("name = \"张掖市\"\n", &format!("name = \"张掖市\"\n{key}"));
-        let cases = cases.into_iter().chain([(twice, "is listed for another node too")]);
+        let unknown = DEMO.replace("name = \"民乐县\"\n", "name = \"民乐县\"\nejected_since = 5\n");
+        let cases = cases
+            .into_iter()
+            .chain([(twice, "is listed for another node too"), (unknown, "unknown field `ejected_since`")]);
         for (text, needle) in cases {
             let err = Topology::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");

@@ -18,6 +18,11 @@ pub fn judge(sim: &mut Sim) {
     if kinds.len() < 5 {
         out.push(format!("the seed made events on {kinds:?} only"));
     }
+    // The province rotated its key and every node closed the overlap, so
+    // what converged below verified against both keys over their seqs.
+    if !sim.rotation.closed {
+        out.push(format!("the province's rotation did not close (switched at {:?})", sim.rotation.until));
+    }
     for c in &honest {
         let node = &sim.nodes[c];
         if !node.up || !node.restored {

@@ -7,7 +7,7 @@ use crate::rng::Rng;
 use crate::stats::Stats;
 use crate::store::Store;
 use bytes::Bytes;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use linkage_core::replica::{self, Behind, RemoteRun, Replica, StreamKey, World};
 use linkage_core::{pb, verify, Channel, NodeCode, Topology};
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ pub struct Ctx<'a> {
     pub net: &'a mut Network,
     pub rng: &'a mut Rng,
     pub topology: &'a Topology,
-    pub keys: &'a BTreeMap<NodeCode, VerifyingKey>,
+    pub keys: &'a BTreeMap<NodeCode, linkage_core::signers::Signers>,
     pub stats: &'a mut Stats,
 }
 
@@ -397,8 +397,7 @@ impl Node {
     }
 
     fn verify(&mut self, ctx: &mut Ctx, key: &StreamKey, events: &[Bytes]) -> Option<RemoteRun> {
-        let vk = ctx.keys.get(&key.0)?;
-        match verify::verify_run(events, vk) {
+        match ctx.keys.get(&key.0)?.verify_run(events) {
             Ok(parsed) if parsed.iter().all(|p| p.origin == key.0 && p.channel == key.1) => {
                 Some(parsed.into_iter().zip(events.iter().cloned()).collect())
             }

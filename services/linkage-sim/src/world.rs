@@ -7,8 +7,10 @@ use crate::node::{Ctx, Node};
 use crate::rng::Rng;
 use crate::stats::{trace, Stats};
 use crate::store;
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
+use linkage_core::key_validity::RetiredKeyEntry;
 use linkage_core::replica::StreamKey;
+use linkage_core::signers::Signers;
 use linkage_core::topology::{NodeEntry, TopologyFile};
 use linkage_core::{pb, Channel, Level, NodeCode, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,7 +32,11 @@ pub struct Sim {
     pub rng: Rng,
     pub net: Network,
     pub topology: Topology,
-    pub keys: BTreeMap<NodeCode, VerifyingKey>,
+    /// Each origin's keys over the seqs they may sign: the province's
+    /// change when its rotation's overlap closes.
+    pub keys: BTreeMap<NodeCode, Signers>,
+    /// The province's key rotation (decision 0054).
+    pub rotation: Rotation,
     pub nodes: BTreeMap<NodeCode, Node>,
     pub liar: NodeCode,
     pub stats: Stats,
@@ -42,8 +48,31 @@ fn code(s: &str) -> NodeCode {
     s.parse().expect("a node code")
 }
 
-/// The simulated topology, with each node's deterministic key.
-pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
+/// The node that rotates its key in every seed: the province, which is
+/// never the liar and whose `down` reaches every node.
+pub const ROTATING: &str = "620000";
+
+/// A rotation as the simulation runs it: the province signs with its old
+/// key, listed as retired with the overlap open; at `switch_at` (a step
+/// when it is up and restored) it takes its new key, its heads then being
+/// the old key's last seqs; `close_at` later every node closes the overlap.
+pub struct Rotation {
+    /// The key it takes.
+    pub next: SigningKey,
+    /// Virtual ms from which it switches.
+    pub switch_at: u64,
+    /// Its heads when it switched: the old key's last seq per stream.
+    pub until: Option<BTreeMap<String, u64>>,
+    /// Virtual ms when the overlap closes, once switched.
+    pub close_at: u64,
+    /// True once closed.
+    pub closed: bool,
+}
+
+/// The simulated topology's entries, with each node's deterministic key;
+/// the province's new key current and its old one retired, with `until`
+/// when the overlap is closed.
+fn entries(until: Option<BTreeMap<String, u64>>) -> (Vec<NodeEntry>, BTreeMap<NodeCode, SigningKey>) {
     let shape = [
         ("620000", Level::Province, None),
         ("620100", Level::City, Some("620000")),
@@ -59,15 +88,40 @@ pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
         .enumerate()
         .map(|(i, (c, level, parent))| {
             let key = SigningKey::from_bytes(&[i as u8 + 1; 32]);
-            let entry = NodeEntry {
+            let mut entry = NodeEntry {
                 public_key: Some(hex::encode(key.verifying_key().as_bytes())),
                 ..NodeEntry::unnamed(c, *level, *parent)
             };
+            if *c == ROTATING {
+                entry.retired_keys = vec![RetiredKeyEntry {
+                    public_key: hex::encode(key.verifying_key().as_bytes()),
+                    nats_key: None,
+                    until: until.clone(),
+                }];
+                entry.public_key = Some(hex::encode(next_key().verifying_key().as_bytes()));
+            }
             keys.insert(code(c), key);
             entry
         })
         .collect();
+    (nodes, keys)
+}
+
+/// The province's key after its rotation.
+fn next_key() -> SigningKey {
+    SigningKey::from_bytes(&[101; 32])
+}
+
+/// The simulated topology, with each node's deterministic key (the
+/// province's old one: it rotates during the run).
+pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
+    let (nodes, keys) = entries(None);
     (Topology::from_file(TopologyFile { version: None, nodes }).expect("a valid topology"), keys)
+}
+
+/// Every origin's signers in `topology`.
+fn signers(topology: &Topology) -> BTreeMap<NodeCode, Signers> {
+    topology.nodes().filter_map(|n| Some((n.code, Signers::of(n)?))).collect()
 }
 
 impl Sim {
@@ -75,7 +129,11 @@ impl Sim {
     pub fn new(seed: u64) -> Sim {
         let mut rng = Rng::new(seed);
         let (topology, signing) = topology();
-        let keys = signing.iter().map(|(c, k)| (*c, k.verifying_key())).collect();
+        let keys = signers(&topology);
+        // From the seed, not the generator: the other draws stay as they were.
+        let switch_at = 8_000 + seed % 20 * 1_000;
+        let rotation =
+            Rotation { next: next_key(), switch_at, until: None, close_at: switch_at + 5_000, closed: false };
         let codes: Vec<NodeCode> = signing.keys().copied().collect();
         // The liar: any node but the province and the group's lead.
         let candidates: Vec<NodeCode> =
@@ -90,6 +148,7 @@ impl Sim {
             net: Network::default(),
             topology,
             keys,
+            rotation,
             nodes,
             liar,
             stats: Stats::default(),
@@ -180,6 +239,7 @@ impl Sim {
                     self.restore_done(*c);
                 }
             }
+            self.rotate();
             // The lead forms the group, again if a crash lost it unsynced.
             let lead = &self.nodes[&code("620100")];
             let group: linkage_core::channel::GroupId = GROUP.parse().expect("a group id");
@@ -198,6 +258,36 @@ impl Sim {
                 });
             }
             self.now += STEP_MS;
+        }
+    }
+
+    /// The province's rotation: it switches keys at a step when it is up
+    /// and restored (a node restoring its own events keeps its old key);
+    /// later every node closes the overlap at its heads of then.
+    fn rotate(&mut self) {
+        let province = code(ROTATING);
+        let r = &self.rotation;
+        if r.until.is_none() && self.now >= r.switch_at {
+            let node = self.nodes.get_mut(&province).expect("the province");
+            if node.up && node.restored {
+                let until: BTreeMap<String, u64> = node
+                    .store
+                    .streams
+                    .keys()
+                    .filter(|k| k.0 == province)
+                    .map(|k| (k.1.to_string(), node.store.head(k)))
+                    .collect();
+                trace(|| format!("{} province switches keys at {until:?}", self.now));
+                node.key = self.rotation.next.clone();
+                self.rotation.until = Some(until);
+                self.rotation.close_at = self.rotation.close_at.max(self.now + 5_000);
+            }
+        } else if !r.closed && r.until.is_some() && self.now >= r.close_at {
+            let (nodes, _) = entries(self.rotation.until.clone());
+            self.topology = Topology::from_file(TopologyFile { version: None, nodes }).expect("a valid topology");
+            self.keys = signers(&self.topology);
+            self.rotation.closed = true;
+            trace(|| format!("{} the province's overlap closes", self.now));
         }
     }
 

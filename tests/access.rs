@@ -448,6 +448,12 @@ async fn undecodable_oversized_and_out_of_range_requests_get_the_clients_codes()
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("as_of"), "{}", status.message());
+    // A similarity so low that every pair of topics would be an overlap.
+    let mut planning = pb::planning_service_client::PlanningServiceClient::new(node.channel().await.unwrap());
+    let everything = pb::ListOverlappingTopicsRequest { min_similarity: 1e-9, ..Default::default() };
+    let status = planning.list_overlapping_topics(everything).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("min_similarity"), "{}", status.message());
 }
 
 /// The ceremony with `linkctl` alone: the province makes its CA; the

@@ -26,6 +26,10 @@ fn bigrams(s: &str) -> BTreeSet<(char, char)> {
 /// Title similarity at or above which two topics count as overlapping.
 pub const SIMILARITY_DEFAULT: f64 = 0.3;
 
+/// The lowest similarity a query may ask for: below it nearly every pair
+/// of titles "overlaps", and an answer would hold every pair of topics.
+pub const SIMILARITY_MIN: f64 = 0.1;
+
 /// Candidate overlaps among `topics` (制订计划前沟通): pairs of the same
 /// year and category from two different committees — of any levels, the
 /// province and a county as much as two cities — not linked to each

@@ -53,8 +53,10 @@ impl PlanningService for Views {
     ) -> Result<Response<pb::ListOverlappingTopicsResponse>, Status> {
         let r = request.into_inner();
         check_enum::<pb::TopicCategory>("category", r.category)?;
-        if !(0.0..=1.0).contains(&r.min_similarity) {
-            return Err(convert::invalid("min_similarity", "must be 0..=1"));
+        if r.min_similarity != 0.0 && !(query::SIMILARITY_MIN..=1.0).contains(&r.min_similarity) {
+            let why =
+                format!("must be 0 (the default, {}) or {}..=1", query::SIMILARITY_DEFAULT, query::SIMILARITY_MIN);
+            return Err(convert::invalid("min_similarity", why));
         }
         let min = if r.min_similarity == 0.0 { query::SIMILARITY_DEFAULT } else { r.min_similarity };
         let limit = page_size(r.page_size)?;

@@ -46,7 +46,7 @@ pub async fn until(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> 
 /// Events `code` refused as re-encodings (`linkage_rejected_events_total`).
 pub fn refused(topo: &LocalTopology, code: &str) -> Option<f64> {
     let metrics = topo.metrics(code).ok()?;
-    metrics.get("linkage_rejected_events_total", &["reason=\"not_canonical\""])
+    metrics.sum("linkage_rejected_events_total", &["reason=\"not_canonical\""])
 }
 
 /// The events of `origin`/`channel` that `code` holds, by seq.

@@ -290,7 +290,8 @@ impl Replicator {
 
     fn reject(&self, origin: NodeCode, channel: &Channel, why: &dyn std::fmt::Display, reason: &'static str) {
         self.inner.rejected.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("linkage_rejected_events_total", "reason" => reason).increment(1);
+        metrics::counter!("linkage_rejected_events_total", "reason" => reason, "origin" => origin.to_string())
+            .increment(1);
         tracing::warn!(%origin, %channel, %why, "rejected events");
     }
 

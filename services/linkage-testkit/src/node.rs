@@ -371,6 +371,18 @@ impl Metrics {
         line.rsplit(' ').next()?.parse().ok()
     }
 
+    /// The sum over every series of `name` whose line holds every label of
+    /// `labels` (a counter split by origin, say); `None` when there is none.
+    pub fn sum(&self, name: &str, labels: &[&str]) -> Option<f64> {
+        let values: Vec<f64> = self
+            .body
+            .lines()
+            .filter(|l| l.split([' ', '{']).next() == Some(name) && labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
     /// Like [`Metrics::get`], but panics, showing the scrape, when there
     /// is no such series.
     pub fn value(&self, name: &str, labels: &[&str]) -> f64 {

@@ -55,6 +55,37 @@ pub fn embedded_origin(id: &[u8; 16]) -> Option<(NodeCode, u64)> {
     Some((NodeCode::from_bytes(&digits)?, position))
 }
 
+/// Where the text of an event id has its dashes: 8-4-4-4-12 hex digits.
+pub(crate) const EVENT_ID_DASHES: [usize; 4] = [8, 13, 18, 23];
+
+/// Characters of an event id's text.
+pub(crate) const EVENT_ID_CHARS: usize = 36;
+
+/// Parses an event id to its 16 bytes (the store's key). Every replicated
+/// event's id is parsed on arrival, so this allocates nothing.
+pub fn parse_event_id(id: &str) -> Option<[u8; 16]> {
+    let text = id.as_bytes();
+    if text.len() != EVENT_ID_CHARS || EVENT_ID_DASHES.iter().any(|&i| text[i] != b'-') {
+        return None;
+    }
+    let mut digits = text.iter().enumerate().filter(|(i, _)| !EVENT_ID_DASHES.contains(i)).map(|(_, c)| c);
+    let mut bytes = [0u8; 16];
+    for byte in &mut bytes {
+        let (high, low) = (digits.next()?, digits.next()?);
+        *byte = (hex_value(*high)? << 4) | hex_value(*low)?;
+    }
+    Some(bytes)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,12 +26,20 @@ pub enum Breach {
     /// A sub-topic's due date moved by a committee that does not lead the
     /// group.
     DueNotByLead,
+    /// A topic closed by a committee that did not propose it (a topic's
+    /// id names its proposer, `crate::ids`).
+    TopicNotOwn,
 }
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 4] =
-        [Breach::IdNotOrigin, Breach::GroupNotOrigin, Breach::MembershipNotAuthorized, Breach::DueNotByLead];
+    pub const ALL: [Breach; 5] = [
+        Breach::IdNotOrigin,
+        Breach::GroupNotOrigin,
+        Breach::MembershipNotAuthorized,
+        Breach::DueNotByLead,
+        Breach::TopicNotOwn,
+    ];
 
     /// The rule's name, as counters and operators see it.
     pub fn name(self) -> &'static str {
@@ -40,6 +48,7 @@ impl Breach {
             Breach::GroupNotOrigin => "group_not_origin",
             Breach::MembershipNotAuthorized => "membership_not_authorized",
             Breach::DueNotByLead => "due_not_by_lead",
+            Breach::TopicNotOwn => "topic_not_own",
         }
     }
 }
@@ -47,7 +56,7 @@ impl Breach {
 /// The group rule a payload `origin` signed breaks, if any: a group is
 /// formed by its lead, under an id that begins with the lead's code; only
 /// the lead adds and removes members, and a member may leave; only the
-/// lead moves a sub-topic's due date. The append
+/// lead moves a sub-topic's due date; only its proposer closes a topic. The append
 /// path, the views and replication's membership (`crate::groups`) all
 /// judge by this one function. Membership then goes by the greatest
 /// (hlc, origin) as before: only the lead and the member itself can
@@ -66,6 +75,10 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
             (!valid || (!is_owner(&m.group_id) && m.member != origin)).then_some(Breach::MembershipNotAuthorized)
         }
         Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::DueNotByLead),
+        Kind::TopicClosed(m) => {
+            let proposer = crate::ids::parse_event_id(&m.topic_id).and_then(|id| crate::ids::embedded_origin(&id));
+            proposer.is_none_or(|(code, _)| code.as_str() != origin).then_some(Breach::TopicNotOwn)
+        }
         _ => None,
     }
 }

@@ -6,6 +6,8 @@
 use crate::channel::{self, Channel, GroupId};
 use crate::code::NodeCode;
 use crate::error::{invalid, AppendError};
+pub use crate::ids::parse_event_id;
+use crate::ids::EVENT_ID_CHARS;
 use crate::limits::*;
 use crate::pb;
 use crate::pb::payload::Kind;
@@ -92,37 +94,6 @@ pub fn validate_append(
 /// Checks an event id: the text form of a UUID, as the node issues them.
 pub fn check_event_id(field: &str, id: &str) -> Result<(), AppendError> {
     parse_event_id(id).map(|_| ()).ok_or_else(|| invalid(field, "must be an event id (a UUID such as 0190b6c8-…)"))
-}
-
-/// Where the text of an event id has its dashes: 8-4-4-4-12 hex digits.
-const EVENT_ID_DASHES: [usize; 4] = [8, 13, 18, 23];
-
-/// Characters of an event id's text.
-const EVENT_ID_CHARS: usize = 36;
-
-/// Parses an event id to its 16 bytes (the store's key). Every replicated
-/// event's id is parsed on arrival, so this allocates nothing.
-pub fn parse_event_id(id: &str) -> Option<[u8; 16]> {
-    let text = id.as_bytes();
-    if text.len() != EVENT_ID_CHARS || EVENT_ID_DASHES.iter().any(|&i| text[i] != b'-') {
-        return None;
-    }
-    let mut digits = text.iter().enumerate().filter(|(i, _)| !EVENT_ID_DASHES.contains(i)).map(|(_, c)| c);
-    let mut bytes = [0u8; 16];
-    for byte in &mut bytes {
-        let (high, low) = (digits.next()?, digits.next()?);
-        *byte = (hex_value(*high)? << 4) | hex_value(*low)?;
-    }
-    Some(bytes)
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Formats 16 id bytes as the canonical lower-case UUID text.
@@ -269,6 +240,10 @@ fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
         (Kind::GroupJoined(_), _) => invalid(
             "payload.group_joined.group_id",
             "only the group's lead (whose code begins the group's id) adds members",
+        ),
+        (Kind::TopicClosed(_), _) => invalid(
+            "payload.topic_closed.topic_id",
+            "only the committee that proposed a topic (its id names it) closes it",
         ),
         (Kind::TaskDueChanged(_), _) => invalid(
             "payload.task_due_changed.group_id",
@@ -494,7 +469,8 @@ mod tests {
 
     /// A group is formed by its lead under an id that begins with the
     /// lead's code; only the lead adds, a member may leave; only the lead
-    /// moves a due date. A refusal names the field.
+    /// moves a due date; only the proposer closes a topic. A refusal names
+    /// the field.
     #[test]
     fn group_rules_are_refused_at_append_naming_the_field() {
         let topology = crate::Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
@@ -537,6 +513,10 @@ mod tests {
         });
         assert_eq!(at("620700", "group:620700-g", moved.clone()), Ok(()));
         assert_eq!(at("620722", "group:620700-g", moved), Err("payload.task_due_changed.group_id".into()));
+        let topic = format_event_id(&crate::ids::event_id("620700".parse().unwrap(), 1 << 16, 1));
+        let closed = Kind::TopicClosed(pb::TopicClosed { topic_id: topic, outcome: 1, ..Default::default() });
+        assert_eq!(at("620700", "up", closed.clone()), Ok(()));
+        assert_eq!(at("620722", "up", closed), Err("payload.topic_closed.topic_id".into()));
     }
 
     #[test]

@@ -72,8 +72,6 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.consolidated_report_submitted.group_id", "only the lead"),
     ("payload.consolidated_report_submitted.sub_report_ids", "is not a sub-report of a sub-topic of group"),
     ("payload.task_assigned.due", "a re-assignment keeps the sub-topic's due date"),
-    ("payload.topic_closed.topic_id", "no topic with this id"),
-    ("payload.topic_closed.topic_id", "only the proposing committee"),
     ("payload.topic_closed.topic_id", "in a published plan"),
     ("payload.topic_closed.topic_id", "closed already"),
     ("payload.topic_closed.into_topic_id", "no topic with this id"),

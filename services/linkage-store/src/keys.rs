@@ -202,6 +202,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::GroupNotOrigin => b'g',
         Breach::MembershipNotAuthorized => b'm',
         Breach::DueNotByLead => b'd',
+        Breach::TopicNotOwn => b't',
     }
 }
 

@@ -62,13 +62,8 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         }
         TopicClosed(m) => {
             let field = "payload.topic_closed.topic_id";
+            // Only its proposer: an authority rule (`views::authority_breach`).
             let t = topic(records, field, &m.topic_id)?;
-            if t.origin != origin.as_str() {
-                return Err(refuse(
-                    field.into(),
-                    format!("only the proposing committee ({}) closes its topic", t.origin),
-                ));
-            }
             if t.status == pb::TopicStatus::Planned as i32 {
                 return Err(refuse(field.into(), "the topic is in a published plan; it is not closed"));
             }

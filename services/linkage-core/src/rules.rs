@@ -23,9 +23,9 @@ pub enum Breach {
     /// A membership change its author may not make: only a group's lead
     /// adds and removes members; a member may leave.
     MembershipNotAuthorized,
-    /// A sub-topic's due date moved by a committee that does not lead the
-    /// group.
-    DueNotByLead,
+    /// A sub-topic assigned, or its due date moved, by a committee that
+    /// does not lead the group.
+    TaskNotByLead,
     /// A topic closed by a committee that did not propose it (a topic's
     /// id names its proposer, `crate::ids`).
     TopicNotOwn,
@@ -37,7 +37,7 @@ impl Breach {
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
-        Breach::DueNotByLead,
+        Breach::TaskNotByLead,
         Breach::TopicNotOwn,
     ];
 
@@ -47,7 +47,7 @@ impl Breach {
             Breach::IdNotOrigin => "id_not_origin",
             Breach::GroupNotOrigin => "group_not_origin",
             Breach::MembershipNotAuthorized => "membership_not_authorized",
-            Breach::DueNotByLead => "due_not_by_lead",
+            Breach::TaskNotByLead => "task_not_by_lead",
             Breach::TopicNotOwn => "topic_not_own",
         }
     }
@@ -56,7 +56,8 @@ impl Breach {
 /// The group rule a payload `origin` signed breaks, if any: a group is
 /// formed by its lead, under an id that begins with the lead's code; only
 /// the lead adds and removes members, and a member may leave; only the
-/// lead moves a sub-topic's due date; only its proposer closes a topic. The append
+/// lead assigns sub-topics and moves their due dates; only its proposer
+/// closes a topic. The append
 /// path, the views and replication's membership (`crate::groups`) all
 /// judge by this one function. Membership then goes by the greatest
 /// (hlc, origin) as before: only the lead and the member itself can
@@ -74,7 +75,8 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
             let valid = m.group_id.parse::<crate::channel::GroupId>().is_ok();
             (!valid || (!is_owner(&m.group_id) && m.member != origin)).then_some(Breach::MembershipNotAuthorized)
         }
-        Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::DueNotByLead),
+        Kind::TaskAssigned(m) => (!is_owner(&m.group_id)).then_some(Breach::TaskNotByLead),
+        Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::TaskNotByLead),
         Kind::TopicClosed(m) => {
             let proposer = crate::ids::parse_event_id(&m.topic_id).and_then(|id| crate::ids::embedded_origin(&id));
             proposer.is_none_or(|(code, _)| code.as_str() != origin).then_some(Breach::TopicNotOwn)

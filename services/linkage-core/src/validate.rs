@@ -245,6 +245,10 @@ fn check_authority(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
             "payload.topic_closed.topic_id",
             "only the committee that proposed a topic (its id names it) closes it",
         ),
+        (Kind::TaskAssigned(_), _) => invalid(
+            "payload.task_assigned.group_id",
+            "only the group's lead (whose code begins the group's id) assigns its sub-topics",
+        ),
         (Kind::TaskDueChanged(_), _) => invalid(
             "payload.task_due_changed.group_id",
             "only the group's lead (whose code begins the group's id) moves a sub-topic's due date",

@@ -109,14 +109,14 @@ fn event(id: String, origin: &str, channel: &str, hlc: u64, kind: Kind) -> pb::E
     }
 }
 
-/// Who appends `op`. Membership changes, due-date moves and closings come
+/// Who appends `op`. Membership changes, assignments, due-date moves and closings come
 /// mostly from whom they may (the lead; a member leaving; the proposer),
 /// sometimes from anyone: a lie the folds ignore.
 fn op_origin(op: &Op) -> &'static str {
     let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
     let owner = &GROUPS[a % GROUPS.len()][..6];
     match (op.kind % REFERRING_KINDS, c % 3) {
-        (4 | 5 | 21, 1 | 2) | (6, 1) => owner,
+        (4 | 5 | 7 | 21, 1 | 2) | (6, 1) => owner,
         (22, 1 | 2) => creator_of(1, a % TOPICS),
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],

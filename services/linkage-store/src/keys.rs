@@ -201,7 +201,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::IdNotOrigin => b'i',
         Breach::GroupNotOrigin => b'g',
         Breach::MembershipNotAuthorized => b'm',
-        Breach::DueNotByLead => b'd',
+        Breach::TaskNotByLead => b'k',
         Breach::TopicNotOwn => b't',
     }
 }

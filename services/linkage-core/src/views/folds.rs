@@ -146,7 +146,8 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
                 Some(old) => {
                     note_stamp(old) < note_stamp(&closing)
                         || (note_stamp(old) == note_stamp(&closing)
-                            && (m.outcome, norm(&m.into_topic_id)) < (t.outcome, t.into_topic_id.clone()))
+                            && (m.outcome, norm(&m.into_topic_id), m.note.as_str())
+                                < (t.outcome, t.into_topic_id.clone(), old.text.as_str()))
                 }
             };
             if newer {

@@ -31,7 +31,7 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
     use Kind::*;
     match kind {
         TopicCommented(m) => {
-            let topic = topic(records, "payload.topic_commented.topic_id", &m.topic_id)?;
+            let topic = open_topic(records, "payload.topic_commented.topic_id", &m.topic_id)?;
             if topic.status == pb::TopicStatus::Planned as i32 {
                 return Err(refuse(
                     "payload.topic_commented.topic_id".into(),
@@ -40,10 +40,10 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
-        TopicResponded(m) => topic(records, "payload.topic_responded.topic_id", &m.topic_id).map(drop),
+        TopicResponded(m) => open_topic(records, "payload.topic_responded.topic_id", &m.topic_id).map(drop),
         TopicLinked(m) => {
             for (i, id) in m.topic_ids.iter().enumerate() {
-                topic(records, &format!("payload.topic_linked.topic_ids[{i}]"), id)?;
+                open_topic(records, &format!("payload.topic_linked.topic_ids[{i}]"), id)?;
             }
             Ok(())
         }
@@ -204,6 +204,16 @@ fn known<M>(record: Option<M>, is_known: impl Fn(&M) -> bool) -> Option<M> {
 fn topic(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Topic, AppendError> {
     known(load(records, &norm(id)), |t: &pb::Topic| t.known)
         .ok_or_else(|| refuse(field.into(), "no topic with this id is held here"))
+}
+
+/// A topic held here and not closed: a closed one takes no comments,
+/// answers or links.
+fn open_topic(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Topic, AppendError> {
+    let t = topic(records, field, id)?;
+    if t.status == pb::TopicStatus::Closed as i32 {
+        return Err(refuse(field.into(), "the topic is closed (withdrawn, merged or not selected)"));
+    }
+    Ok(t)
 }
 
 fn group(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Group, AppendError> {

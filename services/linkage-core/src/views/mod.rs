@@ -44,7 +44,7 @@ use record::norm_set;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 4;
+pub const FOLDS_VERSION: u32 = 5;
 
 /// The envelope rule `event` breaks, if any. Views hold only events that
 /// break none: a record is created by the event whose id is its id, and

@@ -19,16 +19,19 @@ pub enum Mutant {
     RestoreWaitsForLargestClaim = 4,
     /// An id naming another origin breaks no rule (`rules::breach_of`).
     SkipIdOriginCheck = 5,
+    /// A retired key verifies past the seqs it signed (`signers::Signers`).
+    RetiredKeyForever = 6,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 5] = [
+    pub const ALL: [Mutant; 6] = [
         Mutant::BelieveUnprovedHead,
         Mutant::ObserveAnyHlc,
         Mutant::AcceptSignatureAnywhere,
         Mutant::RestoreWaitsForLargestClaim,
         Mutant::SkipIdOriginCheck,
+        Mutant::RetiredKeyForever,
     ];
 }
 

@@ -110,7 +110,10 @@ impl Signers {
         let raw_last = raws[parsed.len() - 1].as_ref();
         let valid = |until: &Option<SeqBounds>| match until {
             None => true,
-            Some(bounds) => bounds.get(&last.channel).is_some_and(|until| last.seq <= *until),
+            Some(bounds) => {
+                bounds.get(&last.channel).is_some_and(|until| last.seq <= *until)
+                    || crate::mutants::on(crate::mutants::Mutant::RetiredKeyForever)
+            }
         };
         let keys = self.current.iter().chain(self.retired.iter().filter(|(_, until)| valid(until)).map(|(k, _)| k));
         for key in keys {

@@ -8,7 +8,7 @@ use linkage_core::{pb, Channel, NodeCode};
 use prost::Message;
 
 /// The lies, counted by how often each was told.
-pub const LIES: [&str; 8] = [
+pub const LIES: [&str; 9] = [
     "replay",
     "re_encode",
     "inflate_heads",
@@ -17,6 +17,7 @@ pub const LIES: [&str; 8] = [
     "forged_id",
     "forged_hlc",
     "flood",
+    "stolen_key",
 ];
 
 fn told(ctx: &mut Ctx, lie: &'static str) {
@@ -34,12 +35,35 @@ pub fn re_encode(raw: &Bytes) -> Option<Bytes> {
     Some(out.into())
 }
 
+/// The event after `last` in its stream, signed with `key`, the province's
+/// retired key: only when `last` was not signed with it, that is past the
+/// old key's seqs. Below them the old key still verifies, which decision
+/// 0054 leaves open.
+fn past_the_old_seqs(last: &Bytes, key: &ed25519_dalek::SigningKey) -> Option<Bytes> {
+    linkage_core::wire::verify(last, &key.verifying_key()).is_err().then_some(())?;
+    let before = pb::Event::decode(&last[..]).ok()?;
+    let event = pb::Event {
+        seq: before.seq + 1,
+        hlc: before.hlc + 1,
+        prev_hash: linkage_core::wire::hash(last).to_vec(),
+        signature: Vec::new(),
+        ..before
+    };
+    Some(linkage_core::wire::sign(event.encode_to_vec(), key).into())
+}
+
 /// Answers a message as a liar would; false if the honest code should.
 pub fn handle(node: &mut Node, ctx: &mut Ctx, from: NodeCode, msg: &Msg) -> bool {
     match msg {
         Msg::Pull { id, origin, channel, from_seq } if ctx.rng.chance(0.5) => {
             let mut events = node.serve_pull(ctx.topology, from, &(*origin, channel.clone()), *from_seq);
-            if let Some(last) = events.last_mut() {
+            let stolen = ctx.stolen.filter(|_| *origin == ctx.topology.province());
+            // A thief of the province's retired key, relaying for it: one
+            // more event past the old key's seqs, at the page's end.
+            if let Some(forged) = stolen.and_then(|key| events.last().and_then(|last| past_the_old_seqs(last, key))) {
+                events.push(forged);
+                told(ctx, "stolen_key");
+            } else if let Some(last) = events.last_mut() {
                 if let Some(other) = re_encode(last) {
                     *last = other;
                     told(ctx, "re_encode");

@@ -7,7 +7,9 @@
 //! and an in-memory store that loses its unsynced tail on a crash. A seed
 //! decides everything: faults (drops, duplicates, reordering, partitions,
 //! crashes, restarts with a wiped data dir) and one lying node that tells
-//! every lie of `liar::LIES`. After the faults stop and the network heals,
+//! every lie of `liar::LIES`. The province rotates its key in every seed;
+//! once the overlap closes the liar holds the retired key too and signs
+//! past its seqs (decision 0054). After the faults stop and the network heals,
 //! `check` judges the end state. A failing seed prints the command that
 //! replays it.
 //!

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         }
         *totals.entry("runs refused".into()).or_default() += stats.rejected;
         *totals.entry("re-encodings refused".into()).or_default() += stats.re_encodings_refused;
+        *totals.entry("stolen old key's events refused".into()).or_default() += stats.retired_key_refused;
         *totals.entry("restores finished".into()).or_default() += stats.restores_finished;
         for (lost, ms) in &stats.restore_longest_ms {
             let name = if *lost { "longest restore, store lost (ms)" } else { "longest restore, store intact (ms)" };

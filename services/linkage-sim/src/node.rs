@@ -40,6 +40,9 @@ pub struct Ctx<'a> {
     pub topology: &'a Topology,
     pub keys: &'a BTreeMap<NodeCode, linkage_core::signers::Signers>,
     pub stats: &'a mut Stats,
+    /// The province's old key once its overlap is closed: what a thief
+    /// of it (the liar) signs with.
+    pub stolen: Option<&'a SigningKey>,
 }
 
 impl Ctx<'_> {
@@ -407,8 +410,10 @@ impl Node {
             }
             Err(e) => {
                 ctx.stats.rejected += 1;
-                if matches!(e, verify::VerifyError::NotCanonical(_)) {
-                    ctx.stats.re_encodings_refused += 1;
+                match e {
+                    verify::VerifyError::NotCanonical(_) => ctx.stats.re_encodings_refused += 1,
+                    verify::VerifyError::RetiredKey(_) => ctx.stats.retired_key_refused += 1,
+                    _ => {}
                 }
                 None
             }

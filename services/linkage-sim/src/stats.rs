@@ -23,6 +23,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Of those, re-encodings.
     pub re_encodings_refused: u64,
+    /// Of those, signed by a retired key past its seqs (a stolen key).
+    pub retired_key_refused: u64,
     /// Fork evidence recorded.
     pub forks: u64,
     /// Pull requests sent, by the node asked.

@@ -57,6 +57,8 @@ pub const ROTATING: &str = "620000";
 /// when it is up and restored) it takes its new key, its heads then being
 /// the old key's last seqs; `close_at` later every node closes the overlap.
 pub struct Rotation {
+    /// The key it signs with first (the liar steals it once retired).
+    pub old: SigningKey,
     /// The key it takes.
     pub next: SigningKey,
     /// Virtual ms from which it switches.
@@ -132,8 +134,9 @@ impl Sim {
         let keys = signers(&topology);
         // From the seed, not the generator: the other draws stay as they were.
         let switch_at = 8_000 + seed % 20 * 1_000;
+        let old = signing[&code(ROTATING)].clone();
         let rotation =
-            Rotation { next: next_key(), switch_at, until: None, close_at: switch_at + 5_000, closed: false };
+            Rotation { old, next: next_key(), switch_at, until: None, close_at: switch_at + 5_000, closed: false };
         let codes: Vec<NodeCode> = signing.keys().copied().collect();
         // The liar: any node but the province and the group's lead.
         let candidates: Vec<NodeCode> =
@@ -166,6 +169,7 @@ impl Sim {
             topology: &self.topology,
             keys: &self.keys,
             stats: &mut self.stats,
+            stolen: self.rotation.closed.then_some(&self.rotation.old),
         };
         f(node, &mut ctx)
     }

@@ -53,6 +53,7 @@ async fn a_county_catches_up_from_its_sibling_and_fellow_members_when_the_origin
                 lead: "620722".into(),
                 members: vec!["620103".into(), "620622".into()],
                 topic_ids: vec![],
+                rules: linkage_core::rules::GROUP_RULES,
             })),
         }),
         ..Default::default()

@@ -208,6 +208,7 @@ async fn a_restore_brings_back_the_nodes_own_group_stream() {
         lead: "620722".into(),
         members: vec!["620622".into()],
         topic_ids: vec![],
+        rules: linkage_core::rules::GROUP_RULES,
     });
     let mut county = topo.event_log("620722").await.unwrap();
     let request = pb::AppendRequest {

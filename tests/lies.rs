@@ -306,6 +306,7 @@ async fn a_county_cannot_join_or_take_over_anothers_group() {
         lead: "620000".into(),
         members: vec!["620700".into()],
         topic_ids: vec![],
+        rules: linkage_core::rules::GROUP_RULES,
     });
     let request = pb::AppendRequest {
         channel: "all".into(),
@@ -326,6 +327,7 @@ async fn a_county_cannot_join_or_take_over_anothers_group() {
         lead: "620722".into(),
         members: vec!["620722".into()],
         topic_ids: vec![],
+        rules: linkage_core::rules::GROUP_RULES,
     });
     let first = signed_by(&topo, "620722", "all", 1, &[], u64::MAX - (1 << 20), join);
     let second = signed_by(&topo, "620722", "all", 2, &linkage_core::wire::hash(&first), 1 << 16, take);
@@ -386,4 +388,81 @@ async fn a_county_cannot_join_or_take_over_anothers_group() {
     };
     let answer = client.request("lk.620000.pull.620000.620722", pull.encode_to_vec().into()).await.unwrap();
     assert!(pb::PullResponse::decode(answer.payload).unwrap().denied, "the province served the group to the county");
+}
+
+/// Issue 22: who may say what is judged where events are folded. 民乐县
+/// declaring its own item adopted by 全国政协 is refused by its node
+/// (`FAILED_PRECONDITION` naming the field and the rule); signed by its key
+/// and pushed by a liar with its credentials, the claim is stored (it is
+/// signed evidence) but adds no level and no score at any node that holds
+/// it, is listed on the item as disputed, and is counted against 民乐县.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_countys_own_national_adoption_is_refused_and_disputed_everywhere() {
+    use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let request =
+        pb::AppendRequest {
+            channel: "up".into(), payload: Some(info("山区农村饮水安全")), ..Default::default()
+        };
+    let mut county = topo.event_log("620722").await.unwrap();
+    let item = county.append(request).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    let national = |id: &str| {
+        pb::payload::Kind::InfoAdopted(pb::InfoAdopted {
+            info_id: id.into(),
+            level: pb::AdoptionLevel::National as i32,
+            by: "全国政协".into(),
+        })
+    };
+    let request = pb::AppendRequest {
+        channel: "up".into(),
+        payload: Some(pb::Payload { kind: Some(national(&item.id)) }),
+        ..Default::default()
+    };
+    let refused = county.append(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("payload.info_adopted.level"), "{refused:?}");
+    assert!(refused.message().contains("rule adoption_not_own_level"), "{refused:?}");
+    for code in ["620700", "620000"] {
+        until(Duration::from_secs(30), "the item goes up", async || {
+            stream(&topo, code, "620722", "up").await.len() == 1
+        })
+        .await;
+    }
+
+    // The county turns liar: the same claim, signed with its key, pushed
+    // as the next event of its `up` stream.
+    topo.kill9("620722");
+    let first = stream(&topo, "620000", "620722", "up").await.remove(0).encode_to_vec();
+    let claim = signed_by(
+        &topo,
+        "620722",
+        "up",
+        2,
+        &linkage_core::wire::hash(&first),
+        item.hlc + (1 << 16),
+        national(&item.id),
+    );
+    let claim_id = pb::Event::decode(&claim[..]).unwrap().id;
+    let push = pb::Push { events: vec![claim.into()], head_seq: 2, origin: "620722".into(), channel: "up".into() };
+    let client = liar(&topo, "620722").await;
+    client.publish("lk.620000.ev.620722.up", push.encode_to_vec().into()).await.unwrap();
+    client.flush().await.unwrap();
+
+    for code in ["620700", "620000"] {
+        until(Duration::from_secs(30), "the signed claim is stored", async || {
+            stream(&topo, code, "620722", "up").await.len() == 2
+        })
+        .await;
+        let mut exchange = ExchangeServiceClient::new(topo.channel(code).await.unwrap());
+        let shown = exchange.get_info_item(pb::GetInfoItemRequest { id: item.id.clone() }).await.unwrap().into_inner();
+        let shown_item = shown.item.unwrap();
+        assert!(shown_item.adopted_levels.is_empty(), "{code} counts the claim: {:?}", shown_item.adopted_levels);
+        assert_eq!(shown.score, 0, "{code} scores the claim");
+        let disputed: Vec<(&str, &str, &str)> =
+            shown_item.disputed.iter().map(|d| (d.event_id.as_str(), d.origin.as_str(), d.rule.as_str())).collect();
+        assert_eq!(disputed, [(claim_id.as_str(), "620722", "adoption_not_own_level")], "{code}");
+        let raised: Vec<(String, String, u64)> =
+            alarms(&topo, code).await.into_iter().map(|a| (a.origin, a.rule, a.events)).collect();
+        assert_eq!(raised, [("620722".to_string(), "adoption_not_own_level".to_string(), 1)], "{code}");
+    }
 }

@@ -105,6 +105,7 @@ async fn every_node_holds_exactly_its_share() {
                 lead: "620000".into(),
                 members: vec!["620700".into(), "620722".into(), "620622".into()],
                 topic_ids: vec![],
+                rules: linkage_core::rules::GROUP_RULES,
             })),
         }),
         ..Default::default()

@@ -34,6 +34,7 @@ async fn a_retry_gets_its_first_answer_even_after_the_lifecycle_moved_on() {
         lead: "620000".into(),
         members: vec!["620700".into()],
         topic_ids: Vec::new(),
+        rules: linkage_core::rules::GROUP_RULES,
     });
     let first = log.append(request("all", formed.clone(), "form-1")).await.unwrap().into_inner();
     // The reply was lost; the platform retries with the same key.
@@ -81,6 +82,7 @@ async fn overdue_tasks_page_in_order_without_an_as_of() {
             lead: "620000".into(),
             members: vec!["620700".into()],
             topic_ids: Vec::new(),
+            rules: linkage_core::rules::GROUP_RULES,
         });
         log.append(request("all", formed, "")).await.unwrap();
         for task in ["t1", "t2"] {

@@ -101,6 +101,7 @@ pub async fn form_group(cluster: &Cluster) -> anyhow::Result<()> {
                 lead: lead.into(),
                 members: MEMBERS.iter().map(|m| m.to_string()).collect(),
                 topic_ids: Vec::new(),
+                rules: linkage_core::rules::GROUP_RULES,
             })),
         }),
         ..Default::default()

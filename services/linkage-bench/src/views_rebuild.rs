@@ -121,8 +121,9 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
                     0 => Kind::InfoForwarded(pb::InfoForwarded { info_id: item, to: "市政协".into() }),
                     1 => Kind::InfoAdopted(pb::InfoAdopted {
                         info_id: item,
-                        level: pb::AdoptionLevel::City as i32,
-                        by: "市政协".into(),
+                        // The county's own level: only that is its to record.
+                        level: pb::AdoptionLevel::County as i32,
+                        by: "县委办公室".into(),
                     }),
                     2 => Kind::TopicCommented(pb::TopicCommented {
                         topic_id: topic, text: "建议扩大调研范围".into()

@@ -1,9 +1,24 @@
 //! The rules of the envelope and of authority that an event its own origin
-//! signed can still break. A node refuses such an append; one that arrives
-//! signed is stored and relayed (refusing it would freeze the origin's
-//! stream everywhere) but changes no view and no group membership, and the
+//! signed can still break, in one table ([`RULES`]). A node refuses such an
+//! append (`FAILED_PRECONDITION` naming the rule); one that arrives signed
+//! is stored and relayed (refusing it would freeze the origin's stream
+//! everywhere) but changes no view and no group membership: the record it
+//! claimed to change lists it as *disputed* with the rule it broke, and the
 //! store keeps it as an alarm against its origin. One place judges them, so
 //! that the append path, the views and replication agree.
+//!
+//! Two ways of judging:
+//! - **By the event alone** ([`authority_breach`]): who may form a group,
+//!   add members, assign, close a topic or record an adoption follows from
+//!   the event's origin and the ids it names (a group id names its lead, a
+//!   topic id its proposer, a code its level).
+//! - **By the events it cites** (`Event.refs`, judged in the fold:
+//!   `crate::views`): "the assignee is a member", "the author is the
+//!   sub-topic's assignee" rest on earlier facts, and a claim is judged
+//!   against the events it cites, never against a clock its author chose.
+//!   A claim whose cited events have not arrived is *pending* and judged
+//!   again when they do, so every node reaches the same verdict whatever
+//!   the order.
 
 use crate::pb::payload::Kind;
 
@@ -29,16 +44,124 @@ pub enum Breach {
     /// A topic closed by a committee that did not propose it (a topic's
     /// id names its proposer, `crate::ids`).
     TopicNotOwn,
+    /// A 社情民意 adoption recorded for a level other than the recording
+    /// node's own (the province also records 全国政协's, the level above it).
+    AdoptionNotOwnLevel,
+    /// A sub-topic assigned to a committee that the assignment does not
+    /// show to be a member: it cites no admission of the assignee.
+    AssigneeNotMember,
+    /// A sub-report whose author the sub-report does not show to be the
+    /// sub-topic's assignee: it cites no assignment of that sub-topic to
+    /// its author.
+    SubReportNotByAssignee,
+}
+
+/// How a rule is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    /// From the event alone, wherever it is: the append path, the views,
+    /// replication's membership.
+    ByEvent,
+    /// Against the events the claim cites, in the fold (pending until they
+    /// arrive); at append, against the records the node holds.
+    ByCitedEvents,
+}
+
+/// One rule of who may say what.
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// The rule.
+    pub breach: Breach,
+    /// The payload kinds it governs (`views::kind_name`).
+    pub kinds: &'static [&'static str],
+    /// Who may emit them, in words.
+    pub who: &'static str,
+    /// How it is judged.
+    pub judged: Judged,
+}
+
+/// Every rule of who may say what. Each has a scenario that shows both its
+/// local refusal and a replicated breach disputed
+/// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
+/// shown).
+pub const RULES: [Rule; 8] = [
+    Rule {
+        breach: Breach::IdNotOrigin,
+        kinds: &["*"],
+        who: "an event's id names its origin (`crate::ids`): no committee creates or rewrites another's record",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::GroupNotOrigin,
+        kinds: &["group_formed"],
+        who: "the lead, under an id that begins with its code",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::MembershipNotAuthorized,
+        kinds: &["group_joined", "group_left"],
+        who: "the lead adds and removes members; a member may leave",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::TaskNotByLead,
+        kinds: &["task_assigned", "task_due_changed"],
+        who: "the group's lead",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::TopicNotOwn,
+        kinds: &["topic_closed"],
+        who: "the committee that proposed the topic",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::AdoptionNotOwnLevel,
+        kinds: &["info_adopted"],
+        who: "a node of the adopting level; the province also for 全国政协",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::AssigneeNotMember,
+        kinds: &["task_assigned"],
+        who: "an assignment cites the event that made its assignee a member (groups with rules 1)",
+        judged: Judged::ByCitedEvents,
+    },
+    Rule {
+        breach: Breach::SubReportNotByAssignee,
+        kinds: &["sub_report_submitted"],
+        who: "the sub-topic's assignee, citing its assignment (groups with rules 1)",
+        judged: Judged::ByCitedEvents,
+    },
+];
+
+/// The rules a group's claims are judged by, as a node of this version
+/// forms it (`GroupFormed.rules`): 1, claims cite what they rest on.
+pub const GROUP_RULES: u32 = 1;
+
+/// What the fold makes of a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It changes the views.
+    Authorized,
+    /// It broke the rule: listed on its record, changes nothing else.
+    Disputed(Breach),
+    /// An event it cites has not arrived: kept aside, judged again when
+    /// one does.
+    Pending,
 }
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 5] = [
+    pub const ALL: [Breach; 8] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
         Breach::TaskNotByLead,
         Breach::TopicNotOwn,
+        Breach::AdoptionNotOwnLevel,
+        Breach::AssigneeNotMember,
+        Breach::SubReportNotByAssignee,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -49,7 +172,15 @@ impl Breach {
             Breach::MembershipNotAuthorized => "membership_not_authorized",
             Breach::TaskNotByLead => "task_not_by_lead",
             Breach::TopicNotOwn => "topic_not_own",
+            Breach::AdoptionNotOwnLevel => "adoption_not_own_level",
+            Breach::AssigneeNotMember => "assignee_not_member",
+            Breach::SubReportNotByAssignee => "sub_report_not_by_assignee",
         }
+    }
+
+    /// The rule named `name`.
+    pub fn from_name(name: &str) -> Option<Breach> {
+        Breach::ALL.into_iter().find(|b| b.name() == name)
     }
 }
 
@@ -80,6 +211,17 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::TopicClosed(m) => {
             let proposer = crate::ids::parse_event_id(&m.topic_id).and_then(|id| crate::ids::embedded_origin(&id));
             proposer.is_none_or(|(code, _)| code.as_str() != origin).then_some(Breach::TopicNotOwn)
+        }
+        Kind::InfoAdopted(m) => {
+            use crate::pb::AdoptionLevel as A;
+            let level = m.level;
+            let own = match origin.parse::<crate::NodeCode>().map(|c| crate::code::Level::of_code(&c)) {
+                Ok(crate::code::Level::Province) => level == A::Province as i32 || level == A::National as i32,
+                Ok(crate::code::Level::City) => level == A::City as i32,
+                Ok(crate::code::Level::County) => level == A::County as i32,
+                Err(_) => false,
+            };
+            (!own).then_some(Breach::AdoptionNotOwnLevel)
         }
         _ => None,
     }

@@ -173,6 +173,18 @@ impl Topology {
         for (index, e) in file.nodes.iter().enumerate() {
             let field = |field: &'static str, reason: String| TopologyError::Field { index, field, reason };
             let code: NodeCode = e.code.parse().map_err(|err| field("code", format!("{err}")))?;
+            // The folds judge a node's level by its code's form (who may
+            // record which level's adoption): the two must agree.
+            if Level::of_code(&code) != e.level {
+                return Err(field(
+                    "level",
+                    format!(
+                        "{code} is a {} code by its form (GB/T 2260), not a {}",
+                        Level::of_code(&code).as_str(),
+                        e.level.as_str()
+                    ),
+                ));
+            }
             let name_chars = e.name.chars().count();
             if name_chars == 0 || name_chars > NODE_NAME_CHARS_MAX {
                 return Err(field("name", format!("must be 1..={NODE_NAME_CHARS_MAX} characters")));
@@ -376,7 +388,7 @@ parent = "620700"
             (DEMO.replace("name = \"民乐县\"", "name = \"\""), "nodes[2].name"),
             (DEMO.replace("parent = \"620700\"", "parent = \"620799\""), "parent 620799 is not in the topology"),
             (DEMO.replace("parent = \"620700\"", "parent = \"620000\""), "a county must sit under a city"),
-            (DEMO.replace("level = \"province\"", "level = \"city\""), "nodes[0].parent"),
+            (DEMO.replace("level = \"province\"", "level = \"city\""), "nodes[0].level: 620000 is a province code"),
             (
                 format!(
                     "{DEMO}\n[[nodes]]\ncode = \"620722\"\nname = \"x\"\nlevel = \"county\"\nparent = \"620700\"\n"

@@ -14,6 +14,7 @@
 //! The coverage tests make sure that the stories keep exercising every
 //! payload kind and every refusal of `views/lifecycle.rs`.
 
+use linkage_core::rules::{Breach, Judged, RULES};
 use linkage_core::validate::validate_append;
 use linkage_core::views::{self, RecordKind, RecordMap};
 use linkage_core::{pb, AppendError, NodeCode, Topology};
@@ -31,7 +32,7 @@ const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios
 const FILE_KEYS: &[&str] = &["description", "never_held", "step", "expect"];
 
 /// Keys of a step besides its one payload; anything else is a typo.
-const STEP_KEYS: &[&str] = &["node", "channel", "label", "hlc", "replicated", "expect_error", "expect_reason"];
+const STEP_KEYS: &[&str] = &["node", "channel", "label", "hlc", "refs", "replicated", "expect_error", "expect_reason"];
 
 /// Keys of an expectation besides the record's own fields.
 const EXPECT_KEYS: &[&str] = &["record", "id", "absent"];
@@ -45,7 +46,7 @@ const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
     ("result", RecordKind::Result, "linkage.v1.Result"),
 ];
 
-/// Every refusal `check_lifecycle` can give, as (field without `[index]`, a
+/// Every refusal `check_append` can give, as (field without `[index]`, a
 /// fragment of the description). The stories must trigger each one, and every
 /// refusal they trigger must be listed here — a new rule in lifecycle.rs
 /// needs a line here and a story step that shows it.
@@ -100,6 +101,16 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.result_adopted.result_id", "no result with this id"),
     ("payload.result_feedback.result_id", "no result with this id"),
     ("payload.result_feedback.result_id", "feedback follows an adoption"),
+    // Who may say what (`linkage_core::rules`), each in `authority_<rule>.toml`.
+    ("payload.group_formed.group_id", "(rule group_not_origin)"),
+    ("payload.group_joined.group_id", "(rule membership_not_authorized)"),
+    ("payload.group_left.member", "(rule membership_not_authorized)"),
+    ("payload.task_assigned.group_id", "(rule task_not_by_lead)"),
+    ("payload.task_due_changed.group_id", "(rule task_not_by_lead)"),
+    ("payload.topic_closed.topic_id", "(rule topic_not_own)"),
+    ("payload.info_adopted.level", "(rule adoption_not_own_level)"),
+    ("payload.task_assigned.assignee", "(rule assignee_not_member)"),
+    ("payload.sub_report_submitted.task_id", "(rule sub_report_not_by_assignee)"),
 ];
 
 fn pool() -> &'static DescriptorPool {
@@ -165,17 +176,22 @@ struct Step {
     expect_reason: Option<String>,
     kind: String,
     payload: pb::Payload,
+    /// The events it cites, as written (labels resolved).
+    refs: Vec<String>,
 }
 
 impl Step {
-    fn event(&self) -> pb::Event {
+    /// The event as the step's node would sign it: with `payload` and
+    /// `refs` as the append path completed them.
+    fn event(&self, payload: pb::Payload, refs: Vec<String>) -> pb::Event {
         pb::Event {
             id: self.id.clone(),
             origin: self.node.to_string(),
             channel: self.channel.clone(),
             seq: self.number as u64,
             hlc: self.hlc,
-            payload: Some(self.payload.clone()),
+            refs,
+            payload: Some(payload),
             ..Default::default()
         }
     }
@@ -342,6 +358,19 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
             return Err(format!("{at}: `expect_reason` goes with `expect_error`"));
         }
 
+        let refs = match table.get("refs") {
+            None => Vec::new(),
+            Some(value) => {
+                let mut refs = to_json(value);
+                resolve(&mut refs, &labels).map_err(|e| format!("{at}: refs: {e}"))?;
+                match refs {
+                    Json::Array(items) if items.iter().all(Json::is_string) => {
+                        items.into_iter().filter_map(|i| i.as_str().map(str::to_string)).collect()
+                    }
+                    _ => return Err(format!("{at}: `refs` must be a list of labels")),
+                }
+            }
+        };
         let mut body = to_json(&table[kind]);
         resolve(&mut body, &labels).map_err(|e| format!("{at}: {e}"))?;
         let payload_json = Json::Object(Map::from_iter([(kind.to_string(), body)]));
@@ -364,6 +393,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
             expect_reason,
             kind: kind.to_string(),
             payload,
+            refs,
         });
     }
 
@@ -416,6 +446,29 @@ struct Outcome {
     kinds_appended: BTreeSet<String>,
     /// (where, field, description) of every expected refusal seen.
     refusals: Vec<(String, String, String)>,
+    /// (story file, rule) of every refusal naming a rule of who may say what.
+    rules_refused: BTreeSet<(String, &'static str)>,
+    /// (story file, rule) of every claim its views list as disputed.
+    rules_disputed: BTreeSet<(String, String)>,
+    /// Story files in which a claim waited for what it cites.
+    rules_pending: BTreeSet<String>,
+}
+
+/// The rules of the claims listed as disputed on the records with id `id`.
+fn disputed_rules(records: &RecordMap, id: &str) -> Vec<String> {
+    let mut rules = Vec::new();
+    for (_, kind, _) in RECORD_KINDS {
+        let Some(bytes) = records.get(&(*kind, id.to_string())) else { continue };
+        let list = match kind {
+            RecordKind::Topic => pb::Topic::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Group => pb::Group::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Info => pb::InfoItem::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Notice => pb::Notice::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Result => pb::Result::decode(bytes.as_slice()).map(|r| r.disputed),
+        };
+        rules.extend(list.into_iter().flatten().map(|d| d.rule));
+    }
+    rules
 }
 
 /// The scenario files, sorted, as (file name, text). README.md is allowed
@@ -467,33 +520,45 @@ fn run_story(story: &Story, out: &mut Outcome) {
     let mut applied = Vec::new();
     for step in &story.steps {
         let at = step.title(&story.file);
-        let event = step.event();
         let request = pb::AppendRequest {
             channel: step.channel.clone(),
             payload: Some(step.payload.clone()),
+            refs: step.refs.clone(),
             ..Default::default()
         };
-        if let Err(e) = validate_append(gansu(), step.node, request) {
-            out.failures.push(format!("{at}: the append path would not take this event: {e}"));
-            return;
-        }
+        let mut valid = match validate_append(gansu(), step.node, request) {
+            Ok(valid) => valid,
+            Err(e) => {
+                out.failures.push(format!("{at}: the append path would not take this event: {e}"));
+                return;
+            }
+        };
         if step.replicated {
+            let event = step.event(valid.payload, valid.refs);
             views::apply(&event, &mut records);
             applied.push(event);
+            let pending = records
+                .iter()
+                .filter(|((k, _), _)| *k == RecordKind::Group)
+                .any(|(_, b)| pb::Group::decode(b.as_slice()).is_ok_and(|g| !g.pending.is_empty()));
+            if pending {
+                out.rules_pending.insert(story.file.clone());
+            }
             continue;
         }
-        let kind = step.payload.kind.as_ref().expect("parsed payloads hold a kind");
+        let kind = views::kind_name(step.payload.kind.as_ref().expect("parsed payloads hold a kind"));
         let before = records.clone();
-        let checked = views::check_lifecycle(kind, step.node, &mut records);
+        let checked = views::check_append(&mut valid, step.node, &mut records);
         if records != before {
-            out.failures.push(format!("{at}: check_lifecycle changed the records; it must only read them"));
+            out.failures.push(format!("{at}: check_append changed the records; it must only read them"));
             return;
         }
         match (checked, &step.expect_error) {
             (Ok(()), None) => {
+                let event = step.event(valid.payload, valid.refs);
                 views::apply(&event, &mut records);
                 applied.push(event);
-                out.kinds_appended.insert(views::kind_name(kind).to_string());
+                out.kinds_appended.insert(kind.to_string());
             }
             (Ok(()), Some(field)) => {
                 out.failures.push(format!("{at}: expected a refusal naming `{field}`, but the step was accepted"));
@@ -524,8 +589,18 @@ fn run_story(story: &Story, out: &mut Outcome) {
                     out.failures.push(format!("{at}: refused as expected, but {}: {e}", wrong.join("; ")));
                     return;
                 }
+                for rule in Breach::ALL {
+                    if v.description.ends_with(&format!("(rule {})", rule.name())) {
+                        out.rules_refused.insert((story.file.clone(), rule.name()));
+                    }
+                }
                 out.refusals.push((at, v.field.clone(), v.description.clone()));
             }
+        }
+    }
+    for (_, id) in records.keys() {
+        for rule in disputed_rules(&records, id) {
+            out.rules_disputed.insert((story.file.clone(), rule));
         }
     }
 
@@ -672,6 +747,31 @@ fn the_stories_show_every_lifecycle_refusal() {
         .filter(|(_, f, d)| !REFUSALS.iter().any(|(field, fragment)| field_of(f) == *field && d.contains(fragment)))
         .collect();
     assert!(unlisted.is_empty(), "refusals missing from REFUSALS: {unlisted:#?}");
+}
+
+/// Every rule of who may say what has its story, `authority_<rule>.toml`,
+/// that shows both its local refusal and a replicated breach listed as
+/// disputed. The id rule is the envelope's: the runner names every step's
+/// id after its node, so no story can break it (`tests/lies.rs` does, over
+/// real nodes).
+#[test]
+fn every_authority_rule_has_a_story_that_refuses_and_disputes() {
+    let out = run_all();
+    let mut missing = Vec::new();
+    for rule in RULES.iter().filter(|r| r.breach != Breach::IdNotOrigin) {
+        let name = rule.breach.name();
+        let file = format!("authority_{name}.toml");
+        if !out.rules_refused.contains(&(file.clone(), name)) {
+            missing.push(format!("{file} does not show the local refusal (rule {name})"));
+        }
+        if !out.rules_disputed.contains(&(file.clone(), name.to_string())) {
+            missing.push(format!("{file} does not show a replicated breach disputed ({name})"));
+        }
+        if rule.judged == Judged::ByCitedEvents && !out.rules_pending.contains(&file) {
+            missing.push(format!("{file} does not show a claim pending until what it cites arrives"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
 }
 
 #[test]

@@ -104,16 +104,18 @@ impl EventLog {
         let mut valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(&prefix())))?;
         valid.appended_by = appended_by.map(str::to_owned);
-        // A step must follow what it depends on, as far as this node sees —
+        // Who may say what, and a step must follow what it depends on, as
+        // far as this node sees (which also adds the citations a claim's
+        // authority rests on) —
         // unless it is a retry: a key already recorded is answered (or
         // refused as a conflict) by the writer, whatever happened since.
         let retry = match &valid.idempotency {
             Some(keyed) => self.node.store.key_record(&keyed.key).map_err(convert::storage)?.is_some(),
             None => false,
         };
-        if let Some(kind) = valid.payload.kind.as_ref().filter(|_| !retry) {
+        if !retry {
             let mut views = self.node.store.view_reader();
-            let checked = linkage_core::views::check_lifecycle(kind, self.node.origin, &mut views);
+            let checked = linkage_core::views::check_append(&mut valid, self.node.origin, &mut views);
             if let Some(e) = views.error() {
                 return Err(convert::storage(e));
             }

@@ -257,6 +257,7 @@ impl Sim {
                         lead: "620100".into(),
                         members: vec!["620102".into(), "620722".into(), "620702".into()],
                         topic_ids: Vec::new(),
+                        rules: linkage_core::rules::GROUP_RULES,
                     });
                     n.append(ctx, Channel::All, vec![(kind, None, None)]);
                 });

@@ -14,12 +14,13 @@
 //! has it.
 
 use crate::error::StoreError;
-use crate::event::{WriteEvent, WriteSet};
+use crate::event::WriteSet;
 use crate::index::{Entry, Indexes};
 use crate::keys;
 use crate::views::overlay::Overlay;
 use linkage_core::pb;
-use linkage_core::views::{self, Breach};
+use linkage_core::views::{self, Breach, Dispute};
+use linkage_core::NodeCode;
 use prost::Message;
 
 /// Counter of events whose folds changed a view.
@@ -29,15 +30,31 @@ pub const VIEWS_UPDATED_EVENTS: &str = "linkage_views_updated_events_total";
 /// rule (`linkage_core::views::breach`): they change no view.
 pub const ENVELOPE_ALARMS: &str = "linkage_envelope_alarms_total";
 
-/// The alarm entry of an event that breaks `rule`, counted in
-/// [`ENVELOPE_ALARMS`] the first time it is written (a replay after a
-/// crash writes it again).
-fn alarm_entry(indexes: &Indexes, event: &WriteEvent, rule: Breach) -> Result<Entry, StoreError> {
-    let key = keys::alarm(event.origin, rule, &event.id, &event.channel, event.seq);
+/// The alarm entry of event `id` of `origin`, at `seq` of `channel`, that
+/// breaks `rule`, counted in [`ENVELOPE_ALARMS`] the first time it is
+/// written (a replay after a crash writes it again).
+fn alarm_entry(
+    indexes: &Indexes,
+    origin: NodeCode,
+    id: &[u8; 16],
+    channel: &str,
+    seq: u64,
+    rule: Breach,
+) -> Result<Entry, StoreError> {
+    let key = keys::alarm(origin, rule, id, channel, seq);
     if !indexes.tree().contains_key(&key)? {
-        metrics::counter!(ENVELOPE_ALARMS, "origin" => event.origin.to_string(), "rule" => rule.name()).increment(1);
+        metrics::counter!(ENVELOPE_ALARMS, "origin" => origin.to_string(), "rule" => rule.name()).increment(1);
     }
     Ok((key, Vec::new()))
+}
+
+/// The alarm entry of a claim the fold disputed.
+fn dispute_entry(indexes: &Indexes, dispute: &Dispute) -> Result<Option<Entry>, StoreError> {
+    let (Ok(origin), Some(id)) = (dispute.origin.parse(), linkage_core::validate::parse_event_id(&dispute.event_id))
+    else {
+        return Ok(None);
+    };
+    alarm_entry(indexes, origin, &id, &dispute.channel, dispute.seq, dispute.rule).map(Some)
 }
 
 /// The index thread's part of a commit: the id index of remote events,
@@ -64,10 +81,18 @@ pub fn write_derived(indexes: &Indexes, set: &WriteSet, applied_mark: Option<Vec
         };
         // `apply` judges the rules itself; only an event it did not fold
         // is judged again, for its alarm.
-        if views::apply(decoded, &mut views).is_some() {
-            folded += 1;
-        } else if let Some(rule) = views::breach(decoded) {
-            batch.push(alarm_entry(indexes, event, rule)?);
+        match views::apply(decoded, &mut views) {
+            Some(applied) => {
+                folded += 1;
+                for dispute in &applied.disputes {
+                    batch.extend(dispute_entry(indexes, dispute)?);
+                }
+            }
+            None => {
+                if let Some(rule) = views::breach(decoded) {
+                    batch.push(alarm_entry(indexes, event.origin, &event.id, &event.channel, event.seq, rule)?);
+                }
+            }
         }
     }
     batch.extend(views.finish()?);

@@ -203,6 +203,9 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::MembershipNotAuthorized => b'm',
         Breach::TaskNotByLead => b'k',
         Breach::TopicNotOwn => b't',
+        Breach::AdoptionNotOwnLevel => b'a',
+        Breach::AssigneeNotMember => b'n',
+        Breach::SubReportNotByAssignee => b's',
     }
 }
 

@@ -95,6 +95,7 @@ async fn story() {
                 lead: "620000".into(),
                 members: vec!["620700".into(), "620722".into()],
                 topic_ids: vec![topic.clone()],
+                rules: linkage_core::rules::GROUP_RULES,
             }),
         )
         .await;

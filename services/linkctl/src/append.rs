@@ -432,7 +432,8 @@ impl KindArgs {
                 Kind::PlanPublished(pb::PlanPublished { year, title, topic_ids })
             }
             KindArgs::GroupFormed { group_id, title, lead, members, topic_ids } => {
-                Kind::GroupFormed(pb::GroupFormed { group_id, title, lead, members, topic_ids })
+                // The node sets the rules the group is judged by.
+                Kind::GroupFormed(pb::GroupFormed { group_id, title, lead, members, topic_ids, rules: 0 })
             }
             KindArgs::GroupJoined { group_id, member } => Kind::GroupJoined(pb::GroupJoined { group_id, member }),
             KindArgs::GroupLeft { group_id, member } => Kind::GroupLeft(pb::GroupLeft { group_id, member }),

@@ -26,6 +26,16 @@ pub(super) struct Source<'a> {
     pub(super) origin: &'a str,
     pub(super) channel: &'a str,
     pub(super) hlc: u64,
+    /// Its place in its stream (named in an alarm if it is disputed).
+    pub(super) seq: u64,
+    /// The events it cites, normalised.
+    pub(super) refs: Vec<String>,
+}
+
+impl<'a> Stamp<'a> {
+    pub(super) fn new(hlc: u64, origin: &'a str, event_id: &'a str) -> Stamp<'a> {
+        Stamp { hlc, origin, event_id }
+    }
 }
 
 impl Source<'_> {
@@ -54,7 +64,7 @@ fn lesser<T: Message>(new: &T, old: &T) -> bool {
 /// Inserts `item` into a list sorted by its stamp, unless its event is
 /// there: an event's stamp (hlc, origin, event id) is its own, so the
 /// search finds a copy of it.
-fn insert_stamped<T: Message>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
+pub(super) fn insert_stamped<T: Message>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
     let at = {
         let s = stamp(&item);
         list.binary_search_by(|x| stamp(x).cmp(&s))
@@ -190,6 +200,16 @@ fn set_member(g: &mut pb::Group, node: &str, joined: bool, src: &Source<'_>) {
     }
 }
 
+/// Notes that event `src` made `node` a member: what an assignment cites.
+fn admit(g: &mut pb::Group, node: &str, src: &Source<'_>) {
+    let admission = pb::Admission { event_id: src.id.clone(), node: node.to_string() };
+    if let Err(i) =
+        g.admissions.binary_search_by(|a| (&a.event_id, &a.node).cmp(&(&admission.event_id, &admission.node)))
+    {
+        g.admissions.insert(i, admission);
+    }
+}
+
 fn task_mut<'a>(g: &'a mut pb::Group, task_id: &str) -> &'a mut pb::Task {
     let i = match g.tasks.binary_search_by(|x| x.task_id.as_str().cmp(task_id)) {
         Ok(i) => i,
@@ -205,7 +225,7 @@ fn report_stamp(r: &pb::Report) -> Stamp<'_> {
     Stamp { hlc: r.hlc, origin: &r.origin, event_id: &r.event_id }
 }
 
-fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
+pub(super) fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
     g.group_id = id.to_string();
     match kind {
         Kind::GroupFormed(m) => {
@@ -220,13 +240,18 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 g.hlc = src.hlc;
                 g.event_id = src.id.clone();
                 g.topic_ids = topic_ids;
+                g.rules = m.rules;
                 g.known = true;
             }
             for member in std::iter::once(&m.lead).chain(&m.members) {
                 set_member(g, member, true, src);
+                admit(g, member, src);
             }
         }
-        Kind::GroupJoined(m) => set_member(g, &m.member, true, src),
+        Kind::GroupJoined(m) => {
+            set_member(g, &m.member, true, src);
+            admit(g, &m.member, src);
+        }
         Kind::GroupLeft(m) => set_member(g, &m.member, false, src),
         Kind::TaskAssigned(m) => {
             let t = task_mut(g, &m.task_id);
@@ -245,6 +270,13 @@ fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<'_>) {
                 t.origin = src.origin.to_string();
                 t.hlc = src.hlc;
                 t.known = true;
+            }
+            let assignment = pb::Assignment { event_id: src.id.clone(), assignee: m.assignee.clone() };
+            if let Err(i) = t
+                .assignments
+                .binary_search_by(|a| (&a.event_id, &a.assignee).cmp(&(&assignment.event_id, &assignment.assignee)))
+            {
+                t.assignments.insert(i, assignment);
             }
             settle_due(t);
         }

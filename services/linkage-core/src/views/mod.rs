@@ -24,19 +24,22 @@
 //! record is asked for. Copying them into every record would double what
 //! each commit writes and make every fold of a big group rewrite them.
 
+mod append;
+mod claims;
 pub mod fill;
 mod folds;
 mod lifecycle;
 pub mod query;
 mod record;
 
-pub use crate::rules::{authority_breach, breach_of, Breach};
+pub use crate::rules::{authority_breach, breach_of, Breach, Verdict};
+pub use append::check_append;
 pub use lifecycle::check_lifecycle;
 pub use record::{dump, load, norm, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
 
 use crate::pb;
 use crate::pb::payload::Kind;
-use folds::{fold_record, Source};
+use folds::Source;
 use record::norm_set;
 
 /// Bumped whenever a fold changes what it writes, so that a node whose
@@ -44,18 +47,51 @@ use record::norm_set;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 5;
+pub const FOLDS_VERSION: u32 = 6;
 
-/// The envelope rule `event` breaks, if any. Views hold only events that
-/// break none: a record is created by the event whose id is its id, and
-/// that id names the event's origin, so no committee can create, take
-/// over or rewrite another's record by reusing its id.
+/// The rule `event` breaks by itself, if any (`crate::rules`, judged by
+/// the event alone). Views hold only events that break none: a record is
+/// created by the event whose id is its id, and that id names the event's
+/// origin, so no committee can create, take over or rewrite another's
+/// record by reusing its id. Rules judged by the events a claim cites are
+/// judged in the fold ([`apply`]).
 pub fn breach(event: &pb::Event) -> Option<Breach> {
-    let id_breach = match crate::validate::parse_event_id(&event.id) {
+    id_breach(event).or_else(|| authority_breach(&event.origin, event.payload.as_ref()?.kind.as_ref()?))
+}
+
+fn id_breach(event: &pb::Event) -> Option<Breach> {
+    match crate::validate::parse_event_id(&event.id) {
         Some(id) => breach_of(&event.origin, &id),
         None => Some(Breach::IdNotOrigin),
-    };
-    id_breach.or_else(|| authority_breach(&event.origin, event.payload.as_ref()?.kind.as_ref()?))
+    }
+}
+
+/// A claim the fold found to break a rule: kept in the log, listed on its
+/// record, and an alarm against its origin. Folding one event can decide
+/// claims that waited for it, so these need not be the folded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispute {
+    /// The disputed event's id (normalised).
+    pub event_id: String,
+    /// Its origin.
+    pub origin: String,
+    /// Its stream.
+    pub channel: String,
+    /// Its place in that stream.
+    pub seq: u64,
+    /// The rule it broke.
+    pub rule: Breach,
+}
+
+/// What folding one event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The event's flow.
+    pub flow: Flow,
+    /// The records it touched.
+    pub ids: Vec<String>,
+    /// Claims found disputed: this event, or pending ones it decided.
+    pub disputes: Vec<Dispute>,
 }
 
 /// The flow a payload belongs to.
@@ -143,40 +179,55 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
 }
 
 /// Folds `event` into the views. Events without a payload the code knows
-/// (a newer version's) and events that break an envelope rule
-/// ([`breach`]) change nothing. Returns the ids it touched.
-pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<(Flow, Vec<String>)> {
-    let kind = event.payload.as_ref()?.kind.as_ref()?;
-    if breach(event).is_some() {
-        return None;
-    }
-    let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
+/// (a newer version's) and events whose id does not name their origin
+/// change nothing and give `None`. A claim that breaks a rule of who may
+/// say what is listed as disputed on the records it touches, and one that
+/// waits for the events it cites is kept pending on its group
+/// (`claims`).
+pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<Applied> {
+    let (kind, src, by_event) = prepare(event)?;
     let (flow, record_kind, ids) = touches(kind, &src.id);
+    let mut disputes = Vec::new();
     for id in &ids {
         let key = records.key(record_kind, id);
         let old = records.get(&key);
         let mut record = Record::decode(record_kind, old.as_deref());
-        fold_record(&mut record, id, kind, &src);
+        claims::fold_claim(&mut record, id, kind, &src, by_event, &mut disputes);
         let new = record.encode();
         if old.as_deref() != Some(new.as_slice()) {
             records.put(key, new);
         }
     }
-    Some((flow, ids))
+    Some(Applied { flow, ids, disputes })
 }
 
 /// Like [`apply`], on decoded records: no decoding or encoding per event.
-pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<(Flow, Vec<String>)> {
+pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<Applied> {
+    let (kind, src, by_event) = prepare(event)?;
+    let (flow, record_kind, ids) = touches(kind, &src.id);
+    let mut disputes = Vec::new();
+    for id in &ids {
+        claims::fold_claim(cache.record(record_kind, id), id, kind, &src, by_event, &mut disputes);
+    }
+    Some(Applied { flow, ids, disputes })
+}
+
+/// The payload, the event as the folds see it, and the rule it breaks by
+/// itself; `None` for an event the views ignore.
+fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
     let kind = event.payload.as_ref()?.kind.as_ref()?;
-    if breach(event).is_some() {
+    if id_breach(event).is_some() {
         return None;
     }
-    let src = Source { id: norm(&event.id), origin: &event.origin, channel: &event.channel, hlc: event.hlc };
-    let (flow, record_kind, ids) = touches(kind, &src.id);
-    for id in &ids {
-        fold_record(cache.record(record_kind, id), id, kind, &src);
-    }
-    Some((flow, ids))
+    let src = Source {
+        id: norm(&event.id),
+        origin: &event.origin,
+        channel: &event.channel,
+        hlc: event.hlc,
+        seq: event.seq,
+        refs: norm_set(&event.refs),
+    };
+    Some((kind, src, authority_breach(&event.origin, kind)))
 }
 
 /// Whether `kind` creates the record it touches (its id is the event's own).

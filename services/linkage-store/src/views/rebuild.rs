@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::keys;
 use crate::log::Log;
 use linkage_core::pb;
-use linkage_core::views::{self, Record, RecordCache, RecordKind};
+use linkage_core::views::{self, Breach, Record, RecordCache, RecordKind};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -67,8 +67,17 @@ pub fn rebuild(
         });
         for page in rx {
             for event in page? {
-                if views::apply_cached(&event, &mut cache).is_none() {
-                    note_alarm(tree, &event)?;
+                match views::apply_cached(&event, &mut cache) {
+                    Some(applied) => {
+                        for d in &applied.disputes {
+                            note_alarm(tree, &d.origin, &d.event_id, &d.channel, d.seq, d.rule)?;
+                        }
+                    }
+                    None => {
+                        if let Some(rule) = views::breach(&event) {
+                            note_alarm(tree, &event.origin, &event.id, &event.channel, event.seq, rule)?;
+                        }
+                    }
                 }
                 stats.events += 1;
             }
@@ -95,14 +104,20 @@ fn remove_prefix(tree: &sled::Tree, prefix: u8) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Keeps the alarm of an event that changed no view because its envelope
-/// breaks a rule (as `crate::derive` does for a commit).
-fn note_alarm(tree: &sled::Tree, event: &pb::Event) -> Result<(), StoreError> {
-    let Some(rule) = views::breach(event) else { return Ok(()) };
-    let (Ok(origin), Some(id)) = (event.origin.parse(), linkage_core::validate::parse_event_id(&event.id)) else {
+/// Keeps the alarm of an event that breaks `rule` (as `crate::derive`
+/// does for a commit).
+fn note_alarm(
+    tree: &sled::Tree,
+    origin: &str,
+    id: &str,
+    channel: &str,
+    seq: u64,
+    rule: Breach,
+) -> Result<(), StoreError> {
+    let (Ok(origin), Some(id)) = (origin.parse(), linkage_core::validate::parse_event_id(id)) else {
         return Ok(());
     };
-    tree.insert(keys::alarm(origin, rule, &id, &event.channel, event.seq), &[][..])?;
+    tree.insert(keys::alarm(origin, rule, &id, channel, seq), &[][..])?;
     Ok(())
 }
 

@@ -59,6 +59,7 @@ pub fn info_item(item: &pb::InfoItem, score: u32, names: &Names) -> String {
         ]);
     }
     section(&mut out, "trail 流转", &trail);
+    super::disputes(&mut out, &item.disputed, &[], names);
     out
 }
 
@@ -176,6 +177,7 @@ pub fn notice(state: &pb::NoticeState, names: &Names) -> String {
         missing.row([names.show(code)]);
     }
     section(&mut out, "not acknowledged 未签收", &missing);
+    super::disputes(&mut out, &n.disputed, &[], names);
     out
 }
 
@@ -215,6 +217,17 @@ mod tests {
         assert!(text.contains("score      5\n"), "{text}");
         assert!(text.contains("已转报/forwarded  甘肃省政协"), "{text}");
         assert!(text.contains("采用:省级"), "{text}");
+        assert!(!text.contains("disputed"), "{text}");
+        let disputed = pb::Disputed {
+            event_id: "e".into(),
+            origin: "620722".into(),
+            rule: "adoption_not_own_level".into(),
+            kind: "info_adopted".into(),
+            ..Default::default()
+        };
+        let text = info_item(&pb::InfoItem { disputed: vec![disputed], ..item }, 5, &Names::default());
+        assert!(text.contains("disputed 存疑 (changed nothing) (1)"), "{text}");
+        assert!(text.contains("info_adopted  adoption_not_own_level"), "{text}");
     }
 
     #[test]

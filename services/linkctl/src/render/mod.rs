@@ -68,6 +68,32 @@ pub fn footer(n: usize, one: &str, many: &str, next_page_token: &str) -> String 
     out
 }
 
+/// Claims that broke a rule of who may say what and so changed nothing
+/// here, and (a group's) claims waiting for what they cite: shown only
+/// when there are some.
+pub(super) fn disputes(
+    out: &mut String,
+    disputed: &[pb::Disputed],
+    pending: &[pb::PendingClaim],
+    names: &crate::labels::Names,
+) {
+    use crate::labels::hlc_time;
+    if !disputed.is_empty() {
+        let mut table = Table::new(&["time", "by", "kind", "rule broken", "event"]);
+        for d in disputed {
+            table.row([hlc_time(d.hlc), names.show(&d.origin), d.kind.clone(), d.rule.clone(), d.event_id.clone()]);
+        }
+        section(out, "disputed 存疑 (changed nothing)", &table);
+    }
+    if !pending.is_empty() {
+        let mut table = Table::new(&["time", "by", "waits for", "event"]);
+        for p in pending {
+            table.row([hlc_time(p.hlc), names.show(&p.origin), p.refs.join(", "), p.event_id.clone()]);
+        }
+        section(out, "pending 待定 (waiting for what it cites)", &table);
+    }
+}
+
 pub(super) fn unknown_note(known: bool, what: &str) -> Option<(&'static str, String)> {
     (!known).then(|| ("note", format!("the event that creates this {what} has not arrived here yet")))
 }

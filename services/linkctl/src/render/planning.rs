@@ -77,6 +77,7 @@ pub fn topic(topic: &pb::Topic, linked: &[pb::Topic], names: &Names) -> String {
         plans.row([id.clone()]);
     }
     section(&mut out, "in plans 年度计划", &plans);
+    super::disputes(&mut out, &topic.disputed, &[], names);
     out
 }
 

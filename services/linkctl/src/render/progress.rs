@@ -149,6 +149,7 @@ pub fn group(g: &pb::Group, names: &Names, now_secs: i64) -> String {
         ]);
     }
     section(&mut out, "visits 联动视察", &visits);
+    super::disputes(&mut out, &g.disputed, &g.pending, names);
     out
 }
 

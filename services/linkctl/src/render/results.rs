@@ -58,6 +58,7 @@ pub fn result(r: &pb::Result, names: &Names) -> String {
         feedback.row([hlc_time(f.hlc), names.show(&f.origin), f.text.clone()]);
     }
     section(&mut out, "feedback 跟踪反馈", &feedback);
+    super::disputes(&mut out, &r.disputed, &[], names);
     out
 }
 

@@ -1,0 +1,196 @@
+//! What the append path checks against the views before it signs: who may
+//! say what (`crate::rules`, refused as `FAILED_PRECONDITION` naming the
+//! field and the rule), the lifecycle ([`super::check_lifecycle`]), and
+//! the citations a claim's authority rests on, which the node adds itself
+//! so that clients need not know them.
+
+use super::{load, Records};
+use crate::error::{AppendError, FieldViolation};
+use crate::pb;
+use crate::pb::payload::Kind;
+use crate::rules::{Breach, GROUP_RULES};
+use crate::validate::ValidAppend;
+use crate::NodeCode;
+
+fn refuse(field: &str, description: String, rule: Breach) -> AppendError {
+    AppendError::Precondition(FieldViolation::new(field, format!("{description} (rule {})", rule.name())))
+}
+
+/// Checks `valid`, appended by `origin`, against the rules of who may say
+/// what and the lifecycle of the records it refers to, as far as this
+/// node holds them, and completes it: a group it forms is judged by this
+/// version's rules ([`GROUP_RULES`]), and a claim in such a group cites
+/// the event its authority rests on. Reads `records` only.
+pub fn check_append(valid: &mut ValidAppend, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
+    let Some(kind) = valid.payload.kind.as_mut() else { return Ok(()) };
+    check_by_event(origin, kind)?;
+    super::check_lifecycle(kind, origin, records)?;
+    match kind {
+        Kind::GroupFormed(m) => m.rules = GROUP_RULES,
+        Kind::TaskAssigned(m) => {
+            let g = group(records, &m.group_id);
+            if g.rules >= GROUP_RULES {
+                let member = g.members.iter().any(|x| x.node == m.assignee && x.joined);
+                let admission = g.admissions.iter().rev().find(|a| a.node == m.assignee).map(|a| a.event_id.clone());
+                let Some(admission) = admission.filter(|_| member) else {
+                    return Err(refuse(
+                        "payload.task_assigned.assignee",
+                        format!("{} is not a member of group {}; a sub-topic goes to a member", m.assignee, g.group_id),
+                        Breach::AssigneeNotMember,
+                    ));
+                };
+                cite(&mut valid.refs, admission)?;
+            }
+        }
+        Kind::SubReportSubmitted(m) => {
+            let g = group(records, &m.group_id);
+            if g.rules >= GROUP_RULES {
+                let task = g.tasks.iter().find(|t| t.task_id == m.task_id);
+                let assignment = task
+                    .and_then(|t| t.assignments.iter().rev().find(|a| a.assignee == origin.as_str()))
+                    .map(|a| a.event_id.clone());
+                let Some(assignment) = assignment else {
+                    let assignee = task.map_or("", |t| t.assignee.as_str());
+                    return Err(refuse(
+                        "payload.sub_report_submitted.task_id",
+                        format!("only the sub-topic's assignee ({assignee}) submits its sub-report"),
+                        Breach::SubReportNotByAssignee,
+                    ));
+                };
+                cite(&mut valid.refs, assignment)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The group as held here (lifecycle checked that it is).
+fn group(records: &mut impl Records, id: &str) -> pb::Group {
+    load(records, id).unwrap_or_default()
+}
+
+/// Adds `id` to `refs` unless it is there.
+fn cite(refs: &mut Vec<String>, id: String) -> Result<(), AppendError> {
+    if refs.iter().any(|r| super::norm(r) == id) {
+        return Ok(());
+    }
+    if refs.len() >= crate::limits::LIST_ITEMS_MAX {
+        return Err(AppendError::Invalid(FieldViolation::new(
+            "refs",
+            format!(
+                "leave room for the event this one rests on ({id}): at most {} refs",
+                crate::limits::LIST_ITEMS_MAX
+            ),
+        )));
+    }
+    refs.push(id);
+    Ok(())
+}
+
+/// Refuses what the views would dispute by the event alone
+/// (`rules::authority_breach`), naming the field and the rule.
+fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
+    let Some(breach) = crate::rules::authority_breach(origin.as_str(), kind) else { return Ok(()) };
+    let (field, why) = match kind {
+        Kind::GroupFormed(m) if m.lead != origin.as_str() => {
+            ("payload.group_formed.lead", format!("the committee that forms a group leads it: {origin}"))
+        }
+        Kind::GroupFormed(_) => (
+            "payload.group_formed.group_id",
+            format!("a group's id begins with the code of the committee that forms it, e.g. {origin}-hexi-water"),
+        ),
+        Kind::GroupJoined(_) => (
+            "payload.group_joined.group_id",
+            "only the group's lead (whose code begins the group's id) adds members".into(),
+        ),
+        Kind::TopicClosed(_) => (
+            "payload.topic_closed.topic_id",
+            "only the committee that proposed a topic (its id names it) closes it".into(),
+        ),
+        Kind::TaskAssigned(_) => (
+            "payload.task_assigned.group_id",
+            "only the group's lead (whose code begins the group's id) assigns its sub-topics".into(),
+        ),
+        Kind::TaskDueChanged(_) => (
+            "payload.task_due_changed.group_id",
+            "only the group's lead (whose code begins the group's id) moves a sub-topic's due date".into(),
+        ),
+        Kind::InfoAdopted(_) => (
+            "payload.info_adopted.level",
+            format!(
+                "{origin} records adoption at its own level only ({}); the province also records 全国政协's",
+                crate::code::Level::of_code(&origin).as_str()
+            ),
+        ),
+        _ => {
+            ("payload.group_left.member", "a committee may leave a group; only the group's lead removes another".into())
+        }
+    };
+    Err(refuse(field, why, breach))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::format_event_id;
+
+    #[test]
+    fn rules_judged_by_the_event_are_refused_naming_the_field_and_the_rule() {
+        let at = |origin: &str, kind: Kind| {
+            check_by_event(origin.parse().unwrap(), &kind).map_err(|e| {
+                assert!(matches!(e, AppendError::Precondition(_)), "{e}");
+                assert!(e.violation().description.contains("(rule "), "{e}");
+                e.violation().field.clone()
+            })
+        };
+        let formed = |id: &str, lead: &str| {
+            Kind::GroupFormed(pb::GroupFormed {
+                group_id: id.into(),
+                title: "调研组".into(),
+                lead: lead.into(),
+                ..Default::default()
+            })
+        };
+        let joined =
+            |member: &str| Kind::GroupJoined(pb::GroupJoined { group_id: "620700-g".into(), member: member.into() });
+        let left = |member: &str| Kind::GroupLeft(pb::GroupLeft { group_id: "620700-g".into(), member: member.into() });
+        assert_eq!(at("620700", formed("620700-g", "620700")), Ok(()));
+        assert_eq!(at("620722", formed("620700-g", "620722")), Err("payload.group_formed.group_id".into()));
+        assert_eq!(at("620700", formed("hexi-water", "620700")), Err("payload.group_formed.group_id".into()));
+        assert_eq!(at("620700", formed("620700-g", "620000")), Err("payload.group_formed.lead".into()));
+        assert_eq!(at("620700", joined("620722")), Ok(()));
+        assert_eq!(at("620722", joined("620722")), Err("payload.group_joined.group_id".into()));
+        assert_eq!(at("620722", left("620722")), Ok(()));
+        assert_eq!(at("620700", left("620722")), Ok(()));
+        assert_eq!(at("620622", left("620722")), Err("payload.group_left.member".into()));
+        let moved = Kind::TaskDueChanged(pb::TaskDueChanged {
+            group_id: "620700-g".into(),
+            task_id: "minle".into(),
+            due: Some(prost_types::Timestamp { seconds: 1_760_000_000, nanos: 0 }),
+            reason: "顺延".into(),
+        });
+        assert_eq!(at("620700", moved.clone()), Ok(()));
+        assert_eq!(at("620722", moved), Err("payload.task_due_changed.group_id".into()));
+        let topic = format_event_id(&crate::ids::event_id("620700".parse().unwrap(), 1 << 16, 1));
+        let closed = Kind::TopicClosed(pb::TopicClosed { topic_id: topic, outcome: 1, ..Default::default() });
+        assert_eq!(at("620700", closed.clone()), Ok(()));
+        assert_eq!(at("620722", closed), Err("payload.topic_closed.topic_id".into()));
+        let adopted = |level: pb::AdoptionLevel| {
+            Kind::InfoAdopted(pb::InfoAdopted { info_id: String::new(), level: level as i32, by: String::new() })
+        };
+        use pb::AdoptionLevel as A;
+        for (origin, level, ok) in [
+            ("620000", A::Province, true),
+            ("620000", A::National, true),
+            ("620000", A::City, false),
+            ("620700", A::City, true),
+            ("620700", A::Province, false),
+            ("620722", A::County, true),
+            ("620722", A::National, false),
+        ] {
+            let expected = if ok { Ok(()) } else { Err("payload.info_adopted.level".to_string()) };
+            assert_eq!(at(origin, adopted(level)), expected, "{origin} at {level:?}");
+        }
+    }
+}

@@ -293,3 +293,84 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
 
     topo.down().unwrap();
 }
+
+/// Issue 22, item 6: a 征集 notice is a task. The province asks for topics
+/// by a date already past; 张掖市 and 民乐县 reply with topics that cite the
+/// notice, and the province reminds 古浪县. The province's `ListNotices`
+/// shows per recipient who returned, who is overdue and who was reminded,
+/// and `overdue_only` finds the notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collecting_notice_shows_returns_overdue_and_reminders_per_recipient() {
+    use pb::payload::Kind;
+    let topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let append = |channel: &str, kind: Kind, refs: Vec<String>| pb::AppendRequest {
+        channel: channel.into(),
+        payload: Some(pb::Payload { kind: Some(kind) }),
+        refs,
+        ..Default::default()
+    };
+    let call = Kind::NoticeIssued(pb::NoticeIssued {
+        title: "关于征集2026年度联动调研选题的通知".into(),
+        expects: pb::NoticeReturn::Topics as i32,
+        due: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+        ..Default::default()
+    });
+    let mut province = topo.event_log("620000").await.unwrap();
+    let notice =
+        province.append(append("down", call, vec![])).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    for code in ["620700", "620722"] {
+        let mut log = topo.event_log(code).await.unwrap();
+        let topic = Kind::TopicProposed(pb::TopicProposed {
+            year: 2026,
+            category: pb::TopicCategory::Research as i32,
+            title: format!("{code} 报送的选题"),
+            ..Default::default()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // The reply goes once the notice has reached the replying node.
+        loop {
+            let mut exchange = ExchangeServiceClient::new(topo.channel(code).await.unwrap());
+            if exchange.get_notice(pb::GetNoticeRequest { id: notice.id.clone() }).await.is_ok() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{code} never got the notice");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        log.append(append("up", topic, vec![notice.id.clone()])).await.unwrap();
+    }
+    let remind = Kind::NoticeReminded(pb::NoticeReminded {
+        notice_id: notice.id.clone(),
+        to: vec!["620622".into()],
+        note: "请尽快报送".into(),
+    });
+    province.append(append("down", remind, vec![])).await.unwrap();
+
+    let mut exchange = ExchangeServiceClient::new(topo.channel("620000").await.unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        let listed = exchange
+            .list_notices(pb::ListNoticesRequest { overdue_only: true, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        let state = listed.notices.into_iter().find(|n| n.notice.as_ref().is_some_and(|n| n.id == notice.id));
+        if let Some(state) = state.filter(|s| s.recipients.iter().filter(|r| r.returns > 0).count() == 2) {
+            break state;
+        }
+        assert!(std::time::Instant::now() < deadline, "the province never saw both returns");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rows: Vec<(&str, u32, bool, u32)> =
+        state.recipients.iter().map(|r| (r.node.as_str(), r.returns, r.overdue, r.reminders)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("620100", 0, true, 0),
+            ("620102", 0, true, 0),
+            ("620600", 0, true, 0),
+            ("620622", 0, true, 1),
+            ("620700", 1, false, 0),
+            ("620722", 1, false, 0),
+        ]
+    );
+}

@@ -54,6 +54,9 @@ pub enum Breach {
     /// sub-topic's assignee: it cites no assignment of that sub-topic to
     /// its author.
     SubReportNotByAssignee,
+    /// A reminder (催办) of a notice by a committee that did not issue it
+    /// (a notice's id names its issuer, `crate::ids`).
+    ReminderNotByIssuer,
 }
 
 /// How a rule is judged.
@@ -84,7 +87,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 8] = [
+pub const RULES: [Rule; 9] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -133,6 +136,12 @@ pub const RULES: [Rule; 8] = [
         who: "the sub-topic's assignee, citing its assignment (groups with rules 1)",
         judged: Judged::ByCitedEvents,
     },
+    Rule {
+        breach: Breach::ReminderNotByIssuer,
+        kinds: &["notice_reminded"],
+        who: "the committee that issued the notice",
+        judged: Judged::ByEvent,
+    },
 ];
 
 /// The rules a group's claims are judged by, as a node of this version
@@ -153,7 +162,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 8] = [
+    pub const ALL: [Breach; 9] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -162,6 +171,7 @@ impl Breach {
         Breach::AdoptionNotOwnLevel,
         Breach::AssigneeNotMember,
         Breach::SubReportNotByAssignee,
+        Breach::ReminderNotByIssuer,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -175,6 +185,7 @@ impl Breach {
             Breach::AdoptionNotOwnLevel => "adoption_not_own_level",
             Breach::AssigneeNotMember => "assignee_not_member",
             Breach::SubReportNotByAssignee => "sub_report_not_by_assignee",
+            Breach::ReminderNotByIssuer => "reminder_not_by_issuer",
         }
     }
 
@@ -208,10 +219,8 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         }
         Kind::TaskAssigned(m) => (!is_owner(&m.group_id)).then_some(Breach::TaskNotByLead),
         Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::TaskNotByLead),
-        Kind::TopicClosed(m) => {
-            let proposer = crate::ids::parse_event_id(&m.topic_id).and_then(|id| crate::ids::embedded_origin(&id));
-            proposer.is_none_or(|(code, _)| code.as_str() != origin).then_some(Breach::TopicNotOwn)
-        }
+        Kind::TopicClosed(m) => (!named_by(&m.topic_id, origin)).then_some(Breach::TopicNotOwn),
+        Kind::NoticeReminded(m) => (!named_by(&m.notice_id, origin)).then_some(Breach::ReminderNotByIssuer),
         Kind::InfoAdopted(m) => {
             use crate::pb::AdoptionLevel as A;
             let level = m.level;
@@ -225,6 +234,12 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         }
         _ => None,
     }
+}
+
+/// Whether event id `id` names `origin` as its origin (`crate::ids`).
+fn named_by(id: &str, origin: &str) -> bool {
+    let named = crate::ids::parse_event_id(id).and_then(|id| crate::ids::embedded_origin(&id));
+    named.is_some_and(|(code, _)| code.as_str() == origin)
 }
 
 /// The id rule of `views::breach` for an event of `origin` whose id is

@@ -391,9 +391,28 @@ fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
         NoticeIssued(m) => {
             let f = "payload.notice_issued";
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
-            check_optional_chars(&format!("{f}.body"), &m.body, BODY_CHARS_MAX)
+            check_optional_chars(&format!("{f}.body"), &m.body, BODY_CHARS_MAX)?;
+            if pb::NoticeReturn::try_from(m.expects).is_err() {
+                return Err(invalid(format!("{f}.expects"), "must be one of topics, items, reports (or unset)"));
+            }
+            match (&m.due, m.expects != pb::NoticeReturn::Unspecified as i32) {
+                (Some(due), _) => check_timestamp(&format!("{f}.due"), due),
+                (None, true) => {
+                    Err(invalid(format!("{f}.due"), "a notice that expects returns says when they are due"))
+                }
+                (None, false) => Ok(()),
+            }
         }
         NoticeAcknowledged(m) => check_event_id("payload.notice_acknowledged.notice_id", &m.notice_id),
+        NoticeReminded(m) => {
+            let f = "payload.notice_reminded";
+            check_event_id(&format!("{f}.notice_id"), &m.notice_id)?;
+            check_list(&format!("{f}.to"), &m.to)?;
+            for (i, code) in m.to.iter().enumerate() {
+                check_code(topology, &format!("{f}.to[{i}]"), code)?;
+            }
+            check_optional_chars(&format!("{f}.note"), &m.note, TEXT_CHARS_MAX)
+        }
         ResearchCompleted(m) => {
             let f = "payload.research_completed";
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;

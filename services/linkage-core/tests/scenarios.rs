@@ -111,6 +111,9 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.info_adopted.level", "(rule adoption_not_own_level)"),
     ("payload.task_assigned.assignee", "(rule assignee_not_member)"),
     ("payload.sub_report_submitted.task_id", "(rule sub_report_not_by_assignee)"),
+    ("payload.notice_reminded.notice_id", "(rule reminder_not_by_issuer)"),
+    ("payload.notice_reminded.notice_id", "no notice with this id"),
+    ("payload.notice_reminded.notice_id", "expects no returns"),
 ];
 
 fn pool() -> &'static DescriptorPool {

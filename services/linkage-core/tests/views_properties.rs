@@ -45,9 +45,9 @@ const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
 const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 /// Clocks are drawn from 1..=HLC_MAX; a small range makes ties common.
 const HLC_MAX: u64 = 12;
-/// The 24 payload kinds that refer to something; the 4 creating kinds are
+/// The 25 payload kinds that refer to something; the 4 creating kinds are
 /// generated separately so that each entity has exactly one creator.
-const REFERRING_KINDS: u8 = 24;
+const REFERRING_KINDS: u8 = 25;
 
 /// One creating event: a lie to tell with it (0: a forgery of its id by
 /// another committee, 1: a second event under its id by its own origin,
@@ -128,6 +128,7 @@ fn op_origin(op: &Op) -> &'static str {
     match (op.kind % REFERRING_KINDS, c % 3) {
         (4 | 5 | 7 | 21, 1 | 2) | (6, 1) => owner,
         (22, 1 | 2) => creator_of(1, a % TOPICS),
+        (24, 1 | 2) => creator_of(3, a % NOTICES),
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }
@@ -179,6 +180,8 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     sector: String::new(),
                 }),
                 3 => Kind::NoticeIssued(pb::NoticeIssued {
+                    expects: i32::from(v % 4),
+                    due: if v.is_multiple_of(4) { None } else { time(v) },
                     title: format!("通知 {k}"),
                     body: String::new(),
                     requires_acknowledgement: v.is_multiple_of(2),
@@ -192,7 +195,12 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     category: pb::TopicCategory::Research as i32,
                 }),
             };
-            events.push(event(id.clone(), origin, "up", hlc, kind(v)));
+            let mut created = event(id.clone(), origin, "up", hlc, kind(v));
+            // Some topics, items and reports answer a notice (its returns).
+            if space != 3 && v % 3 == 0 {
+                created.refs = vec![notice_id((k + usize::from(v)) % NOTICES)];
+            }
+            events.push(created);
             lies.push(None);
             match lie % 4 {
                 0 => {
@@ -345,6 +353,11 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                 into_topic_id: if c % 3 == 1 { r(topic_id(b % TOPICS)) } else { String::new() },
                 note: format!("关闭 {c}"),
             }),
+            24 => Kind::NoticeReminded(pb::NoticeReminded {
+                notice_id: r(notice_id(a % NOTICES)),
+                to: origins(c),
+                note: format!("催办 {c}"),
+            }),
             _ => Kind::ResultFeedback(pb::ResultFeedback {
                 result_id: r(result_id(a % RESULTS)),
                 text: format!("反馈 {c}"),
@@ -366,6 +379,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
             Kind::GroupLeft(m) => (origin != owner && m.member != origin).then_some("membership_not_authorized"),
             Kind::TaskAssigned(_) | Kind::TaskDueChanged(_) => (origin != owner).then_some("task_not_by_lead"),
             Kind::TopicClosed(_) => (origin != creator_of(1, a % TOPICS)).then_some("topic_not_own"),
+            Kind::NoticeReminded(_) => (origin != creator_of(3, a % NOTICES)).then_some("reminder_not_by_issuer"),
             Kind::InfoAdopted(m) => (!adoption_levels(origin).contains(&m.level)).then_some("adoption_not_own_level"),
             _ => None,
         };
@@ -570,7 +584,7 @@ fn the_generator_makes_every_payload_kind() {
         .filter_map(|(e, _)| e.payload.as_ref()?.kind.as_ref())
         .map(views::kind_name)
         .collect();
-    assert_eq!(kinds.len(), 28, "{kinds:?}");
+    assert_eq!(kinds.len(), 29, "{kinds:?}");
 }
 
 /// The generator breaks every rule of `linkage_core::rules`, so the

@@ -206,6 +206,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::AdoptionNotOwnLevel => b'a',
         Breach::AssigneeNotMember => b'n',
         Breach::SubReportNotByAssignee => b's',
+        Breach::ReminderNotByIssuer => b'r',
     }
 }
 

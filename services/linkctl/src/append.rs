@@ -1,7 +1,7 @@
 //! `linkctl append <kind>`: one subcommand per domain event, so that nobody
 //! writes protobuf by hand.
 
-use crate::labels::{parse_time, Adoption, Category, Outcome, Response};
+use crate::labels::{parse_time, Adoption, Category, Outcome, Response, Returns};
 use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
@@ -329,12 +329,30 @@ enum KindArgs {
         /// Recipients must acknowledge it (签收)
         #[arg(long)]
         requires_acknowledgement: bool,
+        /// What recipients send back (a 征集 notice); replies cite the notice with --refs
+        #[arg(long, value_enum)]
+        expects: Option<Returns>,
+        /// When returns are due, RFC 3339; required with --expects
+        #[arg(long)]
+        due: Option<String>,
     },
     /// 畅通 签收: acknowledge a notice.
     NoticeAcknowledged {
         /// Event id of the notice
         #[arg(long)]
         notice_id: String,
+    },
+    /// 畅通 催办: remind a notice's recipients of their returns (its issuer only).
+    NoticeReminded {
+        /// Event id of the notice
+        #[arg(long)]
+        notice_id: String,
+        /// Node codes to remind; none: every recipient without a return
+        #[arg(long = "to", value_delimiter = ',')]
+        to: Vec<String>,
+        /// A note, at most 500 characters
+        #[arg(long, default_value = "")]
+        note: String,
     },
 
     // 互通 — using the results.
@@ -485,8 +503,17 @@ impl KindArgs {
                 Kind::InfoInstructed(pb::InfoInstructed { info_id, leader, text })
             }
             KindArgs::InfoFeedback { info_id, text } => Kind::InfoFeedback(pb::InfoFeedback { info_id, text }),
-            KindArgs::NoticeIssued { title, body, requires_acknowledgement } => {
-                Kind::NoticeIssued(pb::NoticeIssued { title, body, requires_acknowledgement })
+            KindArgs::NoticeIssued { title, body, requires_acknowledgement, expects, due } => {
+                Kind::NoticeIssued(pb::NoticeIssued {
+                    title,
+                    body,
+                    requires_acknowledgement,
+                    expects: expects.map_or(0, |e| e.to_pb() as i32),
+                    due: due.as_deref().map(|d| parse_time("--due", d)).transpose()?,
+                })
+            }
+            KindArgs::NoticeReminded { notice_id, to, note } => {
+                Kind::NoticeReminded(pb::NoticeReminded { notice_id, to, note })
             }
             KindArgs::NoticeAcknowledged { notice_id } => {
                 Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id })
@@ -543,8 +570,8 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 28);
-        assert_eq!(names.len(), 28);
+        assert_eq!(kinds, 29);
+        assert_eq!(names.len(), 29);
         // Each says which flow and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();

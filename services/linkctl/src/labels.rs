@@ -99,6 +99,38 @@ impl Outcome {
     }
 }
 
+/// What a notice asks back, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Returns {
+    /// 选题 (topic_proposed replies)
+    Topics,
+    /// 社情民意 (info_reported replies)
+    Items,
+    /// 调研报告 (research_completed replies)
+    Reports,
+}
+
+impl Returns {
+    /// The proto value.
+    pub fn to_pb(self) -> pb::NoticeReturn {
+        match self {
+            Returns::Topics => pb::NoticeReturn::Topics,
+            Returns::Items => pb::NoticeReturn::Items,
+            Returns::Reports => pb::NoticeReturn::Reports,
+        }
+    }
+}
+
+/// What a notice asks back, for people.
+pub fn notice_return(value: i32) -> String {
+    match pb::NoticeReturn::try_from(value).unwrap_or_default() {
+        pb::NoticeReturn::Unspecified => "-".into(),
+        pb::NoticeReturn::Topics => "选题/topics".into(),
+        pb::NoticeReturn::Items => "社情民意/items".into(),
+        pb::NoticeReturn::Reports => "调研报告/reports".into(),
+    }
+}
+
 /// A committee's `Level` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LevelArg {

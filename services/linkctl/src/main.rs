@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `append <kind>` (`append.rs`): appends one domain event, one subcommand
-//!   per kind of the `Payload` oneof (all 28), timestamps as RFC 3339,
+//!   per kind of the `Payload` oneof (all 29), timestamps as RFC 3339,
 //!   repeated fields as repeatable flags.
 //! - `get`, `read`, `status`, `replication`, `forks`, `alarms` (`show.rs`): read a node
 //!   and its log back.

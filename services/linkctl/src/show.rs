@@ -34,6 +34,7 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::InfoFeedback(m) => ("畅通 info_feedback", m.text.clone()),
         Kind::NoticeIssued(m) => ("畅通 notice_issued", m.title.clone()),
         Kind::NoticeAcknowledged(m) => ("畅通 notice_acknowledged", m.notice_id.clone()),
+        Kind::NoticeReminded(m) => ("畅通 notice_reminded", m.notice_id.clone()),
         Kind::ResearchCompleted(m) => ("互通 research_completed", m.title.clone()),
         Kind::ResultShared(m) => ("互通 result_shared", format!("{} → {}", m.result_id, m.audience)),
         Kind::ResultAdopted(m) => ("互通 result_adopted", m.how.clone()),

@@ -116,6 +116,10 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
             "payload.task_due_changed.group_id",
             "only the group's lead (whose code begins the group's id) moves a sub-topic's due date".into(),
         ),
+        Kind::NoticeReminded(_) => (
+            "payload.notice_reminded.notice_id",
+            "only the committee that issued a notice (its id names it) reminds its recipients".into(),
+        ),
         Kind::InfoAdopted(_) => (
             "payload.info_adopted.level",
             format!(

@@ -413,8 +413,10 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
     n.id = id.to_string();
     match kind {
         Kind::NoticeIssued(m) => {
-            let new = (src.hlc, src.channel, m.title.as_str(), m.requires_acknowledgement);
-            if n.known && (n.hlc, n.channel.as_str(), n.title.as_str(), n.requires_acknowledgement) <= new {
+            let due = |d: &Option<prost_types::Timestamp>| d.map(|d| (d.seconds, d.nanos));
+            let new = (src.hlc, src.channel, m.title.as_str(), m.requires_acknowledgement, m.expects, due(&m.due));
+            let old = (n.hlc, n.channel.as_str(), n.title.as_str(), n.requires_acknowledgement, n.expects, due(&n.due));
+            if n.known && old <= new {
                 return;
             }
             n.origin = src.origin.to_string();
@@ -422,7 +424,22 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
             n.hlc = src.hlc;
             n.title.clone_from(&m.title);
             n.requires_acknowledgement = m.requires_acknowledgement;
+            n.expects = m.expects;
+            n.due = m.due;
             n.known = true;
+        }
+        Kind::NoticeReminded(m) => {
+            let mut to = m.to.clone();
+            to.sort();
+            to.dedup();
+            let reminder = pb::Reminder {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                to,
+                note: m.note.clone(),
+            };
+            insert_stamped(&mut n.reminders, reminder, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
         }
         Kind::NoticeAcknowledged(_) => {
             let ack = pb::Acknowledgement { node: src.origin.to_string(), event_id: src.id.clone(), hlc: src.hlc };
@@ -442,6 +459,18 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
         }
         _ => {}
     }
+}
+
+/// Folds a reply — an event whose refs name notice `id` — into the notice.
+pub(super) fn fold_reply(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
+    n.id = id.to_string();
+    let reply = pb::Reply {
+        event_id: src.id.clone(),
+        origin: src.origin.to_string(),
+        hlc: src.hlc,
+        kind: super::kind_name(kind).to_string(),
+    };
+    insert_stamped(&mut n.replies, reply, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
 }
 
 fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {

@@ -181,6 +181,16 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
+        NoticeReminded(m) => {
+            let field = "payload.notice_reminded.notice_id";
+            // Only its issuer: an authority rule (`views::authority_breach`).
+            let n: pb::Notice = known(load(records, &norm(&m.notice_id)), |n: &pb::Notice| n.known)
+                .ok_or_else(|| refuse(field.into(), "no notice with this id is held here"))?;
+            if n.expects == pb::NoticeReturn::Unspecified as i32 {
+                return Err(refuse(field.into(), "the notice expects no returns; there is nothing to remind of"));
+            }
+            Ok(())
+        }
         ResultShared(m) => result(records, "payload.result_shared.result_id", &m.result_id).map(drop),
         ResultAdopted(m) => result(records, "payload.result_adopted.result_id", &m.result_id).map(drop),
         ResultFeedback(m) => {

@@ -134,6 +134,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::InfoFeedback(_) => "info_feedback",
         Kind::NoticeIssued(_) => "notice_issued",
         Kind::NoticeAcknowledged(_) => "notice_acknowledged",
+        Kind::NoticeReminded(_) => "notice_reminded",
         Kind::ResearchCompleted(_) => "research_completed",
         Kind::ResultShared(_) => "result_shared",
         Kind::ResultAdopted(_) => "result_adopted",
@@ -171,6 +172,7 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         InfoFeedback(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
         NoticeIssued(_) => (Flow::Exchange, RecordKind::Notice, vec![event_id.to_string()]),
         NoticeAcknowledged(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
+        NoticeReminded(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
         ResearchCompleted(_) => (Flow::Results, RecordKind::Result, vec![event_id.to_string()]),
         ResultShared(m) => (Flow::Results, RecordKind::Result, one(&m.result_id)),
         ResultAdopted(m) => (Flow::Results, RecordKind::Result, one(&m.result_id)),
@@ -188,15 +190,21 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<Applied> {
     let (kind, src, by_event) = prepare(event)?;
     let (flow, record_kind, ids) = touches(kind, &src.id);
     let mut disputes = Vec::new();
-    for id in &ids {
+    let mut change = |record_kind: RecordKind, id: &str, fold: &mut dyn FnMut(&mut Record)| {
         let key = records.key(record_kind, id);
         let old = records.get(&key);
         let mut record = Record::decode(record_kind, old.as_deref());
-        claims::fold_claim(&mut record, id, kind, &src, by_event, &mut disputes);
+        fold(&mut record);
         let new = record.encode();
         if old.as_deref() != Some(new.as_slice()) {
             records.put(key, new);
         }
+    };
+    for id in &ids {
+        change(record_kind, id, &mut |r| claims::fold_claim(r, id, kind, &src, by_event, &mut disputes));
+    }
+    for notice in answered(kind, &src, by_event) {
+        change(RecordKind::Notice, notice, &mut |r| reply(r, notice, kind, &src));
     }
     Some(Applied { flow, ids, disputes })
 }
@@ -209,7 +217,29 @@ pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<A
     for id in &ids {
         claims::fold_claim(cache.record(record_kind, id), id, kind, &src, by_event, &mut disputes);
     }
+    for notice in answered(kind, &src, by_event) {
+        reply(cache.record(RecordKind::Notice, notice), notice, kind, &src);
+    }
     Some(Applied { flow, ids, disputes })
+}
+
+/// The notices an event answers: a topic, item or report is a reply to
+/// every notice its refs name (a 征集 notice's returns). A ref that names
+/// no notice makes a record that no notice's event ever completes, which
+/// lists do not show.
+fn answered<'a>(kind: &Kind, src: &'a Source<'_>, by_event: Option<Breach>) -> &'a [String] {
+    let replies = matches!(kind, Kind::TopicProposed(_) | Kind::InfoReported(_) | Kind::ResearchCompleted(_));
+    if replies && by_event.is_none() {
+        &src.refs
+    } else {
+        &[]
+    }
+}
+
+fn reply(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
+    if let Record::Notice(n) = record {
+        folds::fold_reply(n, id, kind, src);
+    }
 }
 
 /// The payload, the event as the folds see it, and the rule it breaks by

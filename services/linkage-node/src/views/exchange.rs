@@ -83,7 +83,7 @@ impl ExchangeService for Views {
     ) -> Result<Response<pb::ListNoticesResponse>, Status> {
         let r = request.into_inner();
         optional_code("origin", &r.origin)?;
-        let scope = format!("notices/{}/{}", r.origin, r.unacknowledged_only);
+        let scope = format!("notices/{}/{}/{}", r.origin, r.unacknowledged_only, r.overdue_only);
         let mut failure = None;
         let (notices, next_page_token) = self.page(
             r.page_size,
@@ -93,11 +93,14 @@ impl ExchangeService for Views {
                 if !n.known || !(r.origin.is_empty() || n.origin == r.origin) {
                     return false;
                 }
-                if !r.unacknowledged_only {
+                if !r.unacknowledged_only && !r.overdue_only {
                     return true;
                 }
                 match self.notice_state(n.clone()) {
-                    Ok(state) => !state.not_acknowledged.is_empty(),
+                    Ok(state) => {
+                        (!r.unacknowledged_only || !state.not_acknowledged.is_empty())
+                            && (!r.overdue_only || state.recipients.iter().any(|x| x.overdue))
+                    }
                     Err(e) => {
                         failure.get_or_insert(e);
                         false

@@ -145,15 +145,50 @@ impl Views {
         Ok(codes)
     }
 
+    /// A notice with what each recipient did, judged at this node's clock:
+    /// a recipient is overdue when the notice expects returns, its due date
+    /// has passed and no reply of the expected kind came from it.
     pub(super) fn notice_state(&self, notice: pb::Notice) -> Result<pb::NoticeState, Status> {
         let acknowledged: Vec<String> = notice.acknowledgements.iter().map(|a| a.node.clone()).collect();
+        let done: BTreeSet<&String> = acknowledged.iter().collect();
+        let recipients = self.recipients(&notice)?;
         let not_acknowledged = if notice.requires_acknowledgement {
-            let done: BTreeSet<&String> = acknowledged.iter().collect();
-            self.recipients(&notice)?.into_iter().filter(|c| !done.contains(c)).collect()
+            recipients.iter().filter(|c| !done.contains(c)).cloned().collect()
         } else {
             Vec::new()
         };
-        Ok(pb::NoticeState { notice: Some(notice), acknowledged, not_acknowledged })
+        let expected = match pb::NoticeReturn::try_from(notice.expects).unwrap_or_default() {
+            pb::NoticeReturn::Unspecified => None,
+            pb::NoticeReturn::Topics => Some("topic_proposed"),
+            pb::NoticeReturn::Items => Some("info_reported"),
+            pb::NoticeReturn::Reports => Some("research_completed"),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let past_due = notice.due.is_some_and(|d| d.seconds <= now);
+        let states = recipients
+            .iter()
+            .map(|node| {
+                let returns = expected.map_or(0, |kind| {
+                    notice.replies.iter().filter(|r| &r.origin == node && r.kind == kind).count() as u32
+                });
+                let reminders = notice
+                    .reminders
+                    .iter()
+                    .filter(|r| r.origin == notice.origin && (r.to.is_empty() || r.to.contains(node)))
+                    .count() as u32;
+                pb::RecipientState {
+                    node: node.clone(),
+                    acknowledged: done.contains(node),
+                    returns,
+                    overdue: expected.is_some() && past_due && returns == 0,
+                    reminders,
+                }
+            })
+            .collect();
+        Ok(pb::NoticeState { notice: Some(notice), acknowledged, not_acknowledged, recipients: states })
     }
 
     /// Follows the log from `from`, sending a change for each event of `flow`.

@@ -128,11 +128,25 @@ pub fn statistics(s: &pb::GetInfoStatisticsResponse, names: &Names) -> String {
 
 /// Notices, one per row.
 pub fn notices(notices: &[pb::NoticeState], names: &Names) -> String {
-    let mut t = Table::new(&["id", "issued", "origin", "ack", "acknowledged", "missing", "title"])
-        .right(&[4, 5])
-        .limit(6, TITLE);
+    let mut t = Table::new(&[
+        "id",
+        "issued",
+        "origin",
+        "ack",
+        "acknowledged",
+        "missing",
+        "due",
+        "returned",
+        "overdue",
+        "title",
+    ])
+    .right(&[4, 5, 7, 8])
+    .limit(9, TITLE);
     for n in notices {
         let notice = n.notice.clone().unwrap_or_default();
+        let expects = notice.expects != pb::NoticeReturn::Unspecified as i32;
+        let returned = n.recipients.iter().filter(|r| r.returns > 0).count();
+        let overdue = n.recipients.iter().filter(|r| r.overdue).count();
         t.row([
             notice.id,
             hlc_time(notice.hlc),
@@ -140,6 +154,9 @@ pub fn notices(notices: &[pb::NoticeState], names: &Names) -> String {
             if notice.requires_acknowledgement { "required".into() } else { "-".into() },
             n.acknowledged.len().to_string(),
             if notice.requires_acknowledgement { n.not_acknowledged.len().to_string() } else { "-".into() },
+            if expects { labels::timestamp(notice.due.as_ref()) } else { "-".into() },
+            if expects { returned.to_string() } else { "-".into() },
+            if expects { overdue.to_string() } else { "-".into() },
             notice.title,
         ]);
     }
@@ -156,6 +173,8 @@ pub fn notice(state: &pb::NoticeState, names: &Names) -> String {
         ("channel", n.channel.clone()),
         ("issued", hlc_time(n.hlc)),
         ("acknowledgement", if n.requires_acknowledgement { "required 须签收".into() } else { "not required".into() }),
+        ("expects", labels::notice_return(n.expects)),
+        ("due", if n.due.is_some() { labels::timestamp(n.due.as_ref()) } else { "-".into() }),
         ("body", n.body.clone()),
     ];
     header.extend(unknown_note(n.known, "notice"));
@@ -177,6 +196,35 @@ pub fn notice(state: &pb::NoticeState, names: &Names) -> String {
         missing.row([names.show(code)]);
     }
     section(&mut out, "not acknowledged 未签收", &missing);
+    if n.expects != pb::NoticeReturn::Unspecified as i32 {
+        let mut returns = Table::new(&["node", "returned", "reminded", "state"]).right(&[1, 2]);
+        for r in &state.recipients {
+            let shown = if r.returns > 0 {
+                "returned 已报送"
+            } else if r.overdue {
+                "overdue 逾期"
+            } else {
+                "waiting 待报送"
+            };
+            returns.row([names.show(&r.node), r.returns.to_string(), r.reminders.to_string(), shown.into()]);
+        }
+        section(&mut out, "returns 报送", &returns);
+        let mut replies = Table::new(&["time", "from", "kind", "event"]);
+        for r in &n.replies {
+            replies.row([hlc_time(r.hlc), names.show(&r.origin), r.kind.clone(), r.event_id.clone()]);
+        }
+        section(&mut out, "replies 回复", &replies);
+        let mut reminders = Table::new(&["time", "to", "note"]).limit(2, TEXT);
+        for r in &n.reminders {
+            let to = if r.to.is_empty() {
+                "all without a return".into()
+            } else {
+                r.to.iter().map(|c| names.show(c)).collect::<Vec<_>>().join("、")
+            };
+            reminders.row([hlc_time(r.hlc), to, or_dash(&r.note)]);
+        }
+        section(&mut out, "reminders 催办", &reminders);
+    }
     super::disputes(&mut out, &n.disputed, &[], names);
     out
 }
@@ -233,6 +281,7 @@ mod tests {
     #[test]
     fn a_notice_lists_who_is_missing() {
         let state = pb::NoticeState {
+            recipients: Vec::new(),
             notice: Some(pb::Notice {
                 id: "n".into(),
                 title: "通知".into(),
@@ -249,7 +298,25 @@ mod tests {
         assert!(text.contains("acknowledged 已签收 (1)\n  node    time  event\n  620700  -     a\n"), "{text}");
         assert!(text.contains("not acknowledged 未签收 (2)\n  node\n  武威市 620600\n  620722\n"), "{text}");
         let list = notices(std::slice::from_ref(&state), &names);
-        assert!(list.lines().nth(1).unwrap().contains("required             1        2  通知"), "{list}");
+        assert!(
+            list.lines().nth(1).unwrap().contains("required             1        2  -           -        -  通知"),
+            "{list}"
+        );
+        // A 征集 notice: who returned, who is overdue, who was reminded.
+        let mut state = state;
+        let n = state.notice.as_mut().unwrap();
+        n.expects = pb::NoticeReturn::Topics as i32;
+        n.due = Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 });
+        state.recipients = vec![
+            pb::RecipientState { node: "620600".into(), overdue: true, reminders: 1, ..Default::default() },
+            pb::RecipientState { node: "620700".into(), returns: 1, ..Default::default() },
+        ];
+        let text = notice(&state, &names);
+        assert!(text.contains("returns 报送 (2)"), "{text}");
+        assert!(text.contains("武威市 620600         0         1  overdue 逾期"), "{text}");
+        assert!(text.contains("620700                1         0  returned 已报送"), "{text}");
+        let list = notices(std::slice::from_ref(&state), &names);
+        assert!(list.lines().nth(1).unwrap().contains("  1        1  通知"), "{list}");
     }
 
     #[test]

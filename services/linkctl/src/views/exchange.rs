@@ -49,6 +49,9 @@ pub enum ExchangeCommand {
         /// Only notices that ask for acknowledgement and still miss some (未签收)
         #[arg(long)]
         unacknowledged_only: bool,
+        /// Only notices past their due date with a recipient that returned nothing (逾期)
+        #[arg(long)]
+        overdue_only: bool,
         #[command(flatten)]
         paging: Paging,
     },
@@ -112,13 +115,14 @@ pub async fn exchange(addr: &str, opts: ViewOpts, command: ExchangeCommand) -> a
             ctx.print(&response.into_inner(), "linkage.v1.GetInfoStatisticsResponse", render::exchange::statistics)
                 .await
         }
-        ExchangeCommand::Notices { origin, unacknowledged_only, paging } => {
+        ExchangeCommand::Notices { origin, unacknowledged_only, overdue_only, paging } => {
             let (notices, next_page_token) = paging
                 .collect(|page_size, page_token| {
                     let mut client = client.clone();
                     let request = pb::ListNoticesRequest {
                         origin: nonzero(origin.clone()),
                         unacknowledged_only,
+                        overdue_only,
                         page_size,
                         page_token,
                     };

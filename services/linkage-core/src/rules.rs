@@ -52,7 +52,9 @@ pub enum Breach {
     AssigneeNotMember,
     /// A sub-report whose author the sub-report does not show to be the
     /// sub-topic's assignee: it cites no assignment of that sub-topic to
-    /// its author.
+    /// its author. An assignment it cites stays valid when the lead
+    /// re-assigns the sub-topic later: the verdict rests on the cited
+    /// event, not on which assignment is the latest.
     SubReportNotByAssignee,
     /// A reminder (催办) of a notice by a committee that did not issue it
     /// (a notice's id names its issuer, `crate::ids`).
@@ -133,7 +135,7 @@ pub const RULES: [Rule; 9] = [
     Rule {
         breach: Breach::SubReportNotByAssignee,
         kinds: &["sub_report_submitted"],
-        who: "the sub-topic's assignee, citing its assignment (groups with rules 1)",
+        who: "a committee the sub-topic was assigned to, citing that assignment (groups with rules 1)",
         judged: Judged::ByCitedEvents,
     },
     Rule {

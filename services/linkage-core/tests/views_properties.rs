@@ -28,7 +28,10 @@ use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 use linkage_core::views::{self, RecordMap};
 use proptest::prelude::*;
+use prost::Message;
 
+#[path = "views_properties/coverage.rs"]
+mod coverage;
 #[path = "views_properties/records.rs"]
 mod records;
 use records::{disputed_entries, explain, pending_ids, without_disputes};
@@ -223,14 +226,29 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
     }
 
     // One referring event in seven carries an id naming another committee.
-    let op_ids: Vec<String> = ops
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let at = ORIGINS.iter().position(|o| *o == op_origin(op)).expect("listed");
-            id(0, i, op.salt, ORIGINS[(at + usize::from(op.c % 7 == 0)) % ORIGINS.len()])
-        })
-        .collect();
+    // Now and then a committee signs two events under one id (the one
+    // before, when it made that too): each must still be judged on its own.
+    // Not where either is an event claims cite (a formation, a join, an
+    // assignment): a lead that reuses those ids can leave claims citing
+    // them judged differently by order (decision 0055, "Not done").
+    let cited = |op: &Op| matches!(op.kind % REFERRING_KINDS, 4 | 5 | 7);
+    let mut op_ids: Vec<String> = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let at = ORIGINS.iter().position(|o| *o == op_origin(op)).expect("listed");
+        let forged = op.c % 7 == 0;
+        let again = i > 0
+            && op.salt % 13 == 0
+            && !forged
+            && !ops[i - 1].c.is_multiple_of(7)
+            && !cited(op)
+            && !cited(&ops[i - 1])
+            && op_origin(&ops[i - 1]) == op_origin(op);
+        op_ids.push(if again {
+            op_ids[i - 1].clone()
+        } else {
+            id(0, i, op.salt, ORIGINS[(at + usize::from(forged)) % ORIGINS.len()])
+        });
+    }
     // Who the generator admitted to which group, and assigned to which
     // sub-topic, honestly: (event id, group, node) and (event id, group,
     // task, assignee). Claims cite these, or lie about them.
@@ -424,7 +442,10 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                 let admits = |e: &str| admissions.iter().any(|(x, g, n)| x == e && *g == group && *n == who);
                 admissions.iter().find(|(e, g, _)| *g == group && !admits(e)).map(|x| x.0.clone())
             } else {
-                assignments.iter().find(|(_, g, t, n)| *g == group && (*t != task || *n != who)).map(|x| x.0.clone())
+                // An assignment to another or of another sub-topic only.
+                let assigns =
+                    |e: &str| assignments.iter().any(|(x, g, t, n)| x == e && *g == group && *t == task && *n == who);
+                assignments.iter().find(|(e, g, _, _)| *g == group && !assigns(e)).map(|x| x.0.clone())
             };
             let (refs, lie) = match (op.c % 4, honest) {
                 (1..=3, Some(honest)) => (vec![honest], None),
@@ -522,24 +543,32 @@ proptest! {
     /// another committee (then it is in no record at all).
     #[test]
     fn lies_change_nothing_but_the_disputed_lists((built, order) in marked_deliveries()) {
-        let lies: std::collections::BTreeMap<String, &str> = built
-            .events
-            .iter()
-            .zip(&built.lies)
-            .filter_map(|(e, lie)| Some((views::norm(&e.id), (*lie)?)))
-            .collect();
+        // A lie by its id (another event may share it), and exactly.
+        let mut lies: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        let mut exact = std::collections::BTreeSet::new();
+        for (e, lie) in built.events.iter().zip(&built.lies) {
+            if let Some(rule) = lie {
+                lies.entry(views::norm(&e.id)).or_default().push(*rule);
+                exact.insert((views::norm(&e.id), e.hlc, e.payload.clone().unwrap_or_default().encode_to_vec()));
+            }
+        }
         let honest = fold(built.events.iter().zip(&built.lies).filter(|(_, lie)| lie.is_none()).map(|(e, _)| e));
         let all = fold(order.iter().map(|&i| &built.events[i]));
-        let (stripped, plain) = (without_disputes(&all, &lies), without_disputes(&honest, &lies));
+        let (stripped, plain) = (without_disputes(&all, &exact), without_disputes(&honest, &exact));
         prop_assert!(views::dump(&stripped) == views::dump(&plain), "{}", explain(&stripped, &plain));
         let disputed = disputed_entries(&all);
         for (id, rule) in &disputed {
-            prop_assert_eq!(lies.get(id).copied(), Some(rule.as_str()), "{} is disputed", id);
+            let marked = lies.get(id).is_some_and(|rules| rules.contains(&rule.as_str()));
+            prop_assert!(marked, "{} is disputed ({}) but the generator made no such lie", id, rule);
         }
         let pending = pending_ids(&all);
-        for (id, rule) in &lies {
-            let listed = disputed.iter().any(|(d, _)| d == id) || pending.contains(id) || *rule == "id_not_origin";
-            prop_assert!(listed, "the lie {} ({}) is listed nowhere", id, rule);
+        for (id, rules) in &lies {
+            for rule in rules {
+                // Two lies under one id and one stamp are one entry (the
+                // lesser encoding's), so the id is what must be listed.
+                let listed = disputed.iter().any(|(d, _)| d == id) || pending.contains(id) || *rule == "id_not_origin";
+                prop_assert!(listed, "the lie {} ({}) is listed nowhere", id, rule);
+            }
         }
     }
 
@@ -554,50 +583,4 @@ proptest! {
         }
         prop_assert!(views::dump(&twice) == views::dump(&once), "{}", explain(&twice, &once));
     }
-}
-
-/// The generator reaches every payload kind, so the properties above cover
-/// every fold.
-#[test]
-fn the_generator_makes_every_payload_kind() {
-    // Each kind once, honestly: the lead assigns itself (c = 5), an
-    // adoption at the province's own level (b = 2).
-    let ops: Vec<Op> = (0..REFERRING_KINDS)
-        .map(|kind| Op {
-            kind,
-            a: 0,
-            b: if kind == 15 { 2 } else { 1 },
-            c: if kind == 7 { 5 } else { 2 },
-            origin: kind,
-            hlc: 1,
-            upper: false,
-            salt: 0,
-        })
-        .collect();
-    let creators = vec![Some((0, 1, 0)); TOPICS + ITEMS + NOTICES + RESULTS];
-    let built = build(&creators, &ops);
-    let kinds: std::collections::BTreeSet<&str> = built
-        .events
-        .iter()
-        .zip(&built.lies)
-        .filter(|(_, lie)| lie.is_none())
-        .filter_map(|(e, _)| e.payload.as_ref()?.kind.as_ref())
-        .map(views::kind_name)
-        .collect();
-    assert_eq!(kinds.len(), 29, "{kinds:?}");
-}
-
-/// The generator breaks every rule of `linkage_core::rules`, so the
-/// property on lies covers each.
-#[test]
-fn the_generator_breaks_every_rule() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let mut hit = std::collections::BTreeSet::new();
-    for _ in 0..200 {
-        let built = built_set().new_tree(&mut runner).expect("a set").current();
-        hit.extend(built.lies.into_iter().flatten());
-    }
-    let all: std::collections::BTreeSet<&str> = linkage_core::rules::Breach::ALL.iter().map(|b| b.name()).collect();
-    assert_eq!(hit, all);
 }

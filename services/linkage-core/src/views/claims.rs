@@ -79,7 +79,7 @@ fn add_disputed(list: &mut Vec<pb::Disputed>, kind: &Kind, src: &Source<'_>, rul
         kind: super::kind_name(kind).to_string(),
     };
     insert_stamped(list, entry, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
-    if !out.iter().any(|d| d.event_id == src.id) {
+    if !out.iter().any(|d| d.event_id == src.id && d.seq == src.seq && d.origin == src.origin) {
         out.push(Dispute {
             event_id: src.id.clone(),
             origin: src.origin.to_string(),
@@ -104,25 +104,38 @@ fn judge(g: &pb::Group, kind: &Kind, src: &Source<'_>) -> Verdict {
     if g.rules < crate::rules::GROUP_RULES {
         return Verdict::Authorized;
     }
-    let disputed = |r: &str| g.disputed.iter().any(|d| d.event_id == r);
+    let disputed = |r: &str| g.disputed_ids.binary_search_by(|x| x.as_str().cmp(r)).is_ok();
     match kind {
         Kind::TaskAssigned(m) => cited(
             &src.refs,
-            |r| g.admissions.iter().any(|a| a.event_id == r && a.node == m.assignee),
-            |r| g.admissions.iter().any(|a| a.event_id == r) || disputed(r),
+            |r| admitted(g, r).iter().any(|a| a.node == m.assignee),
+            |r| !admitted(g, r).is_empty() || disputed(r),
             Breach::AssigneeNotMember,
         ),
-        Kind::SubReportSubmitted(m) => {
-            let assignments = || g.tasks.iter().flat_map(|t| t.assignments.iter().map(move |a| (t, a)));
-            cited(
-                &src.refs,
-                |r| assignments().any(|(t, a)| a.event_id == r && t.task_id == m.task_id && a.assignee == src.origin),
-                |r| assignments().any(|(_, a)| a.event_id == r) || disputed(r),
-                Breach::SubReportNotByAssignee,
-            )
-        }
+        Kind::SubReportSubmitted(m) => cited(
+            &src.refs,
+            |r| assigned(g, r).any(|(t, a)| t.task_id == m.task_id && a.assignee == src.origin),
+            |r| assigned(g, r).next().is_some() || disputed(r),
+            Breach::SubReportNotByAssignee,
+        ),
         _ => Verdict::Authorized,
     }
+}
+
+/// The admissions event `r` made (admissions are sorted by event id).
+fn admitted<'a>(g: &'a pb::Group, r: &str) -> &'a [pb::Admission] {
+    let from = g.admissions.partition_point(|a| a.event_id.as_str() < r);
+    let to = from + g.admissions[from..].iter().take_while(|a| a.event_id == r).count();
+    &g.admissions[from..to]
+}
+
+/// The assignments event `r` made, with their sub-topics (each task's
+/// assignments are sorted by event id).
+fn assigned<'a>(g: &'a pb::Group, r: &'a str) -> impl Iterator<Item = (&'a pb::Task, &'a pb::Assignment)> + 'a {
+    g.tasks.iter().flat_map(move |t| {
+        let from = t.assignments.partition_point(|a| a.event_id.as_str() < r);
+        t.assignments[from..].iter().take_while(move |a| a.event_id == r).map(move |a| (t, a))
+    })
 }
 
 /// Authorised once a cited event qualifies; disputed once every cited
@@ -155,22 +168,33 @@ fn group_claim(
 ) {
     let was_known = g.known;
     let verdict = by_event.map_or_else(|| judge(g, kind, src), Verdict::Disputed);
+    g.group_id = id.to_string();
     match verdict {
         Verdict::Authorized => fold_group(g, id, kind, src),
-        Verdict::Disputed(rule) => {
-            g.group_id = id.to_string();
-            add_disputed(&mut g.disputed, kind, src, rule, disputes);
-        }
-        Verdict::Pending => {
-            g.group_id = id.to_string();
-            return add_pending(g, kind, src);
-        }
+        Verdict::Disputed(rule) => group_dispute(g, kind, src, rule, disputes),
+        Verdict::Pending => return add_pending(g, kind, src),
     }
     if g.pending.is_empty() {
         return;
     }
     let first = if g.known && !was_known { Known::Everything } else { Known::Event(src.id.clone()) };
     resolve(g, id, first, disputes);
+}
+
+/// Lists a claim on the group as disputed, and its id where claims
+/// citing it find it.
+fn group_dispute(g: &mut pb::Group, kind: &Kind, src: &Source<'_>, rule: Breach, out: &mut Vec<Dispute>) {
+    add_disputed(&mut g.disputed, kind, src, rule, out);
+    if let Err(i) = g.disputed_ids.binary_search(&src.id) {
+        g.disputed_ids.insert(i, src.id.clone());
+    }
+}
+
+/// A pending claim's place in the list: by event id, then by everything
+/// else, so that two claims an origin signed under one id are both kept,
+/// each judged on its own, as they would be were they judged on arrival.
+fn pending_key(p: &pb::PendingClaim) -> (&str, u64, u64, &str, &str, &[u8], &[String]) {
+    (&p.event_id, p.hlc, p.seq, &p.origin, &p.channel, &p.payload, &p.refs)
 }
 
 fn add_pending(g: &mut pb::Group, kind: &Kind, src: &Source<'_>) {
@@ -183,51 +207,152 @@ fn add_pending(g: &mut pb::Group, kind: &Kind, src: &Source<'_>) {
         payload: pb::Payload { kind: Some(kind.clone()) }.encode_to_vec(),
         seq: src.seq,
     };
-    match g.pending.binary_search_by(|p| p.event_id.cmp(&claim.event_id)) {
-        Ok(i) if claim.encode_to_vec() < g.pending[i].encode_to_vec() => g.pending[i] = claim,
-        Ok(_) => {}
-        Err(i) => g.pending.insert(i, claim),
+    let Err(i) = g.pending.binary_search_by(|p| pending_key(p).cmp(&pending_key(&claim))) else { return };
+    for r in &claim.refs {
+        let w = pb::Waiting { ref_id: r.clone(), event_id: claim.event_id.clone() };
+        if let Err(j) = g.waiting.binary_search_by(|x| (&x.ref_id, &x.event_id).cmp(&(&w.ref_id, &w.event_id))) {
+            g.waiting.insert(j, w);
+        }
     }
+    g.pending.insert(i, claim);
+}
+
+/// The pending claims `known` concerns, by event id: every one, or those
+/// that cite the event.
+fn concerned(g: &pb::Group, known: &Known) -> Vec<String> {
+    let mut ids: Vec<String> = match known {
+        Known::Everything => g.pending.iter().map(|p| p.event_id.clone()).collect(),
+        Known::Event(e) => {
+            let from = g.waiting.partition_point(|w| w.ref_id < *e);
+            g.waiting[from..].iter().take_while(|w| w.ref_id == *e).map(|w| w.event_id.clone()).collect()
+        }
+    };
+    ids.dedup();
+    ids
 }
 
 /// Judges again the pending claims that what became known concerns, and
-/// what their verdicts make known in turn.
+/// what their verdicts make known in turn. Found through `waiting`, so an
+/// event costs what it concerns, not what is pending.
 fn resolve(g: &mut pb::Group, id: &str, first: Known, disputes: &mut Vec<Dispute>) {
     let mut work = vec![first];
     while let Some(known) = work.pop() {
-        let mut i = 0;
-        while i < g.pending.len() {
-            let concerned = match &known {
-                Known::Everything => true,
-                Known::Event(e) => g.pending[i].refs.iter().any(|r| r == e),
-            };
-            let Some(kind) = concerned
-                .then(|| pb::Payload::decode(g.pending[i].payload.as_slice()).ok().and_then(|p| p.kind))
-                .flatten()
-            else {
-                i += 1;
-                continue;
-            };
-            let claim = g.pending[i].clone();
-            let src = Source {
-                id: claim.event_id.clone(),
-                origin: &claim.origin,
-                channel: &claim.channel,
-                hlc: claim.hlc,
-                seq: claim.seq,
-                refs: claim.refs.clone(),
-            };
-            match judge(g, &kind, &src) {
-                Verdict::Pending => i += 1,
-                verdict => {
-                    g.pending.remove(i);
-                    match verdict {
-                        Verdict::Disputed(rule) => add_disputed(&mut g.disputed, &kind, &src, rule, disputes),
-                        _ => fold_group(g, id, &kind, &src),
-                    }
-                    work.push(Known::Event(claim.event_id.clone()));
+        for claim_id in concerned(g, &known) {
+            let mut i = g.pending.partition_point(|p| p.event_id < claim_id);
+            while i < g.pending.len() && g.pending[i].event_id == claim_id {
+                let Some(kind) = pb::Payload::decode(g.pending[i].payload.as_slice()).ok().and_then(|p| p.kind) else {
+                    i += 1;
+                    continue;
+                };
+                let claim = g.pending[i].clone();
+                let src = Source {
+                    id: claim.event_id.clone(),
+                    origin: &claim.origin,
+                    channel: &claim.channel,
+                    hlc: claim.hlc,
+                    seq: claim.seq,
+                    refs: claim.refs.clone(),
+                };
+                let verdict = judge(g, &kind, &src);
+                if verdict == Verdict::Pending {
+                    i += 1;
+                    continue;
                 }
+                g.pending.remove(i);
+                forget_waiting(g, &claim);
+                match verdict {
+                    Verdict::Disputed(rule) => group_dispute(g, &kind, &src, rule, disputes),
+                    _ => fold_group(g, id, &kind, &src),
+                }
+                work.push(Known::Event(claim.event_id.clone()));
             }
         }
+    }
+}
+
+/// Removes the index entries of a decided claim, unless another pending
+/// claim under its id (an origin reusing an id) still cites the same.
+fn forget_waiting(g: &mut pb::Group, claim: &pb::PendingClaim) {
+    let from = g.pending.partition_point(|p| p.event_id < claim.event_id);
+    let others: Vec<&pb::PendingClaim> =
+        g.pending[from..].iter().take_while(|p| p.event_id == claim.event_id).collect();
+    let keep: std::collections::BTreeSet<&String> = others.iter().flat_map(|p| &p.refs).collect();
+    let gone: Vec<String> = claim.refs.iter().filter(|r| !keep.contains(r)).cloned().collect();
+    for r in gone {
+        if let Ok(j) = g
+            .waiting
+            .binary_search_by(|x| (x.ref_id.as_str(), x.event_id.as_str()).cmp(&(r.as_str(), claim.event_id.as_str())))
+        {
+            g.waiting.remove(j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pb;
+    use crate::pb::payload::Kind;
+    use crate::views::{apply, dump, RecordMap};
+
+    fn event(id: &str, origin: &str, hlc: u64, refs: &[&str], kind: Kind) -> pb::Event {
+        pb::Event {
+            id: id.into(),
+            origin: origin.into(),
+            channel: "all".into(),
+            seq: hlc,
+            hlc,
+            refs: refs.iter().map(|r| r.to_string()).collect(),
+            payload: Some(pb::Payload { kind: Some(kind) }),
+            ..Default::default()
+        }
+    }
+
+    fn id(origin: &str, n: u64) -> String {
+        crate::validate::format_event_id(&crate::ids::event_id(origin.parse().unwrap(), n << 16, n))
+    }
+
+    /// Two claims an origin signed under one id are judged each on its
+    /// own, whether the group's formation came before them or after: a
+    /// pending list keyed by id alone kept only one of them.
+    #[test]
+    fn two_claims_under_one_id_are_both_judged_in_any_order() {
+        let formed = event(
+            &id("620000", 1),
+            "620000",
+            1,
+            &[],
+            Kind::GroupFormed(pb::GroupFormed {
+                group_id: "620000-g".into(),
+                title: "调研组".into(),
+                lead: "620000".into(),
+                members: vec!["620700".into()],
+                rules: 1,
+                ..Default::default()
+            }),
+        );
+        let report = |title: &str| {
+            Kind::SubReportSubmitted(pb::SubReportSubmitted {
+                group_id: "620000-g".into(),
+                task_id: "t".into(),
+                title: title.into(),
+                ..Default::default()
+            })
+        };
+        let reused = id("620700", 2);
+        let first = event(&reused, "620700", 2, &[], report("一"));
+        let second = event(&reused, "620700", 3, &[], report("二"));
+        let fold = |events: &[&pb::Event]| {
+            let mut records = RecordMap::new();
+            for e in events {
+                apply(e, &mut records);
+            }
+            records
+        };
+        let before = fold(&[&formed, &first, &second]);
+        let after = fold(&[&first, &second, &formed]);
+        assert_eq!(dump(&after), dump(&before));
+        let g: pb::Group = crate::views::load(&mut before.clone(), "620000-g").unwrap();
+        assert_eq!(g.disputed.len(), 2, "{g:?}");
+        assert!(g.pending.is_empty() && g.waiting.is_empty(), "{g:?}");
     }
 }

@@ -249,13 +249,17 @@ fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
     if id_breach(event).is_some() {
         return None;
     }
+    // No node appends more refs than `LIST_ITEMS_MAX`; of a signed event
+    // with more, the folds read that many, the same ones everywhere.
+    let mut refs = norm_set(&event.refs);
+    refs.truncate(crate::limits::LIST_ITEMS_MAX);
     let src = Source {
         id: norm(&event.id),
         origin: &event.origin,
         channel: &event.channel,
         hlc: event.hlc,
         seq: event.seq,
-        refs: norm_set(&event.refs),
+        refs,
     };
     Some((kind, src, authority_breach(&event.origin, kind)))
 }

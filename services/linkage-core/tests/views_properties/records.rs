@@ -37,7 +37,7 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
 
 /// The records without their disputed lists and without the pending
 /// claims in `lies`, and without records nothing but those made.
-pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeMap<String, &str>) -> RecordMap {
+pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(String, u64, Vec<u8>)>) -> RecordMap {
     fn strip<M: Message + Default>(bytes: &[u8], clear: impl Fn(&mut M), bare: impl Fn(&M) -> M) -> Option<Vec<u8>> {
         let mut m = M::decode(bytes).expect("a record");
         clear(&mut m);
@@ -57,7 +57,19 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeMap<S
                     b,
                     |g: &mut pb::Group| {
                         g.disputed.clear();
-                        g.pending.retain(|p| !lies.contains_key(&p.event_id));
+                        g.disputed_ids.clear();
+                        g.pending.retain(|p| !lies.contains(&(p.event_id.clone(), p.hlc, p.payload.clone())));
+                        // The index of what is left pending, as it would be.
+                        let mut waiting: Vec<pb::Waiting> = g
+                            .pending
+                            .iter()
+                            .flat_map(|p| {
+                                p.refs.iter().map(|r| pb::Waiting { ref_id: r.clone(), event_id: p.event_id.clone() })
+                            })
+                            .collect();
+                        waiting.sort_by(|a, b| (&a.ref_id, &a.event_id).cmp(&(&b.ref_id, &b.event_id)));
+                        waiting.dedup();
+                        g.waiting = waiting;
                     },
                     |g| pb::Group { group_id: g.group_id.clone(), ..Default::default() },
                 ),

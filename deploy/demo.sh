@@ -51,17 +51,20 @@ export LINKCTL_CA="$work/pki/ca.crt"
 export LINKCTL_CERT="$work/pki/clients/local-operator.crt"
 export LINKCTL_KEY="$work/pki/clients/local-operator.key"
 
-say "沟通 1 — the province asks every city and county for next year's topics (down)"
+say "沟通 1 — the province asks every city and county for next year's topics by a deadline (a 征集 notice, down)"
+# The deadline falls while the story runs, so that the end shows who is overdue.
+due=$(date -u -d '+25 seconds' +%Y-%m-%dT%H:%M:%SZ)
 notice=$(id 620000 notice-issued --channel down --title "关于征集2027年度协商调研选题的通知" \
-  --body "请于12月20日前报送2027年度协商调研选题。" --requires-acknowledgement)
+  --body "请于截止时间前报送2027年度协商调研选题。" --requires-acknowledgement --expects topics --due "$due")
 arrive "$notice" 620700 620600 620722
 id 620700 notice-acknowledged --channel up --notice-id "$notice" >/dev/null
 id 620722 notice-acknowledged --channel up --notice-id "$notice" >/dev/null
 
-say "沟通 2 — 张掖市, 武威市 and the province propose overlapping topics (all)"
-t_zy=$(id 620700 topic-proposed --channel all --year 2027 --category research \
+say "沟通 2 — 张掖市 and 武威市 return topics to the notice (--ref); the province proposes its own; they overlap"
+arrive "$notice" 620600
+t_zy=$(id 620700 topic-proposed --channel all --ref "$notice" --year 2027 --category research \
   --title "河西走廊节水农业发展调研" --summary "张掖市灌区节水改造与高效农业")
-t_ww=$(id 620600 topic-proposed --channel all --year 2027 --category research \
+t_ww=$(id 620600 topic-proposed --channel all --ref "$notice" --year 2027 --category research \
   --title "关于河西走廊节水农业发展的调研" --summary "石羊河流域节水与生态")
 t_p=$(id 620000 topic-proposed --channel all --year 2027 --category research \
   --title "推进河西走廊节水农业发展调研" --summary "全省联动调研" --lead-committee "农业和农村委员会")
@@ -154,6 +157,13 @@ for code in 620000 620700 620722; do
   say "What $code sees — 互通 results"
   view "$code" results list
 done
+
+say "The 征集 notice after its deadline: two returns, the rest overdue; the province reminds 古浪县 (催办)"
+left=$(( $(date -u -d "$due" +%s) - $(date -u +%s) ))
+[ "$left" -gt 0 ] && sleep "$left"
+id 620000 notice-reminded --channel down --notice-id "$notice" --to 620622 --note "请尽快报送选题" >/dev/null
+view 620000 exchange notices --overdue-only
+view 620000 exchange notice "$notice"
 
 say "The province's detail: the item's trail and score, the result's reuse, statistics"
 view 620000 exchange item "$info"

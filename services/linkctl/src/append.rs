@@ -329,7 +329,7 @@ enum KindArgs {
         /// Recipients must acknowledge it (签收)
         #[arg(long)]
         requires_acknowledgement: bool,
-        /// What recipients send back (a 征集 notice); replies cite the notice with --refs
+        /// What recipients send back (a 征集 notice); replies cite the notice with --ref
         #[arg(long, value_enum)]
         expects: Option<Returns>,
         /// When returns are due, RFC 3339; required with --expects
@@ -350,7 +350,7 @@ enum KindArgs {
         /// Node codes to remind; none: every recipient without a return
         #[arg(long = "to", value_delimiter = ',')]
         to: Vec<String>,
-        /// A note, at most 500 characters
+        /// A note, at most 2000 characters
         #[arg(long, default_value = "")]
         note: String,
     },

@@ -15,11 +15,27 @@
 
 use super::folds::{fold_group, fold_record, insert_stamped, Source, Stamp};
 use super::record::Record;
-use super::Dispute;
 use crate::pb;
 use crate::pb::payload::Kind;
 use crate::rules::{Breach, Verdict};
 use prost::Message;
+
+/// A claim the fold found to break a rule: kept in the log, listed on its
+/// record, and an alarm against its origin. Folding one event can decide
+/// claims that waited for it, so these need not be the folded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispute {
+    /// The disputed event's id (normalised).
+    pub event_id: String,
+    /// Its origin.
+    pub origin: String,
+    /// Its stream.
+    pub channel: String,
+    /// Its place in that stream.
+    pub seq: u64,
+    /// The rule it broke.
+    pub rule: Breach,
+}
 
 /// Folds one claim into one record it touches: its content when it is
 /// authorised, a disputed entry when it broke `by_event` or a rule judged
@@ -76,7 +92,7 @@ fn add_disputed(list: &mut Vec<pb::Disputed>, kind: &Kind, src: &Source<'_>, rul
         origin: src.origin.to_string(),
         hlc: src.hlc,
         rule: rule.name().to_string(),
-        kind: super::kind_name(kind).to_string(),
+        kind: super::kinds::kind_name(kind).to_string(),
     };
     insert_stamped(list, entry, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
     if !out.iter().any(|d| d.event_id == src.id && d.seq == src.seq && d.origin == src.origin) {
@@ -285,74 +301,5 @@ fn forget_waiting(g: &mut pb::Group, claim: &pb::PendingClaim) {
         {
             g.waiting.remove(j);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::pb;
-    use crate::pb::payload::Kind;
-    use crate::views::{apply, dump, RecordMap};
-
-    fn event(id: &str, origin: &str, hlc: u64, refs: &[&str], kind: Kind) -> pb::Event {
-        pb::Event {
-            id: id.into(),
-            origin: origin.into(),
-            channel: "all".into(),
-            seq: hlc,
-            hlc,
-            refs: refs.iter().map(|r| r.to_string()).collect(),
-            payload: Some(pb::Payload { kind: Some(kind) }),
-            ..Default::default()
-        }
-    }
-
-    fn id(origin: &str, n: u64) -> String {
-        crate::validate::format_event_id(&crate::ids::event_id(origin.parse().unwrap(), n << 16, n))
-    }
-
-    /// Two claims an origin signed under one id are judged each on its
-    /// own, whether the group's formation came before them or after: a
-    /// pending list keyed by id alone kept only one of them.
-    #[test]
-    fn two_claims_under_one_id_are_both_judged_in_any_order() {
-        let formed = event(
-            &id("620000", 1),
-            "620000",
-            1,
-            &[],
-            Kind::GroupFormed(pb::GroupFormed {
-                group_id: "620000-g".into(),
-                title: "调研组".into(),
-                lead: "620000".into(),
-                members: vec!["620700".into()],
-                rules: 1,
-                ..Default::default()
-            }),
-        );
-        let report = |title: &str| {
-            Kind::SubReportSubmitted(pb::SubReportSubmitted {
-                group_id: "620000-g".into(),
-                task_id: "t".into(),
-                title: title.into(),
-                ..Default::default()
-            })
-        };
-        let reused = id("620700", 2);
-        let first = event(&reused, "620700", 2, &[], report("一"));
-        let second = event(&reused, "620700", 3, &[], report("二"));
-        let fold = |events: &[&pb::Event]| {
-            let mut records = RecordMap::new();
-            for e in events {
-                apply(e, &mut records);
-            }
-            records
-        };
-        let before = fold(&[&formed, &first, &second]);
-        let after = fold(&[&first, &second, &formed]);
-        assert_eq!(dump(&after), dump(&before));
-        let g: pb::Group = crate::views::load(&mut before.clone(), "620000-g").unwrap();
-        assert_eq!(g.disputed.len(), 2, "{g:?}");
-        assert!(g.pending.is_empty() && g.waiting.is_empty(), "{g:?}");
     }
 }

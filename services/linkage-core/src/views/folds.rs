@@ -429,9 +429,12 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
             n.known = true;
         }
         Kind::NoticeReminded(m) => {
+            // No node names more than `LIST_ITEMS_MAX`; of a signed event
+            // with more, the same ones everywhere.
             let mut to = m.to.clone();
             to.sort();
             to.dedup();
+            to.truncate(crate::limits::LIST_ITEMS_MAX);
             let reminder = pb::Reminder {
                 event_id: src.id.clone(),
                 origin: src.origin.to_string(),
@@ -462,15 +465,23 @@ fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
 }
 
 /// Folds a reply — an event whose refs name notice `id` — into the notice.
+/// Of one committee's replies the notice keeps the `LIST_ITEMS_MAX`
+/// earliest by stamp: as many returns as anyone sends, and no more than
+/// that from one that floods it.
 pub(super) fn fold_reply(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {
     n.id = id.to_string();
     let reply = pb::Reply {
         event_id: src.id.clone(),
         origin: src.origin.to_string(),
         hlc: src.hlc,
-        kind: super::kind_name(kind).to_string(),
+        kind: super::kinds::kind_name(kind).to_string(),
     };
     insert_stamped(&mut n.replies, reply, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
+    let from_origin = n.replies.iter().filter(|r| r.origin == src.origin).count();
+    if from_origin > crate::limits::LIST_ITEMS_MAX {
+        let latest = n.replies.iter().rposition(|r| r.origin == src.origin).expect("counted");
+        n.replies.remove(latest);
+    }
 }
 
 fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {

@@ -28,12 +28,15 @@ mod append;
 mod claims;
 pub mod fill;
 mod folds;
+mod kinds;
 mod lifecycle;
 pub mod query;
 mod record;
 
 pub use crate::rules::{authority_breach, breach_of, Breach, Verdict};
 pub use append::check_append;
+pub use claims::Dispute;
+pub use kinds::kind_name;
 pub use lifecycle::check_lifecycle;
 pub use record::{dump, load, norm, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
 
@@ -47,7 +50,7 @@ use record::norm_set;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 6;
+pub const FOLDS_VERSION: u32 = 7;
 
 /// The rule `event` breaks by itself, if any (`crate::rules`, judged by
 /// the event alone). Views hold only events that break none: a record is
@@ -64,23 +67,6 @@ fn id_breach(event: &pb::Event) -> Option<Breach> {
         Some(id) => breach_of(&event.origin, &id),
         None => Some(Breach::IdNotOrigin),
     }
-}
-
-/// A claim the fold found to break a rule: kept in the log, listed on its
-/// record, and an alarm against its origin. Folding one event can decide
-/// claims that waited for it, so these need not be the folded event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dispute {
-    /// The disputed event's id (normalised).
-    pub event_id: String,
-    /// Its origin.
-    pub origin: String,
-    /// Its stream.
-    pub channel: String,
-    /// Its place in that stream.
-    pub seq: u64,
-    /// The rule it broke.
-    pub rule: Breach,
 }
 
 /// What folding one event did.
@@ -105,41 +91,6 @@ pub enum Flow {
     Exchange,
     /// 互通.
     Results,
-}
-
-/// The payload's field name in `linkage.v1.Payload`, e.g. `topic_commented`.
-pub fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::TopicProposed(_) => "topic_proposed",
-        Kind::TopicCommented(_) => "topic_commented",
-        Kind::TopicLinked(_) => "topic_linked",
-        Kind::TopicResponded(_) => "topic_responded",
-        Kind::PlanPublished(_) => "plan_published",
-        Kind::TopicClosed(_) => "topic_closed",
-        Kind::GroupFormed(_) => "group_formed",
-        Kind::GroupJoined(_) => "group_joined",
-        Kind::GroupLeft(_) => "group_left",
-        Kind::TaskAssigned(_) => "task_assigned",
-        Kind::MilestoneReached(_) => "milestone_reached",
-        Kind::ProgressReported(_) => "progress_reported",
-        Kind::SubReportSubmitted(_) => "sub_report_submitted",
-        Kind::ConsolidatedReportSubmitted(_) => "consolidated_report_submitted",
-        Kind::VisitScheduled(_) => "visit_scheduled",
-        Kind::TaskDueChanged(_) => "task_due_changed",
-        Kind::InfoReported(_) => "info_reported",
-        Kind::InfoPublished(_) => "info_published",
-        Kind::InfoForwarded(_) => "info_forwarded",
-        Kind::InfoAdopted(_) => "info_adopted",
-        Kind::InfoInstructed(_) => "info_instructed",
-        Kind::InfoFeedback(_) => "info_feedback",
-        Kind::NoticeIssued(_) => "notice_issued",
-        Kind::NoticeAcknowledged(_) => "notice_acknowledged",
-        Kind::NoticeReminded(_) => "notice_reminded",
-        Kind::ResearchCompleted(_) => "research_completed",
-        Kind::ResultShared(_) => "result_shared",
-        Kind::ResultAdopted(_) => "result_adopted",
-        Kind::ResultFeedback(_) => "result_feedback",
-    }
 }
 
 /// The records an event changes: its flow, the record kind and the entity
@@ -228,11 +179,19 @@ pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<A
 /// no notice makes a record that no notice's event ever completes, which
 /// lists do not show.
 fn answered<'a>(kind: &Kind, src: &'a Source<'_>, by_event: Option<Breach>) -> &'a [String] {
-    let replies = matches!(kind, Kind::TopicProposed(_) | Kind::InfoReported(_) | Kind::ResearchCompleted(_));
-    if replies && by_event.is_none() {
+    if kinds::replies(kind) && by_event.is_none() {
         &src.refs
     } else {
         &[]
+    }
+}
+
+/// The notices `event` changes as a reply ([`apply`]), besides the records
+/// [`touches`] names: what a watcher of 畅通 is told.
+pub fn replied_notices(event: &pb::Event) -> Vec<String> {
+    match prepare(event) {
+        Some((kind, src, by_event)) => answered(kind, &src, by_event).to_vec(),
+        None => Vec::new(),
     }
 }
 

@@ -24,7 +24,7 @@ use linkage_core::views::{self, Flow, RecordKind, ViewRecord};
 use linkage_core::{pb, Level, NodeCode};
 use linkage_store::StoredEvent;
 use prost::Message;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use tonic::Status;
@@ -168,16 +168,24 @@ impl Views {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default();
         let past_due = notice.due.is_some_and(|d| d.seconds <= now);
+        // Each recipient's returns of the expected kind: (count, earliest hlc).
+        let mut returned: BTreeMap<&str, (u32, u64)> = BTreeMap::new();
+        for r in notice.replies.iter().filter(|r| Some(r.kind.as_str()) == expected) {
+            let entry = returned.entry(r.origin.as_str()).or_insert((0, r.hlc));
+            *entry = (entry.0 + 1, entry.1.min(r.hlc));
+        }
         let states = recipients
             .iter()
             .map(|node| {
-                let returns = expected.map_or(0, |kind| {
-                    notice.replies.iter().filter(|r| &r.origin == node && r.kind == kind).count() as u32
-                });
+                let (returns, first) = returned.get(node.as_str()).copied().unwrap_or((0, u64::MAX));
+                // A reminder to all concerns those without a return by then.
                 let reminders = notice
                     .reminders
                     .iter()
-                    .filter(|r| r.origin == notice.origin && (r.to.is_empty() || r.to.contains(node)))
+                    .filter(|r| match r.to.is_empty() {
+                        true => first > r.hlc,
+                        false => r.to.binary_search(node).is_ok(),
+                    })
                     .count() as u32;
                 pb::RecipientState {
                     node: node.clone(),
@@ -202,7 +210,20 @@ impl Views {
             let decoded = pb::Event::decode(event.raw.as_ref()).ok()?;
             let kind = decoded.payload.as_ref()?.kind.as_ref()?;
             let id = views::norm(&decoded.id);
-            let (event_flow, _, entity_ids) = views::touches(kind, &id);
+            let (event_flow, _, mut entity_ids) = views::touches(kind, &id);
+            // A topic or report that answers a notice changes 畅通 too.
+            let replied = views::replied_notices(&decoded);
+            let event_flow = match (event_flow, flow, replied.is_empty()) {
+                (Flow::Exchange, _, false) => {
+                    entity_ids.extend(replied);
+                    Flow::Exchange
+                }
+                (_, Flow::Exchange, false) => {
+                    entity_ids = replied;
+                    Flow::Exchange
+                }
+                (event_flow, _, _) => event_flow,
+            };
             (event_flow == flow).then(|| {
                 Ok(wrap(pb::ViewChange {
                     position: event.position,

@@ -49,13 +49,18 @@ fuzz: deps
 test-long: deps
 	LINKAGE_LONG_TESTS=1 $(MAKE) test
 
-# The flag day of issue 21 with a real node of main before it
-# (tests/upgrade.rs): that version's linkage-node is built from git first.
+# Real nodes of older versions beside this one (tests/upgrade.rs): the
+# flag day of issue 21 with main before it (OLD_COMMIT), and chains beside
+# main before issue 22 (PREVIOUS_COMMIT). Each linkage-node is built from
+# git first.
 OLD_COMMIT ?= 07ed98b
+PREVIOUS_COMMIT ?= 72b5cfa
 test-upgrade: deps
 	scripts/build-old-node $(OLD_COMMIT)
+	scripts/build-old-node $(PREVIOUS_COMMIT)
 	$(CARGO) build --bins
 	LINKAGE_OLD_NODE=$(CURDIR)/target/old-node/$(OLD_COMMIT)/linkage-node \
+	LINKAGE_PREVIOUS_NODE=$(CURDIR)/target/old-node/$(PREVIOUS_COMMIT)/linkage-node \
 	  $(CARGO) nextest run -p linkage-tests --test upgrade --run-ignored only
 
 # The bench binary from `make build`: `cargo run -p linkage-bench` would

@@ -99,8 +99,8 @@ arrive "$gulang_task" 620722 620622
 
 say "古浪县 goes offline (kill -9) and misses what follows; the lead moves its due date (延期)"
 "$bin/linkctl" local kill "$work" 620622
-id 620000 task-due-changed --channel group:$group --group-id $group --task-id gulang \
-  --due 2027-05-15T00:00:00Z --reason "古浪县网络中断，子课题顺延两周" >/dev/null
+moved=$(id 620000 task-due-changed --channel group:$group --group-id $group --task-id gulang \
+  --due 2027-05-15T00:00:00Z --reason "古浪县网络中断，子课题顺延两周")
 
 say "联通 2 — 民乐县 reports progress and submits its sub-report (分报告)"
 id 620722 progress-reported --channel group:$group --group-id $group --task-id minle \
@@ -112,17 +112,22 @@ say "畅通 — 民乐县 submits a 社情民意 item; 张掖市 forwards it (�
 info=$(id 620722 info-reported --channel up --title "关于加强山区农村饮水安全保障的建议" \
   --body "部分山区村组供水管网老化，建议纳入年度改造计划。" --submitter "民乐县政协委员" --sector "农业界")
 arrive "$info" 620700
-fwd=$(id 620700 info-forwarded --channel up --info-id "$info" --to "甘肃省政协")
+fwd=$(id 620700 info-forwarded --channel chain:620722 --info-id "$info" --to "甘肃省政协")
 arrive "$fwd" 620000
 arrive "$info" 620000   # adopting needs the item itself, not only the forward
-adopted=$(id 620000 info-adopted --channel down --info-id "$info" --level province --by "甘肃省政协《社情民意》")
-id 620000 info-instructed --channel down --info-id "$info" --leader "省领导" --text "请省水利厅研究办理" >/dev/null
+# An item's handling goes along its chain — 民乐县, 张掖市, the province — and
+# to no other county (chain:<the item's origin>).
+adopted=$(id 620000 info-adopted --channel chain:620722 --info-id "$info" --level province --by "甘肃省政协《社情民意》")
+instructed=$(id 620000 info-instructed --channel chain:620722 --info-id "$info" --leader "省领导" --text "请省水利厅研究办理")
 say "A step out of order is refused: the item is adopted, it cannot go back to 'published'"
-ctl 620000 append info-published --channel down --info-id "$info" --issue "第12期" || true
+ctl 620000 append info-published --channel chain:620722 --info-id "$info" --issue "第12期" || true
 
 say "古浪县 comes back, catches up, and submits its sub-report"
 "$bin/linkctl" local restart "$work" 620622
-arrive "$adopted" 620622 620722
+arrive "$moved" 620622; arrive "$adopted" 620722
+say "The province's 批示 reached 民乐县 and 张掖市 along the item's chain, and not 古浪县"
+ctl 620722 get "$instructed" >/dev/null && echo "民乐县 holds the 批示 on its item"
+ctl 620622 get "$instructed" >/dev/null 2>&1 || echo "古浪县 does not hold it: not its item"
 id 620622 progress-reported --channel group:$group --group-id $group --task-id gulang --percent 100 >/dev/null
 gulang_report=$(id 620622 sub-report-submitted --channel group:$group --group-id $group --task-id gulang \
   --title "古浪县移民区节水农业分报告")

@@ -414,7 +414,7 @@ async fn a_countys_own_national_adoption_is_refused_and_disputed_everywhere() {
         })
     };
     let request = pb::AppendRequest {
-        channel: "up".into(),
+        channel: "chain:620722".into(),
         payload: Some(pb::Payload { kind: Some(national(&item.id)) }),
         ..Default::default()
     };

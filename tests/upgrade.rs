@@ -1,5 +1,5 @@
-//! The flag day of issue 21 (decision 0051), with a real node of main
-//! before that issue: an office still on the old version keeps appending
+//! Real nodes of older versions beside this one. The flag day of issue 21
+//! (decision 0051), with a real node of main before that issue: an office still on the old version keeps appending
 //! on its own after the province switched the broker, then upgrades in
 //! place — same data directory, same key — and its old events reach its
 //! city and province, its stream going on where it stopped.
@@ -7,7 +7,8 @@
 //! Needs the old binary: `make test-upgrade` builds it from git (07ed98b,
 //! the last commit before issue 21: plaintext gRPC, NATS users with
 //! passwords, subjects without the province token, log LNKLOG02) and sets
-//! `LINKAGE_OLD_NODE`; `make test` skips this test.
+//! `LINKAGE_OLD_NODE`; and a node of main before issue 22 beside chains
+//! (`LINKAGE_PREVIOUS_NODE`, 72b5cfa). `make test` skips these tests.
 
 use linkage_core::pb;
 use linkage_testkit::topology::LocalTopology;
@@ -82,4 +83,92 @@ async fn an_office_upgraded_after_the_flag_day_brings_its_events() {
     topo.restart(COUNTY).await.unwrap();
     let again = topo.holdings(COUNTY).await.unwrap();
     assert_eq!(again.keys().filter(|k| k.0 == COUNTY).count(), want.len());
+}
+
+/// Issue 22, item 4: the handling of a 社情民意 item goes along its chain
+/// (`chain:<origin>`), a channel nodes of the previous version do not
+/// know. With 张掖市 on the previous version (main before issue 22:
+/// `LINKAGE_PREVIOUS_NODE`), the province's adoption on 民乐县's chain
+/// reaches 民乐县; the old city drops what it cannot parse and stalls
+/// nothing — its own stream, the county's items and the province's
+/// notices flow as before — and once upgraded it pulls the adoption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the previous node binary: make test-upgrade"]
+async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
+    use pb::payload::Kind;
+    let old_bin = std::env::var_os("LINKAGE_PREVIOUS_NODE")
+        .expect("LINKAGE_PREVIOUS_NODE: the linkage-node of main before issue 22");
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    const CITY: &str = "620700";
+    topo.kill9(CITY);
+    topo.restart_as(CITY, std::path::Path::new(&old_bin)).await.unwrap();
+    topo.wait_restored(CITY).await.unwrap();
+
+    let append = |channel: &str, kind: Kind| pb::AppendRequest {
+        channel: channel.into(),
+        payload: Some(pb::Payload { kind: Some(kind) }),
+        ..Default::default()
+    };
+    let mut county = topo.event_log(COUNTY).await.unwrap();
+    let item = county
+        .append(linkage_testkit::info_reported("up", "山区饮水安全".into(), "民乐县"))
+        .await
+        .unwrap()
+        .into_inner()
+        .event
+        .unwrap()
+        .event
+        .unwrap();
+    assert!(held(&topo, "620000", item.id.clone()).await, "the province gets the item");
+    let adopted = Kind::InfoAdopted(pb::InfoAdopted {
+        info_id: item.id.clone(),
+        level: pb::AdoptionLevel::Province as i32,
+        by: "甘肃省委办公厅".into(),
+    });
+    let mut province = topo.event_log("620000").await.unwrap();
+    let adoption = province.append(append(&format!("chain:{COUNTY}"), adopted)).await.unwrap();
+    let adoption = adoption.into_inner().event.unwrap().event.unwrap();
+    assert!(held(&topo, COUNTY, adoption.id.clone()).await, "the county gets the adoption along its chain");
+
+    // Nothing stalls at the old city: the province's next notice, the
+    // county's next item and the city's own event all flow.
+    let notice = province.append(append(
+        "down",
+        Kind::NoticeIssued(pb::NoticeIssued {
+            title: "关于报送年度选题的通知".into(), ..Default::default()
+        }),
+    ));
+    let notice = notice.await.unwrap().into_inner().event.unwrap().event.unwrap();
+    let next = county.append(linkage_testkit::info_reported("up", "第二条".into(), "民乐县")).await.unwrap();
+    let next = next.into_inner().event.unwrap().event.unwrap();
+    let mut city = topo.event_log(CITY).await.unwrap();
+    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
+    let own = own.into_inner().event.unwrap().event.unwrap();
+    assert!(held(&topo, CITY, notice.id.clone()).await, "the old city gets the province's notice");
+    assert!(held(&topo, COUNTY, notice.id).await, "the county gets the province's notice");
+    assert!(held(&topo, CITY, next.id.clone()).await, "the old city gets the county's next item");
+    assert!(held(&topo, "620000", next.id).await, "the province gets the county's next item");
+    assert!(held(&topo, "620000", own.id).await, "the province gets the old city's own item");
+    let old_holds = topo.holdings(CITY).await.unwrap();
+    assert!(!old_holds.values().any(|e| e.id == adoption.id), "the old city cannot hold a chain's event");
+
+    // Upgraded, the city pulls the chain's events it is entitled to.
+    topo.kill9(CITY);
+    topo.restart(CITY).await.unwrap();
+    assert!(held(&topo, CITY, adoption.id).await, "the upgraded city pulls the adoption");
+}
+
+/// Whether `code` holds event `id` within 30 s.
+async fn held(topo: &LocalTopology, code: &str, id: String) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let holdings = topo.holdings(code).await.unwrap_or_default();
+        if holdings.values().any(|e| e.id == id) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

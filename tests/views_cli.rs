@@ -130,8 +130,8 @@ fn appended_events_come_back_through_the_views() {
         &node,
         &["info-reported", "--channel", "all", "--title", "关于加强农村饮水安全保障的建议", "--body", "管网老化。"],
     );
-    append(&node, &["info-forwarded", "--channel", "all", "--info-id", &info, "--to", "全国政协"]);
-    append(&node, &["info-adopted", "--channel", "all", "--info-id", &info, "--level", "national"]);
+    append(&node, &["info-forwarded", "--channel", "chain:620000", "--info-id", &info, "--to", "全国政协"]);
+    append(&node, &["info-adopted", "--channel", "chain:620000", "--info-id", &info, "--level", "national"]);
     let notice = append(
         &node,
         &["notice-issued", "--channel", "down", "--title", "关于征集2027年度选题的通知", "--requires-acknowledgement"],

@@ -143,6 +143,16 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let holdings = topo.converge(&codes, Duration::from_secs(60)).await;
     let topology = Topology::from_toml(&std::fs::read_to_string(topo.topology_file()).unwrap()).unwrap();
 
+    // 0. The 批示 on 民乐县's item went along its chain: held by 民乐县,
+    // 张掖市 and the province, and by no other node.
+    let instructed = |e: &pb::Event| {
+        matches!(e.payload.as_ref().and_then(|p| p.kind.as_ref()), Some(pb::payload::Kind::InfoInstructed(_)))
+    };
+    let holders: Vec<&str> =
+        codes.iter().filter(|c| holdings[*c].values().any(instructed)).map(String::as_str).collect();
+    assert_eq!(holders, ["620000", "620700", "620722"], "who holds the 批示");
+    assert!(stdout.contains("古浪县 does not hold it"), "{stdout}");
+
     // 1. Each node serves exactly the fold of what it holds.
     let mut all_served = BTreeMap::new();
     let mut all_touched = BTreeMap::new();
@@ -226,8 +236,8 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let mut county = ExchangeServiceClient::new(topo.channel("620722").await.unwrap());
     let own = county.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap().into_inner().items;
     assert_eq!(own[0].status, pb::InfoStatus::Instructed as i32, "民乐县 sees its item adopted and instructed");
-    // Forwarding went up from 张掖市 to the province: the county does not see it.
-    assert!(own[0].trail.iter().all(|e| e.step != pb::InfoStatus::Forwarded as i32));
+    // The handling went along the item's chain: the county sees 张掖市's forward too.
+    assert!(own[0].trail.iter().any(|e| e.step == pb::InfoStatus::Forwarded as i32 && e.origin == "620700"));
 
     // Every node sees 兰州市 reusing the province's result.
     for code in &codes {
@@ -283,7 +293,7 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let mut log = topo.event_log("620000").await.unwrap();
     let feedback = log
         .append(pb::AppendRequest {
-            channel: "down".into(),
+            channel: format!("chain:{}", item.origin),
             payload: Some(pb::Payload {
                 kind: Some(pb::payload::Kind::InfoFeedback(pb::InfoFeedback {
                     info_id: item.id.clone(),

@@ -1,5 +1,5 @@
 //! Channel names: an event's audience as it is written (`up`, `down`,
-//! `all`, `group:<id>`, `to:<code>`), parsed and printed. Who may send on
+//! `all`, `group:<id>`, `to:<code>`, `chain:<code>`), parsed and printed. Who may send on
 //! a channel and who may read it is [`crate::channel`]'s, which needs the
 //! topology; the names alone sit below it, so that the topology can name
 //! streams (a retired key's seqs, an ejection's).
@@ -54,6 +54,10 @@ pub enum Channel {
     Group(GroupId),
     /// One node: a reply, an assignment, a forward.
     To(NodeCode),
+    /// A node and the levels above it: the handling of that node's
+    /// 社情民意 item (forwarded, adopted, instructed, feedback), which
+    /// concerns its chain and not its siblings.
+    Chain(NodeCode),
 }
 
 impl FromStr for Channel {
@@ -68,8 +72,10 @@ impl FromStr for Channel {
                     Ok(Channel::Group(id.parse()?))
                 } else if let Some(code) = s.strip_prefix("to:") {
                     Ok(Channel::To(code.parse().map_err(|e| format!("to:<code>: {e}"))?))
+                } else if let Some(code) = s.strip_prefix("chain:") {
+                    Ok(Channel::Chain(code.parse().map_err(|e| format!("chain:<code>: {e}"))?))
                 } else {
-                    Err("must be up, down, all, group:<id> or to:<code>".into())
+                    Err("must be up, down, all, group:<id>, to:<code> or chain:<code>".into())
                 }
             }
         }
@@ -84,6 +90,7 @@ impl fmt::Display for Channel {
             Channel::All => f.write_str("all"),
             Channel::Group(id) => write!(f, "group:{}", id.as_str()),
             Channel::To(code) => write!(f, "to:{code}"),
+            Channel::Chain(code) => write!(f, "chain:{code}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! | `all` | every node |
 //! | `group:<id>` | current members of a joint group |
 //! | `to:<code>` | one node |
+//! | `chain:<code>` | that node and its ancestors (sent by one of them) |
 
 pub use crate::audience::{Channel, GroupId};
 use crate::code::NodeCode;
@@ -34,6 +35,13 @@ pub fn check_send(topology: &Topology, origin: NodeCode, channel: &Channel) -> R
         Channel::To(target) if *target == origin => {
             Err(AppendError::Invalid(FieldViolation::new("channel", "to:<code> must name another node")))
         }
+        Channel::Chain(target) if !topology.contains(*target) => Err(AppendError::Invalid(FieldViolation::new(
+            "channel",
+            format!("chain:{target} names no node of the topology"),
+        ))),
+        Channel::Chain(target) if *target != origin && !topology.is_ancestor(origin, *target) => {
+            refuse(format!("chain:{target} is {target} and the levels above it; {origin} is not one of them"))
+        }
         _ => Ok(()),
     }
 }
@@ -58,6 +66,7 @@ pub fn entitled(
         Channel::All => topology.contains(reader),
         Channel::Group(id) => is_member(id),
         Channel::To(target) => *target == reader,
+        Channel::Chain(target) => *target == reader || topology.is_ancestor(reader, *target),
     }
 }
 
@@ -67,11 +76,29 @@ mod tests {
 
     #[test]
     fn round_trips_text() {
-        for s in ["up", "down", "all", "group:zhangye-2026", "to:620722"] {
+        for s in ["up", "down", "all", "group:zhangye-2026", "to:620722", "chain:620722"] {
             assert_eq!(s.parse::<Channel>().unwrap().to_string(), s);
         }
-        for bad in ["", "UP", "group:", "group:Big", "to:62", "to:", "side", "group:a.b"] {
+        for bad in ["", "UP", "group:", "group:Big", "to:62", "to:", "side", "group:a.b", "chain:", "chain:6207"] {
             assert!(bad.parse::<Channel>().is_err(), "{bad:?}");
         }
+    }
+
+    /// A chain is a node and the levels above it: they send on it and
+    /// read it, and nobody else (not a sibling, not a node below).
+    #[test]
+    fn a_chain_is_a_node_and_its_ancestors() {
+        let topology = Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
+        let code = |c: &str| c.parse::<NodeCode>().unwrap();
+        let chain: Channel = "chain:620722".parse().unwrap();
+        for (node, inside) in
+            [("620722", true), ("620700", true), ("620000", true), ("620622", false), ("620600", false)]
+        {
+            assert_eq!(check_send(&topology, code(node), &chain).is_ok(), inside, "{node} sends");
+            assert_eq!(entitled(&topology, code(node), code("620000"), &chain, |_| false), inside, "{node} reads");
+        }
+        let city_chain: Channel = "chain:620700".parse().unwrap();
+        assert!(check_send(&topology, code("620722"), &city_chain).is_err(), "a county is below its city's chain");
+        assert!(!entitled(&topology, code("620722"), code("620000"), &city_chain, |_| false));
     }
 }

@@ -57,8 +57,9 @@ impl Subjects {
     }
 
     /// The subject(s) a push of (origin, channel) goes to. `members` are
-    /// the current members of the group for a group channel (ignored
-    /// otherwise).
+    /// the current members of the group for a group channel, the node and
+    /// its ancestors for a chain (ignored otherwise). A node of a version
+    /// before chains finds no stream in a chain's subject and drops it.
     pub fn push(&self, origin: NodeCode, channel: &Channel, members: &[NodeCode]) -> Vec<String> {
         let p = &self.prefix;
         match channel {
@@ -69,6 +70,9 @@ impl Subjects {
                 .filter(|m| **m != origin)
                 .map(|m| format!("{p}.dm.{m}.{origin}.group.{}", id.as_str()))
                 .collect(),
+            Channel::Chain(code) => {
+                members.iter().filter(|m| **m != origin).map(|m| format!("{p}.dm.{m}.{origin}.chain.{code}")).collect()
+            }
         }
     }
 
@@ -82,6 +86,9 @@ impl Subjects {
             }
             ["dm", _recipient, origin, "group", id] => {
                 Some((origin.parse().ok()?, Channel::Group(id.parse::<GroupId>().ok()?)))
+            }
+            ["dm", _recipient, origin, "chain", code] => {
+                Some((origin.parse().ok()?, Channel::Chain(code.parse().ok()?)))
             }
             _ => None,
         }
@@ -202,8 +209,14 @@ mod tests {
         let gansu = Subjects::for_province("620000".parse().unwrap());
         let shaanxi = Subjects::for_province("610000".parse().unwrap());
         let origin: NodeCode = "620722".parse().unwrap();
-        for (channel, members) in [("up", vec![]), ("all", vec![]), ("to:620700", vec![]), ("group:g-1", vec![origin])]
-        {
+        let cases = [
+            ("up", vec![]),
+            ("all", vec![]),
+            ("to:620700", vec![]),
+            ("group:g-1", vec![origin]),
+            ("chain:620722", vec![origin]),
+        ];
+        for (channel, members) in cases {
             let channel: Channel = channel.parse().unwrap();
             let members = if members.is_empty() {
                 vec!["620000".parse().unwrap()]
@@ -217,6 +230,8 @@ mod tests {
             }
         }
         assert_eq!(gansu.parse_push("lk.620000.dm.620000.620722.to.620700"), None, "recipient must be the target");
+        let chain = gansu.push(origin, &"chain:620722".parse().unwrap(), &[origin, "620700".parse().unwrap()]);
+        assert_eq!(chain, ["lk.620000.dm.620700.620722.chain.620722"], "once per node of the chain but the origin");
         assert_eq!(gansu.parse_push("lk.ev.620722.up"), None, "the scheme before the province token");
         assert_eq!(gansu.parse_push("lk.6200001.ev.620722.up"), None);
         assert_eq!(gansu.parse_pull(&gansu.pull("620700".parse().unwrap(), origin)), Some(origin));

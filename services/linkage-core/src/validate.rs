@@ -60,6 +60,7 @@ pub fn validate_append(
         .ok_or_else(|| invalid("payload", "must hold one domain event"))?;
     validate_kind(topology, kind)?;
     check_membership_channel(&channel, kind)?;
+    check_item_chain(topology, &channel, kind)?;
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
         check_event_id(&format!("refs[{i}]"), r)?;
@@ -219,6 +220,34 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
         return Err(invalid(
             "channel",
             "a group's forming, joining and leaving go on `all`, where a new member hears them",
+        ));
+    }
+    Ok(())
+}
+
+/// The handling of a 社情民意 item (published, forwarded, adopted,
+/// instructed, feedback) goes along the item's chain — its origin and the
+/// levels above it — and to nobody else: not to the origin's siblings, nor
+/// to every committee below the one that handles it.
+fn check_item_chain(topology: &Topology, channel: &Channel, kind: &Kind) -> Result<(), AppendError> {
+    let info_id = match kind {
+        Kind::InfoPublished(m) => &m.info_id,
+        Kind::InfoForwarded(m) => &m.info_id,
+        Kind::InfoAdopted(m) => &m.info_id,
+        Kind::InfoInstructed(m) => &m.info_id,
+        Kind::InfoFeedback(m) => &m.info_id,
+        _ => return Ok(()),
+    };
+    // An id that names no committee of the topology is no item's (ids
+    // name their origin): the lifecycle check refuses it as not held.
+    let named = parse_event_id(info_id).and_then(|id| crate::ids::embedded_origin(&id));
+    let Some((origin, _)) = named.filter(|(origin, _)| topology.contains(*origin)) else {
+        return Ok(());
+    };
+    if *channel != Channel::Chain(origin) {
+        return Err(invalid(
+            "channel",
+            format!("the handling of a 社情民意 item goes along its chain: chain:{origin} (the item's origin and the levels above it)"),
         ));
     }
     Ok(())

@@ -823,6 +823,7 @@ impl Replicator {
         let me = self.inner.me;
         let members = match channel {
             Channel::Group(g) => self.inner.groups.read().expect("groups lock").members(g),
+            Channel::Chain(code) => std::iter::once(*code).chain(self.inner.topology.ancestors(*code)).collect(),
             _ => Vec::new(),
         };
         let count = events.len() as u64;

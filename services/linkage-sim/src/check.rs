@@ -116,5 +116,6 @@ fn kind(channel: &Channel) -> &'static str {
         Channel::All => "all",
         Channel::Group(_) => "group",
         Channel::To(_) => "to",
+        Channel::Chain(_) => "chain",
     }
 }

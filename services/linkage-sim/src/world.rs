@@ -417,6 +417,10 @@ fn own_events(n: &mut Node, ctx: &mut Ctx, group_formed: bool) {
     }
     let to = *ctx.rng.pick(&ctx.topology.nodes().map(|x| x.code).filter(|c| *c != me).collect::<Vec<_>>());
     channels.push(Channel::To(to));
+    // Along the chain of this node or of one below it (an item's handling).
+    let mut chain: Vec<NodeCode> = ctx.topology.descendants(me);
+    chain.push(me);
+    channels.push(Channel::Chain(*ctx.rng.pick(&chain)));
     let group: linkage_core::channel::GroupId = GROUP.parse().expect("a group id");
     let member = group_formed && n.store.groups.is_member(&group, me);
     let channel = if member && ctx.rng.chance(0.3) { Channel::Group(group) } else { ctx.rng.pick(&channels).clone() };

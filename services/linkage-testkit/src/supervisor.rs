@@ -96,13 +96,24 @@ impl Supervisor {
     /// output appended to its `node.log`, and records the new pid. It
     /// serves once [`Supervisor::wait_bound`] returns.
     pub fn start(&mut self, code: &str) -> anyhow::Result<()> {
+        self.start_with(code, None)
+    }
+
+    /// Like [`Supervisor::start`], with `program` in place of the recorded
+    /// binary when given (a node of another version on the same data dir,
+    /// for mixed-version tests); the manifest keeps the recorded argv.
+    pub fn start_with(&mut self, code: &str, program: Option<&Path>) -> anyhow::Result<()> {
         let node = self.manifest.node(code)?;
         anyhow::ensure!(!alive(node.pid), "{code} still runs as pid {}", node.pid);
         let dir = node.data_dir(code)?;
         std::fs::create_dir_all(&dir)?;
         let _ = std::fs::remove_file(dir.join("grpc.addr"));
         let _ = std::fs::remove_file(dir.join("metrics.addr"));
-        let child = spawn_detached(&node.argv, &dir.join("node.log"))?;
+        let mut argv = node.argv.clone();
+        if let (Some(program), Some(first)) = (program, argv.first_mut()) {
+            *first = program.to_string_lossy().into_owned();
+        }
+        let child = spawn_detached(&argv, &dir.join("node.log"))?;
         let node = self.manifest.node_mut(code)?;
         node.pid = child.id();
         node.grpc = None;

@@ -207,6 +207,15 @@ impl LocalTopology {
         Ok(())
     }
 
+    /// Starts a stopped node again as `binary` (another version's
+    /// linkage-node) on its data dir and argv, and waits until it has bound
+    /// its port.
+    pub async fn restart_as(&mut self, code: &str, binary: &Path) -> anyhow::Result<()> {
+        self.supervisor.start_with(code, Some(binary))?;
+        self.supervisor.wait_bound(code, RESTART_TIMEOUT).await?;
+        Ok(())
+    }
+
     /// Waits until a node has checked its own streams with its peers and
     /// takes appends.
     pub async fn wait_restored(&self, code: &str) -> anyhow::Result<()> {

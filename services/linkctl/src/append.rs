@@ -9,7 +9,7 @@ use linkage_core::pb::payload::Kind;
 /// Options common to every append, then the event kind.
 #[derive(Args)]
 pub struct AppendArgs {
-    /// Audience (required): up, down, all, group:<id> or to:<code>
+    /// Audience (required): up, down, all, group:<id>, to:<code> or chain:<code> (an item's handling)
     #[arg(global = true, long, help_heading = "Envelope (every kind)")]
     channel: Option<String>,
     /// Id of an event this one answers or builds on (repeatable)
@@ -382,7 +382,7 @@ enum KindArgs {
         /// Event id of the result (the research-completed event)
         #[arg(long)]
         result_id: String,
-        /// Audience, a channel: up, down, all, group:<id> or to:<code>
+        /// Audience, a channel: up, down, all, group:<id>, to:<code> or chain:<code>
         #[arg(long)]
         audience: String,
     },
@@ -414,10 +414,9 @@ impl AppendArgs {
     pub fn to_request(&self) -> anyhow::Result<pb::AppendRequest> {
         let occurred_at = self.occurred_at.as_deref().map(|t| parse_time("--occurred-at", t)).transpose()?;
         Ok(pb::AppendRequest {
-            channel: self
-                .channel
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("--channel is required (up, down, all, group:<id> or to:<code>)"))?,
+            channel: self.channel.clone().ok_or_else(|| {
+                anyhow::anyhow!("--channel is required (up, down, all, group:<id>, to:<code> or chain:<code>)")
+            })?,
             payload: Some(pb::Payload { kind: Some(self.kind.to_kind()?) }),
             refs: self.refs.clone(),
             occurred_at,

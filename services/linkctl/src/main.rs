@@ -59,7 +59,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Append one event on a channel (up, down, all, group:<id>, to:<code>).
+    /// Append one event on a channel (up, down, all, group:<id>, to:<code>, chain:<code>).
     Append {
         /// Print only the new event's id (for scripts).
         #[arg(long, global = true, help_heading = "Envelope (every kind)")]

@@ -132,6 +132,7 @@ impl Views {
             Ok(linkage_core::Channel::Up) => topology.ancestors(origin),
             Ok(linkage_core::Channel::All) => topology.nodes().map(|n| n.code).filter(|c| *c != origin).collect(),
             Ok(linkage_core::Channel::To(code)) => vec![code],
+            Ok(linkage_core::Channel::Chain(code)) => std::iter::once(code).chain(topology.ancestors(code)).collect(),
             Ok(linkage_core::Channel::Group(group)) => {
                 let g: Option<pb::Group> = self.node.store.view(group.as_str()).map_err(convert::storage)?;
                 g.map(|g| g.members.into_iter().filter(|m| m.joined).filter_map(|m| m.node.parse().ok()).collect())

@@ -9,8 +9,10 @@ use prost::Message;
 
 async fn append_kind(appender: &Appender, kind: Kind) -> String {
     let origin: NodeCode = "620722".parse().unwrap();
+    // An item's handling goes along its chain (the county's own, here).
+    let handling = matches!(kind, Kind::InfoForwarded(_));
     let request = pb::AppendRequest {
-        channel: "up".into(),
+        channel: if handling { "chain:620722" } else { "up" }.into(),
         payload: Some(pb::Payload { kind: Some(kind) }),
         ..Default::default()
     };

@@ -466,3 +466,35 @@ async fn a_countys_own_national_adoption_is_refused_and_disputed_everywhere() {
         assert_eq!(raised, [("620722".to_string(), "adoption_not_own_level".to_string(), 1)], "{code}");
     }
 }
+
+/// Issue 22, item 4: a chain (`chain:<code>`) is a node and the levels
+/// above it, and only they send on it. 古浪县, turned liar, signs an event
+/// on 民乐县's chain and pushes it to 张掖市 as a direct message: 张掖市
+/// refuses it (counted as `not_entitled`) and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_on_a_chain_its_origin_is_not_on_is_refused() {
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    topo.kill9("620622");
+    let feedback = pb::payload::Kind::InfoFeedback(pb::InfoFeedback {
+        info_id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
+            "620722".parse().unwrap(),
+            1 << 16,
+            1,
+        )),
+        text: "冒充的反馈".into(),
+    });
+    let signed = signed_by(&topo, "620622", "chain:620722", 1, &[], 1 << 16, feedback);
+    let push =
+        pb::Push { events: vec![signed.into()], head_seq: 1, origin: "620622".into(), channel: "chain:620722".into() };
+    let client = liar(&topo, "620622").await;
+    client.publish("lk.620000.dm.620700.620622.chain.620722", push.encode_to_vec().into()).await.unwrap();
+    client.flush().await.unwrap();
+    until(Duration::from_secs(30), "张掖市 refuses the push", async || {
+        topo.metrics("620700")
+            .unwrap()
+            .get("linkage_rejected_events_total", &["reason=\"not_entitled\"", "origin=\"620622\""])
+            .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert!(stream(&topo, "620700", "620622", "chain:620722").await.is_empty(), "张掖市 stored it");
+}

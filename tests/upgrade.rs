@@ -130,8 +130,10 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
     let adoption = adoption.into_inner().event.unwrap().event.unwrap();
     assert!(held(&topo, COUNTY, adoption.id.clone()).await, "the county gets the adoption along its chain");
 
-    // Nothing stalls at the old city: the province's next notice, the
-    // county's next item and the city's own event all flow.
+    // Nothing stalls at the old city: the province's next notice (sent
+    // while it is down, so that it catches up from heads that name the
+    // chain's stream too), the county's next item and its own event flow.
+    topo.kill9(CITY);
     let notice = province.append(append(
         "down",
         Kind::NoticeIssued(pb::NoticeIssued {
@@ -139,6 +141,8 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
         }),
     ));
     let notice = notice.await.unwrap().into_inner().event.unwrap().event.unwrap();
+    topo.restart_as(CITY, std::path::Path::new(&old_bin)).await.unwrap();
+    topo.wait_restored(CITY).await.unwrap();
     let next = county.append(linkage_testkit::info_reported("up", "第二条".into(), "民乐县")).await.unwrap();
     let next = next.into_inner().event.unwrap().event.unwrap();
     let mut city = topo.event_log(CITY).await.unwrap();

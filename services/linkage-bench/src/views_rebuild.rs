@@ -69,8 +69,10 @@ impl Lcg {
 }
 
 fn request(kind: Kind) -> pb::AppendRequest {
+    // An item's handling goes along its chain: the county's own items here.
+    let handling = matches!(kind, Kind::InfoForwarded(_) | Kind::InfoAdopted(_));
     pb::AppendRequest {
-        channel: "up".into(),
+        channel: if handling { format!("chain:{}", crate::fixture::NODE) } else { "up".into() },
         payload: Some(pb::Payload { kind: Some(kind) }),
         refs: Vec::new(),
         occurred_at: None,

@@ -66,7 +66,11 @@ pub fn entitled(
         Channel::All => topology.contains(reader),
         Channel::Group(id) => is_member(id),
         Channel::To(target) => *target == reader,
-        Channel::Chain(target) => *target == reader || topology.is_ancestor(reader, *target),
+        // Only the chain's own nodes send on it and read it.
+        Channel::Chain(target) => {
+            let within = |node: NodeCode| node == *target || topology.is_ancestor(node, *target);
+            within(reader) && within(origin)
+        }
     }
 }
 
@@ -97,6 +101,8 @@ mod tests {
             assert_eq!(check_send(&topology, code(node), &chain).is_ok(), inside, "{node} sends");
             assert_eq!(entitled(&topology, code(node), code("620000"), &chain, |_| false), inside, "{node} reads");
         }
+        // An event on a chain its origin is not part of entitles nobody.
+        assert!(!entitled(&topology, code("620700"), code("620622"), &chain, |_| false));
         let city_chain: Channel = "chain:620700".parse().unwrap();
         assert!(check_send(&topology, code("620722"), &city_chain).is_err(), "a county is below its city's chain");
         assert!(!entitled(&topology, code("620722"), code("620000"), &city_chain, |_| false));

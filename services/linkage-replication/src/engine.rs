@@ -308,6 +308,11 @@ impl Replicator {
         // joined) gets no state here; its events are still checked and
         // stored, and a later round of heads finds the rest.
         let seen = self.entitled(self.inner.me, origin, &channel);
+        // A chain is the topology's alone: one this node is not on (or
+        // whose origin is not) is refused, not stored.
+        if matches!(channel, Channel::Chain(_)) && !seen {
+            return self.reject(origin, &channel, &"a chain this node or its origin is not on", "not_entitled");
+        }
         self.hear_claim(&key, origin, push.head_seq);
         if !push.events.is_empty() && seen {
             let now = self.now();

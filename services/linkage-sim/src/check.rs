@@ -15,7 +15,7 @@ pub fn judge(sim: &mut Sim) {
     let honest: Vec<_> = sim.nodes.keys().copied().filter(|c| *c != sim.liar).collect();
     // The seed exercised every kind of channel.
     let kinds: std::collections::BTreeSet<&str> = sim.stats.created.keys().map(|((_, c), _)| kind(c)).collect();
-    if kinds.len() < 5 {
+    if kinds.len() < 6 {
         out.push(format!("the seed made events on {kinds:?} only"));
     }
     // The province rotated its key and every node closed the overlap, so

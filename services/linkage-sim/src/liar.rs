@@ -82,6 +82,9 @@ pub fn handle(node: &mut Node, ctx: &mut Ctx, from: NodeCode, msg: &Msg) -> bool
             for n in ctx.topology.nodes() {
                 heads.push((n.code, Channel::Up, 1 << 50));
                 heads.push((n.code, Channel::To(n.code), 1 << 50));
+                // A chain the asker is not on, or whose origin is not.
+                heads.push((n.code, Channel::Chain(n.code), 1 << 50));
+                heads.push((from, Channel::Chain(n.code), 1 << 50));
             }
             told(ctx, "unentitled_claim");
             if ctx.rng.chance(0.3) {
@@ -98,7 +101,7 @@ pub fn handle(node: &mut Node, ctx: &mut Ctx, from: NodeCode, msg: &Msg) -> bool
             // Claims the asker's streams reach far, in the name of
             // another node (its parent, say).
             let named = ctx.topology.node(from).and_then(|n| n.parent).unwrap_or(ctx.topology.province());
-            let channels = [Channel::Up, Channel::Down, Channel::All];
+            let channels = [Channel::Up, Channel::Down, Channel::All, Channel::Chain(from)];
             let heads = channels.into_iter().map(|c| (from, c, 1u64 << 40)).collect();
             told(ctx, "false_restore_answer");
             ctx.net.send(ctx.rng, ctx.now, node.code, from, Msg::HeadsAnswer { id: *id, named, heads });

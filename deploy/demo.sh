@@ -122,6 +122,15 @@ instructed=$(id 620000 info-instructed --channel chain:620722 --info-id "$info" 
 say "A step out of order is refused: the item is adopted, it cannot go back to 'published'"
 ctl 620000 append info-published --channel chain:620722 --info-id "$info" --issue "第12期" || true
 
+say "Who may say what: 民乐县 cannot record 全国政协's adoption of its own item — its node refuses"
+ctl 620722 append info-adopted --channel chain:620722 --info-id "$info" --level national --by "全国政协" || true
+say "Nor can a stolen key: the same claim, signed with 民乐县's key and pushed, is stored but disputed everywhere"
+"$bin/linkctl" local kill "$work" 620722
+forged=$("$bin/linkage-forge" "$work" 620722 "$info")
+arrive "$forged" 620700 620000
+"$bin/linkctl" local restart "$work" 620722
+ctl 620000 alarms
+
 say "古浪县 comes back, catches up, and submits its sub-report"
 "$bin/linkctl" local restart "$work" 620622
 arrive "$moved" 620622; arrive "$adopted" 620722

@@ -132,6 +132,9 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
         assert!(stdout.contains(&format!("What {code} sees — 互通 results")), "the demo shows {code}'s views");
     }
     assert!(stdout.contains("河西走廊节水农业发展调研报告"), "the demo prints the result:\n{stdout}");
+    // The forged national adoption: refused at 民乐县, disputed at the province.
+    assert!(stderr.contains("(rule adoption_not_own_level)"), "the demo shows the refusal:\n{stderr}");
+    assert!(stdout.contains("disputed 存疑"), "the demo shows the disputed claim:\n{stdout}");
     // The 征集 notice: 张掖市 and 武威市 returned, 古浪县 overdue and reminded.
     for shown in
         ["returns 报送 (6)", "张掖市 620700         1", "武威市 620600         1", "overdue 逾期", "reminders 催办 (1)"]

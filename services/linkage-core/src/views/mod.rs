@@ -12,7 +12,15 @@
 //!   (hlc, origin, event id) — (hlc, event id) for a task's progress, whose
 //!   event ids already name their origin — except a group's founding facts,
 //!   where the first formation wins so that a later one cannot take a group
-//!   over.
+//!   over;
+//! - a notice keeps the `LIST_ITEMS_MAX` least (by stamp) replies of each
+//!   committee, a function of the set too;
+//! - a group's pending claims leave their list once what they cite is held
+//!   (`claims`): the list is the set of claims whose verdict the held
+//!   events do not decide.
+//!
+//! Who may say what (`crate::rules`) is judged here as well: a claim that
+//! breaks a rule changes nothing but its record's `disputed` list.
 //!
 //! Records are protobuf messages (`linkage.v1.Topic` …) named by a
 //! [`RecordKind`] and an entity id ([`record`]); the store decides how they

@@ -108,19 +108,29 @@ id 620722 progress-reported --channel group:$group --group-id $group --task-id m
 minle_report=$(id 620722 sub-report-submitted --channel group:$group --group-id $group --task-id minle \
   --title "民乐县灌区节水改造分报告" --summary "高效节灌面积占比提高到65%")
 
-say "畅通 — 民乐县 submits a 社情民意 item; 张掖市 forwards it (转报); the province adopts it"
+say "畅通 — the province issues its score rule (计分办法): every committee ranks by it alike"
+id 620000 score-rule-issued --channel all --effective 2026-01-01T00:00:00Z --adoption 1,5,20,50 \
+  --combined-percent 50 --deputy 2,5,10,20 --principal 5,10,20,40 --forward-credit-percent 20 \
+  --title "社情民意信息计分办法" >/dev/null
+say "畅通 — 民乐县 submits a 社情民意 item and sends it up; 张掖市 edits, publishes and forwards it (转报)"
 info=$(id 620722 info-reported --channel up --title "关于加强山区农村饮水安全保障的建议" \
   --body "部分山区村组供水管网老化，建议纳入年度改造计划。" --submitter "民乐县政协委员" --sector "农业界")
-arrive "$info" 620700
-fwd=$(id 620700 info-forwarded --channel chain:620722 --info-id "$info" --to "甘肃省政协")
-arrive "$fwd" 620000
-arrive "$info" 620000   # adopting needs the item itself, not only the forward
 # An item's handling goes along its chain — 民乐县, 张掖市, the province — and
-# to no other county (chain:<the item's origin>).
-adopted=$(id 620000 info-adopted --channel chain:620722 --info-id "$info" --level province --by "甘肃省政协《社情民意》")
-instructed=$(id 620000 info-instructed --channel chain:620722 --info-id "$info" --leader "省领导" --text "请省水利厅研究办理")
-say "A step out of order is refused: the item is adopted, it cannot go back to 'published'"
-ctl 620000 append info-published --channel chain:620722 --info-id "$info" --issue "第12期" || true
+# to no other county (chain:<the item's origin>). Each level handles it in its own right.
+id 620722 info-forwarded --channel chain:620722 --info-id "$info" --to "张掖市政协" >/dev/null
+arrive "$info" 620700
+id 620700 info-published --channel chain:620722 --info-id "$info" --issue "《张掖社情民意》第3期" >/dev/null
+fwd=$(id 620700 info-forwarded --channel chain:620722 --info-id "$info" --to "甘肃省政协研究室")
+arrive "$fwd" 620000
+arrive "$info" 620000   # handling needs the item itself, not only the forward
+say "The province publishes it, the provincial party committee adopts it, its principal leader instructs (批示), the department feeds back"
+id 620000 info-published --channel chain:620722 --info-id "$info" --issue "《甘肃社情民意》第12期" >/dev/null
+adopted=$(id 620000 info-adopted --channel chain:620722 --info-id "$info" --level province --by "甘肃省委办公厅")
+instructed=$(id 620000 info-instructed --channel chain:620722 --info-id "$info" --leader "省委主要领导" \
+  --rank principal --text "请省水利厅研究办理")
+fed_back=$(id 620000 info-feedback --channel chain:620722 --info-id "$info" --text "省水利厅已将其纳入年度改造计划")
+say "A level publishes an item once: the province cannot publish it again"
+ctl 620000 append info-published --channel chain:620722 --info-id "$info" --issue "第13期" || true
 
 say "Who may say what: 民乐县 cannot record 全国政协's adoption of its own item — its node refuses"
 ctl 620722 append info-adopted --channel chain:620722 --info-id "$info" --level national --by "全国政协" || true
@@ -133,7 +143,7 @@ ctl 620000 alarms
 
 say "古浪县 comes back, catches up, and submits its sub-report"
 "$bin/linkctl" local restart "$work" 620622
-arrive "$moved" 620622; arrive "$adopted" 620722
+arrive "$moved" 620622; arrive "$fed_back" 620722
 say "The province's 批示 reached 民乐县 and 张掖市 along the item's chain, and not 古浪县"
 ctl 620722 get "$instructed" >/dev/null && echo "民乐县 holds the 批示 on its item"
 ctl 620622 get "$instructed" >/dev/null 2>&1 || echo "古浪县 does not hold it: not its item"
@@ -179,9 +189,14 @@ id 620000 notice-reminded --channel down --notice-id "$notice" --to 620622 --not
 view 620000 exchange notices --overdue-only
 view 620000 exchange notice "$notice"
 
-say "The province's detail: the item's trail and score, the result's reuse, statistics"
+say "The province's detail: the item's trail, each level's handling and its score, the result's reuse, statistics"
 view 620000 exchange item "$info"
 view 620000 exchange stats
+say "The ranking (排名) by the province's rule: 民乐县 computes its own row as the province does"
+echo "at the province (620000):"
+view 620000 exchange ranking --start 2026-01-01T00:00:00Z
+echo "at 民乐县 (620722):"
+view 620722 exchange ranking --start 2026-01-01T00:00:00Z
 view 620000 results show "$result"
 
 say "Rules hold: a county cannot send down; a plan is final once published"

@@ -267,7 +267,12 @@ fn cases() -> Vec<(&'static str, Call, Code, &'static str)> {
             "adoption level unset",
             Call::Append(append(
                 "up",
-                Some(Kind::InfoAdopted(pb::InfoAdopted { info_id: A_UUID.into(), level: 0, by: String::new() })),
+                Some(Kind::InfoAdopted(pb::InfoAdopted {
+                    info_id: A_UUID.into(),
+                    level: 0,
+                    by: String::new(),
+                    combined: false,
+                })),
             )),
             Code::InvalidArgument,
             "payload.info_adopted.level",

@@ -411,6 +411,7 @@ async fn a_countys_own_national_adoption_is_refused_and_disputed_everywhere() {
             info_id: id.into(),
             level: pb::AdoptionLevel::National as i32,
             by: "全国政协".into(),
+            ..Default::default()
         })
     };
     let request = pb::AppendRequest {

@@ -124,6 +124,7 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
         info_id: item.id.clone(),
         level: pb::AdoptionLevel::Province as i32,
         by: "甘肃省委办公厅".into(),
+        combined: false,
     });
     let mut province = topo.event_log("620000").await.unwrap();
     let adoption = province.append(append(&format!("chain:{COUNTY}"), adopted)).await.unwrap();

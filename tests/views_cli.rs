@@ -132,6 +132,10 @@ fn appended_events_come_back_through_the_views() {
     );
     append(&node, &["info-forwarded", "--channel", "chain:620000", "--info-id", &info, "--to", "全国政协"]);
     append(&node, &["info-adopted", "--channel", "chain:620000", "--info-id", &info, "--level", "national"]);
+    // The province's score rule, in force since before the adoption: 全国 is
+    // one level above the province, 5 points.
+    let rule = ["score-rule-issued", "--channel", "all", "--effective", "2020-01-01T00:00:00Z", "--adoption", "1,5"];
+    append(&node, &rule);
     let notice = append(
         &node,
         &["notice-issued", "--channel", "down", "--title", "关于征集2027年度选题的通知", "--requires-acknowledgement"],
@@ -199,7 +203,15 @@ fn appended_events_come_back_through_the_views() {
     assert_eq!(ids(&items["items"]), [info.as_str()], "{items}");
     let item = json(&node, &["exchange", "item", &info]);
     assert_eq!(item["item"]["adoptedLevels"][0], "ADOPTION_LEVEL_NATIONAL", "{item}");
-    assert!(item["score"].as_u64().is_some_and(|s| s > 0), "{item}");
+    assert_eq!(item["score"], 5, "{item}");
+    let ranking = json(&node, &["exchange", "ranking"]);
+    assert_eq!(
+        (&ranking["rows"][0]["node"], &ranking["rows"][0]["points"]),
+        (&"620000".into(), &"5".into()),
+        "{ranking}"
+    );
+    let rules = json(&node, &["exchange", "score-rules"]);
+    assert_eq!(rules["rules"][0]["rule"]["adoptionPoints"], serde_json::json!([1, 5]), "{rules}");
     let stats = json(&node, &["exchange", "stats"]);
     assert_eq!(stats["rows"][0]["node"], "620000", "{stats}");
     let notices = json(&node, &["exchange", "notices", "--unacknowledged-only"]);

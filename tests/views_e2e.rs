@@ -73,6 +73,10 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, Strin
     for r in list.results {
         out.insert((RecordKind::Result, r.id.clone()), r.encode_to_vec());
     }
+    let rules = exchange.list_score_rules(pb::ListScoreRulesRequest::default()).await.unwrap().into_inner();
+    for r in rules.rules {
+        out.insert((RecordKind::ScoreRule, r.id.clone()), r.encode_to_vec());
+    }
     out
 }
 
@@ -103,7 +107,8 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
             RecordKind::Group => pb::Group::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Info => pb::InfoItem::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Notice => pb::Notice::decode(bytes.as_slice()).unwrap().known,
-            _ => pb::Result::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Result => pb::Result::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::ScoreRule => pb::ScoreRule::decode(bytes.as_slice()).unwrap().known,
         };
         if is_known {
             known.insert((*record_kind, id.clone()), bytes);
@@ -195,15 +200,47 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert_eq!(items.len(), 1, "the province holds 民乐县's item");
     let item = &items[0];
     assert_eq!(item.origin, "620722");
-    assert_eq!(item.status, pb::InfoStatus::Instructed as i32);
+    assert_eq!(item.status, pb::InfoStatus::Feedback as i32);
     assert!(item.body.is_empty(), "lists leave the body in the log");
     let full = exchange.get_info_item(pb::GetInfoItemRequest { id: item.id.clone() }).await.unwrap().into_inner();
-    assert!(full.item.unwrap().body.contains("供水管网"), "GetInfoItem fills the body in");
-    assert_eq!(full.score, 15);
+    assert!(full.item.as_ref().unwrap().body.contains("供水管网"), "GetInfoItem fills the body in");
+    // By the province's rule: adopted two levels above the county (20), a
+    // principal leader's 批示 two levels above (20).
+    assert_eq!(full.score, 40);
+    let levels: Vec<(i32, &str, i32)> =
+        full.item.as_ref().unwrap().levels.iter().map(|l| (l.level, l.node.as_str(), l.state)).collect();
+    use pb::{AdoptionLevel as A, HandlingState as H};
+    assert_eq!(
+        levels,
+        [
+            (A::County as i32, "620722", H::Forwarded as i32),
+            (A::City as i32, "620700", H::Forwarded as i32),
+            (A::Province as i32, "620000", H::Feedback as i32),
+        ],
+        "each level's handling"
+    );
     assert!(item.trail.iter().any(|e| e.step == pb::InfoStatus::Forwarded as i32 && e.origin == "620700"));
     let stats = exchange.get_info_statistics(pb::GetInfoStatisticsRequest::default()).await.unwrap().into_inner();
     let row = stats.rows.iter().find(|r| r.node == "620722").expect("民乐县 has a row");
-    assert_eq!((row.submitted, row.forwarded, row.adopted_province, row.score), (1, 1, 1, 15));
+    assert_eq!((row.submitted, row.forwarded, row.adopted_province, row.score), (1, 1, 1, 40));
+    // Issue 22: the county ranks itself as the province ranks it, over the same period.
+    let period = pb::GetInfoRankingRequest {
+        start: Some(prost_types::Timestamp { seconds: 1_767_225_600, nanos: 0 }), // 2026-01-01
+        ..Default::default()
+    };
+    let ranking = exchange.get_info_ranking(period.clone()).await.unwrap().into_inner();
+    assert_eq!(ranking.rules.len(), 1, "the province's one rule");
+    let at_province = ranking.rows.iter().find(|r| r.node == "620722").cloned().expect("民乐县 is ranked");
+    assert_eq!((at_province.points, at_province.adoptions, at_province.instructions), (40, 1, 1));
+    let zhangye = ranking.rows.iter().find(|r| r.node == "620700").expect("张掖市 earns forwarding credit");
+    assert_eq!(zhangye.forward_points, 4);
+    let mut own = ExchangeServiceClient::new(topo.channel("620722").await.unwrap());
+    let at_county = own.get_info_ranking(period).await.unwrap().into_inner();
+    // Its points, adoptions and 批示 (its rank depends on whom else a node holds).
+    let unranked = |r: &pb::RankingRow| pb::RankingRow { rank: 0, ..r.clone() };
+    let at_county = at_county.rows.iter().find(|r| r.node == "620722").map(unranked);
+    assert_eq!(at_county, Some(unranked(&at_province)), "the county's own row");
+    assert!(stdout.contains("rank 名次"), "the demo prints the ranking:\n{stdout}");
     let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner().notices;
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].acknowledged, ["620700", "620722"]);
@@ -238,7 +275,7 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert_eq!(gulang.due_changes.len(), 1, "{gulang:?}");
     let mut county = ExchangeServiceClient::new(topo.channel("620722").await.unwrap());
     let own = county.list_info_items(pb::ListInfoItemsRequest::default()).await.unwrap().into_inner().items;
-    assert_eq!(own[0].status, pb::InfoStatus::Instructed as i32, "民乐县 sees its item adopted and instructed");
+    assert_eq!(own[0].status, pb::InfoStatus::Feedback as i32, "民乐县 sees its item adopted, instructed, fed back");
     // The handling went along the item's chain: the county sees 张掖市's forward too.
     assert!(own[0].trail.iter().any(|e| e.step == pb::InfoStatus::Forwarded as i32 && e.origin == "620700"));
 
@@ -289,7 +326,13 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
                 reply = notice.notice.and_then(|n| n.notice).is_some_and(|n| n.known);
             }
         }
-        assert!(change.kind.starts_with("info_") || change.kind.starts_with("notice_") || reply, "{change:?}");
+        assert!(
+            change.kind.starts_with("info_")
+                || change.kind.starts_with("notice_")
+                || change.kind == "score_rule_issued"
+                || reply,
+            "{change:?}"
+        );
         kinds.push(change.kind);
     }
     assert_eq!(kinds[0], "notice_issued", "the flow's history comes first, in log order: {kinds:?}");

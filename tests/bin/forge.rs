@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
                 info_id: info_id.clone(),
                 level: pb::AdoptionLevel::National as i32,
                 by: "全国政协".into(),
+                combined: false,
             })),
         }),
         ..Default::default()

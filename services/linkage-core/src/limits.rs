@@ -59,3 +59,11 @@ pub const NODE_NAME_CHARS_MAX: usize = 64;
 pub const YEAR_MIN: u32 = 2000;
 /// See [`YEAR_MIN`].
 pub const YEAR_MAX: u32 = 2100;
+
+/// Entries in a score rule's points lists: an adoption or 批示 at the
+/// submitter's own level, one, two or three levels above.
+pub const SCORE_DISTANCES: usize = 4;
+
+/// Points one adoption or 批示 can earn under a score rule; with
+/// `LIST_ITEMS_MAX`-bounded trails, a committee's total stays far within u64.
+pub const SCORE_POINTS_MAX: u32 = 10_000;

@@ -20,6 +20,7 @@
 //!   again when they do, so every node reaches the same verdict whatever
 //!   the order.
 
+use crate::code::Level;
 use crate::pb::payload::Kind;
 
 /// A rule of the envelope that an event its own origin signed can still
@@ -59,6 +60,18 @@ pub enum Breach {
     /// A reminder (催办) of a notice by a committee that did not issue it
     /// (a notice's id names its issuer, `crate::ids`).
     ReminderNotByIssuer,
+    /// A 社情民意 item handled (published, forwarded, adopted, instructed,
+    /// fed back, declined, merged) by a committee not on its chain: the
+    /// item's origin, or the city or province whose code the origin's
+    /// begins with (GB/T 2260 form, which the topology enforces).
+    HandlingNotOnChain,
+    /// A 批示 recorded for a level other than the recording node's own
+    /// (the province also records 全国政协's), like an adoption.
+    InstructionNotOwnLevel,
+    /// An item merged into a 综合 item that is not the recorder's own.
+    MergeNotIntoOwn,
+    /// A score rule issued by a committee that is not the province.
+    ScoreRuleNotByProvince,
 }
 
 /// How a rule is judged.
@@ -89,7 +102,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 9] = [
+pub const RULES: [Rule; 13] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -144,6 +157,38 @@ pub const RULES: [Rule; 9] = [
         who: "the committee that issued the notice",
         judged: Judged::ByEvent,
     },
+    Rule {
+        breach: Breach::HandlingNotOnChain,
+        kinds: &[
+            "info_published",
+            "info_forwarded",
+            "info_adopted",
+            "info_instructed",
+            "info_feedback",
+            "info_declined",
+            "info_merged",
+        ],
+        who: "a node on the item's chain: its origin, its city, its province",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::InstructionNotOwnLevel,
+        kinds: &["info_instructed"],
+        who: "a node of the leader's level; the province also for 全国政协",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::MergeNotIntoOwn,
+        kinds: &["info_merged"],
+        who: "the committee whose 综合 item it goes into",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::ScoreRuleNotByProvince,
+        kinds: &["score_rule_issued"],
+        who: "the province",
+        judged: Judged::ByEvent,
+    },
 ];
 
 /// The rules a group's claims are judged by, as a node of this version
@@ -164,7 +209,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 9] = [
+    pub const ALL: [Breach; 13] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -174,6 +219,10 @@ impl Breach {
         Breach::AssigneeNotMember,
         Breach::SubReportNotByAssignee,
         Breach::ReminderNotByIssuer,
+        Breach::HandlingNotOnChain,
+        Breach::InstructionNotOwnLevel,
+        Breach::MergeNotIntoOwn,
+        Breach::ScoreRuleNotByProvince,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -188,6 +237,10 @@ impl Breach {
             Breach::AssigneeNotMember => "assignee_not_member",
             Breach::SubReportNotByAssignee => "sub_report_not_by_assignee",
             Breach::ReminderNotByIssuer => "reminder_not_by_issuer",
+            Breach::HandlingNotOnChain => "handling_not_on_chain",
+            Breach::InstructionNotOwnLevel => "instruction_not_own_level",
+            Breach::MergeNotIntoOwn => "merge_not_into_own",
+            Breach::ScoreRuleNotByProvince => "score_rule_not_by_province",
         }
     }
 
@@ -223,18 +276,60 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::TaskDueChanged(m) => (!is_owner(&m.group_id)).then_some(Breach::TaskNotByLead),
         Kind::TopicClosed(m) => (!named_by(&m.topic_id, origin)).then_some(Breach::TopicNotOwn),
         Kind::NoticeReminded(m) => (!named_by(&m.notice_id, origin)).then_some(Breach::ReminderNotByIssuer),
-        Kind::InfoAdopted(m) => {
-            use crate::pb::AdoptionLevel as A;
-            let level = m.level;
-            let own = match origin.parse::<crate::NodeCode>().map(|c| crate::code::Level::of_code(&c)) {
-                Ok(crate::code::Level::Province) => level == A::Province as i32 || level == A::National as i32,
-                Ok(crate::code::Level::City) => level == A::City as i32,
-                Ok(crate::code::Level::County) => level == A::County as i32,
-                Err(_) => false,
-            };
-            (!own).then_some(Breach::AdoptionNotOwnLevel)
+        Kind::InfoAdopted(m) => (!own_level(origin, m.level))
+            .then_some(Breach::AdoptionNotOwnLevel)
+            .or_else(|| on_chain_breach(origin, &m.info_id)),
+        Kind::InfoInstructed(m) => (m.level != 0 && !own_level(origin, m.level))
+            .then_some(Breach::InstructionNotOwnLevel)
+            .or_else(|| on_chain_breach(origin, &m.info_id)),
+        Kind::InfoPublished(m) => on_chain_breach(origin, &m.info_id),
+        Kind::InfoForwarded(m) => on_chain_breach(origin, &m.info_id),
+        Kind::InfoFeedback(m) => on_chain_breach(origin, &m.info_id),
+        Kind::InfoDeclined(m) => on_chain_breach(origin, &m.info_id),
+        Kind::InfoMerged(m) => on_chain_breach(origin, &m.info_id)
+            .or_else(|| (!named_by(&m.into_id, origin)).then_some(Breach::MergeNotIntoOwn)),
+        Kind::ScoreRuleIssued(_) => {
+            let province = origin.parse::<crate::NodeCode>().is_ok_and(|c| Level::of_code(&c) == Level::Province);
+            (!province).then_some(Breach::ScoreRuleNotByProvince)
         }
         _ => None,
+    }
+}
+
+/// Whether a node of `origin` records handling at `level` (an
+/// `AdoptionLevel`): its own level; the province also 全国政协's.
+fn own_level(origin: &str, level: i32) -> bool {
+    use crate::pb::AdoptionLevel as A;
+    match origin.parse::<crate::NodeCode>().map(|c| Level::of_code(&c)) {
+        Ok(Level::Province) => level == A::Province as i32 || level == A::National as i32,
+        Ok(Level::City) => level == A::City as i32,
+        Ok(Level::County) => level == A::County as i32,
+        Err(_) => false,
+    }
+}
+
+/// [`Breach::HandlingNotOnChain`] unless `origin` is on the chain of the
+/// item `info_id` names.
+fn on_chain_breach(origin: &str, info_id: &str) -> Option<Breach> {
+    let item = crate::ids::parse_event_id(info_id).and_then(|id| crate::ids::embedded_origin(&id));
+    let on = match (item, origin.parse::<crate::NodeCode>()) {
+        (Some((item, _)), Ok(recorder)) => on_chain(recorder, item),
+        _ => false,
+    };
+    (!on).then_some(Breach::HandlingNotOnChain)
+}
+
+/// Whether `node` is on `origin`'s chain by their codes: `origin` itself,
+/// or a city or province whose code `origin`'s begins with. The topology
+/// refuses a parent whose code does not prefix its child's
+/// (`crate::topology`), so this is the topology's chain.
+pub fn on_chain(node: crate::NodeCode, origin: crate::NodeCode) -> bool {
+    let (n, o) = (node.as_bytes(), origin.as_bytes());
+    match Level::of_code(&node) {
+        _ if node == origin => true,
+        Level::Province => n[..2] == o[..2],
+        Level::City => n[..4] == o[..4] && Level::of_code(&origin) == Level::County,
+        Level::County => false,
     }
 }
 

@@ -253,6 +253,14 @@ impl Topology {
                     parent_node.level.as_str()
                 )));
             }
+            // The folds judge an item's chain by code form (`rules::on_chain`).
+            if !crate::rules::on_chain(parent, node.code) {
+                return Err(TopologyError::Shape(format!(
+                    "{}: its parent's code must begin its own (GB/T 2260: {}), but the parent is {parent}",
+                    node.code,
+                    if expected == Level::Province { "same first two digits" } else { "same first four digits" },
+                )));
+            }
             children.entry(parent).or_default().push(node.code);
         }
         Ok(Topology { nodes, children, province, version: file.version })

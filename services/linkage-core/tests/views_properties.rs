@@ -32,84 +32,21 @@ use prost::Message;
 
 #[path = "views_properties/coverage.rs"]
 mod coverage;
+#[path = "views_properties/kinds.rs"]
+mod kinds;
+#[path = "views_properties/names.rs"]
+mod names;
+use names::*;
 #[path = "views_properties/records.rs"]
 mod records;
 use records::{disputed_entries, explain, pending_ids, without_disputes};
 
-/// Committees that append: the province, a city, a county, two more cities.
-const ORIGINS: [&str; 5] = ["620000", "620700", "620722", "620900", "620600"];
-/// Topics, 社情民意 items, notices and results that may be created.
-const TOPICS: usize = 3;
-const ITEMS: usize = 3;
-const NOTICES: usize = 2;
-const RESULTS: usize = 2;
-/// Groups, named by their leads (`GroupId::owner`), both in `ORIGINS`.
-const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
-const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 /// Clocks are drawn from 1..=HLC_MAX; a small range makes ties common.
 const HLC_MAX: u64 = 12;
-/// The 25 payload kinds that refer to something; the 4 creating kinds are
-/// generated separately so that each entity has exactly one creator.
-const REFERRING_KINDS: u8 = 25;
-
 /// One creating event: a lie to tell with it (0: a forgery of its id by
 /// another committee, 1: a second event under its id by its own origin,
 /// else none), its clock and content variant.
 type Creator = Option<(u8, u64, u8)>;
-
-/// One referring event, before it is turned into a payload.
-#[derive(Clone, Debug)]
-struct Op {
-    kind: u8,
-    a: u8,
-    b: u8,
-    c: u8,
-    origin: u8,
-    hlc: u64,
-    /// Write references in capitals.
-    upper: bool,
-    /// Varies the id's middle so that id order is unrelated to list order.
-    salt: u16,
-}
-
-/// An id in the layout of `linkage_core::ids`: it names `origin`.
-fn id(space: u64, n: usize, salt: u16, origin: &str) -> String {
-    let code: u64 = origin.parse().expect("six digits");
-    let high: u64 = (0x0190_b6c8 << 32) | (u64::from(salt) << 16) | 0x7abc;
-    let low: u64 = (0b10 << 62) | (code << 42) | (space << 32 | n as u64);
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&high.to_be_bytes());
-    bytes[8..].copy_from_slice(&low.to_be_bytes());
-    linkage_core::validate::format_event_id(&bytes)
-}
-
-/// Who creates entity `k` of `space`: ids name their origin, so the
-/// referring events must know it.
-fn creator_of(space: u64, k: usize) -> &'static str {
-    ORIGINS[(space as usize + k) % ORIGINS.len()]
-}
-
-fn topic_id(k: usize) -> String {
-    id(1, k, 0, creator_of(1, k))
-}
-fn item_id(k: usize) -> String {
-    id(2, k, 0, creator_of(2, k))
-}
-fn notice_id(k: usize) -> String {
-    id(3, k, 0, creator_of(3, k))
-}
-fn result_id(k: usize) -> String {
-    id(4, k, 0, creator_of(4, k))
-}
-
-fn time(days: u8) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp { seconds: 1_750_000_000 + i64::from(days) * 86_400, nanos: 0 })
-}
-
-/// The members of `bits` among `ORIGINS`.
-fn origins(bits: u8) -> Vec<String> {
-    ORIGINS.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, o)| o.to_string()).collect()
-}
 
 fn event(id: String, origin: &str, channel: &str, hlc: u64, kind: Kind) -> pb::Event {
     pb::Event {
@@ -122,36 +59,12 @@ fn event(id: String, origin: &str, channel: &str, hlc: u64, kind: Kind) -> pb::E
     }
 }
 
-/// Who appends `op`. Membership changes, assignments, due-date moves and closings come
-/// mostly from whom they may (the lead; a member leaving; the proposer),
-/// sometimes from anyone: a lie the folds ignore.
-fn op_origin(op: &Op) -> &'static str {
-    let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
-    let owner = &GROUPS[a % GROUPS.len()][..6];
-    match (op.kind % REFERRING_KINDS, c % 3) {
-        (4 | 5 | 7 | 21, 1 | 2) | (6, 1) => owner,
-        (22, 1 | 2) => creator_of(1, a % TOPICS),
-        (24, 1 | 2) => creator_of(3, a % NOTICES),
-        (6, 2) => ORIGINS[b % ORIGINS.len()],
-        _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
-    }
-}
-
 /// A generated event set, each event with the rule its generator meant it
 /// to break (`None`: honest).
 #[derive(Clone, Debug)]
 struct Built {
     events: Vec<pb::Event>,
     lies: Vec<Option<&'static str>>,
-}
-
-/// The level of a code in `ORIGINS`, as the generator reads it.
-fn adoption_levels(origin: &str) -> &'static [i32] {
-    match origin {
-        "620000" => &[3, 4],
-        "620722" => &[1],
-        _ => &[2],
-    }
 }
 
 /// Turns the generated description into events: creators first, then the
@@ -256,131 +169,10 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
     let mut assignments: Vec<(String, String, String, String)> = Vec::new();
     let first_op = events.len();
     for (i, op) in ops.iter().enumerate() {
-        let r = |id: String| if op.upper { id.to_uppercase() } else { id };
-        let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
+        let a = usize::from(op.a);
         let group: &str = GROUPS[a % GROUPS.len()];
-        let task = TASKS[b % TASKS.len()].to_string();
         let origin = op_origin(op);
-        let kind = match op.kind % REFERRING_KINDS {
-            0 => Kind::TopicCommented(pb::TopicCommented {
-                topic_id: r(topic_id(a % TOPICS)),
-                text: format!("意见 {c}"),
-            }),
-            1 => {
-                let (x, y) = (a % TOPICS, (a + 1 + b % (TOPICS - 1)) % TOPICS);
-                let mut topic_ids = vec![r(topic_id(x)), topic_id(y)];
-                if c % 4 == 0 {
-                    // A topic whose proposal never reaches this node.
-                    topic_ids.push(topic_id(TOPICS));
-                }
-                Kind::TopicLinked(pb::TopicLinked { topic_ids, note: String::new() })
-            }
-            2 => Kind::TopicResponded(pb::TopicResponded {
-                topic_id: r(topic_id(a % TOPICS)),
-                response: 1 + i32::from(c % 2),
-                note: format!("答复 {c}"),
-            }),
-            3 => Kind::PlanPublished(pb::PlanPublished {
-                year: 2025,
-                title: format!("年度计划 {c}"),
-                topic_ids: (0..TOPICS).filter(|t| c & (1 << t) != 0).map(|t| r(topic_id(t))).collect(),
-            }),
-            4 => Kind::GroupFormed(pb::GroupFormed {
-                group_id: group.into(),
-                title: format!("联动调研组 {c}"),
-                lead: if c % 5 == 0 { ORIGINS[b % ORIGINS.len()] } else { origin }.into(),
-                members: origins(c),
-                topic_ids: (0..TOPICS).filter(|t| b & (1 << t) != 0).map(|t| r(topic_id(t))).collect(),
-                rules: linkage_core::rules::GROUP_RULES,
-            }),
-            5 => {
-                Kind::GroupJoined(pb::GroupJoined { group_id: group.into(), member: ORIGINS[b % ORIGINS.len()].into() })
-            }
-            6 => Kind::GroupLeft(pb::GroupLeft { group_id: group.into(), member: ORIGINS[b % ORIGINS.len()].into() }),
-            7 => Kind::TaskAssigned(pb::TaskAssigned {
-                group_id: group.into(),
-                task_id: task,
-                title: format!("子课题 {c}"),
-                assignee: ORIGINS[usize::from(c) % ORIGINS.len()].into(),
-                due: time(c),
-            }),
-            8 => Kind::MilestoneReached(pb::MilestoneReached {
-                group_id: group.into(),
-                task_id: if c % 3 == 0 { String::new() } else { task },
-                title: format!("节点 {c}"),
-            }),
-            9 => Kind::ProgressReported(pb::ProgressReported {
-                group_id: group.into(),
-                task_id: task,
-                percent: u32::from(c % 101),
-                text: format!("进展 {c}"),
-            }),
-            10 => Kind::SubReportSubmitted(pb::SubReportSubmitted {
-                group_id: group.into(),
-                task_id: task,
-                title: format!("分报告 {c}"),
-                summary: String::new(),
-                attachments: vec![format!("reports/sub-{c}.pdf")],
-            }),
-            11 => Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
-                group_id: group.into(),
-                title: format!("总报告 {c}"),
-                summary: String::new(),
-                sub_report_ids: vec![r(op_ids[b % ops.len()].clone()), op_ids[usize::from(c) % ops.len()].clone()],
-            }),
-            12 => Kind::VisitScheduled(pb::VisitScheduled {
-                group_id: group.into(),
-                title: format!("联动视察 {c}"),
-                starts: time(c),
-                places: vec![format!("地点 {b}")],
-            }),
-            13 => {
-                Kind::InfoPublished(pb::InfoPublished { info_id: r(item_id(a % ITEMS)), issue: format!("第{c}期") })
-            }
-            14 => Kind::InfoForwarded(pb::InfoForwarded { info_id: r(item_id(a % ITEMS)), to: format!("单位 {c}") }),
-            15 => Kind::InfoAdopted(pb::InfoAdopted {
-                info_id: r(item_id(a % ITEMS)),
-                level: 1 + (b % 4) as i32,
-                by: format!("采用单位 {c}"),
-            }),
-            16 => Kind::InfoInstructed(pb::InfoInstructed {
-                info_id: r(item_id(a % ITEMS)),
-                leader: format!("领导 {c}"),
-                text: String::new(),
-            }),
-            17 => Kind::InfoFeedback(pb::InfoFeedback { info_id: r(item_id(a % ITEMS)), text: format!("反馈 {c}") }),
-            18 => Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id: r(notice_id(a % NOTICES)) }),
-            19 => Kind::ResultShared(pb::ResultShared {
-                result_id: r(result_id(a % RESULTS)),
-                audience: ["up", "down", "all"][b % 3].into(),
-            }),
-            20 => Kind::ResultAdopted(pb::ResultAdopted {
-                result_id: r(result_id(a % RESULTS)),
-                by: format!("采用单位 {b}"),
-                how: format!("转化方式 {c}"),
-            }),
-            21 => Kind::TaskDueChanged(pb::TaskDueChanged {
-                group_id: group.into(),
-                task_id: task,
-                due: time(c.wrapping_add(1)),
-                reason: format!("延期 {c}"),
-            }),
-            22 => Kind::TopicClosed(pb::TopicClosed {
-                topic_id: r(topic_id(a % TOPICS)),
-                outcome: 1 + i32::from(c % 3),
-                into_topic_id: if c % 3 == 1 { r(topic_id(b % TOPICS)) } else { String::new() },
-                note: format!("关闭 {c}"),
-            }),
-            24 => Kind::NoticeReminded(pb::NoticeReminded {
-                notice_id: r(notice_id(a % NOTICES)),
-                to: origins(c),
-                note: format!("催办 {c}"),
-            }),
-            _ => Kind::ResultFeedback(pb::ResultFeedback {
-                result_id: r(result_id(a % RESULTS)),
-                text: format!("反馈 {c}"),
-            }),
-        };
+        let kind = kinds::referring_kind(op, &op_ids);
         // Work inside a group goes on the group's channel; the views ignore
         // channels of referring events, but keep them realistic.
         let channel = if matches!(op.kind % REFERRING_KINDS, 5..=12 | 21) {
@@ -388,19 +180,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
         } else {
             "up".to_string()
         };
-        let owner = &group[..6];
-        let forged = c % 7 == 0;
-        let lie = match &kind {
-            _ if forged => Some("id_not_origin"),
-            Kind::GroupFormed(m) => (origin != owner || m.lead != origin).then_some("group_not_origin"),
-            Kind::GroupJoined(_) => (origin != owner).then_some("membership_not_authorized"),
-            Kind::GroupLeft(m) => (origin != owner && m.member != origin).then_some("membership_not_authorized"),
-            Kind::TaskAssigned(_) | Kind::TaskDueChanged(_) => (origin != owner).then_some("task_not_by_lead"),
-            Kind::TopicClosed(_) => (origin != creator_of(1, a % TOPICS)).then_some("topic_not_own"),
-            Kind::NoticeReminded(_) => (origin != creator_of(3, a % NOTICES)).then_some("reminder_not_by_issuer"),
-            Kind::InfoAdopted(m) => (!adoption_levels(origin).contains(&m.level)).then_some("adoption_not_own_level"),
-            _ => None,
-        };
+        let lie = kinds::lie_of(&kind, op, origin);
         let id = op_ids[i].clone();
         if lie.is_none() {
             match &kind {

@@ -64,9 +64,11 @@ pub struct Config {
     pub anti_entropy_interval: Duration,
     /// Bytes of store pages sled may cache in memory.
     pub cache_bytes: u64,
-    /// Points a 社情民意 item earns by the highest level it was adopted at,
-    /// plus a bonus for a leader's instruction (`[score_table]` in TOML).
-    pub score_table: linkage_core::views::query::ScoreTable,
+    /// No longer read: scores come from the province's signed score rules
+    /// (`ScoreRuleIssued`), the same at every node. Accepted so that a
+    /// config of an earlier version still loads; the node warns.
+    #[serde(skip_serializing)]
+    pub score_table: Option<toml::Table>,
 }
 
 /// Log output format.
@@ -101,7 +103,7 @@ impl Default for Config {
             heads_interval: Duration::from_secs(1),
             anti_entropy_interval: Duration::from_secs(3),
             cache_bytes: linkage_store::CACHE_BYTES_DEFAULT,
-            score_table: linkage_core::views::query::ScoreTable::default(),
+            score_table: None,
         }
     }
 }
@@ -313,10 +315,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_example_config_loads_with_its_score_table() {
+    fn the_example_config_loads() {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/node.example.toml");
         let config = Config::load(Some(&example), &Overrides::default()).unwrap();
-        assert_eq!(config.score_table, linkage_core::views::query::ScoreTable::default());
-        assert_eq!(config.score_table.national, 20);
+        assert_eq!(config.score_table, None);
+    }
+
+    /// An earlier version's `[score_table]` still loads (and is ignored).
+    #[test]
+    fn an_old_score_table_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let text = "node = \"620000\"\ntopology = \"t.toml\"\nplaintext_loopback = true\n[score_table]\ncounty = 1\nnational = 20\n";
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert!(config.score_table.is_some());
     }
 }

@@ -250,7 +250,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .max_decoding_message_size(REQUEST_BYTES_MAX)
         .max_encoding_message_size(REQUEST_BYTES_MAX);
     let admin = AdminServiceServer::new(Admin::new(node.clone(), hex::encode(public_key)));
-    let views = Views::new(node, config.score_table);
+    if config.score_table.is_some() {
+        tracing::warn!(
+            "`[score_table]` in the config is ignored: scores come from the province's signed score rules \
+             (ScoreRuleIssued); remove the section"
+        );
+    }
+    let views = Views::new(node);
     let builder = || {
         tonic::transport::Server::builder()
             .max_concurrent_streams(Some(STREAMS_PER_CONNECTION_MAX))

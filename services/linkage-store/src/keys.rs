@@ -72,6 +72,7 @@ fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Info => b'i',
         RecordKind::Notice => b'n',
         RecordKind::Result => b'r',
+        RecordKind::ScoreRule => b's',
     }
 }
 
@@ -207,6 +208,10 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::AssigneeNotMember => b'n',
         Breach::SubReportNotByAssignee => b's',
         Breach::ReminderNotByIssuer => b'r',
+        Breach::HandlingNotOnChain => b'c',
+        Breach::InstructionNotOwnLevel => b'l',
+        Breach::MergeNotIntoOwn => b'o',
+        Breach::ScoreRuleNotByProvince => b'p',
     }
 }
 
@@ -276,6 +281,6 @@ mod tests {
         // Stores written before hold these bytes: a change would hide
         // every record until a rebuild.
         let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
-        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr"]);
+        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs"]);
     }
 }

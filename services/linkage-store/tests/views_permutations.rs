@@ -124,8 +124,12 @@ async fn story() {
         .await;
     city.append("chain:620722", Kind::InfoForwarded(pb::InfoForwarded { info_id: item.clone(), to: "省政协".into() }))
         .await;
-    let adopted =
-        pb::InfoAdopted { info_id: item.clone(), level: pb::AdoptionLevel::Province as i32, by: "省政协".into() };
+    let adopted = pb::InfoAdopted {
+        info_id: item.clone(),
+        level: pb::AdoptionLevel::Province as i32,
+        by: "省政协".into(),
+        combined: false,
+    };
     province.append("chain:620722", Kind::InfoAdopted(adopted)).await;
     province
         .append("chain:620722", Kind::InfoPublished(pb::InfoPublished { info_id: item, issue: "第1期".into() }))

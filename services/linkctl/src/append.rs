@@ -1,7 +1,7 @@
 //! `linkctl append <kind>`: one subcommand per domain event, so that nobody
 //! writes protobuf by hand.
 
-use crate::labels::{parse_time, Adoption, Category, Outcome, Response, Returns};
+use crate::labels::{parse_time, Adoption, Category, Outcome, Rank, Response, Returns};
 use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
@@ -296,6 +296,9 @@ enum KindArgs {
         /// Who adopted it
         #[arg(long, default_value = "")]
         by: String,
+        /// Adopted within a combined report (综合采用), not on its own (单篇)
+        #[arg(long)]
+        combined: bool,
     },
     /// 畅通 领导批示: record a leader's instruction on an item.
     InfoInstructed {
@@ -308,6 +311,57 @@ enum KindArgs {
         /// The instruction
         #[arg(long, default_value = "")]
         text: String,
+        /// The leader's rank: deputy (分管领导) or principal (主要领导)
+        #[arg(long, value_enum)]
+        rank: Option<Rank>,
+        /// The leader's level, if not this node's own (the province records 全国政协's: national)
+        #[arg(long, value_enum)]
+        level: Option<Adoption>,
+    },
+    /// 畅通 不采用 / 退回: this level does not use the item, or sends it back.
+    InfoDeclined {
+        /// Event id of the item
+        #[arg(long)]
+        info_id: String,
+        /// Why, 1..=2000 characters
+        #[arg(long)]
+        reason: String,
+        /// Send it back (退回) to the level below, not only decline it
+        #[arg(long)]
+        returned: bool,
+    },
+    /// 畅通 综合编发: merge the item into a 综合 item of this node's own.
+    InfoMerged {
+        /// Event id of the item merged
+        #[arg(long)]
+        info_id: String,
+        /// Event id of this node's 综合 item
+        #[arg(long)]
+        into_id: String,
+    },
+    /// 畅通 计分办法: the province's score rule for 社情民意 items (on `all`).
+    ScoreRuleIssued {
+        /// The date it takes effect, RFC 3339 (adoptions and 批示 on or after it)
+        #[arg(long)]
+        effective: String,
+        /// Points per adoption by levels above the submitter: own,+1,+2,+3
+        #[arg(long, value_delimiter = ',')]
+        adoption: Vec<u32>,
+        /// Percent of those points for a combined adoption (综合采用)
+        #[arg(long, default_value_t = 100)]
+        combined_percent: u32,
+        /// Points per 批示 by a deputy leader, by levels above the submitter
+        #[arg(long, value_delimiter = ',')]
+        deputy: Vec<u32>,
+        /// Points per 批示 by a principal leader, by levels above the submitter
+        #[arg(long, value_delimiter = ',')]
+        principal: Vec<u32>,
+        /// Percent of an adoption's points credited to each forwarding committee
+        #[arg(long, default_value_t = 0)]
+        forward_credit_percent: u32,
+        /// Title, e.g. 2027年社情民意信息计分办法
+        #[arg(long, default_value = "")]
+        title: String,
     },
     /// 畅通 反馈: record the departments' feedback on an item.
     InfoFeedback {
@@ -495,12 +549,39 @@ impl KindArgs {
             }
             KindArgs::InfoPublished { info_id, issue } => Kind::InfoPublished(pb::InfoPublished { info_id, issue }),
             KindArgs::InfoForwarded { info_id, to } => Kind::InfoForwarded(pb::InfoForwarded { info_id, to }),
-            KindArgs::InfoAdopted { info_id, level, by } => {
-                Kind::InfoAdopted(pb::InfoAdopted { info_id, level: level.to_pb() as i32, by })
+            KindArgs::InfoAdopted { info_id, level, by, combined } => {
+                Kind::InfoAdopted(pb::InfoAdopted { info_id, level: level.to_pb() as i32, by, combined })
             }
-            KindArgs::InfoInstructed { info_id, leader, text } => {
-                Kind::InfoInstructed(pb::InfoInstructed { info_id, leader, text })
+            KindArgs::InfoInstructed { info_id, leader, text, rank, level } => {
+                Kind::InfoInstructed(pb::InfoInstructed {
+                    info_id,
+                    leader,
+                    text,
+                    rank: rank.map_or(0, |r| r.to_pb() as i32),
+                    level: level.map_or(0, |l| l.to_pb() as i32),
+                })
             }
+            KindArgs::InfoDeclined { info_id, reason, returned } => {
+                Kind::InfoDeclined(pb::InfoDeclined { info_id, reason, returned })
+            }
+            KindArgs::InfoMerged { info_id, into_id } => Kind::InfoMerged(pb::InfoMerged { info_id, into_id }),
+            KindArgs::ScoreRuleIssued {
+                effective,
+                adoption,
+                combined_percent,
+                deputy,
+                principal,
+                forward_credit_percent,
+                title,
+            } => Kind::ScoreRuleIssued(pb::ScoreRuleIssued {
+                effective: Some(parse_time("--effective", &effective)?),
+                adoption_points: adoption,
+                combined_percent,
+                deputy_instruction_points: deputy,
+                principal_instruction_points: principal,
+                forward_credit_percent,
+                title,
+            }),
             KindArgs::InfoFeedback { info_id, text } => Kind::InfoFeedback(pb::InfoFeedback { info_id, text }),
             KindArgs::NoticeIssued { title, body, requires_acknowledgement, expects, due } => {
                 Kind::NoticeIssued(pb::NoticeIssued {
@@ -569,8 +650,8 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 29);
-        assert_eq!(names.len(), 29);
+        assert_eq!(kinds, 32);
+        assert_eq!(names.len(), 32);
         // Each says which flow and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();

@@ -58,6 +58,52 @@ impl Adoption {
     }
 }
 
+/// `LeaderRank` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Rank {
+    /// 分管领导 or another deputy
+    Deputy,
+    /// 主要领导
+    Principal,
+}
+
+impl Rank {
+    /// The proto value.
+    pub fn to_pb(self) -> pb::LeaderRank {
+        match self {
+            Rank::Deputy => pb::LeaderRank::Deputy,
+            Rank::Principal => pb::LeaderRank::Principal,
+        }
+    }
+}
+
+/// 主要领导/principal.
+pub fn rank(value: i32) -> String {
+    match pb::LeaderRank::try_from(value) {
+        Ok(pb::LeaderRank::Unspecified) => "-".into(),
+        Ok(pb::LeaderRank::Deputy) => "分管领导/deputy".into(),
+        Ok(pb::LeaderRank::Principal) => "主要领导/principal".into(),
+        Err(_) => unknown(value),
+    }
+}
+
+/// 已转报/forwarded: where an item is at one level.
+pub fn handling_state(value: i32) -> String {
+    match pb::HandlingState::try_from(value) {
+        Ok(pb::HandlingState::Unspecified) => "-".into(),
+        Ok(pb::HandlingState::Received) => "已收到/received".into(),
+        Ok(pb::HandlingState::Declined) => "不采用/declined".into(),
+        Ok(pb::HandlingState::Returned) => "已退回/returned".into(),
+        Ok(pb::HandlingState::Merged) => "已综合/merged".into(),
+        Ok(pb::HandlingState::Published) => "已编发/published".into(),
+        Ok(pb::HandlingState::Forwarded) => "已转报/forwarded".into(),
+        Ok(pb::HandlingState::Adopted) => "已采用/adopted".into(),
+        Ok(pb::HandlingState::Instructed) => "已批示/instructed".into(),
+        Ok(pb::HandlingState::Feedback) => "已反馈/feedback".into(),
+        Err(_) => unknown(value),
+    }
+}
+
 /// `TopicResponse` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Response {
@@ -270,6 +316,9 @@ pub fn info_status(value: i32) -> String {
         Ok(pb::InfoStatus::Adopted) => "已采用/adopted".into(),
         Ok(pb::InfoStatus::Instructed) => "已批示/instructed".into(),
         Ok(pb::InfoStatus::Feedback) => "已反馈/feedback".into(),
+        Ok(pb::InfoStatus::Declined) => "不采用/declined".into(),
+        Ok(pb::InfoStatus::Returned) => "已退回/returned".into(),
+        Ok(pb::InfoStatus::Merged) => "已综合/merged".into(),
         Err(_) => unknown(value),
     }
 }

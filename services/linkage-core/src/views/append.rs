@@ -23,6 +23,7 @@ fn refuse(field: &str, description: String, rule: Breach) -> AppendError {
 /// the event its authority rests on. Reads `records` only.
 pub fn check_append(valid: &mut ValidAppend, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
     let Some(kind) = valid.payload.kind.as_mut() else { return Ok(()) };
+    super::levels::check_held(kind, records)?;
     check_by_event(origin, kind)?;
     super::check_lifecycle(kind, origin, records)?;
     match kind {
@@ -92,46 +93,71 @@ fn cite(refs: &mut Vec<String>, id: String) -> Result<(), AppendError> {
 /// (`rules::authority_breach`), naming the field and the rule.
 fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
     let Some(breach) = crate::rules::authority_breach(origin.as_str(), kind) else { return Ok(()) };
-    let (field, why) = match kind {
-        Kind::GroupFormed(m) if m.lead != origin.as_str() => {
+    let level = crate::code::Level::of_code(&origin).as_str();
+    let (field, why) = match (breach, kind) {
+        (Breach::HandlingNotOnChain, _) => (
+            handled_item_field(kind),
+            format!("{origin} is not on this item's chain (its origin, its city, its province)"),
+        ),
+        (Breach::InstructionNotOwnLevel, _) => (
+            "payload.info_instructed.level",
+            format!("{origin} records 批示 at its own level only ({level}); the province also records 全国政协's"),
+        ),
+        (Breach::MergeNotIntoOwn, _) => {
+            ("payload.info_merged.into_id", "an item is merged into a 综合 item of the merging committee".into())
+        }
+        (Breach::ScoreRuleNotByProvince, _) => {
+            ("payload.score_rule_issued", "only the province issues score rules: every committee ranks alike".into())
+        }
+        (_, Kind::GroupFormed(m)) if m.lead != origin.as_str() => {
             ("payload.group_formed.lead", format!("the committee that forms a group leads it: {origin}"))
         }
-        Kind::GroupFormed(_) => (
+        (_, Kind::GroupFormed(_)) => (
             "payload.group_formed.group_id",
             format!("a group's id begins with the code of the committee that forms it, e.g. {origin}-hexi-water"),
         ),
-        Kind::GroupJoined(_) => (
+        (_, Kind::GroupJoined(_)) => (
             "payload.group_joined.group_id",
             "only the group's lead (whose code begins the group's id) adds members".into(),
         ),
-        Kind::TopicClosed(_) => (
+        (_, Kind::TopicClosed(_)) => (
             "payload.topic_closed.topic_id",
             "only the committee that proposed a topic (its id names it) closes it".into(),
         ),
-        Kind::TaskAssigned(_) => (
+        (_, Kind::TaskAssigned(_)) => (
             "payload.task_assigned.group_id",
             "only the group's lead (whose code begins the group's id) assigns its sub-topics".into(),
         ),
-        Kind::TaskDueChanged(_) => (
+        (_, Kind::TaskDueChanged(_)) => (
             "payload.task_due_changed.group_id",
             "only the group's lead (whose code begins the group's id) moves a sub-topic's due date".into(),
         ),
-        Kind::NoticeReminded(_) => (
+        (_, Kind::NoticeReminded(_)) => (
             "payload.notice_reminded.notice_id",
             "only the committee that issued a notice (its id names it) reminds its recipients".into(),
         ),
-        Kind::InfoAdopted(_) => (
+        (_, Kind::InfoAdopted(_)) => (
             "payload.info_adopted.level",
-            format!(
-                "{origin} records adoption at its own level only ({}); the province also records 全国政协's",
-                crate::code::Level::of_code(&origin).as_str()
-            ),
+            format!("{origin} records adoption at its own level only ({level}); the province also records 全国政协's"),
         ),
         _ => {
             ("payload.group_left.member", "a committee may leave a group; only the group's lead removes another".into())
         }
     };
     Err(refuse(field, why, breach))
+}
+
+/// The field naming the item a handling event handles.
+fn handled_item_field(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::InfoPublished(_) => "payload.info_published.info_id",
+        Kind::InfoForwarded(_) => "payload.info_forwarded.info_id",
+        Kind::InfoAdopted(_) => "payload.info_adopted.info_id",
+        Kind::InfoInstructed(_) => "payload.info_instructed.info_id",
+        Kind::InfoFeedback(_) => "payload.info_feedback.info_id",
+        Kind::InfoDeclined(_) => "payload.info_declined.info_id",
+        _ => "payload.info_merged.info_id",
+    }
 }
 
 #[cfg(test)]
@@ -180,8 +206,9 @@ mod tests {
         let closed = Kind::TopicClosed(pb::TopicClosed { topic_id: topic, outcome: 1, ..Default::default() });
         assert_eq!(at("620700", closed.clone()), Ok(()));
         assert_eq!(at("620722", closed), Err("payload.topic_closed.topic_id".into()));
+        let item = format_event_id(&crate::ids::event_id("620722".parse().unwrap(), 1 << 16, 2));
         let adopted = |level: pb::AdoptionLevel| {
-            Kind::InfoAdopted(pb::InfoAdopted { info_id: String::new(), level: level as i32, by: String::new() })
+            Kind::InfoAdopted(pb::InfoAdopted { info_id: item.clone(), level: level as i32, ..Default::default() })
         };
         use pb::AdoptionLevel as A;
         for (origin, level, ok) in [
@@ -196,5 +223,29 @@ mod tests {
             let expected = if ok { Ok(()) } else { Err("payload.info_adopted.level".to_string()) };
             assert_eq!(at(origin, adopted(level)), expected, "{origin} at {level:?}");
         }
+        // 武威市 (620600) is not on 民乐县's (620722) chain; 张掖市 is.
+        let published = Kind::InfoPublished(pb::InfoPublished { info_id: item.clone(), issue: "第1期".into() });
+        assert_eq!(at("620700", published.clone()), Ok(()));
+        assert_eq!(at("620600", published), Err("payload.info_published.info_id".into()));
+        let instructed = |level: pb::AdoptionLevel| {
+            Kind::InfoInstructed(pb::InfoInstructed {
+                info_id: item.clone(),
+                leader: "省长".into(),
+                level: level as i32,
+                ..Default::default()
+            })
+        };
+        assert_eq!(at("620000", instructed(A::National)), Ok(()));
+        assert_eq!(at("620000", instructed(A::Unspecified)), Ok(()));
+        assert_eq!(at("620700", instructed(A::Province)), Err("payload.info_instructed.level".into()));
+        let merged = |into: &str| {
+            let into = format_event_id(&crate::ids::event_id(into.parse().unwrap(), 1 << 16, 3));
+            Kind::InfoMerged(pb::InfoMerged { info_id: item.clone(), into_id: into })
+        };
+        assert_eq!(at("620700", merged("620700")), Ok(()));
+        assert_eq!(at("620700", merged("620000")), Err("payload.info_merged.into_id".into()));
+        let rule = Kind::ScoreRuleIssued(pb::ScoreRuleIssued::default());
+        assert_eq!(at("620000", rule.clone()), Ok(()));
+        assert_eq!(at("620700", rule), Err("payload.score_rule_issued".into()));
     }
 }

@@ -82,6 +82,10 @@ fn dispute(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>, rule: B
             r.id = id.to_string();
             &mut r.disputed
         }
+        Record::ScoreRule(r) => {
+            r.id = id.to_string();
+            &mut r.disputed
+        }
     };
     add_disputed(list, kind, src, rule, out);
 }

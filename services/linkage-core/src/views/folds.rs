@@ -52,6 +52,7 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
         Record::Info(i) => fold_info(i, id, kind, src),
         Record::Notice(n) => fold_notice(n, id, kind, src),
         Record::Result(r) => fold_result(r, id, kind, src),
+        Record::ScoreRule(r) => fold_score_rule(r, id, kind, src),
     }
 }
 
@@ -367,14 +368,10 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
     use pb::InfoStatus as S;
     item.id = id.to_string();
     raise(&mut item.status, S::Submitted as i32);
-    let (step, level, detail, text) = match kind {
-        Kind::InfoReported(m) => {
-            let new = (src.hlc, src.channel, m.title.as_str(), m.submitter.as_str(), m.sector.as_str());
-            let old =
-                (item.hlc, item.channel.as_str(), item.title.as_str(), item.submitter.as_str(), item.sector.as_str());
-            if item.known && old <= new {
-                return;
-            }
+    if let Kind::InfoReported(m) = kind {
+        let new = (src.hlc, src.channel, m.title.as_str(), m.submitter.as_str(), m.sector.as_str());
+        let old = (item.hlc, item.channel.as_str(), item.title.as_str(), item.submitter.as_str(), item.sector.as_str());
+        if !item.known || new < old {
             item.origin = src.origin.to_string();
             item.channel = src.channel.to_string();
             item.hlc = src.hlc;
@@ -382,21 +379,37 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
             item.submitter.clone_from(&m.submitter);
             item.sector.clone_from(&m.sector);
             item.known = true;
+        }
+    } else if let Kind::InfoMerged(m) = kind {
+        if norm(&m.into_id) == id {
+            // The 综合 item lists what went into it: the `LIST_ITEMS_MAX`
+            // least ids, the same ones everywhere.
+            let merged = norm(&m.info_id);
+            if let Err(i) = item.merges.binary_search(&merged) {
+                item.merges.insert(i, merged);
+                item.merges.truncate(crate::limits::LIST_ITEMS_MAX);
+            }
             return;
         }
-        Kind::InfoPublished(m) => (S::Published, 0, m.issue.as_str(), ""),
-        Kind::InfoForwarded(m) => (S::Forwarded, 0, m.to.as_str(), ""),
+    }
+    let Some((step, detail, text)) = super::levels::step(kind) else {
+        item.levels = super::levels::derive(&item_origin(id), &item.trail);
+        return;
+    };
+    if step <= S::Feedback {
+        raise(&mut item.status, step as i32);
+    }
+    let at = super::levels::handling_level(src.origin, kind);
+    let (level, combined, rank) = match kind {
         Kind::InfoAdopted(m) => {
             if let Err(i) = item.adopted_levels.binary_search(&m.level) {
                 item.adopted_levels.insert(i, m.level);
             }
-            (S::Adopted, m.level, m.by.as_str(), "")
+            (m.level, m.combined, 0)
         }
-        Kind::InfoInstructed(m) => (S::Instructed, 0, m.leader.as_str(), m.text.as_str()),
-        Kind::InfoFeedback(m) => (S::Feedback, 0, "", m.text.as_str()),
-        _ => return,
+        Kind::InfoInstructed(m) => (0, false, m.rank),
+        _ => (0, false, 0),
     };
-    raise(&mut item.status, step as i32);
     let entry = pb::TrailEntry {
         event_id: src.id.clone(),
         origin: src.origin.to_string(),
@@ -405,8 +418,42 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
         level,
         detail: detail.to_string(),
         text: text.to_string(),
+        at: at as i32,
+        combined,
+        rank,
     };
     insert_stamped(&mut item.trail, entry, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
+    item.levels = super::levels::derive(&item_origin(id), &item.trail);
+}
+
+/// A score rule is its one event: the record keeps it whole. Two events
+/// under one id (only their origin can sign both) go to the lesser stamp.
+fn fold_score_rule(r: &mut pb::ScoreRule, id: &str, kind: &Kind, src: &Source<'_>) {
+    let Kind::ScoreRuleIssued(m) = kind else { return };
+    r.id = id.to_string();
+    let candidate = pb::ScoreRule {
+        id: id.to_string(),
+        origin: src.origin.to_string(),
+        hlc: src.hlc,
+        rule: Some(m.clone()),
+        known: true,
+        disputed: std::mem::take(&mut r.disputed),
+    };
+    let replace = !r.known || (candidate.hlc, &candidate.origin) < (r.hlc, &r.origin) || {
+        let same = (candidate.hlc, &candidate.origin) == (r.hlc, &r.origin);
+        same && lesser(&candidate, r)
+    };
+    let disputed = candidate.disputed.clone();
+    if replace {
+        *r = candidate;
+    }
+    r.disputed = disputed;
+}
+
+/// The committee an item's id names (`crate::ids`), or "".
+fn item_origin(id: &str) -> String {
+    let named = crate::validate::parse_event_id(id).and_then(|b| crate::ids::embedded_origin(&b));
+    named.map(|(code, _)| code.to_string()).unwrap_or_default()
 }
 
 fn fold_notice(n: &mut pb::Notice, id: &str, kind: &Kind, src: &Source<'_>) {

@@ -13,18 +13,6 @@ fn refuse(field: String, description: impl Into<String>) -> AppendError {
     AppendError::Precondition(FieldViolation::new(field, description))
 }
 
-fn status_name(status: i32) -> &'static str {
-    match pb::InfoStatus::try_from(status).unwrap_or_default() {
-        pb::InfoStatus::Unspecified => "unknown",
-        pb::InfoStatus::Submitted => "submitted",
-        pb::InfoStatus::Published => "published",
-        pb::InfoStatus::Forwarded => "forwarded",
-        pb::InfoStatus::Adopted => "adopted",
-        pb::InfoStatus::Instructed => "instructed",
-        pb::InfoStatus::Feedback => "feedback received",
-    }
-}
-
 /// Checks that `kind`, appended by `origin`, follows the lifecycle of the
 /// records it refers to. Errors are `FAILED_PRECONDITION` naming the field.
 pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
@@ -164,11 +152,8 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             Ok(())
         }
         VisitScheduled(m) => group(records, "payload.visit_scheduled.group_id", &m.group_id).map(drop),
-        InfoPublished(m) => info_step(records, "payload.info_published.info_id", &m.info_id, None, Some(2)),
-        InfoForwarded(m) => info_step(records, "payload.info_forwarded.info_id", &m.info_id, None, Some(4)),
-        InfoAdopted(m) => info_step(records, "payload.info_adopted.info_id", &m.info_id, None, Some(4)),
-        InfoInstructed(m) => info_step(records, "payload.info_instructed.info_id", &m.info_id, Some(4), None),
-        InfoFeedback(m) => info_step(records, "payload.info_feedback.info_id", &m.info_id, Some(5), None),
+        InfoPublished(_) | InfoForwarded(_) | InfoAdopted(_) | InfoInstructed(_) | InfoFeedback(_)
+        | InfoDeclined(_) | InfoMerged(_) => super::levels::check_step(kind, origin, records),
         NoticeAcknowledged(m) => {
             let field = "payload.notice_acknowledged.notice_id";
             let n: pb::Notice = known(load(records, &norm(&m.notice_id)), |n: &pb::Notice| n.known)
@@ -203,7 +188,7 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
-        TopicProposed(_) | InfoReported(_) | NoticeIssued(_) | ResearchCompleted(_) => Ok(()),
+        TopicProposed(_) | InfoReported(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) => Ok(()),
     }
 }
 
@@ -247,34 +232,4 @@ fn task<'a>(g: &'a pb::Group, field: &str, task_id: &str) -> Result<&'a pb::Task
 fn result(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Result, AppendError> {
     known(load(records, &norm(id)), |r: &pb::Result| r.known)
         .ok_or_else(|| refuse(field.into(), "no result with this id is held here"))
-}
-
-/// A 社情民意 step: the item must be held, at least at `at_least` and at most
-/// at `at_most` (InfoStatus numbers) — status only moves forward.
-fn info_step(
-    records: &mut impl Records,
-    field: &str,
-    id: &str,
-    at_least: Option<i32>,
-    at_most: Option<i32>,
-) -> Result<(), AppendError> {
-    let item: pb::InfoItem = known(load(records, &norm(id)), |i: &pb::InfoItem| i.known)
-        .ok_or_else(|| refuse(field.into(), "no 社情民意 item with this id is held here"))?;
-    if let Some(min) = at_least {
-        if item.status < min {
-            return Err(refuse(
-                field.into(),
-                format!("the item is {}; this step needs it {} first", status_name(item.status), status_name(min)),
-            ));
-        }
-    }
-    if let Some(max) = at_most {
-        if item.status > max {
-            return Err(refuse(
-                field.into(),
-                format!("the item is already {}; its status only moves forward", status_name(item.status)),
-            ));
-        }
-    }
-    Ok(())
 }

@@ -37,9 +37,11 @@ mod claims;
 pub mod fill;
 mod folds;
 mod kinds;
+pub mod levels;
 mod lifecycle;
 pub mod query;
 mod record;
+pub mod score;
 
 pub use crate::rules::{authority_breach, breach_of, Breach, Verdict};
 pub use append::check_append;
@@ -129,6 +131,9 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         InfoAdopted(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
         InfoInstructed(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
         InfoFeedback(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
+        InfoDeclined(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
+        InfoMerged(m) => (Flow::Exchange, RecordKind::Info, norm_set(&[m.info_id.clone(), m.into_id.clone()])),
+        ScoreRuleIssued(_) => (Flow::Exchange, RecordKind::ScoreRule, vec![event_id.to_string()]),
         NoticeIssued(_) => (Flow::Exchange, RecordKind::Notice, vec![event_id.to_string()]),
         NoticeAcknowledged(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
         NoticeReminded(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
@@ -233,5 +238,12 @@ fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
 
 /// Whether `kind` creates the record it touches (its id is the event's own).
 pub fn creates(kind: &Kind) -> bool {
-    matches!(kind, Kind::TopicProposed(_) | Kind::InfoReported(_) | Kind::NoticeIssued(_) | Kind::ResearchCompleted(_))
+    matches!(
+        kind,
+        Kind::TopicProposed(_)
+            | Kind::InfoReported(_)
+            | Kind::NoticeIssued(_)
+            | Kind::ResearchCompleted(_)
+            | Kind::ScoreRuleIssued(_)
+    )
 }

@@ -1,4 +1,4 @@
-//! Pure query helpers the services share: title similarity, scores, statistics.
+//! Pure query helpers the services share: title similarity, statistics.
 
 use crate::pb;
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,63 +63,9 @@ pub fn overlaps(topics: &[pb::Topic], min: f64) -> Vec<(f64, usize, usize)> {
     pairs
 }
 
-/// Points per adoption level and the instruction bonus.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScoreTable {
-    /// Adopted at county level.
-    pub county: u32,
-    /// Adopted at city level.
-    pub city: u32,
-    /// Adopted at province level.
-    pub province: u32,
-    /// Adopted at national level.
-    pub national: u32,
-    /// Added when a leader instructed on the item (批示).
-    pub instruction_bonus: u32,
-}
-
-impl Default for ScoreTable {
-    /// 1 point for adoption at own (county or city) level, 5 at province, 20
-    /// at national, 10 more for an instruction.
-    fn default() -> ScoreTable {
-        ScoreTable { county: 1, city: 1, province: 5, national: 20, instruction_bonus: 10 }
-    }
-}
-
-impl ScoreTable {
-    /// The item's score: the highest level it was adopted at, plus the bonus.
-    pub fn score(&self, item: &pb::InfoItem) -> u32 {
-        let level = item
-            .adopted_levels
-            .iter()
-            .map(|l| match pb::AdoptionLevel::try_from(*l).unwrap_or_default() {
-                pb::AdoptionLevel::Unspecified => 0,
-                pb::AdoptionLevel::County => self.county,
-                pb::AdoptionLevel::City => self.city,
-                pb::AdoptionLevel::Province => self.province,
-                pb::AdoptionLevel::National => self.national,
-            })
-            .max()
-            .unwrap_or(0);
-        let instructed = item.status >= pb::InfoStatus::Instructed as i32;
-        level + if instructed { self.instruction_bonus } else { 0 }
-    }
-
-    /// The protobuf form.
-    pub fn to_proto(self) -> pb::ScoreTable {
-        pb::ScoreTable {
-            county: self.county,
-            city: self.city,
-            province: self.province,
-            national: self.national,
-            instruction_bonus: self.instruction_bonus,
-        }
-    }
-}
-
-/// Adds `item` to its origin's row.
-pub fn count(rows: &mut BTreeMap<String, pb::InfoStatistics>, item: &pb::InfoItem, table: &ScoreTable) {
+/// Adds `item` to its origin's row; `score` is the item's points under
+/// the province's score rules (`super::score`).
+pub fn count(rows: &mut BTreeMap<String, pb::InfoStatistics>, item: &pb::InfoItem, score: u64) {
     let row = rows
         .entry(item.origin.clone())
         .or_insert_with(|| pb::InfoStatistics { node: item.origin.clone(), ..Default::default() });
@@ -137,7 +83,7 @@ pub fn count(rows: &mut BTreeMap<String, pb::InfoStatistics>, item: &pb::InfoIte
         }
     }
     row.instructed += u32::from(item.status >= pb::InfoStatus::Instructed as i32);
-    row.score += table.score(item);
+    row.score = row.score.saturating_add(u32::try_from(score).unwrap_or(u32::MAX));
 }
 
 #[cfg(test)]
@@ -180,16 +126,5 @@ mod tests {
             found.iter().map(|&(_, i, j)| (topics[i].id.clone(), topics[j].id.clone())).collect();
         let want = [("a", "c"), ("c", "d"), ("a", "b"), ("b", "d")].map(|(x, y)| (x.to_owned(), y.to_owned()));
         assert_eq!(pairs, want, "{found:?}");
-    }
-
-    #[test]
-    fn score_takes_the_highest_level_and_the_bonus() {
-        let t = ScoreTable::default();
-        let mut item = pb::InfoItem { status: pb::InfoStatus::Adopted as i32, ..Default::default() };
-        assert_eq!(t.score(&item), 0);
-        item.adopted_levels = vec![pb::AdoptionLevel::City as i32, pb::AdoptionLevel::Province as i32];
-        assert_eq!(t.score(&item), 5);
-        item.status = pb::InfoStatus::Instructed as i32;
-        assert_eq!(t.score(&item), 15);
     }
 }

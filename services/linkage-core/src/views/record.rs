@@ -21,14 +21,22 @@ pub enum RecordKind {
     Notice,
     /// `linkage.v1.Result`, by result event id.
     Result,
+    /// `linkage.v1.ScoreRule`, by rule event id.
+    ScoreRule,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 5] =
-        [RecordKind::Topic, RecordKind::Group, RecordKind::Info, RecordKind::Notice, RecordKind::Result];
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Topic,
+        RecordKind::Group,
+        RecordKind::Info,
+        RecordKind::Notice,
+        RecordKind::Result,
+        RecordKind::ScoreRule,
+    ];
 
-    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`).
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`).
     pub fn letter(self) -> char {
         match self {
             RecordKind::Topic => 't',
@@ -36,6 +44,7 @@ impl RecordKind {
             RecordKind::Info => 'i',
             RecordKind::Notice => 'n',
             RecordKind::Result => 'r',
+            RecordKind::ScoreRule => 's',
         }
     }
 }
@@ -66,6 +75,7 @@ view_record!(pb::Group, RecordKind::Group);
 view_record!(pb::InfoItem, RecordKind::Info);
 view_record!(pb::Notice, RecordKind::Notice);
 view_record!(pb::Result, RecordKind::Result);
+view_record!(pb::ScoreRule, RecordKind::ScoreRule);
 
 /// Where the folds read and write records: sled with an overlay in the
 /// store, a map in tests. How a record is named there is the
@@ -121,6 +131,8 @@ pub enum Record {
     Notice(pb::Notice),
     /// [`RecordKind::Result`].
     Result(pb::Result),
+    /// [`RecordKind::ScoreRule`].
+    ScoreRule(pb::ScoreRule),
 }
 
 impl Record {
@@ -137,6 +149,7 @@ impl Record {
             RecordKind::Info => Record::Info(d(bytes)),
             RecordKind::Notice => Record::Notice(d(bytes)),
             RecordKind::Result => Record::Result(d(bytes)),
+            RecordKind::ScoreRule => Record::ScoreRule(d(bytes)),
         }
     }
 
@@ -148,6 +161,7 @@ impl Record {
             Record::Info(m) => m.encode_to_vec(),
             Record::Notice(m) => m.encode_to_vec(),
             Record::Result(m) => m.encode_to_vec(),
+            Record::ScoreRule(m) => m.encode_to_vec(),
         }
     }
 }

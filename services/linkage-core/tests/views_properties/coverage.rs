@@ -8,12 +8,17 @@ use super::*;
 #[test]
 fn the_generator_makes_every_payload_kind() {
     // Each kind once, honestly: the lead assigns itself (c = 5), an
-    // adoption at the province's own level (b = 2).
+    // adoption at the province's own level (b = 2), a merge into the
+    // province's own item (b = 2), each item handled on its chain (a).
     let ops: Vec<Op> = (0..REFERRING_KINDS)
         .map(|kind| Op {
             kind,
-            a: 0,
-            b: if kind == 15 { 2 } else { 1 },
+            a: match kind {
+                13 => 1,
+                14 => 2,
+                _ => 0,
+            },
+            b: if kind == 15 || kind == 26 { 2 } else { 1 },
             c: if kind == 7 { 5 } else { 2 },
             origin: kind,
             hlc: 1,
@@ -31,7 +36,7 @@ fn the_generator_makes_every_payload_kind() {
         .filter_map(|(e, _)| e.payload.as_ref()?.kind.as_ref())
         .map(views::kind_name)
         .collect();
-    assert_eq!(kinds.len(), 29, "{kinds:?}");
+    assert_eq!(kinds.len(), 32, "every payload kind of linkage.v1.Payload: {kinds:?}");
 }
 
 /// The generator breaks every rule of `linkage_core::rules`, so the

@@ -17,6 +17,7 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
             RecordKind::Info => format!("{:#?}", pb::InfoItem::decode(b)),
             RecordKind::Notice => format!("{:#?}", pb::Notice::decode(b)),
             RecordKind::Result => format!("{:#?}", pb::Result::decode(b)),
+            RecordKind::ScoreRule => format!("{:#?}", pb::ScoreRule::decode(b)),
         }
     }
     let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
@@ -88,6 +89,11 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(
                     |r: &mut pb::Result| r.disputed.clear(),
                     |r| pb::Result { id: r.id.clone(), ..Default::default() },
                 ),
+                RecordKind::ScoreRule => strip(
+                    b,
+                    |r: &mut pb::ScoreRule| r.disputed.clear(),
+                    |r| pb::ScoreRule { id: r.id.clone(), ..Default::default() },
+                ),
             };
             stripped.map(|s| ((*kind, id.clone()), s))
         })
@@ -105,6 +111,7 @@ pub fn disputed_entries(records: &RecordMap) -> Vec<(String, String)> {
             RecordKind::Info => pb::InfoItem::decode(b).map(|i| i.disputed),
             RecordKind::Notice => pb::Notice::decode(b).map(|n| n.disputed),
             RecordKind::Result => pb::Result::decode(b).map(|r| r.disputed),
+            RecordKind::ScoreRule => pb::ScoreRule::decode(b).map(|r| r.disputed),
         }
         .expect("a record");
         out.extend(list.into_iter().map(|d| (d.event_id, d.rule)));

@@ -4,8 +4,8 @@
 use super::{check_enum, optional_code, Views, Watch};
 use crate::convert;
 use linkage_core::pb;
-use linkage_core::views::query;
 use linkage_core::views::{self, Flow};
+use linkage_core::views::{query, score};
 use linkage_proto::v1::exchange_service_server::ExchangeService;
 use std::collections::BTreeMap;
 use tonic::{Request, Response, Status};
@@ -44,7 +44,8 @@ impl ExchangeService for Views {
         if let Some(event) = self.event(&item.id)? {
             views::fill::info(&mut item, &event);
         }
-        let score = self.scores.score(&item);
+        let score = score::item_points(&self.score_rules()?, &item);
+        let score = u32::try_from(score).unwrap_or(u32::MAX);
         Ok(Response::new(pb::GetInfoItemResponse { item: Some(item), score }))
     }
 
@@ -68,13 +69,50 @@ impl ExchangeService for Views {
                 && start.is_none_or(|s| at >= s)
                 && end.is_none_or(|e| at < e)
         })?;
+        let rules = self.score_rules()?;
         for item in &items {
-            query::count(&mut rows, item, &self.scores);
+            query::count(&mut rows, item, score::item_points(&rules, item));
         }
-        Ok(Response::new(pb::GetInfoStatisticsResponse {
-            rows: rows.into_values().collect(),
-            score_table: Some(self.scores.to_proto()),
-        }))
+        Ok(Response::new(pb::GetInfoStatisticsResponse { rows: rows.into_values().collect(), score_table: None }))
+    }
+
+    async fn get_info_ranking(
+        &self,
+        request: Request<pb::GetInfoRankingRequest>,
+    ) -> Result<Response<pb::GetInfoRankingResponse>, Status> {
+        let r = request.into_inner();
+        check_enum::<pb::Level>("level", r.level)?;
+        let (start, end) = (super::given_millis("start", &r.start)?, super::given_millis("end", &r.end)?);
+        if let (Some(s), Some(e)) = (start, end) {
+            if e <= s {
+                return Err(convert::invalid("end", "must be after start"));
+            }
+        }
+        let limit = crate::paging::page_size(r.page_size)?;
+        let scope = format!("ranking/{start:?}/{end:?}/{}", r.level);
+        let skip = crate::paging::numeric_cursor(&r.page_token, &scope)?.unwrap_or(0);
+        let rules = self.score_rules()?;
+        let items = self.all(|i: &pb::InfoItem| i.known)?;
+        let rows: Vec<pb::RankingRow> = score::ranking(&rules, &items, start, end)
+            .into_iter()
+            .filter(|row| self.level_matches(r.level, &row.node))
+            .collect();
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(rows.len());
+        let page: Vec<pb::RankingRow> = rows[skip..].iter().take(limit).cloned().collect();
+        let next = skip + page.len();
+        let next_page_token =
+            if next < rows.len() { crate::paging::token(&next.to_string(), &scope) } else { String::new() };
+        Ok(Response::new(pb::GetInfoRankingResponse { rows: page, next_page_token, rules: rules.ids() }))
+    }
+
+    async fn list_score_rules(
+        &self,
+        request: Request<pb::ListScoreRulesRequest>,
+    ) -> Result<Response<pb::ListScoreRulesResponse>, Status> {
+        let r = request.into_inner();
+        let (rules, next_page_token) =
+            self.page(r.page_size, &r.page_token, "score-rules", |x: &pb::ScoreRule| x.known, |x| &x.id)?;
+        Ok(Response::new(pb::ListScoreRulesResponse { rules, next_page_token }))
     }
 
     async fn list_notices(

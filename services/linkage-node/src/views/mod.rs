@@ -19,7 +19,6 @@ use crate::convert;
 use crate::event_log::{follow, Node};
 use crate::paging::{self, page_size};
 use futures::Stream;
-use linkage_core::views::query::ScoreTable;
 use linkage_core::views::{self, Flow, RecordKind, ViewRecord};
 use linkage_core::{pb, Level, NodeCode};
 use linkage_store::StoredEvent;
@@ -29,17 +28,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tonic::Status;
 
-/// The four services share the node and the score table.
+/// The four services share the node.
 #[derive(Clone)]
 pub struct Views {
     pub(super) node: Arc<Node>,
-    pub(super) scores: ScoreTable,
 }
 
 impl Views {
-    /// Services over `node`, scoring 社情民意 items with `scores`.
-    pub fn new(node: Arc<Node>, scores: ScoreTable) -> Views {
-        Views { node, scores }
+    /// Services over `node`.
+    pub fn new(node: Arc<Node>) -> Views {
+        Views { node }
     }
 
     pub(super) fn level_of(&self, code: &str) -> Option<Level> {
@@ -149,6 +147,11 @@ impl Views {
     /// A notice with what each recipient did, judged at this node's clock:
     /// a recipient is overdue when the notice expects returns, its due date
     /// has passed and no reply of the expected kind came from it.
+    /// The province's score rules held here.
+    pub(super) fn score_rules(&self) -> Result<views::score::Rules, Status> {
+        Ok(views::score::Rules::new(self.all(|r: &pb::ScoreRule| r.known)?))
+    }
+
     pub(super) fn notice_state(&self, notice: pb::Notice) -> Result<pb::NoticeState, Status> {
         let acknowledged: Vec<String> = notice.acknowledgements.iter().map(|a| a.node.clone()).collect();
         let done: BTreeSet<&String> = acknowledged.iter().collect();

@@ -59,8 +59,91 @@ pub fn info_item(item: &pb::InfoItem, score: u32, names: &Names) -> String {
         ]);
     }
     section(&mut out, "trail 流转", &trail);
+    let mut levels =
+        Table::new(&["level", "by", "state", "published", "forwarded", "adopted", "批示", "feedback", "note"])
+            .limit(8, TEXT);
+    for r in &item.levels {
+        let yes = |b: bool| if b { "yes" } else { "-" }.to_string();
+        let adopted = match (r.adopted, r.combined) {
+            (true, true) => "综合/combined".into(),
+            (true, false) => "单篇/single".into(),
+            _ => "-".into(),
+        };
+        let instructed = if r.instructions == 0 {
+            "-".into()
+        } else {
+            format!("{} ({})", r.instructions, labels::rank(r.highest_rank))
+        };
+        let note = if r.merged_into.is_empty() { r.reason.clone() } else { format!("→ {}", r.merged_into) };
+        levels.row([
+            labels::adoption_short(r.level),
+            names.show(&r.node),
+            labels::handling_state(r.state),
+            match (r.published, r.issue.is_empty()) {
+                (false, _) => "-".into(),
+                (true, true) => "yes".into(),
+                (true, false) => r.issue.clone(),
+            },
+            yes(r.forwarded),
+            adopted,
+            instructed,
+            yes(r.feedback),
+            or_dash(&note),
+        ]);
+    }
+    section(&mut out, "levels 各级办理", &levels);
+    if !item.merges.is_empty() {
+        out.push_str(&format!("merges 综合了: {}\n", item.merges.join(", ")));
+    }
     super::disputes(&mut out, &item.disputed, &[], names);
     out
+}
+
+/// Committees ranked by points, then the rules that applied.
+pub fn ranking(r: &pb::GetInfoRankingResponse, names: &Names) -> String {
+    let mut t = Table::new(&["rank 名次", "node", "points 得分", "adoptions 采用", "批示", "forwarding 转报"])
+        .right(&[0, 2, 3, 4, 5]);
+    for row in &r.rows {
+        t.row([
+            row.rank.to_string(),
+            names.show(&row.node),
+            row.points.to_string(),
+            row.adoptions.to_string(),
+            row.instructions.to_string(),
+            row.forward_points.to_string(),
+        ]);
+    }
+    let mut out = t.render();
+    if r.rules.is_empty() {
+        out.push_str("no score rule is held here: the province issues one (linkctl append score-rule-issued)\n");
+    } else {
+        out.push_str(&format!("score rules 计分办法: {}\n", r.rules.join(", ")));
+    }
+    out
+}
+
+/// The province's score rules, one per row.
+pub fn score_rules(rules: &[pb::ScoreRule], names: &Names) -> String {
+    let mut t =
+        Table::new(&["id", "by", "effective", "adoption", "combined", "deputy", "principal", "forward", "title"])
+            .limit(8, TITLE);
+    let list =
+        |l: &[u32]| if l.is_empty() { "-".into() } else { l.iter().map(u32::to_string).collect::<Vec<_>>().join(",") };
+    for r in rules {
+        let rule = r.rule.clone().unwrap_or_default();
+        t.row([
+            r.id.clone(),
+            names.show(&r.origin),
+            labels::timestamp(rule.effective.as_ref()),
+            list(&rule.adoption_points),
+            format!("{}%", rule.combined_percent),
+            list(&rule.deputy_instruction_points),
+            list(&rule.principal_instruction_points),
+            format!("{}%", rule.forward_credit_percent),
+            or_dash(&rule.title),
+        ]);
+    }
+    listing(&t)
 }
 
 /// Counts and scores per submitting committee, then the score table.
@@ -117,12 +200,7 @@ pub fn statistics(s: &pb::GetInfoStatisticsResponse, names: &Names) -> String {
         ]);
     }
     let mut out = t.render();
-    if let Some(table) = &s.score_table {
-        out.push_str(&format!(
-            "score table 计分: 县级 {} · 市级 {} · 省级 {} · 全国 {} · 批示 +{}\n",
-            table.county, table.city, table.province, table.national, table.instruction_bonus
-        ));
-    }
+    out.push_str("score 得分: by the province's score rules (linkctl exchange score-rules)\n");
     out
 }
 
@@ -332,11 +410,11 @@ mod tests {
                 },
                 pb::InfoStatistics { node: "620722".into(), submitted: 2, score: 1, ..Default::default() },
             ],
-            score_table: Some(pb::ScoreTable { county: 1, city: 2, province: 5, national: 20, instruction_bonus: 3 }),
+            score_table: None,
         };
         let text = statistics(&s, &Names::default());
         let total = text.lines().find(|l| l.starts_with("total 合计")).expect(&text);
         assert!(total.ends_with(" 6"), "{total}");
-        assert!(text.contains("全国 20 · 批示 +3"), "{text}");
+        assert!(text.contains("by the province's score rules"), "{text}");
     }
 }

@@ -41,6 +41,26 @@ pub enum ExchangeCommand {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Committees ranked (排名) by the province's score rules over a period,
+    /// by the date of each adoption and 批示.
+    Ranking {
+        /// At or after this moment (RFC 3339)
+        #[arg(long)]
+        start: Option<String>,
+        /// Before this moment (RFC 3339)
+        #[arg(long)]
+        end: Option<String>,
+        /// Only committees of this level
+        #[arg(long, value_enum)]
+        level: Option<LevelArg>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// The province's score rules (计分办法) held by the node.
+    ScoreRules {
+        #[command(flatten)]
+        paging: Paging,
+    },
     /// Notices (上情下达) held by the node.
     Notices {
         /// Node code of the issuing committee
@@ -114,6 +134,47 @@ pub async fn exchange(addr: &str, opts: ViewOpts, command: ExchangeCommand) -> a
             let response = client.clone().get_info_statistics(request).await.map_err(show::status_error)?;
             ctx.print(&response.into_inner(), "linkage.v1.GetInfoStatisticsResponse", render::exchange::statistics)
                 .await
+        }
+        ExchangeCommand::Ranking { start, end, level: lvl, paging } => {
+            let start = start.as_deref().map(|t| parse_time("--start", t)).transpose()?;
+            let end = end.as_deref().map(|t| parse_time("--end", t)).transpose()?;
+            let rules = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (rows, next_page_token) = paging
+                .collect(|page_size, page_token| {
+                    let (mut client, rules) = (client.clone(), rules.clone());
+                    let request = pb::GetInfoRankingRequest { start, end, level: level(lvl), page_size, page_token };
+                    async move {
+                        let r = client.get_info_ranking(request).await?.into_inner();
+                        *rules.lock().expect("not poisoned") = r.rules;
+                        Ok((r.rows, r.next_page_token))
+                    }
+                })
+                .await?;
+            let rules = std::mem::take(&mut *rules.lock().expect("not poisoned"));
+            let response = pb::GetInfoRankingResponse { rows, next_page_token, rules };
+            ctx.print(&response, "linkage.v1.GetInfoRankingResponse", |r, names| {
+                render::exchange::ranking(r, names)
+                    + &render::footer(r.rows.len(), "committee", "committees", &r.next_page_token)
+            })
+            .await
+        }
+        ExchangeCommand::ScoreRules { paging } => {
+            let (rules, next_page_token) = paging
+                .collect(|page_size, page_token| {
+                    let mut client = client.clone();
+                    let request = pb::ListScoreRulesRequest { page_size, page_token };
+                    async move {
+                        let r = client.list_score_rules(request).await?.into_inner();
+                        Ok((r.rules, r.next_page_token))
+                    }
+                })
+                .await?;
+            let response = pb::ListScoreRulesResponse { rules, next_page_token };
+            ctx.print(&response, "linkage.v1.ListScoreRulesResponse", |r, names| {
+                render::exchange::score_rules(&r.rules, names)
+                    + &render::footer(r.rules.len(), "rule", "rules", &r.next_page_token)
+            })
+            .await
         }
         ExchangeCommand::Notices { origin, unacknowledged_only, overdue_only, paging } => {
             let (notices, next_page_token) = paging

@@ -1,0 +1,193 @@
+//! The referring events the generator makes, and the rule each breaks by
+//! the generator's own reading of who may say what (not
+//! `linkage_core::rules`).
+
+use super::names::*;
+use linkage_core::pb;
+use linkage_core::pb::payload::Kind;
+
+/// The payload of `op`; `op_ids` are the ids of all ops, which
+/// consolidated reports cite.
+pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
+    let r = |id: String| if op.upper { id.to_uppercase() } else { id };
+    let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
+    let group: &str = GROUPS[a % GROUPS.len()];
+    let task = TASKS[b % TASKS.len()].to_string();
+    let origin = op_origin(op);
+    let ops = op_ids;
+    match op.kind % REFERRING_KINDS {
+        0 => {
+            Kind::TopicCommented(pb::TopicCommented { topic_id: r(topic_id(a % TOPICS)), text: format!("意见 {c}") })
+        }
+        1 => {
+            let (x, y) = (a % TOPICS, (a + 1 + b % (TOPICS - 1)) % TOPICS);
+            let mut topic_ids = vec![r(topic_id(x)), topic_id(y)];
+            if c % 4 == 0 {
+                // A topic whose proposal never reaches this node.
+                topic_ids.push(topic_id(TOPICS));
+            }
+            Kind::TopicLinked(pb::TopicLinked { topic_ids, note: String::new() })
+        }
+        2 => Kind::TopicResponded(pb::TopicResponded {
+            topic_id: r(topic_id(a % TOPICS)),
+            response: 1 + i32::from(c % 2),
+            note: format!("答复 {c}"),
+        }),
+        3 => Kind::PlanPublished(pb::PlanPublished {
+            year: 2025,
+            title: format!("年度计划 {c}"),
+            topic_ids: (0..TOPICS).filter(|t| c & (1 << t) != 0).map(|t| r(topic_id(t))).collect(),
+        }),
+        4 => Kind::GroupFormed(pb::GroupFormed {
+            group_id: group.into(),
+            title: format!("联动调研组 {c}"),
+            lead: if c % 5 == 0 { ORIGINS[b % ORIGINS.len()] } else { origin }.into(),
+            members: origins(c),
+            topic_ids: (0..TOPICS).filter(|t| b & (1 << t) != 0).map(|t| r(topic_id(t))).collect(),
+            rules: linkage_core::rules::GROUP_RULES,
+        }),
+        5 => Kind::GroupJoined(pb::GroupJoined { group_id: group.into(), member: ORIGINS[b % ORIGINS.len()].into() }),
+        6 => Kind::GroupLeft(pb::GroupLeft { group_id: group.into(), member: ORIGINS[b % ORIGINS.len()].into() }),
+        7 => Kind::TaskAssigned(pb::TaskAssigned {
+            group_id: group.into(),
+            task_id: task,
+            title: format!("子课题 {c}"),
+            assignee: ORIGINS[usize::from(c) % ORIGINS.len()].into(),
+            due: time(c),
+        }),
+        8 => Kind::MilestoneReached(pb::MilestoneReached {
+            group_id: group.into(),
+            task_id: if c % 3 == 0 { String::new() } else { task },
+            title: format!("节点 {c}"),
+        }),
+        9 => Kind::ProgressReported(pb::ProgressReported {
+            group_id: group.into(),
+            task_id: task,
+            percent: u32::from(c % 101),
+            text: format!("进展 {c}"),
+        }),
+        10 => Kind::SubReportSubmitted(pb::SubReportSubmitted {
+            group_id: group.into(),
+            task_id: task,
+            title: format!("分报告 {c}"),
+            summary: String::new(),
+            attachments: vec![format!("reports/sub-{c}.pdf")],
+        }),
+        11 => Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
+            group_id: group.into(),
+            title: format!("总报告 {c}"),
+            summary: String::new(),
+            sub_report_ids: vec![r(op_ids[b % ops.len()].clone()), op_ids[usize::from(c) % ops.len()].clone()],
+        }),
+        12 => Kind::VisitScheduled(pb::VisitScheduled {
+            group_id: group.into(),
+            title: format!("联动视察 {c}"),
+            starts: time(c),
+            places: vec![format!("地点 {b}")],
+        }),
+        13 => Kind::InfoPublished(pb::InfoPublished { info_id: r(item_id(a % ITEMS)), issue: format!("第{c}期") }),
+        14 => Kind::InfoForwarded(pb::InfoForwarded { info_id: r(item_id(a % ITEMS)), to: format!("单位 {c}") }),
+        15 => Kind::InfoAdopted(pb::InfoAdopted {
+            info_id: r(item_id(a % ITEMS)),
+            level: 1 + (b % 4) as i32,
+            by: format!("采用单位 {c}"),
+            combined: c % 2 == 0,
+        }),
+        16 => Kind::InfoInstructed(pb::InfoInstructed {
+            info_id: r(item_id(a % ITEMS)),
+            leader: format!("领导 {c}"),
+            text: String::new(),
+            rank: i32::from(c % 3),
+            // Mostly the recorder's own level; sometimes one it names.
+            level: if c % 4 == 0 { 1 + (b % 4) as i32 } else { 0 },
+        }),
+        17 => Kind::InfoFeedback(pb::InfoFeedback { info_id: r(item_id(a % ITEMS)), text: format!("反馈 {c}") }),
+        25 => Kind::InfoDeclined(pb::InfoDeclined {
+            info_id: r(item_id(a % ITEMS)),
+            reason: format!("不采用 {c}"),
+            returned: c % 2 == 0,
+        }),
+        26 => Kind::InfoMerged(pb::InfoMerged {
+            info_id: r(item_id(a % ITEMS)),
+            into_id: item_id((a + 1 + b % (ITEMS - 1)) % ITEMS),
+        }),
+        27 => Kind::ScoreRuleIssued(pb::ScoreRuleIssued {
+            effective: time(c % 5),
+            adoption_points: vec![1, u32::from(c % 7), 20],
+            combined_percent: u32::from(c % 101),
+            deputy_instruction_points: vec![u32::from(b as u8 % 5)],
+            principal_instruction_points: vec![],
+            forward_credit_percent: 10,
+            title: format!("计分办法 {c}"),
+        }),
+        18 => Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id: r(notice_id(a % NOTICES)) }),
+        19 => Kind::ResultShared(pb::ResultShared {
+            result_id: r(result_id(a % RESULTS)),
+            audience: ["up", "down", "all"][b % 3].into(),
+        }),
+        20 => Kind::ResultAdopted(pb::ResultAdopted {
+            result_id: r(result_id(a % RESULTS)),
+            by: format!("采用单位 {b}"),
+            how: format!("转化方式 {c}"),
+        }),
+        21 => Kind::TaskDueChanged(pb::TaskDueChanged {
+            group_id: group.into(),
+            task_id: task,
+            due: time(c.wrapping_add(1)),
+            reason: format!("延期 {c}"),
+        }),
+        22 => Kind::TopicClosed(pb::TopicClosed {
+            topic_id: r(topic_id(a % TOPICS)),
+            outcome: 1 + i32::from(c % 3),
+            into_topic_id: if c % 3 == 1 { r(topic_id(b % TOPICS)) } else { String::new() },
+            note: format!("关闭 {c}"),
+        }),
+        24 => Kind::NoticeReminded(pb::NoticeReminded {
+            notice_id: r(notice_id(a % NOTICES)),
+            to: origins(c),
+            note: format!("催办 {c}"),
+        }),
+        _ => Kind::ResultFeedback(pb::ResultFeedback {
+            result_id: r(result_id(a % RESULTS)),
+            text: format!("反馈 {c}"),
+        }),
+    }
+}
+
+/// The rule `kind`, appended by `origin` as `op`, breaks.
+pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
+    let (a, c) = (usize::from(op.a), op.c);
+    let group: &str = GROUPS[a % GROUPS.len()];
+    let owner = &group[..6];
+    let forged = c % 7 == 0;
+    match kind {
+        _ if forged => Some("id_not_origin"),
+        Kind::GroupFormed(m) => (origin != owner || m.lead != origin).then_some("group_not_origin"),
+        Kind::GroupJoined(_) => (origin != owner).then_some("membership_not_authorized"),
+        Kind::GroupLeft(m) => (origin != owner && m.member != origin).then_some("membership_not_authorized"),
+        Kind::TaskAssigned(_) | Kind::TaskDueChanged(_) => (origin != owner).then_some("task_not_by_lead"),
+        Kind::TopicClosed(_) => (origin != creator_of(1, a % TOPICS)).then_some("topic_not_own"),
+        Kind::NoticeReminded(_) => (origin != creator_of(3, a % NOTICES)).then_some("reminder_not_by_issuer"),
+        Kind::InfoAdopted(m) if !adoption_levels(origin).contains(&m.level) => Some("adoption_not_own_level"),
+        Kind::InfoInstructed(m) if m.level != 0 && !adoption_levels(origin).contains(&m.level) => {
+            Some("instruction_not_own_level")
+        }
+        Kind::InfoPublished(_)
+        | Kind::InfoForwarded(_)
+        | Kind::InfoAdopted(_)
+        | Kind::InfoInstructed(_)
+        | Kind::InfoFeedback(_)
+        | Kind::InfoDeclined(_)
+        | Kind::InfoMerged(_)
+            if !on_chain(origin, creator_of(2, a % ITEMS)) =>
+        {
+            Some("handling_not_on_chain")
+        }
+        Kind::InfoMerged(_) => {
+            let into = (a + 1 + usize::from(op.b) % (ITEMS - 1)) % ITEMS;
+            (creator_of(2, into) != origin).then_some("merge_not_into_own")
+        }
+        Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
+        _ => None,
+    }
+}

@@ -2,7 +2,6 @@
 //! statistics per committee, and notices with who has acknowledged them.
 
 use super::{check_enum, optional_code, Views, Watch};
-use crate::convert;
 use linkage_core::pb;
 use linkage_core::views::{self, Flow};
 use linkage_core::views::{query, score};
@@ -55,12 +54,7 @@ impl ExchangeService for Views {
     ) -> Result<Response<pb::GetInfoStatisticsResponse>, Status> {
         let r = request.into_inner();
         optional_code("node", &r.node)?;
-        let (start, end) = (super::given_millis("start", &r.start)?, super::given_millis("end", &r.end)?);
-        if let (Some(s), Some(e)) = (start, end) {
-            if e <= s {
-                return Err(convert::invalid("end", "must be after start"));
-            }
-        }
+        let (start, end) = super::period(&r.start, &r.end)?;
         let mut rows = BTreeMap::new();
         let items = self.all(|i: &pb::InfoItem| {
             let at = linkage_core::hlc::physical_ms(i.hlc) as i64;
@@ -82,12 +76,7 @@ impl ExchangeService for Views {
     ) -> Result<Response<pb::GetInfoRankingResponse>, Status> {
         let r = request.into_inner();
         check_enum::<pb::Level>("level", r.level)?;
-        let (start, end) = (super::given_millis("start", &r.start)?, super::given_millis("end", &r.end)?);
-        if let (Some(s), Some(e)) = (start, end) {
-            if e <= s {
-                return Err(convert::invalid("end", "must be after start"));
-            }
-        }
+        let (start, end) = super::period(&r.start, &r.end)?;
         let limit = crate::paging::page_size(r.page_size)?;
         let scope = format!("ranking/{start:?}/{end:?}/{}", r.level);
         let skip = crate::paging::numeric_cursor(&r.page_token, &scope)?.unwrap_or(0);

@@ -265,6 +265,20 @@ pub(super) fn given_millis(field: &str, ts: &Option<prost_types::Timestamp>) -> 
     Ok(millis(ts))
 }
 
+/// A query's period `[start, end)` in ms, each end open when unset.
+pub(super) fn period(
+    start: &Option<prost_types::Timestamp>,
+    end: &Option<prost_types::Timestamp>,
+) -> Result<(Option<i64>, Option<i64>), Status> {
+    let (start, end) = (given_millis("start", start)?, given_millis("end", end)?);
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            return Err(convert::invalid("end", "must be after start"));
+        }
+    }
+    Ok((start, end))
+}
+
 /// A group id, checked before any lookup: an error never echoes it.
 pub(super) fn group_id(field: &str, id: &str) -> Result<String, Status> {
     if id.is_empty() {

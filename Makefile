@@ -50,17 +50,21 @@ test-long: deps
 	LINKAGE_LONG_TESTS=1 $(MAKE) test
 
 # Real nodes of older versions beside this one (tests/upgrade.rs): the
-# flag day of issue 21 with main before it (OLD_COMMIT), and chains beside
-# main before issue 22 (PREVIOUS_COMMIT). Each linkage-node is built from
-# git first.
+# flag day of issue 21 with main before it (OLD_COMMIT), chains beside
+# main before issue 22 (PREVIOUS_COMMIT), and the new kinds of issue 22
+# (score rules, members) beside the last main without them (LAST_COMMIT).
+# Each linkage-node is built from git first.
 OLD_COMMIT ?= 07ed98b
 PREVIOUS_COMMIT ?= 72b5cfa
+LAST_COMMIT ?= 40e1cfc
 test-upgrade: deps
 	scripts/build-old-node $(OLD_COMMIT)
 	scripts/build-old-node $(PREVIOUS_COMMIT)
+	scripts/build-old-node $(LAST_COMMIT)
 	$(CARGO) build --bins
 	LINKAGE_OLD_NODE=$(CURDIR)/target/old-node/$(OLD_COMMIT)/linkage-node \
 	LINKAGE_PREVIOUS_NODE=$(CURDIR)/target/old-node/$(PREVIOUS_COMMIT)/linkage-node \
+	LINKAGE_LAST_NODE=$(CURDIR)/target/old-node/$(LAST_COMMIT)/linkage-node \
 	  $(CARGO) nextest run -p linkage-tests --test upgrade --run-ignored only
 
 # The bench binary from `make build`: `cargo run -p linkage-bench` would

@@ -7,8 +7,10 @@
 //! Needs the old binary: `make test-upgrade` builds it from git (07ed98b,
 //! the last commit before issue 21: plaintext gRPC, NATS users with
 //! passwords, subjects without the province token, log LNKLOG02) and sets
-//! `LINKAGE_OLD_NODE`; and a node of main before issue 22 beside chains
-//! (`LINKAGE_PREVIOUS_NODE`, 72b5cfa). `make test` skips these tests.
+//! `LINKAGE_OLD_NODE`; a node of main before issue 22 beside chains
+//! (`LINKAGE_PREVIOUS_NODE`, 72b5cfa); and the last node without score
+//! rules and members (`LINKAGE_LAST_NODE`, 40e1cfc). `make test` skips
+//! these tests.
 
 use linkage_core::pb;
 use linkage_testkit::topology::LocalTopology;
@@ -176,4 +178,62 @@ async fn held(topo: &LocalTopology, code: &str, id: String) -> bool {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Issue 22's new kinds beside a node of the version before them
+/// (`LINKAGE_LAST_NODE`, 40e1cfc): the old 张掖市 stores and relays the
+/// province's score rule and 民乐县's member without folding them, stalls
+/// nothing, and once upgraded in place (its views folded again: FOLDS 8)
+/// ranks by the rule and holds the member — sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the last node binary: make test-upgrade"]
+async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgraded() {
+    use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+    use linkage_proto::v1::member_service_client::MemberServiceClient;
+    use pb::payload::Kind;
+    let last_bin =
+        std::env::var_os("LINKAGE_LAST_NODE").expect("LINKAGE_LAST_NODE: the linkage-node of main before 17719a0");
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    const CITY: &str = "620700";
+    topo.kill9(CITY);
+    topo.restart_as(CITY, std::path::Path::new(&last_bin)).await.unwrap();
+    topo.wait_restored(CITY).await.unwrap();
+    let append = |channel: &str, kind: Kind| pb::AppendRequest {
+        channel: channel.into(),
+        payload: Some(pb::Payload { kind: Some(kind) }),
+        ..Default::default()
+    };
+    let rule = Kind::ScoreRuleIssued(pb::ScoreRuleIssued {
+        effective: Some(prost_types::Timestamp { seconds: 1_735_689_600, nanos: 0 }),
+        adoption_points: vec![1, 5, 20],
+        ..Default::default()
+    });
+    let mut province = topo.event_log("620000").await.unwrap();
+    let rule = province.append(append("all", rule)).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    let member = Kind::MemberRegistered(pb::MemberRegistered {
+        member_id: "620722-zhang-0017".into(),
+        personal: Some(pb::PersonalFields { name: "张某某".into(), ..Default::default() }),
+        ..Default::default()
+    });
+    let mut county = topo.event_log(COUNTY).await.unwrap();
+    let member =
+        county.append(append(&format!("chain:{COUNTY}"), member)).await.unwrap().into_inner().event.unwrap().event;
+    let member = member.unwrap();
+    assert!(held(&topo, CITY, rule.id.clone()).await, "the old city stores the rule");
+    assert!(held(&topo, CITY, member.id.clone()).await, "the old city stores the member");
+    // It stalls nothing: its own next item still reaches the province.
+    let mut city = topo.event_log(CITY).await.unwrap();
+    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
+    assert!(held(&topo, "620000", own.into_inner().event.unwrap().event.unwrap().id).await);
+
+    topo.kill9(CITY);
+    topo.restart(CITY).await.unwrap();
+    let mut exchange = ExchangeServiceClient::new(topo.channel(CITY).await.unwrap());
+    let rules = exchange.list_score_rules(pb::ListScoreRulesRequest::default()).await.unwrap().into_inner().rules;
+    assert_eq!(rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [rule.id.as_str()], "folded on upgrade");
+    let mut members = MemberServiceClient::new(topo.channel(CITY).await.unwrap());
+    let got = members.get_member(pb::GetMemberRequest { member_id: "620722-zhang-0017".into() }).await.unwrap();
+    let got = got.into_inner().member.unwrap();
+    assert!(got.known && got.sealed.is_some() && got.personal.is_none(), "held sealed: {got:?}");
+    topo.down().unwrap();
 }

@@ -226,6 +226,23 @@ fn appended_events_come_back_through_the_views() {
     assert_eq!(shown["result"]["adoptions"][0]["how"], "转化为提案", "{shown}");
     assert_eq!(shown["result"]["category"], "TOPIC_CATEGORY_RESEARCH");
 
+    // Members: the register, one member (its name opened here, its own
+    // committee's node), a year's activity, paged one at a time.
+    for (id, name) in [("620000-wang-0001", "王某"), ("620000-zhao-0002", "赵某")] {
+        let args = ["member-registered", "--channel", "chain:620000", "--member-id", id, "--name", name];
+        append(&node, &[&args[..], &["--sector", "经济界"]].concat());
+    }
+    let listed = json(&node, &["members", "list", "--page-size", "1", "--limit", "2"]);
+    assert_eq!(listed["members"].as_array().map(Vec::len), Some(2), "{listed}");
+    let one = json(&node, &["members", "show", "620000-wang-0001"]);
+    assert_eq!(one["member"]["personal"]["name"], "王某", "{one}");
+    let text = ctl(&node, &["members", "show", "620000-wang-0001"]);
+    assert!(text.contains("王某") && text.contains("在任/serving"), "{text}");
+    // Every member has a row, whatever it did that year.
+    let activity = json(&node, &["members", "activity", "--year", "2026", "--page-size", "1"]);
+    assert_eq!(activity["rows"][0]["memberId"], "620000-wang-0001", "{activity}");
+    assert!(activity["nextPageToken"].as_str().is_some_and(|t| !t.is_empty()), "it pages: {activity}");
+
     // Tables: labels, the node's own name, names from a topology.
     let text = ctl(&node, &["planning", "topics"]);
     assert!(text.contains("甘肃省 620000") && text.contains("调研/research") && text.contains("(2 topics)"), "{text}");

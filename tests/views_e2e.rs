@@ -109,6 +109,7 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
             RecordKind::Notice => pb::Notice::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Result => pb::Result::decode(bytes.as_slice()).unwrap().known,
             RecordKind::ScoreRule => pb::ScoreRule::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).unwrap().known,
         };
         if is_known {
             known.insert((*record_kind, id.clone()), bytes);

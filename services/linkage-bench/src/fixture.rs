@@ -43,6 +43,7 @@ pub fn request() -> pb::AppendRequest {
             .into(),
         submitter: "王委员".into(),
         sector: "教育界".into(),
+        member_id: String::new(),
     };
     pb::AppendRequest {
         channel: CHANNEL.into(),

@@ -98,6 +98,7 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
                         body: "全县十二所乡村小学仍以燃煤小锅炉供暖，建议分批改造。".into(),
                         submitter: "王委员".into(),
                         sector: "教育界".into(),
+                        member_id: String::new(),
                     }),
                     1 => Kind::TopicProposed(pb::TopicProposed {
                         year: 2027,

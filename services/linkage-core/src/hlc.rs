@@ -76,6 +76,12 @@ pub fn utc_minutes_of_ms(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", minute_of_day / 60, minute_of_day % 60)
 }
 
+/// The UTC calendar year of an hlc's physical time.
+pub fn utc_year(hlc: u64) -> u32 {
+    let (year, _, _) = civil_from_days(physical_ms(hlc) / 86_400_000);
+    u32::try_from(year).unwrap_or(u32::MAX)
+}
+
 /// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's
 /// `civil_from_days`, for days on or after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {

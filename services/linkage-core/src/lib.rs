@@ -48,6 +48,7 @@ pub mod ids;
 pub mod key_validity;
 pub mod ledger;
 pub mod limits;
+pub mod members;
 pub mod mutants;
 pub mod nkey;
 pub mod paging;

@@ -64,6 +64,10 @@ pub const YEAR_MAX: u32 = 2100;
 /// submitter's own level, one, two or three levels above.
 pub const SCORE_DISTANCES: usize = 4;
 
-/// Points one adoption or 批示 can earn under a score rule; with
-/// `LIST_ITEMS_MAX`-bounded trails, a committee's total stays far within u64.
+/// Points one adoption or 批示 can earn under a score rule. An item scores
+/// each level once (`views::score`), so a committee's total stays far
+/// within u64; sums saturate all the same.
 pub const SCORE_POINTS_MAX: u32 = 10_000;
+
+/// Characters of a member's name (委员姓名).
+pub const MEMBER_NAME_CHARS_MAX: usize = 64;

@@ -72,6 +72,9 @@ pub enum Breach {
     MergeNotIntoOwn,
     /// A score rule issued by a committee that is not the province.
     ScoreRuleNotByProvince,
+    /// A member registered, changed, removed or erased by a committee
+    /// other than the one the member id names (`crate::members`).
+    MemberNotOwn,
 }
 
 /// How a rule is judged.
@@ -102,7 +105,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 13] = [
+pub const RULES: [Rule; 14] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -189,6 +192,12 @@ pub const RULES: [Rule; 13] = [
         who: "the province",
         judged: Judged::ByEvent,
     },
+    Rule {
+        breach: Breach::MemberNotOwn,
+        kinds: &["member_registered", "member_updated", "member_left", "member_erased"],
+        who: "the committee the member id names",
+        judged: Judged::ByEvent,
+    },
 ];
 
 /// The rules a group's claims are judged by, as a node of this version
@@ -209,7 +218,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 13] = [
+    pub const ALL: [Breach; 14] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -223,6 +232,7 @@ impl Breach {
         Breach::InstructionNotOwnLevel,
         Breach::MergeNotIntoOwn,
         Breach::ScoreRuleNotByProvince,
+        Breach::MemberNotOwn,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -241,6 +251,7 @@ impl Breach {
             Breach::InstructionNotOwnLevel => "instruction_not_own_level",
             Breach::MergeNotIntoOwn => "merge_not_into_own",
             Breach::ScoreRuleNotByProvince => "score_rule_not_by_province",
+            Breach::MemberNotOwn => "member_not_own",
         }
     }
 
@@ -288,6 +299,10 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::InfoDeclined(m) => on_chain_breach(origin, &m.info_id),
         Kind::InfoMerged(m) => on_chain_breach(origin, &m.info_id)
             .or_else(|| (!named_by(&m.into_id, origin)).then_some(Breach::MergeNotIntoOwn)),
+        Kind::MemberRegistered(m) => member_breach(origin, &m.member_id),
+        Kind::MemberUpdated(m) => member_breach(origin, &m.member_id),
+        Kind::MemberLeft(m) => member_breach(origin, &m.member_id),
+        Kind::MemberErased(m) => member_breach(origin, &m.member_id),
         Kind::ScoreRuleIssued(_) => {
             let province = origin.parse::<crate::NodeCode>().is_ok_and(|c| Level::of_code(&c) == Level::Province);
             (!province).then_some(Breach::ScoreRuleNotByProvince)
@@ -331,6 +346,12 @@ pub fn on_chain(node: crate::NodeCode, origin: crate::NodeCode) -> bool {
         Level::City => n[..4] == o[..4] && Level::of_code(&origin) == Level::County,
         Level::County => false,
     }
+}
+
+/// [`Breach::MemberNotOwn`] unless member `id` names `origin`.
+fn member_breach(origin: &str, id: &str) -> Option<Breach> {
+    let own = crate::members::committee_of(id).is_some_and(|c| c.as_str() == origin);
+    (!own).then_some(Breach::MemberNotOwn)
 }
 
 /// Whether event id `id` names `origin` as its origin (`crate::ids`).

@@ -66,6 +66,7 @@ pub fn validate_append(
     validate_kind(topology, kind)?;
     check_membership_channel(&channel, kind)?;
     check_item_chain(topology, &channel, kind)?;
+    check_member_chain(origin, &channel, kind)?;
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
         check_event_id(&format!("refs[{i}]"), r)?;
@@ -109,6 +110,22 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
     }
     if matches!(kind, Kind::ScoreRuleIssued(_)) && *channel != Channel::All {
         return Err(invalid("channel", "a score rule goes on `all`: every committee ranks by the same rules"));
+    }
+    Ok(())
+}
+
+/// A committee's register of its members goes up its own chain only
+/// (`chain:<its code>`): to the levels above it, not to its siblings.
+fn check_member_chain(origin: NodeCode, channel: &Channel, kind: &Kind) -> Result<(), AppendError> {
+    let member = matches!(
+        kind,
+        Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_)
+    );
+    if member && *channel != Channel::Chain(origin) {
+        return Err(invalid(
+            "channel",
+            format!("a committee's register of members goes up its own chain: chain:{origin}"),
+        ));
     }
     Ok(())
 }

@@ -46,6 +46,7 @@ const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
     ("notice", RecordKind::Notice, "linkage.v1.Notice"),
     ("result", RecordKind::Result, "linkage.v1.Result"),
     ("score_rule", RecordKind::ScoreRule, "linkage.v1.ScoreRule"),
+    ("member", RecordKind::Member, "linkage.v1.CommitteeMember"),
 ];
 
 /// Every refusal `check_append` can give, as (field without `[index]`, a
@@ -95,13 +96,14 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.info_adopted.info_id", "no 社情民意 item with this id"),
     ("payload.info_adopted.info_id", "has already recorded the adoption"),
     ("payload.info_instructed.info_id", "no 社情民意 item with this id"),
+    ("payload.info_instructed.info_id", "has already recorded this leader's 批示"),
     ("payload.info_feedback.info_id", "no 社情民意 item with this id"),
     ("payload.info_feedback.info_id", "feedback follows an adoption, a 批示 or a forward"),
     ("payload.info_declined.info_id", "no 社情民意 item with this id"),
-    ("payload.info_declined.info_id", "has already published, forwarded or adopted"),
+    ("payload.info_declined.info_id", "has already published, forwarded, adopted or instructed on"),
     ("payload.info_declined.returned", "no level below"),
     ("payload.info_merged.info_id", "no 社情民意 item with this id"),
-    ("payload.info_merged.info_id", "has already published, forwarded or adopted"),
+    ("payload.info_merged.info_id", "has already published, forwarded, adopted or instructed on"),
     ("payload.info_merged.into_id", "no 社情民意 item with this id"),
     ("payload.info_merged.into_id", "is itself merged into another"),
     ("payload.notice_acknowledged.notice_id", "no notice with this id"),
@@ -122,6 +124,18 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.info_instructed.level", "(rule instruction_not_own_level)"),
     ("payload.info_merged.into_id", "(rule merge_not_into_own)"),
     ("payload.score_rule_issued", "(rule score_rule_not_by_province)"),
+    ("payload.member_registered.member_id", "(rule member_not_own)"),
+    ("payload.member_registered.member_id", "is registered already"),
+    ("payload.member_updated.member_id", "no member with this id"),
+    ("payload.member_updated.member_id", "personal data were erased"),
+    ("payload.member_left.member_id", "no member with this id"),
+    ("payload.member_left.member_id", "has left already"),
+    ("payload.member_erased.member_id", "no member with this id"),
+    ("payload.member_erased.member_id", "are erased already"),
+    ("payload.info_reported.member_id", "no member with this id"),
+    ("payload.info_reported.member_id", "a committee's events name its own members"),
+    ("payload.info_reported.member_id", "has left the committee"),
+    ("payload.sub_report_submitted.member_ids", "no member with this id"),
     ("payload.task_assigned.assignee", "(rule assignee_not_member)"),
     ("payload.sub_report_submitted.task_id", "(rule sub_report_not_by_assignee)"),
     ("payload.notice_reminded.notice_id", "(rule reminder_not_by_issuer)"),
@@ -494,6 +508,7 @@ fn disputed_rules(records: &RecordMap, id: &str) -> Vec<String> {
             RecordKind::Notice => pb::Notice::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Result => pb::Result::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::ScoreRule => pb::ScoreRule::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).map(|r| r.disputed),
         };
         rules.extend(list.into_iter().flatten().map(|d| d.rule));
     }

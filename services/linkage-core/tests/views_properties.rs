@@ -94,6 +94,11 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     body: "群众反映的问题".into(),
                     submitter: format!("委员 {v}"),
                     sector: String::new(),
+                    member_id: if v.is_multiple_of(2) {
+                        MEMBERS[usize::from(v) % MEMBERS.len()].into()
+                    } else {
+                        String::new()
+                    },
                 }),
                 3 => Kind::NoticeIssued(pb::NoticeIssued {
                     expects: i32::from(v % 4),

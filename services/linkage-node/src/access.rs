@@ -67,6 +67,9 @@ pub enum Need {
     Append,
     /// Administration: `operator`.
     Operate,
+    /// A member's personal fields (`MemberService/GetMember`): `platform`
+    /// or `operator`, and every call is audited.
+    Personal,
 }
 
 impl Need {
@@ -80,11 +83,13 @@ impl Need {
             "grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection" => Need::Listed,
             "linkage.v1.AdminService" => Need::Operate,
             "linkage.v1.EventLogService" if method == "Append" || method == "AppendBatch" => Need::Append,
+            "linkage.v1.MemberService" if method == "GetMember" => Need::Personal,
             "linkage.v1.EventLogService"
             | "linkage.v1.PlanningService"
             | "linkage.v1.ProgressService"
             | "linkage.v1.ExchangeService"
-            | "linkage.v1.ResultsService" => Need::Read,
+            | "linkage.v1.ResultsService"
+            | "linkage.v1.MemberService" => Need::Read,
             _ => Need::Operate,
         }
     }
@@ -99,6 +104,8 @@ impl Need {
             Need::Append => Err(Role::Platform),
             Need::Operate if roles.contains(&Role::Operator) => Ok(()),
             Need::Operate => Err(Role::Operator),
+            Need::Personal if roles.contains(&Role::Platform) || roles.contains(&Role::Operator) => Ok(()),
+            Need::Personal => Err(Role::Platform),
         }
     }
 }
@@ -255,7 +262,7 @@ where
         let principal = Gate::principal_of(request.extensions());
         match self.gate.decide(need, principal) {
             Ok(caller) => {
-                if matches!(need, Need::Append | Need::Operate) {
+                if matches!(need, Need::Append | Need::Operate | Need::Personal) {
                     tracing::info!(target: "linkage::audit", principal = caller.name(), method = path, "call");
                 }
                 request.extensions_mut().insert(caller);
@@ -372,6 +379,11 @@ mod tests {
         assert!(gate.decide(rebuild, p("ops")).is_ok());
         assert!(gate.decide(read, p("reader-1")).is_ok());
         assert!(gate.decide(read, p("ops")).is_ok());
+        // A member's personal fields: the platform or an operator, never a reader.
+        let personal = Need::of_path("/linkage.v1.MemberService/GetMember");
+        assert!(gate.decide(personal, p("reader-1")).unwrap_err().message().contains("`platform`"));
+        assert!(gate.decide(personal, p("platform-1")).is_ok() && gate.decide(personal, p("ops")).is_ok());
+        assert!(gate.decide(Need::of_path("/linkage.v1.MemberService/ListMembers"), p("reader-1")).is_ok());
         let stranger = gate.decide(read, p("620700")).unwrap_err();
         assert!(stranger.message().contains("not allowed on node 620000"), "{}", stranger.message());
         gate.replace(AccessList::new());

@@ -5,6 +5,7 @@ use crate::convert;
 use crate::paging;
 use futures::Stream;
 use linkage_core::limits::BATCH_EVENTS_MAX;
+use linkage_core::pb::payload::Kind;
 use linkage_core::validate::{parse_event_id, validate_append, ValidAppend};
 use linkage_core::{pb, Channel, NodeCode, Topology};
 use linkage_proto::v1::event_log_service_server::EventLogService;
@@ -72,6 +73,8 @@ pub struct Node {
     pub appender: Appender,
     /// Replication over NATS; `None` for a lone node.
     pub replicator: Option<linkage_replication::Replicator>,
+    /// The keys that seal this committee's members' personal fields.
+    pub member_keys: crate::member_keys::MemberKeys,
     /// Cancelled on SIGTERM: ends subscriptions so the server can drain.
     pub shutdown: CancellationToken,
 }
@@ -86,6 +89,55 @@ impl EventLog {
     /// A service over `node`.
     pub fn new(node: Arc<Node>) -> EventLog {
         EventLog { node }
+    }
+
+    /// Members' personal fields never reach the log in clear: a
+    /// registration or update is signed with them sealed under the member's
+    /// key (`member_keys`); an update seals the fields it gives over those
+    /// it keeps. An erasure destroys the key before the event is signed, so
+    /// that no failure after it leaves the fields readable. Runs last, once
+    /// every request of the call passed every check; a retry of a recorded
+    /// idempotency key is answered from its record, so it seals and erases
+    /// nothing.
+    fn seal_personal(&self, valid: &mut ValidAppend, prefix: &str) -> Result<(), Status> {
+        let keys = &self.node.member_keys;
+        let failed = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Status::failed_precondition(format!("{prefix}member_id: {e}")),
+            _ => Status::internal(format!("{prefix}the member's key: {e}")),
+        };
+        let retry = match &valid.idempotency {
+            Some(keyed) => self.node.store.key_record(&keyed.key).map_err(convert::storage)?.is_some(),
+            None => false,
+        };
+        match valid.payload.kind.as_mut() {
+            Some(Kind::MemberRegistered(m)) => {
+                let personal = m.personal.take().unwrap_or_default();
+                if !retry {
+                    m.sealed = Some(keys.seal(&m.member_id, &personal).map_err(failed)?);
+                }
+            }
+            Some(Kind::MemberUpdated(m)) => {
+                let given = m.personal.take();
+                if !retry {
+                    let held: Option<pb::CommitteeMember> =
+                        self.node.store.view(&m.member_id).map_err(convert::storage)?;
+                    let kept = held.and_then(|h| h.sealed);
+                    m.sealed = match given {
+                        None => kept,
+                        Some(given) => {
+                            let old = match &kept {
+                                Some(sealed) => keys.unseal(&m.member_id, sealed).map_err(failed)?,
+                                None => None,
+                            };
+                            Some(keys.seal(&m.member_id, &overlay(old.unwrap_or_default(), given)).map_err(failed)?)
+                        }
+                    };
+                }
+            }
+            Some(Kind::MemberErased(m)) if !retry => keys.erase(&m.member_id).map_err(failed)?,
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Validates one request, including what depends on replication:
@@ -142,7 +194,8 @@ impl EventLog {
 
     /// `Append`, answered.
     async fn append_one(&self, request: pb::AppendRequest, by: Option<&str>) -> Result<pb::AppendResponse, Status> {
-        let valid = self.validate(request, None, by)?;
+        let mut valid = self.validate(request, None, by)?;
+        self.seal_personal(&mut valid, "")?;
         let mut appended =
             self.node.appender.append(vec![valid]).await.map_err(|f| convert::append_failure(f, false))?;
         if let Some(replicator) = &self.node.replicator {
@@ -167,11 +220,15 @@ impl EventLog {
         if requests.is_empty() || requests.len() > BATCH_EVENTS_MAX {
             return Err(convert::invalid("requests", format!("must hold 1..={BATCH_EVENTS_MAX} requests")));
         }
-        let valid = requests
+        let mut valid = requests
             .into_iter()
             .enumerate()
             .map(|(i, r)| self.validate(r, Some(i), by))
             .collect::<Result<Vec<_>, _>>()?;
+        one_event_per_member(&valid)?;
+        for (i, v) in valid.iter_mut().enumerate() {
+            self.seal_personal(v, &format!("requests[{i}]."))?;
+        }
         let appended = self.node.appender.append(valid).await.map_err(|f| convert::append_failure(f, true))?;
         if let Some(replicator) = &self.node.replicator {
             replicator.await_membership(&appended).await;
@@ -182,6 +239,42 @@ impl EventLog {
             appended.into_iter().map(convert::appended).collect::<Result<_, Status>>()?
         };
         Ok(pb::AppendBatchResponse { responses })
+    }
+}
+
+/// A batch changes each member at most once: each request is checked
+/// against the views before the batch, so two (an erasure and an update)
+/// would each pass and undo what the other means.
+fn one_event_per_member(batch: &[ValidAppend]) -> Result<(), Status> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, v) in batch.iter().enumerate() {
+        let id = match v.payload.kind.as_ref() {
+            Some(Kind::MemberRegistered(m)) => &m.member_id,
+            Some(Kind::MemberUpdated(m)) => &m.member_id,
+            Some(Kind::MemberLeft(m)) => &m.member_id,
+            Some(Kind::MemberErased(m)) => &m.member_id,
+            _ => continue,
+        };
+        if !seen.insert(id.as_str()) {
+            let field = format!("requests[{i}].payload");
+            return Err(convert::invalid(
+                &field,
+                "a batch changes each member once; send this member's changes one at a time",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The personal fields `given` over those `old` held: an empty field keeps
+/// the old value.
+fn overlay(old: pb::PersonalFields, given: pb::PersonalFields) -> pb::PersonalFields {
+    let pick = |new: String, old: String| if new.is_empty() { old } else { new };
+    pb::PersonalFields {
+        name: pick(given.name, old.name),
+        gender: pick(given.gender, old.gender),
+        workplace: pick(given.workplace, old.workplace),
+        phone: pick(given.phone, old.phone),
     }
 }
 

@@ -26,6 +26,7 @@ pub mod convert;
 pub mod event_log;
 pub mod identity;
 pub mod listen;
+pub mod member_keys;
 pub mod metrics;
 pub mod paging;
 pub mod server;

@@ -14,6 +14,7 @@ use linkage_core::NodeCode;
 use linkage_proto::v1::admin_service_server::AdminServiceServer;
 use linkage_proto::v1::event_log_service_server::EventLogServiceServer;
 use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
+use linkage_proto::v1::member_service_server::MemberServiceServer;
 use linkage_proto::v1::planning_service_server::PlanningServiceServer;
 use linkage_proto::v1::progress_service_server::ProgressServiceServer;
 use linkage_proto::v1::results_service_server::ResultsServiceServer;
@@ -40,13 +41,14 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 128;
 
 /// The gRPC service names this node serves, for health.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "linkage.v1.EventLogService",
     "linkage.v1.AdminService",
     "linkage.v1.PlanningService",
     "linkage.v1.ProgressService",
     "linkage.v1.ExchangeService",
     "linkage.v1.ResultsService",
+    "linkage.v1.MemberService",
 ];
 
 /// A started node.
@@ -191,6 +193,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store: store.clone(),
         appender,
         replicator,
+        member_keys: crate::member_keys::MemberKeys::open(&config.data_dir)?,
         shutdown: shutdown.clone(),
     });
 
@@ -293,7 +296,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .add_service(PlanningServiceServer::new(views.clone()))
         .add_service(ProgressServiceServer::new(views.clone()))
         .add_service(ExchangeServiceServer::new(views.clone()))
-        .add_service(ResultsServiceServer::new(views));
+        .add_service(ResultsServiceServer::new(views.clone()))
+        .add_service(MemberServiceServer::new(views));
     servers.push(serve!(router, listener, tls, "grpc", shutdown));
     write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
     tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),

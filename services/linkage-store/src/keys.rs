@@ -73,6 +73,7 @@ fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Notice => b'n',
         RecordKind::Result => b'r',
         RecordKind::ScoreRule => b's',
+        RecordKind::Member => b'm',
     }
 }
 
@@ -212,6 +213,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::InstructionNotOwnLevel => b'l',
         Breach::MergeNotIntoOwn => b'o',
         Breach::ScoreRuleNotByProvince => b'p',
+        Breach::MemberNotOwn => b'w',
     }
 }
 
@@ -281,6 +283,6 @@ mod tests {
         // Stores written before hold these bytes: a change would hide
         // every record until a rebuild.
         let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
-        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs"]);
+        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm"]);
     }
 }

@@ -219,6 +219,9 @@ enum KindArgs {
         /// Attachment reference, e.g. doc://… (repeatable)
         #[arg(long = "attachment")]
         attachments: Vec<String>,
+        /// A member of this committee who took part, e.g. 620722-0017 (repeatable)
+        #[arg(long = "member-id")]
+        member_ids: Vec<String>,
     },
     /// 联通 总报告: the lead merges the sub-reports into one consolidated report.
     ConsolidatedReportSubmitted {
@@ -266,6 +269,9 @@ enum KindArgs {
         /// Sector (界别)
         #[arg(long, default_value = "")]
         sector: String,
+        /// The member of this committee who raised it, e.g. 620722-0017
+        #[arg(long, default_value = "")]
+        member_id: String,
     },
     /// 畅通 编发: the research office edits and publishes an item in 《社情民意》.
     InfoPublished {
@@ -409,6 +415,43 @@ enum KindArgs {
         note: String,
     },
 
+    // 委员 — each committee's register of its members (on chain:<own code>).
+    /// 委员 登记: register a member of this committee; name and other personal fields are sealed by the node.
+    MemberRegistered {
+        /// <this committee's code>-<local id>, e.g. 620722-0017 (keep it opaque: ids are never erased)
+        #[arg(long)]
+        member_id: String,
+        #[command(flatten)]
+        entry: MemberEntry,
+        #[command(flatten)]
+        personal: Personal,
+    },
+    /// 委员 变更: change a member's entry; personal fields given replace the sealed ones, others stay.
+    MemberUpdated {
+        /// The member's id
+        #[arg(long)]
+        member_id: String,
+        #[command(flatten)]
+        entry: MemberEntry,
+        #[command(flatten)]
+        personal: Personal,
+    },
+    /// 委员 离任: the member leaves the committee.
+    MemberLeft {
+        /// The member's id
+        #[arg(long)]
+        member_id: String,
+        /// Why, at most 2000 characters
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// 委员 信息删除 (PIPL): destroy the member's key; the personal fields become unreadable everywhere.
+    MemberErased {
+        /// The member's id
+        #[arg(long)]
+        member_id: String,
+    },
+
     // 互通 — using the results.
     /// 互通 调研成果: record a completed study.
     ResearchCompleted {
@@ -527,8 +570,15 @@ impl KindArgs {
             KindArgs::ProgressReported { group_id, task_id, percent, text } => {
                 Kind::ProgressReported(pb::ProgressReported { group_id, task_id, percent, text })
             }
-            KindArgs::SubReportSubmitted { group_id, task_id, title, summary, attachments } => {
-                Kind::SubReportSubmitted(pb::SubReportSubmitted { group_id, task_id, title, summary, attachments })
+            KindArgs::SubReportSubmitted { group_id, task_id, title, summary, attachments, member_ids } => {
+                Kind::SubReportSubmitted(pb::SubReportSubmitted {
+                    group_id,
+                    task_id,
+                    title,
+                    summary,
+                    attachments,
+                    member_ids,
+                })
             }
             KindArgs::ConsolidatedReportSubmitted { group_id, title, summary, sub_report_ids } => {
                 Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
@@ -544,9 +594,30 @@ impl KindArgs {
                 starts: Some(parse_time("--starts", &starts)?),
                 places,
             }),
-            KindArgs::InfoReported { title, body, submitter, sector } => {
-                Kind::InfoReported(pb::InfoReported { title, body, submitter, sector })
+            KindArgs::InfoReported { title, body, submitter, sector, member_id } => {
+                Kind::InfoReported(pb::InfoReported { title, body, submitter, sector, member_id })
             }
+            KindArgs::MemberRegistered { member_id, entry, personal } => Kind::MemberRegistered(pb::MemberRegistered {
+                member_id,
+                sector: entry.sector,
+                special_committee: entry.special_committee,
+                term: entry.term,
+                personal: Some(personal.to_pb()),
+                sealed: None,
+            }),
+            KindArgs::MemberUpdated { member_id, entry, personal } => {
+                let personal = personal.to_pb();
+                Kind::MemberUpdated(pb::MemberUpdated {
+                    member_id,
+                    sector: entry.sector,
+                    special_committee: entry.special_committee,
+                    term: entry.term,
+                    personal: (personal != pb::PersonalFields::default()).then_some(personal),
+                    sealed: None,
+                })
+            }
+            KindArgs::MemberLeft { member_id, reason } => Kind::MemberLeft(pb::MemberLeft { member_id, reason }),
+            KindArgs::MemberErased { member_id } => Kind::MemberErased(pb::MemberErased { member_id }),
             KindArgs::InfoPublished { info_id, issue } => Kind::InfoPublished(pb::InfoPublished { info_id, issue }),
             KindArgs::InfoForwarded { info_id, to } => Kind::InfoForwarded(pb::InfoForwarded { info_id, to }),
             KindArgs::InfoAdopted { info_id, level, by, combined } => {
@@ -621,6 +692,49 @@ impl KindArgs {
     }
 }
 
+/// A member's register entry on the command line.
+#[derive(Args, Debug, Clone)]
+pub struct MemberEntry {
+    /// 界别, e.g. 农业界
+    #[arg(long, default_value = "")]
+    sector: String,
+    /// 专委会, e.g. 农业和农村委员会
+    #[arg(long, default_value = "")]
+    special_committee: String,
+    /// 届次, e.g. 第十三届
+    #[arg(long, default_value = "")]
+    term: String,
+}
+
+/// A member's personal fields on the command line: sent to this node only,
+/// which seals them before it signs the event.
+#[derive(Args, Debug, Clone)]
+pub struct Personal {
+    /// 姓名
+    #[arg(long, default_value = "")]
+    name: String,
+    /// 性别
+    #[arg(long, default_value = "")]
+    gender: String,
+    /// 工作单位及职务
+    #[arg(long, default_value = "")]
+    workplace: String,
+    /// 联系电话
+    #[arg(long, default_value = "")]
+    phone: String,
+}
+
+impl Personal {
+    fn to_pb(&self) -> pb::PersonalFields {
+        pb::PersonalFields {
+            name: self.name.clone(),
+            gender: self.gender.clone(),
+            workplace: self.workplace.clone(),
+            phone: self.phone.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,12 +764,13 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 32);
-        assert_eq!(names.len(), 32);
-        // Each says which flow and Chinese term it belongs to.
+        assert_eq!(kinds, 36);
+        assert_eq!(names.len(), 36);
+        // Each says which flow (or the register, 委员) and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
-            assert!(["沟通", "联通", "畅通", "互通"].iter().any(|f| about.starts_with(f)), "{}: {about}", c.get_name());
+            let flows = ["沟通", "联通", "畅通", "互通", "委员"];
+            assert!(flows.iter().any(|f| about.starts_with(f)), "{}: {about}", c.get_name());
             assert!(about.chars().filter(|c| !c.is_ascii()).count() > 2, "{}: {about}", c.get_name());
         }
     }

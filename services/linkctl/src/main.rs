@@ -120,6 +120,13 @@ enum Command {
         #[command(subcommand)]
         command: views::results::ResultsCommand,
     },
+    /// 委员: each committee's register of its members, one member, a year's activity.
+    Members {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::members::MembersCommand,
+    },
     /// The view store: rebuild the four views from the log.
     Views {
         #[command(flatten)]
@@ -490,6 +497,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Progress { opts, command } => views::progress::progress(&cli.addr, opts, command).await,
         Command::Exchange { opts, command } => views::exchange::exchange(&cli.addr, opts, command).await,
         Command::Results { opts, command } => views::results::results(&cli.addr, opts, command).await,
+        Command::Members { opts, command } => views::members::members(&cli.addr, opts, command).await,
         Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", topology_from_csv(&csv, &only)?);

@@ -8,6 +8,11 @@ use crate::ids::EVENT_ID_CHARS;
 use crate::limits::*;
 use crate::topology::Topology;
 
+/// A member id (`crate::members`).
+pub(super) fn check_member_id(field: &str, id: &str) -> Result<(), AppendError> {
+    id.parse::<crate::members::MemberId>().map(drop).map_err(|why| invalid(field, why))
+}
+
 /// Checks an event id: the text form of a UUID, as the node issues them.
 pub fn check_event_id(field: &str, id: &str) -> Result<(), AppendError> {
     parse_event_id(id).map(|_| ()).ok_or_else(|| invalid(field, "must be an event id (a UUID such as 0190b6c8-…)"))

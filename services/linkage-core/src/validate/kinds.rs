@@ -8,6 +8,33 @@ use crate::pb;
 use crate::pb::payload::Kind;
 use crate::topology::Topology;
 
+/// A register entry: bounded texts; the sealed fields are the node's to make.
+fn check_entry(
+    f: &str,
+    sector: &str,
+    special_committee: &str,
+    term: &str,
+    sealed: Option<&pb::Sealed>,
+) -> Result<(), AppendError> {
+    check_optional_chars(&format!("{f}.sector"), sector, TITLE_CHARS_MAX)?;
+    check_optional_chars(&format!("{f}.special_committee"), special_committee, TITLE_CHARS_MAX)?;
+    check_optional_chars(&format!("{f}.term"), term, TITLE_CHARS_MAX)?;
+    if sealed.is_some() {
+        return Err(invalid(format!("{f}.sealed"), "is made by the node from `personal`; send `personal` only"));
+    }
+    Ok(())
+}
+
+/// Personal fields: a name (required on registration), other fields bounded.
+fn check_personal(f: &str, p: &pb::PersonalFields, name_required: bool) -> Result<(), AppendError> {
+    if name_required || !p.name.is_empty() {
+        check_chars(&format!("{f}.personal.name"), &p.name, MEMBER_NAME_CHARS_MAX)?;
+    }
+    check_optional_chars(&format!("{f}.personal.gender"), &p.gender, TITLE_CHARS_MAX)?;
+    check_optional_chars(&format!("{f}.personal.workplace"), &p.workplace, TITLE_CHARS_MAX)?;
+    check_optional_chars(&format!("{f}.personal.phone"), &p.phone, TITLE_CHARS_MAX)
+}
+
 /// The province's score rule: bounded lists and percents, a start date.
 fn check_score_rule(m: &pb::ScoreRuleIssued) -> Result<(), AppendError> {
     let f = "payload.score_rule_issued";
@@ -153,7 +180,12 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             check_group(&format!("{f}.task_id"), &m.task_id)?;
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
             check_optional_chars(&format!("{f}.summary"), &m.summary, BODY_CHARS_MAX)?;
-            check_texts(&format!("{f}.attachments"), &m.attachments, ATTACHMENT_CHARS_MAX)
+            check_texts(&format!("{f}.attachments"), &m.attachments, ATTACHMENT_CHARS_MAX)?;
+            check_list(&format!("{f}.member_ids"), &m.member_ids)?;
+            for (i, id) in m.member_ids.iter().enumerate() {
+                check_member_id(&format!("{f}.member_ids[{i}]"), id)?;
+            }
+            Ok(())
         }
         ConsolidatedReportSubmitted(m) => {
             let f = "payload.consolidated_report_submitted";
@@ -174,7 +206,11 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
             check_chars(&format!("{f}.body"), &m.body, BODY_CHARS_MAX)?;
             check_optional_chars(&format!("{f}.submitter"), &m.submitter, TITLE_CHARS_MAX)?;
-            check_optional_chars(&format!("{f}.sector"), &m.sector, TITLE_CHARS_MAX)
+            check_optional_chars(&format!("{f}.sector"), &m.sector, TITLE_CHARS_MAX)?;
+            if !m.member_id.is_empty() {
+                check_member_id(&format!("{f}.member_id"), &m.member_id)?;
+            }
+            Ok(())
         }
         InfoPublished(m) => {
             let f = "payload.info_published";
@@ -226,6 +262,27 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             Ok(())
         }
         ScoreRuleIssued(m) => check_score_rule(m),
+        MemberRegistered(m) => {
+            let f = "payload.member_registered";
+            check_member_id(&format!("{f}.member_id"), &m.member_id)?;
+            check_entry(f, &m.sector, &m.special_committee, &m.term, m.sealed.as_ref())?;
+            match &m.personal {
+                Some(p) => check_personal(f, p, true),
+                None => Err(invalid(format!("{f}.personal.name"), "is required: whom the committee registers")),
+            }
+        }
+        MemberUpdated(m) => {
+            let f = "payload.member_updated";
+            check_member_id(&format!("{f}.member_id"), &m.member_id)?;
+            check_entry(f, &m.sector, &m.special_committee, &m.term, m.sealed.as_ref())?;
+            m.personal.as_ref().map_or(Ok(()), |p| check_personal(f, p, false))
+        }
+        MemberLeft(m) => {
+            let f = "payload.member_left";
+            check_member_id(&format!("{f}.member_id"), &m.member_id)?;
+            check_optional_chars(&format!("{f}.reason"), &m.reason, TEXT_CHARS_MAX)
+        }
+        MemberErased(m) => check_member_id("payload.member_erased.member_id", &m.member_id),
         NoticeIssued(m) => {
             let f = "payload.notice_issued";
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;

@@ -106,6 +106,17 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
         (Breach::MergeNotIntoOwn, _) => {
             ("payload.info_merged.into_id", "an item is merged into a 综合 item of the merging committee".into())
         }
+        (Breach::MemberNotOwn, _) => (
+            match kind {
+                Kind::MemberRegistered(_) => "payload.member_registered.member_id",
+                Kind::MemberUpdated(_) => "payload.member_updated.member_id",
+                Kind::MemberLeft(_) => "payload.member_left.member_id",
+                _ => "payload.member_erased.member_id",
+            },
+            format!(
+                "a member id begins with its committee's code: {origin} registers and changes its own members only"
+            ),
+        ),
         (Breach::ScoreRuleNotByProvince, _) => {
             ("payload.score_rule_issued", "only the province issues score rules: every committee ranks alike".into())
         }

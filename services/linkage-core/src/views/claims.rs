@@ -86,6 +86,10 @@ fn dispute(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>, rule: B
             r.id = id.to_string();
             &mut r.disputed
         }
+        Record::Member(m) => {
+            m.member_id = id.to_string();
+            &mut m.disputed
+        }
     };
     add_disputed(list, kind, src, rule, out);
 }

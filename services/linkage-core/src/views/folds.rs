@@ -7,42 +7,10 @@
 //! holds the same bytes whatever order the two arrived in.
 
 use super::record::{norm, norm_set, Record};
+pub(super) use super::source::{Source, Stamp};
 use crate::pb;
 use crate::pb::payload::Kind;
 use prost::Message;
-
-/// Who contributed, and when: the order of grow-only lists and the tie-break
-/// of single values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Stamp<'a> {
-    hlc: u64,
-    origin: &'a str,
-    event_id: &'a str,
-}
-
-/// The event being folded.
-pub(super) struct Source<'a> {
-    pub(super) id: String,
-    pub(super) origin: &'a str,
-    pub(super) channel: &'a str,
-    pub(super) hlc: u64,
-    /// Its place in its stream (named in an alarm if it is disputed).
-    pub(super) seq: u64,
-    /// The events it cites, normalised.
-    pub(super) refs: Vec<String>,
-}
-
-impl<'a> Stamp<'a> {
-    pub(super) fn new(hlc: u64, origin: &'a str, event_id: &'a str) -> Stamp<'a> {
-        Stamp { hlc, origin, event_id }
-    }
-}
-
-impl Source<'_> {
-    fn stamp(&self) -> Stamp<'_> {
-        Stamp { hlc: self.hlc, origin: self.origin, event_id: &self.id }
-    }
-}
 
 /// Folds one event into one record it touches.
 pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
@@ -53,6 +21,7 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
         Record::Notice(n) => fold_notice(n, id, kind, src),
         Record::Result(r) => fold_result(r, id, kind, src),
         Record::ScoreRule(r) => fold_score_rule(r, id, kind, src),
+        Record::Member(m) => super::members::fold_member(m, id, kind, src),
     }
 }
 
@@ -333,6 +302,7 @@ pub(super) fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<
                 summary: String::new(),
                 attachments: Vec::new(),
                 sub_report_ids: Vec::new(),
+                member_ids: capped_set(&m.member_ids),
             };
             insert_stamped(&mut task_mut(g, &m.task_id).sub_reports, report, report_stamp);
         }
@@ -346,6 +316,7 @@ pub(super) fn fold_group(g: &mut pb::Group, id: &str, kind: &Kind, src: &Source<
                 summary: String::new(),
                 attachments: Vec::new(),
                 sub_report_ids: norm_set(&m.sub_report_ids),
+                member_ids: Vec::new(),
             };
             insert_stamped(&mut g.consolidated_reports, report, report_stamp);
         }
@@ -369,8 +340,16 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
     item.id = id.to_string();
     raise(&mut item.status, S::Submitted as i32);
     if let Kind::InfoReported(m) = kind {
-        let new = (src.hlc, src.channel, m.title.as_str(), m.submitter.as_str(), m.sector.as_str());
-        let old = (item.hlc, item.channel.as_str(), item.title.as_str(), item.submitter.as_str(), item.sector.as_str());
+        let new =
+            (src.hlc, src.channel, m.title.as_str(), m.submitter.as_str(), m.sector.as_str(), m.member_id.as_str());
+        let old = (
+            item.hlc,
+            item.channel.as_str(),
+            item.title.as_str(),
+            item.submitter.as_str(),
+            item.sector.as_str(),
+            item.member_id.as_str(),
+        );
         if !item.known || new < old {
             item.origin = src.origin.to_string();
             item.channel = src.channel.to_string();
@@ -378,6 +357,7 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
             item.title.clone_from(&m.title);
             item.submitter.clone_from(&m.submitter);
             item.sector.clone_from(&m.sector);
+            item.member_id.clone_from(&m.member_id);
             item.known = true;
         }
     } else if let Kind::InfoMerged(m) = kind {
@@ -410,13 +390,15 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
         Kind::InfoInstructed(m) => (0, false, m.rank),
         _ => (0, false, 0),
     };
+    // The 综合 item as `merges` names it: in its one text form.
+    let detail = if step == S::Merged { norm(detail) } else { detail.to_string() };
     let entry = pb::TrailEntry {
         event_id: src.id.clone(),
         origin: src.origin.to_string(),
         hlc: src.hlc,
         step: step as i32,
         level,
-        detail: detail.to_string(),
+        detail,
         text: text.to_string(),
         at: at as i32,
         combined,
@@ -424,6 +406,16 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
     };
     insert_stamped(&mut item.trail, entry, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
     item.levels = super::levels::derive(&item_origin(id), &item.trail);
+}
+
+/// Texts sorted, each once, the `LIST_ITEMS_MAX` least: what a signed
+/// event with more gives everywhere alike.
+fn capped_set(items: &[String]) -> Vec<String> {
+    let mut items = items.to_vec();
+    items.sort();
+    items.dedup();
+    items.truncate(crate::limits::LIST_ITEMS_MAX);
+    items
 }
 
 /// A score rule is its one event: the record keeps it whole. Two events

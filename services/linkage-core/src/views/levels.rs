@@ -114,16 +114,23 @@ pub fn derive(origin: &str, trail: &[pb::TrailEntry]) -> Vec<pb::LevelHandling> 
             }
             S::Declined | S::Returned => {
                 r.reason.clone_from(&e.text);
+                r.closed = true;
                 advance(r, if e.step == S::Returned as i32 { H::Returned } else { H::Declined });
             }
             S::Merged => {
                 r.merged_into.clone_from(&e.detail);
+                r.closed = true;
                 advance(r, H::Merged);
             }
             S::Unspecified | S::Submitted => {}
         }
     }
     rows
+}
+
+/// Whether a level has used an item: what it can no longer decline or merge.
+fn used(at: &pb::LevelHandling) -> bool {
+    at.published || at.forwarded || at.adopted || at.instructions > 0 || at.feedback
 }
 
 /// The trail step, detail and text of a handling event; `None` for other
@@ -158,9 +165,9 @@ fn level_name(level: A) -> &'static str {
 /// Checks that `origin`'s handling step `kind` moves its level forward on
 /// an item held here: a level publishes, forwards and adopts an item once;
 /// one that declined, returned or merged it handles it no further; it
-/// declines or merges only what it has not yet published, forwarded or
-/// adopted; feedback follows an adoption, a 批示 or a forward at that
-/// level. Who may handle it at all is a rule (`crate::rules`).
+/// declines or merges only what it has not yet published, forwarded,
+/// adopted, instructed on or fed back; a leader's 批示 is recorded once per
+/// level; feedback follows an adoption, a 批示 or a forward at that level. Who may handle it at all is a rule (`crate::rules`).
 pub fn check_step(kind: &Kind, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
     let Some(item) = check_held(kind, records)? else { return Ok(()) };
     let prefix = handled(kind).map_or("", |(p, _)| p);
@@ -206,8 +213,7 @@ fn check_level(
     let field = field.to_string();
     let at = item.levels.iter().find(|r| r.level == level as i32).cloned().unwrap_or_default();
     let name = level_name(level);
-    let closed = [H::Declined, H::Returned, H::Merged].iter().any(|s| at.state == *s as i32);
-    if closed {
+    if at.closed {
         let why = if at.merged_into.is_empty() {
             "declined or returned this item"
         } else {
@@ -226,14 +232,20 @@ fn check_level(
         Kind::InfoPublished(_) => already(at.published, "published"),
         Kind::InfoForwarded(_) => already(at.forwarded, "forwarded"),
         Kind::InfoAdopted(_) => already(at.adopted, "recorded the adoption of"),
-        Kind::InfoInstructed(_) => Ok(()),
+        Kind::InfoInstructed(m) => {
+            let again = item
+                .trail
+                .iter()
+                .any(|e| e.step == S::Instructed as i32 && e.at == level as i32 && e.detail.trim() == m.leader.trim());
+            already(again, "recorded this leader's 批示 on")
+        }
         Kind::InfoFeedback(_) if at.adopted || at.forwarded || at.instructions > 0 => Ok(()),
         Kind::InfoFeedback(_) => Err(refuse(
             field,
             format!("feedback follows an adoption, a 批示 or a forward at the {name} level; it has none"),
         )),
         Kind::InfoDeclined(m) => {
-            already(at.published || at.forwarded || at.adopted, "published, forwarded or adopted")?;
+            already(used(&at), "published, forwarded, adopted or instructed on")?;
             if m.returned && level == level_of(&item.origin) {
                 return Err(refuse(
                     format!("{prefix}.returned"),
@@ -243,12 +255,12 @@ fn check_level(
             Ok(())
         }
         Kind::InfoMerged(m) => {
-            already(at.published || at.forwarded || at.adopted, "published, forwarded or adopted")?;
+            already(used(&at), "published, forwarded, adopted or instructed on")?;
             let into: Option<pb::InfoItem> = load(records, &norm(&m.into_id)).filter(|i: &pb::InfoItem| i.known);
             let Some(into) = into else {
                 return Err(refuse(format!("{prefix}.into_id"), "no 社情民意 item with this id is held here"));
             };
-            let merged = into.levels.iter().any(|r| r.state == H::Merged as i32);
+            let merged = into.levels.iter().any(|r| !r.merged_into.is_empty());
             if merged {
                 return Err(refuse(format!("{prefix}.into_id"), "that item is itself merged into another"));
             }

@@ -126,7 +126,8 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         }
         SubReportSubmitted(m) => {
             let g = group(records, "payload.sub_report_submitted.group_id", &m.group_id)?;
-            task(&g, "payload.sub_report_submitted.task_id", &m.task_id).map(drop)
+            task(&g, "payload.sub_report_submitted.task_id", &m.task_id)?;
+            super::check_member(kind, origin, records)
         }
         ConsolidatedReportSubmitted(m) => {
             let g = group(records, "payload.consolidated_report_submitted.group_id", &m.group_id)?;
@@ -188,7 +189,10 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
-        TopicProposed(_) | InfoReported(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) => Ok(()),
+        InfoReported(_) | MemberRegistered(_) | MemberUpdated(_) | MemberLeft(_) | MemberErased(_) => {
+            super::check_member(kind, origin, records)
+        }
+        TopicProposed(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) => Ok(()),
     }
 }
 

@@ -32,6 +32,7 @@
 //! record is asked for. Copying them into every record would double what
 //! each commit writes and make every fold of a big group rewrite them.
 
+mod activity;
 mod append;
 mod claims;
 pub mod fill;
@@ -39,28 +40,32 @@ mod folds;
 mod kinds;
 pub mod levels;
 mod lifecycle;
+mod members;
 pub mod query;
 mod record;
 pub mod score;
+mod source;
 
 pub use crate::rules::{authority_breach, breach_of, Breach, Verdict};
+pub use activity::member_activity;
 pub use append::check_append;
 pub use claims::Dispute;
 pub use kinds::kind_name;
 pub use lifecycle::check_lifecycle;
+pub use members::check_member;
 pub use record::{dump, load, norm, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
 
 use crate::pb;
 use crate::pb::payload::Kind;
-use folds::Source;
 use record::norm_set;
+use source::Source;
 
 /// Bumped whenever a fold changes what it writes, so that a node whose
 /// stored views were folded by another version rebuilds them from the log
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 7;
+pub const FOLDS_VERSION: u32 = 8;
 
 /// The rule `event` breaks by itself, if any (`crate::rules`, judged by
 /// the event alone). Views hold only events that break none: a record is
@@ -101,6 +106,8 @@ pub enum Flow {
     Exchange,
     /// 互通.
     Results,
+    /// 委员: each committee's register of its members.
+    Members,
 }
 
 /// The records an event changes: its flow, the record kind and the entity
@@ -134,6 +141,10 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         InfoDeclined(m) => (Flow::Exchange, RecordKind::Info, one(&m.info_id)),
         InfoMerged(m) => (Flow::Exchange, RecordKind::Info, norm_set(&[m.info_id.clone(), m.into_id.clone()])),
         ScoreRuleIssued(_) => (Flow::Exchange, RecordKind::ScoreRule, vec![event_id.to_string()]),
+        MemberRegistered(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
+        MemberUpdated(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
+        MemberLeft(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
+        MemberErased(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
         NoticeIssued(_) => (Flow::Exchange, RecordKind::Notice, vec![event_id.to_string()]),
         NoticeAcknowledged(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
         NoticeReminded(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),

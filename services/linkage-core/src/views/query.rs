@@ -82,7 +82,7 @@ pub fn count(rows: &mut BTreeMap<String, pb::InfoStatistics>, item: &pb::InfoIte
             pb::AdoptionLevel::Unspecified => {}
         }
     }
-    row.instructed += u32::from(item.status >= pb::InfoStatus::Instructed as i32);
+    row.instructed += u32::from(has(pb::InfoStatus::Instructed));
     row.score = row.score.saturating_add(u32::try_from(score).unwrap_or(u32::MAX));
 }
 

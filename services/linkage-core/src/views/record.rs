@@ -23,20 +23,23 @@ pub enum RecordKind {
     Result,
     /// `linkage.v1.ScoreRule`, by rule event id.
     ScoreRule,
+    /// `linkage.v1.CommitteeMember`, by member id.
+    Member,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 6] = [
+    pub const ALL: [RecordKind; 7] = [
         RecordKind::Topic,
         RecordKind::Group,
         RecordKind::Info,
         RecordKind::Notice,
         RecordKind::Result,
         RecordKind::ScoreRule,
+        RecordKind::Member,
     ];
 
-    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`).
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`).
     pub fn letter(self) -> char {
         match self {
             RecordKind::Topic => 't',
@@ -45,6 +48,7 @@ impl RecordKind {
             RecordKind::Notice => 'n',
             RecordKind::Result => 'r',
             RecordKind::ScoreRule => 's',
+            RecordKind::Member => 'm',
         }
     }
 }
@@ -76,6 +80,7 @@ view_record!(pb::InfoItem, RecordKind::Info);
 view_record!(pb::Notice, RecordKind::Notice);
 view_record!(pb::Result, RecordKind::Result);
 view_record!(pb::ScoreRule, RecordKind::ScoreRule);
+view_record!(pb::CommitteeMember, RecordKind::Member);
 
 /// Where the folds read and write records: sled with an overlay in the
 /// store, a map in tests. How a record is named there is the
@@ -133,6 +138,8 @@ pub enum Record {
     Result(pb::Result),
     /// [`RecordKind::ScoreRule`].
     ScoreRule(pb::ScoreRule),
+    /// [`RecordKind::Member`].
+    Member(pb::CommitteeMember),
 }
 
 impl Record {
@@ -150,6 +157,7 @@ impl Record {
             RecordKind::Notice => Record::Notice(d(bytes)),
             RecordKind::Result => Record::Result(d(bytes)),
             RecordKind::ScoreRule => Record::ScoreRule(d(bytes)),
+            RecordKind::Member => Record::Member(d(bytes)),
         }
     }
 
@@ -162,6 +170,7 @@ impl Record {
             Record::Notice(m) => m.encode_to_vec(),
             Record::Result(m) => m.encode_to_vec(),
             Record::ScoreRule(m) => m.encode_to_vec(),
+            Record::Member(m) => m.encode_to_vec(),
         }
     }
 }

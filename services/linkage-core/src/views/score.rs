@@ -62,78 +62,114 @@ fn points(list: &[u32], distance: usize) -> u64 {
     list.get(distance).copied().map_or(0, u64::from)
 }
 
-/// What one trail entry earns: the submitter's points, and the forwarders'
-/// credit per committee. `None` for an entry that earns nothing.
-fn earned(rules: &Rules, item: &pb::InfoItem, e: &pb::TrailEntry) -> Option<(u64, Vec<(String, u64)>)> {
-    let rule = rules.at(crate::hlc::physical_ms(e.hlc) as i64)?;
-    let own = level_of(&item.origin) as i32;
-    let distance = usize::try_from(e.at.checked_sub(own)?).ok()?;
-    match S::try_from(e.step).unwrap_or_default() {
-        S::Adopted => {
-            let mut p = points(&rule.adoption_points, distance);
-            if e.combined {
-                p = p * u64::from(rule.combined_percent.min(100)) / 100;
+/// What scores on an item: at each level, its first adoption (by trail
+/// order), and its 批示 once, the first of the highest rank. However many
+/// a node records, a level adopts an item once and its 批示 count once, so
+/// a committee cannot raise its own or its counties' points by repeating
+/// them.
+fn scored(item: &pb::InfoItem) -> Vec<&pb::TrailEntry> {
+    let mut adopted: BTreeMap<i32, &pb::TrailEntry> = BTreeMap::new();
+    let mut instructed: BTreeMap<i32, &pb::TrailEntry> = BTreeMap::new();
+    for e in &item.trail {
+        if e.step == S::Adopted as i32 {
+            adopted.entry(e.at).or_insert(e);
+        } else if e.step == S::Instructed as i32 {
+            let best = instructed.entry(e.at).or_insert(e);
+            if e.rank > best.rank {
+                *best = e;
             }
-            let credit = p * u64::from(rule.forward_credit_percent.min(100)) / 100;
-            let mut forwarders: Vec<String> = item
-                .trail
-                .iter()
-                .filter(|f| f.step == S::Forwarded as i32 && f.at < e.at && f.origin != item.origin)
-                .map(|f| f.origin.clone())
-                .collect();
-            forwarders.sort();
-            forwarders.dedup();
-            Some((p, forwarders.into_iter().map(|f| (f, credit)).collect()))
         }
-        S::Instructed => {
-            let list = if e.rank == pb::LeaderRank::Principal as i32 {
-                &rule.principal_instruction_points
-            } else {
-                &rule.deputy_instruction_points
-            };
-            Some((points(list, distance), Vec::new()))
-        }
-        _ => None,
     }
+    adopted.into_values().chain(instructed.into_values()).collect()
+}
+
+/// The submitter's points for one scored entry under the rule in force on
+/// its date (none: 0).
+fn earned(rules: &Rules, item: &pb::InfoItem, e: &pb::TrailEntry) -> u64 {
+    let Some(rule) = rules.at(crate::hlc::physical_ms(e.hlc) as i64) else { return 0 };
+    let own = level_of(&item.origin) as i32;
+    let Some(distance) = e.at.checked_sub(own).and_then(|d| usize::try_from(d).ok()) else { return 0 };
+    if e.step == S::Adopted as i32 {
+        let p = points(&rule.adoption_points, distance);
+        if e.combined {
+            p * u64::from(rule.combined_percent.min(100)) / 100
+        } else {
+            p
+        }
+    } else {
+        let list = if e.rank == pb::LeaderRank::Principal as i32 {
+            &rule.principal_instruction_points
+        } else {
+            &rule.deputy_instruction_points
+        };
+        points(list, distance)
+    }
+}
+
+/// The forwarding credit for an adoption worth `p` under the rule in force
+/// on its date.
+fn credit(rules: &Rules, e: &pb::TrailEntry, p: u64) -> u64 {
+    let percent = rules.at(crate::hlc::physical_ms(e.hlc) as i64).map_or(0, |r| r.forward_credit_percent.min(100));
+    p * u64::from(percent) / 100
+}
+
+/// The committees other than the submitter that forwarded the item, each
+/// with the lowest level it forwarded from.
+fn forwarders(item: &pb::InfoItem) -> BTreeMap<&str, i32> {
+    let mut out: BTreeMap<&str, i32> = BTreeMap::new();
+    for f in item.trail.iter().filter(|f| f.step == S::Forwarded as i32 && f.origin != item.origin) {
+        let at = out.entry(f.origin.as_str()).or_insert(f.at);
+        *at = (*at).min(f.at);
+    }
+    out
 }
 
 /// The item's points under `rules`, over all dates.
 pub fn item_points(rules: &Rules, item: &pb::InfoItem) -> u64 {
-    item.trail.iter().filter_map(|e| earned(rules, item, e)).map(|(p, _)| p).sum()
+    scored(item).into_iter().map(|e| earned(rules, item, e)).fold(0, u64::saturating_add)
 }
 
 /// Rows per committee over the adoptions and 批示 dated in `[start, end)`
-/// (ms; open when `None`) of `items`, ranked: most points first, then
-/// node code; equal points share a rank. Every submitting committee has a
-/// row, with nothing earned too.
+/// (ms; open when `None`) of `items`, ranked ([`rank`]). Every submitting
+/// committee has a row, with nothing earned too.
 pub fn ranking(rules: &Rules, items: &[pb::InfoItem], start: Option<i64>, end: Option<i64>) -> Vec<pb::RankingRow> {
-    let mut rows: BTreeMap<String, pb::RankingRow> = BTreeMap::new();
     fn row<'a>(rows: &'a mut BTreeMap<String, pb::RankingRow>, node: &str) -> &'a mut pb::RankingRow {
         rows.entry(node.to_string()).or_insert_with(|| pb::RankingRow { node: node.to_string(), ..Default::default() })
     }
+    let mut rows: BTreeMap<String, pb::RankingRow> = BTreeMap::new();
     for item in items.iter().filter(|i| i.known && level_of(&i.origin) != A::Unspecified) {
         row(&mut rows, &item.origin);
-        for e in &item.trail {
+        let forwarders = forwarders(item);
+        for e in scored(item) {
             let at = crate::hlc::physical_ms(e.hlc) as i64;
             if start.is_some_and(|s| at < s) || end.is_some_and(|x| at >= x) {
                 continue;
             }
-            let Some((p, credits)) = earned(rules, item, e) else { continue };
+            let p = earned(rules, item, e);
             let r = row(&mut rows, &item.origin);
             r.points = r.points.saturating_add(p);
             if e.step == S::Adopted as i32 {
                 r.adoptions += 1;
+                let c = credit(rules, e, p);
+                for (node, _) in forwarders.iter().filter(|(_, from)| **from < e.at) {
+                    let f = row(&mut rows, node);
+                    f.points = f.points.saturating_add(c);
+                    f.forward_points = f.forward_points.saturating_add(c);
+                }
             } else {
                 r.instructions += 1;
-            }
-            for (node, credit) in credits {
-                let f = row(&mut rows, &node);
-                f.points = f.points.saturating_add(credit);
-                f.forward_points = f.forward_points.saturating_add(credit);
             }
         }
     }
     let mut rows: Vec<pb::RankingRow> = rows.into_values().collect();
+    rank(&mut rows);
+    rows
+}
+
+/// Orders rows by points, most first, then node code, and numbers them:
+/// equal points share a rank (1, 1, 3). Rank rows again after filtering
+/// them, so that ranks count only the rows shown.
+pub fn rank(rows: &mut [pb::RankingRow]) {
     rows.sort_by(|a, b| b.points.cmp(&a.points).then_with(|| a.node.cmp(&b.node)));
     let mut rank = 0;
     for i in 0..rows.len() {
@@ -142,7 +178,6 @@ pub fn ranking(rules: &Rules, items: &[pb::InfoItem], start: Option<i64>, end: O
         }
         rows[i].rank = rank;
     }
-    rows
 }
 
 #[cfg(test)]
@@ -261,5 +296,28 @@ mod tests {
         // A rule that is not known (a disputed one) is no rule.
         let unknown = pb::ScoreRule { known: false, ..rule("x", JAN_1, &[100]) };
         assert!(Rules::new([unknown]).ids().is_empty());
+    }
+
+    /// A level adopts an item once and its 批示 count once: recording them
+    /// again, or 批示 by more leaders, earns nothing more (the highest rank
+    /// counts).
+    #[test]
+    fn repeated_adoptions_and_instructions_score_once_per_level() {
+        let rules = Rules::new([rule("r1", JAN_1, &[1, 5, 20, 50])]);
+        let mut repeated = item();
+        let t = JAN_1 + 20 * DAY_MS;
+        repeated.trail.push(entry("620000", S::Adopted, A::Province, t));
+        for k in 1..4 {
+            repeated.trail.push(pb::TrailEntry {
+                rank: pb::LeaderRank::Deputy as i32,
+                ..entry("620000", S::Instructed, A::Province, t + k)
+            });
+        }
+        assert_eq!(item_points(&rules, &repeated), item_points(&rules, &item()));
+        let rows = ranking(&rules, &[repeated], None, None);
+        let county = rows.iter().find(|r| r.node == "620722").unwrap();
+        assert_eq!((county.adoptions, county.instructions, county.points), (2, 1, 57));
+        let city = rows.iter().find(|r| r.node == "620700").unwrap();
+        assert_eq!(city.forward_points, 9, "credit once per adopting level");
     }
 }

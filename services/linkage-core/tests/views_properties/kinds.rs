@@ -72,6 +72,7 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             title: format!("分报告 {c}"),
             summary: String::new(),
             attachments: vec![format!("reports/sub-{c}.pdf")],
+            member_ids: if c % 2 == 0 { vec![MEMBERS[b % MEMBERS.len()].into()] } else { vec![] },
         }),
         11 => Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
             group_id: group.into(),
@@ -120,6 +121,23 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             forward_credit_percent: 10,
             title: format!("计分办法 {c}"),
         }),
+        28 => Kind::MemberRegistered(pb::MemberRegistered {
+            member_id: MEMBERS[b % MEMBERS.len()].into(),
+            sector: format!("界别 {c}"),
+            sealed: Some(pb::Sealed { nonce: vec![c; 24], ciphertext: vec![b as u8, c] }),
+            ..Default::default()
+        }),
+        29 => Kind::MemberUpdated(pb::MemberUpdated {
+            member_id: MEMBERS[b % MEMBERS.len()].into(),
+            term: format!("第{c}届"),
+            sealed: (c % 3 != 0).then(|| pb::Sealed { nonce: vec![c; 24], ciphertext: vec![c] }),
+            ..Default::default()
+        }),
+        30 => Kind::MemberLeft(pb::MemberLeft {
+            member_id: MEMBERS[b % MEMBERS.len()].into(),
+            reason: format!("离任 {c}"),
+        }),
+        31 => Kind::MemberErased(pb::MemberErased { member_id: MEMBERS[b % MEMBERS.len()].into() }),
         18 => Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id: r(notice_id(a % NOTICES)) }),
         19 => Kind::ResultShared(pb::ResultShared {
             result_id: r(result_id(a % RESULTS)),
@@ -188,6 +206,9 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
             (creator_of(2, into) != origin).then_some("merge_not_into_own")
         }
         Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
+        Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_) => {
+            (!MEMBERS[usize::from(op.b) % MEMBERS.len()].starts_with(origin)).then_some("member_not_own")
+        }
         _ => None,
     }
 }

@@ -11,11 +11,13 @@ pub const RESULTS: usize = 2;
 /// Groups, named by their leads (`GroupId::owner`), both in `ORIGINS`.
 pub const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
 pub const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
-/// The payload kinds generated as ops: 27 that refer to something and the
-/// score rule, whose record is its own; the 4 creating kinds that others
+/// Members (委员), each named by its committee's code.
+pub const MEMBERS: [&str; 3] = ["620722-zhang", "620700-li", "620000-wang"];
+/// The payload kinds generated as ops: 27 that refer to something, the
+/// score rule, whose record is its own, and the 4 member events; the 4 creating kinds that others
 /// refer to are
 /// generated separately so that each entity has exactly one creator.
-pub const REFERRING_KINDS: u8 = 28;
+pub const REFERRING_KINDS: u8 = 32;
 
 /// One referring event, before it is turned into a payload.
 #[derive(Clone, Debug)]
@@ -82,6 +84,7 @@ pub fn op_origin(op: &Op) -> &'static str {
         (22, 1 | 2) => creator_of(1, a % TOPICS),
         (24, 1 | 2) => creator_of(3, a % NOTICES),
         (26 | 27, 1 | 2) => "620000",
+        (28..=31, 1 | 2) => &MEMBERS[b % MEMBERS.len()][..6],
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }

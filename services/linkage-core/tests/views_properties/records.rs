@@ -18,6 +18,7 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
             RecordKind::Notice => format!("{:#?}", pb::Notice::decode(b)),
             RecordKind::Result => format!("{:#?}", pb::Result::decode(b)),
             RecordKind::ScoreRule => format!("{:#?}", pb::ScoreRule::decode(b)),
+            RecordKind::Member => format!("{:#?}", pb::CommitteeMember::decode(b)),
         }
     }
     let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
@@ -94,6 +95,15 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(
                     |r: &mut pb::ScoreRule| r.disputed.clear(),
                     |r| pb::ScoreRule { id: r.id.clone(), ..Default::default() },
                 ),
+                RecordKind::Member => strip(
+                    b,
+                    |m: &mut pb::CommitteeMember| m.disputed.clear(),
+                    |m| pb::CommitteeMember {
+                        member_id: m.member_id.clone(),
+                        committee: m.committee.clone(),
+                        ..Default::default()
+                    },
+                ),
             };
             stripped.map(|s| ((*kind, id.clone()), s))
         })
@@ -112,6 +122,7 @@ pub fn disputed_entries(records: &RecordMap) -> Vec<(String, String)> {
             RecordKind::Notice => pb::Notice::decode(b).map(|n| n.disputed),
             RecordKind::Result => pb::Result::decode(b).map(|r| r.disputed),
             RecordKind::ScoreRule => pb::ScoreRule::decode(b).map(|r| r.disputed),
+            RecordKind::Member => pb::CommitteeMember::decode(b).map(|m| m.disputed),
         }
         .expect("a record");
         out.extend(list.into_iter().map(|d| (d.event_id, d.rule)));

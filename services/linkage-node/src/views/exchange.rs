@@ -82,10 +82,11 @@ impl ExchangeService for Views {
         let skip = crate::paging::numeric_cursor(&r.page_token, &scope)?.unwrap_or(0);
         let rules = self.score_rules()?;
         let items = self.all(|i: &pb::InfoItem| i.known)?;
-        let rows: Vec<pb::RankingRow> = score::ranking(&rules, &items, start, end)
+        let mut rows: Vec<pb::RankingRow> = score::ranking(&rules, &items, start, end)
             .into_iter()
             .filter(|row| self.level_matches(r.level, &row.node))
             .collect();
+        score::rank(&mut rows);
         let skip = usize::try_from(skip).unwrap_or(usize::MAX).min(rows.len());
         let page: Vec<pb::RankingRow> = rows[skip..].iter().take(limit).cloned().collect();
         let next = skip + page.len();

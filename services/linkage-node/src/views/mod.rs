@@ -11,6 +11,7 @@
 //! - [`planning`], [`progress`], [`exchange`], [`results`]: one service each.
 
 mod exchange;
+mod members;
 mod planning;
 mod progress;
 mod results;
@@ -144,14 +145,14 @@ impl Views {
         Ok(codes)
     }
 
-    /// A notice with what each recipient did, judged at this node's clock:
-    /// a recipient is overdue when the notice expects returns, its due date
-    /// has passed and no reply of the expected kind came from it.
     /// The province's score rules held here.
     pub(super) fn score_rules(&self) -> Result<views::score::Rules, Status> {
         Ok(views::score::Rules::new(self.all(|r: &pb::ScoreRule| r.known)?))
     }
 
+    /// A notice with what each recipient did, judged at this node's clock:
+    /// a recipient is overdue when the notice expects returns, its due date
+    /// has passed and no reply of the expected kind came from it.
     pub(super) fn notice_state(&self, notice: pb::Notice) -> Result<pb::NoticeState, Status> {
         let acknowledged: Vec<String> = notice.acknowledgements.iter().map(|a| a.node.clone()).collect();
         let done: BTreeSet<&String> = acknowledged.iter().collect();

@@ -8,6 +8,7 @@
 //! - [`planning`], [`progress`], [`exchange`], [`results`]: one flow each.
 
 pub mod exchange;
+pub mod members;
 pub mod planning;
 pub mod progress;
 pub mod results;

@@ -9,6 +9,7 @@
 //!   commands each.
 
 pub mod exchange;
+pub mod members;
 pub mod planning;
 pub mod progress;
 pub mod results;

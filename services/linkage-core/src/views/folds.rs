@@ -34,7 +34,12 @@ fn lesser<T: Message>(new: &T, old: &T) -> bool {
 /// Inserts `item` into a list sorted by its stamp, unless its event is
 /// there: an event's stamp (hlc, origin, event id) is its own, so the
 /// search finds a copy of it.
-pub(super) fn insert_stamped<T: Message>(list: &mut Vec<T>, item: T, stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>) {
+/// Whether the list changed.
+pub(super) fn insert_stamped<T: Message>(
+    list: &mut Vec<T>,
+    item: T,
+    stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>,
+) -> bool {
     let at = {
         let s = stamp(&item);
         list.binary_search_by(|x| stamp(x).cmp(&s))
@@ -42,8 +47,9 @@ pub(super) fn insert_stamped<T: Message>(list: &mut Vec<T>, item: T, stamp: impl
     match at {
         Err(i) => list.insert(i, item),
         Ok(i) if lesser(&item, &list[i]) => list[i] = item,
-        Ok(_) => {}
+        Ok(_) => return false,
     }
+    true
 }
 
 /// Adds `value` to a sorted set of strings.
@@ -85,7 +91,9 @@ fn fold_topic(t: &mut pb::Topic, id: &str, kind: &Kind, src: &Source<'_>) {
             t.lead_committee.clone_from(&m.lead_committee);
             t.known = true;
         }
-        Kind::TopicCommented(m) => insert_stamped(&mut t.comments, note(src, &m.text), note_stamp),
+        Kind::TopicCommented(m) => {
+            insert_stamped(&mut t.comments, note(src, &m.text), note_stamp);
+        }
         Kind::TopicLinked(m) => {
             for other in norm_set(&m.topic_ids) {
                 if other != id {
@@ -372,8 +380,12 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
             return;
         }
     }
+    // `levels` is always the rows of the trail: derived again only when
+    // the trail changes (and once for a record that has none yet).
     let Some((step, detail, text)) = super::levels::step(kind) else {
-        item.levels = super::levels::derive(&item_origin(id), &item.trail);
+        if item.levels.is_empty() {
+            item.levels = super::levels::derive(&item_origin(id), &item.trail);
+        }
         return;
     };
     if step <= S::Feedback {
@@ -404,8 +416,11 @@ fn fold_info(item: &mut pb::InfoItem, id: &str, kind: &Kind, src: &Source<'_>) {
         combined,
         rank,
     };
-    insert_stamped(&mut item.trail, entry, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
-    item.levels = super::levels::derive(&item_origin(id), &item.trail);
+    let changed =
+        insert_stamped(&mut item.trail, entry, |x| Stamp { hlc: x.hlc, origin: &x.origin, event_id: &x.event_id });
+    if changed || item.levels.is_empty() {
+        item.levels = super::levels::derive(&item_origin(id), &item.trail);
+    }
 }
 
 /// Texts sorted, each once, the `LIST_ITEMS_MAX` least: what a signed
@@ -564,7 +579,9 @@ fn fold_result(r: &mut pb::Result, id: &str, kind: &Kind, src: &Source<'_>) {
                 event_id: &x.event_id,
             });
         }
-        Kind::ResultFeedback(m) => insert_stamped(&mut r.feedback, note(src, &m.text), note_stamp),
+        Kind::ResultFeedback(m) => {
+            insert_stamped(&mut r.feedback, note(src, &m.text), note_stamp);
+        }
         _ => {}
     }
 }

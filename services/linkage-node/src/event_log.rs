@@ -105,6 +105,13 @@ impl EventLog {
             std::io::ErrorKind::PermissionDenied => Status::failed_precondition(format!("{prefix}member_id: {e}")),
             _ => Status::internal(format!("{prefix}the member's key: {e}")),
         };
+        let member = matches!(
+            valid.payload.kind,
+            Some(Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberErased(_))
+        );
+        if !member {
+            return Ok(());
+        }
         let retry = match &valid.idempotency {
             Some(keyed) => self.node.store.key_record(&keyed.key).map_err(convert::storage)?.is_some(),
             None => false,

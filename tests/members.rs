@@ -9,6 +9,7 @@
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 use linkage_proto::v1::member_service_client::MemberServiceClient;
+use linkage_testkit::request as append;
 use linkage_testkit::topology::LocalTopology;
 use linkage_tests::liar::until;
 use std::time::Duration;
@@ -18,10 +19,6 @@ const MEMBER: &str = "620722-zhang-0017";
 /// A name no other part of any test writes: found in a file, it leaked.
 const NAME: &str = "张暂存委员甲";
 const PHONE: &str = "13912345678";
-
-fn append(channel: &str, kind: Kind) -> pb::AppendRequest {
-    pb::AppendRequest { channel: channel.into(), payload: Some(pb::Payload { kind: Some(kind) }), ..Default::default() }
-}
 
 async fn member(topo: &LocalTopology, code: &str) -> Option<pb::CommitteeMember> {
     let mut client = MemberServiceClient::new(topo.channel(code).await.ok()?);

@@ -106,11 +106,7 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
     topo.restart_as(CITY, std::path::Path::new(&old_bin)).await.unwrap();
     topo.wait_restored(CITY).await.unwrap();
 
-    let append = |channel: &str, kind: Kind| pb::AppendRequest {
-        channel: channel.into(),
-        payload: Some(pb::Payload { kind: Some(kind) }),
-        ..Default::default()
-    };
+    let append = linkage_testkit::request;
     let mut county = topo.event_log(COUNTY).await.unwrap();
     let item = county
         .append(linkage_testkit::info_reported("up", "山区饮水安全".into(), "民乐县"))
@@ -198,11 +194,7 @@ async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgr
     topo.kill9(CITY);
     topo.restart_as(CITY, std::path::Path::new(&last_bin)).await.unwrap();
     topo.wait_restored(CITY).await.unwrap();
-    let append = |channel: &str, kind: Kind| pb::AppendRequest {
-        channel: channel.into(),
-        payload: Some(pb::Payload { kind: Some(kind) }),
-        ..Default::default()
-    };
+    let append = linkage_testkit::request;
     let rule = Kind::ScoreRuleIssued(pb::ScoreRuleIssued {
         effective: Some(prost_types::Timestamp { seconds: 1_735_689_600, nanos: 0 }),
         adoption_points: vec![1, 5, 20],

@@ -36,17 +36,14 @@ use tonic::transport::Channel;
 /// append when its content does not matter beyond telling events apart.
 pub fn info_reported(channel: &str, title: String, body: &str) -> linkage_proto::v1::AppendRequest {
     use linkage_proto::v1 as pb;
-    pb::AppendRequest {
-        channel: channel.into(),
-        payload: Some(pb::Payload {
-            kind: Some(pb::payload::Kind::InfoReported(pb::InfoReported {
-                title,
-                body: body.into(),
-                ..Default::default()
-            })),
-        }),
-        ..Default::default()
-    }
+    let item = pb::InfoReported { title, body: body.into(), ..Default::default() };
+    request(channel, pb::payload::Kind::InfoReported(item))
+}
+
+/// An append request of one payload on `channel`.
+pub fn request(channel: &str, kind: linkage_proto::v1::payload::Kind) -> linkage_proto::v1::AppendRequest {
+    use linkage_proto::v1 as pb;
+    pb::AppendRequest { channel: channel.into(), payload: Some(pb::Payload { kind: Some(kind) }), ..Default::default() }
 }
 
 /// Every event a node's local log holds, in position order, read page by

@@ -335,10 +335,11 @@ impl Cluster {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         let nkey = linkage_core::nkey::public_key(&key);
+        let tap = crate::raw_nats::tap_subject(crate::replication::PROVINCE);
         let user = format!(
             "    # {BENCH_USER}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        \
              publish: {{ allow: [\"{BENCH_SUBJECTS}\"] }}\n        \
-             subscribe: {{ allow: [\"{BENCH_SUBJECTS}\", \"{BENCH_INBOX_PREFIX}.>\"] }}\n        \
+             subscribe: {{ allow: [\"{BENCH_SUBJECTS}\", \"{BENCH_INBOX_PREFIX}.>\", \"{tap}\"] }}\n        \
              allow_responses: true\n      }}\n    }}\n"
         );
         let text = format!("{}{user}{}", &text[..end], &text[end..]);
@@ -398,6 +399,21 @@ impl Cluster {
         out.extend(nats.map(|t| ("nats-server".to_owned(), t)));
         out.extend(cpu_time("self").map(|t| ("bench".to_owned(), t)));
         CpuTimes(out)
+    }
+}
+
+impl Cluster {
+    /// Per process of the topology, and the bench: (name, time on a CPU,
+    /// time waiting for one) so far ([`crate::counters::sched_times`]).
+    pub fn sched_times(&self) -> Vec<(String, Duration, Duration)> {
+        let manifest = self.supervisor().manifest();
+        let mut pids: Vec<(String, String)> =
+            manifest.nodes.iter().map(|(code, node)| (code.clone(), node.pid.to_string())).collect();
+        pids.push(("nats-server".to_owned(), manifest.nats.pid.to_string()));
+        pids.push(("bench".to_owned(), "self".to_owned()));
+        pids.into_iter()
+            .filter_map(|(name, pid)| crate::counters::sched_times(&pid).map(|(ran, waited)| (name, ran, waited)))
+            .collect()
     }
 }
 

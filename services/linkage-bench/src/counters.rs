@@ -172,6 +172,21 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1_000 / PROC_TICKS_PER_S))
 }
 
+/// Time on a CPU and time runnable but waiting for one, summed over the
+/// threads `pid` has now (`/proc/<pid>/task/*/schedstat`, in ns: exited
+/// threads are not counted). Waiting says whether a process was slow
+/// for want of a core.
+pub fn sched_times(pid: &str) -> Option<(Duration, Duration)> {
+    let (mut ran, mut waited) = (0u64, 0u64);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else { continue };
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+        ran += fields.next().unwrap_or(0);
+        waited += fields.next().unwrap_or(0);
+    }
+    Some((Duration::from_nanos(ran), Duration::from_nanos(waited)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,8 @@
 //!   plain lines: a quick look while working on the store.
 //! - `LINKAGE_BENCH_NODE_ONLY=1` runs figures 1, 2, 3 and 8 and prints one
 //!   line: a quick look while working on the append path (about a minute).
+//! - `LINKAGE_BENCH_LATENCY_ONLY=<rounds>` runs figure 4 that many times on
+//!   one topology and prints a line per round: a quick look at the tail.
 //!
 //! # Layout
 //! - [`scratch`]: where stores and files go, and their removal.
@@ -170,6 +172,11 @@ fn main() -> anyhow::Result<()> {
     let job = vec![valid; batched::JOB_EVENTS];
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(rounds) = std::env::var_os("LINKAGE_BENCH_LATENCY_ONLY") {
+        let rounds =
+            rounds.to_str().and_then(|r| r.parse().ok()).context("LINKAGE_BENCH_LATENCY_ONLY: a count of rounds")?;
+        return runtime.block_on(replication::latency_rounds(&root, &binaries, &run, &request, rounds));
+    }
 
     // Figure 1. Ours first: the baseline writes our stored event's bytes.
     let dir = run.child("batched-store")?;

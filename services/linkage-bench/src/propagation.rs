@@ -7,6 +7,14 @@
 //! 20 s; a task reading the province's (620000) stream stamps each event
 //! as it arrives. The same appends' own acknowledged latency is kept too.
 //!
+//! A third stamp splits each sample where it crosses the broker: the
+//! bench's NATS user also subscribes, read-only, to the county's `up`
+//! subject (the tap, [`crate::raw_nats::TAP_SUBJECT`]) and stamps each push
+//! as nats-server delivers it. So the time before the tap is the county's
+//! (its append and its replicator), the time after is the province's (its
+//! verification, durable apply and subscriber) plus one broker hop; the
+//! notes list the slowest samples split so.
+//!
 //! *Baseline* ([`crate::raw_nats::round_trips`]): request/reply round trips
 //! of the county's one-event `Push` ([`Propagation::push`]), echoed,
 //! between two plain async-nats connections on the same nats-server, as a
@@ -25,6 +33,7 @@ use crate::cluster::Cluster;
 use crate::measure::Latencies;
 use anyhow::Context;
 use bytes::Bytes;
+use futures::StreamExt;
 use linkage_core::pb;
 use prost::Message;
 use std::time::{Duration, Instant};
@@ -47,8 +56,28 @@ const DURATION_MAX: Duration = Duration::from_secs(20);
 /// far beyond the 1 s heads announcement that repairs a lost push.
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a sample waits for the tap's stamp once the province has
+/// delivered the event.
+const TAP_WAIT: Duration = Duration::from_millis(200);
+
 /// Events the province's subscription may stamp ahead of the sampler.
 const SEEN_BUFFER: usize = 1_024;
+
+/// One timed append, each time from sending `Append` at the county.
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    /// When it was sent, from the first timed sample's start.
+    pub at: Duration,
+    /// Until the county acknowledged it.
+    pub acked: Duration,
+    /// Until the tap got the county's push of it (`None`: the tap missed it).
+    pub on_nats: Option<Duration>,
+    /// Until the province's subscription delivered it.
+    pub visible: Duration,
+}
+
+/// The slowest samples shown in the notes.
+pub const SLOWEST_SHOWN: usize = 10;
 
 /// What the figure measured.
 pub struct Propagation {
@@ -61,12 +90,52 @@ pub struct Propagation {
     /// The push the county published for the last sample: the payload of
     /// the round-trip baseline.
     pub push: Bytes,
+    /// Every sample, in the order taken.
+    pub splits: Vec<Split>,
+}
+
+impl Propagation {
+    /// The [`SLOWEST_SHOWN`] slowest samples to become visible, in µs as
+    /// `acked/on NATS/visible`, slowest first.
+    pub fn slowest(&self) -> String {
+        let mut splits = self.splits.clone();
+        splits.sort_by_key(|s| std::cmp::Reverse(s.visible));
+        let us = |d: Duration| d.as_micros().to_string();
+        splits
+            .iter()
+            .take(SLOWEST_SHOWN)
+            .map(|s| {
+                let on_nats = s.on_nats.map_or("—".to_owned(), us);
+                format!("{}/{on_nats}/{} at {:.2} s", us(s.acked), us(s.visible), s.at.as_secs_f64())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Appends `request` (the fixture, on `up`) at [`COUNTY`] one at a time, each timed
 /// until it is acknowledged and until the province's `Subscribe` delivers
 /// it (stamped by a task that reads that stream as it arrives).
-pub async fn measure(cluster: &Cluster, province: &str, request: &pb::AppendRequest) -> anyhow::Result<Propagation> {
+pub async fn measure(
+    cluster: &Cluster,
+    user: &crate::raw_nats::NatsUser,
+    province: &str,
+    request: &pb::AppendRequest,
+) -> anyhow::Result<Propagation> {
+    let tap = crate::raw_nats::connect(user).await?;
+    let mut pushes = tap.subscribe(crate::raw_nats::tap_subject(province)).await.context("subscribing the tap")?;
+    tap.flush().await?;
+    let (tapped, on_nats) = mpsc::channel::<(u64, Instant)>(SEEN_BUFFER);
+    let _tapping = crate::task::AbortOnDrop(tokio::spawn(async move {
+        while let Some(message) = pushes.next().await {
+            let at = Instant::now();
+            // Head announcements carry no events.
+            let Ok(push) = pb::Push::decode(message.payload) else { continue };
+            if !push.events.is_empty() && tapped.send((push.head_seq, at)).await.is_err() {
+                return;
+            }
+        }
+    }));
     let mut admin = cluster.admin(province).await?;
     let from_position = admin.status(pb::StatusRequest {}).await?.into_inner().last_position + 1;
     let mut stream = cluster
@@ -76,7 +145,7 @@ pub async fn measure(cluster: &Cluster, province: &str, request: &pb::AppendRequ
         .await
         .context("subscribing at the province")?
         .into_inner();
-    let (stamp, mut seen) = mpsc::channel::<(u64, Instant)>(SEEN_BUFFER);
+    let (stamp, seen) = mpsc::channel::<(u64, Instant)>(SEEN_BUFFER);
     let _stamping = crate::task::AbortOnDrop(tokio::spawn(async move {
         while let Ok(Some(item)) = stream.message().await {
             let at = Instant::now();
@@ -89,30 +158,44 @@ pub async fn measure(cluster: &Cluster, province: &str, request: &pb::AppendRequ
     }));
 
     let mut county = cluster.event_log(COUNTY).await?;
+    let mut stamps = Stamps { seen, on_nats };
     for _ in 0..WARMUP {
-        sample(&mut county, &mut seen, request).await?;
+        sample(&mut county, &mut stamps, request).await?;
     }
-    let limit = Instant::now() + DURATION_MAX;
-    let (mut visible, mut acked) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
+    let first = Instant::now();
+    let limit = first + DURATION_MAX;
+    let mut splits = Vec::with_capacity(SAMPLES);
     let mut push = Bytes::new();
-    while visible.len() < SAMPLES && Instant::now() < limit {
-        let s = sample(&mut county, &mut seen, request).await?;
-        visible.push(s.visible);
-        acked.push(s.acked);
+    while splits.len() < SAMPLES && Instant::now() < limit {
+        let at = first.elapsed();
+        let s = sample(&mut county, &mut stamps, request).await?;
+        splits.push(Split { at, ..s.split });
         push = s.push;
     }
-    Ok(Propagation { visible: Latencies::new(visible), acked: Latencies::new(acked), push })
+    Ok(Propagation {
+        visible: Latencies::new(splits.iter().map(|s| s.visible).collect()),
+        acked: Latencies::new(splits.iter().map(|s| s.acked).collect()),
+        push,
+        splits,
+    })
+}
+
+/// Where the stamping tasks send (seq, when it arrived).
+struct Stamps {
+    /// The province's subscription.
+    seen: mpsc::Receiver<(u64, Instant)>,
+    /// The tap on the county's pushes.
+    on_nats: mpsc::Receiver<(u64, Instant)>,
 }
 
 struct Sample {
-    visible: Duration,
-    acked: Duration,
+    split: Split,
     push: Bytes,
 }
 
 async fn sample(
     county: &mut linkage_proto::v1::event_log_service_client::EventLogServiceClient<tonic::transport::Channel>,
-    seen: &mut mpsc::Receiver<(u64, Instant)>,
+    stamps: &mut Stamps,
     request: &pb::AppendRequest,
 ) -> anyhow::Result<Sample> {
     let started = Instant::now();
@@ -121,7 +204,7 @@ async fn sample(
     let event = response.event.and_then(|stored| stored.event).context("Append answered without an event")?;
     let deadline = tokio::time::Instant::now() + SAMPLE_TIMEOUT;
     let at = loop {
-        let (seq, at) = tokio::time::timeout_at(deadline, seen.recv())
+        let (seq, at) = tokio::time::timeout_at(deadline, stamps.seen.recv())
             .await
             .map_err(|_| {
                 anyhow::anyhow!("seq {} of {COUNTY} did not reach the province in {SAMPLE_TIMEOUT:?}", event.seq)
@@ -132,6 +215,17 @@ async fn sample(
             break at;
         }
     };
+    // The push was delivered to the tap no later than to the province,
+    // which has applied it by now: a short wait suffices, and a stamp
+    // missed (a push lost and repaired by a pull) is shown as missing.
+    let tap_deadline = tokio::time::Instant::now() + TAP_WAIT;
+    let on_nats = loop {
+        match tokio::time::timeout_at(tap_deadline, stamps.on_nats.recv()).await {
+            Ok(Some((seq, at))) if seq == event.seq => break Some(at),
+            Ok(Some((seq, _))) if seq < event.seq => continue,
+            _ => break None,
+        }
+    };
     // What the county's replicator publishes for a lone event: a run of one.
     let push = pb::Push {
         head_seq: event.seq,
@@ -139,5 +233,11 @@ async fn sample(
         channel: event.channel.clone(),
         events: vec![event.encode_to_vec().into()],
     };
-    Ok(Sample { visible: at.saturating_duration_since(started), acked, push: push.encode_to_vec().into() })
+    let split = Split {
+        at: Duration::ZERO,
+        acked,
+        on_nats: on_nats.map(|t| t.saturating_duration_since(started)),
+        visible: at.saturating_duration_since(started),
+    };
+    Ok(Sample { split, push: push.encode_to_vec().into() })
 }

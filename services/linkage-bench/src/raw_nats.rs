@@ -14,6 +14,12 @@ pub const BENCH_USER: &str = "bench";
 /// The subjects the bench user may use; no node listens there.
 pub const BENCH_SUBJECTS: &str = "bench.>";
 
+/// The one subject of the nodes' the bench user may read (never write):
+/// the pushes of figure 4's county on `up`, as the province receives them.
+pub fn tap_subject(province: &str) -> String {
+    format!("lk.{province}.ev.{}.{}", crate::fixture::NODE, crate::fixture::CHANNEL)
+}
+
 /// The bench user's reply inboxes, shaped like a node's `_INBOX_<code>`.
 pub const BENCH_INBOX_PREFIX: &str = "_INBOX_bench";
 

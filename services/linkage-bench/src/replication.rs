@@ -94,7 +94,7 @@ pub async fn figures(
     for code in syncing {
         syncs_before.push(cluster.counters(code).await?);
     }
-    let propagation = propagation::measure(&cluster, PROVINCE, request).await?;
+    let propagation = propagation::measure(&cluster, &user, PROVINCE, request).await?;
     let mut syncs = Vec::new();
     let mut county_appends = String::new();
     let mut province_sync_us = None;
@@ -218,6 +218,7 @@ pub async fn figures(
         visible_p99 - propagation.acked.percentile_us(99.0),
         propagation.push.len()
     ));
+    notes.push(format!("latency: {}", split_at_the_broker(&propagation)));
     if let Some(sync) = province_sync_us {
         // The province's own durable apply is on the path but not in the
         // target; on one shared disk it contends with the city's sync of
@@ -327,6 +328,77 @@ pub async fn figures(
         ));
     }
     Ok(Figures { rows, notes })
+}
+
+/// `LINKAGE_BENCH_LATENCY_ONLY=<rounds>`: figure 4 alone, `rounds` times
+/// on one topology, each round's figures on one line, with the log syncs
+/// of the nodes on the path. A quick look while working on the tail.
+pub async fn latency_rounds(
+    root: &Path,
+    binaries: &Binaries,
+    run: &Scratch,
+    request: &pb::AppendRequest,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let cluster = Cluster::up(binaries, &fixture::topology_path(root), run.child("topology")?)?;
+    let user = cluster.add_bench_user().await?;
+    for round in 1..=rounds {
+        let (before, county_before) = (cluster.counters(PROVINCE).await?, cluster.counters(propagation::COUNTY).await?);
+        let (cpu_before, sched_before, started) =
+            (cluster.cpu_times(), cluster.sched_times(), std::time::Instant::now());
+        let propagation = propagation::measure(&cluster, &user, PROVINCE, request).await?;
+        let cpu = cluster.cpu_times().since(&cpu_before, started.elapsed());
+        let waits: Vec<String> = cluster
+            .sched_times()
+            .iter()
+            .filter_map(|(name, ran, waited)| {
+                let (_, ran0, waited0) = sched_before.iter().find(|(n, _, _)| n == name)?;
+                Some(format!(
+                    "{name} ran {:.0} ms waited {:.0} ms",
+                    ran.saturating_sub(*ran0).as_secs_f64() * 1e3,
+                    waited.saturating_sub(*waited0).as_secs_f64() * 1e3
+                ))
+            })
+            .collect();
+        let (after, county_after) = (cluster.counters(PROVINCE).await?, cluster.counters(propagation::COUNTY).await?);
+        println!(
+            "round {round}: visible p50 {:.0} µs p99 {:.0} µs; acked p50 {:.0} µs p99 {:.0} µs; {}; province: {}; \
+             county: {}, {}; {cpu}; {}",
+            propagation.visible.percentile_us(50.0),
+            propagation.visible.percentile_us(99.0),
+            propagation.acked.percentile_us(50.0),
+            propagation.acked.percentile_us(99.0),
+            split_at_the_broker(&propagation),
+            after.syncs(&before),
+            county_after.syncs(&county_before),
+            county_after.appends(&county_before),
+            waits.join(", "),
+        );
+    }
+    Ok(())
+}
+
+/// Figure 4's samples split where the tap saw them on NATS.
+fn split_at_the_broker(propagation: &propagation::Propagation) -> String {
+    let tapped: Vec<_> = propagation.splits.iter().filter_map(|s| Some((s.on_nats?, s.visible))).collect();
+    let county = crate::measure::Latencies::new(tapped.iter().map(|(on, _)| *on).collect());
+    let province = crate::measure::Latencies::new(tapped.iter().map(|(on, v)| v.saturating_sub(*on)).collect());
+    let over = |ms: u64| propagation.splits.iter().filter(|s| s.visible > Duration::from_millis(ms)).count();
+    format!(
+        "{} of {} over 2 ms, {} over 4 ms; split where the bench's tap saw each push on NATS ({} seen): until \
+         then p50 {:.0} µs, p99 {:.0} µs; after it p50 {:.0} µs, p99 {:.0} µs; the {} slowest, acked/on NATS/visible \
+         in µs: {}",
+        over(2),
+        propagation.splits.len(),
+        over(4),
+        tapped.len(),
+        county.percentile_us(50.0),
+        county.percentile_us(99.0),
+        province.percentile_us(50.0),
+        province.percentile_us(99.0),
+        propagation::SLOWEST_SHOWN,
+        propagation.slowest()
+    )
 }
 
 fn thousands(n: u64) -> String {

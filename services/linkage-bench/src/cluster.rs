@@ -335,7 +335,7 @@ impl Cluster {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         let nkey = linkage_core::nkey::public_key(&key);
-        let tap = crate::raw_nats::tap_subject(crate::replication::PROVINCE);
+        let tap = crate::raw_nats::tap_subject(crate::fixture::PROVINCE);
         let user = format!(
             "    # {BENCH_USER}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        \
              publish: {{ allow: [\"{BENCH_SUBJECTS}\"] }}\n        \

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// The appending node: 民乐县, a county, so that "up" is a channel it may use.
 pub const NODE: &str = "620722";
 
+/// The province of the demo topology, 甘肃省.
+pub const PROVINCE: &str = "620000";
+
 /// The channel of every append: a county reporting to its city.
 pub const CHANNEL: &str = "up";
 

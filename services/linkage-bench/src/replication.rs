@@ -7,6 +7,7 @@
 //! [`crate::fan_in`], [`crate::catch_up`].
 
 use crate::cluster::{Binaries, Cluster};
+use crate::fixture::PROVINCE;
 use crate::measure::Rate;
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
@@ -16,9 +17,6 @@ use linkage_core::pb;
 use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
 use std::path::Path;
 use std::time::Duration;
-
-/// The province of the demo topology, 甘肃省.
-pub const PROVINCE: &str = "620000";
 
 /// Figure 4: NATS round trips the path may add to the county's own append
 /// at the median (push to the province; its commit; the subscriber).

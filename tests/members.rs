@@ -81,12 +81,7 @@ async fn a_member_is_sealed_counted_alike_and_erased_everywhere() {
             && topo.event_log("620000").await.unwrap().get(pb::GetRequest { id: item.id.clone() }).await.is_ok()
     })
     .await;
-    let adopted = Kind::InfoAdopted(pb::InfoAdopted {
-        info_id: item.id.clone(),
-        level: pb::AdoptionLevel::Province as i32,
-        by: "甘肃省委办公厅".into(),
-        combined: false,
-    });
+    let adopted = linkage_testkit::province_adoption(&item.id);
     let mut province = topo.event_log("620000").await.unwrap();
     let adoption = province.append(append(&format!("chain:{COUNTY}"), adopted)).await.unwrap().into_inner();
     let adoption = adoption.event.unwrap().event.unwrap();

@@ -118,12 +118,7 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
         .event
         .unwrap();
     assert!(held(&topo, "620000", item.id.clone()).await, "the province gets the item");
-    let adopted = Kind::InfoAdopted(pb::InfoAdopted {
-        info_id: item.id.clone(),
-        level: pb::AdoptionLevel::Province as i32,
-        by: "甘肃省委办公厅".into(),
-        combined: false,
-    });
+    let adopted = linkage_testkit::province_adoption(&item.id);
     let mut province = topo.event_log("620000").await.unwrap();
     let adoption = province.append(append(&format!("chain:{COUNTY}"), adopted)).await.unwrap();
     let adoption = adoption.into_inner().event.unwrap().event.unwrap();

@@ -46,6 +46,18 @@ pub fn request(channel: &str, kind: linkage_proto::v1::payload::Kind) -> linkage
     pb::AppendRequest { channel: channel.into(), payload: Some(pb::Payload { kind: Some(kind) }), ..Default::default() }
 }
 
+/// 甘肃省委办公厅's adoption of item `info_id` at the province's level
+/// (单篇), as the province records it on the item's chain.
+pub fn province_adoption(info_id: &str) -> linkage_proto::v1::payload::Kind {
+    use linkage_proto::v1 as pb;
+    pb::payload::Kind::InfoAdopted(pb::InfoAdopted {
+        info_id: info_id.into(),
+        level: pb::AdoptionLevel::Province as i32,
+        by: "甘肃省委办公厅".into(),
+        combined: false,
+    })
+}
+
 /// Every event a node's local log holds, in position order, read page by
 /// page from position 1.
 pub async fn read_all(

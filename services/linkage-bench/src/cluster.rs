@@ -316,7 +316,9 @@ impl Cluster {
     /// Adds [`BENCH_USER`] to the broker's users and has it reload them
     /// (SIGHUP), so that the baselines run on the topology's own server
     /// under the same kind of per-user permissions as the nodes, on
-    /// subjects no node subscribes to. Every subject a node's user may
+    /// subjects no node subscribes to, and may read (never write) one
+    /// node subject: figure 4's tap ([`crate::raw_nats::tap_subject`]).
+    /// Every subject a node's user may
     /// subscribe to is one the node itself listens on, so a node's
     /// credentials would put a second receiver behind every baseline
     /// message.
@@ -335,7 +337,7 @@ impl Cluster {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
         let key = ed25519_dalek::SigningKey::from_bytes(&secret);
         let nkey = linkage_core::nkey::public_key(&key);
-        let tap = crate::raw_nats::tap_subject(crate::fixture::PROVINCE);
+        let tap = crate::raw_nats::tap_subject()?;
         let user = format!(
             "    # {BENCH_USER}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        \
              publish: {{ allow: [\"{BENCH_SUBJECTS}\"] }}\n        \
@@ -388,31 +390,28 @@ impl Drop for Cluster {
 impl Cluster {
     /// CPU time each process of the topology, and the bench, used so far.
     pub fn cpu_times(&self) -> CpuTimes {
-        let mut out = Vec::new();
-        let manifest = self.supervisor().manifest();
-        for (code, node) in &manifest.nodes {
-            if let Some(t) = cpu_time(&node.pid.to_string()) {
-                out.push((code.clone(), t));
-            }
-        }
-        let nats = cpu_time(&manifest.nats.pid.to_string());
-        out.extend(nats.map(|t| ("nats-server".to_owned(), t)));
-        out.extend(cpu_time("self").map(|t| ("bench".to_owned(), t)));
-        CpuTimes(out)
+        CpuTimes(self.processes().into_iter().filter_map(|(name, pid)| Some((name, cpu_time(&pid)?))).collect())
     }
-}
 
-impl Cluster {
-    /// Per process of the topology, and the bench: (name, time on a CPU,
-    /// time waiting for one) so far ([`crate::counters::sched_times`]).
-    pub fn sched_times(&self) -> Vec<(String, Duration, Duration)> {
+    /// Every node by code, `nats-server`, and `bench` (as `self`), each
+    /// with the pid `/proc` knows it by.
+    fn processes(&self) -> Vec<(String, String)> {
         let manifest = self.supervisor().manifest();
         let mut pids: Vec<(String, String)> =
             manifest.nodes.iter().map(|(code, node)| (code.clone(), node.pid.to_string())).collect();
         pids.push(("nats-server".to_owned(), manifest.nats.pid.to_string()));
         pids.push(("bench".to_owned(), "self".to_owned()));
-        pids.into_iter()
-            .filter_map(|(name, pid)| crate::counters::sched_times(&pid).map(|(ran, waited)| (name, ran, waited)))
+        pids
+    }
+}
+
+impl Cluster {
+    /// Per process of the topology, and the bench: its threads' times so
+    /// far ([`crate::counters::ThreadTimes`]).
+    pub fn thread_times(&self) -> Vec<(String, crate::counters::ThreadTimes)> {
+        self.processes()
+            .into_iter()
+            .filter_map(|(name, pid)| Some((name, crate::counters::ThreadTimes::of(&pid)?)))
             .collect()
     }
 }

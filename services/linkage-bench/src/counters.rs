@@ -172,24 +172,46 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1_000 / PROC_TICKS_PER_S))
 }
 
-/// Time on a CPU and time runnable but waiting for one, summed over the
-/// threads `pid` has now (`/proc/<pid>/task/*/schedstat`, in ns: exited
-/// threads are not counted). Waiting says whether a process was slow
-/// for want of a core.
-pub fn sched_times(pid: &str) -> Option<(Duration, Duration)> {
-    let (mut ran, mut waited) = (0u64, 0u64);
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else { continue };
-        let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
-        ran += fields.next().unwrap_or(0);
-        waited += fields.next().unwrap_or(0);
+/// Per thread of a process (by tid), time runnable but waiting for a CPU
+/// so far (`/proc/<pid>/task/<tid>/schedstat`, second field, in ns).
+/// Waiting says whether a process was slow for want of a core.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadTimes(std::collections::BTreeMap<u64, Duration>);
+
+impl ThreadTimes {
+    /// The threads `pid` has now; `None` when none could be read.
+    pub fn of(pid: &str) -> Option<ThreadTimes> {
+        let mut waited = std::collections::BTreeMap::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else { continue };
+            let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+            let Some(ns) = text.split_whitespace().nth(1).and_then(|f| f.parse::<u64>().ok()) else { continue };
+            waited.insert(tid, Duration::from_nanos(ns));
+        }
+        (!waited.is_empty()).then_some(ThreadTimes(waited))
     }
-    Some((Duration::from_nanos(ran), Duration::from_nanos(waited)))
+
+    /// Waiting since `before`, over the threads alive now: a thread that
+    /// exited in between takes nothing away, one started since counts whole.
+    pub fn waited_since(&self, before: &ThreadTimes) -> Duration {
+        self.0.iter().map(|(tid, now)| now.saturating_sub(before.0.get(tid).copied().unwrap_or_default())).sum()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_is_counted_per_thread() {
+        let ms = Duration::from_millis;
+        let before = ThreadTimes([(1, ms(10)), (2, ms(500))].into_iter().collect());
+        // Thread 2 exited; thread 3 started.
+        let after = ThreadTimes([(1, ms(15)), (3, ms(7))].into_iter().collect());
+        assert_eq!(after.waited_since(&before), ms(12));
+        assert!(ThreadTimes::of("self").is_some_and(|t| !t.0.is_empty()));
+        assert!(ThreadTimes::of("0").is_none());
+    }
 
     #[test]
     fn counters_sum_over_labels() {

@@ -44,6 +44,11 @@ impl Latencies {
         self.sorted.len()
     }
 
+    /// How many samples took longer than `bound`.
+    pub fn over(&self, bound: Duration) -> usize {
+        self.sorted.len() - self.sorted.partition_point(|d| *d <= bound)
+    }
+
     /// The nearest-rank percentile `p` (0 < p ≤ 100) in microseconds; 0
     /// when there are no samples.
     pub fn percentile_us(&self, p: f64) -> f64 {
@@ -66,6 +71,9 @@ mod tests {
         assert_eq!(latencies.percentile_us(99.0).round(), 99.0);
         assert_eq!(latencies.percentile_us(100.0).round(), 100.0);
         assert_eq!(Latencies::new(Vec::new()).percentile_us(50.0), 0.0);
+        assert_eq!(latencies.over(Duration::from_micros(98)), 2);
+        assert_eq!(latencies.over(Duration::from_micros(100)), 0);
+        assert_eq!(latencies.over(Duration::ZERO), 100);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! topology's own nats-server, as [`BENCH_USER`], doing
 //! nothing but moving the bytes.
 
+use crate::fsync::RawAppends;
 use crate::measure::Latencies;
 use anyhow::Context;
 use bytes::Bytes;
@@ -15,9 +16,13 @@ pub const BENCH_USER: &str = "bench";
 pub const BENCH_SUBJECTS: &str = "bench.>";
 
 /// The one subject of the nodes' the bench user may read (never write):
-/// the pushes of figure 4's county on `up`, as the province receives them.
-pub fn tap_subject(province: &str) -> String {
-    format!("lk.{province}.ev.{}.{}", crate::fixture::NODE, crate::fixture::CHANNEL)
+/// the pushes of figure 4's county on `up`, as the province receives them,
+/// named by the nodes' own subject scheme.
+pub fn tap_subject() -> anyhow::Result<String> {
+    let province = crate::fixture::PROVINCE.parse().context("the fixture's province code")?;
+    let channel = crate::fixture::CHANNEL.parse().map_err(|e: String| anyhow::anyhow!("the fixture's channel: {e}"))?;
+    let subjects = linkage_core::subjects::Subjects::for_province(province);
+    subjects.push(crate::fixture::origin()?, &channel, &[]).pop().context("a broadcast push has one subject")
 }
 
 /// The bench user's reply inboxes, shaped like a node's `_INBOX_<code>`.
@@ -37,6 +42,9 @@ pub struct NatsUser {
 
 /// Where the request/reply baseline asks and answers.
 const RTT_SUBJECT: &str = "bench.rtt";
+
+/// Where figure 4's floor ([`durable_hop`]) sends.
+const FLOOR_SUBJECT: &str = "bench.floor";
 
 /// Where the publish/subscribe baseline sends.
 const FLOW_SUBJECT: &str = "bench.flow";
@@ -111,6 +119,57 @@ pub async fn round_trips(user: &NatsUser, payload: Bytes) -> anyhow::Result<Late
         samples.push(round_trip().await?);
     }
     drop(answering);
+    Ok(Latencies::new(samples))
+}
+
+/// Figure 4's physical floor, measured in the same window: the least any
+/// durable county → province path can take on this host. Per sample: a
+/// raw append + fdatasync ([`RawAppends`]) in `sender_dir`, a publish of
+/// `payload` over NATS, and at the subscriber a raw append + fdatasync in
+/// `receiver_dir`; timed from the first write until the second fdatasync
+/// returned. Both sides run on this process's runtime; the writes block
+/// their worker as a node's writer thread blocks (`block_in_place`).
+pub async fn durable_hop(
+    user: &NatsUser,
+    sender_dir: &std::path::Path,
+    receiver_dir: &std::path::Path,
+    payload: Bytes,
+) -> anyhow::Result<Latencies> {
+    let receiver = connect(user).await?;
+    let mut incoming = receiver.subscribe(FLOOR_SUBJECT).await?;
+    receiver.flush().await?;
+    let mut sink = RawAppends::create(receiver_dir)?;
+    let (synced, mut done) = tokio::sync::mpsc::channel::<std::io::Result<Instant>>(1);
+    let _receiving = crate::task::AbortOnDrop(tokio::spawn(async move {
+        while incoming.next().await.is_some() {
+            let stored = tokio::task::block_in_place(|| sink.append()).map(|_| Instant::now());
+            if synced.send(stored).await.is_err() {
+                return;
+            }
+        }
+    }));
+
+    let sender = connect(user).await?;
+    let mut source = RawAppends::create(sender_dir)?;
+    let limit = Instant::now() + RTT_DURATION_MAX;
+    let mut samples = Vec::with_capacity(RTT_SAMPLES);
+    // The first RTT_WARMUP are not kept.
+    for taken in 0.. {
+        if taken >= RTT_WARMUP + RTT_SAMPLES || (taken >= RTT_WARMUP && Instant::now() >= limit) {
+            break;
+        }
+        let started = Instant::now();
+        tokio::task::block_in_place(|| source.append()).context("the floor's sending append")?;
+        sender.publish(FLOOR_SUBJECT, payload.clone()).await?;
+        let stored = tokio::time::timeout(REQUEST_TIMEOUT, done.recv())
+            .await
+            .context("the floor's receiver took too long")?
+            .context("the floor's receiver stopped")?
+            .context("the floor's receiving append")?;
+        if taken >= RTT_WARMUP {
+            samples.push(stored.saturating_duration_since(started));
+        }
+    }
     Ok(Latencies::new(samples))
 }
 

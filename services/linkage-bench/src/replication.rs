@@ -8,7 +8,7 @@
 
 use crate::cluster::{Binaries, Cluster};
 use crate::fixture::PROVINCE;
-use crate::measure::Rate;
+use crate::measure::{Latencies, Rate};
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
 use crate::{batched, catch_up, fan_in, fixture, many_streams, propagation, raw_nats};
@@ -107,6 +107,7 @@ pub async fn figures(
         }
     }
     let rtt = raw_nats::round_trips(&user, propagation.push.clone()).await?;
+    let floor = floor(run, &user, &propagation).await?;
 
     eprintln!("replication: figure 5, fan-in of {:?} → {PROVINCE}, one flush in flight per county", fan_in::COUNTIES);
     let one_flush = fan_in::measure(&cluster, PROVINCE, request, 1).await?;
@@ -217,6 +218,7 @@ pub async fn figures(
         propagation.push.len()
     ));
     notes.push(format!("latency: {}", split_at_the_broker(&propagation)));
+    notes.push(format!("latency: {}", floor_words(&floor, &propagation)));
     if let Some(sync) = province_sync_us {
         // The province's own durable apply is on the path but not in the
         // target; on one shared disk it contends with the city's sync of
@@ -329,8 +331,10 @@ pub async fn figures(
 }
 
 /// `LINKAGE_BENCH_LATENCY_ONLY=<rounds>`: figure 4 alone, `rounds` times
-/// on one topology, each round's figures on one line, with the log syncs
-/// of the nodes on the path. A quick look while working on the tail.
+/// on one topology, each round's figures on one line, with the province's
+/// and the county's log syncs, CPU and time waiting for a core per process,
+/// and the floor measured right after. A quick look while working on the
+/// tail.
 pub async fn latency_rounds(
     root: &Path,
     binaries: &Binaries,
@@ -342,26 +346,23 @@ pub async fn latency_rounds(
     let user = cluster.add_bench_user().await?;
     for round in 1..=rounds {
         let (before, county_before) = (cluster.counters(PROVINCE).await?, cluster.counters(propagation::COUNTY).await?);
-        let (cpu_before, sched_before, started) =
-            (cluster.cpu_times(), cluster.sched_times(), std::time::Instant::now());
+        let (cpu_before, threads_before, started) =
+            (cluster.cpu_times(), cluster.thread_times(), std::time::Instant::now());
         let propagation = propagation::measure(&cluster, &user, PROVINCE, request).await?;
         let cpu = cluster.cpu_times().since(&cpu_before, started.elapsed());
         let waits: Vec<String> = cluster
-            .sched_times()
+            .thread_times()
             .iter()
-            .filter_map(|(name, ran, waited)| {
-                let (_, ran0, waited0) = sched_before.iter().find(|(n, _, _)| n == name)?;
-                Some(format!(
-                    "{name} ran {:.0} ms waited {:.0} ms",
-                    ran.saturating_sub(*ran0).as_secs_f64() * 1e3,
-                    waited.saturating_sub(*waited0).as_secs_f64() * 1e3
-                ))
+            .filter_map(|(name, now)| {
+                let (_, before) = threads_before.iter().find(|(n, _)| n == name)?;
+                Some(format!("{name} {:.0}", now.waited_since(before).as_secs_f64() * 1e3))
             })
             .collect();
         let (after, county_after) = (cluster.counters(PROVINCE).await?, cluster.counters(propagation::COUNTY).await?);
+        let floor = floor(run, &user, &propagation).await?;
         println!(
             "round {round}: visible p50 {:.0} µs p99 {:.0} µs; acked p50 {:.0} µs p99 {:.0} µs; {}; province: {}; \
-             county: {}, {}; {cpu}; {}",
+             county: {}, {}; {cpu}; ms runnable but waiting for a core: {}; {}",
             propagation.visible.percentile_us(50.0),
             propagation.visible.percentile_us(99.0),
             propagation.acked.percentile_us(50.0),
@@ -371,20 +372,48 @@ pub async fn latency_rounds(
             county_after.syncs(&county_before),
             county_after.appends(&county_before),
             waits.join(", "),
+            floor_words(&floor, &propagation),
         );
     }
     Ok(())
 }
 
+/// Figure 4's floor in the same window ([`raw_nats::durable_hop`]), the
+/// push of its last sample as the payload, on the run's disk.
+async fn floor(
+    run: &Scratch,
+    user: &raw_nats::NatsUser,
+    propagation: &propagation::Propagation,
+) -> anyhow::Result<Latencies> {
+    let (sender, receiver) = (run.child("floor-sender")?, run.child("floor-receiver")?);
+    raw_nats::durable_hop(user, sender.path(), receiver.path(), propagation.push.clone()).await
+}
+
+/// The floor, and figure 4 as multiples of it.
+fn floor_words(floor: &Latencies, propagation: &propagation::Propagation) -> String {
+    let (p50, p99) = (floor.percentile_us(50.0), floor.percentile_us(99.0));
+    format!(
+        "the floor in the same window (raw append + fdatasync, a NATS publish of the push, raw append + fdatasync \
+         at a subscriber; {} samples): p50 {p50:.0} µs, p99 {p99:.0} µs, {} over 2 ms, {} over 4 ms; figure 4 is \
+         {:.2} × the floor at p50 and {:.2} × at p99",
+        floor.len(),
+        floor.over(Duration::from_millis(2)),
+        floor.over(Duration::from_millis(4)),
+        propagation.visible.percentile_us(50.0) / p50.max(1.0),
+        propagation.visible.percentile_us(99.0) / p99.max(1.0),
+    )
+}
+
 /// Figure 4's samples split where the tap saw them on NATS.
 fn split_at_the_broker(propagation: &propagation::Propagation) -> String {
     let tapped: Vec<_> = propagation.splits.iter().filter_map(|s| Some((s.on_nats?, s.visible))).collect();
-    let county = crate::measure::Latencies::new(tapped.iter().map(|(on, _)| *on).collect());
-    let province = crate::measure::Latencies::new(tapped.iter().map(|(on, v)| v.saturating_sub(*on)).collect());
-    let over = |ms: u64| propagation.splits.iter().filter(|s| s.visible > Duration::from_millis(ms)).count();
+    let county = Latencies::new(tapped.iter().map(|(on, _)| *on).collect());
+    let province = Latencies::new(tapped.iter().map(|(on, v)| v.saturating_sub(*on)).collect());
+    let over = |ms: u64| propagation.visible.over(Duration::from_millis(ms));
     format!(
-        "{} of {} over 2 ms, {} over 4 ms; split where the bench's tap saw each push on NATS ({} seen): until \
-         then p50 {:.0} µs, p99 {:.0} µs; after it p50 {:.0} µs, p99 {:.0} µs; the {} slowest, acked/on NATS/visible \
+        "{} of {} over 2 ms, {} over 4 ms; split where the bench's tap saw each push on NATS ({} seen; each \
+         side's percentiles over those alone, apart): until then p50 {:.0} µs, p99 {:.0} µs; after it p50 {:.0} \
+         µs, p99 {:.0} µs; the {} slowest, acked/on NATS/visible \
          in µs: {}",
         over(2),
         propagation.splits.len(),

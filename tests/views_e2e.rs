@@ -110,6 +110,8 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
             RecordKind::Result => pb::Result::decode(bytes.as_slice()).unwrap().known,
             RecordKind::ScoreRule => pb::ScoreRule::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).unwrap().known,
         };
         if is_known {
             known.insert((*record_kind, id.clone()), bytes);

@@ -20,6 +20,8 @@
 //!   topology states them.
 //! - [`signers`]: which keys may sign which seqs of an origin's streams
 //!   (rotation with an overlap, ejection).
+//! - [`proposals`]: 提案 handling events, deadlines and working days by
+//!   the province's calendar.
 //! - [`rules`]: what a signed event may still break (an id naming another
 //!   committee, a group formed or joined without authority).
 //! - [`views`]: the four shared views as folds over the set of events held,
@@ -52,6 +54,7 @@ pub mod members;
 pub mod mutants;
 pub mod nkey;
 pub mod paging;
+pub mod proposals;
 pub mod replica;
 pub mod rules;
 pub mod signers;

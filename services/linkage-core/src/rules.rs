@@ -75,6 +75,14 @@ pub enum Breach {
     /// A member registered, changed, removed or erased by a committee
     /// other than the one the member id names (`crate::members`).
     MemberNotOwn,
+    /// A proposal's answer rated by a committee other than the one where
+    /// it was submitted (the proposal's id names it): the proposer's
+    /// committee records the proposer's rating.
+    RatingNotByProposer,
+    /// The province's signed rules other than scores (its holiday calendar,
+    /// members' yearly duties, evaluation indicators) issued by a committee
+    /// that is not the province.
+    RulesNotByProvince,
 }
 
 /// How a rule is judged.
@@ -105,7 +113,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 14] = [
+pub const RULES: [Rule; 16] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -170,8 +178,19 @@ pub const RULES: [Rule; 14] = [
             "info_feedback",
             "info_declined",
             "info_merged",
+            "proposal_co_signed",
+            "proposal_sent_up",
+            "proposal_reviewed",
+            "proposal_assigned",
+            "proposal_objected",
+            "proposal_deadline_extended",
+            "proposal_contacted",
+            "proposal_answered",
+            "proposal_supervised",
+            "proposal_reminded",
+            "proposal_followed_up",
         ],
-        who: "a node on the item's chain: its origin, its city, its province",
+        who: "a node on the item's or proposal's chain: its origin, its city, its province",
         judged: Judged::ByEvent,
     },
     Rule {
@@ -198,6 +217,18 @@ pub const RULES: [Rule; 14] = [
         who: "the committee the member id names",
         judged: Judged::ByEvent,
     },
+    Rule {
+        breach: Breach::RatingNotByProposer,
+        kinds: &["proposal_rated"],
+        who: "the committee where the proposal was submitted (its id names it)",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::RulesNotByProvince,
+        kinds: &["holiday_calendar_issued"],
+        who: "the province",
+        judged: Judged::ByEvent,
+    },
 ];
 
 /// The rules a group's claims are judged by, as a node of this version
@@ -218,7 +249,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 14] = [
+    pub const ALL: [Breach; 16] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -233,6 +264,8 @@ impl Breach {
         Breach::MergeNotIntoOwn,
         Breach::ScoreRuleNotByProvince,
         Breach::MemberNotOwn,
+        Breach::RatingNotByProposer,
+        Breach::RulesNotByProvince,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -252,6 +285,8 @@ impl Breach {
             Breach::MergeNotIntoOwn => "merge_not_into_own",
             Breach::ScoreRuleNotByProvince => "score_rule_not_by_province",
             Breach::MemberNotOwn => "member_not_own",
+            Breach::RatingNotByProposer => "rating_not_by_proposer",
+            Breach::RulesNotByProvince => "rules_not_by_province",
         }
     }
 
@@ -303,12 +338,16 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::MemberUpdated(m) => member_breach(origin, &m.member_id),
         Kind::MemberLeft(m) => member_breach(origin, &m.member_id),
         Kind::MemberErased(m) => member_breach(origin, &m.member_id),
-        Kind::ScoreRuleIssued(_) => {
-            let province = origin.parse::<crate::NodeCode>().is_ok_and(|c| Level::of_code(&c) == Level::Province);
-            (!province).then_some(Breach::ScoreRuleNotByProvince)
-        }
-        _ => None,
+        Kind::ScoreRuleIssued(_) => (!province(origin)).then_some(Breach::ScoreRuleNotByProvince),
+        Kind::HolidayCalendarIssued(_) => (!province(origin)).then_some(Breach::RulesNotByProvince),
+        Kind::ProposalRated(m) => (!named_by(&m.proposal_id, origin)).then_some(Breach::RatingNotByProposer),
+        other => crate::proposals::handled(other).and_then(|(_, id)| on_chain_breach(origin, id)),
     }
+}
+
+/// Whether `origin` is the province's code.
+fn province(origin: &str) -> bool {
+    origin.parse::<crate::NodeCode>().is_ok_and(|c| Level::of_code(&c) == Level::Province)
 }
 
 /// Whether a node of `origin` records handling at `level` (an

@@ -15,6 +15,7 @@ use prost::Message;
 
 mod fields;
 mod kinds;
+mod proposals;
 use fields::*;
 pub use fields::{canonical_event_id, check_event_id, check_timestamp, format_event_id};
 use kinds::validate_kind;
@@ -111,6 +112,12 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
     if matches!(kind, Kind::ScoreRuleIssued(_)) && *channel != Channel::All {
         return Err(invalid("channel", "a score rule goes on `all`: every committee ranks by the same rules"));
     }
+    if matches!(kind, Kind::HolidayCalendarIssued(_)) && *channel != Channel::All {
+        return Err(invalid(
+            "channel",
+            "the holiday calendar goes on `all`: every committee counts working days by it",
+        ));
+    }
     Ok(())
 }
 
@@ -121,6 +128,12 @@ fn check_member_chain(origin: NodeCode, channel: &Channel, kind: &Kind) -> Resul
         kind,
         Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_)
     );
+    if matches!(kind, Kind::ProposalSubmitted(_)) && *channel != Channel::Chain(origin) {
+        return Err(invalid(
+            "channel",
+            format!("a proposal goes up its committee's chain, where it can be sent up and handled: chain:{origin}"),
+        ));
+    }
     if member && *channel != Channel::Chain(origin) {
         return Err(invalid(
             "channel",
@@ -143,7 +156,10 @@ fn check_item_chain(topology: &Topology, channel: &Channel, kind: &Kind) -> Resu
         Kind::InfoFeedback(m) => &m.info_id,
         Kind::InfoDeclined(m) => &m.info_id,
         Kind::InfoMerged(m) => &m.info_id,
-        _ => return Ok(()),
+        other => match crate::proposals::handled(other) {
+            Some((_, proposal_id)) => return check_proposal_chain(topology, channel, proposal_id),
+            None => return Ok(()),
+        },
     };
     // An id that names no committee of the topology is no item's (ids
     // name their origin): the lifecycle check refuses it as not held.
@@ -155,6 +171,23 @@ fn check_item_chain(topology: &Topology, channel: &Channel, kind: &Kind) -> Resu
         return Err(invalid(
             "channel",
             format!("the handling of a 社情民意 item goes along its chain: chain:{origin} (the item's origin and the levels above it)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A proposal's handling goes along its chain, as an item's does.
+fn check_proposal_chain(topology: &Topology, channel: &Channel, proposal_id: &str) -> Result<(), AppendError> {
+    let named = parse_event_id(proposal_id).and_then(|id| crate::ids::embedded_origin(&id));
+    let Some((origin, _)) = named.filter(|(origin, _)| topology.contains(*origin)) else {
+        return Ok(());
+    };
+    if *channel != Channel::Chain(origin) {
+        return Err(invalid(
+            "channel",
+            format!(
+                "the handling of a proposal goes along its chain: chain:{origin} (its origin and the levels above it)"
+            ),
         ));
     }
     Ok(())

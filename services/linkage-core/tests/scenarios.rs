@@ -47,6 +47,8 @@ const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
     ("result", RecordKind::Result, "linkage.v1.Result"),
     ("score_rule", RecordKind::ScoreRule, "linkage.v1.ScoreRule"),
     ("member", RecordKind::Member, "linkage.v1.CommitteeMember"),
+    ("proposal", RecordKind::Proposal, "linkage.v1.Proposal"),
+    ("calendar", RecordKind::Calendar, "linkage.v1.HolidayCalendar"),
 ];
 
 /// Every refusal `check_append` can give, as (field without `[index]`, a
@@ -141,6 +143,30 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.notice_reminded.notice_id", "(rule reminder_not_by_issuer)"),
     ("payload.notice_reminded.notice_id", "no notice with this id"),
     ("payload.notice_reminded.notice_id", "expects no returns"),
+    // 提案 (`views/proposal_steps.rs`).
+    ("payload.proposal_submitted.member_ids", "no member with this id"),
+    ("payload.proposal_co_signed.proposal_id", "does not co-sign its own proposal"),
+    ("payload.proposal_co_signed.proposal_id", "has already co-signed"),
+    ("payload.proposal_reviewed.proposal_id", "has not reached the"),
+    ("payload.proposal_sent_up.proposal_id", "has already sent up or reviewed"),
+    ("payload.proposal_reviewed.proposal_id", "has already sent up or reviewed"),
+    ("payload.proposal_reviewed.into_id", "is not filed at the"),
+    ("payload.proposal_reviewed.into_id", "no proposal with this id"),
+    ("payload.proposal_assigned.proposal_id", "no proposal with this id"),
+    ("payload.proposal_assigned.proposal_id", "has not filed this proposal"),
+    ("payload.proposal_assigned.proposal_id", "reassigned only after a 不满意 rating"),
+    ("payload.proposal_objected.proposal_id", "has not assigned this proposal"),
+    ("payload.proposal_objected.unit", "is not a unit this proposal is assigned to"),
+    ("payload.proposal_deadline_extended.due", "must be later than the deadline in force"),
+    ("payload.proposal_deadline_extended.due", "at most 6 months after the assignment"),
+    ("payload.proposal_supervised.proposal_id", "is not a key proposal"),
+    ("payload.proposal_answered.proposal_id", "a new answer follows a 不满意 rating"),
+    ("payload.proposal_reminded.proposal_id", "nothing to remind"),
+    ("payload.proposal_followed_up.proposal_id", "is of a B answer"),
+    ("payload.proposal_rated.handler", "has recorded no answer"),
+    ("payload.proposal_rated.handler", "its latest answer is rated already"),
+    ("payload.proposal_rated.proposal_id", "(rule rating_not_by_proposer)"),
+    ("payload.holiday_calendar_issued", "(rule rules_not_by_province)"),
 ];
 
 fn pool() -> &'static DescriptorPool {
@@ -509,6 +535,8 @@ fn disputed_rules(records: &RecordMap, id: &str) -> Vec<String> {
             RecordKind::Result => pb::Result::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::ScoreRule => pb::ScoreRule::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).map(|r| r.disputed),
         };
         rules.extend(list.into_iter().flatten().map(|d| d.rule));
     }

@@ -72,7 +72,7 @@ struct Built {
 fn build(creators: &[Creator], ops: &[Op]) -> Built {
     let mut events = Vec::new();
     let mut lies = Vec::new();
-    let slots = [(TOPICS, 1u64), (ITEMS, 2), (NOTICES, 3), (RESULTS, 4)];
+    let slots = [(TOPICS, 1u64), (ITEMS, 2), (NOTICES, 3), (RESULTS, 4), (PROPOSALS, 5)];
     let mut slot = 0;
     for (count, space) in slots {
         for k in 0..count {
@@ -107,6 +107,19 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     body: String::new(),
                     requires_acknowledgement: v.is_multiple_of(2),
                 }),
+                5 => Kind::ProposalSubmitted(pb::ProposalSubmitted {
+                    title: format!("提案 {k}.{v}"),
+                    body: "建议".into(),
+                    submitter: 1 + i32::from(v % 6),
+                    submitter_name: String::new(),
+                    member_ids: if v.is_multiple_of(2) {
+                        vec![MEMBERS[usize::from(v) % MEMBERS.len()].into()]
+                    } else {
+                        Vec::new()
+                    },
+                    year: 2025,
+                    category: format!("类别 {}", v % 2),
+                }),
                 _ => Kind::ResearchCompleted(pb::ResearchCompleted {
                     title: format!("调研报告 {k}"),
                     summary: String::new(),
@@ -118,7 +131,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
             };
             let mut created = event(id.clone(), origin, "up", hlc, kind(v));
             // Some topics, items and reports answer a notice (its returns).
-            if space != 3 && v % 3 == 0 {
+            if space != 3 && space != 5 && v % 3 == 0 {
                 created.refs = vec![notice_id((k + usize::from(v)) % NOTICES)];
             }
             events.push(created);
@@ -261,7 +274,10 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// A coherent event set, with its lies marked.
 fn built_set() -> impl Strategy<Value = Built> {
-    (proptest::collection::vec(creator(), TOPICS + ITEMS + NOTICES + RESULTS), proptest::collection::vec(op(), 1..80))
+    (
+        proptest::collection::vec(creator(), TOPICS + ITEMS + NOTICES + RESULTS + PROPOSALS),
+        proptest::collection::vec(op(), 1..80),
+    )
         .prop_map(|(creators, ops)| build(&creators, &ops))
 }
 

@@ -89,7 +89,8 @@ impl Need {
             | "linkage.v1.ProgressService"
             | "linkage.v1.ExchangeService"
             | "linkage.v1.ResultsService"
-            | "linkage.v1.MemberService" => Need::Read,
+            | "linkage.v1.MemberService"
+            | "linkage.v1.ProposalService" => Need::Read,
             _ => Need::Operate,
         }
     }

@@ -17,6 +17,7 @@ use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
 use linkage_proto::v1::member_service_server::MemberServiceServer;
 use linkage_proto::v1::planning_service_server::PlanningServiceServer;
 use linkage_proto::v1::progress_service_server::ProgressServiceServer;
+use linkage_proto::v1::proposal_service_server::ProposalServiceServer;
 use linkage_proto::v1::results_service_server::ResultsServiceServer;
 use linkage_store::{Appender, Store};
 use std::net::SocketAddr;
@@ -41,7 +42,7 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 128;
 
 /// The gRPC service names this node serves, for health.
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     "linkage.v1.EventLogService",
     "linkage.v1.AdminService",
     "linkage.v1.PlanningService",
@@ -49,6 +50,7 @@ const SERVICES: [&str; 7] = [
     "linkage.v1.ExchangeService",
     "linkage.v1.ResultsService",
     "linkage.v1.MemberService",
+    "linkage.v1.ProposalService",
 ];
 
 /// A started node.
@@ -297,7 +299,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .add_service(ProgressServiceServer::new(views.clone()))
         .add_service(ExchangeServiceServer::new(views.clone()))
         .add_service(ResultsServiceServer::new(views.clone()))
-        .add_service(MemberServiceServer::new(views));
+        .add_service(MemberServiceServer::new(views.clone()))
+        .add_service(ProposalServiceServer::new(views));
     servers.push(serve!(router, listener, tls, "grpc", shutdown));
     write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
     tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),

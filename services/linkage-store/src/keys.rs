@@ -74,6 +74,8 @@ fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Result => b'r',
         RecordKind::ScoreRule => b's',
         RecordKind::Member => b'm',
+        RecordKind::Proposal => b'p',
+        RecordKind::Calendar => b'c',
     }
 }
 
@@ -214,6 +216,8 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::MergeNotIntoOwn => b'o',
         Breach::ScoreRuleNotByProvince => b'p',
         Breach::MemberNotOwn => b'w',
+        Breach::RatingNotByProposer => b'v',
+        Breach::RulesNotByProvince => b'h',
     }
 }
 
@@ -283,6 +287,6 @@ mod tests {
         // Stores written before hold these bytes: a change would hide
         // every record until a rebuild.
         let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
-        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm"]);
+        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm", *b"Vp", *b"Vc"]);
     }
 }

@@ -6,6 +6,8 @@ use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 
+mod proposals;
+
 /// Options common to every append, then the event kind.
 #[derive(Args)]
 pub struct AppendArgs {
@@ -504,6 +506,9 @@ enum KindArgs {
         #[arg(long)]
         text: String,
     },
+    // 提案 — proposals across levels (`append/proposals.rs`).
+    #[command(flatten)]
+    Proposal(proposals::ProposalArgs),
 }
 
 impl AppendArgs {
@@ -688,6 +693,7 @@ impl KindArgs {
             KindArgs::ResultFeedback { result_id, text } => {
                 Kind::ResultFeedback(pb::ResultFeedback { result_id, text })
             }
+            KindArgs::Proposal(p) => p.to_kind()?,
         })
     }
 }
@@ -764,12 +770,12 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 36);
-        assert_eq!(names.len(), 36);
+        assert_eq!(kinds, 50);
+        assert_eq!(names.len(), 50);
         // Each says which flow (or the register, 委员) and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
-            let flows = ["沟通", "联通", "畅通", "互通", "委员"];
+            let flows = ["沟通", "联通", "畅通", "互通", "委员", "提案"];
             assert!(flows.iter().any(|f| about.starts_with(f)), "{}: {about}", c.get_name());
             assert!(about.chars().filter(|c| !c.is_ascii()).count() > 2, "{}: {about}", c.get_name());
         }

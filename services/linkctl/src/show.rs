@@ -46,6 +46,20 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::ResultShared(m) => ("互通 result_shared", format!("{} → {}", m.result_id, m.audience)),
         Kind::ResultAdopted(m) => ("互通 result_adopted", m.how.clone()),
         Kind::ResultFeedback(m) => ("互通 result_feedback", m.text.clone()),
+        Kind::ProposalSubmitted(m) => ("提案 proposal_submitted", format!("{} {}", m.year, m.title)),
+        Kind::ProposalCoSigned(m) => ("提案 proposal_co_signed", m.proposal_id.clone()),
+        Kind::ProposalSentUp(m) => ("提案 proposal_sent_up", m.proposal_id.clone()),
+        Kind::ProposalReviewed(m) => ("提案 proposal_reviewed", format!("{} {}", m.proposal_id, m.number)),
+        Kind::ProposalAssigned(m) => ("提案 proposal_assigned", format!("{} → {}", m.proposal_id, m.lead_unit)),
+        Kind::ProposalObjected(m) => ("提案 proposal_objected", format!("{}: {}", m.unit, m.reason)),
+        Kind::ProposalDeadlineExtended(m) => ("提案 proposal_deadline_extended", m.reason.clone()),
+        Kind::ProposalContacted(m) => ("提案 proposal_contacted", format!("{}: {}", m.unit, m.text)),
+        Kind::ProposalAnswered(m) => ("提案 proposal_answered", format!("{}: {}", m.unit, m.text)),
+        Kind::ProposalRated(m) => ("提案 proposal_rated", format!("{} by {}", m.proposal_id, m.handler)),
+        Kind::ProposalSupervised(m) => ("提案 proposal_supervised", m.by.clone()),
+        Kind::ProposalReminded(m) => ("提案 proposal_reminded", m.unit.clone()),
+        Kind::ProposalFollowedUp(m) => ("提案 proposal_followed_up", m.text.clone()),
+        Kind::HolidayCalendarIssued(m) => ("提案 holiday_calendar_issued", m.year.to_string()),
     }
 }
 

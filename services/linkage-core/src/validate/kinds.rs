@@ -71,6 +71,9 @@ fn check_score_rule(m: &pb::ScoreRuleIssued) -> Result<(), AppendError> {
 /// Checks the rule of one payload kind (see each message's proto comment).
 pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
     use Kind::*;
+    if let Some(checked) = super::proposals::validate_proposal(topology, kind) {
+        return checked;
+    }
     match kind {
         TopicProposed(m) => {
             let f = "payload.topic_proposed";
@@ -343,5 +346,19 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             check_event_id(&format!("{f}.result_id"), &m.result_id)?;
             check_chars(&format!("{f}.text"), &m.text, TEXT_CHARS_MAX)
         }
+        ProposalSubmitted(_)
+        | ProposalCoSigned(_)
+        | ProposalSentUp(_)
+        | ProposalReviewed(_)
+        | ProposalAssigned(_)
+        | ProposalObjected(_)
+        | ProposalDeadlineExtended(_)
+        | ProposalContacted(_)
+        | ProposalAnswered(_)
+        | ProposalRated(_)
+        | ProposalSupervised(_)
+        | ProposalReminded(_)
+        | ProposalFollowedUp(_)
+        | HolidayCalendarIssued(_) => Ok(()),
     }
 }

@@ -24,6 +24,7 @@ fn refuse(field: &str, description: String, rule: Breach) -> AppendError {
 pub fn check_append(valid: &mut ValidAppend, origin: NodeCode, records: &mut impl Records) -> Result<(), AppendError> {
     let Some(kind) = valid.payload.kind.as_mut() else { return Ok(()) };
     super::levels::check_held(kind, records)?;
+    super::proposal_steps::check_held(kind, records)?;
     check_by_event(origin, kind)?;
     super::check_lifecycle(kind, origin, records)?;
     match kind {
@@ -95,9 +96,21 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
     let Some(breach) = crate::rules::authority_breach(origin.as_str(), kind) else { return Ok(()) };
     let level = crate::code::Level::of_code(&origin).as_str();
     let (field, why) = match (breach, kind) {
+        (Breach::HandlingNotOnChain, _) if crate::proposals::handled(kind).is_some() => (
+            crate::proposals::handled(kind).map_or("payload", |(field, _)| field),
+            format!("{origin} is not on this proposal's chain (its origin, its city, its province)"),
+        ),
         (Breach::HandlingNotOnChain, _) => (
             handled_item_field(kind),
             format!("{origin} is not on this item's chain (its origin, its city, its province)"),
+        ),
+        (Breach::RatingNotByProposer, _) => (
+            "payload.proposal_rated.proposal_id",
+            "the proposer's committee (where the proposal was submitted: its id names it) records the rating".into(),
+        ),
+        (Breach::RulesNotByProvince, _) => (
+            "payload.holiday_calendar_issued",
+            "only the province issues the holiday calendar: every committee counts working days alike".into(),
         ),
         (Breach::InstructionNotOwnLevel, _) => (
             "payload.info_instructed.level",

@@ -90,6 +90,14 @@ fn dispute(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>, rule: B
             m.member_id = id.to_string();
             &mut m.disputed
         }
+        Record::Proposal(p) => {
+            p.id = id.to_string();
+            &mut p.disputed
+        }
+        Record::Calendar(c) => {
+            c.year = id.parse().unwrap_or_default();
+            &mut c.disputed
+        }
     };
     add_disputed(list, kind, src, rule, out);
 }

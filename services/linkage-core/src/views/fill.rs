@@ -23,6 +23,13 @@ pub fn info(i: &mut pb::InfoItem, event: &pb::Event) {
     }
 }
 
+/// From the `ProposalSubmitted` event.
+pub fn proposal(p: &mut pb::Proposal, event: &pb::Event) {
+    if let Some(Kind::ProposalSubmitted(m)) = kind_of(event) {
+        p.body.clone_from(&m.body);
+    }
+}
+
 /// From the `NoticeIssued` event.
 pub fn notice(n: &mut pb::Notice, event: &pb::Event) {
     if let Some(Kind::NoticeIssued(m)) = kind_of(event) {

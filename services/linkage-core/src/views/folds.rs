@@ -7,10 +7,10 @@
 //! holds the same bytes whatever order the two arrived in.
 
 use super::record::{norm, norm_set, Record};
-pub(super) use super::source::{Source, Stamp};
+use super::source::lesser;
+pub(super) use super::source::{insert_stamped, Source, Stamp};
 use crate::pb;
 use crate::pb::payload::Kind;
-use prost::Message;
 
 /// Folds one event into one record it touches.
 pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
@@ -22,34 +22,9 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
         Record::Result(r) => fold_result(r, id, kind, src),
         Record::ScoreRule(r) => fold_score_rule(r, id, kind, src),
         Record::Member(m) => super::members::fold_member(m, id, kind, src),
+        Record::Proposal(p) => super::proposals::fold_proposal(p, id, kind, src),
+        Record::Calendar(c) => super::proposals::fold_calendar(c, kind, src),
     }
-}
-
-/// Whether `new` replaces `old` where both carry one stamp: the lesser
-/// encoding wins (see the module's note). A copy of `old` does not.
-fn lesser<T: Message>(new: &T, old: &T) -> bool {
-    new.encode_to_vec() < old.encode_to_vec()
-}
-
-/// Inserts `item` into a list sorted by its stamp, unless its event is
-/// there: an event's stamp (hlc, origin, event id) is its own, so the
-/// search finds a copy of it.
-/// Whether the list changed.
-pub(super) fn insert_stamped<T: Message>(
-    list: &mut Vec<T>,
-    item: T,
-    stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>,
-) -> bool {
-    let at = {
-        let s = stamp(&item);
-        list.binary_search_by(|x| stamp(x).cmp(&s))
-    };
-    match at {
-        Err(i) => list.insert(i, item),
-        Ok(i) if lesser(&item, &list[i]) => list[i] = item,
-        Ok(_) => return false,
-    }
-    true
 }
 
 /// Adds `value` to a sorted set of strings.

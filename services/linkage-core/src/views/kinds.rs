@@ -42,6 +42,20 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ResultShared(_) => "result_shared",
         Kind::ResultAdopted(_) => "result_adopted",
         Kind::ResultFeedback(_) => "result_feedback",
+        Kind::ProposalSubmitted(_) => "proposal_submitted",
+        Kind::ProposalCoSigned(_) => "proposal_co_signed",
+        Kind::ProposalSentUp(_) => "proposal_sent_up",
+        Kind::ProposalReviewed(_) => "proposal_reviewed",
+        Kind::ProposalAssigned(_) => "proposal_assigned",
+        Kind::ProposalObjected(_) => "proposal_objected",
+        Kind::ProposalDeadlineExtended(_) => "proposal_deadline_extended",
+        Kind::ProposalContacted(_) => "proposal_contacted",
+        Kind::ProposalAnswered(_) => "proposal_answered",
+        Kind::ProposalRated(_) => "proposal_rated",
+        Kind::ProposalSupervised(_) => "proposal_supervised",
+        Kind::ProposalReminded(_) => "proposal_reminded",
+        Kind::ProposalFollowedUp(_) => "proposal_followed_up",
+        Kind::HolidayCalendarIssued(_) => "holiday_calendar_issued",
     }
 }
 

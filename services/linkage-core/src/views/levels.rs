@@ -152,7 +152,8 @@ fn refuse(field: String, description: impl Into<String>) -> AppendError {
     AppendError::Precondition(FieldViolation::new(field, description))
 }
 
-fn level_name(level: A) -> &'static str {
+/// A level in words, as refusals name it.
+pub(super) fn level_name(level: A) -> &'static str {
     match level {
         A::County => "county",
         A::City => "city",

@@ -192,7 +192,22 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         InfoReported(_) | MemberRegistered(_) | MemberUpdated(_) | MemberLeft(_) | MemberErased(_) => {
             super::check_member(kind, origin, records)
         }
-        TopicProposed(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) => Ok(()),
+        ProposalSubmitted(_)
+        | ProposalCoSigned(_)
+        | ProposalSentUp(_)
+        | ProposalReviewed(_)
+        | ProposalAssigned(_)
+        | ProposalObjected(_)
+        | ProposalDeadlineExtended(_)
+        | ProposalContacted(_)
+        | ProposalAnswered(_)
+        | ProposalRated(_)
+        | ProposalSupervised(_)
+        | ProposalReminded(_)
+        | ProposalFollowedUp(_) => super::proposal_steps::check_proposal(kind, origin, records),
+        TopicProposed(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) | HolidayCalendarIssued(_) => {
+            Ok(())
+        }
     }
 }
 

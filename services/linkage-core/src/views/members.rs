@@ -106,6 +106,18 @@ pub fn check_member(kind: &Kind, origin: NodeCode, records: &mut impl Records) -
             }
             Ok(())
         }
+        Kind::ProposalSubmitted(m) => {
+            for (i, id) in m.member_ids.iter().enumerate() {
+                current(held(id), origin, format!("payload.proposal_submitted.member_ids[{i}]"))?;
+            }
+            Ok(())
+        }
+        Kind::ProposalCoSigned(m) => {
+            for (i, id) in m.member_ids.iter().enumerate() {
+                current(held(id), origin, format!("payload.proposal_co_signed.member_ids[{i}]"))?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

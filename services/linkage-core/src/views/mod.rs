@@ -41,6 +41,9 @@ mod kinds;
 pub mod levels;
 mod lifecycle;
 mod members;
+pub mod proposal_query;
+mod proposal_steps;
+pub mod proposals;
 pub mod query;
 mod record;
 pub mod score;
@@ -65,7 +68,7 @@ use source::Source;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 8;
+pub const FOLDS_VERSION: u32 = 9;
 
 /// The rule `event` breaks by itself, if any (`crate::rules`, judged by
 /// the event alone). Views hold only events that break none: a record is
@@ -108,6 +111,8 @@ pub enum Flow {
     Results,
     /// 委员: each committee's register of its members.
     Members,
+    /// 提案: proposals across levels, and the province's calendar.
+    Proposals,
 }
 
 /// The records an event changes: its flow, the record kind and the entity
@@ -152,6 +157,26 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         ResultShared(m) => (Flow::Results, RecordKind::Result, one(&m.result_id)),
         ResultAdopted(m) => (Flow::Results, RecordKind::Result, one(&m.result_id)),
         ResultFeedback(m) => (Flow::Results, RecordKind::Result, one(&m.result_id)),
+        ProposalSubmitted(_) => (Flow::Proposals, RecordKind::Proposal, vec![event_id.to_string()]),
+        ProposalReviewed(m) if !m.into_id.is_empty() => {
+            (Flow::Proposals, RecordKind::Proposal, norm_set(&[m.proposal_id.clone(), m.into_id.clone()]))
+        }
+        HolidayCalendarIssued(m) => (Flow::Proposals, RecordKind::Calendar, vec![m.year.to_string()]),
+        ProposalCoSigned(_)
+        | ProposalSentUp(_)
+        | ProposalReviewed(_)
+        | ProposalAssigned(_)
+        | ProposalObjected(_)
+        | ProposalDeadlineExtended(_)
+        | ProposalContacted(_)
+        | ProposalAnswered(_)
+        | ProposalRated(_)
+        | ProposalSupervised(_)
+        | ProposalReminded(_)
+        | ProposalFollowedUp(_) => {
+            let id = crate::proposals::handled(kind).map_or("", |(_, id)| id);
+            (Flow::Proposals, RecordKind::Proposal, one(id))
+        }
     }
 }
 
@@ -256,5 +281,6 @@ pub fn creates(kind: &Kind) -> bool {
             | Kind::NoticeIssued(_)
             | Kind::ResearchCompleted(_)
             | Kind::ScoreRuleIssued(_)
+            | Kind::ProposalSubmitted(_)
     )
 }

@@ -25,11 +25,15 @@ pub enum RecordKind {
     ScoreRule,
     /// `linkage.v1.CommitteeMember`, by member id.
     Member,
+    /// `linkage.v1.Proposal`, by proposal event id.
+    Proposal,
+    /// `linkage.v1.HolidayCalendar`, by year.
+    Calendar,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Topic,
         RecordKind::Group,
         RecordKind::Info,
@@ -37,9 +41,11 @@ impl RecordKind {
         RecordKind::Result,
         RecordKind::ScoreRule,
         RecordKind::Member,
+        RecordKind::Proposal,
+        RecordKind::Calendar,
     ];
 
-    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`).
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`, `p`, `c`).
     pub fn letter(self) -> char {
         match self {
             RecordKind::Topic => 't',
@@ -49,6 +55,8 @@ impl RecordKind {
             RecordKind::Result => 'r',
             RecordKind::ScoreRule => 's',
             RecordKind::Member => 'm',
+            RecordKind::Proposal => 'p',
+            RecordKind::Calendar => 'c',
         }
     }
 }
@@ -81,6 +89,8 @@ view_record!(pb::Notice, RecordKind::Notice);
 view_record!(pb::Result, RecordKind::Result);
 view_record!(pb::ScoreRule, RecordKind::ScoreRule);
 view_record!(pb::CommitteeMember, RecordKind::Member);
+view_record!(pb::Proposal, RecordKind::Proposal);
+view_record!(pb::HolidayCalendar, RecordKind::Calendar);
 
 /// Where the folds read and write records: sled with an overlay in the
 /// store, a map in tests. How a record is named there is the
@@ -140,6 +150,10 @@ pub enum Record {
     ScoreRule(pb::ScoreRule),
     /// [`RecordKind::Member`].
     Member(pb::CommitteeMember),
+    /// [`RecordKind::Proposal`].
+    Proposal(pb::Proposal),
+    /// [`RecordKind::Calendar`].
+    Calendar(pb::HolidayCalendar),
 }
 
 impl Record {
@@ -158,6 +172,8 @@ impl Record {
             RecordKind::Result => Record::Result(d(bytes)),
             RecordKind::ScoreRule => Record::ScoreRule(d(bytes)),
             RecordKind::Member => Record::Member(d(bytes)),
+            RecordKind::Proposal => Record::Proposal(d(bytes)),
+            RecordKind::Calendar => Record::Calendar(d(bytes)),
         }
     }
 
@@ -171,6 +187,8 @@ impl Record {
             Record::Result(m) => m.encode_to_vec(),
             Record::ScoreRule(m) => m.encode_to_vec(),
             Record::Member(m) => m.encode_to_vec(),
+            Record::Proposal(m) => m.encode_to_vec(),
+            Record::Calendar(m) => m.encode_to_vec(),
         }
     }
 }

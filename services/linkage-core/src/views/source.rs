@@ -1,5 +1,7 @@
 //! The event being folded, and the stamp that orders contributions.
 
+use prost::Message;
+
 /// Who contributed, and when: the order of grow-only lists and the tie-break
 /// of single values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,4 +33,31 @@ impl Source<'_> {
     pub(super) fn stamp(&self) -> Stamp<'_> {
         Stamp { hlc: self.hlc, origin: self.origin, event_id: &self.id }
     }
+}
+
+/// Whether `new` replaces `old` where both carry one stamp: the lesser
+/// encoding wins (see the module's note). A copy of `old` does not.
+pub(super) fn lesser<T: Message>(new: &T, old: &T) -> bool {
+    new.encode_to_vec() < old.encode_to_vec()
+}
+
+/// Inserts `item` into a list sorted by its stamp, unless its event is
+/// there: an event's stamp (hlc, origin, event id) is its own, so the
+/// search finds a copy of it.
+/// Whether the list changed.
+pub(super) fn insert_stamped<T: Message>(
+    list: &mut Vec<T>,
+    item: T,
+    stamp: impl for<'x> Fn(&'x T) -> Stamp<'x>,
+) -> bool {
+    let at = {
+        let s = stamp(&item);
+        list.binary_search_by(|x| stamp(x).cmp(&s))
+    };
+    match at {
+        Err(i) => list.insert(i, item),
+        Ok(i) if lesser(&item, &list[i]) => list[i] = item,
+        Ok(_) => return false,
+    }
+    true
 }

@@ -26,7 +26,7 @@ fn the_generator_makes_every_payload_kind() {
             salt: 0,
         })
         .collect();
-    let creators = vec![Some((0, 1, 0)); TOPICS + ITEMS + NOTICES + RESULTS];
+    let creators = vec![Some((0, 1, 0)); TOPICS + ITEMS + NOTICES + RESULTS + PROPOSALS];
     let built = build(&creators, &ops);
     let kinds: std::collections::BTreeSet<&str> = built
         .events
@@ -36,7 +36,7 @@ fn the_generator_makes_every_payload_kind() {
         .filter_map(|(e, _)| e.payload.as_ref()?.kind.as_ref())
         .map(views::kind_name)
         .collect();
-    assert_eq!(kinds.len(), 36, "every payload kind of linkage.v1.Payload: {kinds:?}");
+    assert_eq!(kinds.len(), 50, "every payload kind of linkage.v1.Payload: {kinds:?}");
 }
 
 /// The generator breaks every rule of `linkage_core::rules`, so the

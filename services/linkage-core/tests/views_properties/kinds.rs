@@ -165,9 +165,80 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             to: origins(c),
             note: format!("催办 {c}"),
         }),
+        32..=44 => proposal_kind(op, &r),
         _ => Kind::ResultFeedback(pb::ResultFeedback {
             result_id: r(result_id(a % RESULTS)),
             text: format!("反馈 {c}"),
+        }),
+    }
+}
+
+/// A proposal's handling event, or the calendar (ops 32..=44).
+fn proposal_kind(op: &Op, r: &dyn Fn(String) -> String) -> Kind {
+    let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
+    let proposal_id = r(proposal_id(a % PROPOSALS));
+    let unit = format!("单位 {}", c % 3);
+    match op.kind % REFERRING_KINDS {
+        32 => Kind::ProposalCoSigned(pb::ProposalCoSigned {
+            proposal_id,
+            member_ids: vec![MEMBERS[b % MEMBERS.len()].into()],
+            note: format!("联合 {c}"),
+        }),
+        33 => Kind::ProposalSentUp(pb::ProposalSentUp { proposal_id, note: format!("报送 {c}") }),
+        34 => {
+            let outcome = 1 + i32::from(c % 3);
+            Kind::ProposalReviewed(pb::ProposalReviewed {
+                proposal_id,
+                outcome,
+                number: if outcome == 1 { format!("第{c}号") } else { String::new() },
+                key: outcome == 1 && b % 2 == 0,
+                kept_as: if outcome == 2 { 1 + (b % 2) as i32 } else { 0 },
+                into_id: if outcome == 3 {
+                    r(self::proposal_id((a + 1 + b % (PROPOSALS - 1)) % PROPOSALS))
+                } else {
+                    String::new()
+                },
+                info_id: String::new(),
+                reason: format!("审查 {c}"),
+            })
+        }
+        35 => Kind::ProposalAssigned(pb::ProposalAssigned {
+            proposal_id,
+            lead_unit: unit,
+            co_units: vec![format!("单位 {}", b % 3)],
+            due: time(c),
+            objection_days: u32::from(c % 11),
+        }),
+        36 => Kind::ProposalObjected(pb::ProposalObjected { proposal_id, unit, reason: format!("异议 {c}") }),
+        37 => Kind::ProposalDeadlineExtended(pb::ProposalDeadlineExtended {
+            proposal_id,
+            due: time(c.wrapping_add(30)),
+            reason: format!("延期 {c}"),
+        }),
+        38 => Kind::ProposalContacted(pb::ProposalContacted { proposal_id, unit, text: format!("沟通 {c}") }),
+        39 => Kind::ProposalAnswered(pb::ProposalAnswered {
+            proposal_id,
+            unit,
+            class: 1 + i32::from(c % 4),
+            text: format!("答复 {c}"),
+        }),
+        40 => Kind::ProposalRated(pb::ProposalRated {
+            proposal_id,
+            handler: ORIGINS[b % ORIGINS.len()].into(),
+            satisfaction: 1 + i32::from(c % 3),
+            text: String::new(),
+        }),
+        41 => Kind::ProposalSupervised(pb::ProposalSupervised {
+            proposal_id,
+            by: format!("督办 {b}"),
+            note: String::new(),
+        }),
+        42 => Kind::ProposalReminded(pb::ProposalReminded { proposal_id, unit, note: format!("催办 {c}") }),
+        43 => Kind::ProposalFollowedUp(pb::ProposalFollowedUp { proposal_id, text: format!("跟踪 {c}") }),
+        _ => Kind::HolidayCalendarIssued(pb::HolidayCalendarIssued {
+            year: 2025 + (b % 2) as u32,
+            holidays: vec![format!("{}-10-0{}", 2025 + b % 2, 1 + c % 7)],
+            workdays: if c % 2 == 0 { vec![format!("{}-10-11", 2025 + b % 2)] } else { vec![] },
         }),
     }
 }
@@ -206,6 +277,11 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
             (creator_of(2, into) != origin).then_some("merge_not_into_own")
         }
         Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
+        Kind::HolidayCalendarIssued(_) => (origin != "620000").then_some("rules_not_by_province"),
+        Kind::ProposalRated(_) => (origin != creator_of(5, a % PROPOSALS)).then_some("rating_not_by_proposer"),
+        other if linkage_core::proposals::handled(other).is_some() => {
+            (!on_chain(origin, creator_of(5, a % PROPOSALS))).then_some("handling_not_on_chain")
+        }
         Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_) => {
             (!MEMBERS[usize::from(op.b) % MEMBERS.len()].starts_with(origin)).then_some("member_not_own")
         }

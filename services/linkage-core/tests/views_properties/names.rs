@@ -8,16 +8,18 @@ pub const TOPICS: usize = 3;
 pub const ITEMS: usize = 4;
 pub const NOTICES: usize = 2;
 pub const RESULTS: usize = 2;
+pub const PROPOSALS: usize = 3;
 /// Groups, named by their leads (`GroupId::owner`), both in `ORIGINS`.
 pub const GROUPS: [&str; 2] = ["620000-hexi-water", "620700-minle-farmland"];
 pub const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 /// Members (委员), each named by its committee's code.
 pub const MEMBERS: [&str; 3] = ["620722-zhang", "620700-li", "620000-wang"];
 /// The payload kinds generated as ops: 27 that refer to something, the
-/// score rule, whose record is its own, and the 4 member events; the 4 creating kinds that others
-/// refer to are
-/// generated separately so that each entity has exactly one creator.
-pub const REFERRING_KINDS: u8 = 32;
+/// score rule, whose record is its own, the 4 member events, the 12
+/// proposal handling events and the holiday calendar; the 5 creating
+/// kinds that others refer to are generated separately so that each
+/// entity has exactly one creator.
+pub const REFERRING_KINDS: u8 = 45;
 
 /// One referring event, before it is turned into a payload.
 #[derive(Clone, Debug)]
@@ -63,6 +65,9 @@ pub fn notice_id(k: usize) -> String {
 pub fn result_id(k: usize) -> String {
     id(4, k, 0, creator_of(4, k))
 }
+pub fn proposal_id(k: usize) -> String {
+    id(5, k, 0, creator_of(5, k))
+}
 
 pub fn time(days: u8) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp { seconds: 1_750_000_000 + i64::from(days) * 86_400, nanos: 0 })
@@ -85,6 +90,8 @@ pub fn op_origin(op: &Op) -> &'static str {
         (24, 1 | 2) => creator_of(3, a % NOTICES),
         (26 | 27, 1 | 2) => "620000",
         (28..=31, 1 | 2) => &MEMBERS[b % MEMBERS.len()][..6],
+        (32..=43, 1 | 2) => creator_of(5, a % PROPOSALS),
+        (44, 1 | 2) => "620000",
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }

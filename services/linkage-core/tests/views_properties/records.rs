@@ -19,6 +19,8 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
             RecordKind::Result => format!("{:#?}", pb::Result::decode(b)),
             RecordKind::ScoreRule => format!("{:#?}", pb::ScoreRule::decode(b)),
             RecordKind::Member => format!("{:#?}", pb::CommitteeMember::decode(b)),
+            RecordKind::Proposal => format!("{:#?}", pb::Proposal::decode(b)),
+            RecordKind::Calendar => format!("{:#?}", pb::HolidayCalendar::decode(b)),
         }
     }
     let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
@@ -104,6 +106,16 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(
                         ..Default::default()
                     },
                 ),
+                RecordKind::Proposal => strip(
+                    b,
+                    |p: &mut pb::Proposal| p.disputed.clear(),
+                    |p| pb::Proposal { id: p.id.clone(), ..Default::default() },
+                ),
+                RecordKind::Calendar => strip(
+                    b,
+                    |c: &mut pb::HolidayCalendar| c.disputed.clear(),
+                    |c| pb::HolidayCalendar { year: c.year, ..Default::default() },
+                ),
             };
             stripped.map(|s| ((*kind, id.clone()), s))
         })
@@ -123,6 +135,8 @@ pub fn disputed_entries(records: &RecordMap) -> Vec<(String, String)> {
             RecordKind::Result => pb::Result::decode(b).map(|r| r.disputed),
             RecordKind::ScoreRule => pb::ScoreRule::decode(b).map(|r| r.disputed),
             RecordKind::Member => pb::CommitteeMember::decode(b).map(|m| m.disputed),
+            RecordKind::Proposal => pb::Proposal::decode(b).map(|p| p.disputed),
+            RecordKind::Calendar => pb::HolidayCalendar::decode(b).map(|c| c.disputed),
         }
         .expect("a record");
         out.extend(list.into_iter().map(|d| (d.event_id, d.rule)));

@@ -1,5 +1,6 @@
-//! The four query services over the stored views: `PlanningService` (沟通),
-//! `ProgressService` (联通), `ExchangeService` (畅通), `ResultsService` (互通).
+//! The query services over the stored views: `PlanningService` (沟通),
+//! `ProgressService` (联通), `ExchangeService` (畅通), `ResultsService` (互通),
+//! `MemberService` (委员) and `ProposalService` (提案).
 //!
 //! Lists scan one record kind in id order, filter, and page with an opaque
 //! token that names the last id and the filters it was made for
@@ -8,12 +9,14 @@
 //! # Layout
 //! - this file: [`Views`], what the four services share (paging, reads of
 //!   one record, the long texts from the log, watching a flow).
-//! - [`planning`], [`progress`], [`exchange`], [`results`]: one service each.
+//! - [`planning`], [`progress`], [`exchange`], [`results`], [`members`],
+//!   [`proposals`]: one service each.
 
 mod exchange;
 mod members;
 mod planning;
 mod progress;
+mod proposals;
 mod results;
 
 use crate::convert;

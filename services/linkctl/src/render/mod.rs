@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod members;
 pub mod planning;
 pub mod progress;
+pub mod proposals;
 pub mod results;
 
 use crate::table::Table;

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod members;
 pub mod planning;
 pub mod progress;
+pub mod proposals;
 pub mod results;
 
 use crate::labels::{Category, LevelArg, Names};

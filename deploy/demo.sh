@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a three-level topology over a real nats-server, and one joint
-# research story through the four flows — 沟通、联通、畅通、互通 — then the four
-# views as the province, a city and a county see them. 古浪县 goes offline
+# research story through the four flows — 沟通、联通、畅通、互通 — and a joint
+# proposal (提案) sent up, filed, answered and rated, then the views as the
+# province, a city and a county see them. 古浪县 goes offline
 # mid-story, misses part of it, and catches up.
 #
 # Environment:
@@ -167,6 +168,39 @@ reuse=$(id 620100 result-adopted --channel all --result-id "$result" --by "兰�
 arrive "$reuse" 620000
 feedback=$(id 620000 result-feedback --channel all --result-id "$result" --text "省水利厅已吸收三条建议")
 
+say "提案 — the province issues this year's member duties (N个一) and its holiday calendar"
+year=$(date -u +%Y)
+id 620000 member-duties-issued --channel all --year "$year" --title "${year}年委员履职“N个一”" \
+  --themed-talks 1 --proposals 1 >/dev/null
+id 620000 holiday-calendar-issued --channel all --year "$year" --holiday "$year-10-01" --holiday "$year-10-02" \
+  --holiday "$year-10-03" --workday "$year-10-11" >/dev/null
+say "提案 — 民乐县 registers a member, records her themed talk, and drafts a joint proposal with 张掖市"
+id 620722 member-registered --channel chain:620722 --member-id 620722-zhang-0017 --name 张某某 \
+  --sector 农业界 --special-committee 农业和农村委员会 --term 第十届 >/dev/null
+id 620722 member-contributed --channel chain:620722 --member-id 620722-zhang-0017 --kind themed-talk \
+  --title "关于河西走廊节水农业的发言" --occasion "县政协十届三次全会" >/dev/null
+proposal=$(id 620722 proposal-submitted --channel chain:620722 --submitter member --member-id 620722-zhang-0017 \
+  --title "关于推进河西走廊高效节水灌溉的建议" --body "建议省级统筹资金，推进灌区高效节水改造。" \
+  --year 2027 --category 经济建设)
+arrive "$proposal" 620700
+id 620700 proposal-co-signed --channel chain:620722 --proposal-id "$proposal" --note "市县联合提出" >/dev/null
+sent=$(id 620722 proposal-sent-up --channel chain:620722 --proposal-id "$proposal" --note "市县联合报送")
+arrive "$sent" 620700
+sent=$(id 620700 proposal-sent-up --channel chain:620722 --proposal-id "$proposal" --note "报送省政协")
+arrive "$sent" 620000; arrive "$proposal" 620000
+say "提案 — the province files it as a key proposal, assigns it, the unit answers B (planned), 民乐县 rates it 满意"
+id 620000 proposal-reviewed --channel chain:620722 --proposal-id "$proposal" --outcome filed --number 第0123号 --key-proposal >/dev/null
+id 620000 proposal-assigned --channel chain:620722 --proposal-id "$proposal" --lead-unit 省水利厅 \
+  --co-unit 省财政厅 >/dev/null
+answer=$(id 620000 proposal-answered --channel chain:620722 --proposal-id "$proposal" --unit 省水利厅 --class b \
+  --text "已列入明年高效节水灌溉项目计划")
+say "Only the proposer's committee rates: the province cannot rate its own answer"
+ctl 620000 append proposal-rated --channel chain:620722 --proposal-id "$proposal" --handler 620000 \
+  --satisfaction satisfied || true
+arrive "$answer" 620722
+rated=$(id 620722 proposal-rated --channel chain:620722 --proposal-id "$proposal" --handler 620000 --satisfaction satisfied)
+arrive "$rated" 620700 620000
+
 say "Everyone converges (古浪县 included)"
 arrive "$feedback" 620100 620102 620600 620622 620700 620722
 
@@ -198,6 +232,14 @@ view 620000 exchange ranking --start 2026-01-01T00:00:00Z
 echo "at 民乐县 (620722):"
 view 620722 exchange ranking --start 2026-01-01T00:00:00Z
 view 620000 results show "$result"
+
+say "提案 — the proposal as the province and 张掖市 serve it: each level's handling, the trail"
+view 620000 proposals show "$proposal"
+view 620700 proposals show "$proposal"
+view 620000 proposals stats
+say "N个一 — 民乐县's members this year, at the province and at 张掖市"
+view 620000 members activity --year "$year" --committee 620722
+view 620700 members activity --year "$year" --committee 620722
 
 say "Rules hold: a county cannot send down; a plan is final once published"
 ctl 620722 append notice-issued --channel down --title "县级不能下发" || true

@@ -7,8 +7,10 @@
 use linkage_core::views::{self, RecordKind, RecordMap, Records};
 use linkage_core::{pb, NodeCode, Topology};
 use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
+use linkage_proto::v1::member_service_client::MemberServiceClient;
 use linkage_proto::v1::planning_service_client::PlanningServiceClient;
 use linkage_proto::v1::progress_service_client::ProgressServiceClient;
+use linkage_proto::v1::proposal_service_client::ProposalServiceClient;
 use linkage_proto::v1::results_service_client::ResultsServiceClient;
 use linkage_testkit::topology::{Key, LocalTopology};
 use prost::Message;
@@ -22,7 +24,7 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, Strin
     let mut planning = PlanningServiceClient::new(channel.clone());
     let mut progress = ProgressServiceClient::new(channel.clone());
     let mut exchange = ExchangeServiceClient::new(channel.clone());
-    let mut results = ResultsServiceClient::new(channel);
+    let mut results = ResultsServiceClient::new(channel.clone());
     // Small pages, so that paging is part of what is checked.
     let mut token = String::new();
     loop {
@@ -77,8 +79,22 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, Strin
     for r in rules.rules {
         out.insert((RecordKind::ScoreRule, r.id.clone()), r.encode_to_vec());
     }
+    let mut members = MemberServiceClient::new(channel.clone());
+    let list = members.list_members(pb::ListMembersRequest { include_left: true, ..Default::default() }).await;
+    for m in list.unwrap().into_inner().members {
+        out.insert((RecordKind::Member, m.member_id.clone()), m.encode_to_vec());
+    }
+    let mut proposals = ProposalServiceClient::new(channel);
+    let list = proposals.list_proposals(pb::ListProposalsRequest::default()).await.unwrap().into_inner();
+    for p in list.proposals {
+        out.insert((RecordKind::Proposal, p.id.clone()), p.encode_to_vec());
+    }
     out
 }
+
+/// Kinds no list serves whole: the province's calendar and duty rule are
+/// served through what they govern (objection windows, members' duties).
+const NOT_LISTED: [RecordKind; 2] = [RecordKind::Calendar, RecordKind::Duties];
 
 /// The records a fold of `events` gives, known ones only (lists hide the
 /// rest), and which events touched each.
@@ -112,8 +128,9 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
             RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Duties => pb::DutyRule::decode(bytes.as_slice()).unwrap().known,
         };
-        if is_known {
+        if is_known && !NOT_LISTED.contains(record_kind) {
             known.insert((*record_kind, id.clone()), bytes);
         }
     }
@@ -244,6 +261,39 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let at_county = at_county.rows.iter().find(|r| r.node == "620722").map(unranked);
     assert_eq!(at_county, Some(unranked(&at_province)), "the county's own row");
     assert!(stdout.contains("rank 名次"), "the demo prints the ranking:\n{stdout}");
+
+    // Issue 23: the proposal and one member's N个一, the same field by field
+    // at the province and at 张掖市, and not empty.
+    let proposal_at = async |code: &str| {
+        let mut client = ProposalServiceClient::new(topo.channel(code).await.unwrap());
+        let list = client.list_proposals(pb::ListProposalsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(list.proposals.len(), 1, "{code} holds 民乐县's proposal");
+        let id = list.proposals[0].id.clone();
+        client.get_proposal(pb::GetProposalRequest { id }).await.unwrap().into_inner()
+    };
+    let proposal = proposal_at("620000").await;
+    assert_eq!(proposal_at("620700").await, proposal, "the province and 张掖市 serve one proposal");
+    let p = proposal.proposal.as_ref().unwrap();
+    assert_eq!((p.origin.as_str(), p.co_signers.as_slice()), ("620722", ["620700".to_string()].as_slice()));
+    assert!(p.body.contains("高效节水"), "GetProposal fills the text in");
+    assert_eq!(p.state, pb::ProposalState::Concluded as i32);
+    let top = p.handlings.last().unwrap();
+    assert_eq!((top.node.as_str(), top.number.as_str(), top.lead_unit.as_str()), ("620000", "第0123号", "省水利厅"));
+    assert_eq!((top.class, top.satisfaction), (pb::AnswerClass::B as i32, pb::Satisfaction::Satisfied as i32));
+    assert!(stderr.contains("(rule rating_not_by_proposer)"), "the demo shows the refusal:\n{stderr}");
+    let duties_at = async |code: &str| {
+        let mut client = MemberServiceClient::new(topo.channel(code).await.unwrap());
+        let year = linkage_core::hlc::utc_year(p.hlc);
+        let request = pb::ListMemberActivityRequest { year, committee: "620722".into(), ..Default::default() };
+        client.list_member_activity(request).await.unwrap().into_inner()
+    };
+    let duties = duties_at("620000").await;
+    assert_eq!(duties_at("620700").await, duties, "the province and 张掖市 count the member alike");
+    let zhang = duties.rows.iter().find(|r| r.member_id == "620722-zhang-0017").expect("the member's row");
+    assert_eq!((zhang.proposals, zhang.proposals_filed, zhang.themed_talks), (1, 1, 1));
+    assert!(zhang.meets_duties && zhang.duties.len() == 2, "{zhang:?}");
+    assert!(duties.duty_rule.is_some(), "the province's duty rule");
+    assert!(stdout.contains("1 of 1 members meet their duties"), "the demo prints the roll-up:\n{stdout}");
     let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner().notices;
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].acknowledged, ["620700", "620722"]);

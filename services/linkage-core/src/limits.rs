@@ -64,6 +64,9 @@ pub const YEAR_MAX: u32 = 2100;
 /// submitter's own level, one, two or three levels above.
 pub const SCORE_DISTANCES: usize = 4;
 
+/// Most of one kind a duty may ask of a member in a year.
+pub const DUTY_COUNT_MAX: u32 = 12;
+
 /// Points one adoption or 批示 can earn under a score rule. An item scores
 /// each level once (`views::score`), so a committee's total stays far
 /// within u64; sums saturate all the same.

@@ -213,7 +213,7 @@ pub const RULES: [Rule; 16] = [
     },
     Rule {
         breach: Breach::MemberNotOwn,
-        kinds: &["member_registered", "member_updated", "member_left", "member_erased"],
+        kinds: &["member_registered", "member_updated", "member_left", "member_erased", "member_contributed"],
         who: "the committee the member id names",
         judged: Judged::ByEvent,
     },
@@ -225,7 +225,7 @@ pub const RULES: [Rule; 16] = [
     },
     Rule {
         breach: Breach::RulesNotByProvince,
-        kinds: &["holiday_calendar_issued"],
+        kinds: &["holiday_calendar_issued", "member_duties_issued"],
         who: "the province",
         judged: Judged::ByEvent,
     },
@@ -338,8 +338,11 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::MemberUpdated(m) => member_breach(origin, &m.member_id),
         Kind::MemberLeft(m) => member_breach(origin, &m.member_id),
         Kind::MemberErased(m) => member_breach(origin, &m.member_id),
+        Kind::MemberContributed(m) => member_breach(origin, &m.member_id),
         Kind::ScoreRuleIssued(_) => (!province(origin)).then_some(Breach::ScoreRuleNotByProvince),
-        Kind::HolidayCalendarIssued(_) => (!province(origin)).then_some(Breach::RulesNotByProvince),
+        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) => {
+            (!province(origin)).then_some(Breach::RulesNotByProvince)
+        }
         Kind::ProposalRated(m) => (!named_by(&m.proposal_id, origin)).then_some(Breach::RatingNotByProposer),
         other => crate::proposals::handled(other).and_then(|(_, id)| on_chain_breach(origin, id)),
     }

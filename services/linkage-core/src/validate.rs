@@ -118,6 +118,9 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
             "the holiday calendar goes on `all`: every committee counts working days by it",
         ));
     }
+    if matches!(kind, Kind::MemberDutiesIssued(_)) && *channel != Channel::All {
+        return Err(invalid("channel", "members' duties go on `all`: every committee counts its members by them"));
+    }
     Ok(())
 }
 
@@ -126,7 +129,11 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
 fn check_member_chain(origin: NodeCode, channel: &Channel, kind: &Kind) -> Result<(), AppendError> {
     let member = matches!(
         kind,
-        Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_)
+        Kind::MemberRegistered(_)
+            | Kind::MemberUpdated(_)
+            | Kind::MemberLeft(_)
+            | Kind::MemberErased(_)
+            | Kind::MemberContributed(_)
     );
     if matches!(kind, Kind::ProposalSubmitted(_)) && *channel != Channel::Chain(origin) {
         return Err(invalid(

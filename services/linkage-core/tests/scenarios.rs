@@ -49,6 +49,7 @@ const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
     ("member", RecordKind::Member, "linkage.v1.CommitteeMember"),
     ("proposal", RecordKind::Proposal, "linkage.v1.Proposal"),
     ("calendar", RecordKind::Calendar, "linkage.v1.HolidayCalendar"),
+    ("duties", RecordKind::Duties, "linkage.v1.DutyRule"),
 ];
 
 /// Every refusal `check_append` can give, as (field without `[index]`, a
@@ -167,6 +168,9 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.proposal_rated.handler", "its latest answer is rated already"),
     ("payload.proposal_rated.proposal_id", "(rule rating_not_by_proposer)"),
     ("payload.holiday_calendar_issued", "(rule rules_not_by_province)"),
+    ("payload.member_duties_issued", "(rule rules_not_by_province)"),
+    ("payload.member_contributed.member_id", "no member with this id"),
+    ("payload.member_contributed.member_id", "has left the committee"),
 ];
 
 fn pool() -> &'static DescriptorPool {
@@ -537,6 +541,7 @@ fn disputed_rules(records: &RecordMap, id: &str) -> Vec<String> {
             RecordKind::Member => pb::CommitteeMember::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Duties => pb::DutyRule::decode(bytes.as_slice()).map(|r| r.disputed),
         };
         rules.extend(list.into_iter().flatten().map(|d| d.rule));
     }

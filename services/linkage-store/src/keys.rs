@@ -76,6 +76,7 @@ fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Member => b'm',
         RecordKind::Proposal => b'p',
         RecordKind::Calendar => b'c',
+        RecordKind::Duties => b'd',
     }
 }
 
@@ -287,6 +288,6 @@ mod tests {
         // Stores written before hold these bytes: a change would hide
         // every record until a rebuild.
         let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
-        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm", *b"Vp", *b"Vc"]);
+        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm", *b"Vp", *b"Vc", *b"Vd"]);
     }
 }

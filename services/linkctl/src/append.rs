@@ -453,6 +453,45 @@ enum KindArgs {
         #[arg(long)]
         member_id: String,
     },
+    /// 委员 履职: record a member's themed talk (主题发言) or suggestion (合理化建议).
+    MemberContributed {
+        /// The member's id
+        #[arg(long)]
+        member_id: String,
+        /// themed-talk or suggestion
+        #[arg(long, value_enum)]
+        kind: Contribution,
+        /// Title, 1..=200 characters
+        #[arg(long)]
+        title: String,
+        /// The meeting or occasion
+        #[arg(long, default_value = "")]
+        occasion: String,
+    },
+    /// 委员 "N个一": the province's yearly duties of every member (channel all).
+    MemberDutiesIssued {
+        /// Year, 2000..=2100
+        #[arg(long)]
+        year: u32,
+        /// A title, e.g. 2027年委员履职“N个一”
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Themed talks (主题发言) each member owes
+        #[arg(long, default_value_t = 0)]
+        themed_talks: u32,
+        /// Suggestions (合理化建议)
+        #[arg(long, default_value_t = 0)]
+        suggestions: u32,
+        /// High-quality proposals (filed at some level)
+        #[arg(long, default_value_t = 0)]
+        proposals: u32,
+        /// Valuable 社情民意 items (adopted at some level)
+        #[arg(long, default_value_t = 0)]
+        info_items: u32,
+        /// Joint research (sub-reports naming the member)
+        #[arg(long, default_value_t = 0)]
+        research: u32,
+    },
 
     // 互通 — using the results.
     /// 互通 调研成果: record a completed study.
@@ -623,6 +662,30 @@ impl KindArgs {
             }
             KindArgs::MemberLeft { member_id, reason } => Kind::MemberLeft(pb::MemberLeft { member_id, reason }),
             KindArgs::MemberErased { member_id } => Kind::MemberErased(pb::MemberErased { member_id }),
+            KindArgs::MemberContributed { member_id, kind, title, occasion } => {
+                let kind = match kind {
+                    Contribution::ThemedTalk => pb::ContributionKind::ThemedTalk,
+                    Contribution::Suggestion => pb::ContributionKind::Suggestion,
+                };
+                Kind::MemberContributed(pb::MemberContributed { member_id, kind: kind as i32, title, occasion })
+            }
+            KindArgs::MemberDutiesIssued {
+                year,
+                title,
+                themed_talks,
+                suggestions,
+                proposals,
+                info_items,
+                research,
+            } => Kind::MemberDutiesIssued(pb::MemberDutiesIssued {
+                year,
+                title,
+                themed_talks,
+                suggestions,
+                proposals,
+                info_items,
+                research,
+            }),
             KindArgs::InfoPublished { info_id, issue } => Kind::InfoPublished(pb::InfoPublished { info_id, issue }),
             KindArgs::InfoForwarded { info_id, to } => Kind::InfoForwarded(pb::InfoForwarded { info_id, to }),
             KindArgs::InfoAdopted { info_id, level, by, combined } => {
@@ -698,6 +761,15 @@ impl KindArgs {
     }
 }
 
+/// `ContributionKind` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Contribution {
+    /// 主题发言
+    ThemedTalk,
+    /// 合理化建议
+    Suggestion,
+}
+
 /// A member's register entry on the command line.
 #[derive(Args, Debug, Clone)]
 pub struct MemberEntry {
@@ -770,8 +842,8 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 50);
-        assert_eq!(names.len(), 50);
+        assert_eq!(kinds, 52);
+        assert_eq!(names.len(), 52);
         // Each says which flow (or the register, 委员) and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();

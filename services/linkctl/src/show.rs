@@ -39,6 +39,8 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::MemberUpdated(m) => ("委员 member_updated", m.member_id.clone()),
         Kind::MemberLeft(m) => ("委员 member_left", format!("{} {}", m.member_id, m.reason)),
         Kind::MemberErased(m) => ("委员 member_erased", m.member_id.clone()),
+        Kind::MemberContributed(m) => ("委员 member_contributed", format!("{} {}", m.member_id, m.title)),
+        Kind::MemberDutiesIssued(m) => ("委员 member_duties_issued", format!("{} {}", m.year, m.title)),
         Kind::NoticeIssued(m) => ("畅通 notice_issued", m.title.clone()),
         Kind::NoticeAcknowledged(m) => ("畅通 notice_acknowledged", m.notice_id.clone()),
         Kind::NoticeReminded(m) => ("畅通 notice_reminded", m.notice_id.clone()),

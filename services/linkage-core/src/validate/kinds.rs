@@ -68,6 +68,27 @@ fn check_score_rule(m: &pb::ScoreRuleIssued) -> Result<(), AppendError> {
     Ok(())
 }
 
+/// The province's rule of members' yearly duties: bounded counts, one at least.
+fn check_duties(m: &pb::MemberDutiesIssued) -> Result<(), AppendError> {
+    let f = "payload.member_duties_issued";
+    check_year(&format!("{f}.year"), m.year)?;
+    check_optional_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
+    let counts = [
+        ("themed_talks", m.themed_talks),
+        ("suggestions", m.suggestions),
+        ("proposals", m.proposals),
+        ("info_items", m.info_items),
+        ("research", m.research),
+    ];
+    if let Some((name, _)) = counts.iter().find(|(_, n)| *n > DUTY_COUNT_MAX) {
+        return Err(invalid(format!("{f}.{name}"), format!("must be at most {DUTY_COUNT_MAX}")));
+    }
+    if counts.iter().all(|(_, n)| *n == 0) {
+        return Err(invalid(format!("{f}.themed_talks"), "a rule asks for at least one duty"));
+    }
+    Ok(())
+}
+
 /// Checks the rule of one payload kind (see each message's proto comment).
 pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), AppendError> {
     use Kind::*;
@@ -286,6 +307,16 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             check_optional_chars(&format!("{f}.reason"), &m.reason, TEXT_CHARS_MAX)
         }
         MemberErased(m) => check_member_id("payload.member_erased.member_id", &m.member_id),
+        MemberContributed(m) => {
+            let f = "payload.member_contributed";
+            check_member_id(&format!("{f}.member_id"), &m.member_id)?;
+            if pb::ContributionKind::try_from(m.kind).unwrap_or_default() == pb::ContributionKind::Unspecified {
+                return Err(invalid(format!("{f}.kind"), "must be THEMED_TALK or SUGGESTION"));
+            }
+            check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
+            check_optional_chars(&format!("{f}.occasion"), &m.occasion, TITLE_CHARS_MAX)
+        }
+        MemberDutiesIssued(m) => check_duties(m),
         NoticeIssued(m) => {
             let f = "payload.notice_issued";
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;

@@ -8,14 +8,26 @@ use crate::hlc::utc_year;
 use crate::pb;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One row per member of `members` (known ones), in member id order.
-pub fn member_activity(
-    year: u32,
-    members: &[pb::CommitteeMember],
-    items: &[pb::InfoItem],
-    groups: &[pb::Group],
-    notices: &[pb::Notice],
-) -> Vec<pb::MemberActivity> {
+/// What a year's activity is counted from: the records held.
+#[derive(Clone, Copy, Default)]
+pub struct Held<'a> {
+    /// The register.
+    pub members: &'a [pb::CommitteeMember],
+    /// 社情民意 items.
+    pub items: &'a [pb::InfoItem],
+    /// Joint groups (their sub-reports).
+    pub groups: &'a [pb::Group],
+    /// Notices (their replies).
+    pub notices: &'a [pb::Notice],
+    /// Proposals.
+    pub proposals: &'a [pb::Proposal],
+}
+
+/// One row per member of `held.members` (known ones), in member id order,
+/// each with its progress on the duties of `rule` ("N个一"), the
+/// province's rule for the year.
+pub fn member_activity(year: u32, held: Held<'_>, rule: Option<&pb::MemberDutiesIssued>) -> Vec<pb::MemberActivity> {
+    let Held { members, items, groups, notices, proposals } = held;
     let mut rows: BTreeMap<&str, pb::MemberActivity> = members
         .iter()
         .filter(|m| m.known)
@@ -60,7 +72,63 @@ pub fn member_activity(
             }
         }
     }
-    rows.into_values().collect()
+    // A proposal counts for the members its submission and its
+    // co-signatures name, each committee naming its own.
+    for p in proposals.iter().filter(|p| p.known) {
+        let mut named: BTreeSet<&str> = p.member_ids.iter().filter(|m| own(m, &p.origin)).map(String::as_str).collect();
+        for e in p.trail.iter().filter(|e| e.step == pb::ProposalStep::CoSigned as i32) {
+            named.extend(e.names.iter().filter(|m| own(m, &e.origin)).map(String::as_str));
+        }
+        let filed = p.trail.iter().find(|e| e.step == pb::ProposalStep::Filed as i32).map(|e| e.hlc);
+        for member in named {
+            if let Some(row) = rows.get_mut(member) {
+                row.proposals += u32::from(utc_year(p.hlc) == year);
+                row.proposals_filed += u32::from(filed.is_some_and(|hlc| utc_year(hlc) == year));
+            }
+        }
+    }
+    for m in members.iter().filter(|m| m.known) {
+        let Some(row) = rows.get_mut(m.member_id.as_str()) else { continue };
+        for c in m.contributions.iter().filter(|c| utc_year(c.hlc) == year) {
+            match pb::ContributionKind::try_from(c.kind).unwrap_or_default() {
+                pb::ContributionKind::ThemedTalk => row.themed_talks += 1,
+                pb::ContributionKind::Suggestion => row.suggestions += 1,
+                pb::ContributionKind::Unspecified => {}
+            }
+        }
+    }
+    let mut rows: Vec<pb::MemberActivity> = rows.into_values().collect();
+    if let Some(rule) = rule {
+        for row in &mut rows {
+            duties(row, rule);
+        }
+    }
+    rows
+}
+
+/// The member's progress on each duty `rule` asks for, and whether it
+/// meets them all.
+fn duties(row: &mut pb::MemberActivity, rule: &pb::MemberDutiesIssued) {
+    use pb::DutyKind as D;
+    let asked = [
+        (D::ThemedTalk, rule.themed_talks, row.themed_talks),
+        (D::Suggestion, rule.suggestions, row.suggestions),
+        (D::Proposal, rule.proposals, row.proposals_filed),
+        (D::InfoItem, rule.info_items, row.items_adopted),
+        (D::Research, rule.research, row.research),
+    ];
+    row.duties = asked
+        .iter()
+        .filter(|(_, required, _)| *required > 0)
+        .map(|(kind, required, done)| pb::DutyProgress { kind: *kind as i32, required: *required, done: *done })
+        .collect();
+    row.meets_duties = row.duties.iter().all(|d| d.done >= d.required);
+}
+
+/// The province's duty rule for `year` among those held: the record of
+/// that year, known and issued by the province.
+pub fn duty_rule(year: u32, rules: &[pb::DutyRule]) -> Option<&pb::DutyRule> {
+    rules.iter().find(|r| r.known && r.year == year && r.rule.is_some())
 }
 
 #[cfg(test)]
@@ -114,12 +182,74 @@ mod tests {
             replies: vec![pb::Reply { event_id: "a".into(), hlc: MARCH_2027, ..Default::default() }],
             ..Default::default()
         };
-        let rows = member_activity(2027, &members, &items, std::slice::from_ref(&group), std::slice::from_ref(&notice));
+        let held = Held {
+            members: &members,
+            items: &items,
+            groups: std::slice::from_ref(&group),
+            notices: std::slice::from_ref(&notice),
+            proposals: &[],
+        };
+        let rows = member_activity(2027, held, None);
         let zhang = &rows[1];
         assert_eq!(zhang.member_id, "620722-zhang");
         assert_eq!((zhang.items_submitted, zhang.items_adopted, zhang.research, zhang.notices_answered), (2, 1, 1, 1));
         assert_eq!((rows[0].member_id.as_str(), rows[0].research, rows[0].items_submitted), ("620722-wang", 1, 0));
-        let next = member_activity(2028, &members, &items, &[group], &[notice]);
+        let next = member_activity(2028, held, None);
         assert_eq!((next[1].items_submitted, next[1].items_adopted, next[1].research), (0, 1, 0));
+    }
+
+    #[test]
+    fn duties_count_filed_proposals_co_signatures_and_contributions() {
+        let talk = |hlc| pb::Contribution {
+            kind: pb::ContributionKind::ThemedTalk as i32,
+            hlc,
+            origin: "620722".into(),
+            ..Default::default()
+        };
+        let members = [
+            pb::CommitteeMember {
+                member_id: "620700-li".into(),
+                committee: "620700".into(),
+                known: true,
+                ..Default::default()
+            },
+            pb::CommitteeMember {
+                member_id: "620722-zhang".into(),
+                committee: "620722".into(),
+                known: true,
+                contributions: vec![talk(MARCH_2027), talk(JAN_2028)],
+                ..Default::default()
+            },
+        ];
+        let step = |step: pb::ProposalStep, origin: &str, names: &[&str]| pb::ProposalTrailEntry {
+            step: step as i32,
+            origin: origin.into(),
+            hlc: MARCH_2027,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        };
+        let proposal = pb::Proposal {
+            known: true,
+            origin: "620722".into(),
+            hlc: MARCH_2027,
+            // 张掖市 names its own member when it co-signs, and cannot name 民乐县's.
+            member_ids: vec!["620722-zhang".into(), "620700-li".into()],
+            trail: vec![
+                step(pb::ProposalStep::CoSigned, "620700", &["620700-li"]),
+                step(pb::ProposalStep::Filed, "620000", &[]),
+            ],
+            ..Default::default()
+        };
+        let rule = pb::MemberDutiesIssued { year: 2027, themed_talks: 1, proposals: 1, ..Default::default() };
+        let held = Held { members: &members, proposals: std::slice::from_ref(&proposal), ..Held::default() };
+        let rows = member_activity(2027, held, Some(&rule));
+        let (li, zhang) = (&rows[0], &rows[1]);
+        assert_eq!((zhang.proposals, zhang.proposals_filed, zhang.themed_talks), (1, 1, 1));
+        assert!(zhang.meets_duties, "{zhang:?}");
+        assert_eq!(zhang.duties.len(), 2);
+        assert_eq!((li.proposals, li.proposals_filed, li.themed_talks), (1, 1, 0));
+        assert!(!li.meets_duties, "no themed talk: {li:?}");
+        // Without a rule no row meets duties it was never given.
+        assert!(member_activity(2027, held, None).iter().all(|r| r.duties.is_empty()));
     }
 }

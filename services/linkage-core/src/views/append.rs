@@ -108,6 +108,10 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
             "payload.proposal_rated.proposal_id",
             "the proposer's committee (where the proposal was submitted: its id names it) records the rating".into(),
         ),
+        (Breach::RulesNotByProvince, Kind::MemberDutiesIssued(_)) => (
+            "payload.member_duties_issued",
+            "only the province issues members' duties: every committee counts its members alike".into(),
+        ),
         (Breach::RulesNotByProvince, _) => (
             "payload.holiday_calendar_issued",
             "only the province issues the holiday calendar: every committee counts working days alike".into(),
@@ -124,6 +128,7 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
                 Kind::MemberRegistered(_) => "payload.member_registered.member_id",
                 Kind::MemberUpdated(_) => "payload.member_updated.member_id",
                 Kind::MemberLeft(_) => "payload.member_left.member_id",
+                Kind::MemberContributed(_) => "payload.member_contributed.member_id",
                 _ => "payload.member_erased.member_id",
             },
             format!(

@@ -98,6 +98,10 @@ fn dispute(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>, rule: B
             c.year = id.parse().unwrap_or_default();
             &mut c.disputed
         }
+        Record::Duties(r) => {
+            r.year = id.parse().unwrap_or_default();
+            &mut r.disputed
+        }
     };
     add_disputed(list, kind, src, rule, out);
 }

@@ -24,6 +24,7 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
         Record::Member(m) => super::members::fold_member(m, id, kind, src),
         Record::Proposal(p) => super::proposals::fold_proposal(p, id, kind, src),
         Record::Calendar(c) => super::proposals::fold_calendar(c, kind, src),
+        Record::Duties(r) => super::members::fold_duty_rule(r, kind, src),
     }
 }
 

@@ -38,6 +38,8 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::MemberUpdated(_) => "member_updated",
         Kind::MemberLeft(_) => "member_left",
         Kind::MemberErased(_) => "member_erased",
+        Kind::MemberContributed(_) => "member_contributed",
+        Kind::MemberDutiesIssued(_) => "member_duties_issued",
         Kind::ResearchCompleted(_) => "research_completed",
         Kind::ResultShared(_) => "result_shared",
         Kind::ResultAdopted(_) => "result_adopted",

@@ -189,9 +189,8 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
-        InfoReported(_) | MemberRegistered(_) | MemberUpdated(_) | MemberLeft(_) | MemberErased(_) => {
-            super::check_member(kind, origin, records)
-        }
+        InfoReported(_) | MemberRegistered(_) | MemberUpdated(_) | MemberLeft(_) | MemberErased(_)
+        | MemberContributed(_) => super::check_member(kind, origin, records),
         ProposalSubmitted(_)
         | ProposalCoSigned(_)
         | ProposalSentUp(_)
@@ -205,9 +204,12 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         | ProposalSupervised(_)
         | ProposalReminded(_)
         | ProposalFollowedUp(_) => super::proposal_steps::check_proposal(kind, origin, records),
-        TopicProposed(_) | NoticeIssued(_) | ResearchCompleted(_) | ScoreRuleIssued(_) | HolidayCalendarIssued(_) => {
-            Ok(())
-        }
+        TopicProposed(_)
+        | NoticeIssued(_)
+        | ResearchCompleted(_)
+        | ScoreRuleIssued(_)
+        | HolidayCalendarIssued(_)
+        | MemberDutiesIssued(_) => Ok(()),
     }
 }
 

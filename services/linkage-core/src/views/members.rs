@@ -3,7 +3,7 @@
 //! that name a member. Who may change a member is a rule
 //! (`crate::rules`, member_not_own): only the committee the id names.
 
-use super::source::Source;
+use super::source::{insert_stamped, Source, Stamp};
 use super::{load, Records};
 use crate::error::{AppendError, FieldViolation};
 use crate::pb;
@@ -33,7 +33,49 @@ pub(super) fn fold_member(m: &mut pb::CommitteeMember, id: &str, kind: &Kind, sr
             m.erased = true;
             m.sealed = None;
         }
+        Kind::MemberContributed(x) => {
+            let c = pb::Contribution {
+                event_id: src.id.clone(),
+                origin: src.origin.to_string(),
+                hlc: src.hlc,
+                kind: x.kind,
+                title: x.title.clone(),
+            };
+            insert_stamped(&mut m.contributions, c, |c| Stamp::new(c.hlc, &c.origin, &c.event_id));
+            m.contributions.truncate(MEMBER_CONTRIBUTIONS_MAX);
+        }
         _ => {}
+    }
+}
+
+/// Most contributions a member's record keeps: the least by stamp, the
+/// same ones everywhere (decades of a member's talks and suggestions).
+pub const MEMBER_CONTRIBUTIONS_MAX: usize = 512;
+
+/// The province's duty rule of one year: the latest issued by stamp
+/// counts; two under one stamp (only their origin can sign both) go to
+/// the lesser encoding.
+pub(super) fn fold_duty_rule(r: &mut pb::DutyRule, kind: &Kind, src: &Source<'_>) {
+    let Kind::MemberDutiesIssued(m) = kind else { return };
+    let candidate = pb::DutyRule {
+        year: m.year,
+        event_id: src.id.clone(),
+        origin: src.origin.to_string(),
+        hlc: src.hlc,
+        rule: Some(m.clone()),
+        known: true,
+        disputed: Vec::new(),
+    };
+    let old = Stamp::new(r.hlc, &r.origin, &r.event_id);
+    let bare = |x: &pb::DutyRule| {
+        use prost::Message;
+        pb::DutyRule { disputed: Vec::new(), ..x.clone() }.encode_to_vec()
+    };
+    let newer = !r.known || old < src.stamp() || (old == src.stamp() && bare(&candidate) < bare(r));
+    if newer {
+        let disputed = std::mem::take(&mut r.disputed);
+        *r = candidate;
+        r.disputed = disputed;
     }
 }
 
@@ -105,6 +147,9 @@ pub fn check_member(kind: &Kind, origin: NodeCode, records: &mut impl Records) -
                 current(held(id), origin, format!("payload.sub_report_submitted.member_ids[{i}]"))?;
             }
             Ok(())
+        }
+        Kind::MemberContributed(m) => {
+            current(held(&m.member_id), origin, "payload.member_contributed.member_id".into())
         }
         Kind::ProposalSubmitted(m) => {
             for (i, id) in m.member_ids.iter().enumerate() {

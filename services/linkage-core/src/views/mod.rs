@@ -50,7 +50,7 @@ pub mod score;
 mod source;
 
 pub use crate::rules::{authority_breach, breach_of, Breach, Verdict};
-pub use activity::member_activity;
+pub use activity::{duty_rule, member_activity, Held};
 pub use append::check_append;
 pub use claims::Dispute;
 pub use kinds::kind_name;
@@ -150,6 +150,8 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
         MemberUpdated(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
         MemberLeft(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
         MemberErased(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
+        MemberContributed(m) => (Flow::Members, RecordKind::Member, vec![m.member_id.clone()]),
+        MemberDutiesIssued(m) => (Flow::Members, RecordKind::Duties, vec![m.year.to_string()]),
         NoticeIssued(_) => (Flow::Exchange, RecordKind::Notice, vec![event_id.to_string()]),
         NoticeAcknowledged(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),
         NoticeReminded(m) => (Flow::Exchange, RecordKind::Notice, one(&m.notice_id)),

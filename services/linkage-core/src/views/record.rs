@@ -29,11 +29,13 @@ pub enum RecordKind {
     Proposal,
     /// `linkage.v1.HolidayCalendar`, by year.
     Calendar,
+    /// `linkage.v1.DutyRule`, by year.
+    Duties,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Topic,
         RecordKind::Group,
         RecordKind::Info,
@@ -43,9 +45,10 @@ impl RecordKind {
         RecordKind::Member,
         RecordKind::Proposal,
         RecordKind::Calendar,
+        RecordKind::Duties,
     ];
 
-    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`, `p`, `c`).
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`, `p`, `c`, `d`).
     pub fn letter(self) -> char {
         match self {
             RecordKind::Topic => 't',
@@ -57,6 +60,7 @@ impl RecordKind {
             RecordKind::Member => 'm',
             RecordKind::Proposal => 'p',
             RecordKind::Calendar => 'c',
+            RecordKind::Duties => 'd',
         }
     }
 }
@@ -91,6 +95,7 @@ view_record!(pb::ScoreRule, RecordKind::ScoreRule);
 view_record!(pb::CommitteeMember, RecordKind::Member);
 view_record!(pb::Proposal, RecordKind::Proposal);
 view_record!(pb::HolidayCalendar, RecordKind::Calendar);
+view_record!(pb::DutyRule, RecordKind::Duties);
 
 /// Where the folds read and write records: sled with an overlay in the
 /// store, a map in tests. How a record is named there is the
@@ -154,6 +159,8 @@ pub enum Record {
     Proposal(pb::Proposal),
     /// [`RecordKind::Calendar`].
     Calendar(pb::HolidayCalendar),
+    /// [`RecordKind::Duties`].
+    Duties(pb::DutyRule),
 }
 
 impl Record {
@@ -174,6 +181,7 @@ impl Record {
             RecordKind::Member => Record::Member(d(bytes)),
             RecordKind::Proposal => Record::Proposal(d(bytes)),
             RecordKind::Calendar => Record::Calendar(d(bytes)),
+            RecordKind::Duties => Record::Duties(d(bytes)),
         }
     }
 
@@ -189,6 +197,7 @@ impl Record {
             Record::Member(m) => m.encode_to_vec(),
             Record::Proposal(m) => m.encode_to_vec(),
             Record::Calendar(m) => m.encode_to_vec(),
+            Record::Duties(m) => m.encode_to_vec(),
         }
     }
 }

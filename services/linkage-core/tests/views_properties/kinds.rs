@@ -166,6 +166,19 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             note: format!("催办 {c}"),
         }),
         32..=44 => proposal_kind(op, &r),
+        45 => Kind::MemberContributed(pb::MemberContributed {
+            member_id: MEMBERS[b % MEMBERS.len()].into(),
+            kind: 1 + i32::from(c % 2),
+            title: format!("发言 {c}"),
+            occasion: String::new(),
+        }),
+        46 => Kind::MemberDutiesIssued(pb::MemberDutiesIssued {
+            year: 2025 + (b % 2) as u32,
+            title: format!("履职 {c}"),
+            themed_talks: 1,
+            proposals: u32::from(c % 3),
+            ..Default::default()
+        }),
         _ => Kind::ResultFeedback(pb::ResultFeedback {
             result_id: r(result_id(a % RESULTS)),
             text: format!("反馈 {c}"),
@@ -277,12 +290,18 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
             (creator_of(2, into) != origin).then_some("merge_not_into_own")
         }
         Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
-        Kind::HolidayCalendarIssued(_) => (origin != "620000").then_some("rules_not_by_province"),
+        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) => {
+            (origin != "620000").then_some("rules_not_by_province")
+        }
         Kind::ProposalRated(_) => (origin != creator_of(5, a % PROPOSALS)).then_some("rating_not_by_proposer"),
         other if linkage_core::proposals::handled(other).is_some() => {
             (!on_chain(origin, creator_of(5, a % PROPOSALS))).then_some("handling_not_on_chain")
         }
-        Kind::MemberRegistered(_) | Kind::MemberUpdated(_) | Kind::MemberLeft(_) | Kind::MemberErased(_) => {
+        Kind::MemberRegistered(_)
+        | Kind::MemberUpdated(_)
+        | Kind::MemberLeft(_)
+        | Kind::MemberErased(_)
+        | Kind::MemberContributed(_) => {
             (!MEMBERS[usize::from(op.b) % MEMBERS.len()].starts_with(origin)).then_some("member_not_own")
         }
         _ => None,

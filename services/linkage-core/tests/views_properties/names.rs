@@ -16,10 +16,11 @@ pub const TASKS: [&str; 3] = ["zhangye", "wuwei", "minle"];
 pub const MEMBERS: [&str; 3] = ["620722-zhang", "620700-li", "620000-wang"];
 /// The payload kinds generated as ops: 27 that refer to something, the
 /// score rule, whose record is its own, the 4 member events, the 12
-/// proposal handling events and the holiday calendar; the 5 creating
+/// proposal handling events, the holiday calendar, a member's
+/// contribution and the members' duties; the 5 creating
 /// kinds that others refer to are generated separately so that each
 /// entity has exactly one creator.
-pub const REFERRING_KINDS: u8 = 45;
+pub const REFERRING_KINDS: u8 = 47;
 
 /// One referring event, before it is turned into a payload.
 #[derive(Clone, Debug)]
@@ -89,9 +90,9 @@ pub fn op_origin(op: &Op) -> &'static str {
         (22, 1 | 2) => creator_of(1, a % TOPICS),
         (24, 1 | 2) => creator_of(3, a % NOTICES),
         (26 | 27, 1 | 2) => "620000",
-        (28..=31, 1 | 2) => &MEMBERS[b % MEMBERS.len()][..6],
+        (28..=31 | 45, 1 | 2) => &MEMBERS[b % MEMBERS.len()][..6],
         (32..=43, 1 | 2) => creator_of(5, a % PROPOSALS),
-        (44, 1 | 2) => "620000",
+        (44 | 46, 1 | 2) => "620000",
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }

@@ -21,6 +21,7 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
             RecordKind::Member => format!("{:#?}", pb::CommitteeMember::decode(b)),
             RecordKind::Proposal => format!("{:#?}", pb::Proposal::decode(b)),
             RecordKind::Calendar => format!("{:#?}", pb::HolidayCalendar::decode(b)),
+            RecordKind::Duties => format!("{:#?}", pb::DutyRule::decode(b)),
         }
     }
     let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
@@ -116,6 +117,11 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(
                     |c: &mut pb::HolidayCalendar| c.disputed.clear(),
                     |c| pb::HolidayCalendar { year: c.year, ..Default::default() },
                 ),
+                RecordKind::Duties => strip(
+                    b,
+                    |r: &mut pb::DutyRule| r.disputed.clear(),
+                    |r| pb::DutyRule { year: r.year, ..Default::default() },
+                ),
             };
             stripped.map(|s| ((*kind, id.clone()), s))
         })
@@ -137,6 +143,7 @@ pub fn disputed_entries(records: &RecordMap) -> Vec<(String, String)> {
             RecordKind::Member => pb::CommitteeMember::decode(b).map(|m| m.disputed),
             RecordKind::Proposal => pb::Proposal::decode(b).map(|p| p.disputed),
             RecordKind::Calendar => pb::HolidayCalendar::decode(b).map(|c| c.disputed),
+            RecordKind::Duties => pb::DutyRule::decode(b).map(|r| r.disputed),
         }
         .expect("a record");
         out.extend(list.into_iter().map(|d| (d.event_id, d.rule)));

@@ -81,11 +81,16 @@ impl MemberService for Views {
         let items = self.all(|i: &pb::InfoItem| i.known && !i.member_id.is_empty())?;
         let groups = self.all(|g: &pb::Group| g.known)?;
         let notices = self.all(|n: &pb::Notice| n.known && !n.replies.is_empty())?;
-        let rows = views::member_activity(r.year, &members, &items, &groups, &notices);
+        let proposals = self.all(|p: &pb::Proposal| p.known)?;
+        let rules = self.all(|d: &pb::DutyRule| d.known)?;
+        let duty_rule = views::duty_rule(r.year, &rules).cloned();
+        let held =
+            views::Held { members: &members, items: &items, groups: &groups, notices: &notices, proposals: &proposals };
+        let rows = views::member_activity(r.year, held, duty_rule.as_ref().and_then(|d| d.rule.as_ref()));
         let next_page_token = match rows.last() {
             Some(last) if rows.len() == limit => crate::paging::token(&last.member_id, &scope),
             _ => String::new(),
         };
-        Ok(Response::new(pb::ListMemberActivityResponse { rows, next_page_token }))
+        Ok(Response::new(pb::ListMemberActivityResponse { rows, next_page_token, duty_rule }))
     }
 }

@@ -119,9 +119,9 @@ pub enum ProposalArgs {
         /// 案号, when filed
         #[arg(long, default_value = "")]
         number: String,
-        /// A key proposal (重点提案), when filed
+        /// A key proposal (重点提案), supervised; when filed
         #[arg(long)]
-        key: bool,
+        key_proposal: bool,
         /// The proposal it is merged into
         #[arg(long, default_value = "")]
         into_id: String,
@@ -284,7 +284,7 @@ impl ProposalArgs {
             ProposalArgs::ProposalSentUp { proposal_id, note } => {
                 Kind::ProposalSentUp(pb::ProposalSentUp { proposal_id, note })
             }
-            ProposalArgs::ProposalReviewed { proposal_id, outcome, number, key, into_id, info_id, reason } => {
+            ProposalArgs::ProposalReviewed { proposal_id, outcome, number, key_proposal, into_id, info_id, reason } => {
                 use pb::{ProposalKeptAs as K, ProposalOutcome as O};
                 let (outcome, kept_as) = match outcome {
                     Outcome::Filed => (O::Filed, K::Unspecified),
@@ -296,7 +296,7 @@ impl ProposalArgs {
                     proposal_id,
                     outcome: outcome as i32,
                     number,
-                    key,
+                    key: key_proposal,
                     kept_as: kept_as as i32,
                     into_id,
                     info_id,

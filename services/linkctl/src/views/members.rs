@@ -75,6 +75,8 @@ pub async fn members(addr: &str, opts: ViewOpts, command: MembersCommand) -> any
             .await
         }
         MembersCommand::Activity { year, committee, paging } => {
+            // Every page carries the year's duty rule: keep the last one.
+            let rule = std::sync::Arc::new(std::sync::Mutex::new(None));
             let (rows, next_page_token) = paging
                 .collect(|page_size, page_token| {
                     let mut client = client.clone();
@@ -84,15 +86,19 @@ pub async fn members(addr: &str, opts: ViewOpts, command: MembersCommand) -> any
                         page_size,
                         page_token,
                     };
+                    let rule = rule.clone();
                     async move {
                         let r = client.list_member_activity(request).await?.into_inner();
+                        *rule.lock().expect("not poisoned") = r.duty_rule;
                         Ok((r.rows, r.next_page_token))
                     }
                 })
                 .await?;
-            let response = pb::ListMemberActivityResponse { rows, next_page_token };
+            let duty_rule = rule.lock().expect("not poisoned").take();
+            let response = pb::ListMemberActivityResponse { rows, next_page_token, duty_rule };
             ctx.print(&response, "linkage.v1.ListMemberActivityResponse", |r, names| {
                 render::members::activity(&r.rows, names)
+                    + &render::members::duties_summary(r)
                     + &render::footer(r.rows.len(), "member", "members", &r.next_page_token)
             })
             .await

@@ -174,6 +174,11 @@ id 620000 member-duties-issued --channel all --year "$year" --title "${year}年�
   --themed-talks 1 --proposals 1 >/dev/null
 id 620000 holiday-calendar-issued --channel all --year "$year" --holiday "$year-10-01" --holiday "$year-10-02" \
   --holiday "$year-10-03" --workday "$year-10-11" >/dev/null
+say "评价 — the province issues its indicator set for proposals: three indicators computed from the log, one judged"
+set=$(id 620000 indicator-set-issued --channel all --subject proposal --effective 2026-01-01T00:00:00Z \
+  --title "提案办理质量评价指标" --indicator filed:20:filed:立案:办理 --indicator on_time:20:answered-on-time:按期答复:办理 \
+  --indicator satisfied:20:satisfaction:提案人满意度:反馈 --indicator quality:40:judged:提案质量:选题与质量 \
+  --grade 优秀:85 --grade 较好:60 --grade 一般:0)
 say "提案 — 民乐县 registers a member, records her themed talk, and drafts a joint proposal with 张掖市"
 id 620722 member-registered --channel chain:620722 --member-id 620722-zhang-0017 --name 张某某 \
   --sector 农业界 --special-committee 农业和农村委员会 --term 第十届 >/dev/null
@@ -200,6 +205,12 @@ ctl 620000 append proposal-rated --channel chain:620722 --proposal-id "$proposal
 arrive "$answer" 620722
 rated=$(id 620722 proposal-rated --channel chain:620722 --proposal-id "$proposal" --handler 620000 --satisfaction satisfied)
 arrive "$rated" 620700 620000
+say "评价 — 张掖市, above 民乐县 on the chain, rates the proposal's quality; 民乐县 cannot rate its own"
+arrive "$set" 620700 620722
+rating=$(id 620700 evaluation-rated --channel chain:620722 --subject-id "$proposal" --set-id "$set" --score quality:34 \
+  --note "选题精准，市县联动")
+ctl 620722 append evaluation-rated --channel chain:620722 --subject-id "$proposal" --set-id "$set" --score quality:40 || true
+arrive "$rating" 620000 620722
 
 say "Everyone converges (古浪县 included)"
 arrive "$feedback" 620100 620102 620600 620622 620700 620722
@@ -237,6 +248,10 @@ say "提案 — the proposal as the province and 张掖市 serve it: each level'
 view 620000 proposals show "$proposal"
 view 620700 proposals show "$proposal"
 view 620000 proposals stats
+say "评价 — the proposal's evaluation, computed alike at the province and at 民乐县"
+as_of=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+view 620000 evaluation show "$proposal" --as-of "$as_of"
+view 620722 evaluation show "$proposal" --as-of "$as_of"
 say "N个一 — 民乐县's members this year, at the province and at 张掖市"
 view 620000 members activity --year "$year" --committee 620722
 view 620700 members activity --year "$year" --committee 620722

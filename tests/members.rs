@@ -103,7 +103,7 @@ async fn a_member_is_sealed_counted_alike_and_erased_everywhere() {
         topo.event_log(COUNTY).await.unwrap().get(pb::GetRequest { id: adoption.id.clone() }).await.is_ok()
     })
     .await;
-    let year = linkage_core::hlc::utc_year(adoption.hlc);
+    let year = linkage_core::proposals::year_in_china(adoption.hlc);
     let activity = async |code: &str| {
         let mut client = MemberServiceClient::new(topo.channel(code).await.unwrap());
         let request = pb::ListMemberActivityRequest { year, committee: COUNTY.into(), ..Default::default() };

@@ -104,6 +104,7 @@ async fn a_joint_proposal_is_sent_up_filed_answered_rated_and_served_alike() {
         handler: PROVINCE.into(),
         satisfaction: pb::Satisfaction::Satisfied as i32,
         text: String::new(),
+        answer_id: String::new(),
     });
     let err = province.append(step(rated.clone())).await.unwrap_err();
     assert!(err.message().contains("(rule rating_not_by_proposer)"), "{err}");

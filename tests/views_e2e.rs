@@ -6,6 +6,7 @@
 
 use linkage_core::views::{self, RecordKind, RecordMap, Records};
 use linkage_core::{pb, NodeCode, Topology};
+use linkage_proto::v1::evaluation_service_client::EvaluationServiceClient;
 use linkage_proto::v1::exchange_service_client::ExchangeServiceClient;
 use linkage_proto::v1::member_service_client::MemberServiceClient;
 use linkage_proto::v1::planning_service_client::PlanningServiceClient;
@@ -92,9 +93,11 @@ async fn served(topo: &LocalTopology, code: &str) -> BTreeMap<(RecordKind, Strin
     out
 }
 
-/// Kinds no list serves whole: the province's calendar and duty rule are
-/// served through what they govern (objection windows, members' duties).
-const NOT_LISTED: [RecordKind; 2] = [RecordKind::Calendar, RecordKind::Duties];
+/// Kinds no list serves whole: the province's calendar, duty rule,
+/// indicator sets and the ratings are served through what they govern
+/// (objection windows, members' duties, evaluations).
+const NOT_LISTED: [RecordKind; 4] =
+    [RecordKind::Calendar, RecordKind::Duties, RecordKind::IndicatorSet, RecordKind::Ratings];
 
 /// The records a fold of `events` gives, known ones only (lists hide the
 /// rest), and which events touched each.
@@ -129,6 +132,8 @@ fn fold(events: &BTreeMap<Key, pb::Event>) -> Folded {
             RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).unwrap().known,
             RecordKind::Duties => pb::DutyRule::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::IndicatorSet => pb::IndicatorSet::decode(bytes.as_slice()).unwrap().known,
+            RecordKind::Ratings => pb::EvaluationRatings::decode(bytes.as_slice()).unwrap().known,
         };
         if is_known && !NOT_LISTED.contains(record_kind) {
             known.insert((*record_kind, id.clone()), bytes);
@@ -283,7 +288,7 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert!(stderr.contains("(rule rating_not_by_proposer)"), "the demo shows the refusal:\n{stderr}");
     let duties_at = async |code: &str| {
         let mut client = MemberServiceClient::new(topo.channel(code).await.unwrap());
-        let year = linkage_core::hlc::utc_year(p.hlc);
+        let year = linkage_core::proposals::year_in_china(p.hlc);
         let request = pb::ListMemberActivityRequest { year, committee: "620722".into(), ..Default::default() };
         client.list_member_activity(request).await.unwrap().into_inner()
     };
@@ -294,6 +299,24 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     assert!(zhang.meets_duties && zhang.duties.len() == 2, "{zhang:?}");
     assert!(duties.duty_rule.is_some(), "the province's duty rule");
     assert!(stdout.contains("1 of 1 members meet their duties"), "the demo prints the roll-up:\n{stdout}");
+
+    // The proposal's evaluation, alike at the province and at 民乐县, as of one moment.
+    let as_of = Some(prost_types::Timestamp {
+        seconds: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
+        nanos: 0,
+    });
+    let evaluation_at = async |code: &str| {
+        let mut client = EvaluationServiceClient::new(topo.channel(code).await.unwrap());
+        let request = pb::EvaluateRequest { subject_id: p.id.clone(), as_of };
+        client.evaluate(request).await.unwrap().into_inner().evaluation.unwrap()
+    };
+    let evaluation = evaluation_at("620000").await;
+    assert_eq!(evaluation_at("620722").await, evaluation, "the province and 民乐县 evaluate alike");
+    let awarded: Vec<f64> = evaluation.indicators.iter().map(|i| i.awarded).collect();
+    // Filed, answered on time, satisfied; 张掖市's 34 for quality (民乐县's own rating refused).
+    assert_eq!(awarded, [20.0, 20.0, 20.0, 34.0], "{evaluation:?}");
+    assert_eq!((evaluation.total, evaluation.grade.as_str()), (94.0, "优秀"));
+    assert!(stderr.contains("(rule self_evaluation)"), "the demo shows the refusal:\n{stderr}");
     let notices = exchange.list_notices(pb::ListNoticesRequest::default()).await.unwrap().into_inner().notices;
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].acknowledged, ["620700", "620722"]);

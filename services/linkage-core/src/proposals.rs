@@ -138,7 +138,10 @@ pub fn working_day(date: Date, calendars: &[pb::HolidayCalendar]) -> bool {
 /// The end (first millisecond after) of the `days`-th working day after
 /// the day of `from_ms`, in China: an objection window counted from an
 /// assignment.
+/// A window longer than [`OBJECTION_DAYS_MAX`] (a peer's signed event
+/// may say anything) counts that many.
 pub fn working_days_after(from_ms: i64, days: u32, calendars: &[pb::HolidayCalendar]) -> i64 {
+    let days = days.min(OBJECTION_DAYS_MAX);
     let mut date = Date::at_ms(from_ms);
     let mut left = days;
     // A year holds at most ~250 working days; a window is at most 30.
@@ -152,6 +155,12 @@ pub fn working_days_after(from_ms: i64, days: u32, calendars: &[pb::HolidayCalen
         }
     }
     date.end_ms()
+}
+
+/// The year in China of an hlc's wall-clock part: what a member's year
+/// and a committee's year count by.
+pub fn year_in_china(hlc: u64) -> u32 {
+    Date::at_ms(crate::hlc::physical_ms(hlc) as i64).year.max(0) as u32
 }
 
 /// Milliseconds of a timestamp.

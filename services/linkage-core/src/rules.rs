@@ -83,6 +83,9 @@ pub enum Breach {
     /// members' yearly duties, evaluation indicators) issued by a committee
     /// that is not the province.
     RulesNotByProvince,
+    /// A rating of a piece of work by the committee whose work it is (the
+    /// work's id names it): judged indicators are rated by others.
+    SelfEvaluation,
 }
 
 /// How a rule is judged.
@@ -113,7 +116,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 16] = [
+pub const RULES: [Rule; 17] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -225,8 +228,14 @@ pub const RULES: [Rule; 16] = [
     },
     Rule {
         breach: Breach::RulesNotByProvince,
-        kinds: &["holiday_calendar_issued", "member_duties_issued"],
+        kinds: &["holiday_calendar_issued", "member_duties_issued", "indicator_set_issued"],
         who: "the province",
+        judged: Judged::ByEvent,
+    },
+    Rule {
+        breach: Breach::SelfEvaluation,
+        kinds: &["evaluation_rated"],
+        who: "a committee other than the one whose work it is",
         judged: Judged::ByEvent,
     },
 ];
@@ -249,7 +258,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 16] = [
+    pub const ALL: [Breach; 17] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -266,6 +275,7 @@ impl Breach {
         Breach::MemberNotOwn,
         Breach::RatingNotByProposer,
         Breach::RulesNotByProvince,
+        Breach::SelfEvaluation,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -287,6 +297,7 @@ impl Breach {
             Breach::MemberNotOwn => "member_not_own",
             Breach::RatingNotByProposer => "rating_not_by_proposer",
             Breach::RulesNotByProvince => "rules_not_by_province",
+            Breach::SelfEvaluation => "self_evaluation",
         }
     }
 
@@ -340,10 +351,14 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         Kind::MemberErased(m) => member_breach(origin, &m.member_id),
         Kind::MemberContributed(m) => member_breach(origin, &m.member_id),
         Kind::ScoreRuleIssued(_) => (!province(origin)).then_some(Breach::ScoreRuleNotByProvince),
-        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) => {
+        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) | Kind::IndicatorSetIssued(_) => {
             (!province(origin)).then_some(Breach::RulesNotByProvince)
         }
         Kind::ProposalRated(m) => (!named_by(&m.proposal_id, origin)).then_some(Breach::RatingNotByProposer),
+        Kind::EvaluationRated(m) => named_by(&m.subject_id, origin).then_some(Breach::SelfEvaluation),
+        Kind::ProposalReviewed(m) if !m.into_id.is_empty() => {
+            on_chain_breach(origin, &m.proposal_id).or_else(|| on_chain_breach(origin, &m.into_id))
+        }
         other => crate::proposals::handled(other).and_then(|(_, id)| on_chain_breach(origin, id)),
     }
 }

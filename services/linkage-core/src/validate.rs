@@ -13,9 +13,11 @@ use crate::pb::payload::Kind;
 use crate::topology::Topology;
 use prost::Message;
 
+mod evaluation;
 mod fields;
 mod kinds;
 mod proposals;
+pub use evaluation::{fits, GRADES_MAX, INDICATORS_MAX, INDICATOR_POINTS_MAX};
 use fields::*;
 pub use fields::{canonical_event_id, check_event_id, check_timestamp, format_event_id};
 use kinds::validate_kind;
@@ -118,6 +120,9 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
             "the holiday calendar goes on `all`: every committee counts working days by it",
         ));
     }
+    if matches!(kind, Kind::IndicatorSetIssued(_)) && *channel != Channel::All {
+        return Err(invalid("channel", "an indicator set goes on `all`: every committee is evaluated alike"));
+    }
     if matches!(kind, Kind::MemberDutiesIssued(_)) && *channel != Channel::All {
         return Err(invalid("channel", "members' duties go on `all`: every committee counts its members by them"));
     }
@@ -163,6 +168,7 @@ fn check_item_chain(topology: &Topology, channel: &Channel, kind: &Kind) -> Resu
         Kind::InfoFeedback(m) => &m.info_id,
         Kind::InfoDeclined(m) => &m.info_id,
         Kind::InfoMerged(m) => &m.info_id,
+        Kind::EvaluationRated(m) => return check_proposal_chain(topology, channel, &m.subject_id),
         other => match crate::proposals::handled(other) {
             Some((_, proposal_id)) => return check_proposal_chain(topology, channel, proposal_id),
             None => return Ok(()),
@@ -183,7 +189,8 @@ fn check_item_chain(topology: &Topology, channel: &Channel, kind: &Kind) -> Resu
     Ok(())
 }
 
-/// A proposal's handling goes along its chain, as an item's does.
+/// A proposal's handling goes along its chain, as an item's does; so
+/// does a rating of a piece of work, to the levels that see the work.
 fn check_proposal_chain(topology: &Topology, channel: &Channel, proposal_id: &str) -> Result<(), AppendError> {
     let named = parse_event_id(proposal_id).and_then(|id| crate::ids::embedded_origin(&id));
     let Some((origin, _)) = named.filter(|(origin, _)| topology.contains(*origin)) else {
@@ -193,7 +200,7 @@ fn check_proposal_chain(topology: &Topology, channel: &Channel, proposal_id: &st
         return Err(invalid(
             "channel",
             format!(
-                "the handling of a proposal goes along its chain: chain:{origin} (its origin and the levels above it)"
+                "the handling or rating of a proposal or piece of work goes along its chain: chain:{origin} (its origin and the levels above it)"
             ),
         ));
     }

@@ -12,8 +12,9 @@ use crate::wire;
 use ed25519_dalek::VerifyingKey;
 use prost::Message;
 
-/// The envelope fields the store and the replicator need.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The envelope fields the store and the replicator need. (Not `Eq`:
+/// prost gives no `Eq` to a payload with a repeated message field.)
+#[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
     /// Origin node.
     pub origin: NodeCode,

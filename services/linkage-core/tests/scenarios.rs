@@ -50,6 +50,8 @@ const RECORD_KINDS: &[(&str, RecordKind, &str)] = &[
     ("proposal", RecordKind::Proposal, "linkage.v1.Proposal"),
     ("calendar", RecordKind::Calendar, "linkage.v1.HolidayCalendar"),
     ("duties", RecordKind::Duties, "linkage.v1.DutyRule"),
+    ("indicator_set", RecordKind::IndicatorSet, "linkage.v1.IndicatorSet"),
+    ("ratings", RecordKind::Ratings, "linkage.v1.EvaluationRatings"),
 ];
 
 /// Every refusal `check_append` can give, as (field without `[index]`, a
@@ -159,7 +161,11 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.proposal_objected.proposal_id", "has not assigned this proposal"),
     ("payload.proposal_objected.unit", "is not a unit this proposal is assigned to"),
     ("payload.proposal_deadline_extended.due", "must be later than the deadline in force"),
-    ("payload.proposal_deadline_extended.due", "at most 6 months after the assignment"),
+    ("payload.proposal_deadline_extended.due", "at most 6 months after the first assignment"),
+    ("payload.proposal_assigned.due", "at most 6 months after the first assignment"),
+    ("payload.proposal_objected.proposal_id", "an objection comes before the answer"),
+    ("payload.proposal_deadline_extended.proposal_id", "an extension comes before the answer"),
+    ("payload.proposal_rated.answer_id", "latest answer"),
     ("payload.proposal_supervised.proposal_id", "is not a key proposal"),
     ("payload.proposal_answered.proposal_id", "a new answer follows a 不满意 rating"),
     ("payload.proposal_reminded.proposal_id", "nothing to remind"),
@@ -169,6 +175,13 @@ const REFUSALS: &[(&str, &str)] = &[
     ("payload.proposal_rated.proposal_id", "(rule rating_not_by_proposer)"),
     ("payload.holiday_calendar_issued", "(rule rules_not_by_province)"),
     ("payload.member_duties_issued", "(rule rules_not_by_province)"),
+    ("payload.indicator_set_issued", "(rule rules_not_by_province)"),
+    ("payload.evaluation_rated.subject_id", "(rule self_evaluation)"),
+    ("payload.evaluation_rated.subject_id", "no proposal, 社情民意 item or result with this id"),
+    ("payload.evaluation_rated.set_id", "no indicator set with this id"),
+    ("payload.evaluation_rated.set_id", "is an indicator set for"),
+    ("payload.evaluation_rated.scores", "is not a judged indicator of the set"),
+    ("payload.evaluation_rated.scores", "must be at most"),
     ("payload.member_contributed.member_id", "no member with this id"),
     ("payload.member_contributed.member_id", "has left the committee"),
 ];
@@ -542,6 +555,8 @@ fn disputed_rules(records: &RecordMap, id: &str) -> Vec<String> {
             RecordKind::Proposal => pb::Proposal::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Calendar => pb::HolidayCalendar::decode(bytes.as_slice()).map(|r| r.disputed),
             RecordKind::Duties => pb::DutyRule::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::IndicatorSet => pb::IndicatorSet::decode(bytes.as_slice()).map(|r| r.disputed),
+            RecordKind::Ratings => pb::EvaluationRatings::decode(bytes.as_slice()).map(|r| r.disputed),
         };
         rules.extend(list.into_iter().flatten().map(|d| d.rule));
     }

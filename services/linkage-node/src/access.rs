@@ -90,7 +90,8 @@ impl Need {
             | "linkage.v1.ExchangeService"
             | "linkage.v1.ResultsService"
             | "linkage.v1.MemberService"
-            | "linkage.v1.ProposalService" => Need::Read,
+            | "linkage.v1.ProposalService"
+            | "linkage.v1.EvaluationService" => Need::Read,
             _ => Need::Operate,
         }
     }

@@ -12,6 +12,7 @@ use crate::views::Views;
 use anyhow::Context;
 use linkage_core::NodeCode;
 use linkage_proto::v1::admin_service_server::AdminServiceServer;
+use linkage_proto::v1::evaluation_service_server::EvaluationServiceServer;
 use linkage_proto::v1::event_log_service_server::EventLogServiceServer;
 use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
 use linkage_proto::v1::member_service_server::MemberServiceServer;
@@ -42,7 +43,7 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 128;
 
 /// The gRPC service names this node serves, for health.
-const SERVICES: [&str; 8] = [
+const SERVICES: [&str; 9] = [
     "linkage.v1.EventLogService",
     "linkage.v1.AdminService",
     "linkage.v1.PlanningService",
@@ -51,6 +52,7 @@ const SERVICES: [&str; 8] = [
     "linkage.v1.ResultsService",
     "linkage.v1.MemberService",
     "linkage.v1.ProposalService",
+    "linkage.v1.EvaluationService",
 ];
 
 /// A started node.
@@ -300,7 +302,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .add_service(ExchangeServiceServer::new(views.clone()))
         .add_service(ResultsServiceServer::new(views.clone()))
         .add_service(MemberServiceServer::new(views.clone()))
-        .add_service(ProposalServiceServer::new(views));
+        .add_service(ProposalServiceServer::new(views.clone()))
+        .add_service(EvaluationServiceServer::new(views));
     servers.push(serve!(router, listener, tls, "grpc", shutdown));
     write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
     tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),

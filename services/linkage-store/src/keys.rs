@@ -77,6 +77,8 @@ fn kind_byte(kind: RecordKind) -> u8 {
         RecordKind::Proposal => b'p',
         RecordKind::Calendar => b'c',
         RecordKind::Duties => b'd',
+        RecordKind::IndicatorSet => b'e',
+        RecordKind::Ratings => b'q',
     }
 }
 
@@ -219,6 +221,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::MemberNotOwn => b'w',
         Breach::RatingNotByProposer => b'v',
         Breach::RulesNotByProvince => b'h',
+        Breach::SelfEvaluation => b'x',
     }
 }
 
@@ -288,6 +291,9 @@ mod tests {
         // Stores written before hold these bytes: a change would hide
         // every record until a rebuild.
         let bytes: Vec<[u8; 2]> = RecordKind::ALL.into_iter().map(view_prefix).collect();
-        assert_eq!(bytes, [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm", *b"Vp", *b"Vc", *b"Vd"]);
+        assert_eq!(
+            bytes,
+            [*b"Vt", *b"Vg", *b"Vi", *b"Vn", *b"Vr", *b"Vs", *b"Vm", *b"Vp", *b"Vc", *b"Vd", *b"Ve", *b"Vq"]
+        );
     }
 }

@@ -6,7 +6,9 @@ use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
 
+mod evaluation;
 mod proposals;
+pub use evaluation::Subject;
 
 /// Options common to every append, then the event kind.
 #[derive(Args)]
@@ -548,6 +550,9 @@ enum KindArgs {
     // 提案 — proposals across levels (`append/proposals.rs`).
     #[command(flatten)]
     Proposal(proposals::ProposalArgs),
+    // 评价 — quality evaluation (`append/evaluation.rs`).
+    #[command(flatten)]
+    Evaluation(evaluation::EvaluationArgs),
 }
 
 impl AppendArgs {
@@ -757,6 +762,7 @@ impl KindArgs {
                 Kind::ResultFeedback(pb::ResultFeedback { result_id, text })
             }
             KindArgs::Proposal(p) => p.to_kind()?,
+            KindArgs::Evaluation(e) => e.to_kind()?,
         })
     }
 }
@@ -842,12 +848,12 @@ mod tests {
             let name = field.name().replace('_', "-");
             assert!(names.contains(&name), "no `linkctl append {name}`");
         }
-        assert_eq!(kinds, 52);
-        assert_eq!(names.len(), 52);
+        assert_eq!(kinds, 54);
+        assert_eq!(names.len(), 54);
         // Each says which flow (or the register, 委员) and Chinese term it belongs to.
         for c in cli.get_subcommands() {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
-            let flows = ["沟通", "联通", "畅通", "互通", "委员", "提案"];
+            let flows = ["沟通", "联通", "畅通", "互通", "委员", "提案", "评价"];
             assert!(flows.iter().any(|f| about.starts_with(f)), "{}: {about}", c.get_name());
             assert!(about.chars().filter(|c| !c.is_ascii()).count() > 2, "{}: {about}", c.get_name());
         }

@@ -133,6 +133,13 @@ enum Command {
         #[command(subcommand)]
         command: views::proposals::ProposalsCommand,
     },
+    /// 评价: work evaluated by the province's indicator sets, as of any date.
+    Evaluation {
+        #[command(flatten)]
+        opts: views::ViewOpts,
+        #[command(subcommand)]
+        command: views::evaluation::EvaluationCommand,
+    },
     /// The view store: rebuild the four views from the log.
     Views {
         #[command(flatten)]
@@ -505,6 +512,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Results { opts, command } => views::results::results(&cli.addr, opts, command).await,
         Command::Members { opts, command } => views::members::members(&cli.addr, opts, command).await,
         Command::Proposals { opts, command } => views::proposals::proposals(&cli.addr, opts, command).await,
+        Command::Evaluation { opts, command } => views::evaluation::evaluation(&cli.addr, opts, command).await,
         Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", deploy::topology_from_csv(&csv, &only)?);

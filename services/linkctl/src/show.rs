@@ -62,6 +62,8 @@ pub fn gist(payload: Option<&pb::Payload>) -> (&'static str, String) {
         Kind::ProposalReminded(m) => ("提案 proposal_reminded", m.unit.clone()),
         Kind::ProposalFollowedUp(m) => ("提案 proposal_followed_up", m.text.clone()),
         Kind::HolidayCalendarIssued(m) => ("提案 holiday_calendar_issued", m.year.to_string()),
+        Kind::IndicatorSetIssued(m) => ("评价 indicator_set_issued", m.title.clone()),
+        Kind::EvaluationRated(m) => ("评价 evaluation_rated", m.subject_id.clone()),
     }
 }
 

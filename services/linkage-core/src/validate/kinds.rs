@@ -95,6 +95,9 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
     if let Some(checked) = super::proposals::validate_proposal(topology, kind) {
         return checked;
     }
+    if let Some(checked) = super::evaluation::validate_evaluation(kind) {
+        return checked;
+    }
     match kind {
         TopicProposed(m) => {
             let f = "payload.topic_proposed";
@@ -390,6 +393,8 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
         | ProposalSupervised(_)
         | ProposalReminded(_)
         | ProposalFollowedUp(_)
-        | HolidayCalendarIssued(_) => Ok(()),
+        | HolidayCalendarIssued(_)
+        | IndicatorSetIssued(_)
+        | EvaluationRated(_) => Ok(()),
     }
 }

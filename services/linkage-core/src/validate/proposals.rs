@@ -179,6 +179,9 @@ pub(super) fn validate_proposal(topology: &Topology, kind: &Kind) -> Option<Resu
             (|| {
                 id(f, &m.proposal_id)?;
                 check_code(topology, &format!("{f}.handler"), &m.handler)?;
+                if !m.answer_id.is_empty() {
+                    check_event_id(&format!("{f}.answer_id"), &m.answer_id)?;
+                }
                 if pb::Satisfaction::try_from(m.satisfaction).unwrap_or_default() == pb::Satisfaction::Unspecified {
                     return Err(invalid(format!("{f}.satisfaction"), "must be SATISFIED, BASICALLY or NOT_SATISFIED"));
                 }

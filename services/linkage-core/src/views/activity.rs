@@ -1,11 +1,12 @@
-//! What each member (委员) did in a year, counted from the events that name
+//! What each member (委员) did in a year (a calendar year in China),
+//! counted from the events that name
 //! the member — and only its own committee's: the base of "N个一" duties
 //! and quotas. A function of the records a node holds, so nodes that
 //! hold the same events count a member alike; research and notices
 //! answered count where the group and the notice are held.
 
-use crate::hlc::utc_year;
 use crate::pb;
+use crate::proposals::year_in_china;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a year's activity is counted from: the records held.
@@ -46,14 +47,14 @@ pub fn member_activity(year: u32, held: Held<'_>, rule: Option<&pb::MemberDuties
         notices.iter().flat_map(|n| n.replies.iter().map(|r| (r.event_id.as_str(), r.hlc))).collect();
     for item in items.iter().filter(|i| i.known && !i.member_id.is_empty() && own(&i.member_id, &i.origin)) {
         let Some(row) = rows.get_mut(item.member_id.as_str()) else { continue };
-        if utc_year(item.hlc) == year {
+        if year_in_china(item.hlc) == year {
             row.items_submitted += 1;
         }
         let first_adoption = item.trail.iter().find(|e| e.step == pb::InfoStatus::Adopted as i32);
-        if first_adoption.is_some_and(|e| utc_year(e.hlc) == year) {
+        if first_adoption.is_some_and(|e| year_in_china(e.hlc) == year) {
             row.items_adopted += 1;
         }
-        if replies.get(item.id.as_str()).is_some_and(|hlc| utc_year(*hlc) == year) {
+        if replies.get(item.id.as_str()).is_some_and(|hlc| year_in_china(*hlc) == year) {
             row.notices_answered += 1;
         }
     }
@@ -63,7 +64,7 @@ pub fn member_activity(year: u32, held: Held<'_>, rule: Option<&pb::MemberDuties
         let named: BTreeSet<&str> = task
             .sub_reports
             .iter()
-            .filter(|r| utc_year(r.hlc) == year)
+            .filter(|r| year_in_china(r.hlc) == year)
             .flat_map(|r| r.member_ids.iter().filter(|m| own(m, &r.origin)).map(String::as_str))
             .collect();
         for member in named {
@@ -82,14 +83,14 @@ pub fn member_activity(year: u32, held: Held<'_>, rule: Option<&pb::MemberDuties
         let filed = p.trail.iter().find(|e| e.step == pb::ProposalStep::Filed as i32).map(|e| e.hlc);
         for member in named {
             if let Some(row) = rows.get_mut(member) {
-                row.proposals += u32::from(utc_year(p.hlc) == year);
-                row.proposals_filed += u32::from(filed.is_some_and(|hlc| utc_year(hlc) == year));
+                row.proposals += u32::from(year_in_china(p.hlc) == year);
+                row.proposals_filed += u32::from(filed.is_some_and(|hlc| year_in_china(hlc) == year));
             }
         }
     }
     for m in members.iter().filter(|m| m.known) {
         let Some(row) = rows.get_mut(m.member_id.as_str()) else { continue };
-        for c in m.contributions.iter().filter(|c| utc_year(c.hlc) == year) {
+        for c in m.contributions.iter().filter(|c| year_in_china(c.hlc) == year) {
             match pb::ContributionKind::try_from(c.kind).unwrap_or_default() {
                 pb::ContributionKind::ThemedTalk => row.themed_talks += 1,
                 pb::ContributionKind::Suggestion => row.suggestions += 1,

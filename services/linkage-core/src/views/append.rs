@@ -29,6 +29,13 @@ pub fn check_append(valid: &mut ValidAppend, origin: NodeCode, records: &mut imp
     super::check_lifecycle(kind, origin, records)?;
     match kind {
         Kind::GroupFormed(m) => m.rules = GROUP_RULES,
+        // A rating names the answer it rates: the handler's latest here.
+        Kind::ProposalRated(m) if m.answer_id.is_empty() => {
+            let p: Option<pb::Proposal> = load(records, &super::norm(&m.proposal_id));
+            if let Some(answer) = p.and_then(|p| super::proposal_steps::latest_answer(&p, &m.handler)) {
+                m.answer_id = answer;
+            }
+        }
         Kind::TaskAssigned(m) => {
             let g = group(records, &m.group_id);
             if g.rules >= GROUP_RULES {
@@ -107,6 +114,14 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
         (Breach::RatingNotByProposer, _) => (
             "payload.proposal_rated.proposal_id",
             "the proposer's committee (where the proposal was submitted: its id names it) records the rating".into(),
+        ),
+        (Breach::SelfEvaluation, _) => (
+            "payload.evaluation_rated.subject_id",
+            "a committee does not rate its own work: judged indicators are rated by others".into(),
+        ),
+        (Breach::RulesNotByProvince, Kind::IndicatorSetIssued(_)) => (
+            "payload.indicator_set_issued",
+            "only the province issues indicator sets: every committee is evaluated alike".into(),
         ),
         (Breach::RulesNotByProvince, Kind::MemberDutiesIssued(_)) => (
             "payload.member_duties_issued",

@@ -102,6 +102,14 @@ fn dispute(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>, rule: B
             r.year = id.parse().unwrap_or_default();
             &mut r.disputed
         }
+        Record::IndicatorSet(r) => {
+            r.id = id.to_string();
+            &mut r.disputed
+        }
+        Record::Ratings(r) => {
+            r.subject_id = id.to_string();
+            &mut r.disputed
+        }
     };
     add_disputed(list, kind, src, rule, out);
 }

@@ -25,6 +25,8 @@ pub(super) fn fold_record(record: &mut Record, id: &str, kind: &Kind, src: &Sour
         Record::Proposal(p) => super::proposals::fold_proposal(p, id, kind, src),
         Record::Calendar(c) => super::proposals::fold_calendar(c, kind, src),
         Record::Duties(r) => super::members::fold_duty_rule(r, kind, src),
+        Record::IndicatorSet(r) => super::evaluation::fold_set(r, id, kind, src),
+        Record::Ratings(r) => super::evaluation::fold_rating(r, id, kind, src),
     }
 }
 

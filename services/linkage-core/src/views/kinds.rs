@@ -58,6 +58,8 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ProposalReminded(_) => "proposal_reminded",
         Kind::ProposalFollowedUp(_) => "proposal_followed_up",
         Kind::HolidayCalendarIssued(_) => "holiday_calendar_issued",
+        Kind::IndicatorSetIssued(_) => "indicator_set_issued",
+        Kind::EvaluationRated(_) => "evaluation_rated",
     }
 }
 

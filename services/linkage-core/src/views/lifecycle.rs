@@ -189,6 +189,7 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
             }
             Ok(())
         }
+        EvaluationRated(m) => super::evaluation::check_rating(m, records),
         InfoReported(_) | MemberRegistered(_) | MemberUpdated(_) | MemberLeft(_) | MemberErased(_)
         | MemberContributed(_) => super::check_member(kind, origin, records),
         ProposalSubmitted(_)
@@ -209,7 +210,8 @@ pub fn check_lifecycle(kind: &Kind, origin: NodeCode, records: &mut impl Records
         | ResearchCompleted(_)
         | ScoreRuleIssued(_)
         | HolidayCalendarIssued(_)
-        | MemberDutiesIssued(_) => Ok(()),
+        | MemberDutiesIssued(_)
+        | IndicatorSetIssued(_) => Ok(()),
     }
 }
 

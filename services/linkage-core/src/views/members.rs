@@ -42,13 +42,14 @@ pub(super) fn fold_member(m: &mut pb::CommitteeMember, id: &str, kind: &Kind, sr
                 title: x.title.clone(),
             };
             insert_stamped(&mut m.contributions, c, |c| Stamp::new(c.hlc, &c.origin, &c.event_id));
-            m.contributions.truncate(MEMBER_CONTRIBUTIONS_MAX);
+            let over = m.contributions.len().saturating_sub(MEMBER_CONTRIBUTIONS_MAX);
+            m.contributions.drain(..over);
         }
         _ => {}
     }
 }
 
-/// Most contributions a member's record keeps: the least by stamp, the
+/// Most contributions a member's record keeps: the latest by stamp, the
 /// same ones everywhere (decades of a member's talks and suggestions).
 pub const MEMBER_CONTRIBUTIONS_MAX: usize = 512;
 

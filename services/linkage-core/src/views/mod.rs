@@ -35,6 +35,8 @@
 mod activity;
 mod append;
 mod claims;
+pub mod evaluate;
+pub mod evaluation;
 pub mod fill;
 mod folds;
 mod kinds;
@@ -68,7 +70,7 @@ use source::Source;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 9;
+pub const FOLDS_VERSION: u32 = 10;
 
 /// The rule `event` breaks by itself, if any (`crate::rules`, judged by
 /// the event alone). Views hold only events that break none: a record is
@@ -113,6 +115,8 @@ pub enum Flow {
     Members,
     /// 提案: proposals across levels, and the province's calendar.
     Proposals,
+    /// 评价: the province's indicator sets and committees' ratings.
+    Evaluation,
 }
 
 /// The records an event changes: its flow, the record kind and the entity
@@ -164,6 +168,8 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
             (Flow::Proposals, RecordKind::Proposal, norm_set(&[m.proposal_id.clone(), m.into_id.clone()]))
         }
         HolidayCalendarIssued(m) => (Flow::Proposals, RecordKind::Calendar, vec![m.year.to_string()]),
+        IndicatorSetIssued(_) => (Flow::Evaluation, RecordKind::IndicatorSet, vec![event_id.to_string()]),
+        EvaluationRated(m) => (Flow::Evaluation, RecordKind::Ratings, one(&m.subject_id)),
         ProposalCoSigned(_)
         | ProposalSentUp(_)
         | ProposalReviewed(_)
@@ -284,5 +290,6 @@ pub fn creates(kind: &Kind) -> bool {
             | Kind::ResearchCompleted(_)
             | Kind::ScoreRuleIssued(_)
             | Kind::ProposalSubmitted(_)
+            | Kind::IndicatorSetIssued(_)
     )
 }

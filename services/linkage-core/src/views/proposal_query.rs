@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 /// Whether `row` is assigned, not answered, and past its deadline at `now_ms`.
 pub fn overdue(row: &pb::ProposalHandling, now_ms: i64) -> bool {
-    let waiting = matches!(P::try_from(row.state).unwrap_or_default(), P::Assigned | P::Rehandling);
+    // A row rated 不满意 waits for its reassignment, which sets a new deadline.
+    let waiting = P::try_from(row.state).unwrap_or_default() == P::Assigned;
     waiting && row.due.as_ref().is_some_and(|d| crate::proposals::timestamp_ms(d) < now_ms)
 }
 

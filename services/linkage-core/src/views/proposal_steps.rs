@@ -25,14 +25,42 @@ fn held(records: &mut impl Records, field: &str, id: &str) -> Result<pb::Proposa
         .ok_or_else(|| refuse(field.into(), "no proposal with this id is held here"))
 }
 
+/// The event id of `handler`'s latest answer to `p`, by stamp.
+pub(super) fn latest_answer(p: &pb::Proposal, handler: &str) -> Option<String> {
+    let answered = pb::ProposalStep::Answered as i32;
+    p.trail.iter().rev().find(|e| e.step == answered && e.origin == handler).map(|e| e.event_id.clone())
+}
+
+/// An answer is due at most 6 months after the level's first assignment.
+fn within_six_months(
+    r: &pb::ProposalHandling,
+    due: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<(), AppendError> {
+    let (Some(due), first) = (due, r.first_assigned_hlc) else { return Ok(()) };
+    if first == 0 {
+        return Ok(());
+    }
+    let latest = crate::hlc::physical_ms(first) as i64 + ANSWER_DAYS_MAX * 86_400_000;
+    if timestamp_ms(due) > latest {
+        return Err(refuse(field.into(), "an answer is due at most 6 months after the first assignment"));
+    }
+    Ok(())
+}
+
 /// The proposal a handling event handles, refused unless held here:
 /// checked before who may handle it, so that a proposal nobody holds is
 /// named as such.
 pub(super) fn check_held(kind: &Kind, records: &mut impl Records) -> Result<(), AppendError> {
-    match crate::proposals::handled(kind) {
-        Some((field, id)) => held(records, field, id).map(drop),
-        None => Ok(()),
+    if let Some((field, id)) = crate::proposals::handled(kind) {
+        held(records, field, id)?;
     }
+    if let Kind::ProposalReviewed(m) = kind {
+        if !m.into_id.is_empty() {
+            held(records, "payload.proposal_reviewed.into_id", &m.into_id)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a proposal's submission and handling step `kind` by `origin`
@@ -63,6 +91,13 @@ pub fn check_proposal(kind: &Kind, origin: NodeCode, records: &mut impl Records)
             return Err(refuse(field.clone(), format!("the {name} level has not assigned this proposal to a unit")));
         }
         Ok(r)
+    };
+    // Refused once the level has an answer standing.
+    let answered_already = |state: P, why: &str| {
+        if matches!(state, P::Answered | P::Concluded) {
+            return Err(refuse(field.clone(), format!("the {name} level has an answer to this proposal; {why}")));
+        }
+        Ok(())
     };
     let unit_of = |r: &pb::ProposalHandling, unit: &str, f: &str| {
         if r.lead_unit == unit || r.co_units.iter().any(|u| u == unit) {
@@ -107,8 +142,9 @@ pub fn check_proposal(kind: &Kind, origin: NodeCode, records: &mut impl Records)
             }
             Ok(())
         }
-        Kind::ProposalAssigned(_) => {
-            reached()?;
+        Kind::ProposalAssigned(m) => {
+            let r = reached()?;
+            within_six_months(&r, m.due.as_ref(), &format!("{prefix}.due"))?;
             match state {
                 P::Filed | P::Assigned | P::Rehandling => Ok(()),
                 P::Answered | P::Concluded => Err(refuse(
@@ -122,7 +158,8 @@ pub fn check_proposal(kind: &Kind, origin: NodeCode, records: &mut impl Records)
         }
         Kind::ProposalObjected(m) => {
             let r = assigned()?;
-            unit_of(&r, &m.unit, "unit")
+            unit_of(&r, &m.unit, "unit")?;
+            answered_already(state, "an objection comes before the answer")
         }
         Kind::ProposalContacted(m) => {
             let r = assigned()?;
@@ -146,11 +183,8 @@ pub fn check_proposal(kind: &Kind, origin: NodeCode, records: &mut impl Records)
             if r.due.as_ref().is_some_and(|d| new <= timestamp_ms(d)) {
                 return Err(refuse(due_field, "must be later than the deadline in force"));
             }
-            let latest = crate::hlc::physical_ms(r.assigned_hlc) as i64 + ANSWER_DAYS_MAX * 86_400_000;
-            if new > latest {
-                return Err(refuse(due_field, "an answer is due at most 6 months after the assignment"));
-            }
-            Ok(())
+            within_six_months(&r, m.due.as_ref(), &due_field)?;
+            answered_already(state, "an extension comes before the answer")
         }
         Kind::ProposalAnswered(m) => {
             let r = assigned()?;
@@ -184,6 +218,9 @@ pub fn check_proposal(kind: &Kind, origin: NodeCode, records: &mut impl Records)
             };
             if r.state != P::Answered as i32 {
                 return Err(refuse(handler_field, "its latest answer is rated already"));
+            }
+            if !m.answer_id.is_empty() && latest_answer(&p, &m.handler) != Some(norm(&m.answer_id)) {
+                return Err(refuse(format!("{prefix}.answer_id"), format!("is not {}'s latest answer", m.handler)));
             }
             Ok(())
         }

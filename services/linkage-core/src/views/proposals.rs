@@ -44,7 +44,11 @@ pub(super) fn fold_proposal(p: &mut pb::Proposal, id: &str, kind: &Kind, src: &S
             p.known = true;
             derive_into(p);
         }
-        Kind::ProposalReviewed(m) if norm(&m.into_id) == id && norm(&m.proposal_id) != id => {
+        Kind::ProposalReviewed(m)
+            if norm(&m.into_id) == id
+                && norm(&m.proposal_id) != id
+                && m.outcome == pb::ProposalOutcome::Merged as i32 =>
+        {
             // The proposal it was merged into lists it: the
             // `LIST_ITEMS_MAX` least ids, the same ones everywhere.
             let merged = norm(&m.proposal_id);
@@ -112,7 +116,10 @@ fn entry(kind: &Kind, src: &Source<'_>) -> Option<pb::ProposalTrailEntry> {
             e.unit.clone_from(&m.lead_unit);
             e.names = capped(&m.co_units);
             e.due = m.due;
-            e.days = if m.objection_days == 0 { crate::proposals::OBJECTION_DAYS_DEFAULT } else { m.objection_days };
+            e.days = match m.objection_days {
+                0 => crate::proposals::OBJECTION_DAYS_DEFAULT,
+                days => days.min(crate::proposals::OBJECTION_DAYS_MAX),
+            };
             S::Assigned
         }
         Kind::ProposalObjected(m) => {
@@ -138,6 +145,7 @@ fn entry(kind: &Kind, src: &Source<'_>) -> Option<pb::ProposalTrailEntry> {
         }
         Kind::ProposalRated(m) => {
             e.detail.clone_from(&m.handler);
+            e.rates = norm(&m.answer_id);
             e.satisfaction = m.satisfaction;
             e.text.clone_from(&m.text);
             S::Rated
@@ -224,13 +232,17 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
     if own != A::Unspecified {
         row(&mut rows, own, origin);
     }
-    for e in trail {
+    for e in reading_order(trail) {
         let level = A::try_from(e.at).unwrap_or_default();
         if level == A::Unspecified {
             continue;
         }
         let step = S::try_from(e.step).unwrap_or_default();
         if step == S::CoSigned {
+            // The proposal's own committee is its author, not a co-signer.
+            if e.origin == origin {
+                continue;
+            }
             if let Err(i) = co_signers.binary_search(&e.origin) {
                 co_signers.insert(i, e.origin.clone());
             }
@@ -252,8 +264,11 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
                 if state == P::Received {
                     r.state = P::SentUp as i32;
                 }
-                let up = level_above(level);
-                row(&mut rows, up, &above_code(&e.origin));
+                // 全国政协 is no node here: a province's sending up ends the trail.
+                let above = above_code(&e.origin);
+                if !above.is_empty() {
+                    row(&mut rows, level_above(level), &above);
+                }
             }
             S::Filed => {
                 r.number.clone_from(&e.text);
@@ -274,6 +289,8 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
             S::Assigned => {
                 if r.assigned_hlc != 0 {
                     r.reassignments += 1;
+                } else {
+                    r.first_assigned_hlc = e.hlc;
                 }
                 r.assigned_hlc = e.hlc;
                 r.lead_unit.clone_from(&e.unit);
@@ -305,6 +322,22 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
     }
     let state = rows.last().map_or(P::Unspecified, |r| P::try_from(r.state).unwrap_or_default());
     (co_signers, rows, state)
+}
+
+/// The trail in the order its steps are read: by stamp, but a rating
+/// that names the answer it rates right after that answer (a fast clock
+/// at the answering node cannot put the answer after its rating), and
+/// not before that answer is held.
+fn reading_order(trail: &[pb::ProposalTrailEntry]) -> Vec<&pb::ProposalTrailEntry> {
+    let rated = |e: &pb::ProposalTrailEntry| e.step == S::Rated as i32 && !e.rates.is_empty();
+    let mut out = Vec::with_capacity(trail.len());
+    for e in trail.iter().filter(|e| !rated(e)) {
+        out.push(e);
+        if e.step == S::Answered as i32 {
+            out.extend(trail.iter().filter(|r| rated(r) && r.rates == e.event_id));
+        }
+    }
+    out
 }
 
 /// The province's calendar of one year: the latest issued by stamp counts;

@@ -31,11 +31,15 @@ pub enum RecordKind {
     Calendar,
     /// `linkage.v1.DutyRule`, by year.
     Duties,
+    /// `linkage.v1.IndicatorSet`, by set event id.
+    IndicatorSet,
+    /// `linkage.v1.EvaluationRatings`, by the rated work's event id.
+    Ratings,
 }
 
 impl RecordKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Topic,
         RecordKind::Group,
         RecordKind::Info,
@@ -46,9 +50,11 @@ impl RecordKind {
         RecordKind::Proposal,
         RecordKind::Calendar,
         RecordKind::Duties,
+        RecordKind::IndicatorSet,
+        RecordKind::Ratings,
     ];
 
-    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`, `p`, `c`, `d`).
+    /// One letter naming the kind in dumps (`t`, `g`, `i`, `n`, `r`, `s`, `m`, `p`, `c`, `d`, `e`, `q`).
     pub fn letter(self) -> char {
         match self {
             RecordKind::Topic => 't',
@@ -61,6 +67,8 @@ impl RecordKind {
             RecordKind::Proposal => 'p',
             RecordKind::Calendar => 'c',
             RecordKind::Duties => 'd',
+            RecordKind::IndicatorSet => 'e',
+            RecordKind::Ratings => 'q',
         }
     }
 }
@@ -96,6 +104,8 @@ view_record!(pb::CommitteeMember, RecordKind::Member);
 view_record!(pb::Proposal, RecordKind::Proposal);
 view_record!(pb::HolidayCalendar, RecordKind::Calendar);
 view_record!(pb::DutyRule, RecordKind::Duties);
+view_record!(pb::IndicatorSet, RecordKind::IndicatorSet);
+view_record!(pb::EvaluationRatings, RecordKind::Ratings);
 
 /// Where the folds read and write records: sled with an overlay in the
 /// store, a map in tests. How a record is named there is the
@@ -161,6 +171,10 @@ pub enum Record {
     Calendar(pb::HolidayCalendar),
     /// [`RecordKind::Duties`].
     Duties(pb::DutyRule),
+    /// [`RecordKind::IndicatorSet`].
+    IndicatorSet(pb::IndicatorSet),
+    /// [`RecordKind::Ratings`].
+    Ratings(pb::EvaluationRatings),
 }
 
 impl Record {
@@ -182,6 +196,8 @@ impl Record {
             RecordKind::Proposal => Record::Proposal(d(bytes)),
             RecordKind::Calendar => Record::Calendar(d(bytes)),
             RecordKind::Duties => Record::Duties(d(bytes)),
+            RecordKind::IndicatorSet => Record::IndicatorSet(d(bytes)),
+            RecordKind::Ratings => Record::Ratings(d(bytes)),
         }
     }
 
@@ -198,6 +214,8 @@ impl Record {
             Record::Proposal(m) => m.encode_to_vec(),
             Record::Calendar(m) => m.encode_to_vec(),
             Record::Duties(m) => m.encode_to_vec(),
+            Record::IndicatorSet(m) => m.encode_to_vec(),
+            Record::Ratings(m) => m.encode_to_vec(),
         }
     }
 }

@@ -165,12 +165,31 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             to: origins(c),
             note: format!("催办 {c}"),
         }),
-        32..=44 => proposal_kind(op, &r),
+        32..=44 => proposal_kind(op, &r, ops),
         45 => Kind::MemberContributed(pb::MemberContributed {
             member_id: MEMBERS[b % MEMBERS.len()].into(),
             kind: 1 + i32::from(c % 2),
             title: format!("发言 {c}"),
             occasion: String::new(),
+        }),
+        47 => Kind::IndicatorSetIssued(pb::IndicatorSetIssued {
+            subject: pb::EvaluationSubject::Proposal as i32,
+            effective: time(c % 5),
+            title: format!("评价 {c}"),
+            indicators: vec![pb::Indicator {
+                code: "quality".into(),
+                name: "质量".into(),
+                group: String::new(),
+                points: 40,
+                measure: pb::Measure::Judged as i32,
+            }],
+            grades: vec![pb::Grade { name: "优秀".into(), min_points: u32::from(c % 40) }],
+        }),
+        48 => Kind::EvaluationRated(pb::EvaluationRated {
+            subject_id: r(proposal_id(a % PROPOSALS)),
+            set_id: ops[b % ops.len()].clone(),
+            scores: vec![pb::IndicatorScore { code: "quality".into(), points: u32::from(c % 41) }],
+            note: String::new(),
         }),
         46 => Kind::MemberDutiesIssued(pb::MemberDutiesIssued {
             year: 2025 + (b % 2) as u32,
@@ -187,7 +206,7 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
 }
 
 /// A proposal's handling event, or the calendar (ops 32..=44).
-fn proposal_kind(op: &Op, r: &dyn Fn(String) -> String) -> Kind {
+fn proposal_kind(op: &Op, r: &dyn Fn(String) -> String, ops: &[String]) -> Kind {
     let (a, b, c) = (usize::from(op.a), usize::from(op.b), op.c);
     let proposal_id = r(proposal_id(a % PROPOSALS));
     let unit = format!("单位 {}", c % 3);
@@ -240,6 +259,9 @@ fn proposal_kind(op: &Op, r: &dyn Fn(String) -> String) -> Kind {
             handler: ORIGINS[b % ORIGINS.len()].into(),
             satisfaction: 1 + i32::from(c % 3),
             text: String::new(),
+            // Sometimes naming an event as the answer it rates (the other
+            // ops include answers), sometimes none.
+            answer_id: if c % 2 == 0 { String::new() } else { ops[b % ops.len()].clone() },
         }),
         41 => Kind::ProposalSupervised(pb::ProposalSupervised {
             proposal_id,
@@ -290,12 +312,20 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
             (creator_of(2, into) != origin).then_some("merge_not_into_own")
         }
         Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
-        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) => {
+        Kind::EvaluationRated(_) if origin == creator_of(5, a % PROPOSALS) => Some("self_evaluation"),
+        Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) | Kind::IndicatorSetIssued(_) => {
             (origin != "620000").then_some("rules_not_by_province")
         }
         Kind::ProposalRated(_) => (origin != creator_of(5, a % PROPOSALS)).then_some("rating_not_by_proposer"),
         other if linkage_core::proposals::handled(other).is_some() => {
-            (!on_chain(origin, creator_of(5, a % PROPOSALS))).then_some("handling_not_on_chain")
+            let into = match other {
+                Kind::ProposalReviewed(m) if !m.into_id.is_empty() => {
+                    Some(creator_of(5, (a + 1 + usize::from(op.b) % (PROPOSALS - 1)) % PROPOSALS))
+                }
+                _ => None,
+            };
+            let off = !on_chain(origin, creator_of(5, a % PROPOSALS)) || into.is_some_and(|i| !on_chain(origin, i));
+            off.then_some("handling_not_on_chain")
         }
         Kind::MemberRegistered(_)
         | Kind::MemberUpdated(_)

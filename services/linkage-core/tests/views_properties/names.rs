@@ -17,10 +17,10 @@ pub const MEMBERS: [&str; 3] = ["620722-zhang", "620700-li", "620000-wang"];
 /// The payload kinds generated as ops: 27 that refer to something, the
 /// score rule, whose record is its own, the 4 member events, the 12
 /// proposal handling events, the holiday calendar, a member's
-/// contribution and the members' duties; the 5 creating
+/// contribution, the members' duties, an indicator set and a rating; the 5 creating
 /// kinds that others refer to are generated separately so that each
 /// entity has exactly one creator.
-pub const REFERRING_KINDS: u8 = 47;
+pub const REFERRING_KINDS: u8 = 49;
 
 /// One referring event, before it is turned into a payload.
 #[derive(Clone, Debug)]
@@ -92,7 +92,8 @@ pub fn op_origin(op: &Op) -> &'static str {
         (26 | 27, 1 | 2) => "620000",
         (28..=31 | 45, 1 | 2) => &MEMBERS[b % MEMBERS.len()][..6],
         (32..=43, 1 | 2) => creator_of(5, a % PROPOSALS),
-        (44 | 46, 1 | 2) => "620000",
+        (44 | 46 | 47, 1 | 2) => "620000",
+        (48, 1 | 2) => on_chain_rater(creator_of(5, a % PROPOSALS)),
         (6, 2) => ORIGINS[b % ORIGINS.len()],
         _ => ORIGINS[usize::from(op.origin) % ORIGINS.len()],
     }
@@ -102,6 +103,18 @@ pub fn op_origin(op: &Op) -> &'static str {
 /// generator reads the codes: the origin, its city, the province.
 pub fn on_chain(node: &str, origin: &str) -> bool {
     node == origin || node == "620000" || (node == "620700" && origin == "620722")
+}
+
+/// A committee above `origin` on its chain, which may rate its work.
+pub fn on_chain_rater(origin: &str) -> &'static str {
+    if origin == "620722" {
+        "620700"
+    } else if origin == "620000" {
+        // Nobody above the province: its own rating is the lie.
+        "620700"
+    } else {
+        "620000"
+    }
 }
 
 /// The level of a code in `ORIGINS`, as the generator reads it.

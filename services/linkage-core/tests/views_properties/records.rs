@@ -22,6 +22,8 @@ pub fn explain(a: &RecordMap, b: &RecordMap) -> String {
             RecordKind::Proposal => format!("{:#?}", pb::Proposal::decode(b)),
             RecordKind::Calendar => format!("{:#?}", pb::HolidayCalendar::decode(b)),
             RecordKind::Duties => format!("{:#?}", pb::DutyRule::decode(b)),
+            RecordKind::IndicatorSet => format!("{:#?}", pb::IndicatorSet::decode(b)),
+            RecordKind::Ratings => format!("{:#?}", pb::EvaluationRatings::decode(b)),
         }
     }
     let keys: std::collections::BTreeSet<&(RecordKind, String)> = a.keys().chain(b.keys()).collect();
@@ -122,6 +124,16 @@ pub fn without_disputes(records: &RecordMap, lies: &std::collections::BTreeSet<(
                     |r: &mut pb::DutyRule| r.disputed.clear(),
                     |r| pb::DutyRule { year: r.year, ..Default::default() },
                 ),
+                RecordKind::IndicatorSet => strip(
+                    b,
+                    |r: &mut pb::IndicatorSet| r.disputed.clear(),
+                    |r| pb::IndicatorSet { id: r.id.clone(), ..Default::default() },
+                ),
+                RecordKind::Ratings => strip(
+                    b,
+                    |r: &mut pb::EvaluationRatings| r.disputed.clear(),
+                    |r| pb::EvaluationRatings { subject_id: r.subject_id.clone(), ..Default::default() },
+                ),
             };
             stripped.map(|s| ((*kind, id.clone()), s))
         })
@@ -144,6 +156,8 @@ pub fn disputed_entries(records: &RecordMap) -> Vec<(String, String)> {
             RecordKind::Proposal => pb::Proposal::decode(b).map(|p| p.disputed),
             RecordKind::Calendar => pb::HolidayCalendar::decode(b).map(|c| c.disputed),
             RecordKind::Duties => pb::DutyRule::decode(b).map(|r| r.disputed),
+            RecordKind::IndicatorSet => pb::IndicatorSet::decode(b).map(|r| r.disputed),
+            RecordKind::Ratings => pb::EvaluationRatings::decode(b).map(|r| r.disputed),
         }
         .expect("a record");
         out.extend(list.into_iter().map(|d| (d.event_id, d.rule)));

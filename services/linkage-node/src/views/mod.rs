@@ -1,6 +1,6 @@
 //! The query services over the stored views: `PlanningService` (沟通),
 //! `ProgressService` (联通), `ExchangeService` (畅通), `ResultsService` (互通),
-//! `MemberService` (委员) and `ProposalService` (提案).
+//! `MemberService` (委员), `ProposalService` (提案) and `EvaluationService` (评价).
 //!
 //! Lists scan one record kind in id order, filter, and page with an opaque
 //! token that names the last id and the filters it was made for
@@ -10,8 +10,9 @@
 //! - this file: [`Views`], what the four services share (paging, reads of
 //!   one record, the long texts from the log, watching a flow).
 //! - [`planning`], [`progress`], [`exchange`], [`results`], [`members`],
-//!   [`proposals`]: one service each.
+//!   [`proposals`], [`evaluation`]: one service each.
 
+mod evaluation;
 mod exchange;
 mod members;
 mod planning;

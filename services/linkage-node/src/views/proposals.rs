@@ -25,6 +25,9 @@ impl ProposalService for Views {
         check_enum::<pb::AnswerClass>("class", r.class)?;
         check_enum::<pb::Satisfaction>("satisfaction", r.satisfaction)?;
         optional_code("handler", &r.handler)?;
+        if r.year != 0 && !(linkage_core::limits::YEAR_MIN..=linkage_core::limits::YEAR_MAX).contains(&r.year) {
+            return Err(convert::invalid("year", "must be a year 2000..=2100, or 0 for every year"));
+        }
         if r.unit.chars().count() > linkage_core::limits::TITLE_CHARS_MAX {
             return Err(convert::invalid(
                 "unit",
@@ -64,6 +67,12 @@ impl ProposalService for Views {
         request: Request<pb::GetProposalRequest>,
     ) -> Result<Response<pb::GetProposalResponse>, Status> {
         let mut proposal: pb::Proposal = self.get(&request.into_inner().id, "proposal")?;
+        if !proposal.known {
+            return Err(Status::not_found(format!(
+                "proposal {} is not held here (only steps that name it)",
+                proposal.id
+            )));
+        }
         if let Some(event) = self.event(&proposal.id)? {
             views::fill::proposal(&mut proposal, &event);
         }
@@ -88,7 +97,7 @@ impl ProposalService for Views {
     ) -> Result<Response<pb::ProposalStatisticsResponse>, Status> {
         let r = request.into_inner();
         check_enum::<pb::ProposalGrouping>("by", r.by)?;
-        if r.year != 0 && !(2000..=2100).contains(&r.year) {
+        if r.year != 0 && !(linkage_core::limits::YEAR_MIN..=linkage_core::limits::YEAR_MAX).contains(&r.year) {
             return Err(convert::invalid("year", "must be 2000..=2100, or 0 for every year"));
         }
         let by = match pb::ProposalGrouping::try_from(r.by).unwrap_or_default() {

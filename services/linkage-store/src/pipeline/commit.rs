@@ -44,7 +44,7 @@ pub enum AppendFailure {
 pub use linkage_core::replica::RemoteRun;
 
 /// What applying remote runs did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ApplyReport {
     /// Events stored.
     pub applied: usize,

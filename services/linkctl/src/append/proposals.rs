@@ -5,6 +5,7 @@ use crate::labels::parse_time;
 use clap::{Subcommand, ValueEnum};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
+use linkage_core::proposals::Date;
 
 /// `ProposalSubmitter` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -143,7 +144,7 @@ pub enum ProposalArgs {
         /// A co-handling unit (会办单位; repeatable)
         #[arg(long = "co-unit")]
         co_units: Vec<String>,
-        /// Answer due (RFC 3339); default 3 months from now
+        /// Answer due: RFC 3339, or a date (the end of that day in China); default 3 months from today
         #[arg(long)]
         due: Option<String>,
         /// Objection window in working days (0: 5)
@@ -215,6 +216,9 @@ pub enum ProposalArgs {
         /// A comment
         #[arg(long, default_value = "")]
         text: String,
+        /// Event id of the answer rated [default: the handler's latest]
+        #[arg(long, default_value = "")]
+        answer_id: String,
     },
     /// 提案 督办: supervise a key proposal.
     ProposalSupervised {
@@ -305,11 +309,13 @@ impl ProposalArgs {
             }
             ProposalArgs::ProposalAssigned { proposal_id, lead_unit, co_units, due, objection_days } => {
                 let due = match due {
-                    Some(d) => parse_time("--due", &d)?,
+                    Some(d) => deadline("--due", &d)?,
                     None => {
-                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
-                        let days = linkage_core::proposals::ANSWER_DAYS_DEFAULT;
-                        prost_types::Timestamp { seconds: now + days * 86_400, nanos: 0 }
+                        let now =
+                            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+                        let today = linkage_core::proposals::Date::at_ms(now);
+                        let day = Date::from_days(today.days() + linkage_core::proposals::ANSWER_DAYS_DEFAULT);
+                        end_of(day)
                     }
                 };
                 Kind::ProposalAssigned(pb::ProposalAssigned {
@@ -324,7 +330,7 @@ impl ProposalArgs {
                 Kind::ProposalObjected(pb::ProposalObjected { proposal_id, unit, reason })
             }
             ProposalArgs::ProposalDeadlineExtended { proposal_id, due, reason } => {
-                let due = Some(parse_time("--due", &due)?);
+                let due = Some(deadline("--due", &due)?);
                 Kind::ProposalDeadlineExtended(pb::ProposalDeadlineExtended { proposal_id, due, reason })
             }
             ProposalArgs::ProposalContacted { proposal_id, unit, text } => {
@@ -339,13 +345,14 @@ impl ProposalArgs {
                 };
                 Kind::ProposalAnswered(pb::ProposalAnswered { proposal_id, unit, class: class as i32, text })
             }
-            ProposalArgs::ProposalRated { proposal_id, handler, satisfaction, text } => {
+            ProposalArgs::ProposalRated { proposal_id, handler, satisfaction, text, answer_id } => {
                 let satisfaction = match satisfaction {
                     Rating::Satisfied => pb::Satisfaction::Satisfied,
                     Rating::Basically => pb::Satisfaction::Basically,
                     Rating::NotSatisfied => pb::Satisfaction::NotSatisfied,
                 };
-                Kind::ProposalRated(pb::ProposalRated { proposal_id, handler, satisfaction: satisfaction as i32, text })
+                let satisfaction = satisfaction as i32;
+                Kind::ProposalRated(pb::ProposalRated { proposal_id, handler, satisfaction, text, answer_id })
             }
             ProposalArgs::ProposalSupervised { proposal_id, by, note } => {
                 Kind::ProposalSupervised(pb::ProposalSupervised { proposal_id, by, note })
@@ -360,6 +367,19 @@ impl ProposalArgs {
                 Kind::HolidayCalendarIssued(pb::HolidayCalendarIssued { year, holidays, workdays })
             }
         })
+    }
+}
+
+/// The last second of `day` in China: what a deadline on a date means.
+fn end_of(day: Date) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: day.end_ms() / 1000 - 1, nanos: 0 }
+}
+
+/// A deadline: a date is the end of that day in China; else RFC 3339.
+fn deadline(flag: &str, text: &str) -> anyhow::Result<prost_types::Timestamp> {
+    match Date::parse(text.trim()) {
+        Some(day) => Ok(end_of(day)),
+        None => parse_time(flag, text),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - this file: what every view's text shares (counts, sections, footers).
 //! - [`planning`], [`progress`], [`exchange`], [`results`]: one flow each.
 
+pub mod evaluation;
 pub mod exchange;
 pub mod members;
 pub mod planning;

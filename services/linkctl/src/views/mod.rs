@@ -8,6 +8,7 @@
 //! - [`planning`], [`progress`], [`exchange`], [`results`]: one flow's
 //!   commands each.
 
+pub mod evaluation;
 pub mod exchange;
 pub mod members;
 pub mod planning;

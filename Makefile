@@ -52,19 +52,23 @@ test-long: deps
 # Real nodes of older versions beside this one (tests/upgrade.rs): the
 # flag day of issue 21 with main before it (OLD_COMMIT), chains beside
 # main before issue 22 (PREVIOUS_COMMIT), and the new kinds of issue 22
-# (score rules, members) beside the last main without them (LAST_COMMIT).
-# Each linkage-node is built from git first.
+# (score rules, members) beside the last main without them (LAST_COMMIT),
+# and issue 23's (proposals, duties, evaluation) beside main before it
+# (PRE23_COMMIT). Each linkage-node is built from git first.
 OLD_COMMIT ?= 07ed98b
 PREVIOUS_COMMIT ?= 72b5cfa
 LAST_COMMIT ?= 40e1cfc
+PRE23_COMMIT ?= 1050731
 test-upgrade: deps
 	scripts/build-old-node $(OLD_COMMIT)
 	scripts/build-old-node $(PREVIOUS_COMMIT)
 	scripts/build-old-node $(LAST_COMMIT)
+	scripts/build-old-node $(PRE23_COMMIT)
 	$(CARGO) build --bins
 	LINKAGE_OLD_NODE=$(CURDIR)/target/old-node/$(OLD_COMMIT)/linkage-node \
 	LINKAGE_PREVIOUS_NODE=$(CURDIR)/target/old-node/$(PREVIOUS_COMMIT)/linkage-node \
 	LINKAGE_LAST_NODE=$(CURDIR)/target/old-node/$(LAST_COMMIT)/linkage-node \
+	LINKAGE_PRE23_NODE=$(CURDIR)/target/old-node/$(PRE23_COMMIT)/linkage-node \
 	  $(CARGO) nextest run -p linkage-tests --test upgrade --run-ignored only
 
 # The bench binary from `make build`: `cargo run -p linkage-bench` would

@@ -93,7 +93,7 @@ async fn a_joint_proposal_is_sent_up_filed_answered_rated_and_served_alike() {
         class: pb::AnswerClass::B as i32,
         text: "已列入2027年项目计划".into(),
     });
-    province.append(step(answered)).await.unwrap();
+    let answer = province.append(step(answered)).await.unwrap().into_inner().event.unwrap().event.unwrap();
     until(Duration::from_secs(30), "the county holds the answer", async || {
         proposal(&topo, COUNTY, &id).await.is_some_and(|p| p.handlings.last().is_some_and(|h| h.answers == 1))
     })
@@ -108,7 +108,10 @@ async fn a_joint_proposal_is_sent_up_filed_answered_rated_and_served_alike() {
     });
     let err = province.append(step(rated.clone())).await.unwrap_err();
     assert!(err.message().contains("(rule rating_not_by_proposer)"), "{err}");
-    county.append(step(rated)).await.unwrap();
+    let rating = county.append(step(rated)).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    // The node names the answer it rates: read after it on every node, whatever the clocks.
+    let Some(Kind::ProposalRated(signed)) = rating.payload.and_then(|p| p.kind) else { panic!("a rating") };
+    assert_eq!(signed.answer_id, answer.id, "the rating names the province's answer");
 
     until(Duration::from_secs(30), "every node of the chain holds the rating", async || {
         let mut all = true;

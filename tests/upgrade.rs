@@ -9,8 +9,9 @@
 //! passwords, subjects without the province token, log LNKLOG02) and sets
 //! `LINKAGE_OLD_NODE`; a node of main before issue 22 beside chains
 //! (`LINKAGE_PREVIOUS_NODE`, 72b5cfa); and the last node without score
-//! rules and members (`LINKAGE_LAST_NODE`, 40e1cfc). `make test` skips
-//! these tests.
+//! rules and members (`LINKAGE_LAST_NODE`, 40e1cfc); and the last node
+//! without proposals, duties and evaluation (`LINKAGE_PRE23_NODE`,
+//! 1050731). `make test` skips these tests.
 
 use linkage_core::pb;
 use linkage_testkit::topology::LocalTopology;
@@ -222,5 +223,61 @@ async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgr
     let got = members.get_member(pb::GetMemberRequest { member_id: "620722-zhang-0017".into() }).await.unwrap();
     let got = got.into_inner().member.unwrap();
     assert!(got.known && got.sealed.is_some() && got.personal.is_none(), "held sealed: {got:?}");
+    topo.down().unwrap();
+}
+
+/// Issue 23's new kinds beside a node of the version before them
+/// (`LINKAGE_PRE23_NODE`, 1050731): the old 张掖市 stores and relays 民乐县's
+/// proposal, its sending up and the province's indicator set and duties
+/// without folding them, stalls nothing, and once upgraded in place (its
+/// views folded again: FOLDS 10) serves the proposal and the duties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the node before issue 23: make test-upgrade"]
+async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
+    use linkage_proto::v1::member_service_client::MemberServiceClient;
+    use linkage_proto::v1::proposal_service_client::ProposalServiceClient;
+    use pb::payload::Kind;
+    let old_bin = std::env::var_os("LINKAGE_PRE23_NODE").expect("LINKAGE_PRE23_NODE: the linkage-node of 1050731");
+    let mut topo = LocalTopology::up(&linkage_testkit::topology("demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    const CITY: &str = "620700";
+    topo.kill9(CITY);
+    topo.restart_as(CITY, std::path::Path::new(&old_bin)).await.unwrap();
+    topo.wait_restored(CITY).await.unwrap();
+    let append = linkage_testkit::request;
+    let chain = format!("chain:{COUNTY}");
+    let mut county = topo.event_log(COUNTY).await.unwrap();
+    let submitted = Kind::ProposalSubmitted(pb::ProposalSubmitted {
+        title: "关于推进河西走廊高效节水灌溉的建议".into(),
+        body: "……".into(),
+        submitter: pb::ProposalSubmitter::Committee as i32,
+        year: 2027,
+        ..Default::default()
+    });
+    let p = county.append(append(&chain, submitted)).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    let sent = Kind::ProposalSentUp(pb::ProposalSentUp { proposal_id: p.id.clone(), note: String::new() });
+    let sent = county.append(append(&chain, sent)).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    let year = linkage_core::proposals::year_in_china(p.hlc);
+    let duties = Kind::MemberDutiesIssued(pb::MemberDutiesIssued { year, themed_talks: 1, ..Default::default() });
+    let mut province = topo.event_log("620000").await.unwrap();
+    let duties = province.append(append("all", duties)).await.unwrap().into_inner().event.unwrap().event.unwrap();
+    for id in [&p.id, &sent.id, &duties.id] {
+        assert!(held(&topo, CITY, id.clone()).await, "the old city stores {id}");
+    }
+    assert!(held(&topo, "620000", p.id.clone()).await, "the province holds the proposal");
+    // It stalls nothing: its own next item still reaches the province.
+    let mut city = topo.event_log(CITY).await.unwrap();
+    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
+    assert!(held(&topo, "620000", own.into_inner().event.unwrap().event.unwrap().id).await);
+
+    topo.kill9(CITY);
+    topo.restart(CITY).await.unwrap();
+    let mut proposals = ProposalServiceClient::new(topo.channel(CITY).await.unwrap());
+    let got = proposals.get_proposal(pb::GetProposalRequest { id: p.id.clone() }).await.unwrap().into_inner();
+    let got = got.proposal.unwrap();
+    assert!(got.known && got.handlings.len() == 2, "folded on upgrade: {got:?}");
+    let mut members = MemberServiceClient::new(topo.channel(CITY).await.unwrap());
+    let request = pb::ListMemberActivityRequest { year, ..Default::default() };
+    let activity = members.list_member_activity(request).await.unwrap().into_inner();
+    assert_eq!(activity.duty_rule.map(|d| d.event_id), Some(duties.id), "the duties, folded on upgrade");
     topo.down().unwrap();
 }

@@ -192,6 +192,7 @@ pub const RULES: [Rule; 17] = [
             "proposal_supervised",
             "proposal_reminded",
             "proposal_followed_up",
+            "evaluation_rated",
         ],
         who: "a node on the item's or proposal's chain: its origin, its city, its province",
         judged: Judged::ByEvent,
@@ -355,7 +356,9 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
             (!province(origin)).then_some(Breach::RulesNotByProvince)
         }
         Kind::ProposalRated(m) => (!named_by(&m.proposal_id, origin)).then_some(Breach::RatingNotByProposer),
-        Kind::EvaluationRated(m) => named_by(&m.subject_id, origin).then_some(Breach::SelfEvaluation),
+        Kind::EvaluationRated(m) => named_by(&m.subject_id, origin)
+            .then_some(Breach::SelfEvaluation)
+            .or_else(|| on_chain_breach(origin, &m.subject_id)),
         Kind::ProposalReviewed(m) if !m.into_id.is_empty() => {
             on_chain_breach(origin, &m.proposal_id).or_else(|| on_chain_breach(origin, &m.into_id))
         }

@@ -73,8 +73,12 @@ fn check_set(m: &pb::IndicatorSetIssued) -> Result<(), AppendError> {
     if m.grades.len() > GRADES_MAX {
         return Err(invalid(format!("{f}.grades"), format!("at most {GRADES_MAX} grades")));
     }
+    let mut names = std::collections::BTreeSet::new();
     for (i, g) in m.grades.iter().enumerate() {
         check_chars(&format!("{f}.grades[{i}].name"), &g.name, CODE_CHARS_MAX)?;
+        if !names.insert(g.name.as_str()) {
+            return Err(invalid(format!("{f}.grades[{i}].name"), "each grade once in a set"));
+        }
     }
     Ok(())
 }

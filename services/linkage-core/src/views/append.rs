@@ -25,6 +25,9 @@ pub fn check_append(valid: &mut ValidAppend, origin: NodeCode, records: &mut imp
     let Some(kind) = valid.payload.kind.as_mut() else { return Ok(()) };
     super::levels::check_held(kind, records)?;
     super::proposal_steps::check_held(kind, records)?;
+    if let Kind::EvaluationRated(m) = kind {
+        super::evaluation::check_subject_held(m, records)?;
+    }
     check_by_event(origin, kind)?;
     super::check_lifecycle(kind, origin, records)?;
     match kind {
@@ -103,6 +106,10 @@ fn check_by_event(origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
     let Some(breach) = crate::rules::authority_breach(origin.as_str(), kind) else { return Ok(()) };
     let level = crate::code::Level::of_code(&origin).as_str();
     let (field, why) = match (breach, kind) {
+        (Breach::HandlingNotOnChain, Kind::EvaluationRated(_)) => (
+            "payload.evaluation_rated.subject_id",
+            format!("{origin} is not on this work's chain: the levels above the committee whose work it is rate it"),
+        ),
         (Breach::HandlingNotOnChain, _) if crate::proposals::handled(kind).is_some() => (
             crate::proposals::handled(kind).map_or("payload", |(field, _)| field),
             format!("{origin} is not on this proposal's chain (its origin, its city, its province)"),

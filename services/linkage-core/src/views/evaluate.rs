@@ -3,6 +3,13 @@
 //! counterpart's events, and the judged ones from other committees'
 //! ratings. A function of the records and the date alone, so every node
 //! holding the same events computes the same evaluation.
+//!
+//! The counterpart, never the committee whose work it is: a proposal's
+//! filing, deadline and answer count only at another level (the
+//! proposer's rating of that level's answer is the counterpart's word on
+//! the handling); an item's adoption and 批示 only by another committee;
+//! a result's reuse and feedback only by others, and its levels only from
+//! the sub-reports members of its group signed themselves.
 
 use super::levels::level_of;
 use crate::hlc::physical_ms;
@@ -39,16 +46,17 @@ impl Work<'_> {
     }
 }
 
-/// The set in force for `work`: of its kind, with the latest `effective`
-/// on or before the work's submission (ties to the later stamp).
-pub fn set_in_force<'a>(sets: &'a [pb::IndicatorSet], work: Work<'_>) -> Option<&'a pb::IndicatorSet> {
+/// The set in force for `work` as of `as_of_ms`: of its kind, issued by
+/// then, with the latest `effective` on or before the work's submission
+/// (ties to the later stamp).
+pub fn set_in_force<'a>(sets: &'a [pb::IndicatorSet], work: Work<'_>, as_of_ms: i64) -> Option<&'a pb::IndicatorSet> {
     let at = physical_ms(work.id_origin_title_hlc().3) as i64;
     let effective = |s: &pb::IndicatorSet| {
         s.set.as_ref().and_then(|x| x.effective.as_ref()).map(crate::proposals::timestamp_ms).unwrap_or(i64::MAX)
     };
     sets.iter()
         .filter(|s| s.known && s.set.as_ref().is_some_and(|x| x.subject == work.subject() as i32))
-        .filter(|s| effective(s) <= at)
+        .filter(|s| effective(s) <= at && physical_ms(s.hlc) as i64 <= as_of_ms)
         .max_by(|a, b| (effective(a), a.hlc, &a.id).cmp(&(effective(b), b.hlc, &b.id)))
 }
 
@@ -72,22 +80,35 @@ pub fn evaluate(
         latest.retain(|x| x.origin != r.origin);
         latest.push(r);
     }
+    // A proposal's rows as of then, other levels' only: read once.
+    let rows = match work {
+        Work::Proposal(p) => {
+            let trail: Vec<pb::ProposalTrailEntry> = p.trail.iter().filter(|e| within(e.hlc)).cloned().collect();
+            let rows = super::proposals::derive(&p.origin, &trail).1;
+            rows.into_iter().filter(|r| r.node != p.origin).collect()
+        }
+        _ => Vec::new(),
+    };
     let indicators: Vec<pb::IndicatorResult> = issued
         .indicators
         .iter()
         .map(|x| {
             let measure = M::try_from(x.measure).unwrap_or_default();
-            let (share, evidence) = match measure {
-                M::Judged => judged(&latest, &x.code, x.points),
-                _ => measured(work, measure, &within),
+            // A peer's signed set is not checked on the way in: bound it here.
+            let points = x.points.min(crate::validate::INDICATOR_POINTS_MAX);
+            let (share, evidence) = match (measure, work) {
+                (M::Judged, _) => judged(&latest, &x.code, points),
+                (_, Work::Proposal(p)) => proposal(p, &rows, measure, &within),
+                (_, Work::Info(i)) => info(i, measure, &within),
+                (_, Work::Research(r, g)) => research(r, g, measure, &within),
             };
-            let awarded = (share * f64::from(x.points)).min(f64::from(x.points));
+            let awarded = (share * f64::from(points)).min(f64::from(points));
             pb::IndicatorResult {
                 code: x.code.clone(),
                 name: x.name.clone(),
                 group: x.group.clone(),
                 measure: x.measure,
-                points: x.points,
+                points,
                 awarded,
                 evidence,
             }
@@ -108,7 +129,7 @@ pub fn evaluate(
         title: title.to_string(),
         set_id: set.id.clone(),
         set_title: issued.title.clone(),
-        max: indicators.iter().map(|i| i.points).sum(),
+        max: indicators.iter().map(|i| u64::from(i.points)).sum::<u64>().min(u64::from(u32::MAX)) as u32,
         indicators,
         total,
         grade,
@@ -132,24 +153,41 @@ fn judged(latest: &[&pb::Rating], code: &str, points: u32) -> (f64, Vec<String>)
     (mean / f64::from(points), given.iter().map(|(_, e)| e.to_string()).collect())
 }
 
-/// The share of a computed measure's points, and the events it rests on.
-fn measured(work: Work<'_>, measure: M, within: &dyn Fn(u64) -> bool) -> (f64, Vec<String>) {
-    match work {
-        Work::Proposal(p) => proposal(p, measure, within),
-        Work::Info(i) => info(i, measure, within),
-        Work::Research(r, g) => research(r, g, measure, within),
-    }
-}
-
-fn proposal(p: &pb::Proposal, measure: M, within: &dyn Fn(u64) -> bool) -> (f64, Vec<String>) {
+/// A proposal's computed measure from `rows`, the other levels' rows as
+/// of then.
+fn proposal(
+    p: &pb::Proposal,
+    rows: &[pb::ProposalHandling],
+    measure: M,
+    within: &dyn Fn(u64) -> bool,
+) -> (f64, Vec<String>) {
     use pb::{AnswerClass as C, ProposalState as P, ProposalStep as S, Satisfaction as R};
-    let trail: Vec<pb::ProposalTrailEntry> = p.trail.iter().filter(|e| within(e.hlc)).cloned().collect();
-    let rows = super::proposals::derive(&p.origin, &trail).1;
-    let ids = |step: S| trail.iter().filter(|e| e.step == step as i32).map(|e| e.event_id.clone()).collect::<Vec<_>>();
+    let by_others = |step: S| -> Vec<String> {
+        let handlers: Vec<&str> = rows.iter().map(|r| r.node.as_str()).collect();
+        p.trail
+            .iter()
+            .filter(|e| within(e.hlc) && e.step == step as i32)
+            .filter(|e| {
+                handlers.contains(&e.origin.as_str()) || (step == S::Rated && handlers.contains(&e.detail.as_str()))
+            })
+            .map(|e| e.event_id.clone())
+            .collect()
+    };
+    let ids = by_others;
     let full = |yes: bool, evidence: Vec<String>| if yes { (1.0, evidence) } else { (0.0, Vec::new()) };
     match measure {
         M::Filed => full(rows.iter().any(|r| r.state >= P::Filed as i32), ids(S::Filed)),
-        M::AnsweredOnTime => full(rows.iter().any(|r| r.answers > 0 && r.answered_on_time), ids(S::Answered)),
+        M::AnsweredOnTime => {
+            let on_time: Vec<&str> =
+                rows.iter().filter(|r| r.answers > 0 && r.answered_on_time).map(|r| r.node.as_str()).collect();
+            // Each such level's first answer.
+            let first = on_time
+                .iter()
+                .filter_map(|n| p.trail.iter().find(|e| e.step == S::Answered as i32 && e.origin == *n))
+                .map(|e| e.event_id.clone())
+                .collect();
+            full(!on_time.is_empty(), first)
+        }
         M::Satisfaction => {
             let best = rows.iter().filter_map(|r| R::try_from(r.satisfaction).ok()).fold(0.0, |best: f64, s| {
                 best.max(match s {
@@ -176,8 +214,13 @@ fn proposal(p: &pb::Proposal, measure: M, within: &dyn Fn(u64) -> bool) -> (f64,
 fn info(i: &pb::InfoItem, measure: M, within: &dyn Fn(u64) -> bool) -> (f64, Vec<String>) {
     use pb::InfoStatus as S;
     let own = level_of(&i.origin) as i32;
+    // Another committee's record only: a county's word on its own item is no proof.
     let steps = |keep: &dyn Fn(&pb::TrailEntry) -> bool| -> Vec<String> {
-        i.trail.iter().filter(|e| within(e.hlc) && keep(e)).map(|e| e.event_id.clone()).collect()
+        i.trail
+            .iter()
+            .filter(|e| within(e.hlc) && e.origin != i.origin && keep(e))
+            .map(|e| e.event_id.clone())
+            .collect()
     };
     let evidence = match measure {
         M::Adopted => steps(&|e| e.step == S::Adopted as i32),
@@ -200,16 +243,25 @@ fn research(r: &pb::Result, group: Option<&pb::Group>, measure: M, within: &dyn 
             (if e.is_empty() { 0.0 } else { 1.0 }, e)
         }
         M::FedBack => {
-            let e: Vec<String> = r.feedback.iter().filter(|n| within(n.hlc)).map(|n| n.event_id.clone()).collect();
+            let e: Vec<String> = r
+                .feedback
+                .iter()
+                .filter(|n| n.origin != r.origin && within(n.hlc))
+                .map(|n| n.event_id.clone())
+                .collect();
             (if e.is_empty() { 0.0 } else { 1.0 }, e)
         }
         M::Levels => {
-            let Some(g) = group else { return (0.0, Vec::new()) };
+            // Only the group its author leads, and only levels whose
+            // committees signed a sub-report of it themselves.
+            let Some(g) = group.filter(|g| g.known && g.lead == r.origin) else { return (0.0, Vec::new()) };
             let mut levels: Vec<i32> = g
-                .members
+                .tasks
                 .iter()
-                .filter(|m| m.joined && within(m.hlc))
-                .map(|m| level_of(&m.node) as i32)
+                .flat_map(|t| &t.sub_reports)
+                .filter(|s| within(s.hlc))
+                .map(|s| level_of(&s.origin) as i32)
+                .chain(std::iter::once(level_of(&g.lead) as i32))
                 .filter(|l| *l != 0)
                 .collect();
             levels.sort();
@@ -337,9 +389,9 @@ mod tests {
         b.set.as_mut().unwrap().effective = Some(prost_types::Timestamp { seconds: ms(10) / 1000, nanos: 0 });
         let sets = [a, b];
         let p = |day| pb::Proposal { known: true, hlc: hlc(day), ..Default::default() };
-        assert_eq!(set_in_force(&sets, Work::Proposal(&p(5))).map(|s| s.id.as_str()), Some("a"));
-        assert_eq!(set_in_force(&sets, Work::Proposal(&p(11))).map(|s| s.id.as_str()), Some("b"));
+        assert_eq!(set_in_force(&sets, Work::Proposal(&p(5)), i64::MAX).map(|s| s.id.as_str()), Some("a"));
+        assert_eq!(set_in_force(&sets, Work::Proposal(&p(11)), i64::MAX).map(|s| s.id.as_str()), Some("b"));
         let item = pb::InfoItem { known: true, hlc: hlc(11), ..Default::default() };
-        assert!(set_in_force(&sets, Work::Info(&item)).is_none(), "no set for 社情民意");
+        assert!(set_in_force(&sets, Work::Info(&item), i64::MAX).is_none(), "no set for 社情民意");
     }
 }

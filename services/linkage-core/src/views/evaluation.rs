@@ -34,8 +34,13 @@ pub(super) fn fold_set(r: &mut pb::IndicatorSet, id: &str, kind: &Kind, src: &So
     }
 }
 
-/// Each rating of the work `id`, kept by stamp: the `LIST_ITEMS_MAX` least,
-/// the same ones everywhere.
+/// Ratings one committee keeps under one set for one piece of work: its
+/// latest, and a few before them for evaluations as of an earlier date.
+pub const RATINGS_PER_RATER_MAX: usize = 8;
+
+/// Each rating of the work `id`, by stamp: of each rater under each set
+/// the [`RATINGS_PER_RATER_MAX`] latest, the same ones everywhere, so
+/// that no rater crowds out another's.
 pub(super) fn fold_rating(r: &mut pb::EvaluationRatings, id: &str, kind: &Kind, src: &Source<'_>) {
     let Kind::EvaluationRated(m) = kind else { return };
     r.subject_id = id.to_string();
@@ -49,8 +54,15 @@ pub(super) fn fold_rating(r: &mut pb::EvaluationRatings, id: &str, kind: &Kind, 
         scores,
         note: m.note.clone(),
     };
+    let (origin, set) = (rating.origin.clone(), rating.set_id.clone());
     insert_stamped(&mut r.ratings, rating, |x| Stamp::new(x.hlc, &x.origin, &x.event_id));
-    r.ratings.truncate(crate::limits::LIST_ITEMS_MAX);
+    let same = |x: &pb::Rating| x.origin == origin && x.set_id == set;
+    let mut over = r.ratings.iter().filter(|x| same(x)).count().saturating_sub(RATINGS_PER_RATER_MAX);
+    r.ratings.retain(|x| {
+        let drop = over > 0 && same(x);
+        over -= usize::from(drop);
+        !drop
+    });
     r.known = true;
 }
 
@@ -70,16 +82,22 @@ pub fn subject_of(records: &mut impl Records, id: &str) -> Option<(E, String)> {
     load::<pb::Result>(records, &id).filter(|r| r.known).map(|r| (E::Research, r.origin))
 }
 
+/// The work a rating names, refused unless held here: checked before who
+/// may rate it, so that work nobody holds is named as such.
+pub fn check_subject_held(m: &pb::EvaluationRated, records: &mut impl Records) -> Result<(E, String), AppendError> {
+    subject_of(records, &m.subject_id).ok_or_else(|| {
+        refuse(
+            "payload.evaluation_rated.subject_id".into(),
+            "no proposal, 社情民意 item or result with this id is held here",
+        )
+    })
+}
+
 /// A rating names work and a set held here, of the same kind, and scores
 /// only the set's judged indicators, each within its points.
 pub fn check_rating(m: &pb::EvaluationRated, records: &mut impl Records) -> Result<(), AppendError> {
     let f = "payload.evaluation_rated";
-    let Some((subject, _)) = subject_of(records, &m.subject_id) else {
-        return Err(refuse(
-            format!("{f}.subject_id"),
-            "no proposal, 社情民意 item or result with this id is held here",
-        ));
-    };
+    let (subject, _) = check_subject_held(m, records)?;
     let set = load::<pb::IndicatorSet>(records, &norm(&m.set_id))
         .filter(|s| s.known)
         .and_then(|s| s.set)

@@ -295,14 +295,14 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
                 r.assigned_hlc = e.hlc;
                 r.lead_unit.clone_from(&e.unit);
                 r.co_units.clone_from(&e.names);
-                r.due = e.due;
+                r.due = capped_due(r.first_assigned_hlc, e.due);
                 r.objection_days = e.days;
                 if state < P::Answered || state == P::Rehandling {
                     r.state = P::Assigned as i32;
                 }
             }
             S::Objected => r.objections += 1,
-            S::Extended => r.due = e.due,
+            S::Extended => r.due = capped_due(r.first_assigned_hlc, e.due),
             S::Contacted => r.contacts += 1,
             S::Answered => {
                 r.answers += 1;
@@ -322,6 +322,20 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
     }
     let state = rows.last().map_or(P::Unspecified, |r| P::try_from(r.state).unwrap_or_default());
     (co_signers, rows, state)
+}
+
+/// A deadline as the views read it: at most 6 months after the level's
+/// first assignment, whatever a signed event says (the append path
+/// refuses more; a peer's event is not checked there).
+fn capped_due(first_assigned_hlc: u64, due: Option<prost_types::Timestamp>) -> Option<prost_types::Timestamp> {
+    let cap = crate::hlc::physical_ms(first_assigned_hlc) as i64 + crate::proposals::ANSWER_DAYS_MAX * 86_400_000;
+    due.map(|d| {
+        if crate::proposals::timestamp_ms(&d) > cap {
+            prost_types::Timestamp { seconds: cap.div_euclid(1000), nanos: 0 }
+        } else {
+            d
+        }
+    })
 }
 
 /// The trail in the order its steps are read: by stamp, but a rating

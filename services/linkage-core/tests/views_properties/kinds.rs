@@ -313,6 +313,7 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
         }
         Kind::ScoreRuleIssued(_) => (origin != "620000").then_some("score_rule_not_by_province"),
         Kind::EvaluationRated(_) if origin == creator_of(5, a % PROPOSALS) => Some("self_evaluation"),
+        Kind::EvaluationRated(_) if !on_chain(origin, creator_of(5, a % PROPOSALS)) => Some("handling_not_on_chain"),
         Kind::HolidayCalendarIssued(_) | Kind::MemberDutiesIssued(_) | Kind::IndicatorSetIssued(_) => {
             (origin != "620000").then_some("rules_not_by_province")
         }

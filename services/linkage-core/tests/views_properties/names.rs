@@ -110,7 +110,7 @@ pub fn on_chain_rater(origin: &str) -> &'static str {
     if origin == "620722" {
         "620700"
     } else if origin == "620000" {
-        // Nobody above the province: its own rating is the lie.
+        // Nobody is above the province: a city's rating is off its chain, a lie.
         "620700"
     } else {
         "620000"

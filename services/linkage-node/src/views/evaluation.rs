@@ -25,7 +25,7 @@ impl Views {
         sets: &[pb::IndicatorSet],
         as_of: i64,
     ) -> Result<Option<pb::Evaluation>, Status> {
-        let Some(set) = set_in_force(sets, work) else { return Ok(None) };
+        let Some(set) = set_in_force(sets, work, as_of) else { return Ok(None) };
         let id = match work {
             Work::Proposal(p) => &p.id,
             Work::Info(i) => &i.id,
@@ -80,7 +80,9 @@ impl EvaluationService for Views {
         }
         let as_of = Self::as_of(&r.as_of)?;
         let sets = self.all(|s: &pb::IndicatorSet| s.known)?;
-        let scope = format!("evaluations/{}/{}/{}/{as_of}", r.subject, r.committee, r.year);
+        // Without as_of each page is evaluated at its own moment; clients
+        // that want one moment send it (linkctl does).
+        let scope = format!("evaluations/{}/{}/{}", r.subject, r.committee, r.year);
         let keep = |origin: &str, hlc: u64| {
             (r.committee.is_empty() || origin == r.committee)
                 && (r.year == 0 || linkage_core::proposals::year_in_china(hlc) == r.year)

@@ -101,6 +101,9 @@ impl EvaluationArgs {
                         let [code, p, m, name, rest @ ..] = &parts[..] else {
                             anyhow::bail!("--indicator {i:?}: expected CODE:POINTS:MEASURE:NAME[:GROUP]");
                         };
+                        if rest.first().is_some_and(|g| g.contains(':')) {
+                            anyhow::bail!("--indicator {i:?}: a name or group holds no ':'");
+                        }
                         Ok(pb::Indicator {
                             code: code.to_string(),
                             name: name.to_string(),

@@ -54,7 +54,9 @@ pub async fn evaluation(addr: &str, opts: ViewOpts, command: EvaluationCommand) 
             .await
         }
         EvaluationCommand::List { subject, committee, year, as_of: at, paging } => {
-            let at = as_of(&at)?;
+            // One moment for every page.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+            let at = as_of(&at)?.or(Some(prost_types::Timestamp { seconds: now, nanos: 0 }));
             let (evaluations, next_page_token) = paging
                 .collect(|page_size, page_token| {
                     let mut client = client.clone();

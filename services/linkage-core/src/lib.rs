@@ -20,6 +20,7 @@
 //!   topology states them.
 //! - [`signers`]: which keys may sign which seqs of an origin's streams
 //!   (rotation with an overlap, ejection).
+//! - [`documents`]: documents by content, in chunks verified one by one.
 //! - [`proposals`]: 提案 handling events, deadlines and working days by
 //!   the province's calendar.
 //! - [`rules`]: what a signed event may still break (an id naming another
@@ -43,6 +44,7 @@
 pub mod audience;
 pub mod channel;
 pub mod code;
+pub mod documents;
 pub mod error;
 pub mod groups;
 pub mod hlc;

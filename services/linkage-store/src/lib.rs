@@ -5,6 +5,8 @@
 //! list (a test in `tests/` fails on any import circle).
 //! - [`error`]: [`StoreError`] and the store's [`Health`] (writable or not).
 //! - [`limits`]: limits two layers must agree on.
+//! - [`blobs`]: documents' bytes beside the log, chunk by chunk, each
+//!   verified, with a bitmap of what is held and quotas.
 //! - [`event`]: the store's data: events as stored and as a commit writes them.
 //! - [`log`]: [`Log`], the event log file, the one thing an acknowledgement
 //!   waits for: its records, its end, preallocation and fdatasync.
@@ -31,6 +33,7 @@
 //! Architecture invariant: readers never see past the durable position, so
 //! nothing that a crash could still take back is ever served or replicated.
 
+pub mod blobs;
 pub mod derive;
 pub mod error;
 pub mod event;

@@ -1,0 +1,126 @@
+//! Documents by content (`linkage.v1.DocumentRef`): what an event says of
+//! a document so that its bytes can travel apart from it, in chunks, each
+//! verified on its own — the root is BLAKE3 of the whole, each chunk has
+//! its BLAKE3 hash in the reference, so a holder that serves a corrupted
+//! chunk is caught at that chunk. Sans-IO: the bytes are the caller's.
+
+use crate::pb;
+
+/// Bytes per chunk: well inside NATS's default 1 MiB payload with room
+/// for the envelope.
+pub const CHUNK_BYTES: u32 = 256 * 1024;
+
+/// The largest document: 64 MiB, 256 chunks.
+pub const DOCUMENT_BYTES_MAX: u64 = 64 << 20;
+
+/// Most chunks of one document.
+pub const CHUNKS_MAX: usize = (DOCUMENT_BYTES_MAX / CHUNK_BYTES as u64) as usize;
+
+/// The longest media type.
+pub const MEDIA_TYPE_CHARS_MAX: usize = 100;
+
+/// The reference of `bytes` as `name` of `media_type`.
+pub fn describe(name: &str, media_type: &str, bytes: &[u8]) -> pb::DocumentRef {
+    pb::DocumentRef {
+        root: blake3::hash(bytes).as_bytes().to_vec(),
+        size: bytes.len() as u64,
+        media_type: media_type.to_string(),
+        name: name.to_string(),
+        chunk_size: CHUNK_BYTES,
+        chunk_hashes: bytes.chunks(CHUNK_BYTES as usize).map(|c| blake3::hash(c).as_bytes().to_vec()).collect(),
+    }
+}
+
+/// How many chunks a document of `size` bytes has.
+pub fn chunk_count(size: u64) -> usize {
+    size.div_ceil(u64::from(CHUNK_BYTES)) as usize
+}
+
+/// Where chunk `index` lies in the document: offset and length.
+pub fn chunk_span(r: &pb::DocumentRef, index: usize) -> Option<(u64, usize)> {
+    let offset = index as u64 * u64::from(CHUNK_BYTES);
+    (offset < r.size).then(|| (offset, (r.size - offset).min(u64::from(CHUNK_BYTES)) as usize))
+}
+
+/// Whether `bytes` are chunk `index` of the document.
+pub fn chunk_verifies(r: &pb::DocumentRef, index: usize, bytes: &[u8]) -> bool {
+    let Some((_, len)) = chunk_span(r, index) else { return false };
+    bytes.len() == len && r.chunk_hashes.get(index).is_some_and(|h| h.as_slice() == blake3::hash(bytes).as_bytes())
+}
+
+/// Why a reference is not one this version reads, naming the field under
+/// `field`; `None` when it is.
+pub fn check(field: &str, r: &pb::DocumentRef) -> Option<(String, String)> {
+    let bad = |f: &str, why: String| Some((format!("{field}.{f}"), why));
+    if r.root.len() != 32 {
+        return bad("root", "must be 32 bytes: BLAKE3 of the document".into());
+    }
+    if r.size == 0 || r.size > DOCUMENT_BYTES_MAX {
+        return bad("size", format!("must be 1..={DOCUMENT_BYTES_MAX} bytes"));
+    }
+    if r.chunk_size != CHUNK_BYTES {
+        return bad("chunk_size", format!("must be {CHUNK_BYTES}"));
+    }
+    if r.chunk_hashes.len() != chunk_count(r.size) {
+        return bad("chunk_hashes", format!("must be {} hashes, one per chunk", chunk_count(r.size)));
+    }
+    if let Some(i) = r.chunk_hashes.iter().position(|h| h.len() != 32) {
+        return bad(&format!("chunk_hashes[{i}]"), "must be 32 bytes".into());
+    }
+    let chars = |s: &str| s.chars().count();
+    if !(1..=crate::limits::TITLE_CHARS_MAX).contains(&chars(&r.name)) {
+        return bad("name", format!("must be 1..={} characters", crate::limits::TITLE_CHARS_MAX));
+    }
+    if !(1..=MEDIA_TYPE_CHARS_MAX).contains(&chars(&r.media_type)) {
+        return bad("media_type", format!("must be 1..={MEDIA_TYPE_CHARS_MAX} characters"));
+    }
+    None
+}
+
+/// The root as text: how a blob is named on disk and in logs.
+pub fn root_hex(r: &pb::DocumentRef) -> String {
+    hex::encode(&r.root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chunk_verifies_alone_and_a_changed_byte_is_caught_at_its_chunk() {
+        let bytes: Vec<u8> = (0..(CHUNK_BYTES as usize * 2 + 1000)).map(|i| (i * 7 % 251) as u8).collect();
+        let r = describe("答复函.pdf", "application/pdf", &bytes);
+        assert_eq!(check("doc", &r), None);
+        assert_eq!(r.chunk_hashes.len(), 3);
+        assert_eq!(chunk_span(&r, 2), Some((2 * u64::from(CHUNK_BYTES), 1000)));
+        assert_eq!(chunk_span(&r, 3), None);
+        for (i, c) in bytes.chunks(CHUNK_BYTES as usize).enumerate() {
+            assert!(chunk_verifies(&r, i, c));
+        }
+        let mut bad = bytes[CHUNK_BYTES as usize..2 * CHUNK_BYTES as usize].to_vec();
+        bad[17] ^= 1;
+        assert!(!chunk_verifies(&r, 1, &bad));
+        assert!(!chunk_verifies(&r, 0, &bytes[CHUNK_BYTES as usize..2 * CHUNK_BYTES as usize]), "another chunk");
+        assert!(!chunk_verifies(&r, 2, &bytes[2 * CHUNK_BYTES as usize..2 * CHUNK_BYTES as usize + 999]), "short");
+    }
+
+    #[test]
+    fn a_reference_out_of_shape_names_its_field() {
+        let good = describe("a.txt", "text/plain", b"hello");
+        let field = |f: fn(&mut pb::DocumentRef)| {
+            let mut r = good.clone();
+            f(&mut r);
+            check("payload.doc", &r).map(|(f, _)| f)
+        };
+        assert_eq!(field(|r| r.root.pop().map(drop).unwrap_or(())), Some("payload.doc.root".into()));
+        assert_eq!(field(|r| r.size = DOCUMENT_BYTES_MAX + 1), Some("payload.doc.size".into()));
+        assert_eq!(field(|r| r.chunk_size = 1024), Some("payload.doc.chunk_size".into()));
+        assert_eq!(field(|r| r.chunk_hashes.push(vec![0; 32])), Some("payload.doc.chunk_hashes".into()));
+        assert_eq!(
+            field(|r| r.chunk_hashes[0].pop().map(drop).unwrap_or(())),
+            Some("payload.doc.chunk_hashes[0]".into())
+        );
+        assert_eq!(field(|r| r.name.clear()), Some("payload.doc.name".into()));
+        assert_eq!(field(|r| r.media_type = "x".repeat(101)), Some("payload.doc.media_type".into()));
+    }
+}

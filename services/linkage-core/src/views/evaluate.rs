@@ -162,8 +162,9 @@ fn proposal(
     within: &dyn Fn(u64) -> bool,
 ) -> (f64, Vec<String>) {
     use pb::{AnswerClass as C, ProposalState as P, ProposalStep as S, Satisfaction as R};
-    let by_others = |step: S| -> Vec<String> {
-        let handlers: Vec<&str> = rows.iter().map(|r| r.node.as_str()).collect();
+    // The steps other levels recorded (and the ratings of their answers).
+    let handlers: Vec<&str> = rows.iter().map(|r| r.node.as_str()).collect();
+    let ids = |step: S| -> Vec<String> {
         p.trail
             .iter()
             .filter(|e| within(e.hlc) && e.step == step as i32)
@@ -173,7 +174,6 @@ fn proposal(
             .map(|e| e.event_id.clone())
             .collect()
     };
-    let ids = by_others;
     let full = |yes: bool, evidence: Vec<String>| if yes { (1.0, evidence) } else { (0.0, Vec::new()) };
     match measure {
         M::Filed => full(rows.iter().any(|r| r.state >= P::Filed as i32), ids(S::Filed)),

@@ -14,6 +14,8 @@
 //! - `lies.rs`, `claims.rs`: peers that lie about what they sign or ask,
 //!   and about what they hold, through a raw NATS client with a node's
 //!   credentials ([`liar`]): what they make up is refused and counted.
+//! - `documents.rs`: documents from a county to the province, resumed after
+//!   a kill, a corrupt holder, entitlement, quotas ([`docs`]).
 //! - `catch_up.rs`: a stream caught up from whoever holds it.
 //! - `views_e2e.rs`, `views_queries.rs`, `views_cli.rs`: the views through
 //!   the demo story, the query services and `linkctl`.
@@ -25,5 +27,6 @@
 //! on first use, so `cargo test -p linkage-tests` needs no prior build.
 //! Slow variants run with `LINKAGE_LONG_TESTS=1` (`make test-long`).
 
+pub mod docs;
 pub mod liar;
 pub mod structure;

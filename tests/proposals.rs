@@ -92,6 +92,7 @@ async fn a_joint_proposal_is_sent_up_filed_answered_rated_and_served_alike() {
         unit: "省水利厅".into(),
         class: pb::AnswerClass::B as i32,
         text: "已列入2027年项目计划".into(),
+        ..Default::default()
     });
     let answer = province.append(step(answered)).await.unwrap().into_inner().event.unwrap().event.unwrap();
     until(Duration::from_secs(30), "the county holds the answer", async || {

@@ -226,6 +226,18 @@ async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgr
     topo.down().unwrap();
 }
 
+/// Whether `code` serves the document `root` as `bytes` within a minute.
+async fn fetched(topo: &LocalTopology, code: &str, root: &[u8], bytes: &[u8]) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(got) = linkage_tests::docs::get(topo, code, root).await {
+            return got == bytes;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// Issue 23's new kinds beside a node of the version before them
 /// (`LINKAGE_PRE23_NODE`, 1050731): the old 张掖市 stores and relays 民乐县's
 /// proposal, its sending up and the province's indicator set and duties
@@ -246,11 +258,16 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
     let append = linkage_testkit::request;
     let chain = format!("chain:{COUNTY}");
     let mut county = topo.event_log(COUNTY).await.unwrap();
+    // With a document: the old city relays the reference it cannot read,
+    // and answers no chunk request; the province fetches from the county.
+    let bytes = linkage_tests::docs::bytes_of(1 << 20, 9);
+    let doc = linkage_tests::docs::put(&topo, COUNTY, "提案全文.pdf", &bytes).await.unwrap();
     let submitted = Kind::ProposalSubmitted(pb::ProposalSubmitted {
         title: "关于推进河西走廊高效节水灌溉的建议".into(),
         body: "……".into(),
         submitter: pb::ProposalSubmitter::Committee as i32,
         year: 2027,
+        documents: vec![pb::DocumentRef { root: doc.root.clone(), ..Default::default() }],
         ..Default::default()
     });
     let p = county.append(append(&chain, submitted)).await.unwrap().into_inner().event.unwrap().event.unwrap();
@@ -264,6 +281,10 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
         assert!(held(&topo, CITY, id.clone()).await, "the old city stores {id}");
     }
     assert!(held(&topo, "620000", p.id.clone()).await, "the province holds the proposal");
+    assert!(
+        fetched(&topo, "620000", &doc.root, &bytes).await,
+        "the province fetched the document whole, beside the old city"
+    );
     // It stalls nothing: its own next item still reaches the province.
     let mut city = topo.event_log(CITY).await.unwrap();
     let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
@@ -279,5 +300,9 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
     let request = pb::ListMemberActivityRequest { year, ..Default::default() };
     let activity = members.list_member_activity(request).await.unwrap().into_inner();
     assert_eq!(activity.duty_rule.map(|d| d.event_id), Some(duties.id), "the duties, folded on upgrade");
+    assert!(
+        fetched(&topo, CITY, &doc.root, &bytes).await,
+        "upgraded, the city finds the document in its log and fetches it"
+    );
     topo.down().unwrap();
 }

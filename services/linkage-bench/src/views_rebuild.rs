@@ -114,6 +114,7 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
                         group_id: String::new(),
                         year: 2027,
                         category: pb::TopicCategory::Research as i32,
+                        documents: vec![],
                     }),
                 }
             } else {

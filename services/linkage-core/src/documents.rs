@@ -5,6 +5,7 @@
 //! chunk is caught at that chunk. Sans-IO: the bytes are the caller's.
 
 use crate::pb;
+use crate::pb::payload::Kind;
 
 /// Bytes per chunk: well inside NATS's default 1 MiB payload with room
 /// for the envelope.
@@ -75,6 +76,66 @@ pub fn check(field: &str, r: &pb::DocumentRef) -> Option<(String, String)> {
         return bad("media_type", format!("must be 1..={MEDIA_TYPE_CHARS_MAX} characters"));
     }
     None
+}
+
+/// The payload kinds (field numbers) that carry documents, for a cheap
+/// look at stored bytes (`wire::peek`).
+pub const KINDS: [u64; 4] = [26, 60, 80, 88];
+
+/// Most documents one event refers to.
+pub const DOCUMENTS_PER_EVENT_MAX: usize = 4;
+
+/// The documents an event of `kind` refers to, and the field that holds
+/// them (`payload.proposal_submitted.documents`); `None` for a kind that
+/// carries none.
+pub fn of(kind: &Kind) -> Option<(&'static str, &[pb::DocumentRef])> {
+    Some(match kind {
+        Kind::ProposalSubmitted(m) => ("payload.proposal_submitted.documents", &m.documents),
+        Kind::ProposalAnswered(m) => ("payload.proposal_answered.documents", &m.documents),
+        Kind::ResearchCompleted(m) => ("payload.research_completed.documents", &m.documents),
+        Kind::SubReportSubmitted(m) => ("payload.sub_report_submitted.documents", &m.documents),
+        _ => return None,
+    })
+}
+
+/// [`of`], to change: the node fills in references given by root alone.
+pub fn of_mut(kind: &mut Kind) -> Option<(&'static str, &mut Vec<pb::DocumentRef>)> {
+    Some(match kind {
+        Kind::ProposalSubmitted(m) => ("payload.proposal_submitted.documents", &mut m.documents),
+        Kind::ProposalAnswered(m) => ("payload.proposal_answered.documents", &mut m.documents),
+        Kind::ResearchCompleted(m) => ("payload.research_completed.documents", &mut m.documents),
+        Kind::SubReportSubmitted(m) => ("payload.sub_report_submitted.documents", &mut m.documents),
+        _ => return None,
+    })
+}
+
+/// Why the documents of `kind` are not ones this version takes, naming
+/// the field; `None` when they are (or it carries none).
+pub fn check_all(kind: &Kind) -> Option<(String, String)> {
+    let (field, docs) = of(kind)?;
+    if docs.len() > DOCUMENTS_PER_EVENT_MAX {
+        return Some((field.to_string(), format!("at most {DOCUMENTS_PER_EVENT_MAX} documents per event")));
+    }
+    docs.iter().enumerate().find_map(|(i, r)| check(&format!("{field}[{i}]"), r))
+}
+
+/// The well-formed documents a (perhaps peer's) event refers to: at
+/// most [`DOCUMENTS_PER_EVENT_MAX`], each one that [`check`] accepts.
+pub fn usable(kind: &Kind) -> Vec<&pb::DocumentRef> {
+    of(kind)
+        .map(|(_, docs)| docs.iter().take(DOCUMENTS_PER_EVENT_MAX).filter(|r| check("", r).is_none()).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `r` names a document by its root alone, for the node to fill in.
+pub fn root_only(r: &pb::DocumentRef) -> bool {
+    r.root.len() == 32 && r.size == 0 && r.chunk_hashes.is_empty() && r.name.is_empty() && r.media_type.is_empty()
+}
+
+/// A root from its 64 hex digits.
+pub fn parse_root(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text).ok()?;
+    bytes.try_into().ok()
 }
 
 /// The root as text: how a blob is named on disk and in logs.

@@ -12,6 +12,7 @@
 //! | `.dm.<recipient>.<origin>.group.<id>` | a group stream, once per current member | the origin |
 //! | `.pull.<responder>.<requester>` | pull and heads requests (request/reply) | the requester |
 //! | `.who.<requester>` | "who holds my own streams?" when restoring | the requester |
+//! | `.doc.<holder>.<requester>` | a chunk of a document (request/reply) | the requester |
 //! | `_INBOX_<code>.>` (no prefix: codes are unique in the country) | replies to a node's requests | responders, via `allow_responses` |
 //!
 //! Why: the origin (or requester) is a fixed token of every subject a node
@@ -120,6 +121,26 @@ impl Subjects {
         }
     }
 
+    /// Where `requester` asks `holder` for a chunk of a document.
+    pub fn doc(&self, holder: NodeCode, requester: NodeCode) -> String {
+        format!("{}.doc.{holder}.{requester}", self.prefix)
+    }
+
+    /// Where `holder` hears chunk requests (the documents service's own
+    /// subscription, beside the replicator's).
+    pub fn doc_requests(&self, holder: NodeCode) -> String {
+        format!("{}.doc.{holder}.*", self.prefix)
+    }
+
+    /// The requester a document subject names (its last token, pinned by
+    /// NATS).
+    pub fn parse_doc(&self, subject: &str) -> Option<NodeCode> {
+        match self.tokens(subject)?[..] {
+            ["doc", _holder, requester] => requester.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// What `node` subscribes to: exactly the streams it is entitled to,
     /// its requests, and restore questions.
     pub fn subscriptions(&self, topology: &Topology, node: NodeCode) -> Vec<String> {
@@ -146,8 +167,10 @@ impl Subjects {
             format!("{p}.dm.*.{node}.>"),
             format!("{p}.pull.*.{node}"),
             self.who(node),
+            format!("{p}.doc.*.{node}"),
         ];
         let mut subscribe = self.subscriptions(topology, node);
+        subscribe.push(self.doc_requests(node));
         subscribe.push(format!("{}.>", inbox_prefix(node)));
         Permissions { publish, subscribe }
     }
@@ -238,6 +261,9 @@ mod tests {
         assert_eq!(shaanxi.parse_pull(&gansu.pull("620700".parse().unwrap(), origin)), None);
         assert_eq!(gansu.parse_pull("lk.620000.pull.620700.620722.x"), None);
         assert_eq!(gansu.parse_who(&gansu.who(origin)), Some(origin));
+        assert_eq!(gansu.parse_doc(&gansu.doc("620700".parse().unwrap(), origin)), Some(origin));
+        assert_eq!(shaanxi.parse_doc(&gansu.doc("620700".parse().unwrap(), origin)), None);
+        assert_eq!(gansu.parse_doc("lk.620000.doc.620700"), None);
         assert_eq!(gansu.parse_who("lk.620000.who.620722.x"), None);
     }
 

@@ -67,6 +67,9 @@ pub fn validate_append(
         .and_then(|p| p.kind.as_ref())
         .ok_or_else(|| invalid("payload", "must hold one domain event"))?;
     validate_kind(topology, kind)?;
+    if let Some((field, why)) = crate::documents::check_all(kind) {
+        return Err(invalid(field, why));
+    }
     check_membership_channel(&channel, kind)?;
     check_item_chain(topology, &channel, kind)?;
     check_member_chain(origin, &channel, kind)?;

@@ -119,6 +119,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     },
                     year: 2025,
                     category: format!("类别 {}", v % 2),
+                    documents: kinds::documents(v),
                 }),
                 _ => Kind::ResearchCompleted(pb::ResearchCompleted {
                     title: format!("调研报告 {k}"),
@@ -127,6 +128,7 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
                     group_id: GROUPS[usize::from(v) % GROUPS.len()].into(),
                     year: 2025,
                     category: pb::TopicCategory::Research as i32,
+                    documents: kinds::documents(v),
                 }),
             };
             let mut created = event(id.clone(), origin, "up", hlc, kind(v));

@@ -84,6 +84,7 @@ impl Need {
             "linkage.v1.AdminService" => Need::Operate,
             "linkage.v1.EventLogService" if method == "Append" || method == "AppendBatch" => Need::Append,
             "linkage.v1.MemberService" if method == "GetMember" => Need::Personal,
+            "linkage.v1.DocumentService" if method == "PutDocument" => Need::Append,
             "linkage.v1.EventLogService"
             | "linkage.v1.PlanningService"
             | "linkage.v1.ProgressService"
@@ -91,7 +92,8 @@ impl Need {
             | "linkage.v1.ResultsService"
             | "linkage.v1.MemberService"
             | "linkage.v1.ProposalService"
-            | "linkage.v1.EvaluationService" => Need::Read,
+            | "linkage.v1.EvaluationService"
+            | "linkage.v1.DocumentService" => Need::Read,
             _ => Need::Operate,
         }
     }
@@ -382,6 +384,8 @@ mod tests {
         assert!(gate.decide(read, p("reader-1")).is_ok());
         assert!(gate.decide(read, p("ops")).is_ok());
         // A member's personal fields: the platform or an operator, never a reader.
+        assert_eq!(Need::of_path("/linkage.v1.DocumentService/PutDocument"), Need::Append);
+        assert_eq!(Need::of_path("/linkage.v1.DocumentService/GetDocument"), Need::Read);
         let personal = Need::of_path("/linkage.v1.MemberService/GetMember");
         assert!(gate.decide(personal, p("reader-1")).unwrap_err().message().contains("`platform`"));
         assert!(gate.decide(personal, p("platform-1")).is_ok() && gate.decide(personal, p("ops")).is_ok());

@@ -7,6 +7,10 @@ use linkage_proto::v1::admin_service_server::AdminService;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// A document put here is collected only after this long with no event
+/// referring to it: it is put before its event.
+const COLLECT_AFTER_SECONDS: u64 = 24 * 3600;
+
 /// Events shown per alarm: the latest by id.
 const ALARM_EXAMPLES: usize = 10;
 
@@ -113,5 +117,26 @@ impl AdminService for Admin {
             records: stats.records,
             seconds: stats.seconds,
         }))
+    }
+
+    async fn list_documents(
+        &self,
+        request: Request<pb::ListDocumentsRequest>,
+    ) -> Result<Response<pb::ListDocumentsResponse>, Status> {
+        Ok(Response::new(self.node.documents.list(request.into_inner().waiting_only)))
+    }
+
+    async fn collect_documents(
+        &self,
+        request: Request<pb::CollectDocumentsRequest>,
+    ) -> Result<Response<pb::CollectDocumentsResponse>, Status> {
+        let older_than = request.into_inner().older_than_seconds.unwrap_or(COLLECT_AFTER_SECONDS);
+        let (documents, bytes) = self
+            .node
+            .documents
+            .collect(std::time::Duration::from_secs(older_than))
+            .map_err(crate::documents::blob_status)?;
+        tracing::info!(documents, bytes, "collected documents no event refers to");
+        Ok(Response::new(pb::CollectDocumentsResponse { documents, bytes }))
     }
 }

@@ -69,6 +69,50 @@ pub struct Config {
     /// config of an earlier version still loads; the node warns.
     #[serde(skip_serializing)]
     pub score_table: Option<toml::Table>,
+    /// Documents' bytes beside the log (`[documents]`).
+    pub documents: DocumentSettings,
+}
+
+/// The limits of the blob store and of fetching (`[documents]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DocumentSettings {
+    /// Bytes all documents may take on disk. A full quota never stops
+    /// events: their documents wait, listed by `AdminService.ListDocuments`.
+    pub quota_bytes: u64,
+    /// Bytes the documents of one origin's events may take.
+    pub per_origin_quota_bytes: u64,
+    /// Bytes of chunks asked of holders and not yet stored, at most.
+    pub in_flight_bytes: u64,
+    /// Fetch rate limit, bytes per second; 0 for none.
+    pub fetch_bytes_per_second: u64,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        let d = linkage_replication::DocumentsConfig::default();
+        DocumentSettings {
+            quota_bytes: d.quota.total_bytes,
+            per_origin_quota_bytes: d.quota.per_origin_bytes,
+            in_flight_bytes: d.in_flight_bytes,
+            fetch_bytes_per_second: d.fetch_bytes_per_second,
+        }
+    }
+}
+
+impl DocumentSettings {
+    /// As the documents service takes them.
+    pub fn to_config(&self) -> linkage_replication::DocumentsConfig {
+        linkage_replication::DocumentsConfig {
+            quota: linkage_store::blobs::Quota {
+                total_bytes: self.quota_bytes,
+                per_origin_bytes: self.per_origin_quota_bytes,
+            },
+            in_flight_bytes: self.in_flight_bytes,
+            fetch_bytes_per_second: self.fetch_bytes_per_second,
+            ..Default::default()
+        }
+    }
 }
 
 /// Log output format.
@@ -104,6 +148,7 @@ impl Default for Config {
             anti_entropy_interval: Duration::from_secs(3),
             cache_bytes: linkage_store::CACHE_BYTES_DEFAULT,
             score_table: None,
+            documents: DocumentSettings::default(),
         }
     }
 }
@@ -124,7 +169,7 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("LINKAGE_"))
+            .merge(Env::prefixed("LINKAGE_").split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -135,6 +180,11 @@ impl Config {
         );
         let mut config = config;
         overrides.apply_tls(&mut config)?;
+        let d = &mut config.documents;
+        d.quota_bytes = overrides.documents_quota_bytes.unwrap_or(d.quota_bytes);
+        d.per_origin_quota_bytes = overrides.documents_per_origin_quota_bytes.unwrap_or(d.per_origin_quota_bytes);
+        d.fetch_bytes_per_second = overrides.documents_fetch_bytes_per_second.unwrap_or(d.fetch_bytes_per_second);
+        anyhow::ensure!(d.in_flight_bytes > 0, "configuration: documents.in_flight_bytes must be above 0");
         config.check_listeners()?;
         Ok(config)
     }
@@ -276,6 +326,18 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_bytes: Option<u64>,
+    /// Bytes all documents may take on disk [default: 20 GiB] (`[documents] quota_bytes`)
+    #[arg(long)]
+    #[serde(skip)]
+    pub documents_quota_bytes: Option<u64>,
+    /// Bytes one origin's documents may take [default: 4 GiB] (`[documents] per_origin_quota_bytes`)
+    #[arg(long)]
+    #[serde(skip)]
+    pub documents_per_origin_quota_bytes: Option<u64>,
+    /// Document fetch rate limit, bytes per second; 0 for none (`[documents] fetch_bytes_per_second`)
+    #[arg(long)]
+    #[serde(skip)]
+    pub documents_fetch_bytes_per_second: Option<u64>,
 }
 
 impl Overrides {

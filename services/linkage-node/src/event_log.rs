@@ -73,6 +73,8 @@ pub struct Node {
     pub appender: Appender,
     /// Replication over NATS; `None` for a lone node.
     pub replicator: Option<linkage_replication::Replicator>,
+    /// Documents' bytes beside the log.
+    pub documents: linkage_replication::Documents,
     /// The keys that seal this committee's members' personal fields.
     pub member_keys: crate::member_keys::MemberKeys,
     /// Cancelled on SIGTERM: ends subscriptions so the server can drain.
@@ -160,6 +162,8 @@ impl EventLog {
         appended_by: Option<&str>,
     ) -> Result<ValidAppend, Status> {
         let prefix = || index.map_or_else(String::new, |i| format!("requests[{i}]."));
+        let mut request = request;
+        crate::documents::fill_and_check(&self.node.documents, &mut request, &prefix())?;
         let mut valid = validate_append(&self.node.topology, self.node.origin, request)
             .map_err(|e| convert::append_error(&e.within(&prefix())))?;
         valid.appended_by = appended_by.map(str::to_owned);

@@ -10,6 +10,8 @@
 //! - [`event_log`]: `linkage.v1.EventLogService` — thin handlers over the
 //!   core's validation and the store's appender.
 //! - [`admin`] serves `linkage.v1.AdminService`.
+//! - [`documents`]: `linkage.v1.DocumentService` (documents in before the
+//!   events that refer to them, and out), and the append-side check.
 //! - [`views`]: the four query services over the stored views.
 //! - [`metrics`]: Prometheus `/metrics` over a minimal HTTP listener.
 //! - [`server`]: wires the services, health and reflection together, and
@@ -23,6 +25,7 @@ pub mod access;
 pub mod admin;
 pub mod config;
 pub mod convert;
+pub mod documents;
 pub mod event_log;
 pub mod identity;
 pub mod listen;

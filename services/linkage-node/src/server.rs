@@ -12,6 +12,7 @@ use crate::views::Views;
 use anyhow::Context;
 use linkage_core::NodeCode;
 use linkage_proto::v1::admin_service_server::AdminServiceServer;
+use linkage_proto::v1::document_service_server::DocumentServiceServer;
 use linkage_proto::v1::evaluation_service_server::EvaluationServiceServer;
 use linkage_proto::v1::event_log_service_server::EventLogServiceServer;
 use linkage_proto::v1::exchange_service_server::ExchangeServiceServer;
@@ -43,7 +44,7 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 256;
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 128;
 
 /// The gRPC service names this node serves, for health.
-const SERVICES: [&str; 9] = [
+const SERVICES: [&str; 10] = [
     "linkage.v1.EventLogService",
     "linkage.v1.AdminService",
     "linkage.v1.PlanningService",
@@ -53,6 +54,7 @@ const SERVICES: [&str; 9] = [
     "linkage.v1.MemberService",
     "linkage.v1.ProposalService",
     "linkage.v1.EvaluationService",
+    "linkage.v1.DocumentService",
 ];
 
 /// A started node.
@@ -140,6 +142,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let (appender, _writer) = Appender::start(store.clone(), origin, key)?;
     let shutdown = CancellationToken::new();
     let topology = Arc::new(topology);
+    let documents = linkage_replication::Documents::open(
+        origin,
+        topology.clone(),
+        store.clone(),
+        &config.data_dir.join("blobs"),
+        config.documents.to_config(),
+        shutdown.clone(),
+    )
+    .with_context(|| format!("opening the blob store in {}", config.data_dir.join("blobs").display()))?;
     let replicator = match &config.nats_url {
         None => None,
         Some(url) => {
@@ -159,7 +170,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             });
             let options =
                 linkage_replication::nats::NatsOptions { url: url.clone(), nkey_seed: Some(nkey_seed.clone()), tls };
-            let transport = linkage_replication::nats::Nats::connect(origin, &options).await?;
+            let transport: Arc<dyn linkage_replication::Transport> =
+                Arc::new(linkage_replication::nats::Nats::connect(origin, &options).await?);
             // An identity that existed before an empty store: this node may
             // have appended before; it must learn its own heads first. The
             // marker keeps that true across a restart until the restore
@@ -182,12 +194,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 topology.clone(),
                 store.clone(),
                 appender.clone(),
-                Arc::new(transport),
+                transport.clone(),
                 replication,
                 must_restore,
                 shutdown.clone(),
             )
             .await?;
+            let entitled = replicator.clone();
+            documents
+                .connect(transport, Arc::new(move |reader, origin, channel| entitled.entitled(reader, origin, channel)))
+                .await?;
             Some(replicator)
         }
     };
@@ -197,6 +213,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         store: store.clone(),
         appender,
         replicator,
+        documents: documents.clone(),
         member_keys: crate::member_keys::MemberKeys::open(&config.data_dir)?,
         shutdown: shutdown.clone(),
     });
@@ -303,7 +320,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .add_service(ResultsServiceServer::new(views.clone()))
         .add_service(MemberServiceServer::new(views.clone()))
         .add_service(ProposalServiceServer::new(views.clone()))
-        .add_service(EvaluationServiceServer::new(views));
+        .add_service(EvaluationServiceServer::new(views))
+        .add_service(
+            DocumentServiceServer::new(crate::documents::Docs::new(documents, origin.to_string()))
+                .max_decoding_message_size(crate::documents::PUT_MESSAGE_BYTES_MAX + 1024)
+                .max_encoding_message_size(crate::documents::PUT_MESSAGE_BYTES_MAX + 1024),
+        );
     servers.push(serve!(router, listener, tls, "grpc", shutdown));
     write_atomic(&config.data_dir.join("grpc.addr"), grpc_addr.to_string().as_bytes())?;
     tracing::info!(node = %origin, name = %me.name, level = me.level.as_str(), %grpc_addr, tls = tls.is_some(),

@@ -517,7 +517,9 @@ impl Replicator {
         let _ = self.inner.transport.publish(reply, answer.encode_to_vec().into()).await;
     }
 
-    fn entitled(&self, reader: NodeCode, origin: NodeCode, channel: &Channel) -> bool {
+    /// Whether `reader` may hold events of `origin` on `channel`, as far
+    /// as group membership followed so far says.
+    pub fn entitled(&self, reader: NodeCode, origin: NodeCode, channel: &Channel) -> bool {
         let groups = self.inner.groups.read().expect("groups lock");
         World { topology: &self.inner.topology, groups: &groups }.entitled(reader, origin, channel)
     }

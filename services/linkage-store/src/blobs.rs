@@ -10,6 +10,7 @@
 
 use linkage_core::documents::{chunk_count, chunk_span, chunk_verifies, root_hex};
 use linkage_core::pb;
+use prost::Message;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -77,6 +78,8 @@ impl Blobs {
     /// Opens the store in `dir`, counting what it holds against `quota`.
     pub fn open(dir: &Path, quota: Quota) -> Result<Blobs, BlobError> {
         std::fs::create_dir_all(dir)?;
+        // A put that a crash interrupted: its client was never answered.
+        let _ = std::fs::remove_dir_all(dir.join("staging"));
         let mut held = BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -108,14 +111,8 @@ impl Blobs {
         if self.held.contains_key(&root) {
             return Ok(());
         }
-        let (total, own) = self.used(origin);
-        let over = |which, used: u64, limit: u64| BlobError::Quota { size: r.size, which, used, limit };
-        if total + r.size > self.quota.total_bytes {
-            return Err(over("total", total, self.quota.total_bytes));
-        }
-        if own + r.size > self.quota.per_origin_bytes {
-            return Err(over("per-origin", own, self.quota.per_origin_bytes));
-        }
+        self.would_fit(r.size, origin)?;
+        std::fs::write(self.path(&root, "ref"), r.encode_to_vec())?;
         std::fs::write(self.path(&root, "origin"), origin)?;
         let have = open_rw(&self.path(&root, "have"))?;
         have.set_len(chunk_count(r.size).div_ceil(8) as u64)?;
@@ -189,12 +186,93 @@ impl Blobs {
         Ok(bytes)
     }
 
+    /// Takes in a whole document written to `staged` (a file in this
+    /// store's `staging` directory) whose reference is `r`: checked
+    /// against the quota, every chunk verified, then moved in place. The
+    /// staged file is gone either way.
+    pub fn adopt(&mut self, staged: &Path, r: &pb::DocumentRef, origin: &str) -> Result<(), BlobError> {
+        let outcome = self.adopt_inner(staged, r, origin);
+        let _ = std::fs::remove_file(staged);
+        outcome
+    }
+
+    fn adopt_inner(&mut self, staged: &Path, r: &pb::DocumentRef, origin: &str) -> Result<(), BlobError> {
+        if self.complete(r)? {
+            return Ok(());
+        }
+        self.reserve(r, origin)?;
+        let file = File::open(staged)?;
+        for index in self.missing(r)? {
+            let (offset, len) = chunk_span(r, index).expect("missing names chunks of the document");
+            let mut bytes = vec![0u8; len];
+            file.read_exact_at(&mut bytes, offset)?;
+            self.put_chunk(r, index, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Where [`Blobs::adopt`] wants documents staged.
+    pub fn staging_dir(&self) -> io::Result<PathBuf> {
+        let dir = self.dir.join("staging");
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// The reference of a document reserved here, by root.
+    pub fn stored_ref(&self, root: &[u8; 32]) -> Result<Option<pb::DocumentRef>, BlobError> {
+        let root = hex::encode(root);
+        if !self.held.contains_key(&root) {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(self.path(&root, "ref"))?;
+        Ok(pb::DocumentRef::decode(bytes.as_slice()).ok())
+    }
+
+    /// The origin a document was reserved for, by root.
+    pub fn origin_of(&self, root: &[u8; 32]) -> Option<String> {
+        self.held.get(&hex::encode(root)).map(|(_, origin)| origin.clone())
+    }
+
+    /// Whether a document of `size` bytes for `origin` would fit now.
+    pub fn would_fit(&self, size: u64, origin: &str) -> Result<(), BlobError> {
+        let (total, own) = self.used(origin);
+        let over = |which, used: u64, limit: u64| BlobError::Quota { size, which, used, limit };
+        if total + size > self.quota.total_bytes {
+            return Err(over("total", total, self.quota.total_bytes));
+        }
+        if own + size > self.quota.per_origin_bytes {
+            return Err(over("per-origin", own, self.quota.per_origin_bytes));
+        }
+        Ok(())
+    }
+
+    /// Every document reserved here: root (hex), size, origin, and when
+    /// it was reserved.
+    pub fn list(&self) -> Vec<(String, u64, String, std::time::SystemTime)> {
+        let when = |root: &str| {
+            std::fs::metadata(self.path(root, "origin"))
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        };
+        self.held.iter().map(|(root, (size, origin))| (root.clone(), *size, origin.clone(), when(root))).collect()
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
     /// Removes document `r` (no held event refers to it any more) and
     /// frees its space.
     pub fn remove(&mut self, r: &pb::DocumentRef) -> Result<(), BlobError> {
-        let root = root_hex(r);
-        if self.held.remove(&root).is_some() {
-            for ext in ["data", "have", "origin"] {
+        self.remove_root(&root_hex(r))
+    }
+
+    /// [`Blobs::remove`] by the root's hex.
+    pub fn remove_root(&mut self, root: &str) -> Result<(), BlobError> {
+        if self.held.remove(root).is_some() {
+            let root = root.to_string();
+            for ext in ["data", "have", "origin", "ref"] {
                 match std::fs::remove_file(self.path(&root, ext)) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}

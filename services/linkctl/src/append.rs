@@ -1,7 +1,7 @@
 //! `linkctl append <kind>`: one subcommand per domain event, so that nobody
 //! writes protobuf by hand.
 
-use crate::labels::{parse_time, Adoption, Category, Outcome, Rank, Response, Returns};
+use crate::labels::{document_roots, parse_time, Adoption, Category, Outcome, Rank, Response, Returns};
 use clap::{Args, Subcommand};
 use linkage_core::pb;
 use linkage_core::pb::payload::Kind;
@@ -226,6 +226,9 @@ enum KindArgs {
         /// A member of this committee who took part, e.g. 620722-0017 (repeatable)
         #[arg(long = "member-id")]
         member_ids: Vec<String>,
+        /// A document put with `linkctl document put`, by its root (64 hex digits; repeatable, at most 4)
+        #[arg(long = "document")]
+        documents: Vec<String>,
     },
     /// 联通 总报告: the lead merges the sub-reports into one consolidated report.
     ConsolidatedReportSubmitted {
@@ -516,6 +519,9 @@ enum KindArgs {
         /// Kind of work it came from: 协商 consultation, 调研 research, 视察 inspection, 提案 proposal, 民主监督 supervision
         #[arg(long, value_enum)]
         category: Option<Category>,
+        /// A document put with `linkctl document put`, by its root (64 hex digits; repeatable, at most 4)
+        #[arg(long = "document")]
+        documents: Vec<String>,
     },
     /// 互通 成果共享: offer a result to an audience.
     ResultShared {
@@ -619,7 +625,7 @@ impl KindArgs {
             KindArgs::ProgressReported { group_id, task_id, percent, text } => {
                 Kind::ProgressReported(pb::ProgressReported { group_id, task_id, percent, text })
             }
-            KindArgs::SubReportSubmitted { group_id, task_id, title, summary, attachments, member_ids } => {
+            KindArgs::SubReportSubmitted { group_id, task_id, title, summary, attachments, member_ids, documents } => {
                 Kind::SubReportSubmitted(pb::SubReportSubmitted {
                     group_id,
                     task_id,
@@ -627,6 +633,7 @@ impl KindArgs {
                     summary,
                     attachments,
                     member_ids,
+                    documents: document_roots(&documents)?,
                 })
             }
             KindArgs::ConsolidatedReportSubmitted { group_id, title, summary, sub_report_ids } => {
@@ -742,7 +749,7 @@ impl KindArgs {
             KindArgs::NoticeAcknowledged { notice_id } => {
                 Kind::NoticeAcknowledged(pb::NoticeAcknowledged { notice_id })
             }
-            KindArgs::ResearchCompleted { title, summary, attachments, group_id, year, category } => {
+            KindArgs::ResearchCompleted { title, summary, attachments, group_id, year, category, documents } => {
                 Kind::ResearchCompleted(pb::ResearchCompleted {
                     title,
                     summary,
@@ -750,6 +757,7 @@ impl KindArgs {
                     group_id,
                     year,
                     category: category.map_or(pb::TopicCategory::Unspecified, Category::to_pb) as i32,
+                    documents: document_roots(&documents)?,
                 })
             }
             KindArgs::ResultShared { result_id, audience } => {
@@ -934,6 +942,7 @@ mod tests {
                 group_id: "hexi".into(),
                 year: 2027,
                 category: pb::TopicCategory::Inspection as i32,
+                documents: vec![],
             })
         );
         let Kind::ResearchCompleted(r) = kind(&["research-completed", "--channel", "all", "--title", "t"]) else {

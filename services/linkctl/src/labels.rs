@@ -383,6 +383,20 @@ pub fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
     linkage_core::hlc::utc_minutes_of_ms(secs.saturating_mul(1000))
 }
 
+/// `--document` roots as references the node fills in from what was put
+/// there.
+pub fn document_roots(roots: &[String]) -> anyhow::Result<Vec<pb::DocumentRef>> {
+    roots
+        .iter()
+        .map(|text| match linkage_core::documents::parse_root(text) {
+            Some(root) => Ok(pb::DocumentRef { root: root.to_vec(), ..Default::default() }),
+            None => {
+                anyhow::bail!("--document {text}: must be a document's root, 64 hex digits (`linkctl document put`)")
+            }
+        })
+        .collect()
+}
+
 /// Parses an RFC 3339 time for a flag: `2027-03-31T00:00:00Z`,
 /// `2027-05-10T09:00:00+08:00` (any offset), or a date alone (`2027-03-31`,
 /// midnight UTC).

@@ -20,12 +20,15 @@
 //!   key rotation with an overlap, and ejection.
 //! - `pki init-ca | request | sign` (`pki.rs`): the province's CA; keys and
 //!   signing requests made where they are used.
+//! - `document put | get | list | collect` (`document.rs`): documents
+//!   beside the log.
 //! - `client.rs`: `--addr` and the TLS flags (`--ca`, `--cert`, `--key`)
 //!   into a connection.
 
 mod append;
 mod client;
 mod deploy;
+mod document;
 mod json;
 mod keys;
 mod labels;
@@ -139,6 +142,14 @@ enum Command {
         opts: views::ViewOpts,
         #[command(subcommand)]
         command: views::evaluation::EvaluationCommand,
+    },
+    /// Documents: put one before its event, get one, list what waits, collect.
+    Document {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: document::DocumentCommand,
     },
     /// The view store: rebuild the four views from the log.
     Views {
@@ -514,6 +525,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proposals { opts, command } => views::proposals::proposals(&cli.addr, opts, command).await,
         Command::Evaluation { opts, command } => views::evaluation::evaluation(&cli.addr, opts, command).await,
         Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
+        Command::Document { json, command } => document::run(&cli.addr, json, command).await,
         Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
             print!("{}", deploy::topology_from_csv(&csv, &only)?);
             Ok(())

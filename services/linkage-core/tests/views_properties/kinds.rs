@@ -73,6 +73,7 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             summary: String::new(),
             attachments: vec![format!("reports/sub-{c}.pdf")],
             member_ids: if c % 2 == 0 { vec![MEMBERS[b % MEMBERS.len()].into()] } else { vec![] },
+            documents: documents(c),
         }),
         11 => Kind::ConsolidatedReportSubmitted(pb::ConsolidatedReportSubmitted {
             group_id: group.into(),
@@ -253,6 +254,7 @@ fn proposal_kind(op: &Op, r: &dyn Fn(String) -> String, ops: &[String]) -> Kind 
             unit,
             class: 1 + i32::from(c % 4),
             text: format!("答复 {c}"),
+            documents: documents(c),
         }),
         40 => Kind::ProposalRated(pb::ProposalRated {
             proposal_id,
@@ -336,5 +338,13 @@ pub fn lie_of(kind: &Kind, op: &Op, origin: &str) -> Option<&'static str> {
             (!MEMBERS[usize::from(op.b) % MEMBERS.len()].starts_with(origin)).then_some("member_not_own")
         }
         _ => None,
+    }
+}
+
+/// A document now and then: references change no view.
+pub fn documents(c: u8) -> Vec<pb::DocumentRef> {
+    match c % 3 {
+        0 => vec![linkage_core::documents::describe(&format!("答复函 {c}.pdf"), "application/pdf", &[c; 300])],
+        _ => Vec::new(),
     }
 }

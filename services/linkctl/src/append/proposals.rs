@@ -87,6 +87,9 @@ pub enum ProposalArgs {
         /// 提案类别, e.g. 经济建设
         #[arg(long, default_value = "")]
         category: String,
+        /// A document put with `linkctl document put`, by its root (64 hex digits; repeatable, at most 4)
+        #[arg(long = "document")]
+        documents: Vec<String>,
     },
     /// 提案 联合提出: co-sign a proposal on this committee's chain.
     ProposalCoSigned {
@@ -201,6 +204,9 @@ pub enum ProposalArgs {
         /// The answer in brief, 1..=2000 characters
         #[arg(long)]
         text: String,
+        /// A document put with `linkctl document put`, by its root (64 hex digits; repeatable, at most 4)
+        #[arg(long = "document")]
+        documents: Vec<String>,
     },
     /// 提案 评价: the proposer's rating of a level's answer (by the proposer's committee).
     ProposalRated {
@@ -271,17 +277,25 @@ impl ProposalArgs {
     /// The payload.
     pub fn to_kind(&self) -> anyhow::Result<Kind> {
         Ok(match self.clone() {
-            ProposalArgs::ProposalSubmitted { title, body, submitter, submitter_name, member_ids, year, category } => {
-                Kind::ProposalSubmitted(pb::ProposalSubmitted {
-                    title,
-                    body,
-                    submitter: submitter_pb(submitter) as i32,
-                    submitter_name,
-                    member_ids,
-                    year,
-                    category,
-                })
-            }
+            ProposalArgs::ProposalSubmitted {
+                title,
+                body,
+                submitter,
+                submitter_name,
+                member_ids,
+                year,
+                category,
+                documents,
+            } => Kind::ProposalSubmitted(pb::ProposalSubmitted {
+                title,
+                body,
+                submitter: submitter_pb(submitter) as i32,
+                submitter_name,
+                member_ids,
+                year,
+                category,
+                documents: crate::labels::document_roots(&documents)?,
+            }),
             ProposalArgs::ProposalCoSigned { proposal_id, member_ids, note } => {
                 Kind::ProposalCoSigned(pb::ProposalCoSigned { proposal_id, member_ids, note })
             }
@@ -336,14 +350,15 @@ impl ProposalArgs {
             ProposalArgs::ProposalContacted { proposal_id, unit, text } => {
                 Kind::ProposalContacted(pb::ProposalContacted { proposal_id, unit, text })
             }
-            ProposalArgs::ProposalAnswered { proposal_id, unit, class, text } => {
+            ProposalArgs::ProposalAnswered { proposal_id, unit, class, text, documents } => {
                 let class = match class {
                     Class::A => pb::AnswerClass::A,
                     Class::B => pb::AnswerClass::B,
                     Class::C => pb::AnswerClass::C,
                     Class::D => pb::AnswerClass::D,
                 };
-                Kind::ProposalAnswered(pb::ProposalAnswered { proposal_id, unit, class: class as i32, text })
+                let documents = crate::labels::document_roots(&documents)?;
+                Kind::ProposalAnswered(pb::ProposalAnswered { proposal_id, unit, class: class as i32, text, documents })
             }
             ProposalArgs::ProposalRated { proposal_id, handler, satisfaction, text, answer_id } => {
                 let satisfaction = match satisfaction {

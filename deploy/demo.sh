@@ -184,9 +184,24 @@ id 620722 member-registered --channel chain:620722 --member-id 620722-zhang-0017
   --sector 农业界 --special-committee 农业和农村委员会 --term 第十届 >/dev/null
 id 620722 member-contributed --channel chain:620722 --member-id 620722-zhang-0017 --kind themed-talk \
   --title "关于河西走廊节水农业的发言" --occasion "县政协十届三次全会" >/dev/null
+# The proposal's full text is a document: put first, then named by its root.
+cat >"$work/提案全文.md" <<'TEXT'
+# 关于推进河西走廊高效节水灌溉的建议
+
+提案人：民乐县政协委员 张某某（与张掖市政协联合提出）
+
+## 案由
+河西走廊灌区渠系老化，大水漫灌仍占较大比重，水资源利用效率偏低。
+
+## 建议
+一、省级统筹资金，分年度推进灌区高效节水改造；
+二、将民乐县、甘州区列入首批试点；
+三、建立节水成效评价与奖补机制。
+TEXT
+text=$(ctl 620722 document put "$work/提案全文.md" --media-type text/markdown)
 proposal=$(id 620722 proposal-submitted --channel chain:620722 --submitter member --member-id 620722-zhang-0017 \
   --title "关于推进河西走廊高效节水灌溉的建议" --body "建议省级统筹资金，推进灌区高效节水改造。" \
-  --year 2027 --category 经济建设)
+  --year 2027 --category 经济建设 --document "$text")
 arrive "$proposal" 620700
 id 620700 proposal-co-signed --channel chain:620722 --proposal-id "$proposal" --note "市县联合提出" >/dev/null
 sent=$(id 620722 proposal-sent-up --channel chain:620722 --proposal-id "$proposal" --note "市县联合报送")
@@ -197,8 +212,19 @@ say "提案 — the province files it as a key proposal, assigns it, the unit an
 id 620000 proposal-reviewed --channel chain:620722 --proposal-id "$proposal" --outcome filed --number 第0123号 --key-proposal >/dev/null
 id 620000 proposal-assigned --channel chain:620722 --proposal-id "$proposal" --lead-unit 省水利厅 \
   --co-unit 省财政厅 >/dev/null
+cat >"$work/答复函.md" <<'TEXT'
+# 甘肃省水利厅关于省政协十二届五次会议第0123号提案的答复
+
+张某某委员、民乐县政协、张掖市政协：
+
+您们提出的《关于推进河西走廊高效节水灌溉的建议》收悉。经研究，已将民乐县、甘州区灌区
+高效节水改造列入明年项目计划（B类：正在解决），省财政厅同步安排配套资金。
+
+感谢对水利工作的关心和支持。
+TEXT
+letter=$(ctl 620000 document put "$work/答复函.md" --media-type text/markdown)
 answer=$(id 620000 proposal-answered --channel chain:620722 --proposal-id "$proposal" --unit 省水利厅 --class b \
-  --text "已列入明年高效节水灌溉项目计划")
+  --text "已列入明年高效节水灌溉项目计划" --document "$letter")
 say "Only the proposer's committee rates: the province cannot rate its own answer"
 ctl 620000 append proposal-rated --channel chain:620722 --proposal-id "$proposal" --handler 620000 \
   --satisfaction satisfied || true
@@ -248,6 +274,22 @@ say "提案 — the proposal as the province and 张掖市 serve it: each level'
 view 620000 proposals show "$proposal"
 view 620700 proposals show "$proposal"
 view 620000 proposals stats
+say "Documents — the proposal's text reached the province, the answer letter 民乐县, byte for byte"
+# fetch CODE ROOT FILE: wait until the node holds the document whole, then write it.
+fetch() {
+  for _ in $(seq 1 300); do
+    ctl "$1" document get "$2" -o "$3" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "document $2 did not reach $1 in 30 s" >&2
+  return 1
+}
+fetch 620000 "$text" "$work/提案全文-at-620000.md"
+cmp "$work/提案全文.md" "$work/提案全文-at-620000.md" && echo "提案全文 at 甘肃省: identical"
+fetch 620722 "$letter" "$work/答复函-at-620722.md"
+cmp "$work/答复函.md" "$work/答复函-at-620722.md" && echo "答复函 at 民乐县: identical"
+cat "$work/答复函-at-620722.md"
+ctl 620000 document list
 say "评价 — the proposal's evaluation, computed alike at the province and at 民乐县"
 as_of=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 view 620000 evaluation show "$proposal" --as-of "$as_of"

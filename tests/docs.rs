@@ -5,18 +5,7 @@ use linkage_core::pb;
 use linkage_proto::v1::document_service_client::DocumentServiceClient;
 use linkage_testkit::topology::LocalTopology;
 
-/// `len` bytes that do not compress, from `seed`.
-pub fn bytes_of(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+pub use linkage_testkit::noise as bytes_of;
 
 /// A DocumentService client of `code`.
 pub async fn docs(topo: &LocalTopology, code: &str) -> DocumentServiceClient<tonic::transport::Channel> {
@@ -48,4 +37,11 @@ pub async fn get(topo: &LocalTopology, code: &str, root: &[u8]) -> Result<Vec<u8
         out.extend_from_slice(&message.data);
     }
     Ok(out)
+}
+
+/// The whole document once `code` holds it, waiting up to `limit`.
+pub async fn once_held(topo: &LocalTopology, code: &str, root: &[u8], limit: std::time::Duration) -> Vec<u8> {
+    let what = format!("{code} holds document {} whole", hex::encode(root));
+    crate::liar::until(limit, &what, async || get(topo, code, root).await.is_ok()).await;
+    get(topo, code, root).await.unwrap()
 }

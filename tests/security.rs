@@ -115,6 +115,14 @@ async fn nats_permissions_pin_who_speaks_and_who_listens() {
     minle.publish("lk.620000.pull.620000.620622", bytes::Bytes::new()).await.unwrap();
     minle.flush().await.unwrap();
     expect_violation(&mut minle_errors, "requesting as another node").await;
+    // Nor ask for a document's chunk as another node, nor hear another
+    // holder's chunk requests.
+    minle.publish("lk.620000.doc.620000.620622", bytes::Bytes::new()).await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "asking for a chunk as another node").await;
+    let _ = minle.subscribe("lk.620000.doc.620700.*").await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut minle_errors, "hearing another holder's chunk requests").await;
     // Nor speak outside its province's subjects: the scheme before the
     // province token, or another province's.
     for subject in ["lk.ev.620722.up", "lk.610000.ev.620722.up"] {

@@ -226,18 +226,6 @@ async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgr
     topo.down().unwrap();
 }
 
-/// Whether `code` serves the document `root` as `bytes` within a minute.
-async fn fetched(topo: &LocalTopology, code: &str, root: &[u8], bytes: &[u8]) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(got) = linkage_tests::docs::get(topo, code, root).await {
-            return got == bytes;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
-}
-
 /// Issue 23's new kinds beside a node of the version before them
 /// (`LINKAGE_PRE23_NODE`, 1050731): the old 张掖市 stores and relays 民乐县's
 /// proposal, its sending up and the province's indicator set and duties
@@ -281,10 +269,9 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
         assert!(held(&topo, CITY, id.clone()).await, "the old city stores {id}");
     }
     assert!(held(&topo, "620000", p.id.clone()).await, "the province holds the proposal");
-    assert!(
-        fetched(&topo, "620000", &doc.root, &bytes).await,
-        "the province fetched the document whole, beside the old city"
-    );
+    let once_held = linkage_tests::docs::once_held;
+    let at_province = once_held(&topo, "620000", &doc.root, Duration::from_secs(60)).await;
+    assert!(at_province == bytes, "the province fetched the document whole, beside the old city");
     // It stalls nothing: its own next item still reaches the province.
     let mut city = topo.event_log(CITY).await.unwrap();
     let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
@@ -300,9 +287,7 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
     let request = pb::ListMemberActivityRequest { year, ..Default::default() };
     let activity = members.list_member_activity(request).await.unwrap().into_inner();
     assert_eq!(activity.duty_rule.map(|d| d.event_id), Some(duties.id), "the duties, folded on upgrade");
-    assert!(
-        fetched(&topo, CITY, &doc.root, &bytes).await,
-        "upgraded, the city finds the document in its log and fetches it"
-    );
+    let at_city = once_held(&topo, CITY, &doc.root, Duration::from_secs(60)).await;
+    assert!(at_city == bytes, "upgraded, the city finds the document in its log and fetches it");
     topo.down().unwrap();
 }

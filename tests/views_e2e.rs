@@ -281,6 +281,10 @@ async fn the_demo_story_gives_every_node_its_share_of_identical_views() {
     let p = proposal.proposal.as_ref().unwrap();
     assert_eq!((p.origin.as_str(), p.co_signers.as_slice()), ("620722", ["620700".to_string()].as_slice()));
     assert!(p.body.contains("高效节水"), "GetProposal fills the text in");
+    assert_eq!(p.documents.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["提案全文.md"]);
+    let letters: Vec<&str> = p.trail.iter().flat_map(|e| e.documents.iter().map(|d| d.name.as_str())).collect();
+    assert_eq!(letters, ["答复函.md"], "the answer's letter, filled in from the answering event");
+    assert!(stdout.contains("提案全文 at 甘肃省: identical") && stdout.contains("答复函 at 民乐县: identical"));
     assert_eq!(p.state, pb::ProposalState::Concluded as i32);
     let top = p.handlings.last().unwrap();
     assert_eq!((top.node.as_str(), top.number.as_str(), top.lead_unit.as_str()), ("620000", "第0123号", "省水利厅"));

@@ -28,6 +28,8 @@
 //! 9. Catch-up of a county that missed 100,000 events on 13 streams of
 //!    every kind from 6 origins, after kill -9 and after SIGSTOP/SIGCONT,
 //!    against figure 6: [`many_streams`].
+//! 10. A 20 MiB document from a county to the province, against NATS
+//!     moving the same bytes: [`documents`].
 //!
 //! Figures 4 to 7 and 9 run the demo topology (`deploy/topology/demo.toml`: the
 //! province, three cities, three counties) as real processes on loopback
@@ -69,6 +71,7 @@
 //! - [`replication`]: figures 4 to 7, their rows and notes.
 //! - [`propagation`], [`fan_in`], [`catch_up`], [`many_streams`]: figures
 //!   4, 5 (and 7), 6 and 9, our side.
+//! - [`documents`]: figure 10, our side.
 //! - [`raw_nats`]: the bench's NATS user and the baselines of figures 4 and 5.
 //! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
@@ -84,6 +87,7 @@ mod batched;
 mod catch_up;
 mod cluster;
 mod counters;
+mod documents;
 mod fan_in;
 mod fixture;
 mod fsync;

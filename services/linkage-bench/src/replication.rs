@@ -11,7 +11,7 @@ use crate::fixture::PROVINCE;
 use crate::measure::{Latencies, Rate};
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
-use crate::{batched, catch_up, fan_in, fixture, many_streams, propagation, raw_nats};
+use crate::{batched, catch_up, documents, fan_in, fixture, many_streams, propagation, raw_nats};
 use anyhow::Context;
 use linkage_core::pb;
 use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
@@ -41,6 +41,9 @@ const RAW_CATCH_UP_DURATION_MAX: Duration = Duration::from_secs(30);
 /// What each baseline is, in the words the table's legend prints.
 const RTT_BASELINE: &str =
     "county→province: NATS request/reply of the same one-event push, echoed, plain async-nats, same nats-server";
+/// See [`RTT_BASELINE`].
+const DOCUMENT_BASELINE: &str =
+    "document: NATS publish→subscribe of the same bytes in 256 KiB messages, same server, right after";
 /// See [`RTT_BASELINE`].
 const FLOW_BASELINE: &str =
     "fan-in: NATS publish→subscribe of the counties' very push messages, 1 publisher, 1 subscriber, same nats-server";
@@ -120,6 +123,13 @@ pub async fn figures(
     let commits = cluster.counters(PROVINCE).await?.commits(&commits_before);
     let flow = Rate { ops: fan_in.rate.ops, elapsed: raw_nats::publish_subscribe(&user, &fan_in.pushes).await? };
 
+    eprintln!(
+        "replication: figure 10, a {} MiB document {} → {PROVINCE}, then NATS publish→subscribe",
+        documents::DOCUMENT_BYTES >> 20,
+        propagation::COUNTY
+    );
+    let transfer = documents::measure(&cluster, &user, propagation::COUNTY, PROVINCE).await?;
+
     // Figure 9 before figure 6: after figure 6 the laggard holds a million
     // events, and its recovery after kill -9 would be timed with figure 9.
     eprintln!("replication: figure 9, catch-up of {} over {} streams", catch_up::LAGGARD, many_streams::STREAMS.len());
@@ -178,6 +188,15 @@ pub async fn figures(
         (catch_up.rate.per_s(), catch_up.rate.ops),
         (raw.per_s(), raw.ops),
         Target::AtLeast(CATCH_UP_MIN),
+    ));
+    let mib_per_s = |d: std::time::Duration| transfer.bytes as f64 / f64::from(1 << 20) / d.as_secs_f64();
+    rows.push(Row::new(
+        &format!("document transfer county→province, {} MiB", transfer.bytes >> 20),
+        "MiB/s",
+        DOCUMENT_BASELINE,
+        (mib_per_s(transfer.ours), transfer.bytes),
+        (mib_per_s(transfer.raw), transfer.bytes),
+        Target::None,
     ));
     for (away, figure) in &many {
         let how = match away {

@@ -1,8 +1,12 @@
 //! Documents by content (`linkage.v1.DocumentRef`): what an event says of
 //! a document so that its bytes can travel apart from it, in chunks, each
-//! verified on its own — the root is BLAKE3 of the whole, each chunk has
-//! its BLAKE3 hash in the reference, so a holder that serves a corrupted
-//! chunk is caught at that chunk. Sans-IO: the bytes are the caller's.
+//! verified on its own. A tree of two levels: each 256 KiB chunk has its
+//! BLAKE3 hash in the reference, and the root is BLAKE3 of the size and
+//! those hashes ([`root_of`]). So a reference proves itself: one whose
+//! hashes do not give its root is refused without a byte of the document,
+//! two references with one root name the same bytes, and a holder that
+//! serves a corrupted chunk is caught at that chunk. Sans-IO: the bytes
+//! are the caller's.
 
 use crate::pb;
 use crate::pb::payload::Kind;
@@ -20,16 +24,39 @@ pub const CHUNKS_MAX: usize = (DOCUMENT_BYTES_MAX / CHUNK_BYTES as u64) as usize
 /// The longest media type.
 pub const MEDIA_TYPE_CHARS_MAX: usize = 100;
 
-/// The reference of `bytes` as `name` of `media_type`.
-pub fn describe(name: &str, media_type: &str, bytes: &[u8]) -> pb::DocumentRef {
+/// What the root hashes first: the scheme, so that no other use of
+/// BLAKE3 over the same bytes gives a root.
+const ROOT_DOMAIN: &[u8] = b"linkage.v1.DocumentRef root: size, then the chunk hashes\n";
+
+/// The root of a document of `size` bytes whose chunks hash to `hashes`:
+/// BLAKE3 of [`ROOT_DOMAIN`], the size (8 bytes, little-endian) and the
+/// hashes in order.
+pub fn root_of(size: u64, hashes: &[Vec<u8>]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(ROOT_DOMAIN);
+    hasher.update(&size.to_le_bytes());
+    for h in hashes {
+        hasher.update(h);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// The reference of a document from its size and chunk hashes.
+pub fn from_hashes(name: &str, media_type: &str, size: u64, chunk_hashes: Vec<Vec<u8>>) -> pb::DocumentRef {
     pb::DocumentRef {
-        root: blake3::hash(bytes).as_bytes().to_vec(),
-        size: bytes.len() as u64,
+        root: root_of(size, &chunk_hashes).to_vec(),
+        size,
         media_type: media_type.to_string(),
         name: name.to_string(),
         chunk_size: CHUNK_BYTES,
-        chunk_hashes: bytes.chunks(CHUNK_BYTES as usize).map(|c| blake3::hash(c).as_bytes().to_vec()).collect(),
+        chunk_hashes,
     }
+}
+
+/// The reference of `bytes` as `name` of `media_type`.
+pub fn describe(name: &str, media_type: &str, bytes: &[u8]) -> pb::DocumentRef {
+    let hashes = bytes.chunks(CHUNK_BYTES as usize).map(|c| blake3::hash(c).as_bytes().to_vec()).collect();
+    from_hashes(name, media_type, bytes.len() as u64, hashes)
 }
 
 /// How many chunks a document of `size` bytes has.
@@ -54,7 +81,7 @@ pub fn chunk_verifies(r: &pb::DocumentRef, index: usize, bytes: &[u8]) -> bool {
 pub fn check(field: &str, r: &pb::DocumentRef) -> Option<(String, String)> {
     let bad = |f: &str, why: String| Some((format!("{field}.{f}"), why));
     if r.root.len() != 32 {
-        return bad("root", "must be 32 bytes: BLAKE3 of the document".into());
+        return bad("root", "must be 32 bytes: BLAKE3 of the size and the chunk hashes".into());
     }
     if r.size == 0 || r.size > DOCUMENT_BYTES_MAX {
         return bad("size", format!("must be 1..={DOCUMENT_BYTES_MAX} bytes"));
@@ -67,6 +94,9 @@ pub fn check(field: &str, r: &pb::DocumentRef) -> Option<(String, String)> {
     }
     if let Some(i) = r.chunk_hashes.iter().position(|h| h.len() != 32) {
         return bad(&format!("chunk_hashes[{i}]"), "must be 32 bytes".into());
+    }
+    if r.root != root_of(r.size, &r.chunk_hashes) {
+        return bad("root", "does not match the size and chunk hashes (BLAKE3 of them)".into());
     }
     let chars = |s: &str| s.chars().count();
     if !(1..=crate::limits::TITLE_CHARS_MAX).contains(&chars(&r.name)) {
@@ -177,6 +207,9 @@ mod tests {
         assert_eq!(field(|r| r.size = DOCUMENT_BYTES_MAX + 1), Some("payload.doc.size".into()));
         assert_eq!(field(|r| r.chunk_size = 1024), Some("payload.doc.chunk_size".into()));
         assert_eq!(field(|r| r.chunk_hashes.push(vec![0; 32])), Some("payload.doc.chunk_hashes".into()));
+        // Hashes of other bytes under a root: refused, without the bytes.
+        assert_eq!(field(|r| r.chunk_hashes[0][5] ^= 1), Some("payload.doc.root".into()));
+        assert_eq!(field(|r| r.root[0] ^= 1), Some("payload.doc.root".into()));
         assert_eq!(
             field(|r| r.chunk_hashes[0].pop().map(drop).unwrap_or(())),
             Some("payload.doc.chunk_hashes[0]".into())

@@ -123,7 +123,9 @@ impl AdminService for Admin {
         &self,
         request: Request<pb::ListDocumentsRequest>,
     ) -> Result<Response<pb::ListDocumentsResponse>, Status> {
-        Ok(Response::new(self.node.documents.list(request.into_inner().waiting_only)))
+        let (documents, waiting_only) = (self.node.documents.clone(), request.into_inner().waiting_only);
+        let listed = tokio::task::spawn_blocking(move || documents.list(waiting_only));
+        Ok(Response::new(listed.await.map_err(|e| Status::internal(e.to_string()))?))
     }
 
     async fn collect_documents(
@@ -135,7 +137,8 @@ impl AdminService for Admin {
             .node
             .documents
             .collect(std::time::Duration::from_secs(older_than))
-            .map_err(crate::documents::blob_status)?;
+            .await
+            .map_err(crate::documents::document_status)?;
         tracing::info!(documents, bytes, "collected documents no event refers to");
         Ok(Response::new(pb::CollectDocumentsResponse { documents, bytes }))
     }

@@ -21,6 +21,35 @@ pub const PUT_MESSAGE_BYTES_MAX: usize = 1 << 20;
 /// Puts at once; more wait. Each stages at most one document on disk.
 pub const PUTS_AT_ONCE: usize = 4;
 
+/// How long one put may take in all: 64 MiB at about 110 kB/s.
+pub const PUT_DURATION_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How long a put may send nothing.
+pub const PUT_IDLE_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a get waits for its client to take the next chunk.
+pub const GET_SEND_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The next part of a put, within its idle time and its deadline; `None`
+/// at its end.
+async fn next_part(
+    stream: &mut Streaming<pb::PutDocumentRequest>,
+    deadline: tokio::time::Instant,
+) -> Result<Option<pb::put_document_request::Part>, Status> {
+    let wait = deadline.min(tokio::time::Instant::now() + PUT_IDLE_MAX);
+    match tokio::time::timeout_at(wait, stream.next()).await {
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "a put must send something every {PUT_IDLE_MAX:?} and end within {PUT_DURATION_MAX:?}"
+        ))),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(status))) => Err(status),
+        Ok(Some(Ok(message))) => match message.part {
+            Some(part) => Ok(Some(part)),
+            None => Err(convert::invalid("part", "must be header or data")),
+        },
+    }
+}
+
 /// The service.
 #[derive(Clone)]
 pub struct Docs {
@@ -49,10 +78,11 @@ pub fn blob_status(error: BlobError) -> Status {
     }
 }
 
-fn document_status(error: DocumentError) -> Status {
+/// The status of a document that cannot be had.
+pub fn document_status(error: DocumentError) -> Status {
     match error {
         DocumentError::NotFound(_) => Status::not_found(error.to_string()),
-        DocumentError::Waiting { .. } => Status::unavailable(error.to_string()),
+        DocumentError::Waiting { .. } | DocumentError::Behind => Status::unavailable(error.to_string()),
         DocumentError::Blob(e) => blob_status(e),
     }
 }
@@ -72,20 +102,26 @@ fn check_header(h: &pb::DocumentHeader) -> Result<(), Status> {
     Ok(())
 }
 
-/// A document on its way in: staged on disk, hashed chunk by chunk.
+/// A document on its way in: staged on disk, hashed chunk by chunk. The
+/// staged file goes when this does, however the put ends (a client gone
+/// midway drops the handler's future).
 struct Staging {
     file: std::fs::File,
     path: std::path::PathBuf,
-    whole: blake3::Hasher,
     chunk: Vec<u8>,
     hashes: Vec<Vec<u8>>,
     size: u64,
 }
 
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 impl Staging {
     fn add(&mut self, mut data: &[u8]) -> std::io::Result<()> {
         self.size += data.len() as u64;
-        self.whole.update(data);
         self.file.write_all(data)?;
         while !data.is_empty() {
             let take = (CHUNK_BYTES as usize - self.chunk.len()).min(data.len());
@@ -99,20 +135,15 @@ impl Staging {
         Ok(())
     }
 
-    fn finish(mut self, header: &pb::DocumentHeader) -> std::io::Result<(pb::DocumentRef, std::path::PathBuf)> {
+    /// The reference of what came, the bytes synced.
+    fn finish(&mut self, header: &pb::DocumentHeader) -> std::io::Result<pb::DocumentRef> {
         if !self.chunk.is_empty() {
             self.hashes.push(blake3::hash(&self.chunk).as_bytes().to_vec());
+            self.chunk.clear();
         }
-        self.file.flush()?;
-        let doc = pb::DocumentRef {
-            root: self.whole.finalize().as_bytes().to_vec(),
-            size: self.size,
-            media_type: header.media_type.clone(),
-            name: header.name.clone(),
-            chunk_size: CHUNK_BYTES,
-            chunk_hashes: self.hashes,
-        };
-        Ok((doc, self.path))
+        self.file.sync_all()?;
+        let hashes = std::mem::take(&mut self.hashes);
+        Ok(documents::from_hashes(&header.name, &header.media_type, self.size, hashes))
     }
 }
 
@@ -124,14 +155,14 @@ impl DocumentService for Docs {
         &self,
         request: Request<Streaming<pb::PutDocumentRequest>>,
     ) -> Result<Response<pb::PutDocumentResponse>, Status> {
-        let _permit = self.puts.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
         let mut stream = request.into_inner();
-        let header = match stream.next().await {
-            Some(Ok(pb::PutDocumentRequest { part: Some(pb::put_document_request::Part::Header(h)) })) => h,
-            Some(Err(status)) => return Err(status),
+        let deadline = tokio::time::Instant::now() + PUT_DURATION_MAX;
+        let header = match next_part(&mut stream, deadline).await? {
+            Some(pb::put_document_request::Part::Header(h)) => h,
             _ => return Err(convert::invalid("header", "the first message must be the header")),
         };
         check_header(&header)?;
+        let _permit = self.puts.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
         let blobs = self.documents.blobs();
         let staging_dir = {
             let blobs = blobs.lock().expect("blobs lock");
@@ -140,51 +171,37 @@ impl DocumentService for Docs {
         };
         let path = staging_dir.join(format!("{:032x}.part", rand::random::<u128>()));
         let file = std::fs::File::create(&path).map_err(|e| blob_status(e.into()))?;
-        let mut staging = Staging {
-            file,
-            path: path.clone(),
-            whole: blake3::Hasher::new(),
-            chunk: Vec::new(),
-            hashes: Vec::new(),
-            size: 0,
-        };
-        let outcome = async {
-            while let Some(message) = stream.next().await {
-                match message?.part {
-                    Some(pb::put_document_request::Part::Data(data)) => {
-                        if staging.size + data.len() as u64 > header.size {
-                            return Err(convert::invalid(
-                                "data",
-                                format!("more than header.size = {} bytes", header.size),
-                            ));
-                        }
-                        staging.add(&data).map_err(|e| blob_status(e.into()))?;
+        let mut staging = Staging { file, path, chunk: Vec::new(), hashes: Vec::new(), size: 0 };
+        loop {
+            match next_part(&mut stream, deadline).await? {
+                None => break,
+                Some(pb::put_document_request::Part::Data(data)) => {
+                    if staging.size + data.len() as u64 > header.size {
+                        return Err(convert::invalid("data", format!("more than header.size = {} bytes", header.size)));
                     }
-                    Some(pb::put_document_request::Part::Header(_)) => {
-                        return Err(convert::invalid("header", "only the first message may be the header"))
-                    }
-                    None => return Err(convert::invalid("part", "must be header or data")),
+                    staging.add(&data).map_err(|e| blob_status(e.into()))?;
+                }
+                Some(pb::put_document_request::Part::Header(_)) => {
+                    return Err(convert::invalid("header", "only the first message may be the header"))
                 }
             }
-            if staging.size != header.size {
-                return Err(convert::invalid(
-                    "header.size",
-                    format!("said {} bytes, {} came", header.size, staging.size),
-                ));
-            }
-            let (doc, staged) = staging.finish(&header).map_err(|e| blob_status(e.into()))?;
-            let origin = self.origin.clone();
-            let adopted = doc.clone();
-            tokio::task::spawn_blocking(move || blobs.lock().expect("blobs lock").adopt(&staged, &adopted, &origin))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(blob_status)?;
-            tracing::info!(root = %documents::root_hex(&doc), name = %doc.name, size = doc.size, "document put");
-            Ok(doc)
         }
-        .await;
-        let _ = std::fs::remove_file(&path);
-        Ok(Response::new(pb::PutDocumentResponse { document: Some(outcome?) }))
+        if staging.size != header.size {
+            return Err(convert::invalid("header.size", format!("said {} bytes, {} came", header.size, staging.size)));
+        }
+        let doc = staging.finish(&header).map_err(|e| blob_status(e.into()))?;
+        let origin = self.origin.clone();
+        let adopted = doc.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = blobs.lock().expect("blobs lock").adopt(&staging.path, &adopted, &origin);
+            drop(staging);
+            outcome
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(blob_status)?;
+        tracing::info!(root = %documents::root_hex(&doc), name = %doc.name, size = doc.size, "document put");
+        Ok(Response::new(pb::PutDocumentResponse { document: Some(doc) }))
     }
 
     type GetDocumentStream = GetStream;
@@ -195,19 +212,29 @@ impl DocumentService for Docs {
     ) -> Result<Response<Self::GetDocumentStream>, Status> {
         let text = request.into_inner().root;
         let root = documents::parse_root(&text).ok_or_else(|| convert::invalid("root", "must be 64 hex digits"))?;
-        let doc = self.documents.readable(&root).map_err(document_status)?;
+        let documents = self.documents.clone();
+        let doc = tokio::task::spawn_blocking(move || documents.readable(&root))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(document_status)?;
         let blobs = self.documents.blobs();
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::task::spawn_blocking(move || {
-            let first = pb::GetDocumentResponse { document: Some(doc.clone()), data: Vec::new() };
-            if tx.blocking_send(Ok(first)).is_err() {
+        // One chunk read at a time off the async threads; a client that
+        // takes nothing for a minute is dropped.
+        tokio::spawn(async move {
+            let send = async |message| tx.send_timeout(message, GET_SEND_WAIT_MAX).await.is_ok();
+            if !send(Ok(pb::GetDocumentResponse { document: Some(doc.clone()), data: Vec::new() })).await {
                 return;
             }
             for index in 0..chunk_count(doc.size) {
-                let read = blobs.lock().expect("blobs lock").read_chunk(&doc, index);
+                let (blobs, doc) = (blobs.clone(), doc.clone());
+                let read =
+                    tokio::task::spawn_blocking(move || blobs.lock().expect("blobs lock").read_chunk(&doc, index))
+                        .await
+                        .unwrap_or_else(|e| Err(BlobError::Io(std::io::Error::other(e.to_string()))));
                 let message = read.map(|data| pb::GetDocumentResponse { document: None, data }).map_err(blob_status);
                 let failed = message.is_err();
-                if tx.blocking_send(message).is_err() || failed {
+                if !send(message).await || failed {
                     return;
                 }
             }
@@ -240,10 +267,10 @@ pub fn fill_and_check(documents: &Documents, request: &mut pb::AppendRequest, pr
                 ),
             ));
         };
+        // A whole reference stands as given (its name is the event's);
+        // its root proves its hashes, which validation checks.
         if documents::root_only(doc) {
             *doc = stored.clone();
-        } else if *doc != stored {
-            return Err(convert::invalid(&name, "differs from the document held here under that root"));
         }
         if !blobs.complete(&stored).map_err(blob_status)? {
             return Err(convert::field_status(

@@ -76,21 +76,44 @@ fn open_rw(path: &Path) -> io::Result<File> {
 
 impl Blobs {
     /// Opens the store in `dir`, counting what it holds against `quota`.
+    /// A document's `.ref` is written last and removed first, so a set of
+    /// files without one, or with a file of the wrong length beside it,
+    /// is what a crash left of a reservation or a removal: removed.
     pub fn open(dir: &Path, quota: Quota) -> Result<Blobs, BlobError> {
         std::fs::create_dir_all(dir)?;
         // A put that a crash interrupted: its client was never answered.
         let _ = std::fs::remove_dir_all(dir.join("staging"));
-        let mut held = BTreeMap::new();
+        let mut blobs = Blobs { dir: dir.to_path_buf(), quota, held: BTreeMap::new() };
+        let mut roots = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            let Some(root) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".data")) else {
-                continue;
-            };
-            let size = std::fs::metadata(&path)?.len();
-            let origin = std::fs::read_to_string(dir.join(format!("{root}.origin"))).unwrap_or_default();
-            held.insert(root.to_string(), (size, origin.trim().to_string()));
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            for ext in [".data", ".have", ".origin", ".ref"] {
+                if let Some(root) = name.strip_suffix(ext) {
+                    roots.insert(root.to_string());
+                }
+            }
         }
-        Ok(Blobs { dir: dir.to_path_buf(), quota, held })
+        for root in roots {
+            match blobs.whole_set(&root) {
+                Some((size, origin)) => {
+                    blobs.held.insert(root, (size, origin));
+                }
+                None => blobs.remove_files(&root)?,
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// A document's size and origin when all its files are there, each of
+    /// its length.
+    fn whole_set(&self, root: &str) -> Option<(u64, String)> {
+        let r = pb::DocumentRef::decode(std::fs::read(self.path(root, "ref")).ok()?.as_slice()).ok()?;
+        let len = |ext| std::fs::metadata(self.path(root, ext)).ok().map(|m| m.len());
+        let whole =
+            root_hex(&r) == root && len("data")? == r.size && len("have")? == chunk_count(r.size).div_ceil(8) as u64;
+        let origin = std::fs::read_to_string(self.path(root, "origin")).ok()?;
+        whole.then(|| (r.size, origin.trim().to_string()))
     }
 
     /// Bytes reserved, in total and for `origin`.
@@ -112,16 +135,24 @@ impl Blobs {
             return Ok(());
         }
         self.would_fit(r.size, origin)?;
-        std::fs::write(self.path(&root, "ref"), r.encode_to_vec())?;
-        std::fs::write(self.path(&root, "origin"), origin)?;
+        // Zeroed, whatever a crash left there: no chunk is held yet.
         let have = open_rw(&self.path(&root, "have"))?;
+        have.set_len(0)?;
         have.set_len(chunk_count(r.size).div_ceil(8) as u64)?;
         have.sync_all()?;
         let data = open_rw(&self.path(&root, "data"))?;
         data.set_len(r.size)?;
         data.sync_all()?;
+        self.write_set_end(&root, r, origin)
+    }
+
+    /// Writes `.origin`, then `.ref` (which makes the set whole), synced,
+    /// and the directory; counts the document as held.
+    fn write_set_end(&mut self, root: &str, r: &pb::DocumentRef, origin: &str) -> Result<(), BlobError> {
+        write_synced(&self.path(root, "origin"), origin.as_bytes())?;
+        write_synced(&self.path(root, "ref"), &r.encode_to_vec())?;
         File::open(&self.dir)?.sync_all()?;
-        self.held.insert(root, (r.size, origin.to_string()));
+        self.held.insert(root.to_string(), (r.size, origin.to_string()));
         Ok(())
     }
 
@@ -187,9 +218,11 @@ impl Blobs {
     }
 
     /// Takes in a whole document written to `staged` (a file in this
-    /// store's `staging` directory) whose reference is `r`: checked
-    /// against the quota, every chunk verified, then moved in place. The
-    /// staged file is gone either way.
+    /// store's `staging` directory) whose reference is `r`. The caller
+    /// made `r` from those very bytes as it wrote them, and synced them:
+    /// they are moved in place, not read again. Checked against the quota
+    /// unless the document is here already (a put again marks it as
+    /// recently used). The staged file is gone either way.
     pub fn adopt(&mut self, staged: &Path, r: &pb::DocumentRef, origin: &str) -> Result<(), BlobError> {
         let outcome = self.adopt_inner(staged, r, origin);
         let _ = std::fs::remove_file(staged);
@@ -197,18 +230,24 @@ impl Blobs {
     }
 
     fn adopt_inner(&mut self, staged: &Path, r: &pb::DocumentRef, origin: &str) -> Result<(), BlobError> {
+        let root = root_hex(r);
         if self.complete(r)? {
+            File::options().write(true).open(self.path(&root, "origin"))?.set_modified(std::time::SystemTime::now())?;
             return Ok(());
         }
-        self.reserve(r, origin)?;
-        let file = File::open(staged)?;
-        for index in self.missing(r)? {
-            let (offset, len) = chunk_span(r, index).expect("missing names chunks of the document");
-            let mut bytes = vec![0u8; len];
-            file.read_exact_at(&mut bytes, offset)?;
-            self.put_chunk(r, index, &bytes)?;
-        }
-        Ok(())
+        let origin = match self.held.get(&root) {
+            Some((_, o)) => o.clone(),
+            None => {
+                self.would_fit(r.size, origin)?;
+                origin.to_string()
+            }
+        };
+        // Not whole while it changes: `.ref` goes first.
+        self.held.remove(&root);
+        remove_if_there(&self.path(&root, "ref"))?;
+        std::fs::rename(staged, self.path(&root, "data"))?;
+        write_synced(&self.path(&root, "have"), &vec![0xff; chunk_count(r.size).div_ceil(8)])?;
+        self.write_set_end(&root, r, &origin)
     }
 
     /// Where [`Blobs::adopt`] wants documents staged.
@@ -271,16 +310,34 @@ impl Blobs {
     /// [`Blobs::remove`] by the root's hex.
     pub fn remove_root(&mut self, root: &str) -> Result<(), BlobError> {
         if self.held.remove(root).is_some() {
-            let root = root.to_string();
-            for ext in ["data", "have", "origin", "ref"] {
-                match std::fs::remove_file(self.path(&root, ext)) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-                    _ => {}
-                }
-            }
+            self.remove_files(root)?;
         }
         Ok(())
     }
+
+    /// Removes a document's files, `.ref` first: a crash midway leaves a
+    /// set that [`Blobs::open`] removes.
+    fn remove_files(&self, root: &str) -> Result<(), BlobError> {
+        for ext in ["ref", "data", "have", "origin"] {
+            remove_if_there(&self.path(root, ext))?;
+        }
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a small file and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -358,5 +415,32 @@ mod tests {
         blobs.remove(&a).unwrap();
         blobs.reserve(&c, "620000").unwrap();
         assert_eq!(blobs.used("620000"), (3 << 20, 1 << 20));
+    }
+
+    #[test]
+    fn adopt_moves_a_whole_document_in_and_a_half_removed_set_is_gone_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, r) = document(CHUNK_BYTES as usize * 2 + 7, 6);
+        let mut blobs = Blobs::open(dir.path(), QUOTA).unwrap();
+        let staged = blobs.staging_dir().unwrap().join("put.part");
+        std::fs::write(&staged, &bytes).unwrap();
+        blobs.adopt(&staged, &r, "620722").unwrap();
+        assert!(blobs.complete(&r).unwrap() && !staged.exists());
+        let back: Vec<u8> = (0..3).flat_map(|i| blobs.read_chunk(&r, i).unwrap()).collect();
+        assert_eq!(back, bytes);
+        assert_eq!(blobs.stored_ref(&r.root.clone().try_into().unwrap()).unwrap(), Some(r.clone()));
+
+        // Half a removal: `.ref` went first, the rest stayed.
+        let (other_bytes, other) = document(CHUNK_BYTES as usize + 1, 7);
+        blobs.reserve(&other, "620700").unwrap();
+        blobs.put_chunk(&other, 0, chunk(&other_bytes, 0)).unwrap();
+        drop(blobs);
+        std::fs::remove_file(dir.path().join(format!("{}.ref", root_hex(&other)))).unwrap();
+        let mut blobs = Blobs::open(dir.path(), QUOTA).unwrap();
+        assert_eq!(blobs.used("620700").1, 0, "not counted");
+        assert!(!dir.path().join(format!("{}.have", root_hex(&other))).exists(), "its files are gone");
+        blobs.reserve(&other, "620700").unwrap();
+        assert_eq!(blobs.missing(&other).unwrap(), [0, 1], "reserved again from nothing held");
+        assert!(blobs.complete(&r).unwrap(), "the whole document stays");
     }
 }

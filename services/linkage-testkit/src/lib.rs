@@ -124,3 +124,17 @@ pub async fn append_batch_retrying(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `len` bytes that do not compress (xorshift from `seed`): a document's
+/// body for tests and the bench.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}

@@ -58,6 +58,13 @@ impl LocalTopology {
         LocalTopology::up_with_brokers(topology, bin_dir, 1)
     }
 
+    /// [`LocalTopology::up`] with `env` in every node's environment (the
+    /// `LINKAGE_*` settings of its configuration: nested keys with `__`).
+    /// A node restarted later runs without them.
+    pub fn up_with_env(topology: &Path, bin_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<LocalTopology> {
+        LocalTopology::start(topology, tempfile::tempdir()?, bin_dir, 1, env)
+    }
+
     /// [`LocalTopology::up`] with a cluster of `servers` nats-servers.
     pub fn up_with_brokers(topology: &Path, bin_dir: &Path, servers: usize) -> anyhow::Result<LocalTopology> {
         LocalTopology::up_in(topology, tempfile::tempdir()?, bin_dir, servers)
@@ -72,9 +79,20 @@ impl LocalTopology {
         bin_dir: &Path,
         servers: usize,
     ) -> anyhow::Result<LocalTopology> {
+        LocalTopology::start(topology, workdir, bin_dir, servers, &[])
+    }
+
+    fn start(
+        topology: &Path,
+        workdir: tempfile::TempDir,
+        bin_dir: &Path,
+        servers: usize,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<LocalTopology> {
         let out = Command::new(crate::workspace::workspace_root().join("deploy/local/up"))
             .arg(topology)
             .arg(workdir.path())
+            .envs(env.iter().copied())
             .env(crate::binaries::BIN_DIR_ENV, bin_dir)
             .env("LINKAGE_NATS_SERVERS", servers.to_string())
             .stdin(Stdio::null())

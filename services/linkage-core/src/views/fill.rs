@@ -27,6 +27,14 @@ pub fn info(i: &mut pb::InfoItem, event: &pb::Event) {
 pub fn proposal(p: &mut pb::Proposal, event: &pb::Event) {
     if let Some(Kind::ProposalSubmitted(m)) = kind_of(event) {
         p.body.clone_from(&m.body);
+        p.documents.clone_from(&m.documents);
+    }
+}
+
+/// An answer's documents, from the `ProposalAnswered` event.
+pub fn answer(entry: &mut pb::ProposalTrailEntry, event: &pb::Event) {
+    if let Some(Kind::ProposalAnswered(m)) = kind_of(event) {
+        entry.documents.clone_from(&m.documents);
     }
 }
 

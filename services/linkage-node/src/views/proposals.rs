@@ -76,6 +76,11 @@ impl ProposalService for Views {
         if let Some(event) = self.event(&proposal.id)? {
             views::fill::proposal(&mut proposal, &event);
         }
+        for entry in proposal.trail.iter_mut().filter(|e| e.step() == pb::ProposalStep::Answered) {
+            if let Some(event) = self.event(&entry.event_id)? {
+                views::fill::answer(entry, &event);
+            }
+        }
         let calendars = self.all(|c: &pb::HolidayCalendar| c.known)?;
         let objection_until_ms = proposal
             .handlings

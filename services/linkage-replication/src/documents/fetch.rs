@@ -14,6 +14,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The longest wait before a document no holder served is tried again.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
 /// Holders asked for one document, at most.
 pub const HOLDERS_MAX: usize = 8;
 
@@ -23,6 +26,8 @@ enum Got {
     Stored,
     NoHolder,
     Stopped,
+    /// The first chunk could not take its space.
+    Quota,
 }
 
 impl Documents {
@@ -47,55 +52,74 @@ impl Documents {
     }
 
     async fn fetch_round(&self) {
+        let now = tokio::time::Instant::now();
         let waiting: Vec<([u8; 32], Entry)> = self
             .inner
             .index
             .lock()
             .expect("index lock")
             .iter()
-            .filter(|(_, e)| e.state != State::Held)
+            .filter(|(_, e)| e.state != State::Held && e.next_try.is_none_or(|t| t <= now))
             .map(|(r, e)| (*r, e.clone()))
             .collect();
         for (root, entry) in waiting {
             if self.inner.shutdown.is_cancelled() {
                 return;
             }
+            // Space is taken when the first chunk verifies (`store`); a
+            // document that cannot fit waits without asking anyone.
             let blobs = self.inner.blobs.clone();
             let doc = entry.doc.clone();
             let origin = entry.referrers.first().map(|(o, _)| o.to_string()).unwrap_or_default();
-            let reserved = tokio::task::spawn_blocking(move || {
-                let mut blobs = blobs.lock().expect("blobs lock");
+            let fits = tokio::task::spawn_blocking(move || {
+                let blobs = blobs.lock().expect("blobs lock");
                 if blobs.complete(&doc)? {
                     return Ok(true);
                 }
-                blobs.reserve(&doc, &origin).map(|()| false)
+                if blobs.origin_of(&root).is_none() {
+                    blobs.would_fit(doc.size, &origin)?;
+                }
+                Ok(false)
             })
             .await
             .unwrap_or_else(|e| Err(BlobError::Io(std::io::Error::other(e.to_string()))));
-            match reserved {
-                Ok(true) => {
-                    self.set_state(&root, State::Held);
-                    continue;
-                }
-                Ok(false) => {}
-                Err(e @ BlobError::Quota { .. }) => {
-                    self.set_state(&root, State::Quota(e.to_string()));
-                    continue;
-                }
+            let state = match fits {
+                Ok(true) => State::Held,
+                Err(e @ BlobError::Quota { .. }) => State::Quota(e.to_string()),
                 Err(e) => {
-                    tracing::warn!(root = %root_hex(&entry.doc), error = %e, "documents: cannot reserve space");
-                    self.set_state(&root, State::NoHolder(e.to_string()));
-                    continue;
+                    tracing::warn!(root = %root_hex(&entry.doc), error = %e, "documents: the blob store failed");
+                    State::NoHolder(e.to_string())
                 }
-            }
-            let Some((transport, entitled)) = self.inner.peers.get() else {
-                self.set_state(&root, State::NoHolder("not connected to NATS".into()));
-                continue;
+                Ok(false) => match self.inner.peers.get() {
+                    None => State::NoHolder("not connected to NATS".into()),
+                    Some((transport, entitled)) => {
+                        self.set_state(&root, State::Fetching);
+                        self.fetch_one(&entry, transport.clone(), entitled).await
+                    }
+                },
             };
-            self.set_state(&root, State::Fetching);
-            let state = self.fetch_one(&entry, transport.clone(), entitled).await;
-            self.set_state(&root, state);
+            self.settle(&root, state);
         }
+    }
+
+    /// Records where a document stands after a try; one that no holder
+    /// served is tried again later and later (up to [`BACKOFF_MAX`]), so
+    /// that documents nobody serves cost little and do not hold up others.
+    fn settle(&self, root: &[u8; 32], state: State) {
+        let mut index = self.inner.index.lock().expect("index lock");
+        let Some(entry) = index.get_mut(root) else { return };
+        match &state {
+            State::NoHolder(_) => {
+                entry.failures = entry.failures.saturating_add(1);
+                let wait = self.inner.config.retry_interval.saturating_mul(1 << entry.failures.min(8)).min(BACKOFF_MAX);
+                entry.next_try = Some(tokio::time::Instant::now() + wait);
+            }
+            _ => {
+                entry.failures = 0;
+                entry.next_try = None;
+            }
+        }
+        entry.state = state;
     }
 
     /// Nodes that may hold the document: each referring event's origin,
@@ -138,6 +162,8 @@ impl Documents {
             Ok(Err(e)) => return State::NoHolder(e.to_string()),
             Err(e) => return State::NoHolder(e.to_string()),
         };
+        let origin = entry.referrers.first().map(|(o, _)| o.to_string()).unwrap_or_default();
+        let origin = origin.as_str();
         let at_once = (self.inner.config.in_flight_bytes / u64::from(CHUNK_BYTES)).max(1) as usize;
         let bad = Mutex::new(BTreeSet::new());
         // A chunk no holder has ends this round for the document: the rest
@@ -150,7 +176,7 @@ impl Documents {
                     if gave_up.load(std::sync::atomic::Ordering::Relaxed) {
                         return Got::NoHolder;
                     }
-                    let got = self.fetch_chunk(&entry.doc, index, holders, bad, transport.as_ref()).await;
+                    let got = self.fetch_chunk(&entry.doc, index, holders, bad, transport.as_ref(), origin).await;
                     if got == Got::NoHolder {
                         gave_up.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -161,6 +187,11 @@ impl Documents {
             .collect()
             .await;
         let unfetched = got.iter().filter(|g| **g != Got::Stored).count();
+        if got.contains(&Got::Quota) {
+            let origin = entry.referrers.first().map(|(o, _)| o.to_string()).unwrap_or_default();
+            let why = self.inner.blobs.lock().expect("blobs lock").would_fit(entry.doc.size, &origin);
+            return State::Quota(why.err().map_or_else(|| "the quota".to_string(), |e| e.to_string()));
+        }
         match unfetched {
             0 => {
                 tracing::info!(%root, name = %entry.doc.name, size = entry.doc.size, "document held whole");
@@ -198,6 +229,7 @@ impl Documents {
         holders: &[NodeCode],
         bad: &Mutex<BTreeSet<NodeCode>>,
         transport: &dyn Transport,
+        origin: &str,
     ) -> Got {
         let len = linkage_core::documents::chunk_span(doc, index).map_or(0, |(_, len)| len);
         let request = pb::DocumentChunkRequest { root: doc.root.clone(), index: index as u32 }.encode_to_vec();
@@ -229,8 +261,11 @@ impl Documents {
             }
             let blobs = self.inner.blobs.clone();
             let doc = doc.clone();
+            let origin = origin.to_string();
             let stored = tokio::task::spawn_blocking(move || {
-                blobs.lock().expect("blobs lock").put_chunk(&doc, index, &answer.data).map(|_| answer.data.len())
+                let mut blobs = blobs.lock().expect("blobs lock");
+                blobs.reserve(&doc, &origin)?;
+                blobs.put_chunk(&doc, index, &answer.data).map(|_| answer.data.len())
             })
             .await;
             match stored {
@@ -238,6 +273,7 @@ impl Documents {
                     metrics::counter!(BYTES_FETCHED).increment(bytes as u64);
                     return Got::Stored;
                 }
+                Ok(Err(BlobError::Quota { .. })) => return Got::Quota,
                 Ok(Err(e)) => tracing::warn!(error = %e, index, "documents: storing a chunk"),
                 Err(e) => tracing::warn!(error = %e, index, "documents: storing a chunk"),
             }

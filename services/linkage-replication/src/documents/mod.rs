@@ -42,6 +42,15 @@ pub const BYTES_USED: &str = "linkage_document_bytes_used";
 /// find an entitled one and its holders, bounded against a flood.
 pub const REFERRERS_MAX: usize = 16;
 
+/// Referring events of one origin the index keeps per document.
+pub const REFERRERS_PER_ORIGIN_MAX: usize = 2;
+
+/// Documents `ListDocuments` shows at most, those not held first.
+pub const LISTED_MAX: usize = 1_000;
+
+/// How long `CollectDocuments` waits for the index to reach the log.
+pub const COLLECT_WAIT_MAX: Duration = Duration::from_secs(10);
+
 /// The limits of documents on one node.
 #[derive(Clone, Debug)]
 pub struct DocumentsConfig {
@@ -101,6 +110,10 @@ struct Entry {
     /// (origin, channel) of events that refer to it, first seen first.
     referrers: Vec<(NodeCode, Channel)>,
     state: State,
+    /// Tries that no holder served, in a row.
+    failures: u32,
+    /// Not tried again before this.
+    next_try: Option<tokio::time::Instant>,
 }
 
 /// Who may read what: the replicator's entitlement (which knows groups).
@@ -117,6 +130,8 @@ struct Inner {
     index: Mutex<BTreeMap<[u8; 32], Entry>>,
     peers: OnceLock<(Arc<dyn Transport>, Entitlement)>,
     wake: tokio::sync::Notify,
+    /// The log position the index has reached.
+    indexed: std::sync::atomic::AtomicU64,
     /// When the next chunk may be asked for under the rate limit.
     next_slot: Mutex<tokio::time::Instant>,
     shutdown: CancellationToken,
@@ -146,6 +161,9 @@ pub enum DocumentError {
         /// Why.
         state: String,
     },
+    /// The index has not read the whole log yet.
+    #[error("the documents' index is still reading the log; try again shortly")]
+    Behind,
     /// The blob store refused.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -174,10 +192,12 @@ impl Documents {
             peers: OnceLock::new(),
             wake: tokio::sync::Notify::new(),
             next_slot: Mutex::new(tokio::time::Instant::now()),
+            indexed: std::sync::atomic::AtomicU64::new(0),
             shutdown,
         });
         let documents = Documents { inner };
         let cursor = documents.load_index();
+        documents.inner.indexed.store(cursor, std::sync::atomic::Ordering::Release);
         tokio::spawn(documents.clone().follow(cursor));
         tokio::spawn(documents.clone().fetch_loop());
         Ok(documents)
@@ -227,12 +247,21 @@ impl Documents {
 
     /// Every document events held here refer to, with its state.
     pub fn list(&self, waiting_only: bool) -> pb::ListDocumentsResponse {
-        let entries: Vec<([u8; 32], Entry)> =
-            self.inner.index.lock().expect("index lock").iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut entries: Vec<([u8; 32], Entry)> = self
+            .inner
+            .index
+            .lock()
+            .expect("index lock")
+            .iter()
+            .filter(|(_, e)| !waiting_only || e.state != State::Held)
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        entries.sort_by_key(|(_, e)| e.state == State::Held);
+        let more = entries.len().saturating_sub(LISTED_MAX) as u32;
+        entries.truncate(LISTED_MAX);
         let blobs = self.inner.blobs.lock().expect("blobs lock");
         let documents = entries
             .into_iter()
-            .filter(|(_, e)| !waiting_only || e.state != State::Held)
             .map(|(root, e)| {
                 let chunks = chunk_count(e.doc.size);
                 let held = chunks - blobs.missing(&e.doc).map_or(chunks, |m| m.len());
@@ -257,12 +286,23 @@ impl Documents {
             used_bytes: blobs.used("").0,
             quota_bytes: quota.total_bytes,
             per_origin_quota_bytes: quota.per_origin_bytes,
+            more,
         }
     }
 
     /// Removes the documents no event held here refers to, reserved more
     /// than `older_than` ago; wakes the fetcher, which may now have room.
-    pub fn collect(&self, older_than: Duration) -> Result<(u32, u64), BlobError> {
+    pub async fn collect(&self, older_than: Duration) -> Result<(u32, u64), DocumentError> {
+        // Only once the index has read every event stored so far: a
+        // document whose event was just appended is referred to.
+        let target = self.inner.store.last_position();
+        let deadline = tokio::time::Instant::now() + COLLECT_WAIT_MAX;
+        while self.inner.indexed.load(std::sync::atomic::Ordering::Acquire) < target {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(DocumentError::Behind);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let referred: Vec<String> = self.inner.index.lock().expect("index lock").keys().map(hex_root).collect();
         let now = SystemTime::now();
         let mut blobs = self.inner.blobs.lock().expect("blobs lock");
@@ -337,9 +377,17 @@ impl Documents {
                 doc: (*doc).clone(),
                 referrers: Vec::new(),
                 state: State::Fetching,
+                failures: 0,
+                next_try: None,
             });
             let referrer = (parsed.origin, parsed.channel.clone());
-            if entry.referrers.len() < REFERRERS_MAX && !entry.referrers.contains(&referrer) {
+            // A few per origin: one office's many events cannot crowd out
+            // the others' (whose entitlement and holders they carry).
+            let of_origin = entry.referrers.iter().filter(|(o, _)| *o == parsed.origin).count();
+            if entry.referrers.len() < REFERRERS_MAX
+                && of_origin < REFERRERS_PER_ORIGIN_MAX
+                && !entry.referrers.contains(&referrer)
+            {
                 entry.referrers.push(referrer);
             }
         }
@@ -371,10 +419,20 @@ impl Documents {
                     found.push(stored.position);
                 }
             }
-            cursor = page.last().map_or(cursor, |s| s.position);
-            if let Err(e) = self.save(&found, cursor) {
-                tracing::warn!(error = %e, "documents: saving the index");
+            let last = page.last().map_or(cursor, |s| s.position);
+            // The cursor moves only once the positions found are durable:
+            // a reference is never skipped for good. A failed save reads
+            // the page again (adding nothing twice) after a pause.
+            if let Err(e) = self.save(&found, last) {
+                tracing::warn!(error = %e, "documents: saving the index; reading the page again");
+                tokio::select! {
+                    _ = self.inner.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
             }
+            cursor = last;
+            self.inner.indexed.store(cursor, std::sync::atomic::Ordering::Release);
             if !found.is_empty() {
                 self.inner.wake.notify_one();
             }

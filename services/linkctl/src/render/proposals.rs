@@ -104,6 +104,14 @@ pub fn proposal(p: &pb::Proposal, objection_until_ms: &[i64], names: &Names) -> 
         ]);
     }
     section(&mut out, "trail 办理过程", &trail);
+    let mut documents = Table::new(&["with", "name", "bytes", "root (linkctl document get)"]);
+    let answers = p.trail.iter().flat_map(|e| e.documents.iter().map(move |d| (names.show(&e.origin), "answer", d)));
+    for (by, what, d) in p.documents.iter().map(|d| (names.show(&p.origin), "proposal", d)).chain(answers) {
+        documents.row([format!("{what} ({by})"), d.name.clone(), d.size.to_string(), hex::encode(&d.root)]);
+    }
+    if !p.documents.is_empty() || p.trail.iter().any(|e| !e.documents.is_empty()) {
+        section(&mut out, "documents 附件", &documents);
+    }
     if !p.body.is_empty() {
         out.push_str(&format!("\ntext\n  {}\n", p.body));
     }

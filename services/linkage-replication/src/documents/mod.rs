@@ -48,6 +48,12 @@ pub const REFERRERS_PER_ORIGIN_MAX: usize = 2;
 /// Documents `ListDocuments` shows at most, those not held first.
 pub const LISTED_MAX: usize = 1_000;
 
+/// How long the index lets commits gather before it reads them.
+pub const FOLLOW_DELAY: Duration = Duration::from_millis(100);
+
+/// How often the index's cursor is written when no document was found.
+pub const CURSOR_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long `CollectDocuments` waits for the index to reach the log.
 pub const COLLECT_WAIT_MAX: Duration = Duration::from_secs(10);
 
@@ -397,6 +403,7 @@ impl Documents {
     /// Follows the durable log from `cursor` on, indexing documents.
     async fn follow(self, mut cursor: u64) {
         let mut position = self.inner.store.watch_position();
+        let mut saved_at = tokio::time::Instant::now();
         loop {
             let page = match self.inner.store.read_positions(cursor + 1, 512) {
                 Ok(page) => page,
@@ -411,6 +418,12 @@ impl Documents {
                     changed = position.changed() => if changed.is_err() { return },
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
+                // Many commits in one read: documents wait a moment, the
+                // writer's threads are not woken for every commit.
+                tokio::select! {
+                    _ = self.inner.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(FOLLOW_DELAY) => {}
+                }
                 continue;
             }
             let mut found = Vec::new();
@@ -422,8 +435,12 @@ impl Documents {
             let last = page.last().map_or(cursor, |s| s.position);
             // The cursor moves only once the positions found are durable:
             // a reference is never skipped for good. A failed save reads
-            // the page again (adding nothing twice) after a pause.
-            if let Err(e) = self.save(&found, last) {
+            // the page again (adding nothing twice) after a pause. A page
+            // without documents writes the cursor at most every
+            // CURSOR_SAVE_INTERVAL: a file renamed per commit would cost
+            // the log's disk (a restart reads at most that much again).
+            let due = !found.is_empty() || saved_at.elapsed() >= CURSOR_SAVE_INTERVAL;
+            if let Err(e) = if due { self.save(&found, last) } else { Ok(()) } {
                 tracing::warn!(error = %e, "documents: saving the index; reading the page again");
                 tokio::select! {
                     _ = self.inner.shutdown.cancelled() => return,
@@ -432,6 +449,9 @@ impl Documents {
                 continue;
             }
             cursor = last;
+            if due {
+                saved_at = tokio::time::Instant::now();
+            }
             self.inner.indexed.store(cursor, std::sync::atomic::Ordering::Release);
             if !found.is_empty() {
                 self.inner.wake.notify_one();

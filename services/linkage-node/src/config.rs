@@ -327,15 +327,15 @@ pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_bytes: Option<u64>,
     /// Bytes all documents may take on disk [default: 20 GiB] (`[documents] quota_bytes`)
-    #[arg(long)]
+    #[arg(long, env = "LINKAGE_DOCUMENTS_QUOTA_BYTES")]
     #[serde(skip)]
     pub documents_quota_bytes: Option<u64>,
     /// Bytes one origin's documents may take [default: 4 GiB] (`[documents] per_origin_quota_bytes`)
-    #[arg(long)]
+    #[arg(long, env = "LINKAGE_DOCUMENTS_PER_ORIGIN_QUOTA_BYTES")]
     #[serde(skip)]
     pub documents_per_origin_quota_bytes: Option<u64>,
     /// Document fetch rate limit, bytes per second; 0 for none (`[documents] fetch_bytes_per_second`)
-    #[arg(long)]
+    #[arg(long, env = "LINKAGE_DOCUMENTS_FETCH_BYTES_PER_SECOND")]
     #[serde(skip)]
     pub documents_fetch_bytes_per_second: Option<u64>,
 }

@@ -393,6 +393,13 @@ impl Cluster {
         CpuTimes(self.processes().into_iter().filter_map(|(name, pid)| Some((name, cpu_time(&pid)?))).collect())
     }
 
+    /// The pid of node `code`.
+    pub fn pid(&self, code: &str) -> anyhow::Result<String> {
+        let manifest = self.supervisor().manifest();
+        let node = manifest.nodes.get(code).with_context(|| format!("{code} is not in the topology"))?;
+        Ok(node.pid.to_string())
+    }
+
     /// Every node by code, `nats-server`, and `bench` (as `self`), each
     /// with the pid `/proc` knows it by.
     fn processes(&self) -> Vec<(String, String)> {

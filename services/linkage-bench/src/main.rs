@@ -30,6 +30,9 @@
 //!    against figure 6: [`many_streams`].
 //! 10. A 20 MiB document from a county to the province, against NATS
 //!     moving the same bytes: [`documents`].
+//! 11. An idle county's resident memory and CPU over a minute, against a
+//!     bare process on the same allocator, runtime, sled and tonic:
+//!     [`footprint`].
 //!
 //! Figures 4 to 7 and 9 run the demo topology (`deploy/topology/demo.toml`: the
 //! province, three cities, three counties) as real processes on loopback
@@ -72,6 +75,7 @@
 //! - [`propagation`], [`fan_in`], [`catch_up`], [`many_streams`]: figures
 //!   4, 5 (and 7), 6 and 9, our side.
 //! - [`documents`]: figure 10, our side.
+//! - [`footprint`]: figure 11, both sides.
 //! - [`raw_nats`]: the bench's NATS user and the baselines of figures 4 and 5.
 //! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
@@ -90,6 +94,7 @@ mod counters;
 mod documents;
 mod fan_in;
 mod fixture;
+mod footprint;
 mod fsync;
 mod many_streams;
 mod measure;
@@ -145,6 +150,11 @@ const REBUILD_BASELINE: &str = "rebuild: bare sled reading every event of the sa
 const DISK_FREE_BYTES_MIN: u64 = 10 << 30;
 
 fn main() -> anyhow::Result<()> {
+    // Figure 11's floor: this binary again, as a bare process.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() == 3 && args[1] == footprint::FLOOR_ARG {
+        return footprint::serve_floor(std::path::Path::new(&args[2]));
+    }
     let started_unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let load_average_1m = report::load_average_1m();
     let root = scratch::workspace_root()?;

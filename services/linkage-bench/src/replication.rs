@@ -11,7 +11,7 @@ use crate::fixture::PROVINCE;
 use crate::measure::{Latencies, Rate};
 use crate::report::{Row, Target};
 use crate::scratch::Scratch;
-use crate::{batched, catch_up, documents, fan_in, fixture, many_streams, propagation, raw_nats};
+use crate::{batched, catch_up, documents, fan_in, fixture, footprint, many_streams, propagation, raw_nats};
 use anyhow::Context;
 use linkage_core::pb;
 use linkage_replication::engine::PULL_PAGE_EVENTS_MAX;
@@ -41,6 +41,13 @@ const RAW_CATCH_UP_DURATION_MAX: Duration = Duration::from_secs(30);
 /// What each baseline is, in the words the table's legend prints.
 const RTT_BASELINE: &str =
     "county→province: NATS request/reply of the same one-event push, echoed, plain async-nats, same nats-server";
+/// See [`RTT_BASELINE`].
+const FOOTPRINT_BASELINE: &str =
+    "idle: this bench as a bare process (mimalloc, tokio, sled with the node's cache, tonic health), same minute";
+/// Figure 11: an idle county's resident memory at most (and 1.5 × the floor's, in the notes).
+const IDLE_RSS_MAX_MIB: f64 = 30.0;
+/// Figure 11: an idle county's CPU at most, µs per second (0.2 % of a core).
+const IDLE_CPU_MAX_US_PER_S: f64 = 2_000.0;
 /// See [`RTT_BASELINE`].
 const DOCUMENT_BASELINE: &str =
     "document: NATS publish→subscribe of the same bytes in 256 KiB messages, same server, right after";
@@ -81,6 +88,13 @@ pub async fn figures(
     eprintln!("replication: linkctl local up {} in {}", fixture::TOPOLOGY_FILE, workdir.path().display());
     let mut cluster = Cluster::up(binaries, &fixture::topology_path(root), workdir)?;
     let user = cluster.add_bench_user().await?;
+
+    eprintln!(
+        "replication: figure 11, {} idle for {:?} beside a bare process",
+        propagation::COUNTY,
+        footprint::IDLE_WINDOW
+    );
+    let idle = footprint::measure(&cluster, run, propagation::COUNTY).await?;
 
     eprintln!("replication: figure 4, {} → {PROVINCE} latency, then NATS round trips", propagation::COUNTY);
     // The nodes that sync each event on its way: the county, its city
@@ -189,6 +203,22 @@ pub async fn figures(
         (raw.per_s(), raw.ops),
         Target::AtLeast(CATCH_UP_MIN),
     ));
+    rows.push(Row::new(
+        "idle county: resident memory",
+        "MiB",
+        FOOTPRINT_BASELINE,
+        (idle.node.rss_mib, idle.samples),
+        (idle.floor.rss_mib, idle.samples),
+        Target::AtMost(IDLE_RSS_MAX_MIB),
+    ));
+    rows.push(Row::new(
+        "idle county: CPU",
+        "µs/s",
+        FOOTPRINT_BASELINE,
+        (idle.node.cpu_us_per_s, idle.samples),
+        (idle.floor.cpu_us_per_s, idle.samples),
+        Target::AtMost(IDLE_CPU_MAX_US_PER_S),
+    ));
     let mib_per_s = |d: std::time::Duration| transfer.bytes as f64 / f64::from(1 << 20) / d.as_secs_f64();
     rows.push(Row::new(
         &format!("document transfer county→province, {} MiB", transfer.bytes >> 20),
@@ -214,6 +244,16 @@ pub async fn figures(
     }
 
     let mut notes = Vec::new();
+    notes.push(format!(
+        "idle county: {:.1} MiB resident, {:.2} × the floor's {:.1} MiB (target ≤ {IDLE_RSS_MAX_MIB} MiB and ≤ 1.5 ×: {}); \
+         CPU {:.3} % of a core against the floor's {:.3} %",
+        idle.node.rss_mib,
+        idle.node.rss_mib / idle.floor.rss_mib,
+        idle.floor.rss_mib,
+        if idle.node.rss_mib <= IDLE_RSS_MAX_MIB && idle.node.rss_mib <= 1.5 * idle.floor.rss_mib { "met" } else { "missed" },
+        idle.node.cpu_us_per_s / 1e4,
+        idle.floor.cpu_us_per_s / 1e4,
+    ));
     for (away, figure) in &many {
         notes.push(format!(
             "catch-up over many streams ({away:?}): serving after {:.0} ms, first event after {}, {}; {}'s replication: {}",

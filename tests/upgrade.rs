@@ -140,14 +140,11 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
     topo.wait_restored(CITY).await.unwrap();
     let next = county.append(linkage_testkit::info_reported("up", "第二条".into(), "民乐县")).await.unwrap();
     let next = next.into_inner().event.unwrap().event.unwrap();
-    let mut city = topo.event_log(CITY).await.unwrap();
-    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
-    let own = own.into_inner().event.unwrap().event.unwrap();
     assert!(held(&topo, CITY, notice.id.clone()).await, "the old city gets the province's notice");
     assert!(held(&topo, COUNTY, notice.id).await, "the county gets the province's notice");
     assert!(held(&topo, CITY, next.id.clone()).await, "the old city gets the county's next item");
     assert!(held(&topo, "620000", next.id).await, "the province gets the county's next item");
-    assert!(held(&topo, "620000", own.id).await, "the province gets the old city's own item");
+    assert!(own_item_reaches_province(&topo, CITY).await, "the province gets the old city's own item");
     let old_holds = topo.holdings(CITY).await.unwrap();
     assert!(!old_holds.values().any(|e| e.id == adoption.id), "the old city cannot hold a chain's event");
 
@@ -155,6 +152,14 @@ async fn a_node_of_the_previous_version_beside_chains_stalls_nothing() {
     topo.kill9(CITY);
     topo.restart(CITY).await.unwrap();
     assert!(held(&topo, CITY, adoption.id).await, "the upgraded city pulls the adoption");
+}
+
+/// Whether a 社情民意 item `city` appends now reaches the province: the
+/// node of another version stalls nothing of its own.
+async fn own_item_reaches_province(topo: &LocalTopology, city: &str) -> bool {
+    let mut events = topo.event_log(city).await.unwrap();
+    let own = events.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
+    held(topo, "620000", own.into_inner().event.unwrap().event.unwrap().id).await
 }
 
 /// Whether `code` holds event `id` within 30 s.
@@ -209,10 +214,7 @@ async fn a_node_of_the_last_version_keeps_the_new_kinds_and_folds_them_once_upgr
     let member = member.unwrap();
     assert!(held(&topo, CITY, rule.id.clone()).await, "the old city stores the rule");
     assert!(held(&topo, CITY, member.id.clone()).await, "the old city stores the member");
-    // It stalls nothing: its own next item still reaches the province.
-    let mut city = topo.event_log(CITY).await.unwrap();
-    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
-    assert!(held(&topo, "620000", own.into_inner().event.unwrap().event.unwrap().id).await);
+    assert!(own_item_reaches_province(&topo, CITY).await, "it stalls nothing");
 
     topo.kill9(CITY);
     topo.restart(CITY).await.unwrap();
@@ -272,10 +274,7 @@ async fn a_node_before_proposals_keeps_them_and_folds_them_once_upgraded() {
     let once_held = linkage_tests::docs::once_held;
     let at_province = once_held(&topo, "620000", &doc.root, Duration::from_secs(60)).await;
     assert!(at_province == bytes, "the province fetched the document whole, beside the old city");
-    // It stalls nothing: its own next item still reaches the province.
-    let mut city = topo.event_log(CITY).await.unwrap();
-    let own = city.append(linkage_testkit::info_reported("up", "张掖市的社情民意".into(), "张掖市")).await.unwrap();
-    assert!(held(&topo, "620000", own.into_inner().event.unwrap().event.unwrap().id).await);
+    assert!(own_item_reaches_province(&topo, CITY).await, "it stalls nothing");
 
     topo.kill9(CITY);
     topo.restart(CITY).await.unwrap();

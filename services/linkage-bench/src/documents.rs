@@ -49,7 +49,7 @@ pub async fn measure(cluster: &Cluster, user: &NatsUser, county: &str, province:
     );
     let mut docs = DocumentServiceClient::new(cluster.channel(county).await?).max_encoding_message_size(2 << 20);
     let doc = docs.put_document(tokio_stream::iter(messages)).await?.into_inner().document.context("no reference")?;
-    let root = doc.root.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let root = hex::encode(&doc.root);
 
     let proposal = pb::AppendRequest {
         channel: format!("chain:{county}"),

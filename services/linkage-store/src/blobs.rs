@@ -2,9 +2,10 @@
 //! root (`linkage_core::documents`), written chunk by chunk in any order,
 //! each chunk verified against its hash before it is written and again
 //! when it is read, with a bitmap of the chunks held beside it. The
-//! bitmap names a chunk only after its bytes were synced, so a crash
-//! loses at most the chunk in flight, and a fetch resumes from the
-//! bitmap. Space is reserved per document against a quota in total and
+//! bitmap names a chunk only after its bytes were synced, so a killed
+//! process loses at most the chunk in flight, and a fetch resumes from
+//! the bitmap (synced when the document is whole: a power cut before
+//! that costs chunks fetched again, never a bit without its bytes). Space is reserved per document against a quota in total and
 //! per origin; a full quota refuses new documents and never touches the
 //! log.
 
@@ -196,8 +197,15 @@ impl Blobs {
         have.read_exact_at(&mut byte, (index / 8) as u64)?;
         byte[0] |= 1 << (index % 8);
         have.write_all_at(&byte, (index / 8) as u64)?;
-        have.sync_data()?;
-        Ok(self.missing(r)?.len())
+        // The bit is written only after its chunk is durable, so it never
+        // names bytes a power cut could take. The bitmap itself is synced
+        // once the document is whole: a power cut before that loses bits,
+        // whose chunks are fetched again; a killed process loses none.
+        let missing = self.missing(r)?.len();
+        if missing == 0 {
+            have.sync_data()?;
+        }
+        Ok(missing)
     }
 
     /// Chunk `index` of `r`, verified again as it is read: a disk that

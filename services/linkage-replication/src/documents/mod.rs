@@ -235,7 +235,7 @@ impl Documents {
             Some(entry) => entry.doc,
             None => match blobs.stored_ref(root)? {
                 Some(doc) if blobs.origin_of(root).as_deref() == Some(self.inner.me.as_str()) => doc,
-                _ => return Err(DocumentError::NotFound(hex_root(root))),
+                _ => return Err(DocumentError::NotFound(hex::encode(root))),
             },
         };
         let missing = blobs.missing(&doc)?.len();
@@ -272,7 +272,7 @@ impl Documents {
                 let chunks = chunk_count(e.doc.size);
                 let held = chunks - blobs.missing(&e.doc).map_or(chunks, |m| m.len());
                 pb::DocumentStatus {
-                    root: hex_root(&root),
+                    root: hex::encode(root),
                     name: e.doc.name.clone(),
                     size: e.doc.size,
                     origin: e.referrers.first().map(|(o, _)| o.to_string()).unwrap_or_default(),
@@ -309,7 +309,7 @@ impl Documents {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let referred: Vec<String> = self.inner.index.lock().expect("index lock").keys().map(hex_root).collect();
+        let referred: Vec<String> = self.inner.index.lock().expect("index lock").keys().map(hex::encode).collect();
         let now = SystemTime::now();
         let mut blobs = self.inner.blobs.lock().expect("blobs lock");
         let (mut count, mut bytes) = (0, 0);
@@ -473,10 +473,6 @@ impl Documents {
         std::fs::write(&tmp, format!("{cursor}\n"))?;
         std::fs::rename(tmp, self.cursor_path())
     }
-}
-
-fn hex_root(root: &[u8; 32]) -> String {
-    root.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn describe(state: &State) -> String {

@@ -1,6 +1,6 @@
 //! `linkage-bench`: how fast linkage makes events durable and moves them
 //! between nodes. `make bench` builds the release binaries (`make build`)
-//! and runs `target/release/linkage-bench`, which measures the eight
+//! and runs `target/release/linkage-bench`, which measures the twelve
 //! figures below. Every figure is printed beside a baseline measured in the
 //! same run, on the same disk or the same nats-server, with the ratio
 //! between them: absolute numbers say more about the machine than about
@@ -33,6 +33,9 @@
 //! 11. An idle county's resident memory and CPU over a minute, against a
 //!     bare process on the same allocator, runtime, sled and tonic:
 //!     [`footprint`].
+//! 12. Disk per stored event after single and batched appends and a clean
+//!     stop, county and city stores, against the events' own bytes:
+//!     [`disk`].
 //!
 //! Figures 4 to 7 and 9 run the demo topology (`deploy/topology/demo.toml`: the
 //! province, three cities, three counties) as real processes on loopback
@@ -53,7 +56,7 @@
 //!   fdatasync is free and every figure would be a lie ([`scratch`]); each
 //!   is removed when its figure is done. A whole run needs about 10 GiB
 //!   free.
-//! - `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1 and 8, single appends to
+//! - `LINKAGE_BENCH_STORE_ONLY=1` runs figures 1, 8 and 12, single appends to
 //!   the store and pulled pages applied to it without NATS, and prints
 //!   plain lines: a quick look while working on the store.
 //! - `LINKAGE_BENCH_NODE_ONLY=1` runs figures 1, 2, 3 and 8 and prints one
@@ -76,6 +79,7 @@
 //!   4, 5 (and 7), 6 and 9, our side.
 //! - [`documents`]: figure 10, our side.
 //! - [`footprint`]: figure 11, both sides.
+//! - [`disk`]: figure 12, both sides.
 //! - [`raw_nats`]: the bench's NATS user and the baselines of figures 4 and 5.
 //! - [`views_rebuild`]: figure 8, both sides.
 //! - [`report`]: the table and the JSON.
@@ -91,6 +95,7 @@ mod batched;
 mod catch_up;
 mod cluster;
 mod counters;
+mod disk;
 mod documents;
 mod fan_in;
 mod fixture;
@@ -212,8 +217,13 @@ fn main() -> anyhow::Result<()> {
     let dir = run.child("views")?;
     let rebuild = runtime.block_on(views_rebuild::measure(dir.path(), &topology, origin))?;
     drop(dir);
+    // Figure 12, the store alone too.
+    let (disk_rows, disk_note) = disk::figures(&runtime, &run, origin, &job[0])?;
     if std::env::var_os("LINKAGE_BENCH_STORE_ONLY").is_some() {
-        // A quick look while working on the store: figures 1 and 8 only.
+        for row in &disk_rows {
+            println!("{}: {:.0} B, event {:.0} B, ratio {:.2}", row.figure, row.ours, row.baseline, row.ratio);
+        }
+        // A quick look while working on the store: figures 1, 8 and 12 only.
         println!(
             "batched: ours {:.0}/s raw {:.0}/s ratio {:.2}",
             ours.rate.per_s(),
@@ -336,7 +346,10 @@ fn main() -> anyhow::Result<()> {
         Target::RatioAtLeast(REBUILD_RATIO_MIN),
     ));
 
+    rows.extend(disk_rows);
+
     let mut notes: Vec<String> = binaries.stale.iter().map(|s| format!("WARNING: {s}")).collect();
+    notes.push(disk_note);
     let floor = &unary.floor_latency;
     notes.push(format!(
         "latency: a floor for a durable RPC on this host, a raw append + fdatasync and then a \

@@ -62,6 +62,10 @@ pub struct Config {
     /// How often it asks its parent and children which streams they hold.
     #[serde(with = "humantime_serde")]
     pub anti_entropy_interval: Duration,
+    /// Whether a new store compresses sled's pages (zstd): unset, a county
+    /// does and a city or the province does not. A store keeps what it
+    /// was created with (decision 0064).
+    pub compress_store: Option<bool>,
     /// Bytes of store pages sled may cache in memory.
     pub cache_bytes: u64,
     /// No longer read: scores come from the province's signed score rules
@@ -146,6 +150,7 @@ impl Default for Config {
             metrics_listen: None,
             heads_interval: Duration::from_secs(1),
             anti_entropy_interval: Duration::from_secs(3),
+            compress_store: None,
             cache_bytes: linkage_store::CACHE_BYTES_DEFAULT,
             score_table: None,
             documents: DocumentSettings::default(),
@@ -154,6 +159,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Whether a new store of a node at `level` compresses sled's pages:
+    /// `compress_store` when set, else only a county's. A county's machine
+    /// is the smallest and its store takes few events a second, where
+    /// compression's cost on the store's own rate (decision 0064) cannot
+    /// show; a city's and the province's take every county's events.
+    pub fn compress_store_for(&self, level: linkage_core::Level) -> bool {
+        self.compress_store.unwrap_or(level == linkage_core::Level::County)
+    }
+
     /// The key file's path.
     pub fn key_path(&self) -> PathBuf {
         self.key_file.clone().unwrap_or_else(|| self.data_dir.join("node.key"))
@@ -322,6 +336,10 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anti_entropy_interval: Option<String>,
+    /// Whether a new store compresses its indexes and views (zstd) [default: a county does, a city or the province not] [env: LINKAGE_COMPRESS_STORE]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compress_store: Option<bool>,
     /// Bytes of store pages to cache in memory [default: 67108864] [env: LINKAGE_CACHE_BYTES]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,6 +399,20 @@ mod tests {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/node.example.toml");
         let config = Config::load(Some(&example), &Overrides::default()).unwrap();
         assert_eq!(config.score_table, None);
+    }
+
+    /// Unset, only a county's new store compresses; the setting wins
+    /// either way.
+    #[test]
+    fn a_countys_store_compresses_unless_told_otherwise() {
+        use linkage_core::Level;
+        let mut config = Config::default();
+        let by_level = [Level::Province, Level::City, Level::County].map(|l| config.compress_store_for(l));
+        assert_eq!(by_level, [false, false, true]);
+        for set in [false, true] {
+            config.compress_store = Some(set);
+            assert!([Level::Province, Level::City, Level::County].iter().all(|&l| config.compress_store_for(l) == set));
+        }
     }
 
     /// An earlier version's `[score_table]` still loads (and is ignored).

@@ -122,8 +122,16 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     );
     // A long recovery after a crash lies between this line and "serving".
     tracing::info!(node = %origin, data_dir = %config.data_dir.display(), "opening the store");
-    let store = Store::open_with_cache(&config.data_dir.join("store"), config.cache_bytes)
+    let compress = config.compress_store_for(me.level);
+    let store = Store::open_with(&config.data_dir.join("store"), config.cache_bytes, compress)
         .with_context(|| format!("opening store in {}", config.data_dir.display()))?;
+    if store.compressed() != compress {
+        tracing::warn!(
+            compressed = store.compressed(),
+            "compress_store is {compress}, but the store was created otherwise and keeps that; \
+             a new data_dir takes the setting"
+        );
+    }
     // A key switch waits while the node has its own events to restore.
     let restoring = config.data_dir.join(RESTORING_MARKER).exists() || store.last_position() == 0;
     let chosen = identity::choose(&config.key_path(), &me, !restoring)?;

@@ -135,3 +135,35 @@ async fn reopening_keeps_events_heads_and_the_clock() {
     assert!(event.hlc > hlc_before);
     assert_eq!(store.read_stream(origin, "up", 4, 10).unwrap().len(), 3);
 }
+
+/// A store keeps the compression it was created with: sled cannot change
+/// it, so asking for the other on reopening opens it as it is, with every
+/// event and view record as before, and views folded again from the log
+/// equal them.
+#[tokio::test]
+async fn a_store_keeps_the_compression_it_was_created_with() {
+    let origin: NodeCode = "620722".parse().unwrap();
+    for created_compressed in [false, true] {
+        let mut dumps = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), crate::CACHE_BYTES_DEFAULT, created_compressed).unwrap();
+        assert_eq!(store.compressed(), created_compressed);
+        let (appender, thread) = Appender::start(store.clone(), origin, SigningKey::from_bytes(&[1; 32])).unwrap();
+        for title in ["一", "二", "三"] {
+            append(&appender, title).await.unwrap();
+        }
+        drop((appender, store));
+        thread.join().unwrap();
+        for asked in [!created_compressed, created_compressed] {
+            let store = Store::open_with(dir.path(), crate::CACHE_BYTES_DEFAULT, asked).unwrap();
+            assert_eq!(store.compressed(), created_compressed, "asked for {asked}");
+            assert_eq!(store.read_positions(1, 10).unwrap().len(), 3);
+            dumps.push(store.dump_views().unwrap());
+        }
+        Store::forget_views(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), crate::CACHE_BYTES_DEFAULT, !created_compressed).unwrap();
+        assert!(store.rebuilt_on_open().is_some(), "views folded again from the log");
+        dumps.push(store.dump_views().unwrap());
+        assert!(dumps.windows(2).all(|w| w[0] == w[1]), "one set of view records");
+    }
+}

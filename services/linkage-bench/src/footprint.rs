@@ -5,7 +5,8 @@
 //! `/proc/<pid>/task/<tid>/schedstat` at both ends. Baseline, in the same
 //! window: this bench binary started again as `linkage-bench floor <dir>`
 //! — the same allocator, a multi-thread tokio runtime as the node's, a
-//! sled database opened with the node's default cache, and a tonic server
+//! sled database opened with the node's default cache and a county's
+//! compression, and a tonic server
 //! answering `grpc.health.v1` on loopback — and nothing else: what any
 //! process built on these pieces costs.
 
@@ -103,9 +104,12 @@ pub async fn measure(cluster: &Cluster, run: &Scratch, county: &str) -> anyhow::
 pub fn serve_floor(dir: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        // Compressed, as a county's store is (decision 0064).
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(linkage_store::CACHE_BYTES_DEFAULT)
+            .use_compression(true)
+            .compression_factor(linkage_store::store::COMPRESSION_LEVEL)
             .open()
             .context("opening the floor's sled")?;
         let (reporter, health) = tonic_health::server::health_reporter();

@@ -34,22 +34,50 @@ pub const COMPRESSION_LEVEL: i32 = 1;
 /// The file in which sled keeps the parameters a store was created with.
 const SLED_PARAMETERS_FILE: &str = "conf";
 
+/// sled's data file, beside its parameters.
+const SLED_DATA_FILE: &str = "db";
+
 /// Whether the store in `dir` was created compressing sled's pages, by
-/// the parameters sled wrote then; `None` for a new store.
+/// the parameters sled wrote then; `None` for a new store. Parameters
+/// missing beside sled data are refused: sled would take whatever it is
+/// given and misread every page written the other way.
 fn created_compressed(dir: &Path) -> Result<Option<bool>, StoreError> {
     let path = dir.join(SLED_PARAMETERS_FILE);
-    // Lines of `key: value`, then a CRC-32 of them (4 bytes).
+    // Lines of `key: value`, then a CRC-32 of them (4 bytes); sled takes
+    // 8 bytes or fewer for no file.
     let text = match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() <= 8 => return Ok(None),
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Ok(bytes) if bytes.len() > 8 => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(_) => String::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e.into()),
     };
+    let unreadable = |what: &str| {
+        StoreError::Corrupt(format!(
+            "{} {what}, so how sled wrote {} is unknown: move sled's files (conf, db, snap.*) out of {} and \
+             the store folds them again from events.log (fork evidence kept only in sled is lost)",
+            path.display(),
+            SLED_DATA_FILE,
+            dir.display()
+        ))
+    };
+    if text.is_empty() {
+        let data = std::fs::metadata(dir.join(SLED_DATA_FILE)).map_or(0, |m| m.len());
+        return if data == 0 { Ok(None) } else { Err(unreadable("is missing or empty")) };
+    }
     match text.lines().find_map(|l| l.strip_prefix("use_compression: ")) {
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        _ => Err(StoreError::Corrupt(format!("{} does not say use_compression: true or false", path.display()))),
+        _ => Err(unreadable("does not say use_compression: true or false")),
     }
+}
+
+/// Makes sled's parameters of a store just created durable: sled writes
+/// them without a sync, and losing them would leave the store's pages
+/// unreadable ([`created_compressed`]).
+fn sync_new_parameters(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir.join(SLED_PARAMETERS_FILE))?.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// sled's configuration for the store in `dir`.
@@ -134,8 +162,12 @@ impl Store {
     /// cannot change ([`Store::compressed`] says which).
     pub fn open_with(dir: &Path, cache_bytes: u64, compress: bool) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let compressed = created_compressed(dir)?.unwrap_or(compress);
+        let created = created_compressed(dir)?;
+        let compressed = created.unwrap_or(compress);
         let db = open_sled(&sled_config(dir, compressed).cache_capacity(cache_bytes))?;
+        if created.is_none() {
+            sync_new_parameters(dir)?;
+        }
         let indexes = Indexes::new(db.open_tree("log")?);
         let (log, log_existed) = Log::open(dir)?;
         if !log_existed && indexes.holds_events_without_a_log()? {

@@ -160,6 +160,12 @@ async fn a_store_keeps_the_compression_it_was_created_with() {
             assert_eq!(store.read_positions(1, 10).unwrap().len(), 3);
             dumps.push(store.dump_views().unwrap());
         }
+        // Parameters lost beside sled data: refused, naming the way out.
+        let conf = std::fs::read(dir.path().join("conf")).unwrap();
+        std::fs::write(dir.path().join("conf"), b"").unwrap();
+        let refused = Store::open_with(dir.path(), crate::CACHE_BYTES_DEFAULT, created_compressed).err().unwrap();
+        assert!(refused.to_string().contains("is missing or empty"), "{refused}");
+        std::fs::write(dir.path().join("conf"), conf).unwrap();
         Store::forget_views(dir.path()).unwrap();
         let store = Store::open_with(dir.path(), crate::CACHE_BYTES_DEFAULT, !created_compressed).unwrap();
         assert!(store.rebuilt_on_open().is_some(), "views folded again from the log");

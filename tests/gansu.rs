@@ -27,6 +27,7 @@ async fn gansu_101_nodes_converge_on_10000_events() {
             }
             linkage_core::Level::City => plan.push((code, "up", 150 * scale)),
             linkage_core::Level::Province => plan.push((code, "down", 950 * scale)),
+            linkage_core::Level::National => unreachable!("Gansu's topology is the province alone"),
         }
     }
     for node in topology.nodes().take(10) {

@@ -80,9 +80,9 @@ async fn main() -> anyhow::Result<()> {
         .connect(manifest.nats.url.clone().unwrap_or_default())
         .await?;
     let topology = linkage_core::Topology::from_toml(&std::fs::read_to_string(workdir.join("topology.toml"))?)?;
-    let subjects = linkage_core::subjects::Subjects::of(&topology);
     let me: linkage_core::NodeCode = code.parse()?;
-    let chain: Vec<linkage_core::NodeCode> = std::iter::once(me).chain(topology.ancestors(me)).collect();
+    let subjects = linkage_core::subjects::Subjects::of(&topology, me);
+    let chain = linkage_core::channel::chain_members(&topology, me);
     let bytes: bytes::Bytes = push.encode_to_vec().into();
     for subject in subjects.push(me, &format!("chain:{code}").parse().map_err(anyhow::Error::msg)?, &chain) {
         nats.publish(subject, bytes.clone()).await?;

@@ -14,6 +14,10 @@ impl NodeCode {
     /// Length of a code in bytes; also its length in the store's keys.
     pub const LEN: usize = 6;
 
+    /// 全国政协, the national committee. GB/T 2260 gives the country no
+    /// code; `000000` is no division's, and sorts first (decision 0065).
+    pub const NATIONAL: NodeCode = NodeCode(*b"000000");
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits are ever stored, see `FromStr`.
@@ -56,10 +60,12 @@ impl fmt::Debug for NodeCode {
     }
 }
 
-/// A committee's place in the three levels.
+/// A committee's place in the four levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// 全国政协, above the provinces when a topology has it.
+    National,
     /// 省政协.
     Province,
     /// 市州政协.
@@ -72,19 +78,23 @@ impl Level {
     /// The protobuf enum value.
     pub fn to_proto(self) -> crate::pb::Level {
         match self {
+            Level::National => crate::pb::Level::National,
             Level::Province => crate::pb::Level::Province,
             Level::City => crate::pb::Level::City,
             Level::County => crate::pb::Level::County,
         }
     }
 
-    /// The level a GB/T 2260 code has by its form: `xx0000` a province,
-    /// `xxyy00` a city (prefecture), anything else a county. The topology
-    /// refuses an entry whose declared level differs, so that the folds,
-    /// which judge by code alone, agree with it.
+    /// The level a GB/T 2260 code has by its form: [`NodeCode::NATIONAL`]
+    /// the national committee, `xx0000` a province, `xxyy00` a city
+    /// (prefecture), anything else a county. The topology refuses an entry
+    /// whose declared level differs, so that the folds, which judge by code
+    /// alone, agree with it.
     pub fn of_code(code: &NodeCode) -> Level {
         let digits = code.as_bytes();
-        if digits[2..] == *b"0000" {
+        if *code == NodeCode::NATIONAL {
+            Level::National
+        } else if digits[2..] == *b"0000" {
             Level::Province
         } else if digits[4..] == *b"00" {
             Level::City
@@ -96,6 +106,7 @@ impl Level {
     /// Lower-case English name, as in the topology file.
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::National => "national",
             Level::Province => "province",
             Level::City => "city",
             Level::County => "county",
@@ -106,6 +117,18 @@ impl Level {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_form_of_a_code_gives_its_level() {
+        for (code, level) in [
+            ("000000", Level::National),
+            ("620000", Level::Province),
+            ("620700", Level::City),
+            ("620722", Level::County),
+        ] {
+            assert_eq!(Level::of_code(&code.parse().unwrap()), level, "{code}");
+        }
+    }
 
     #[test]
     fn parses_six_digits_only() {

@@ -372,10 +372,13 @@ fn province(origin: &str) -> bool {
 }
 
 /// Whether a node of `origin` records handling at `level` (an
-/// `AdoptionLevel`): its own level; the province also 全国政协's.
+/// `AdoptionLevel`): its own level; the province also 全国政协's, as
+/// issue 8 set up (which topology version hands that to the national
+/// node alone is decision 0065's, not built yet).
 fn own_level(origin: &str, level: i32) -> bool {
     use crate::pb::AdoptionLevel as A;
     match origin.parse::<crate::NodeCode>().map(|c| Level::of_code(&c)) {
+        Ok(Level::National) => level == A::National as i32,
         Ok(Level::Province) => level == A::Province as i32 || level == A::National as i32,
         Ok(Level::City) => level == A::City as i32,
         Ok(Level::County) => level == A::County as i32,
@@ -395,13 +398,19 @@ fn on_chain_breach(origin: &str, info_id: &str) -> Option<Breach> {
 }
 
 /// Whether `node` is on `origin`'s chain by their codes: `origin` itself,
-/// or a city or province whose code `origin`'s begins with. The topology
+/// the national committee, or a city or province whose code `origin`'s
+/// begins with. This is who may record a step of an item's handling: the
+/// national committee handles a county's item once its province sent it
+/// up. Who hears a `chain:` stream is narrower (`channel::chain_members`:
+/// it stops at the province). The topology
 /// refuses a parent whose code does not prefix its child's
 /// (`crate::topology`), so this is the topology's chain.
 pub fn on_chain(node: crate::NodeCode, origin: crate::NodeCode) -> bool {
     let (n, o) = (node.as_bytes(), origin.as_bytes());
     match Level::of_code(&node) {
         _ if node == origin => true,
+        // The top of every chain; what reaches it is what provinces send.
+        Level::National => true,
         Level::Province => n[..2] == o[..2],
         Level::City => n[..4] == o[..4] && Level::of_code(&origin) == Level::County,
         Level::County => false,

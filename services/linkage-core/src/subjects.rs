@@ -36,9 +36,10 @@ pub struct Subjects {
 }
 
 impl Subjects {
-    /// The subjects of `topology`'s province.
-    pub fn of(topology: &Topology) -> Subjects {
-        Subjects::for_province(topology.province())
+    /// The subjects `node` uses: its province's (the national
+    /// committee's own are `lk.000000`).
+    pub fn of(topology: &Topology, node: NodeCode) -> Subjects {
+        Subjects::for_province(topology.province_of(node).unwrap_or(node))
     }
 
     /// The subjects of province `province`.
@@ -146,7 +147,7 @@ impl Subjects {
     pub fn subscriptions(&self, topology: &Topology, node: NodeCode) -> Vec<String> {
         let p = &self.prefix;
         let mut subs = Vec::new();
-        if topology.province() == node {
+        if topology.province_of(node) == Some(node) {
             subs.push(format!("{p}.ev.*.up"));
         } else {
             subs.extend(topology.descendants(node).iter().map(|d| format!("{p}.ev.{d}.up")));
@@ -270,7 +271,7 @@ mod tests {
     #[test]
     fn every_permission_names_the_province() {
         let topology = Topology::from_toml(include_str!("../../../deploy/topology/demo.toml")).unwrap();
-        let subjects = Subjects::of(&topology);
+        let subjects = Subjects::of(&topology, topology.root());
         for node in topology.nodes() {
             let p = subjects.permissions(&topology, node.code);
             for subject in p.publish.iter().chain(&p.subscribe) {

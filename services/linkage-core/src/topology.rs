@@ -22,9 +22,10 @@ pub struct NodeEntry {
     /// Pinyin, for logs and terminals without CJK fonts.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pinyin: String,
-    /// Province, city or county.
+    /// National, province, city or county.
     pub level: Level,
-    /// The parent's code; absent for the province.
+    /// The parent's code: absent for the root (the national node, or a
+    /// province deployed alone); `000000` for a province under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Hex ed25519 public key; absent until the node's key is enrolled.
@@ -71,7 +72,7 @@ pub struct TopologyFile {
     /// unsigned, unversioned file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
-    /// Every node, province first.
+    /// Every node, the root first.
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -86,7 +87,7 @@ pub struct Node {
     pub pinyin: String,
     /// Its level.
     pub level: Level,
-    /// Its parent; `None` only for the province.
+    /// Its parent; `None` only for the root.
     pub parent: Option<NodeCode>,
     /// Its ed25519 public key, when enrolled.
     pub public_key: Option<[u8; 32]>,
@@ -116,12 +117,14 @@ impl Node {
     }
 }
 
-/// A validated topology: one province, cities under it, counties under cities.
+/// A validated topology: a tree of one root — a province deployed alone,
+/// or the national committee with provinces under it — cities under
+/// provinces, counties under cities (decision 0065).
 #[derive(Clone, Debug)]
 pub struct Topology {
     nodes: BTreeMap<NodeCode, Node>,
     children: BTreeMap<NodeCode, Vec<NodeCode>>,
-    province: NodeCode,
+    root: NodeCode,
     version: Option<u64>,
 }
 
@@ -190,8 +193,13 @@ impl Topology {
                 return Err(field("name", format!("must be 1..={NODE_NAME_CHARS_MAX} characters")));
             }
             let parent = match (&e.parent, e.level) {
-                (None, Level::Province) => None,
-                (Some(_), Level::Province) => return Err(field("parent", "the province has no parent".into())),
+                (None, Level::National | Level::Province) => None,
+                (Some(_), Level::National) => {
+                    return Err(field("parent", "the national committee has no parent".into()))
+                }
+                (Some(p), Level::Province) if *p != NodeCode::NATIONAL.as_str() => {
+                    return Err(field("parent", format!("a province's parent can only be {}", NodeCode::NATIONAL)))
+                }
                 (None, _) => return Err(field("parent", "a city or county needs a parent".into())),
                 (Some(p), _) => Some(p.parse::<NodeCode>().map_err(|err| field("parent", format!("{err}")))?),
             };
@@ -229,10 +237,6 @@ impl Topology {
                 return Err(field("code", format!("{code} appears twice")));
             }
         }
-        let provinces: Vec<NodeCode> = nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code).collect();
-        let [province] = provinces[..] else {
-            return Err(TopologyError::Shape(format!("needs exactly one province, found {}", provinces.len())));
-        };
         let mut children: BTreeMap<NodeCode, Vec<NodeCode>> = BTreeMap::new();
         for node in nodes.values() {
             let Some(parent) = node.parent else { continue };
@@ -240,9 +244,10 @@ impl Topology {
                 return Err(TopologyError::Shape(format!("{}: parent {parent} is not in the topology", node.code)));
             };
             let expected = match node.level {
+                Level::Province => Level::National,
                 Level::City => Level::Province,
                 Level::County => Level::City,
-                Level::Province => unreachable!("checked above: the province has no parent"),
+                Level::National => unreachable!("checked above: the national committee has no parent"),
             };
             if parent_node.level != expected {
                 return Err(TopologyError::Shape(format!(
@@ -263,7 +268,18 @@ impl Topology {
             }
             children.entry(parent).or_default().push(node.code);
         }
-        Ok(Topology { nodes, children, province, version: file.version })
+        let roots: Vec<NodeCode> = nodes.values().filter(|n| n.parent.is_none()).map(|n| n.code).collect();
+        let [root] = roots[..] else {
+            return Err(TopologyError::Shape(match roots.len() {
+                0 => "needs a province or the national committee (000000) at its root".into(),
+                n => format!(
+                    "needs one root, found {n}: {} (provinces sit under the national committee, 000000, \
+                     or one province is deployed alone)",
+                    roots.iter().map(NodeCode::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            }));
+        };
+        Ok(Topology { nodes, children, root, version: file.version })
     }
 
     /// The document's version, when it has one.
@@ -281,9 +297,31 @@ impl Topology {
         self.nodes.contains_key(&code)
     }
 
-    /// The province.
-    pub fn province(&self) -> NodeCode {
-        self.province
+    /// The root: the national committee, or a province deployed alone.
+    pub fn root(&self) -> NodeCode {
+        self.root
+    }
+
+    /// The province `code` belongs to: itself for a province, its nearest
+    /// provincial ancestor below; `None` for the national committee and
+    /// for a code not in the topology.
+    pub fn province_of(&self, code: NodeCode) -> Option<NodeCode> {
+        let node = self.nodes.get(&code)?;
+        match node.level {
+            Level::National => None,
+            Level::Province => Some(code),
+            _ => self.ancestors(code).into_iter().find(|a| Level::of_code(a) == Level::Province),
+        }
+    }
+
+    /// The provinces, in code order.
+    pub fn provinces(&self) -> impl Iterator<Item = NodeCode> + '_ {
+        self.nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code)
+    }
+
+    /// True when the topology has the national committee at its root.
+    pub fn is_national(&self) -> bool {
+        self.root == NodeCode::NATIONAL
     }
 
     /// All nodes in code order.
@@ -296,7 +334,7 @@ impl Topology {
         self.nodes.len()
     }
 
-    /// Always false for a validated topology (it has a province).
+    /// Always false for a validated topology (it has a root).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -383,9 +421,9 @@ parent = "620700"
         let t = Topology::from_toml(DEMO).unwrap();
         let county: NodeCode = "620722".parse().unwrap();
         let city: NodeCode = "620700".parse().unwrap();
-        assert_eq!(t.ancestors(county), vec![city, t.province()]);
-        assert_eq!(t.descendants(t.province()), vec![city, county]);
-        assert!(t.is_ancestor(t.province(), county));
+        assert_eq!(t.ancestors(county), vec![city, t.root()]);
+        assert_eq!(t.descendants(t.root()), vec![city, county]);
+        assert!(t.is_ancestor(t.root(), county));
         assert!(!t.is_ancestor(county, city));
     }
 

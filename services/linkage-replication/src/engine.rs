@@ -135,7 +135,7 @@ impl Replicator {
         let inner = Arc::new(Inner {
             me,
             topology: topology.clone(),
-            subjects: Subjects::of(&topology),
+            subjects: Subjects::of(&topology, me),
             keys,
             store,
             appender,
@@ -830,7 +830,7 @@ impl Replicator {
         let me = self.inner.me;
         let members = match channel {
             Channel::Group(g) => self.inner.groups.read().expect("groups lock").members(g),
-            Channel::Chain(code) => std::iter::once(*code).chain(self.inner.topology.ancestors(*code)).collect(),
+            Channel::Chain(code) => linkage_core::channel::chain_members(&self.inner.topology, *code),
             _ => Vec::new(),
         };
         let count = events.len() as u64;

@@ -57,7 +57,7 @@ pub fn handle(node: &mut Node, ctx: &mut Ctx, from: NodeCode, msg: &Msg) -> bool
     match msg {
         Msg::Pull { id, origin, channel, from_seq } if ctx.rng.chance(0.5) => {
             let mut events = node.serve_pull(ctx.topology, from, &(*origin, channel.clone()), *from_seq);
-            let stolen = ctx.stolen.filter(|_| *origin == ctx.topology.province());
+            let stolen = ctx.stolen.filter(|_| *origin == ctx.topology.root());
             // A thief of the province's retired key, relaying for it: one
             // more event past the old key's seqs, at the page's end.
             if let Some(forged) = stolen.and_then(|key| events.last().and_then(|last| past_the_old_seqs(last, key))) {
@@ -100,7 +100,7 @@ pub fn handle(node: &mut Node, ctx: &mut Ctx, from: NodeCode, msg: &Msg) -> bool
         Msg::Who { id } if ctx.rng.chance(0.8) => {
             // Claims the asker's streams reach far, in the name of
             // another node (its parent, say).
-            let named = ctx.topology.node(from).and_then(|n| n.parent).unwrap_or(ctx.topology.province());
+            let named = ctx.topology.node(from).and_then(|n| n.parent).unwrap_or(ctx.topology.root());
             let channels = [Channel::Up, Channel::Down, Channel::All, Channel::Chain(from)];
             let heads = channels.into_iter().map(|c| (from, c, 1u64 << 40)).collect();
             told(ctx, "false_restore_answer");
@@ -129,7 +129,7 @@ pub fn act(node: &mut Node, ctx: &mut Ctx) {
                 .filter_map(|e| linkage_core::validate::parse_event_id(&e.id))
                 .collect();
             let id = if taken.is_empty() {
-                linkage_core::ids::event_id(ctx.topology.province(), 1 << 16, 1)
+                linkage_core::ids::event_id(ctx.topology.root(), 1 << 16, 1)
             } else {
                 *ctx.rng.pick(&taken)
             };

@@ -180,7 +180,7 @@ pub fn nats_cluster_config(
             conf.push_str(&format!("server_name: \"linkage-nats-{}\"\n", i + 1));
             conf.push_str(&format!(
                 "\ncluster {{\n  name: \"linkage-{province}\"\n  listen: \"{route_host}:{route_port}\"\n{tls}  routes: [{others}]\n}}\n",
-                province = topology.province(),
+                province = topology.root(),
                 tls = tls_block("  ", routes.tls),
                 others = quote(&others),
             ));
@@ -200,7 +200,12 @@ pub fn nats_cluster_config(
 /// permissions; the last block of a configuration, so that
 /// [`local_publish`] can replace it.
 pub(crate) fn nats_users(topology: &Topology) -> anyhow::Result<String> {
-    let scheme = subjects::Subjects::of(topology);
+    anyhow::ensure!(
+        !topology.is_national(),
+        "nats-config of a topology with the national committee at its root is not built yet: each province \
+         keeps its own NATS until leaf-node links are (docs/decisions/0065)"
+    );
+    let scheme = subjects::Subjects::of(topology, topology.root());
     let quote = |items: &[String]| items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
     let mut users = String::from("\nauthorization {\n  users = [\n");
     for node in topology.nodes() {
@@ -574,5 +579,15 @@ mod tests {
         );
         assert_eq!(printed, expected);
         assert!(county.nats_key.as_deref().unwrap().starts_with('U'));
+    }
+
+    /// Permissions between provinces are not built: a national topology
+    /// gets no NATS users rather than wrong ones.
+    #[test]
+    fn a_national_topology_gets_no_nats_config_yet() {
+        let text = "[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n\n[[nodes]]\n\
+                    code = \"620000\"\nname = \"甘肃省\"\nlevel = \"province\"\nparent = \"000000\"\n";
+        let err = nats_users(&Topology::from_toml(text).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("national committee at its root is not built yet"), "{err}");
     }
 }

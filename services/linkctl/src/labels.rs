@@ -361,6 +361,7 @@ pub fn trail_step(step: i32, level: i32) -> String {
 pub fn level(value: i32) -> String {
     match pb::Level::try_from(value) {
         Ok(pb::Level::Unspecified) => "-".into(),
+        Ok(pb::Level::National) => "全国/national".into(),
         Ok(pb::Level::Province) => "省/province".into(),
         Ok(pb::Level::City) => "市/city".into(),
         Ok(pb::Level::County) => "县/county".into(),

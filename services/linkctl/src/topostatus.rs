@@ -246,7 +246,7 @@ pub fn tree(topology: Option<&Topology>, extra: &BTreeMap<String, String>) -> Ve
                 walk(t, *child, &next, branch, out);
             }
         }
-        walk(t, t.province(), "", String::new(), &mut out);
+        walk(t, t.root(), "", String::new(), &mut out);
     }
     for (code, name) in extra {
         if !out.iter().any(|n| &n.code == code) {

@@ -150,7 +150,7 @@ impl Replica {
             out.push(parent);
         }
         out.extend(t.children(me).iter().copied());
-        out.push(t.province());
+        out.extend(t.province_of(me));
         out.extend(world.other_peers(me));
         let mut seen = BTreeSet::new();
         let own = key.0 == me;
@@ -168,7 +168,7 @@ impl Replica {
         let t = world.topology;
         let mut peers: Vec<NodeCode> = t.node(me).and_then(|n| n.parent).into_iter().collect();
         peers.extend(t.children(me).iter().copied());
-        peers.push(t.province());
+        peers.extend(t.province_of(me));
         let others = world.other_peers(me);
         if !others.is_empty() {
             let start = self.other_peers_cursor;

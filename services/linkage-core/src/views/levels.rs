@@ -20,6 +20,7 @@ use crate::NodeCode;
 /// The `AdoptionLevel` of a committee by its code.
 pub fn level_of(code: &str) -> A {
     match code.parse::<NodeCode>().map(|c| Level::of_code(&c)) {
+        Ok(Level::National) => A::National,
         Ok(Level::Province) => A::Province,
         Ok(Level::City) => A::City,
         Ok(Level::County) => A::County,

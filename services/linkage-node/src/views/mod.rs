@@ -131,16 +131,12 @@ impl Views {
         let Ok(origin) = notice.origin.parse::<NodeCode>() else { return Ok(Vec::new()) };
         let topology = &self.node.topology;
         let codes: Vec<NodeCode> = match notice.channel.parse::<linkage_core::Channel>() {
-            Ok(linkage_core::Channel::Down) => topology.descendants(origin),
-            Ok(linkage_core::Channel::Up) => topology.ancestors(origin),
-            Ok(linkage_core::Channel::All) => topology.nodes().map(|n| n.code).filter(|c| *c != origin).collect(),
-            Ok(linkage_core::Channel::To(code)) => vec![code],
-            Ok(linkage_core::Channel::Chain(code)) => std::iter::once(code).chain(topology.ancestors(code)).collect(),
             Ok(linkage_core::Channel::Group(group)) => {
                 let g: Option<pb::Group> = self.node.store.view(group.as_str()).map_err(convert::storage)?;
                 g.map(|g| g.members.into_iter().filter(|m| m.joined).filter_map(|m| m.node.parse().ok()).collect())
                     .unwrap_or_default()
             }
+            Ok(channel) => linkage_core::channel::audience(topology, origin, &channel).unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         let mut codes: Vec<String> = codes.into_iter().filter(|c| *c != origin).map(|c| c.to_string()).collect();

@@ -1,0 +1,222 @@
+//! Four levels (decision 0065): the national committee above provinces,
+//! and the province as a wall crossed only on purpose. Every (reader,
+//! origin, channel) of a small national topology — 全国政协, the demo's
+//! 甘肃 and a 宁夏 of one city and one district — is checked against the
+//! rules stated plainly here; the demo topology alone must read exactly
+//! as it did with three levels.
+
+use linkage_core::channel::{audience, chain_members, check_send, entitled};
+use linkage_core::{Channel, Level, NodeCode, Topology};
+
+const DEMO: &str = include_str!("../../../deploy/topology/demo.toml");
+
+/// 宁夏: one city, one district.
+const NINGXIA: &str = r#"
+[[nodes]]
+code = "640000"
+name = "宁夏回族自治区"
+level = "province"
+parent = "000000"
+
+[[nodes]]
+code = "640100"
+name = "银川市"
+level = "city"
+parent = "640000"
+
+[[nodes]]
+code = "640104"
+name = "兴庆区"
+level = "county"
+parent = "640100"
+"#;
+
+/// The national committee, the demo's Gansu under it, and Ningxia.
+fn national() -> Topology {
+    let gansu = DEMO.replacen("level = \"province\"\n", "level = \"province\"\nparent = \"000000\"\n", 1);
+    let text = format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{gansu}{NINGXIA}");
+    Topology::from_toml(&text).unwrap()
+}
+
+fn code(c: &str) -> NodeCode {
+    c.parse().unwrap()
+}
+
+/// Every channel a node of `t` could name, groups aside.
+fn channels(t: &Topology) -> Vec<Channel> {
+    let mut out = vec![Channel::Up, Channel::Down, Channel::All];
+    for node in t.nodes() {
+        out.push(Channel::To(node.code));
+        out.push(Channel::Chain(node.code));
+    }
+    out
+}
+
+/// Every (reader, origin, channel) of `t`, groups aside.
+fn triples(t: &Topology) -> Vec<(NodeCode, NodeCode, Channel)> {
+    let codes: Vec<NodeCode> = t.nodes().map(|n| n.code).collect();
+    let mut out = Vec::new();
+    for channel in channels(t) {
+        for origin in &codes {
+            out.extend(codes.iter().map(|reader| (*reader, *origin, channel.clone())));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_national_topology_has_one_root_and_provinces_under_it() {
+    let t = national();
+    assert_eq!(t.root(), NodeCode::NATIONAL);
+    assert!(t.is_national());
+    assert_eq!(t.provinces().collect::<Vec<_>>(), [code("620000"), code("640000")]);
+    assert_eq!(t.province_of(code("620722")), Some(code("620000")));
+    assert_eq!(t.province_of(code("640104")), Some(code("640000")));
+    assert_eq!(t.province_of(code("640000")), Some(code("640000")));
+    assert_eq!(t.province_of(NodeCode::NATIONAL), None);
+    assert_eq!(t.ancestors(code("640104")), [code("640100"), code("640000"), NodeCode::NATIONAL]);
+    assert_eq!(t.node(NodeCode::NATIONAL).unwrap().level, Level::National);
+}
+
+#[test]
+fn a_tree_of_two_roots_or_a_province_under_anything_else_is_refused() {
+    let two_provinces = format!("{DEMO}{}", NINGXIA.replace("parent = \"000000\"\n", ""));
+    let province_under_city = NINGXIA.replace("parent = \"000000\"", "parent = \"640100\"");
+    let national_with_parent =
+        "[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\nparent = \"620000\"\n";
+    let national_as_province = "[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"province\"\n";
+    let missing_national = NINGXIA.to_string();
+    for (text, needle) in [
+        (two_provinces, "needs one root, found 2: 620000, 640000"),
+        (province_under_city, "nodes[0].parent: a province's parent can only be 000000"),
+        (national_with_parent.to_string(), "nodes[0].parent: the national committee has no parent"),
+        (national_as_province.to_string(), "000000 is a national code by its form"),
+        (missing_national, "640000: parent 000000 is not in the topology"),
+    ] {
+        let err = Topology::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+}
+
+/// The rules of 0065, stated node by node rather than by tree walks.
+fn expected(t: &Topology, reader: NodeCode, origin: NodeCode, channel: &Channel) -> bool {
+    let level = |c: NodeCode| t.node(c).unwrap().level;
+    let province = |c: NodeCode| t.province_of(c);
+    let same_province = province(reader).is_some() && province(reader) == province(origin);
+    if reader == origin {
+        return true;
+    }
+    match channel {
+        Channel::Up => match level(origin) {
+            Level::Province => level(reader) == Level::National,
+            _ => same_province && t.is_ancestor(reader, origin),
+        },
+        Channel::Down | Channel::All if level(origin) == Level::National => level(reader) == Level::Province,
+        Channel::Down => same_province && t.is_ancestor(origin, reader),
+        Channel::All => same_province,
+        Channel::To(target) => {
+            *target == reader
+                && (same_province
+                    || (level(origin), level(reader)) == (Level::Province, Level::National)
+                    || (level(origin), level(reader)) == (Level::National, Level::Province))
+        }
+        Channel::Chain(target) => {
+            let member = |n: NodeCode| {
+                n == *target
+                    || (province(n).is_some() && province(n) == province(*target) && t.is_ancestor(n, *target))
+                    || (level(n) == Level::National && level(*target) == Level::Province)
+            };
+            member(reader) && member(origin)
+        }
+        Channel::Group(_) => unreachable!("groups are asked of their members"),
+    }
+}
+
+#[test]
+fn entitlement_follows_the_four_level_rules_for_every_reader_origin_and_channel() {
+    let t = national();
+    for (reader, origin, channel) in triples(&t) {
+        let is = entitled(&t, reader, origin, &channel, |_| false);
+        assert_eq!(is, expected(&t, reader, origin, &channel), "{reader} reading {origin} on {channel}");
+        let listed = audience(&t, origin, &channel).unwrap().contains(&reader);
+        assert_eq!(listed, is && reader != origin, "{reader} in the audience of {origin} on {channel}");
+    }
+}
+
+/// Nothing of one province reaches a node of another, on any channel,
+/// and the national committee hears only what provinces send it.
+#[test]
+fn a_province_is_a_wall() {
+    let t = national();
+    for (reader, origin, channel) in triples(&t) {
+        if !entitled(&t, reader, origin, &channel, |_| false) || reader == origin {
+            continue;
+        }
+        match (t.province_of(origin), t.province_of(reader)) {
+            (Some(a), Some(b)) => assert_eq!(a, b, "{reader} reads {origin} on {channel}"),
+            (Some(a), None) => assert_eq!(origin, a, "only a province reaches the national committee"),
+            (None, Some(b)) => assert_eq!(reader, b, "the national committee reaches provinces only"),
+            (None, None) => unreachable!("one national committee"),
+        }
+    }
+    // A group's members are whatever its lead's events say; one of
+    // another province (or the national committee) still reads nothing.
+    let group: Channel = "group:zhangye-2026".parse().unwrap();
+    for (reader, origin) in [("640104", "620722"), ("000000", "620000"), ("620722", "640104"), ("620700", "620722")] {
+        let is = entitled(&t, code(reader), code(origin), &group, |_| true);
+        assert_eq!(is, t.province_of(code(reader)) == t.province_of(code(origin)), "{reader} {origin}");
+    }
+    assert_eq!(audience(&t, code("620722"), &Channel::Up).unwrap(), [code("620000"), code("620700")]);
+    assert_eq!(audience(&t, code("620000"), &Channel::Up).unwrap(), [NodeCode::NATIONAL]);
+    assert_eq!(audience(&t, NodeCode::NATIONAL, &Channel::Down).unwrap(), [code("620000"), code("640000")]);
+    assert_eq!(chain_members(&t, code("620722")), [code("620722"), code("620700"), code("620000")]);
+    assert_eq!(chain_members(&t, code("640000")), [code("640000"), NodeCode::NATIONAL]);
+}
+
+#[test]
+fn sending_across_the_wall_is_refused_naming_the_channel() {
+    let t = national();
+    let refused = |origin: &str, channel: &str| {
+        let err = check_send(&t, code(origin), &channel.parse().unwrap()).unwrap_err();
+        assert_eq!(err.violation().field, "channel", "{origin} on {channel}");
+        err.to_string()
+    };
+    assert!(refused("620722", "to:640104").contains("another province"));
+    assert!(refused("620700", "to:000000").contains("another province"));
+    assert!(refused("000000", "to:640100").contains("another province"));
+    assert!(refused("000000", "up").contains("root"));
+    assert!(refused("000000", "chain:620722").contains("not one of them"));
+    for (origin, channel) in [
+        ("620000", "to:000000"),
+        ("000000", "to:640000"),
+        ("620000", "up"),
+        ("000000", "chain:640000"),
+        ("000000", "down"),
+    ] {
+        check_send(&t, code(origin), &channel.parse().unwrap()).unwrap_or_else(|e| panic!("{origin} {channel}: {e}"));
+    }
+}
+
+/// A province deployed alone reads as it did with three levels: `up` is
+/// every ancestor, `down` every descendant, `all` everyone, a chain the
+/// node and all its ancestors.
+#[test]
+fn a_province_alone_reads_as_with_three_levels() {
+    let t = Topology::from_toml(DEMO).unwrap();
+    assert_eq!(t.root(), code("620000"));
+    for (reader, origin, channel) in triples(&t) {
+        let three_levels = reader == origin
+            || match &channel {
+                Channel::Up => t.is_ancestor(reader, origin),
+                Channel::Down => t.is_ancestor(origin, reader),
+                Channel::All => true,
+                Channel::To(target) => *target == reader,
+                Channel::Chain(target) => {
+                    let within = |n: NodeCode| n == *target || t.is_ancestor(n, *target);
+                    within(reader) && within(origin)
+                }
+                Channel::Group(_) => unreachable!(),
+            };
+        assert_eq!(entitled(&t, reader, origin, &channel, |_| false), three_levels, "{reader} {origin} {channel}");
+    }
+}

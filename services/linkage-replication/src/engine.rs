@@ -304,14 +304,16 @@ impl Replicator {
             return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
         }
         let key = (origin, channel.clone());
-        // A stream this node may not see (yet: a group it has not heard it
+        // A group stream this node may not see yet (it has not heard it
         // joined) gets no state here; its events are still checked and
         // stored, and a later round of heads finds the rest.
         let seen = self.entitled(self.inner.me, origin, &channel);
-        // A chain is the topology's alone: one this node is not on (or
-        // whose origin is not) is refused, not stored.
-        if matches!(channel, Channel::Chain(_)) && !seen {
-            return self.reject(origin, &channel, &"a chain this node or its origin is not on", "not_entitled");
+        // Every other audience is the topology's alone: a push this node
+        // is not in (a chain it or its origin is not on, a `to:` another
+        // node, a province's stream across the wall) is refused, not
+        // stored, whatever subject brought it.
+        if !seen && !matches!(channel, Channel::Group(_)) {
+            return self.reject(origin, &channel, &"a stream this node is not entitled to", "not_entitled");
         }
         self.hear_claim(&key, origin, push.head_seq);
         if !push.events.is_empty() && seen {

@@ -1,5 +1,6 @@
 //! Channel names: an event's audience as it is written (`up`, `down`,
-//! `all`, `group:<id>`, `to:<code>`, `chain:<code>`), parsed and printed. Who may send on
+//! `all`, `group:<id>`, `to:<code>`, `chain:<code>`, `fed:<name>`), parsed
+//! and printed. Who may send on
 //! a channel and who may read it is [`crate::channel`]'s, which needs the
 //! topology; the names alone sit below it, so that the topology can name
 //! streams (a retired key's seqs, an ejection's).
@@ -30,14 +31,42 @@ impl GroupId {
     }
 }
 
+/// True when `s` is 1..=[`GROUP_ID_CHARS_MAX`] of `[a-z0-9-]`: a safe
+/// channel name, store key part and NATS subject token.
+fn is_token(s: &str) -> bool {
+    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    !s.is_empty() && s.len() <= GROUP_ID_CHARS_MAX && ok_chars
+}
+
 impl FromStr for GroupId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if s.is_empty() || s.len() > GROUP_ID_CHARS_MAX || !ok_chars {
+        if !is_token(s) {
             return Err(format!("a group id must be 1..={GROUP_ID_CHARS_MAX} characters of a-z, 0-9 and -"));
         }
         Ok(GroupId(s.to_owned()))
+    }
+}
+
+/// A federation's name, e.g. `yellow-river` (沿黄九省区): the same form
+/// as a group id, so that it is a safe channel name and subject token.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct FederationName(String);
+
+impl FederationName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for FederationName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !is_token(s) {
+            return Err(format!("a federation name must be 1..={GROUP_ID_CHARS_MAX} characters of a-z, 0-9 and -"));
+        }
+        Ok(FederationName(s.to_owned()))
     }
 }
 
@@ -58,6 +87,10 @@ pub enum Channel {
     /// 社情民意 item (forwarded, adopted, instructed, feedback), which
     /// concerns its chain and not its siblings.
     Chain(NodeCode),
+    /// A federation of provinces (decision 0065): joint meetings and their
+    /// minutes, joint research, shared results, among its member provinces
+    /// and the cities they name for it.
+    Federation(FederationName),
 }
 
 impl FromStr for Channel {
@@ -74,8 +107,10 @@ impl FromStr for Channel {
                     Ok(Channel::To(code.parse().map_err(|e| format!("to:<code>: {e}"))?))
                 } else if let Some(code) = s.strip_prefix("chain:") {
                     Ok(Channel::Chain(code.parse().map_err(|e| format!("chain:<code>: {e}"))?))
+                } else if let Some(name) = s.strip_prefix("fed:") {
+                    Ok(Channel::Federation(name.parse()?))
                 } else {
-                    Err("must be up, down, all, group:<id>, to:<code> or chain:<code>".into())
+                    Err("must be up, down, all, group:<id>, to:<code>, chain:<code> or fed:<name>".into())
                 }
             }
         }
@@ -91,6 +126,7 @@ impl fmt::Display for Channel {
             Channel::Group(id) => write!(f, "group:{}", id.as_str()),
             Channel::To(code) => write!(f, "to:{code}"),
             Channel::Chain(code) => write!(f, "chain:{code}"),
+            Channel::Federation(name) => write!(f, "fed:{}", name.as_str()),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! | `group:<id>` | current members of a joint group |
 //! | `to:<code>` | one node: of the origin's province, or a province and the national committee to each other |
 //! | `chain:<code>` | that node and its ancestors up to its province, and the national committee above a province (sent by one of them) |
+//! | `fed:<name>` | a federation's provinces and the cities they name for it (sent by one of them) |
 //!
 //! With the national committee at the root (decision 0065) the province
 //! is a wall crossed only on purpose: a county's `up` stops at its
@@ -15,7 +16,7 @@
 //! sends it. A province deployed alone has no national committee and
 //! every rule reads as it did with three levels.
 
-pub use crate::audience::{Channel, GroupId};
+pub use crate::audience::{Channel, FederationName, GroupId};
 use crate::code::NodeCode;
 use crate::error::{AppendError, FieldViolation};
 use crate::topology::Topology;
@@ -52,6 +53,16 @@ pub fn check_send(topology: &Topology, origin: NodeCode, channel: &Channel) -> R
         Channel::Chain(target) if !on_chain(topology, *target, origin) => {
             refuse(format!("chain:{target} is {target} and the levels above it; {origin} is not one of them"))
         }
+        Channel::Federation(name) => match topology.federation(name) {
+            None => Err(AppendError::Invalid(FieldViolation::new(
+                "channel",
+                format!("fed:{} names no federation of the topology", name.as_str()),
+            ))),
+            Some(f) if !f.includes(origin) => {
+                refuse(format!("{origin} is not one of fed:{}'s provinces or cities", name.as_str()))
+            }
+            Some(_) => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -84,6 +95,7 @@ pub fn entitled(
                 let within = |node: NodeCode| node == *target || topology.is_ancestor(node, *target);
                 within(reader) && within(origin)
             }
+            Channel::Federation(_) => false,
         };
     }
     let national = |code: NodeCode| code == NodeCode::NATIONAL && topology.contains(code);
@@ -99,6 +111,10 @@ pub fn entitled(
         Channel::To(target) => *target == reader && directly_reachable(topology, origin, reader),
         // Only the chain's own nodes send on it and read it.
         Channel::Chain(target) => on_chain(topology, *target, reader) && on_chain(topology, *target, origin),
+        // The one way across the wall between provinces.
+        Channel::Federation(name) => {
+            topology.federation(name).is_some_and(|f| f.includes(reader) && f.includes(origin))
+        }
     }
 }
 
@@ -154,10 +170,23 @@ mod tests {
 
     #[test]
     fn round_trips_text() {
-        for s in ["up", "down", "all", "group:zhangye-2026", "to:620722", "chain:620722"] {
+        for s in ["up", "down", "all", "group:zhangye-2026", "to:620722", "chain:620722", "fed:yellow-river"] {
             assert_eq!(s.parse::<Channel>().unwrap().to_string(), s);
         }
-        for bad in ["", "UP", "group:", "group:Big", "to:62", "to:", "side", "group:a.b", "chain:", "chain:6207"] {
+        for bad in [
+            "",
+            "UP",
+            "group:",
+            "group:Big",
+            "to:62",
+            "to:",
+            "side",
+            "group:a.b",
+            "chain:",
+            "chain:6207",
+            "fed:",
+            "fed:a.b",
+        ] {
             assert!(bad.parse::<Channel>().is_err(), "{bad:?}");
         }
     }

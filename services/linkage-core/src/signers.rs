@@ -236,6 +236,7 @@ mod tests {
         let entry = |public_key: &str, until| RetiredKeyEntry { public_key: public_key.into(), nats_key: None, until };
         let file = |retired: Vec<RetiredKeyEntry>, ejected_from| TopologyFile {
             version: None,
+            federations: Vec::new(),
             nodes: vec![
                 NodeEntry::unnamed("620000", Level::Province, None),
                 NodeEntry::unnamed("620700", Level::City, Some("620000")),

@@ -75,6 +75,9 @@ impl Subjects {
             Channel::Chain(code) => {
                 members.iter().filter(|m| **m != origin).map(|m| format!("{p}.dm.{m}.{origin}.chain.{code}")).collect()
             }
+            // Subjects between provinces are not built (decision 0065);
+            // a node refuses a topology that could have a federation.
+            Channel::Federation(_) => Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! parent is stated explicitly rather than derived from the code, because a
 //! few real divisions break the `XXYYZZ` pattern.
 
+use crate::audience::FederationName;
 use crate::code::{Level, NodeCode};
 use crate::key_validity::{check_entry, parse_public_key, RetiredKey, RetiredKeyEntry, SeqBounds};
 use crate::limits::{NODE_NAME_CHARS_MAX, TOPOLOGY_NODES_MAX};
@@ -74,6 +75,45 @@ pub struct TopologyFile {
     pub version: Option<u64>,
     /// Every node, the root first.
     pub nodes: Vec<NodeEntry>,
+    /// Federations of provinces (`[[federations]]`), only under the
+    /// national committee.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federations: Vec<FederationEntry>,
+}
+
+/// A federation as the topology file states it: provinces that meet
+/// sideways, and the cities they bring into it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationEntry {
+    /// Its channel name, e.g. `yellow-river` (`fed:yellow-river`).
+    pub name: String,
+    /// Chinese name, e.g. 沿黄九省区.
+    pub title: String,
+    /// Member provinces' codes: two at least.
+    pub provinces: Vec<String>,
+    /// Cities of member provinces that take part too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cities: Vec<String>,
+}
+
+/// A validated federation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Federation {
+    /// Chinese name.
+    pub title: String,
+    /// Member provinces.
+    pub provinces: Vec<NodeCode>,
+    /// Cities of member provinces that take part.
+    pub cities: Vec<NodeCode>,
+}
+
+impl Federation {
+    /// True when `code` is one of its provinces or cities: who sends on
+    /// its channel and reads it.
+    pub fn includes(&self, code: NodeCode) -> bool {
+        self.provinces.contains(&code) || self.cities.contains(&code)
+    }
 }
 
 /// A validated node.
@@ -126,6 +166,7 @@ pub struct Topology {
     children: BTreeMap<NodeCode, Vec<NodeCode>>,
     root: NodeCode,
     version: Option<u64>,
+    federations: BTreeMap<FederationName, Federation>,
 }
 
 /// Why a topology file was refused; names the node and the field.
@@ -279,7 +320,8 @@ impl Topology {
                 ),
             }));
         };
-        Ok(Topology { nodes, children, root, version: file.version })
+        let federations = check_federations(&file.federations, &nodes, root)?;
+        Ok(Topology { nodes, children, root, version: file.version, federations })
     }
 
     /// The document's version, when it has one.
@@ -317,6 +359,16 @@ impl Topology {
     /// The provinces, in code order.
     pub fn provinces(&self) -> impl Iterator<Item = NodeCode> + '_ {
         self.nodes.values().filter(|n| n.level == Level::Province).map(|n| n.code)
+    }
+
+    /// The federation named `name`.
+    pub fn federation(&self, name: &FederationName) -> Option<&Federation> {
+        self.federations.get(name)
+    }
+
+    /// Every federation, by name.
+    pub fn federations(&self) -> impl Iterator<Item = (&FederationName, &Federation)> {
+        self.federations.iter()
     }
 
     /// True when the topology has the national committee at its root.
@@ -370,6 +422,58 @@ impl Topology {
         }
         out
     }
+}
+
+/// Validates the `[[federations]]`: only under the national committee;
+/// names unique and of channel form; two member provinces at least, each
+/// a province of the topology, once; cities of member provinces, once.
+fn check_federations(
+    entries: &[FederationEntry],
+    nodes: &BTreeMap<NodeCode, Node>,
+    root: NodeCode,
+) -> Result<BTreeMap<FederationName, Federation>, TopologyError> {
+    let mut out = BTreeMap::new();
+    for (index, e) in entries.iter().enumerate() {
+        let field =
+            |field: &str, reason: String| TopologyError::Shape(format!("federations[{index}].{field}: {reason}"));
+        if root != NodeCode::NATIONAL {
+            return Err(field("name", "federations join provinces under the national committee (000000)".into()));
+        }
+        let name: FederationName = e.name.parse().map_err(|why| field("name", why))?;
+        let title_chars = e.title.chars().count();
+        if title_chars == 0 || title_chars > NODE_NAME_CHARS_MAX {
+            return Err(field("title", format!("must be 1..={NODE_NAME_CHARS_MAX} characters")));
+        }
+        let codes = |list: &[String], what: &str, level: Level| -> Result<Vec<NodeCode>, TopologyError> {
+            let mut out: Vec<NodeCode> = Vec::new();
+            for text in list {
+                let code: NodeCode = text.parse().map_err(|err| field(what, format!("{text}: {err}")))?;
+                if nodes.get(&code).map(|n| n.level) != Some(level) {
+                    return Err(field(what, format!("{code} is not a {} of the topology", level.as_str())));
+                }
+                if out.contains(&code) {
+                    return Err(field(what, format!("{code} is listed twice")));
+                }
+                out.push(code);
+            }
+            Ok(out)
+        };
+        let provinces = codes(&e.provinces, "provinces", Level::Province)?;
+        if provinces.len() < 2 {
+            return Err(field("provinces", "a federation joins two provinces at least".into()));
+        }
+        let cities = codes(&e.cities, "cities", Level::City)?;
+        if let Some(city) =
+            cities.iter().find(|c| nodes.get(c).and_then(|n| n.parent).is_none_or(|p| !provinces.contains(&p)))
+        {
+            return Err(field("cities", format!("{city} is not in one of the federation's provinces")));
+        }
+        let federation = Federation { title: e.title.clone(), provinces, cities };
+        if out.insert(name.clone(), federation).is_some() {
+            return Err(field("name", format!("{} appears twice", name.as_str())));
+        }
+    }
+    Ok(out)
 }
 
 /// What a topology signature covers: this context, then the file's bytes

@@ -31,12 +31,29 @@ level = "county"
 parent = "640100"
 "#;
 
-/// The national committee, the demo's Gansu under it, and Ningxia.
-fn national() -> Topology {
+/// The two as a federation, with 兰州 and 银川.
+const YELLOW_RIVER: &str = r#"
+[[federations]]
+name = "yellow-river"
+title = "沿黄九省区"
+provinces = ["620000", "640000"]
+cities = ["620100", "640100"]
+"#;
+
+/// The national committee, the demo's Gansu under it, and Ningxia, with
+/// `federations` after them.
+fn national_text(federations: &str) -> String {
     let gansu = DEMO.replacen("level = \"province\"\n", "level = \"province\"\nparent = \"000000\"\n", 1);
-    let text = format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{gansu}{NINGXIA}");
-    Topology::from_toml(&text).unwrap()
+    format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{gansu}{NINGXIA}{federations}")
 }
+
+/// The national committee, Gansu and Ningxia, federated.
+fn national() -> Topology {
+    Topology::from_toml(&national_text(YELLOW_RIVER)).unwrap()
+}
+
+/// The members of `fed:yellow-river`.
+const FEDERATED: [&str; 4] = ["620000", "640000", "620100", "640100"];
 
 fn code(c: &str) -> NodeCode {
     c.parse().unwrap()
@@ -45,6 +62,7 @@ fn code(c: &str) -> NodeCode {
 /// Every channel a node of `t` could name, groups aside.
 fn channels(t: &Topology) -> Vec<Channel> {
     let mut out = vec![Channel::Up, Channel::Down, Channel::All];
+    out.extend(t.federations().map(|(name, _)| Channel::Federation(name.clone())));
     for node in t.nodes() {
         out.push(Channel::To(node.code));
         out.push(Channel::Chain(node.code));
@@ -92,6 +110,16 @@ fn a_tree_of_two_roots_or_a_province_under_anything_else_is_refused() {
         (national_with_parent.to_string(), "nodes[0].parent: the national committee has no parent"),
         (national_as_province.to_string(), "000000 is a national code by its form"),
         (missing_national, "640000: parent 000000 is not in the topology"),
+        (format!("{DEMO}{YELLOW_RIVER}"), "federations[0].name: federations join provinces under the national"),
+        (national_text(&YELLOW_RIVER.replace(", \"640000\"]", "]")), "a federation joins two provinces at least"),
+        (national_text(&YELLOW_RIVER.replace("\"640100\"]", "\"620100\"]")), "620100 is listed twice"),
+        (national_text(&YELLOW_RIVER.replace("\"620100\",", "\"620722\",")), "620722 is not a city"),
+        (national_text(&YELLOW_RIVER.replace("\"640000\"]", "\"650000\"]")), "650000 is not a province"),
+        (national_text(&format!("{YELLOW_RIVER}{YELLOW_RIVER}")), "yellow-river appears twice"),
+        (
+            national_text(&YELLOW_RIVER.replace("yellow-river", "Yellow River")),
+            "federations[0].name: a federation name",
+        ),
     ] {
         let err = Topology::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains(needle), "{err:?} should mention {needle:?}");
@@ -128,6 +156,7 @@ fn expected(t: &Topology, reader: NodeCode, origin: NodeCode, channel: &Channel)
             };
             member(reader) && member(origin)
         }
+        Channel::Federation(_) => FEDERATED.contains(&reader.as_str()) && FEDERATED.contains(&origin.as_str()),
         Channel::Group(_) => unreachable!("groups are asked of their members"),
     }
 }
@@ -153,7 +182,12 @@ fn a_province_is_a_wall() {
             continue;
         }
         match (t.province_of(origin), t.province_of(reader)) {
-            (Some(a), Some(b)) => assert_eq!(a, b, "{reader} reads {origin} on {channel}"),
+            // The one way across: both in the federation.
+            (Some(a), Some(b)) if a != b => {
+                assert!(matches!(channel, Channel::Federation(_)), "{reader} reads {origin} on {channel}");
+                assert!(FEDERATED.contains(&reader.as_str()) && FEDERATED.contains(&origin.as_str()));
+            }
+            (Some(_), Some(_)) => {}
             (Some(a), None) => assert_eq!(origin, a, "only a province reaches the national committee"),
             (None, Some(b)) => assert_eq!(reader, b, "the national committee reaches provinces only"),
             (None, None) => unreachable!("one national committee"),
@@ -186,7 +220,12 @@ fn sending_across_the_wall_is_refused_naming_the_channel() {
     assert!(refused("000000", "to:640100").contains("another province"));
     assert!(refused("000000", "up").contains("root"));
     assert!(refused("000000", "chain:620722").contains("not one of them"));
+    assert!(refused("620722", "fed:yellow-river").contains("not one of fed:yellow-river's provinces or cities"));
+    assert!(refused("620000", "fed:north-west").contains("names no federation"));
+    assert!(refused("000000", "fed:yellow-river").contains("not one of"));
     for (origin, channel) in [
+        ("620100", "fed:yellow-river"),
+        ("640000", "fed:yellow-river"),
         ("620000", "to:000000"),
         ("000000", "to:640000"),
         ("620000", "up"),
@@ -215,7 +254,7 @@ fn a_province_alone_reads_as_with_three_levels() {
                     let within = |n: NodeCode| n == *target || t.is_ancestor(n, *target);
                     within(reader) && within(origin)
                 }
-                Channel::Group(_) => unreachable!(),
+                Channel::Group(_) | Channel::Federation(_) => unreachable!("none in a province alone"),
             };
         assert_eq!(entitled(&t, reader, origin, &channel, |_| false), three_levels, "{reader} {origin} {channel}");
     }

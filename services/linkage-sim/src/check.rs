@@ -117,5 +117,6 @@ fn kind(channel: &Channel) -> &'static str {
         Channel::Group(_) => "group",
         Channel::To(_) => "to",
         Channel::Chain(_) => "chain",
+        Channel::Federation(_) => "fed",
     }
 }

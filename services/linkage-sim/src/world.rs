@@ -118,7 +118,10 @@ fn next_key() -> SigningKey {
 /// province's old one: it rotates during the run).
 pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
     let (nodes, keys) = entries(None);
-    (Topology::from_file(TopologyFile { version: None, nodes }).expect("a valid topology"), keys)
+    (
+        Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() }).expect("a valid topology"),
+        keys,
+    )
 }
 
 /// Every origin's signers in `topology`.
@@ -289,7 +292,8 @@ impl Sim {
             }
         } else if !r.closed && r.until.is_some() && self.now >= r.close_at {
             let (nodes, _) = entries(self.rotation.until.clone());
-            self.topology = Topology::from_file(TopologyFile { version: None, nodes }).expect("a valid topology");
+            self.topology = Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() })
+                .expect("a valid topology");
             self.keys = signers(&self.topology);
             self.rotation.closed = true;
             trace(|| format!("{} the province's overlap closes", self.now));

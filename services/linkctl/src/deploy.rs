@@ -547,7 +547,7 @@ pub fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Res
             ..NodeEntry::unnamed(code, level, (!parent.is_empty()).then_some(parent))
         });
     }
-    let file = TopologyFile { version: None, nodes };
+    let file = TopologyFile { version: None, nodes, federations: Vec::new() };
     // Refuse to print a topology that nodes would refuse to load.
     linkage_core::Topology::from_file(file.clone())?;
     let body = toml::to_string(&file)?;

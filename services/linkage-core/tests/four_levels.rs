@@ -259,3 +259,31 @@ fn a_province_alone_reads_as_with_three_levels() {
         assert_eq!(entitled(&t, reader, origin, &channel, |_| false), three_levels, "{reader} {origin} {channel}");
     }
 }
+
+/// A result shared with a federation must name one the topology has.
+#[test]
+fn a_result_is_shared_only_with_a_federation_that_exists() {
+    let t = national();
+    let share = |audience: &str| {
+        let shared = linkage_core::pb::ResultShared {
+            result_id: linkage_core::validate::format_event_id(&linkage_core::ids::event_id(
+                code("620000"),
+                1 << 16,
+                1,
+            )),
+            audience: audience.into(),
+        };
+        let request = linkage_core::pb::AppendRequest {
+            channel: "all".into(),
+            payload: Some(linkage_core::pb::Payload {
+                kind: Some(linkage_core::pb::payload::Kind::ResultShared(shared)),
+            }),
+            ..Default::default()
+        };
+        linkage_core::validate::validate_append(&t, code("620000"), request)
+    };
+    share("fed:yellow-river").unwrap();
+    let err = share("fed:north-west").unwrap_err();
+    assert_eq!(err.violation().field, "payload.result_shared.audience");
+    assert!(err.to_string().contains("names no federation"), "{err}");
+}

@@ -304,15 +304,21 @@ impl Replicator {
             return self.reject(origin, &channel, &"push names another stream than its subject", "wrong_stream");
         }
         let key = (origin, channel.clone());
-        // A group stream this node may not see yet (it has not heard it
-        // joined) gets no state here; its events are still checked and
-        // stored, and a later round of heads finds the rest.
+        // A group stream of this province that this node may not see yet
+        // (it has not heard it joined) gets no state here; its events are
+        // still checked and stored, and a later round of heads finds the
+        // rest.
         let seen = self.entitled(self.inner.me, origin, &channel);
-        // Every other audience is the topology's alone: a push this node
+        let topology = &self.inner.topology;
+        let group_here =
+            matches!(channel, Channel::Group(_)) && topology.province_of(origin) == topology.province_of(self.inner.me);
+        // Every other audience is the topology's alone: events this node
         // is not in (a chain it or its origin is not on, a `to:` another
-        // node, a province's stream across the wall) is refused, not
-        // stored, whatever subject brought it.
-        if !seen && !matches!(channel, Channel::Group(_)) {
+        // node, a stream across the wall between provinces) are refused,
+        // not stored, whatever subject brought them. Heads alone, and an
+        // origin this topology version does not know yet (a node added in
+        // the next), stay ignored claims, as before.
+        if !seen && !group_here && !push.events.is_empty() && topology.contains(origin) {
             return self.reject(origin, &channel, &"a stream this node is not entitled to", "not_entitled");
         }
         self.hear_claim(&key, origin, push.head_seq);

@@ -367,7 +367,13 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
         ResultShared(m) => {
             let f = "payload.result_shared";
             check_event_id(&format!("{f}.result_id"), &m.result_id)?;
-            m.audience.parse::<Channel>().map(|_| ()).map_err(|why| invalid(format!("{f}.audience"), why))
+            match m.audience.parse::<Channel>().map_err(|why| invalid(format!("{f}.audience"), why))? {
+                Channel::Federation(name) if topology.federation(&name).is_none() => Err(invalid(
+                    format!("{f}.audience"),
+                    format!("fed:{} names no federation of the topology", name.as_str()),
+                )),
+                _ => Ok(()),
+            }
         }
         ResultAdopted(m) => {
             let f = "payload.result_adopted";

@@ -534,12 +534,15 @@ pub fn topology_from_csv(path: &std::path::Path, only: &[String]) -> anyhow::Res
             continue;
         }
         let level = match level {
+            "national" => Level::National,
             "province" => Level::Province,
             "city" => Level::City,
             "county" => Level::County,
-            other => {
-                anyhow::bail!("{}:{}: level {other:?} is not province, city or county", path.display(), line_no + 1)
-            }
+            other => anyhow::bail!(
+                "{}:{}: level {other:?} is not national, province, city or county",
+                path.display(),
+                line_no + 1
+            ),
         };
         nodes.push(NodeEntry {
             name: name.into(),
@@ -579,15 +582,5 @@ mod tests {
         );
         assert_eq!(printed, expected);
         assert!(county.nats_key.as_deref().unwrap().starts_with('U'));
-    }
-
-    /// Permissions between provinces are not built: a national topology
-    /// gets no NATS users rather than wrong ones.
-    #[test]
-    fn a_national_topology_gets_no_nats_config_yet() {
-        let text = "[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n\n[[nodes]]\n\
-                    code = \"620000\"\nname = \"甘肃省\"\nlevel = \"province\"\nparent = \"000000\"\n";
-        let err = nats_users(&Topology::from_toml(text).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("national committee at its root is not built yet"), "{err}");
     }
 }

@@ -180,6 +180,8 @@ pub fn notice_return(value: i32) -> String {
 /// A committee's `Level` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LevelArg {
+    /// 全国政协
+    National,
     /// 省政协
     Province,
     /// 市州政协
@@ -192,6 +194,7 @@ impl LevelArg {
     /// The proto value.
     pub fn to_pb(self) -> pb::Level {
         match self {
+            LevelArg::National => pb::Level::National,
             LevelArg::Province => pb::Level::Province,
             LevelArg::City => pb::Level::City,
             LevelArg::County => pb::Level::County,

@@ -588,3 +588,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod cli_tests;
+#[cfg(test)]
+mod topology_tests;

@@ -119,11 +119,31 @@ pub async fn measure(
     }
     drop(appender);
     writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
-    // sled lets go of its files a moment after the last handle is dropped.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // sled's threads may still write a moment after the last handle is
+    // dropped: count once the directory holds still.
+    let total_bytes = settled_blocks(dir).await?;
     let log_bytes = blocks(&dir.join(linkage_store::log::FILE_NAME))?;
-    let total_bytes = tree_blocks(dir)?;
     Ok(Disk { events: stored, event_bytes, log_bytes, total_bytes })
+}
+
+/// How often, and how long at most, the directory is looked at until it
+/// holds still after a store's stop.
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// [`tree_blocks`] of `dir` once two looks [`SETTLE_POLL`] apart agree,
+/// or after [`SETTLE_MAX`].
+async fn settled_blocks(dir: &Path) -> anyhow::Result<u64> {
+    let started = Instant::now();
+    let mut last = tree_blocks(dir)?;
+    loop {
+        tokio::time::sleep(SETTLE_POLL).await;
+        let now = tree_blocks(dir)?;
+        if now == last || started.elapsed() > SETTLE_MAX {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 /// Bytes of the blocks `path` holds on disk.

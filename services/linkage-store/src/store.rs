@@ -144,15 +144,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` with a [`CACHE_BYTES_DEFAULT`] page cache.
+    /// Opens (or creates) the store in `dir` with a [`CACHE_BYTES_DEFAULT`]
+    /// page cache, a new one uncompressed.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(dir, CACHE_BYTES_DEFAULT)
-    }
-
-    /// Opens (or creates) the store in `dir`, letting sled cache up to
-    /// `cache_bytes` of pages in memory; sled's pages uncompressed.
-    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        Store::open_with(dir, cache_bytes, false)
+        Store::open_with(dir, CACHE_BYTES_DEFAULT, false)
     }
 
     /// Opens (or creates) the store in `dir`, letting sled cache up to

@@ -86,6 +86,12 @@ pub enum Breach {
     /// A rating of a piece of work by the committee whose work it is (the
     /// work's id names it): judged indicators are rated by others.
     SelfEvaluation,
+    /// A group's forming, joining or leaving, or one of the province's
+    /// rules (score rules, holiday calendar, members' duties, indicator
+    /// sets), on a channel other than `all`. On `all` it reaches every node
+    /// of its origin's province and no other; on a federation's channel
+    /// another province's calendar would be read as one's own.
+    NotOnAll,
 }
 
 /// How a rule is judged.
@@ -116,7 +122,7 @@ pub struct Rule {
 /// local refusal and a replicated breach disputed
 /// (`tests/scenarios/authority_*.toml`; the runner checks every rule is
 /// shown).
-pub const RULES: [Rule; 17] = [
+pub const RULES: [Rule; 18] = [
     Rule {
         breach: Breach::IdNotOrigin,
         kinds: &["*"],
@@ -239,6 +245,20 @@ pub const RULES: [Rule; 17] = [
         who: "a committee other than the one whose work it is",
         judged: Judged::ByEvent,
     },
+    Rule {
+        breach: Breach::NotOnAll,
+        kinds: &[
+            "group_formed",
+            "group_joined",
+            "group_left",
+            "score_rule_issued",
+            "holiday_calendar_issued",
+            "member_duties_issued",
+            "indicator_set_issued",
+        ],
+        who: "any node, on `all` only: its own province hears it, no other",
+        judged: Judged::ByEvent,
+    },
 ];
 
 /// The rules a group's claims are judged by, as a node of this version
@@ -259,7 +279,7 @@ pub enum Verdict {
 
 impl Breach {
     /// Every rule.
-    pub const ALL: [Breach; 17] = [
+    pub const ALL: [Breach; 18] = [
         Breach::IdNotOrigin,
         Breach::GroupNotOrigin,
         Breach::MembershipNotAuthorized,
@@ -277,6 +297,7 @@ impl Breach {
         Breach::RatingNotByProposer,
         Breach::RulesNotByProvince,
         Breach::SelfEvaluation,
+        Breach::NotOnAll,
     ];
 
     /// The rule's name, as counters and operators see it.
@@ -299,6 +320,7 @@ impl Breach {
             Breach::RatingNotByProposer => "rating_not_by_proposer",
             Breach::RulesNotByProvince => "rules_not_by_province",
             Breach::SelfEvaluation => "self_evaluation",
+            Breach::NotOnAll => "not_on_all",
         }
     }
 
@@ -364,6 +386,33 @@ pub fn authority_breach(origin: &str, kind: &Kind) -> Option<Breach> {
         }
         other => crate::proposals::handled(other).and_then(|(_, id)| on_chain_breach(origin, id)),
     }
+}
+
+/// Why `kind` goes on `all` and nowhere else, or `None` for a kind that
+/// may go on any channel its sender may use. The append path refuses it
+/// elsewhere with this reason; the views, replication's membership and the
+/// folds dispute it ([`channel_breach`]).
+pub fn on_all_only(kind: &Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::GroupFormed(_) | Kind::GroupJoined(_) | Kind::GroupLeft(_) => {
+            "a group's forming, joining and leaving go on `all`, where a new member hears them"
+        }
+        Kind::ScoreRuleIssued(_) => "a score rule goes on `all`: every committee ranks by the same rules",
+        Kind::HolidayCalendarIssued(_) => {
+            "the holiday calendar goes on `all`: every committee counts working days by it"
+        }
+        Kind::IndicatorSetIssued(_) => "an indicator set goes on `all`: every committee is evaluated alike",
+        Kind::MemberDutiesIssued(_) => "members' duties go on `all`: every committee counts its members by them",
+        _ => return None,
+    })
+}
+
+/// [`Breach::NotOnAll`] for a kind of [`on_all_only`] on `channel` other
+/// than `all`. `all` reaches its origin's province only
+/// (`crate::channel`), so what a reader folds as "the province's" rule or
+/// a group change is its own province's.
+pub fn channel_breach(channel: &str, kind: &Kind) -> Option<Breach> {
+    (on_all_only(kind).is_some() && channel != "all").then_some(Breach::NotOnAll)
 }
 
 /// Whether `origin` is the province's code.

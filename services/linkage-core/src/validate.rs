@@ -105,31 +105,15 @@ pub fn validate_append(
 
 /// Group membership goes on `all`: a committee the lead adds is not yet a
 /// member, so it would not see the change on the group's own channel. So
-/// does a score rule, which every committee ranks by.
+/// do the province's rules, which every committee of the province goes by
+/// (`rules::on_all_only`).
 fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), AppendError> {
-    let membership = matches!(kind, Kind::GroupFormed(_) | Kind::GroupJoined(_) | Kind::GroupLeft(_));
-    if membership && *channel != Channel::All {
-        return Err(invalid(
-            "channel",
-            "a group's forming, joining and leaving go on `all`, where a new member hears them",
-        ));
+    match crate::rules::on_all_only(kind) {
+        Some(why) if *channel != Channel::All => {
+            Err(invalid("channel", format!("{why} (rule {})", crate::rules::Breach::NotOnAll.name())))
+        }
+        _ => Ok(()),
     }
-    if matches!(kind, Kind::ScoreRuleIssued(_)) && *channel != Channel::All {
-        return Err(invalid("channel", "a score rule goes on `all`: every committee ranks by the same rules"));
-    }
-    if matches!(kind, Kind::HolidayCalendarIssued(_)) && *channel != Channel::All {
-        return Err(invalid(
-            "channel",
-            "the holiday calendar goes on `all`: every committee counts working days by it",
-        ));
-    }
-    if matches!(kind, Kind::IndicatorSetIssued(_)) && *channel != Channel::All {
-        return Err(invalid("channel", "an indicator set goes on `all`: every committee is evaluated alike"));
-    }
-    if matches!(kind, Kind::MemberDutiesIssued(_)) && *channel != Channel::All {
-        return Err(invalid("channel", "members' duties go on `all`: every committee counts its members by them"));
-    }
-    Ok(())
 }
 
 /// A committee's register of its members goes up its own chain only

@@ -47,9 +47,21 @@ fn national_text(federations: &str) -> String {
     format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{gansu}{NINGXIA}{federations}")
 }
 
-/// The national committee, Gansu and Ningxia, federated.
+/// The national committee, Gansu and Ningxia, federated: the demo's
+/// national topology, which is `national_text(YELLOW_RIVER)` (checked in
+/// `the_national_demo_is_this_tree`).
 fn national() -> Topology {
-    Topology::from_toml(&national_text(YELLOW_RIVER)).unwrap()
+    Topology::from_toml(include_str!("../../../deploy/topology/national-demo.toml")).unwrap()
+}
+
+#[test]
+fn the_national_demo_is_this_tree() {
+    let built = Topology::from_toml(&national_text(YELLOW_RIVER)).unwrap();
+    let file = national();
+    let tree = |t: &Topology| t.nodes().map(|n| (n.code, n.level, n.parent)).collect::<Vec<_>>();
+    assert_eq!(tree(&built), tree(&file));
+    let feds = |t: &Topology| t.federations().map(|(n, f)| (n.clone(), format!("{f:?}"))).collect::<Vec<_>>();
+    assert_eq!(feds(&built), feds(&file));
 }
 
 /// The members of `fed:yellow-river`.

@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios");
 
 /// Keys a scenario file may have at the top level; anything else is a typo.
-const FILE_KEYS: &[&str] = &["description", "never_held", "step", "expect"];
+const FILE_KEYS: &[&str] = &["description", "topology", "never_held", "step", "expect"];
 
 /// Keys of a step besides its one payload; anything else is a typo.
 const STEP_KEYS: &[&str] =
@@ -202,11 +202,17 @@ fn payload_kinds() -> BTreeSet<String> {
     message("linkage.v1.Payload").fields().map(|f| f.name().to_string()).collect()
 }
 
-fn gansu() -> &'static Topology {
-    static TOPOLOGY: OnceLock<Topology> = OnceLock::new();
-    TOPOLOGY.get_or_init(|| {
-        Topology::from_toml(include_str!("../../../deploy/topology/gansu.toml")).expect("the Gansu topology loads")
-    })
+/// The topologies a story may name (`topology = "…"`, a file of
+/// `deploy/topology/`); Gansu's when it names none.
+fn topology(name: &str) -> Option<&'static Topology> {
+    static GANSU: OnceLock<Topology> = OnceLock::new();
+    static NATIONAL: OnceLock<Topology> = OnceLock::new();
+    let (cell, text) = match name {
+        "gansu" => (&GANSU, include_str!("../../../deploy/topology/gansu.toml")),
+        "national-demo" => (&NATIONAL, include_str!("../../../deploy/topology/national-demo.toml")),
+        _ => return None,
+    };
+    Some(cell.get_or_init(|| Topology::from_toml(text).unwrap_or_else(|e| panic!("topology {name} loads: {e}"))))
 }
 
 /// The `n`-th never-held id: lower-case UUIDv7-shaped text.
@@ -230,6 +236,8 @@ fn step_id(node: &str, number: usize) -> String {
 
 /// One parsed story.
 struct Story {
+    /// The topology its nodes belong to (`topology = "…"`).
+    topology: &'static Topology,
     file: String,
     steps: Vec<Step>,
     expects: Vec<Expect>,
@@ -356,6 +364,9 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         Some(d) if !d.trim().is_empty() => {}
         _ => return Err(format!("{file}: `description` must say what the story is about")),
     }
+    let topology_name = text(&root, "topology", file)?.unwrap_or("gansu");
+    let topology = topology(topology_name)
+        .ok_or_else(|| format!("{file}: unknown topology `{topology_name}`; gansu or national-demo"))?;
     let step_tables = tables(&root, "step")?;
     let expect_tables = tables(&root, "expect")?;
     if step_tables.is_empty() {
@@ -518,7 +529,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         expects.push(Expect { number, record, key, message: message_name, id, absent, fields });
     }
 
-    Ok(Story { file: file.to_string(), steps, expects, names })
+    Ok(Story { topology, file: file.to_string(), steps, expects, names })
 }
 
 /// What running every story showed; the coverage tests read it even when a
@@ -618,7 +629,7 @@ fn run_story(story: &Story, out: &mut Outcome) {
             refs: step.refs.clone(),
             ..Default::default()
         };
-        let mut valid = match validate_append(gansu(), step.node, request) {
+        let mut valid = match validate_append(story.topology, step.node, request) {
             Ok(_) if step.forged => {
                 out.failures.push(format!("{at}: the append path takes this event: it is not `forged`"));
                 return;
@@ -866,7 +877,9 @@ fn every_authority_rule_has_a_story_that_refuses_and_disputes() {
         // A node off an item's chain cannot send on it: the channel check
         // (`validate_append`) refuses it before this rule is reached; the
         // rule's own refusal is in `views::append`'s tests.
-        let by_channel = rule.breach == Breach::HandlingNotOnChain;
+        // Nor can a node send a rule or a membership change off `all`
+        // (`rules::on_all_only`, refused naming `channel`).
+        let by_channel = matches!(rule.breach, Breach::HandlingNotOnChain | Breach::NotOnAll);
         if !by_channel && !out.rules_refused.contains(&(file.clone(), name)) {
             missing.push(format!("{file} does not show the local refusal (rule {name})"));
         }
@@ -922,6 +935,7 @@ info_reported = { title = "t", body = "b" }
         (story(&(STEP.to_string() + "[[expect]]\nrecord = \"info\"\nid = \"@item\"\nstauts = 1")), "no field `stauts`"),
         (story(&(STEP.to_string() + "[[expect]]\nrecord = \"infos\"\nid = \"@item\"")), "unknown record `infos`"),
         (story(""), "at least one [[step]]"),
+        (format!("description = \"x\"\ntopology = \"china\"\n{STEP}"), "unknown topology `china`"),
     ];
     for (source, fragment) in cases {
         match parse_story("bad.toml", &source) {

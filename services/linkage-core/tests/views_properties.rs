@@ -193,14 +193,25 @@ fn build(creators: &[Creator], ops: &[Op]) -> Built {
         let group: &str = GROUPS[a % GROUPS.len()];
         let origin = op_origin(op);
         let kind = kinds::referring_kind(op, &op_ids);
-        // Work inside a group goes on the group's channel; the views ignore
-        // channels of referring events, but keep them realistic.
-        let channel = if matches!(op.kind % REFERRING_KINDS, 5..=12 | 21) {
+        // Membership and the province's rules go on `all`, but now and then
+        // a liar sends one elsewhere (`rules::on_all_only`). Work inside a
+        // group goes on the group's channel; the views ignore the channels
+        // of other referring events, but keep them realistic.
+        let on_all = linkage_core::rules::on_all_only(&kind).is_some();
+        let off_all = on_all && op.salt % 5 == 1;
+        let channel = if on_all && !off_all {
+            "all".to_string()
+        } else if matches!(op.kind % REFERRING_KINDS, 5..=12 | 21) {
             format!("group:{}", GROUPS[a % GROUPS.len()])
         } else {
             "up".to_string()
         };
-        let lie = kinds::lie_of(&kind, op, origin);
+        // The views judge the id first, then the channel, then authority.
+        let lie = match kinds::lie_of(&kind, op, origin) {
+            Some("id_not_origin") => Some("id_not_origin"),
+            _ if off_all => Some("not_on_all"),
+            other => other,
+        };
         let id = op_ids[i].clone();
         if lie.is_none() {
             match &kind {

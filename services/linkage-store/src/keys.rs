@@ -222,6 +222,7 @@ fn breach_byte(rule: Breach) -> u8 {
         Breach::RatingNotByProposer => b'v',
         Breach::RulesNotByProvince => b'h',
         Breach::SelfEvaluation => b'x',
+        Breach::NotOnAll => b'y',
     }
 }
 

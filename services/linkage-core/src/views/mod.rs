@@ -70,7 +70,7 @@ use source::Source;
 /// when it opens its store. How records are laid out on disk has a version
 /// of its own, in the store. Never 3: the version before the store's
 /// two-part mark reads its first eight bytes as its own version, which was 3.
-pub const FOLDS_VERSION: u32 = 10;
+pub const FOLDS_VERSION: u32 = 11;
 
 /// The rule `event` breaks by itself, if any (`crate::rules`, judged by
 /// the event alone). Views hold only events that break none: a record is
@@ -79,7 +79,10 @@ pub const FOLDS_VERSION: u32 = 10;
 /// record by reusing its id. Rules judged by the events a claim cites are
 /// judged in the fold ([`apply`]).
 pub fn breach(event: &pb::Event) -> Option<Breach> {
-    id_breach(event).or_else(|| authority_breach(&event.origin, event.payload.as_ref()?.kind.as_ref()?))
+    let kind = event.payload.as_ref()?.kind.as_ref()?;
+    id_breach(event)
+        .or_else(|| crate::rules::channel_breach(&event.channel, kind))
+        .or_else(|| authority_breach(&event.origin, kind))
 }
 
 fn id_breach(event: &pb::Event) -> Option<Breach> {
@@ -277,7 +280,8 @@ fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
         seq: event.seq,
         refs,
     };
-    Some((kind, src, authority_breach(&event.origin, kind)))
+    let breach = crate::rules::channel_breach(&event.channel, kind).or_else(|| authority_breach(&event.origin, kind));
+    Some((kind, src, breach))
 }
 
 /// Whether `kind` creates the record it touches (its id is the event's own).

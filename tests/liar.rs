@@ -6,18 +6,41 @@ use linkage_core::pb;
 use linkage_testkit::topology::LocalTopology;
 use prost::Message;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// A raw NATS client logged in with `code`'s NKey, with its inbox.
 pub async fn liar(topo: &LocalTopology, code: &str) -> async_nats::Client {
+    watched(topo, code).await.0
+}
+
+/// A raw NATS client logged in with `code`'s NKey, with its inbox; the
+/// server's errors (permissions violations) arrive on the receiver.
+pub async fn watched(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
     let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
-    async_nats::ConnectOptions::with_nkey(topo.nats_seed(code))
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_nkey(topo.nats_seed(code))
         .require_tls(true)
         .add_root_certificates(ca)
         .add_client_certificate(cert, key)
         .custom_inbox_prefix(format!("_INBOX_{code}"))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    let _ = tx.send(e.to_string());
+                }
+            }
+        })
         .connect(topo.nats_url())
         .await
-        .unwrap()
+        .unwrap();
+    (client, rx)
+}
+
+/// The next server error is a permissions violation, within 5 s.
+pub async fn expect_violation(errors: &mut mpsc::UnboundedReceiver<String>, what: &str) {
+    let e = tokio::time::timeout(Duration::from_secs(5), errors.recv()).await.expect(what).unwrap();
+    assert!(e.to_lowercase().contains("permissions violation"), "{what}: {e}");
 }
 
 pub fn down(title: &str) -> pb::AppendRequest {

@@ -196,19 +196,7 @@ fn configuration_errors_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let demo = topology("demo.toml");
     let tls = node_tls_flags("620200", dir.path()).unwrap();
-    // The demo under a national committee: channels know four levels,
-    // subjects and NATS permissions do not yet (decision 0065).
-    let national = dir.path().join("national.toml");
-    let demo_text = std::fs::read_to_string(&demo).unwrap();
-    let under = demo_text.replacen("level = \"province\"\n", "level = \"province\"\nparent = \"000000\"\n", 1);
-    let text = format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{under}");
-    std::fs::write(&national, text).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            [vec!["--node".into(), "620700".into(), "--topology".into(), national.display().to_string()], tls.clone()]
-                .concat(),
-            "the national committee (000000) at its root is not served yet",
-        ),
         (vec!["--topology".into(), demo.display().to_string()], "`node` is required"),
         (vec!["--node".into(), "620700".into()], "`topology` is required"),
         (vec!["--node".into(), "62070".into(), "--topology".into(), demo.display().to_string()], "node"),

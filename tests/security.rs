@@ -9,35 +9,8 @@ use linkage_core::{pb, wire};
 use linkage_testkit::topology::LocalTopology;
 use prost::Message;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
-/// A raw NATS client with a node's credentials; server errors arrive on the receiver.
-async fn raw_client(topo: &LocalTopology, code: &str) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
-    let (ca, cert, key) = topo.nats_tls().expect("the topology's broker serves TLS");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = async_nats::ConnectOptions::with_nkey(topo.nats_seed(code))
-        .require_tls(true)
-        .add_root_certificates(ca)
-        .add_client_certificate(cert, key)
-        .custom_inbox_prefix(format!("_INBOX_{code}"))
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(e) = event {
-                    let _ = tx.send(e.to_string());
-                }
-            }
-        })
-        .connect(topo.nats_url())
-        .await
-        .unwrap();
-    (client, rx)
-}
-
-async fn expect_violation(errors: &mut mpsc::UnboundedReceiver<String>, what: &str) {
-    let e = tokio::time::timeout(Duration::from_secs(5), errors.recv()).await.expect(what).unwrap();
-    assert!(e.to_lowercase().contains("permissions violation"), "{what}: {e}");
-}
+use linkage_tests::liar::{expect_violation, watched as raw_client};
 
 fn key_of(topo: &LocalTopology, code: &str) -> SigningKey {
     topo.signing_key(code)

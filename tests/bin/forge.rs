@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let topology = linkage_core::Topology::from_toml(&std::fs::read_to_string(workdir.join("topology.toml"))?)?;
     let me: linkage_core::NodeCode = code.parse()?;
-    let subjects = linkage_core::subjects::Subjects::of(&topology, me);
+    let subjects = linkage_core::subjects::Subjects;
     let chain = linkage_core::channel::chain_members(&topology, me);
     let bytes: bytes::Bytes = push.encode_to_vec().into();
     for subject in subjects.push(me, &format!("chain:{code}").parse().map_err(anyhow::Error::msg)?, &chain) {

@@ -19,10 +19,11 @@ pub const BENCH_SUBJECTS: &str = "bench.>";
 /// the pushes of figure 4's county on `up`, as the province receives them,
 /// named by the nodes' own subject scheme.
 pub fn tap_subject() -> anyhow::Result<String> {
-    let province = crate::fixture::PROVINCE.parse().context("the fixture's province code")?;
     let channel = crate::fixture::CHANNEL.parse().map_err(|e: String| anyhow::anyhow!("the fixture's channel: {e}"))?;
-    let subjects = linkage_core::subjects::Subjects::for_province(province);
-    subjects.push(crate::fixture::origin()?, &channel, &[]).pop().context("a broadcast push has one subject")
+    linkage_core::subjects::Subjects
+        .push(crate::fixture::origin()?, &channel, &[])
+        .pop()
+        .context("a broadcast push has one subject")
 }
 
 /// The bench user's reply inboxes, shaped like a node's `_INBOX_<code>`.

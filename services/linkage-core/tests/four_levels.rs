@@ -8,6 +8,9 @@
 use linkage_core::channel::{audience, chain_members, check_send, entitled};
 use linkage_core::{Channel, Level, NodeCode, Topology};
 
+mod common;
+use common::{channels, code, national};
+
 const DEMO: &str = include_str!("../../../deploy/topology/demo.toml");
 
 /// 宁夏: one city, one district.
@@ -47,13 +50,6 @@ fn national_text(federations: &str) -> String {
     format!("[[nodes]]\ncode = \"000000\"\nname = \"全国政协\"\nlevel = \"national\"\n{gansu}{NINGXIA}{federations}")
 }
 
-/// The national committee, Gansu and Ningxia, federated: the demo's
-/// national topology, which is `national_text(YELLOW_RIVER)` (checked in
-/// `the_national_demo_is_this_tree`).
-fn national() -> Topology {
-    Topology::from_toml(include_str!("../../../deploy/topology/national-demo.toml")).unwrap()
-}
-
 #[test]
 fn the_national_demo_is_this_tree() {
     let built = Topology::from_toml(&national_text(YELLOW_RIVER)).unwrap();
@@ -66,21 +62,6 @@ fn the_national_demo_is_this_tree() {
 
 /// The members of `fed:yellow-river`.
 const FEDERATED: [&str; 4] = ["620000", "640000", "620100", "640100"];
-
-fn code(c: &str) -> NodeCode {
-    c.parse().unwrap()
-}
-
-/// Every channel a node of `t` could name, groups aside.
-fn channels(t: &Topology) -> Vec<Channel> {
-    let mut out = vec![Channel::Up, Channel::Down, Channel::All];
-    out.extend(t.federations().map(|(name, _)| Channel::Federation(name.clone())));
-    for node in t.nodes() {
-        out.push(Channel::To(node.code));
-        out.push(Channel::Chain(node.code));
-    }
-    out
-}
 
 /// Every (reader, origin, channel) of `t`, groups aside.
 fn triples(t: &Topology) -> Vec<(NodeCode, NodeCode, Channel)> {

@@ -168,7 +168,7 @@ pub fn peer_messages(data: &[u8]) {
     }
     let _ = pb::PeerRequest::decode(data);
     if let Ok(text) = std::str::from_utf8(data) {
-        let scheme = subjects::Subjects::for_province("620000".parse().expect("a code"));
+        let scheme = subjects::Subjects;
         let _ = scheme.parse_push(text);
         let _ = scheme.parse_pull(text);
         let _ = scheme.parse_who(text);

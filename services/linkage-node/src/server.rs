@@ -106,15 +106,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .with_context(|| format!("reading topology {}", config.topology.display()))?;
     let (topology, new_version) =
         crate::signed::load(&config.topology, &text, config.topology_key.as_deref(), &config.data_dir)?;
-    // Channels and entitlement know four levels; the subjects and NATS
-    // permissions that carry them between provinces do not yet.
-    anyhow::ensure!(
-        !topology.is_national(),
-        "topology {}: a topology with the national committee ({}) at its root is not served yet; \
-         run each province's own topology (docs/decisions/0065)",
-        config.topology.display(),
-        linkage_core::NodeCode::NATIONAL
-    );
     if let Some(version) = new_version {
         write_durably(&config.data_dir.join(crate::signed::VERSION_FILE), format!("{version}\n").as_bytes())?;
         tracing::info!(version, "loaded a newer version of the signed topology");

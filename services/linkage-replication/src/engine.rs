@@ -135,7 +135,7 @@ impl Replicator {
         let inner = Arc::new(Inner {
             me,
             topology: topology.clone(),
-            subjects: Subjects::of(&topology, me),
+            subjects: Subjects,
             keys,
             store,
             appender,

@@ -57,20 +57,7 @@ pub trait Transport: Send + Sync + 'static {
     fn connected(&self) -> bool;
 }
 
-/// NATS subject matching: `*` matches one token, `>` the rest.
-pub fn subject_matches(pattern: &str, subject: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut s = subject.split('.');
-    loop {
-        match (p.next(), s.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+pub use linkage_core::subjects::matches as subject_matches;
 
 /// Messages a subscription buffers in the hub before it drops (like a NATS
 /// slow consumer).
@@ -233,19 +220,5 @@ impl<T: Transport> Transport for Chaos<T> {
 
     fn connected(&self) -> bool {
         self.inner.connected()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::subject_matches;
-
-    #[test]
-    fn wildcards_match_like_nats() {
-        assert!(subject_matches("lk.ev.*.up", "lk.ev.620722.up"));
-        assert!(!subject_matches("lk.ev.*.up", "lk.ev.620722.down"));
-        assert!(subject_matches("lk.dm.620700.>", "lk.dm.620700.620722.to.620700"));
-        assert!(!subject_matches("lk.dm.620700.>", "lk.dm.620700"));
-        assert!(!subject_matches("lk.ev.*", "lk.ev.620722.up"));
     }
 }

@@ -29,6 +29,7 @@ mod append;
 mod client;
 mod deploy;
 mod document;
+mod from_csv;
 mod json;
 mod keys;
 mod labels;
@@ -326,6 +327,12 @@ enum TopologyCommand {
         /// Keep only these codes (comma-separated); all when absent.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Keep only these provinces' whole trees (comma-separated), and the national committee
+        #[arg(long, value_delimiter = ',')]
+        provinces: Vec<String>,
+        /// Add this file's `[[federations]]`, kept to the nodes that remain (china_federations.toml)
+        #[arg(long)]
+        federations: Option<PathBuf>,
     },
     /// Health of every node of a local topology as the province → city → county tree.
     Status {
@@ -526,8 +533,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluation { opts, command } => views::evaluation::evaluation(&cli.addr, opts, command).await,
         Command::Views { opts, command } => views::views(&cli.addr, opts, command).await,
         Command::Document { json, command } => document::run(&cli.addr, json, command).await,
-        Command::Topology(TopologyCommand::FromCsv { csv, only }) => {
-            print!("{}", deploy::topology_from_csv(&csv, &only)?);
+        Command::Topology(TopologyCommand::FromCsv { csv, only, provinces, federations }) => {
+            let select = from_csv::Select { only, provinces, federations };
+            print!("{}", from_csv::topology_from_csv(&csv, &select)?);
             Ok(())
         }
         Command::Append { print_id, args } => {

@@ -24,14 +24,21 @@ impl World<'_> {
     }
 
     /// Nodes that may hold streams `me` sees, beyond its parent, children
-    /// and the province: its siblings, and the other current members of
-    /// its groups. In code order.
+    /// and the province: its siblings within its province, the other
+    /// current members of its groups, and the other members of its
+    /// federations. In code order. The provinces under the national
+    /// committee are not one another's peers: the province is a wall, and
+    /// only a federation crosses it sideways (`crate::channel`).
     pub fn other_peers(&self, me: NodeCode) -> Vec<NodeCode> {
         let t = self.topology;
-        let mut out: BTreeSet<NodeCode> =
-            t.node(me).and_then(|n| n.parent).map(|p| t.children(p).to_vec()).unwrap_or_default().into_iter().collect();
+        let siblings = t.node(me).and_then(|n| n.parent).map(|p| t.children(p).to_vec()).unwrap_or_default();
+        let same_province = |n: &NodeCode| t.province_of(*n).is_some_and(|p| t.province_of(me) == Some(p) && p != *n);
+        let mut out: BTreeSet<NodeCode> = siblings.into_iter().filter(same_province).collect();
         for group in self.groups.groups_of(me) {
             out.extend(self.groups.members(&group));
+        }
+        for (_, federation) in t.federations().filter(|(_, f)| f.includes(me)) {
+            out.extend(federation.provinces.iter().chain(&federation.cities));
         }
         out.remove(&me);
         out.into_iter().collect()

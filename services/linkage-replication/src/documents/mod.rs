@@ -188,7 +188,7 @@ impl Documents {
         let blobs = Blobs::open(dir, config.quota)?;
         let inner = Arc::new(Inner {
             me,
-            subjects: Subjects::of(&topology, me),
+            subjects: Subjects,
             topology,
             store,
             blobs: Arc::new(Mutex::new(blobs)),

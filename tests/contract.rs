@@ -274,6 +274,7 @@ fn cases() -> Vec<(&'static str, Call, Code, &'static str)> {
                     level: 0,
                     by: String::new(),
                     combined: false,
+                    topology_version: 0,
                 })),
             )),
             Code::InvalidArgument,

@@ -81,6 +81,8 @@ async fn four_levels_converge_and_the_province_is_a_wall() {
     assert_eq!(held("000000", "620000", "up"), 5);
     assert_eq!(held("000000", "640000", "up"), 5);
     assert_eq!(held("000000", "620722", "up"), 0, "a county's up stops at its province");
+    let below = |o: &str| !o.ends_with("0000");
+    assert_eq!(holdings["000000"].keys().filter(|(o, _, _)| below(o)).count(), 0, "nothing of a city or county");
     assert_eq!(held("620000", "620722", "up"), 5);
     assert_eq!(held("620722", "000000", "down"), 0, "the national committee's down reaches the provinces");
     assert_eq!(held("640000", "000000", "all"), 5);
@@ -145,6 +147,20 @@ async fn four_levels_converge_and_the_province_is_a_wall() {
         &lanzhou,
         &mut errors,
         &["lk.fed.yellow-river.ev.640100", "lk.640000.dm.640100.620100.to.640100", "lk.640000.pull.640104.620100"],
+        true,
+    )
+    .await;
+    // 甘肃 may not speak into 宁夏's own subjects, federated or not.
+    let (gansu, mut errors) = raw_client(&topo, "620000").await;
+    refused(
+        &gansu,
+        &mut errors,
+        &[
+            "lk.640000.ev.640000.up",
+            "lk.640000.dm.640104.620000.to.640104",
+            "lk.640000.dm.640000.620000.to.640000",
+            "lk.000000.dm.000000.620000.group.g-1",
+        ],
         true,
     )
     .await;

@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
                 level: pb::AdoptionLevel::National as i32,
                 by: "全国政协".into(),
                 combined: false,
+                topology_version: 0,
             })),
         }),
         ..Default::default()

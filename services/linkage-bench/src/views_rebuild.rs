@@ -129,6 +129,7 @@ pub async fn measure(dir: &Path, topology: &Topology, origin: NodeCode) -> anyho
                         level: pb::AdoptionLevel::County as i32,
                         by: "县委办公室".into(),
                         combined: false,
+                        topology_version: 0,
                     }),
                     2 => Kind::TopicCommented(pb::TopicCommented {
                         topic_id: topic, text: "建议扩大调研范围".into()

@@ -103,6 +103,28 @@ impl Level {
         }
     }
 
+    /// The committee one level above `code` by its form: a county's city
+    /// (`xxyy00`) — but the districts and counties of the municipalities
+    /// (北京 11, 天津 12, 上海 31, 重庆 50) and a province's own
+    /// county-level divisions (`xx90yy`: 济源, 仙桃, 石河子 …) sit under the
+    /// province (`xx0000`); a city's province; a province's national
+    /// committee; `None` above that. The topology refuses a county whose
+    /// parent differs, so that the folds, which judge by code alone, agree
+    /// with it.
+    pub fn parent_by_form(code: &NodeCode) -> Option<NodeCode> {
+        let s = code.as_str();
+        let parent = match Level::of_code(code) {
+            Level::National => return None,
+            Level::Province => NodeCode::NATIONAL.as_str().to_string(),
+            Level::City => format!("{}0000", &s[..2]),
+            Level::County if ["11", "12", "31", "50"].contains(&&s[..2]) || &s[2..4] == "90" => {
+                format!("{}0000", &s[..2])
+            }
+            Level::County => format!("{}00", &s[..4]),
+        };
+        parent.parse().ok()
+    }
+
     /// Lower-case English name, as in the topology file.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,6 +149,20 @@ mod tests {
             ("620722", Level::County),
         ] {
             assert_eq!(Level::of_code(&code.parse().unwrap()), level, "{code}");
+        }
+        for (code, parent) in [
+            ("620722", Some("620700")),
+            ("620700", Some("620000")),
+            ("620000", Some("000000")),
+            ("000000", None),
+            ("110101", Some("110000")),
+            ("500230", Some("500000")),
+            ("429004", Some("420000")),
+            ("659001", Some("650000")),
+            ("419001", Some("410000")),
+        ] {
+            let found = Level::parent_by_form(&code.parse().unwrap()).map(|p| p.to_string());
+            assert_eq!(found.as_deref(), parent, "{code}");
         }
     }
 

@@ -38,6 +38,12 @@ impl Groups {
         };
         for (group, member, joined) in changes {
             let (Ok(group), Ok(member)) = (group.parse::<GroupId>(), member.parse::<NodeCode>()) else { continue };
+            // A group stays within its lead's province (the first two
+            // digits of every code there): a member elsewhere, which no
+            // node of this version appends, is no member.
+            if group.owner().is_some_and(|o| o.as_str()[..2] != member.as_str()[..2]) {
+                continue;
+            }
             // The greatest (hlc, origin, joined) wins: the same order as the
             // progress view's members, so that a tie cannot depend on arrival.
             let entry = self.members.entry(group).or_default().entry(member).or_insert((0, origin, false));

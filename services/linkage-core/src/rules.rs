@@ -156,7 +156,7 @@ pub const RULES: [Rule; 18] = [
     Rule {
         breach: Breach::AdoptionNotOwnLevel,
         kinds: &["info_adopted"],
-        who: "a node of the adopting level; the province also for 全国政协",
+        who: "a node of the adopting level; the province also for 全国政协 before the topology's national_since",
         judged: Judged::ByEvent,
     },
     Rule {
@@ -206,7 +206,7 @@ pub const RULES: [Rule; 18] = [
     Rule {
         breach: Breach::InstructionNotOwnLevel,
         kinds: &["info_instructed"],
-        who: "a node of the leader's level; the province also for 全国政协",
+        who: "a node of the leader's level; the province also for 全国政协 before the topology's national_since",
         judged: Judged::ByEvent,
     },
     Rule {
@@ -420,10 +420,28 @@ fn province(origin: &str) -> bool {
     origin.parse::<crate::NodeCode>().is_ok_and(|c| Level::of_code(&c) == Level::Province)
 }
 
+/// [`Breach::AdoptionNotOwnLevel`] or [`Breach::InstructionNotOwnLevel`]
+/// for a province's record of 全国政协's adoption or 批示 that names a
+/// topology version from `national_since` on (`Topology::national_since`,
+/// `None` for a province alone): from that version the national committee
+/// records its own. Judged by the version the claim names, so every node
+/// that knows `national_since` agrees however late the claim arrives
+/// (decision 0067).
+pub fn national_breach(origin: &str, kind: &Kind, national_since: Option<u64>) -> Option<Breach> {
+    let national = crate::pb::AdoptionLevel::National as i32;
+    let since = national_since?;
+    let (level, version, breach) = match kind {
+        Kind::InfoAdopted(m) => (m.level, m.topology_version, Breach::AdoptionNotOwnLevel),
+        Kind::InfoInstructed(m) => (m.level, m.topology_version, Breach::InstructionNotOwnLevel),
+        _ => return None,
+    };
+    (level == national && province(origin) && version >= since).then_some(breach)
+}
+
 /// Whether a node of `origin` records handling at `level` (an
 /// `AdoptionLevel`): its own level; the province also 全国政协's, as
-/// issue 8 set up (which topology version hands that to the national
-/// node alone is decision 0065's, not built yet).
+/// issue 8 set up, under a topology version before the national
+/// committee's ([`national_breach`]).
 fn own_level(origin: &str, level: i32) -> bool {
     use crate::pb::AdoptionLevel as A;
     match origin.parse::<crate::NodeCode>().map(|c| Level::of_code(&c)) {

@@ -237,6 +237,7 @@ mod tests {
         let file = |retired: Vec<RetiredKeyEntry>, ejected_from| TopologyFile {
             version: None,
             federations: Vec::new(),
+            national_since: None,
             nodes: vec![
                 NodeEntry::unnamed("620000", Level::Province, None),
                 NodeEntry::unnamed("620700", Level::City, Some("620000")),

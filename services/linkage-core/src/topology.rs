@@ -79,6 +79,13 @@ pub struct TopologyFile {
     /// national committee.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federations: Vec<FederationEntry>,
+    /// The version of this document that put the national committee at
+    /// its root: from it, the national committee records 全国政协's
+    /// adoptions and 批示, before it the province did (decision 0067).
+    /// Only under the national committee; absent there: 0, national from
+    /// the first version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_since: Option<u64>,
 }
 
 /// A federation as the topology file states it: provinces that meet
@@ -167,6 +174,7 @@ pub struct Topology {
     root: NodeCode,
     version: Option<u64>,
     federations: BTreeMap<FederationName, Federation>,
+    national_since: Option<u64>,
 }
 
 /// Why a topology file was refused; names the node and the field.
@@ -303,7 +311,17 @@ impl Topology {
                     parent_node.level.as_str()
                 )));
             }
-            // The folds judge an item's chain by code form (`rules::on_chain`).
+            // The folds judge an item's chain, and the level above a
+            // proposal, by code form (`rules::on_chain`,
+            // `Level::parent_by_form`).
+            if node.level == Level::County && Level::parent_by_form(&node.code) != Some(parent) {
+                return Err(TopologyError::Shape(format!(
+                    "{}: a county sits under its city (the code's first four digits and 00), or, for a \
+                     municipality's districts and a province's own county-level divisions (xx90yy), under \
+                     the province; {} is not its parent by GB/T 2260",
+                    node.code, parent
+                )));
+            }
             if !crate::rules::on_chain(parent, node.code) {
                 return Err(TopologyError::Shape(format!(
                     "{}: its parent's code must begin its own (GB/T 2260: {}), but the parent is {parent}",
@@ -329,7 +347,31 @@ impl Topology {
             }));
         };
         let federations = check_federations(&file.federations, &nodes, root)?;
-        Ok(Topology { nodes, children, root, version: file.version, federations })
+        let national_since = match (root == NodeCode::NATIONAL, file.national_since) {
+            (true, since) => Some(since.unwrap_or(0)),
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(TopologyError::Shape(
+                    "national_since: only a topology with the national committee (000000) at its root has one".into(),
+                ))
+            }
+        };
+        if let (Some(since), Some(version)) = (national_since, file.version) {
+            if since > version {
+                return Err(TopologyError::Shape(format!(
+                    "national_since: {since} is later than this document's version, {version}"
+                )));
+            }
+        }
+        Ok(Topology { nodes, children, root, version: file.version, federations, national_since })
+    }
+
+    /// The version of the document that put the national committee at its
+    /// root (0 when it always was); `None` for a province deployed alone.
+    /// A province records 全国政协's adoptions and 批示 under versions
+    /// before it only (`rules::national_breach`).
+    pub fn national_since(&self) -> Option<u64> {
+        self.national_since
     }
 
     /// The document's version, when it has one.

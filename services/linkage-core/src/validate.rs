@@ -71,8 +71,10 @@ pub fn validate_append(
         return Err(invalid(field, why));
     }
     check_membership_channel(&channel, kind)?;
+    check_national_level(topology, origin, kind)?;
     check_item_chain(topology, &channel, kind)?;
     check_member_chain(origin, &channel, kind)?;
+    stamp_topology_version(topology, &mut request);
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
         check_event_id(&format!("refs[{i}]"), r)?;
@@ -113,6 +115,50 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
             Err(invalid("channel", format!("{why} (rule {})", crate::rules::Breach::NotOnAll.name())))
         }
         _ => Ok(()),
+    }
+}
+
+/// A province records 全国政协's adoption or 批示 only under a topology
+/// without the national committee, or a version before it joined
+/// (`rules::national_breach`): from then on the national committee
+/// records its own.
+fn check_national_level(topology: &Topology, origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
+    let loaded = match kind {
+        Kind::InfoAdopted(m) => {
+            Kind::InfoAdopted(pb::InfoAdopted { topology_version: topology.version().unwrap_or(0), ..m.clone() })
+        }
+        Kind::InfoInstructed(m) => {
+            Kind::InfoInstructed(pb::InfoInstructed { topology_version: topology.version().unwrap_or(0), ..m.clone() })
+        }
+        _ => return Ok(()),
+    };
+    let Some(breach) = crate::rules::national_breach(origin.as_str(), &loaded, topology.national_since()) else {
+        return Ok(());
+    };
+    let (field, what) = match kind {
+        Kind::InfoAdopted(_) => ("payload.info_adopted.level", "adoptions"),
+        _ => ("payload.info_instructed.level", "批示"),
+    };
+    Err(AppendError::Precondition(crate::error::FieldViolation::new(
+        field,
+        format!(
+            "from topology version {} the national committee ({}) records 全国政协's {what} itself (rule {})",
+            topology.national_since().unwrap_or(0),
+            NodeCode::NATIONAL,
+            breach.name()
+        ),
+    )))
+}
+
+/// Stamps an adoption or 批示 with the version of the topology the node
+/// has loaded, which the folds judge a province's record of 全国政协's by
+/// (`rules::national_breach`). A client's own value is replaced.
+fn stamp_topology_version(topology: &Topology, request: &mut pb::AppendRequest) {
+    let version = topology.version().unwrap_or(0);
+    match request.payload.as_mut().and_then(|p| p.kind.as_mut()) {
+        Some(Kind::InfoAdopted(m)) => m.topology_version = version,
+        Some(Kind::InfoInstructed(m)) => m.topology_version = version,
+        _ => {}
     }
 }
 

@@ -280,3 +280,59 @@ fn a_result_is_shared_only_with_a_federation_that_exists() {
     assert_eq!(err.violation().field, "payload.result_shared.audience");
     assert!(err.to_string().contains("names no federation"), "{err}");
 }
+
+/// A group stays within its lead's province: members elsewhere are refused
+/// naming the field, and the national committee, in no province, leads
+/// none. Work across provinces goes on a federation's channel.
+#[test]
+fn a_group_stays_within_its_province() {
+    use linkage_core::pb;
+    let t = national();
+    let form = |lead: &str, members: &[&str]| pb::AppendRequest {
+        channel: "all".into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::GroupFormed(pb::GroupFormed {
+                group_id: format!("{lead}-river"),
+                title: "联合调研组".into(),
+                lead: lead.into(),
+                members: members.iter().map(|m| m.to_string()).collect(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    };
+    let refused = |lead: &str, members: &[&str]| {
+        linkage_core::validate::validate_append(&t, code(lead), form(lead, members))
+            .unwrap_err()
+            .violation()
+            .field
+            .clone()
+    };
+    assert!(linkage_core::validate::validate_append(&t, code("620100"), form("620100", &["620700"])).is_ok());
+    assert_eq!(refused("620100", &["620700", "640100"]), "payload.group_formed.members[1]");
+    assert_eq!(refused("000000", &["620000"]), "payload.group_formed.lead");
+    let join = pb::AppendRequest {
+        channel: "all".into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::GroupJoined(pb::GroupJoined {
+                group_id: "620100-river".into(),
+                member: "640100".into(),
+            })),
+        }),
+        ..Default::default()
+    };
+    let err = linkage_core::validate::validate_append(&t, code("620100"), join).unwrap_err();
+    assert_eq!(err.violation().field, "payload.group_joined.member");
+}
+
+/// A municipality's district, and a province's own county-level city, send
+/// their proposals and items straight to the province.
+#[test]
+fn the_level_above_follows_the_codes_form() {
+    use linkage_core::views::proposals::above_code;
+    for (code, above) in
+        [("620722", "620700"), ("620700", "620000"), ("620000", ""), ("110101", "110000"), ("429004", "420000")]
+    {
+        assert_eq!(above_code(code), above, "{code}");
+    }
+}

@@ -87,12 +87,17 @@ fn a_node_publishes_only_to_what_its_channels_reach() {
             t.federations().filter(|(_, f)| f.includes(node)).map(|(n, _)| format!("lk.fed.{}.", n.as_str())).collect();
         for subject in Subjects.permissions(&t, node).publish {
             let within = subject.starts_with(&own);
+            // Across the wall: exact subjects, no wildcard.
             let to_other = across.iter().any(|o| {
-                subject.starts_with(&format!("{}.", prefix_of(*o))) && subject.contains(&format!(".{o}.{node}"))
+                subject.starts_with(&format!("{}.", prefix_of(*o)))
+                    && subject.contains(&format!(".{o}.{node}"))
+                    && !subject.contains(['*', '>'])
             });
             let fed = feds.iter().any(|f| subject.starts_with(f.as_str()));
             assert!(within || to_other || fed, "{node} may publish {subject}");
-            assert!(subject.contains(node.as_str()), "{subject} does not pin {node}");
+            // The node's code is a token after the prefix, not the prefix.
+            let pinned = subject.split('.').skip(2).any(|token| token == node.as_str());
+            assert!(pinned, "{subject} does not pin {node}");
         }
     }
     let codes = |c: &[&str]| c.iter().map(|c| code(c)).collect::<Vec<_>>();
@@ -142,4 +147,31 @@ fn a_province_is_a_wall_in_nats_too() {
     let crossing: Vec<&String> =
         lanzhou.subscribe.iter().filter(|p| !p.starts_with("lk.620000.") && !p.starts_with("_INBOX_")).collect();
     assert_eq!(crossing, ["lk.fed.yellow-river.ev.*", "lk.640000.who.640000", "lk.640000.who.640100"]);
+}
+
+/// Every peer replication asks — parent, children, the province, siblings
+/// within a province, federation members (`World::other_peers`) — is one
+/// the node may send a pull or heads request to.
+#[test]
+fn every_peer_a_node_asks_is_one_it_may_ask() {
+    let t = national();
+    let groups = linkage_core::groups::Groups::default();
+    let world = linkage_core::replica::World { topology: &t, groups: &groups };
+    for node in t.nodes().map(|n| n.code) {
+        let publish = Subjects.permissions(&t, node).publish;
+        let mut peers: Vec<NodeCode> = t.node(node).and_then(|n| n.parent).into_iter().collect();
+        peers.extend(t.children(node).iter().copied());
+        peers.extend(t.province_of(node));
+        peers.extend(world.other_peers(node));
+        for peer in peers.into_iter().filter(|p| *p != node) {
+            let pull = Subjects.pull(peer, node);
+            assert!(any_match(&publish, &pull), "{node} asks {peer} but may not publish {pull}");
+        }
+    }
+    let provinces: Vec<NodeCode> = world.other_peers(code("620000"));
+    assert_eq!(
+        provinces,
+        [code("620100"), code("640000"), code("640100")],
+        "provinces are peers through a federation only"
+    );
 }

@@ -16,7 +16,7 @@
 
 use linkage_core::rules::{Breach, Judged, RULES};
 use linkage_core::validate::validate_append;
-use linkage_core::views::{self, RecordKind, RecordMap};
+use linkage_core::views::{self, FoldContext, RecordKind, RecordMap, Records};
 use linkage_core::{pb, AppendError, NodeCode, Topology};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
@@ -29,11 +29,21 @@ use std::sync::OnceLock;
 const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios");
 
 /// Keys a scenario file may have at the top level; anything else is a typo.
-const FILE_KEYS: &[&str] = &["description", "topology", "never_held", "step", "expect"];
+const FILE_KEYS: &[&str] = &["description", "topology", "national_since", "never_held", "step", "expect"];
 
 /// Keys of a step besides its one payload; anything else is a typo.
-const STEP_KEYS: &[&str] =
-    &["node", "channel", "label", "hlc", "refs", "replicated", "forged", "expect_error", "expect_reason"];
+const STEP_KEYS: &[&str] = &[
+    "node",
+    "channel",
+    "label",
+    "hlc",
+    "refs",
+    "replicated",
+    "forged",
+    "expect_error",
+    "expect_reason",
+    "topology_version",
+];
 
 /// Keys of an expectation besides the record's own fields.
 const EXPECT_KEYS: &[&str] = &["record", "id", "absent"];
@@ -203,16 +213,44 @@ fn payload_kinds() -> BTreeSet<String> {
 }
 
 /// The topologies a story may name (`topology = "…"`, a file of
-/// `deploy/topology/`); Gansu's when it names none.
-fn topology(name: &str) -> Option<&'static Topology> {
-    static GANSU: OnceLock<Topology> = OnceLock::new();
-    static NATIONAL: OnceLock<Topology> = OnceLock::new();
-    let (cell, text) = match name {
-        "gansu" => (&GANSU, include_str!("../../../deploy/topology/gansu.toml")),
-        "national-demo" => (&NATIONAL, include_str!("../../../deploy/topology/national-demo.toml")),
+/// `deploy/topology/`; Gansu's when it names none), as text.
+fn topology_text(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "gansu" => include_str!("../../../deploy/topology/gansu.toml"),
+        "national-demo" => include_str!("../../../deploy/topology/national-demo.toml"),
+        // The national demo's 甘肃 before it was linked.
+        "demo" => include_str!("../../../deploy/topology/demo.toml"),
         _ => return None,
-    };
-    Some(cell.get_or_init(|| Topology::from_toml(text).unwrap_or_else(|e| panic!("topology {name} loads: {e}"))))
+    })
+}
+
+/// `text` as the document of `version`, national from `national_since`.
+fn versioned(text: &str, version: u64, national_since: Option<u64>) -> Topology {
+    let since = national_since.map(|n| format!("national_since = {n}\n")).unwrap_or_default();
+    Topology::from_toml(&format!("version = {version}\n{since}{text}")).unwrap_or_else(|e| panic!("a topology: {e}"))
+}
+
+/// The records of a story, folded by its context.
+struct InContext<'a>(&'a mut RecordMap, FoldContext);
+
+impl Records for InContext<'_> {
+    type Key = (RecordKind, String);
+
+    fn key(&self, kind: RecordKind, id: &str) -> Self::Key {
+        self.0.key(kind, id)
+    }
+
+    fn get(&mut self, key: &Self::Key) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn put(&mut self, key: Self::Key, value: Vec<u8>) {
+        self.0.put(key, value);
+    }
+
+    fn context(&self) -> FoldContext {
+        self.1
+    }
 }
 
 /// The `n`-th never-held id: lower-case UUIDv7-shaped text.
@@ -236,8 +274,14 @@ fn step_id(node: &str, number: usize) -> String {
 
 /// One parsed story.
 struct Story {
-    /// The topology its nodes belong to (`topology = "…"`).
-    topology: &'static Topology,
+    /// The topology its nodes belong to (`topology = "…"`), as its latest
+    /// version; with `national_since`, earlier steps' versions
+    /// (`topology_version`) are its province alone.
+    topology: Topology,
+    /// Before `national_since`: the province alone.
+    before: Option<Topology>,
+    /// What every node folds by: the latest topology's.
+    context: FoldContext,
     file: String,
     steps: Vec<Step>,
     expects: Vec<Expect>,
@@ -258,6 +302,8 @@ struct Step {
     forged: bool,
     expect_error: Option<String>,
     expect_reason: Option<String>,
+    /// The topology version the node had loaded (`topology_version`).
+    topology_version: Option<u64>,
     kind: String,
     payload: pb::Payload,
     /// The events it cites, as written (labels resolved).
@@ -365,8 +411,21 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         _ => return Err(format!("{file}: `description` must say what the story is about")),
     }
     let topology_name = text(&root, "topology", file)?.unwrap_or("gansu");
-    let topology = topology(topology_name)
+    let topology_source = topology_text(topology_name)
+        .filter(|_| topology_name != "demo")
         .ok_or_else(|| format!("{file}: unknown topology `{topology_name}`; gansu or national-demo"))?;
+    let (topology, before) = match root.get("national_since") {
+        None => (Topology::from_toml(topology_source).map_err(|e| format!("{file}: {e}"))?, None),
+        Some(toml::Value::Integer(n)) if *n > 1 && topology_name == "national-demo" => {
+            let n = *n as u64;
+            let alone = topology_text("demo").unwrap_or_default();
+            (versioned(topology_source, n, Some(n)), Some(versioned(alone, n - 1, None)))
+        }
+        Some(_) => {
+            return Err(format!("{file}: `national_since` is a version above 1, with topology = \"national-demo\""))
+        }
+    };
+    let context = FoldContext::of(&topology);
     let step_tables = tables(&root, "step")?;
     let expect_tables = tables(&root, "expect")?;
     if step_tables.is_empty() {
@@ -452,6 +511,11 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         if expect_reason.is_some() && expect_error.is_none() {
             return Err(format!("{at}: `expect_reason` goes with `expect_error`"));
         }
+        let topology_version = match table.get("topology_version") {
+            None => None,
+            Some(toml::Value::Integer(v)) if *v > 0 && before.is_some() => Some(*v as u64),
+            Some(_) => return Err(format!("{at}: `topology_version` is a positive version, with `national_since`")),
+        };
 
         let refs = match table.get("refs") {
             None => Vec::new(),
@@ -487,6 +551,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
             forged,
             expect_error,
             expect_reason,
+            topology_version,
             kind: kind.to_string(),
             payload,
             refs,
@@ -529,7 +594,7 @@ fn parse_story(file: &str, source: &str) -> Result<Story, String> {
         expects.push(Expect { number, record, key, message: message_name, id, absent, fields });
     }
 
-    Ok(Story { topology, file: file.to_string(), steps, expects, names })
+    Ok(Story { topology, before, context, file: file.to_string(), steps, expects, names })
 }
 
 /// What running every story showed; the coverage tests read it even when a
@@ -629,18 +694,32 @@ fn run_story(story: &Story, out: &mut Outcome) {
             refs: step.refs.clone(),
             ..Default::default()
         };
-        let mut valid = match validate_append(story.topology, step.node, request) {
+        // The topology the node had loaded: its province alone before the
+        // national committee joined (`national_since`).
+        let topology = match (step.topology_version, &story.before) {
+            (Some(v), Some(before)) if Some(v) <= before.version() => before,
+            _ => &story.topology,
+        };
+        let mut valid = match validate_append(topology, step.node, request) {
             Ok(_) if step.forged => {
                 out.failures.push(format!("{at}: the append path takes this event: it is not `forged`"));
                 return;
             }
             Err(_) if step.forged => {
                 let event = step.event(step.payload.clone(), step.refs.clone());
-                views::apply(&event, &mut records);
+                views::apply(&event, &mut InContext(&mut records, story.context));
                 applied.push(event);
                 continue;
             }
             Ok(valid) => valid,
+            // Refused before the records are read: the channel, or who may
+            // record what under this topology.
+            Err(e) if step.expect_error.is_some() => {
+                if !refused_as_expected(story, step, &at, &e, out) {
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 out.failures.push(format!("{at}: the append path would not take this event: {e}"));
                 return;
@@ -648,7 +727,7 @@ fn run_story(story: &Story, out: &mut Outcome) {
         };
         if step.replicated {
             let event = step.event(valid.payload, valid.refs);
-            views::apply(&event, &mut records);
+            views::apply(&event, &mut InContext(&mut records, story.context));
             applied.push(event);
             let pending = records
                 .iter()
@@ -669,7 +748,7 @@ fn run_story(story: &Story, out: &mut Outcome) {
         match (checked, &step.expect_error) {
             (Ok(()), None) => {
                 let event = step.event(valid.payload, valid.refs);
-                views::apply(&event, &mut records);
+                views::apply(&event, &mut InContext(&mut records, story.context));
                 applied.push(event);
                 out.kinds_appended.insert(kind.to_string());
             }
@@ -681,33 +760,10 @@ fn run_story(story: &Story, out: &mut Outcome) {
                 out.failures.push(format!("{at}: refused: {e}"));
                 return;
             }
-            (Err(e), Some(field)) => {
-                let v = e.violation();
-                let mut wrong = Vec::new();
-                if !matches!(e, AppendError::Precondition(_)) {
-                    wrong.push("it is not a FAILED_PRECONDITION".to_string());
-                }
-                if &v.field != field {
-                    wrong.push(format!("it names `{}`, not `{field}`", v.field));
-                }
-                if v.description.trim().is_empty() {
-                    wrong.push("it does not say why".to_string());
-                }
-                if let Some(reason) = &step.expect_reason {
-                    if !v.description.contains(reason.as_str()) {
-                        wrong.push(format!("its reason does not contain “{reason}”"));
-                    }
-                }
-                if !wrong.is_empty() {
-                    out.failures.push(format!("{at}: refused as expected, but {}: {e}", wrong.join("; ")));
+            (Err(e), Some(_)) => {
+                if !refused_as_expected(story, step, &at, &e, out) {
                     return;
                 }
-                for rule in Breach::ALL {
-                    if v.description.ends_with(&format!("(rule {})", rule.name())) {
-                        out.rules_refused.insert((story.file.clone(), rule.name()));
-                    }
-                }
-                out.refusals.push((at, v.field.clone(), v.description.clone()));
             }
         }
     }
@@ -721,7 +777,7 @@ fn run_story(story: &Story, out: &mut Outcome) {
     // backwards, then all over again, must leave the same bytes.
     let mut replay = BTreeMap::new();
     for event in applied.iter().rev().chain(&applied) {
-        views::apply(event, &mut replay);
+        views::apply(event, &mut InContext(&mut replay, story.context));
     }
     if views::dump(&replay) != views::dump(&records) {
         out.failures.push(format!(
@@ -738,6 +794,39 @@ fn run_story(story: &Story, out: &mut Outcome) {
             out.failures.push(e);
         }
     }
+}
+
+/// Whether refusal `e` of `step` is the one it expects (FAILED_PRECONDITION,
+/// the field, a reason); notes it in `out` either way.
+fn refused_as_expected(story: &Story, step: &Step, at: &str, e: &AppendError, out: &mut Outcome) -> bool {
+    let field = step.expect_error.as_deref().unwrap_or_default();
+    let v = e.violation();
+    let mut wrong = Vec::new();
+    if !matches!(e, AppendError::Precondition(_)) {
+        wrong.push("it is not a FAILED_PRECONDITION".to_string());
+    }
+    if v.field != field {
+        wrong.push(format!("it names `{}`, not `{field}`", v.field));
+    }
+    if v.description.trim().is_empty() {
+        wrong.push("it does not say why".to_string());
+    }
+    if let Some(reason) = &step.expect_reason {
+        if !v.description.contains(reason.as_str()) {
+            wrong.push(format!("its reason does not contain “{reason}”"));
+        }
+    }
+    if !wrong.is_empty() {
+        out.failures.push(format!("{at}: refused as expected, but {}: {e}", wrong.join("; ")));
+        return false;
+    }
+    for rule in Breach::ALL {
+        if v.description.ends_with(&format!("(rule {})", rule.name())) {
+            out.rules_refused.insert((story.file.clone(), rule.name()));
+        }
+    }
+    out.refusals.push((at.to_string(), v.field.clone(), v.description.clone()));
+    true
 }
 
 fn check_expect(story: &Story, expect: &Expect, records: &RecordMap) -> Result<(), String> {

@@ -71,7 +71,8 @@ fn topology() -> &'static Topology {
             entry("620700", Level::City, Some("620000")),
             entry("620722", Level::County, Some("620700")),
         ];
-        Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() }).expect("a valid topology")
+        Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new(), national_since: None })
+            .expect("a valid topology")
     })
 }
 

@@ -183,7 +183,13 @@ mod tests {
             NodeEntry::unnamed("620700", linkage_core::Level::City, Some("620000")),
             county,
         ];
-        let topology = Topology::from_file(TopologyFile { version: Some(2), nodes, federations: Vec::new() }).unwrap();
+        let topology = Topology::from_file(TopologyFile {
+            version: Some(2),
+            nodes,
+            federations: Vec::new(),
+            national_since: None,
+        })
+        .unwrap();
         topology.node("620722".parse().unwrap()).unwrap().clone()
     }
 

@@ -132,6 +132,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
              a new data_dir takes the setting"
         );
     }
+    // The views judge a province's record of 全国政协's adoptions by the
+    // topology's national_since: a new one folds them again, once.
+    store.use_fold_context(linkage_core::views::FoldContext::of(&topology)).context("folding the views again")?;
     // A key switch waits while the node has its own events to restore.
     let restoring = config.data_dir.join(RESTORING_MARKER).exists() || store.last_position() == 0;
     let chosen = identity::choose(&config.key_path(), &me, !restoring)?;

@@ -119,7 +119,8 @@ fn next_key() -> SigningKey {
 pub fn topology() -> (Topology, BTreeMap<NodeCode, SigningKey>) {
     let (nodes, keys) = entries(None);
     (
-        Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() }).expect("a valid topology"),
+        Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new(), national_since: None })
+            .expect("a valid topology"),
         keys,
     )
 }
@@ -292,8 +293,13 @@ impl Sim {
             }
         } else if !r.closed && r.until.is_some() && self.now >= r.close_at {
             let (nodes, _) = entries(self.rotation.until.clone());
-            self.topology = Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() })
-                .expect("a valid topology");
+            self.topology = Topology::from_file(TopologyFile {
+                version: None,
+                nodes,
+                federations: Vec::new(),
+                national_since: None,
+            })
+            .expect("a valid topology");
             self.keys = signers(&self.topology);
             self.rotation.closed = true;
             trace(|| format!("{} the province's overlap closes", self.now));

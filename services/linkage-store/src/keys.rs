@@ -14,7 +14,7 @@
 //! | `K` | idempotency key | digest (32) · position (u64 BE) |
 //! | `F` | origin (6) · channel · `0x00` · seq (u64 BE) · hash prefix (8) | kept len (u64 BE) · kept · other |
 //! | `A` | origin (6) · rule (1) · event id (16) · seq (u64 BE) · channel | nothing: an event its origin signed that breaks an envelope rule (`linkage_core::views::breach`) and so changes no view |
-//! | `M` | name | node metadata: [`META_HLC`], [`META_VIEWS`], [`META_APPLIED`], [`META_SYNCED`], [`META_REDERIVE`] |
+//! | `M` | name | node metadata: [`META_HLC`], [`META_VIEWS`], [`META_FOLD_CONTEXT`], [`META_APPLIED`], [`META_SYNCED`], [`META_REDERIVE`] |
 //! | `V` | record kind (1) · `0x00` · event id (16) or `0xff` · other entity id | a block of view records from that key on (`crate::views`; keys from [`view`]) |
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range
@@ -56,6 +56,9 @@ pub const META_SYNCED: &[u8] = b"Msynced";
 /// more than the log, is unfinished: a crash during it must not leave
 /// sled's heads and keys of lost records behind.
 pub const META_REDERIVE: &[u8] = b"Mrederive";
+/// Key of the context the stored views were folded by
+/// (`linkage_core::views::FoldContext`); absent: the default.
+pub const META_FOLD_CONTEXT: &[u8] = b"Mcontext";
 /// Prefix of view record blocks.
 pub const VIEW: u8 = b'V';
 

@@ -418,6 +418,28 @@ impl Store {
         Ok(Some(stats))
     }
 
+    /// Folds the views by `context` from now on (the node's topology's,
+    /// `FoldContext::of`): when the stored views were folded by another,
+    /// they are folded again from the log first. Call after opening,
+    /// before any writer runs (decision 0067).
+    pub fn use_fold_context(
+        &self,
+        context: linkage_core::views::FoldContext,
+    ) -> Result<Option<RebuildStats>, StoreError> {
+        let tree = self.inner.indexes.tree();
+        let stored = views::version::context(tree)?;
+        if stored == context {
+            return Ok(None);
+        }
+        // The version mark goes first: a crash after the new context is in
+        // leaves no mark, and the next open folds everything again.
+        tree.remove(keys::META_VIEWS)?;
+        tree.insert(keys::META_FOLD_CONTEXT, &context.encode()[..])?;
+        let stats = self.rebuild_views()?;
+        tracing::info!(from = ?stored, to = ?context, events = stats.events, seconds = stats.seconds, "views folded again for the topology's new fold context");
+        Ok(Some(stats))
+    }
+
     /// Drops every view record and folds the whole log again, then makes it
     /// durable. Must not run beside the writer: the appender runs it as a job.
     pub(crate) fn rebuild_views(&self) -> Result<RebuildStats, StoreError> {

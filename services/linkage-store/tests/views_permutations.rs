@@ -129,6 +129,7 @@ async fn story() {
         level: pb::AdoptionLevel::Province as i32,
         by: "省政协".into(),
         combined: false,
+        topology_version: 0,
     };
     province.append("chain:620722", Kind::InfoAdopted(adopted)).await;
     province

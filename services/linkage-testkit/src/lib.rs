@@ -55,6 +55,7 @@ pub fn province_adoption(info_id: &str) -> linkage_proto::v1::payload::Kind {
         level: pb::AdoptionLevel::Province as i32,
         by: "甘肃省委办公厅".into(),
         combined: false,
+        topology_version: 0,
     })
 }
 

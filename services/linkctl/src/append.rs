@@ -701,7 +701,9 @@ impl KindArgs {
             KindArgs::InfoPublished { info_id, issue } => Kind::InfoPublished(pb::InfoPublished { info_id, issue }),
             KindArgs::InfoForwarded { info_id, to } => Kind::InfoForwarded(pb::InfoForwarded { info_id, to }),
             KindArgs::InfoAdopted { info_id, level, by, combined } => {
-                Kind::InfoAdopted(pb::InfoAdopted { info_id, level: level.to_pb() as i32, by, combined })
+                // The node stamps the topology version it has loaded.
+                let level = level.to_pb() as i32;
+                Kind::InfoAdopted(pb::InfoAdopted { info_id, level, by, combined, topology_version: 0 })
             }
             KindArgs::InfoInstructed { info_id, leader, text, rank, level } => {
                 Kind::InfoInstructed(pb::InfoInstructed {
@@ -710,6 +712,7 @@ impl KindArgs {
                     text,
                     rank: rank.map_or(0, |r| r.to_pb() as i32),
                     level: level.map_or(0, |l| l.to_pb() as i32),
+                    topology_version: 0,
                 })
             }
             KindArgs::InfoDeclined { info_id, reason, returned } => {

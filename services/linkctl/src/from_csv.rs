@@ -33,6 +33,9 @@ struct FederationsFile {
 /// Reads the CSV's rows into a topology file's text, refusing one that
 /// nodes would refuse to load.
 pub fn topology_from_csv(path: &Path, select: &Select) -> anyhow::Result<String> {
+    if let Some(bad) = select.provinces.iter().find(|p| p.len() != 6 || !p.ends_with("0000")) {
+        anyhow::bail!("--provinces: {bad} is not a province's code (xx0000) or the national committee's (000000)");
+    }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut nodes = Vec::new();
     for (line_no, line) in text.lines().enumerate().skip(1) {
@@ -84,7 +87,7 @@ pub fn topology_from_csv(path: &Path, select: &Select) -> anyhow::Result<String>
                 .collect()
         }
     };
-    let file = TopologyFile { version: None, nodes, federations };
+    let file = TopologyFile { version: None, nodes, federations, national_since: None };
     linkage_core::Topology::from_file(file.clone())?;
     let body = toml::to_string(&file)?;
     let name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();

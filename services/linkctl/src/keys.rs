@@ -186,7 +186,12 @@ mod tests {
         let province = NodeEntry { level: linkage_core::Level::Province, parent: None, ..enrolled("620000", 1) };
         let city =
             NodeEntry { level: linkage_core::Level::City, parent: Some("620000".into()), ..enrolled("620700", 2) };
-        TopologyFile { version: Some(1), nodes: vec![province, city, enrolled("620722", 3)], federations: Vec::new() }
+        TopologyFile {
+            version: Some(1),
+            nodes: vec![province, city, enrolled("620722", 3)],
+            federations: Vec::new(),
+            national_since: None,
+        }
     }
 
     /// Rotate, close the overlap, eject: each a topology nodes load, and

@@ -42,7 +42,11 @@ fn a_county_may_sit_under_its_province() {
     assert_eq!(t.province_of(dongcheng), Some(beijing));
     let elsewhere =
         text.replace("parent = \"110000\"", "parent = \"120000\"").replace("code = \"110000\"", "code = \"120000\"");
-    assert!(Topology::from_toml(&elsewhere).unwrap_err().to_string().contains("same first two digits"));
+    assert!(Topology::from_toml(&elsewhere).unwrap_err().to_string().contains("120000 is not its parent by GB/T 2260"));
+    // 民乐县 under 甘肃 although 张掖市 is its city by its code: refused.
+    let skipping = DEMO.replace("parent = \"620700\"", "parent = \"620000\"");
+    let err = Topology::from_toml(&skipping).unwrap_err().to_string();
+    assert!(err.contains("620722: a county sits under its city"), "{err}");
 }
 
 #[test]

@@ -111,6 +111,27 @@ pub(super) fn check_code(topology: &Topology, field: &str, code: &str) -> Result
     Ok(())
 }
 
+/// A group's member `code` (valid, of the topology) is of the province of
+/// `lead`, the committee whose code begins the group's id: a group stays
+/// within its province (`channel::entitled`), and joint work across
+/// provinces goes on a federation's channel.
+pub(super) fn check_member_province(
+    topology: &Topology,
+    field: &str,
+    code: &str,
+    lead: &str,
+) -> Result<(), AppendError> {
+    let (Ok(code), Ok(lead)) = (code.parse::<NodeCode>(), lead.parse::<NodeCode>()) else { return Ok(()) };
+    match (topology.province_of(lead), topology.province_of(code)) {
+        (None, _) => Err(invalid(field, format!("{lead} is in no province: a group is led within a province"))),
+        (Some(a), Some(b)) if a == b => Ok(()),
+        _ => Err(invalid(
+            field,
+            format!("{code} is not of {lead}'s province: a group stays within a province; work across provinces goes on fed:<name>"),
+        )),
+    }
+}
+
 pub(super) fn check_group(field: &str, id: &str) -> Result<(), AppendError> {
     id.parse::<GroupId>().map(|_| ()).map_err(|why| invalid(field, why))
 }

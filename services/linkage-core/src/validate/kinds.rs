@@ -158,16 +158,24 @@ pub(super) fn validate_kind(topology: &Topology, kind: &Kind) -> Result<(), Appe
             check_group(&format!("{f}.group_id"), &m.group_id)?;
             check_chars(&format!("{f}.title"), &m.title, TITLE_CHARS_MAX)?;
             check_code(topology, &format!("{f}.lead"), &m.lead)?;
+            check_member_province(topology, &format!("{f}.lead"), &m.lead, &m.lead)?;
             check_list(&format!("{f}.members"), &m.members)?;
             for (i, member) in m.members.iter().enumerate() {
                 check_code(topology, &format!("{f}.members[{i}]"), member)?;
+                check_member_province(topology, &format!("{f}.members[{i}]"), member, &m.lead)?;
             }
             check_ids(&format!("{f}.topic_ids"), &m.topic_ids, 0)
         }
         GroupJoined(pb::GroupJoined { group_id, member }) | GroupLeft(pb::GroupLeft { group_id, member }) => {
             let f = if matches!(kind, GroupJoined(_)) { "payload.group_joined" } else { "payload.group_left" };
             check_group(&format!("{f}.group_id"), group_id)?;
-            check_code(topology, &format!("{f}.member"), member)
+            check_code(topology, &format!("{f}.member"), member)?;
+            match group_id.parse::<crate::channel::GroupId>().ok().and_then(|g| g.owner()) {
+                Some(owner) if matches!(kind, GroupJoined(_)) => {
+                    check_member_province(topology, &format!("{f}.member"), member, owner.as_str())
+                }
+                _ => Ok(()),
+            }
         }
         TaskAssigned(m) => {
             let f = "payload.task_assigned";

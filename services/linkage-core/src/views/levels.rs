@@ -42,10 +42,15 @@ pub fn handling_level(origin: &str, kind: &Kind) -> A {
     }
 }
 
-/// The level above `level` (national above the province).
-fn above(level: A) -> Option<A> {
+/// The level above a node at `level` whose code is `origin`, by the
+/// code's form (`Level::parent_by_form`: a municipality's district goes
+/// to its province); national above the province.
+fn above(level: A, origin: &str) -> Option<A> {
     match level {
-        A::County => Some(A::City),
+        A::County => {
+            let parent = origin.parse().ok().and_then(|c| crate::Level::parent_by_form(&c))?;
+            Some(level_of(parent.as_str()))
+        }
         A::City => Some(A::Province),
         A::Province => Some(A::National),
         A::National | A::Unspecified => None,
@@ -95,7 +100,7 @@ pub fn derive(origin: &str, trail: &[pb::TrailEntry]) -> Vec<pb::LevelHandling> 
             S::Forwarded => {
                 r.forwarded = true;
                 advance(r, H::Forwarded);
-                if let Some(up) = above(level) {
+                if let Some(up) = above(level, &e.origin) {
                     row(&mut rows, up);
                 }
             }

@@ -58,7 +58,7 @@ pub use claims::Dispute;
 pub use kinds::kind_name;
 pub use lifecycle::check_lifecycle;
 pub use members::check_member;
-pub use record::{dump, load, norm, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
+pub use record::{dump, load, norm, FoldContext, Record, RecordCache, RecordKind, RecordMap, Records, ViewRecord};
 
 use crate::pb;
 use crate::pb::payload::Kind;
@@ -198,7 +198,7 @@ pub fn touches(kind: &Kind, event_id: &str) -> (Flow, RecordKind, Vec<String>) {
 /// waits for the events it cites is kept pending on its group
 /// (`claims`).
 pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<Applied> {
-    let (kind, src, by_event) = prepare(event)?;
+    let (kind, src, by_event) = prepare(event, records.context())?;
     let (flow, record_kind, ids) = touches(kind, &src.id);
     let mut disputes = Vec::new();
     let mut change = |record_kind: RecordKind, id: &str, fold: &mut dyn FnMut(&mut Record)| {
@@ -222,7 +222,7 @@ pub fn apply(event: &pb::Event, records: &mut impl Records) -> Option<Applied> {
 
 /// Like [`apply`], on decoded records: no decoding or encoding per event.
 pub fn apply_cached(event: &pb::Event, cache: &mut impl RecordCache) -> Option<Applied> {
-    let (kind, src, by_event) = prepare(event)?;
+    let (kind, src, by_event) = prepare(event, cache.context())?;
     let (flow, record_kind, ids) = touches(kind, &src.id);
     let mut disputes = Vec::new();
     for id in &ids {
@@ -249,7 +249,8 @@ fn answered<'a>(kind: &Kind, src: &'a Source<'_>, by_event: Option<Breach>) -> &
 /// The notices `event` changes as a reply ([`apply`]), besides the records
 /// [`touches`] names: what a watcher of 畅通 is told.
 pub fn replied_notices(event: &pb::Event) -> Vec<String> {
-    match prepare(event) {
+    // The context decides no reply kind's rules.
+    match prepare(event, FoldContext::default()) {
         Some((kind, src, by_event)) => answered(kind, &src, by_event).to_vec(),
         None => Vec::new(),
     }
@@ -262,8 +263,8 @@ fn reply(record: &mut Record, id: &str, kind: &Kind, src: &Source<'_>) {
 }
 
 /// The payload, the event as the folds see it, and the rule it breaks by
-/// itself; `None` for an event the views ignore.
-fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
+/// itself in `context`; `None` for an event the views ignore.
+fn prepare(event: &pb::Event, context: FoldContext) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
     let kind = event.payload.as_ref()?.kind.as_ref()?;
     if id_breach(event).is_some() {
         return None;
@@ -280,7 +281,9 @@ fn prepare(event: &pb::Event) -> Option<(&Kind, Source<'_>, Option<Breach>)> {
         seq: event.seq,
         refs,
     };
-    let breach = crate::rules::channel_breach(&event.channel, kind).or_else(|| authority_breach(&event.origin, kind));
+    let breach = crate::rules::channel_breach(&event.channel, kind)
+        .or_else(|| authority_breach(&event.origin, kind))
+        .or_else(|| crate::rules::national_breach(&event.origin, kind, context.national_since));
     Some((kind, src, breach))
 }
 

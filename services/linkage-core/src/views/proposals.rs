@@ -185,21 +185,16 @@ fn item_origin(id: &str) -> String {
     named.map(|(code, _)| code.to_string()).unwrap_or_default()
 }
 
-/// The code of the committee one level above `code` on its chain: a
-/// county's city, a city's province; "" above a province (全国政协).
+/// The code of the committee one level above `code` on its chain, by its
+/// form (`Level::parent_by_form`): a county's city (or its province, for
+/// a municipality's district), a city's province; "" above a province:
+/// 全国政协 records its part as a node of its own, once the topology has it.
 pub fn above_code(code: &str) -> String {
-    match level_of(code) {
-        A::County => format!("{}00", &code[..4]),
-        A::City => format!("{}0000", &code[..2]),
+    match code.parse::<crate::NodeCode>().ok().filter(|c| *c != crate::NodeCode::NATIONAL) {
+        Some(c) if crate::Level::of_code(&c) != crate::Level::Province => {
+            crate::Level::parent_by_form(&c).map(|p| p.to_string()).unwrap_or_default()
+        }
         _ => String::new(),
-    }
-}
-
-fn level_above(level: A) -> A {
-    match level {
-        A::County => A::City,
-        A::City => A::Province,
-        _ => A::National,
     }
 }
 
@@ -264,10 +259,10 @@ pub fn derive(origin: &str, trail: &[pb::ProposalTrailEntry]) -> (Vec<String>, V
                 if state == P::Received {
                     r.state = P::SentUp as i32;
                 }
-                // 全国政协 is no node here: a province's sending up ends the trail.
+                // A province's sending up ends the trail here.
                 let above = above_code(&e.origin);
                 if !above.is_empty() {
-                    row(&mut rows, level_above(level), &above);
+                    row(&mut rows, level_of(&above), &above);
                 }
             }
             S::Filed => {

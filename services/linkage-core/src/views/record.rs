@@ -120,6 +120,10 @@ pub trait Records {
     fn get(&mut self, key: &Self::Key) -> Option<Vec<u8>>;
     /// Replaces the record.
     fn put(&mut self, key: Self::Key, value: Vec<u8>);
+    /// What the folds judge by besides the events ([`FoldContext`]).
+    fn context(&self) -> FoldContext {
+        FoldContext::default()
+    }
 }
 
 /// Records in memory, by kind and id: what tests fold into.
@@ -224,6 +228,39 @@ impl Record {
 pub trait RecordCache {
     /// The record of `kind` for entity `id`, loaded or created empty.
     fn record(&mut self, kind: RecordKind, id: &str) -> &mut Record;
+    /// What the folds judge by besides the events ([`FoldContext`]).
+    fn context(&self) -> FoldContext {
+        FoldContext::default()
+    }
+}
+
+/// What the folds judge by besides the events: the part of the topology
+/// that decides a rule, the same on every node that loaded the same
+/// document. A store keeps the context its views were folded by and
+/// folds them again when it changes (decision 0067).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldContext {
+    /// `Topology::national_since`: from which topology version the
+    /// national committee records 全国政协's adoptions and 批示.
+    pub national_since: Option<u64>,
+}
+
+impl FoldContext {
+    /// The context of `topology`.
+    pub fn of(topology: &crate::Topology) -> FoldContext {
+        FoldContext { national_since: topology.national_since() }
+    }
+
+    /// Eight bytes: `national_since + 1`, 0 for none.
+    pub fn encode(&self) -> [u8; 8] {
+        self.national_since.map_or(0, |n| n.saturating_add(1)).to_be_bytes()
+    }
+
+    /// What [`FoldContext::encode`] wrote; `None` for other bytes.
+    pub fn decode(bytes: &[u8]) -> Option<FoldContext> {
+        let n = u64::from_be_bytes(bytes.try_into().ok()?);
+        Some(FoldContext { national_since: n.checked_sub(1) })
+    }
 }
 
 /// An event id in its one text form (lower-case), so that references in

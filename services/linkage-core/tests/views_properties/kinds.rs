@@ -94,6 +94,7 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             level: 1 + (b % 4) as i32,
             by: format!("采用单位 {c}"),
             combined: c % 2 == 0,
+            topology_version: 0,
         }),
         16 => Kind::InfoInstructed(pb::InfoInstructed {
             info_id: r(item_id(a % ITEMS)),
@@ -102,6 +103,7 @@ pub fn referring_kind(op: &Op, op_ids: &[String]) -> Kind {
             rank: i32::from(c % 3),
             // Mostly the recorder's own level; sometimes one it names.
             level: if c % 4 == 0 { 1 + (b % 4) as i32 } else { 0 },
+            topology_version: 0,
         }),
         17 => Kind::InfoFeedback(pb::InfoFeedback { info_id: r(item_id(a % ITEMS)), text: format!("反馈 {c}") }),
         25 => Kind::InfoDeclined(pb::InfoDeclined {

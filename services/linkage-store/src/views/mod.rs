@@ -22,7 +22,7 @@ pub use rebuild::RebuildStats;
 
 use crate::error::{Health, StoreError};
 use crate::keys;
-use linkage_core::views::{RecordKind, RecordMap, Records, ViewRecord};
+use linkage_core::views::{FoldContext, RecordKind, RecordMap, Records, ViewRecord};
 
 /// One record, if there is one.
 pub fn get<M: ViewRecord>(tree: &sled::Tree, id: &str) -> Result<Option<M>, StoreError> {
@@ -106,5 +106,9 @@ impl Records for ViewReader<'_> {
 
     fn put(&mut self, _key: Vec<u8>, _value: Vec<u8>) {
         // Reads only: lifecycle checks never write.
+    }
+
+    fn context(&self) -> FoldContext {
+        version::context(self.tree).unwrap_or_default()
     }
 }

@@ -5,7 +5,7 @@
 use super::blocks::{block_entries, read_record, write_records, Encoded, LastKeys};
 use crate::error::StoreError;
 use crate::keys;
-use linkage_core::views::{RecordKind, Records};
+use linkage_core::views::{FoldContext, RecordKind, Records};
 use std::collections::{BTreeMap, HashMap};
 
 /// Records read from sled, with the changes of the current commit on top.
@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 /// rebuild runs only when it is idle).
 pub struct Overlay<'a> {
     tree: &'a sled::Tree,
+    /// What the stored views were folded by, read once.
+    context: FoldContext,
     changes: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The last record key of each kind sled held when first asked.
     last_keys: LastKeys,
@@ -26,7 +28,11 @@ pub struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     pub fn new(tree: &'a sled::Tree) -> Overlay<'a> {
-        Overlay { tree, changes: BTreeMap::new(), last_keys: HashMap::new(), error: None }
+        let (context, error) = match super::version::context(tree) {
+            Ok(context) => (context, None),
+            Err(e) => (FoldContext::default(), Some(e)),
+        };
+        Overlay { tree, context, changes: BTreeMap::new(), last_keys: HashMap::new(), error }
     }
 
     /// True when sled holds no key this large of the key's kind, so no look
@@ -76,5 +82,9 @@ impl Records for Overlay<'_> {
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.changes.insert(key, value);
+    }
+
+    fn context(&self) -> FoldContext {
+        self.context
     }
 }

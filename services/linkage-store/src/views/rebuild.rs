@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::keys;
 use crate::log::Log;
 use linkage_core::pb;
-use linkage_core::views::{self, Breach, Record, RecordCache, RecordKind};
+use linkage_core::views::{self, Breach, FoldContext, Record, RecordCache, RecordKind};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -48,7 +48,8 @@ pub fn rebuild(
     tree.remove(keys::META_VIEWS)?;
     remove_prefix(tree, keys::ALARM)?;
     let mut stats = RebuildStats { events: 0, records: 0, seconds: 0.0 };
-    let mut cache = RebuildCache { tree, records: HashMap::new(), spilled: false, error: None };
+    let context = super::version::context(tree)?;
+    let mut cache = RebuildCache { tree, context, records: HashMap::new(), spilled: false, error: None };
     // One thread reads and decodes the log while this one folds.
     std::thread::scope(|scope| -> Result<(), StoreError> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<pb::Event>, StoreError>>(4);
@@ -125,6 +126,8 @@ fn note_alarm(
 /// many and at the end.
 struct RebuildCache<'a> {
     tree: &'a sled::Tree,
+    /// What the views are folded by (`version::context`).
+    context: FoldContext,
     records: HashMap<Vec<u8>, Record>,
     /// Some records went to sled already: look there before starting one.
     spilled: bool,
@@ -196,7 +199,7 @@ impl RebuildCache<'_> {
 
 impl RecordCache for RebuildCache<'_> {
     fn record(&mut self, kind: RecordKind, id: &str) -> &mut Record {
-        let RebuildCache { tree, records, spilled, error } = self;
+        let RebuildCache { tree, records, spilled, error, .. } = self;
         records.entry(keys::view(kind, id)).or_insert_with_key(|key| {
             let stored = if *spilled {
                 read_record(tree, key).unwrap_or_else(|e| {
@@ -208,5 +211,9 @@ impl RecordCache for RebuildCache<'_> {
             };
             Record::decode(kind, stored.as_deref())
         })
+    }
+
+    fn context(&self) -> FoldContext {
+        self.context
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::error::StoreError;
 use crate::keys;
-use linkage_core::views::FOLDS_VERSION;
+use linkage_core::views::{FoldContext, FOLDS_VERSION};
 
 /// Bumped whenever the way view records lie in sled changes. 2: event ids
 /// in keys as 16 bytes. 3: records stored in blocks.
@@ -45,6 +45,15 @@ impl StoredVersion {
             16 => Some(StoredVersion { folds: keys::be_u64(bytes)?, layout: keys::be_u64(&bytes[8..])? }),
             _ => None,
         }
+    }
+}
+
+/// The context the stored views were folded by: the default when none is
+/// recorded (a store before contexts, or a province alone).
+pub fn context(tree: &sled::Tree) -> Result<FoldContext, StoreError> {
+    match tree.get(keys::META_FOLD_CONTEXT)? {
+        None => Ok(FoldContext::default()),
+        Some(bytes) => FoldContext::decode(&bytes).ok_or_else(|| StoreError::Corrupt("the views' fold context".into())),
     }
 }
 

@@ -15,7 +15,7 @@ fn topology() -> Topology {
         entry("620700", Level::City, Some("620000")),
         entry("620722", Level::County, Some("620700")),
     ];
-    Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new() }).unwrap()
+    Topology::from_file(TopologyFile { version: None, nodes, federations: Vec::new(), national_since: None }).unwrap()
 }
 
 fn code(s: &str) -> NodeCode {

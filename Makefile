@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps build lint test test-long test-upgrade bench demo fmt clean sim fuzz
+.PHONY: deps build lint test test-long test-upgrade bench demo fmt clean sim sim-national fuzz
 
 deps:
 	@scripts/install-deps
@@ -29,6 +29,15 @@ SEEDS ?= 10000
 FROM ?= 0
 sim: deps
 	$(CARGO) run -p linkage-sim -- --seeds $(SEEDS) --from $(FROM)
+
+# The simulation at a deployment's sizes (services/linkage-sim/src/scale.rs):
+# 甘肃 alone, five provinces under 全国政协, the nation (china.toml), with
+# steady traffic on every channel kind; a province offline for OFFLINE
+# virtual seconds, then 全国政协 restarted; prints the scale table.
+STEADY ?= 60
+OFFLINE ?= 3600
+sim-national: deps
+	$(CARGO) run --release -p linkage-sim -- --national --steady $(STEADY) --offline $(OFFLINE) --settle 1800
 
 # Coverage-guided fuzzing of everything a peer or client can send
 # (services/linkage-fuzz), with overflow checks and debug assertions (-a):

@@ -264,6 +264,30 @@ pub fn across(topology: &Topology, node: NodeCode) -> Vec<NodeCode> {
     out.into_iter().filter(|n| province_token(*n) != province_token(node)).collect()
 }
 
+/// Who hears `requester`'s restore question ([`Subjects::who`]), in code
+/// order: the nodes of its province, the national committee for a
+/// province and the provinces for the national committee, and the other
+/// members of its federations — those that may hold its streams.
+pub fn who_audience(topology: &Topology, requester: NodeCode) -> Vec<NodeCode> {
+    let province = topology.province_of(requester);
+    let mut out: BTreeSet<NodeCode> = topology
+        .nodes()
+        .map(|n| n.code)
+        .filter(|n| province.is_some() && topology.province_of(*n) == province)
+        .collect();
+    if province == Some(requester) && topology.is_national() {
+        out.insert(NodeCode::NATIONAL);
+    }
+    if requester == NodeCode::NATIONAL {
+        out.extend(topology.provinces());
+    }
+    for (_, federation) in topology.federations().filter(|(_, f)| f.includes(requester)) {
+        out.extend(federation.provinces.iter().chain(&federation.cities));
+    }
+    out.remove(&requester);
+    out.into_iter().collect()
+}
+
 /// NATS subject matching: `*` matches one token, `>` the rest (one token
 /// at least).
 pub fn matches(pattern: &str, subject: &str) -> bool {

@@ -348,6 +348,21 @@ impl Topology {
         };
         let federations = check_federations(&file.federations, &nodes, root)?;
         let national_since = match (root == NodeCode::NATIONAL, file.national_since) {
+            // A versioned (signed) document names it: defaulting to 0
+            // would dispute every record the province made before it was
+            // linked.
+            (true, None) if file.version.is_some() => {
+                return Err(TopologyError::Shape(
+                    "national_since: a versioned document with the national committee at its root names the \
+                     version that put it there"
+                        .into(),
+                ))
+            }
+            (true, Some(since)) if since > 0 && file.version.is_none() => {
+                return Err(TopologyError::Shape(format!(
+                    "national_since: {since} needs the document's version (claims of an unversioned document name 0)"
+                )))
+            }
             (true, since) => Some(since.unwrap_or(0)),
             (false, None) => None,
             (false, Some(_)) => {

@@ -74,7 +74,6 @@ pub fn validate_append(
     check_national_level(topology, origin, kind)?;
     check_item_chain(topology, &channel, kind)?;
     check_member_chain(origin, &channel, kind)?;
-    stamp_topology_version(topology, &mut request);
     check_list("refs", &request.refs)?;
     for (i, r) in request.refs.iter().enumerate() {
         check_event_id(&format!("refs[{i}]"), r)?;
@@ -95,6 +94,9 @@ pub fn validate_append(
     // The request is without its key here, as the digest wants it.
     let idempotency =
         (!key.is_empty()).then(|| Keyed { digest: *blake3::hash(&request.encode_to_vec()).as_bytes(), key });
+    // After the digest: a retry under a newer topology version is still
+    // the same content (the stamp is the node's, not the client's).
+    stamp_topology_version(topology, &mut request);
     Ok(ValidAppend {
         channel,
         payload: request.payload.unwrap_or_default(),

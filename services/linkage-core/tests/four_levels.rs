@@ -109,6 +109,10 @@ fn a_tree_of_two_roots_or_a_province_under_anything_else_is_refused() {
         (national_text(&YELLOW_RIVER.replace("\"620100\",", "\"620722\",")), "620722 is not a city"),
         (national_text(&YELLOW_RIVER.replace("\"640000\"]", "\"650000\"]")), "650000 is not a province"),
         (national_text(&format!("{YELLOW_RIVER}{YELLOW_RIVER}")), "yellow-river appears twice"),
+        (format!("version = 3\n{}", national_text("")), "national_since: a versioned document"),
+        (format!("national_since = 2\n{}", national_text("")), "national_since: 2 needs the document's version"),
+        (format!("version = 3\nnational_since = 4\n{}", national_text("")), "national_since: 4 is later"),
+        (format!("version = 3\nnational_since = 2\n{DEMO}"), "national_since: only a topology with the national"),
         (
             national_text(&YELLOW_RIVER.replace("yellow-river", "Yellow River")),
             "federations[0].name: a federation name",
@@ -335,4 +339,33 @@ fn the_level_above_follows_the_codes_form() {
     {
         assert_eq!(above_code(code), above, "{code}");
     }
+}
+
+/// A retry of an adoption with the same idempotency key is the same
+/// content under a newer topology version: the node's stamp of the
+/// version it loaded is not part of the client's request.
+#[test]
+fn a_retry_under_a_newer_topology_is_the_same_content() {
+    use linkage_core::pb;
+    let request = || pb::AppendRequest {
+        channel: "chain:620722".into(),
+        idempotency_key: "adopt-1".into(),
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::InfoAdopted(pb::InfoAdopted {
+                info_id: "0190b6c8-7d2e-7abc-8def-0123456789ab".into(),
+                level: pb::AdoptionLevel::County as i32,
+                by: "民乐县委".into(),
+                ..Default::default()
+            })),
+        }),
+        ..Default::default()
+    };
+    let digest = |version: u64| {
+        let t = Topology::from_toml(&format!("version = {version}\n{DEMO}")).unwrap();
+        let valid = linkage_core::validate::validate_append(&t, code("620722"), request()).unwrap();
+        let Some(pb::payload::Kind::InfoAdopted(m)) = valid.payload.kind else { panic!("an adoption") };
+        assert_eq!(m.topology_version, version, "stamped with the version loaded");
+        valid.idempotency.unwrap().digest
+    };
+    assert_eq!(digest(5), digest(6));
 }

@@ -175,3 +175,19 @@ fn every_peer_a_node_asks_is_one_it_may_ask() {
         "provinces are peers through a federation only"
     );
 }
+
+/// A restore's question reaches exactly those whose subscriptions match
+/// its subject (`subjects::who_audience`, which the simulation sends to).
+#[test]
+fn who_hears_a_restore_is_who_subscribes_to_it() {
+    let t = national();
+    for requester in t.nodes().map(|n| n.code) {
+        let subject = Subjects.who(requester);
+        let subscribed: Vec<NodeCode> = t
+            .nodes()
+            .map(|n| n.code)
+            .filter(|n| *n != requester && any_match(&Subjects.subscriptions(&t, *n), &subject))
+            .collect();
+        assert_eq!(linkage_core::subjects::who_audience(&t, requester), subscribed, "{requester}");
+    }
+}

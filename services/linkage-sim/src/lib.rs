@@ -15,13 +15,15 @@
 //!
 //! Layout, each file importing only those before it: [`rng`] → [`net`] →
 //! [`stats`] → [`store`] → [`node`] → [`liar`] → [`world`] (the province
-//! and its schedule) → [`check`] → this file.
+//! and its schedule) → [`check`] → this file; [`scale`] (`make
+//! sim-national`) drives [`node`] at the sizes of a deployment.
 
 pub mod check;
 pub mod liar;
 pub mod net;
 pub mod node;
 pub mod rng;
+pub mod scale;
 pub mod stats;
 pub mod store;
 pub mod world;

@@ -84,6 +84,33 @@ pub struct Network {
     /// When a question, answer, pull or page between two nodes was lost,
     /// by pair (low code first).
     pub losses: std::collections::BTreeMap<(NodeCode, NodeCode), Vec<u64>>,
+    /// Messages and bytes each node sent and received, when counting
+    /// (`make sim-national`).
+    pub traffic: Option<std::collections::BTreeMap<NodeCode, Traffic>>,
+}
+
+/// What one node sent and received.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    pub sent_msgs: u64,
+    pub sent_bytes: u64,
+    pub received_msgs: u64,
+    pub received_bytes: u64,
+}
+
+/// About the bytes `msg` takes on the wire: its events, heads and ids,
+/// and a subject's worth of header.
+pub fn wire_bytes(msg: &Msg) -> u64 {
+    const HEADER: u64 = 48;
+    let events = |e: &[Bytes]| e.iter().map(|b| b.len() as u64).sum::<u64>();
+    HEADER
+        + match msg {
+            Msg::Push { events: e, .. } => 24 + events(e),
+            Msg::Page { events: e, .. } => 8 + events(e),
+            Msg::Pull { .. } => 32,
+            Msg::Heads { .. } | Msg::Who { .. } => 16,
+            Msg::HeadsAnswer { heads, .. } => 16 + 24 * heads.len() as u64,
+        }
 }
 
 impl Network {
@@ -106,6 +133,15 @@ impl Network {
                 self.losses.entry(pair).or_default().push(now);
             }
             return;
+        }
+        if let Some(traffic) = &mut self.traffic {
+            let bytes = wire_bytes(&msg);
+            let sender = traffic.entry(from).or_default();
+            sender.sent_msgs += 1;
+            sender.sent_bytes += bytes;
+            let receiver = traffic.entry(to).or_default();
+            receiver.received_msgs += 1;
+            receiver.received_bytes += bytes;
         }
         let copies = if rng.chance(self.faults.duplicate) { 2 } else { 1 };
         self.duplicated += copies - 1;

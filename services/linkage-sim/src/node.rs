@@ -111,6 +111,9 @@ pub struct Node {
     pushed: usize,
     next_heads: u64,
     next_entropy: u64,
+    /// Who hears each of its channels but groups, as the topology decides
+    /// (`channel::audience`), worked out once per start.
+    audiences: BTreeMap<Channel, Vec<NodeCode>>,
 }
 
 impl Node {
@@ -134,6 +137,7 @@ impl Node {
             pushed: 0,
             next_heads: 0,
             next_entropy: 0,
+            audiences: BTreeMap::new(),
         }
     }
 
@@ -144,6 +148,7 @@ impl Node {
         self.pulls.clear();
         self.requests.clear();
         self.timers.clear();
+        self.audiences.clear();
         self.pushed = self.store.synced;
         self.restored = false;
         self.must_restore = must_restore || self.store.restoring;
@@ -176,8 +181,16 @@ impl Node {
         self.world(topology).entitled(reader, key.0, &key.1)
     }
 
-    /// Nodes a push of `channel` goes to.
-    fn subscribers(&self, topology: &Topology, channel: &Channel) -> Vec<NodeCode> {
+    /// Nodes a push of `channel` goes to: its audience, or a group's
+    /// current members.
+    fn subscribers(&mut self, topology: &Topology, channel: &Channel) -> Vec<NodeCode> {
+        if let Some(known) = self.audiences.get(channel) {
+            return known.clone();
+        }
+        if let Some(audience) = linkage_core::channel::audience(topology, self.code, channel) {
+            self.audiences.insert(channel.clone(), audience.clone());
+            return audience;
+        }
         let key = (self.code, channel.clone());
         topology.nodes().map(|n| n.code).filter(|n| *n != self.code && self.entitled(topology, *n, &key)).collect()
     }

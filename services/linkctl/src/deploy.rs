@@ -63,12 +63,19 @@ pub fn topology_key(out: &Path) -> anyhow::Result<String> {
 
 /// Writes `topology` as version `version` (its own + 1 when `None`) to
 /// `out`, and the province's signature over those bytes to `out.sig`.
-/// Returns the version.
+/// A document with the national committee at its root that does not yet
+/// say since which version it has been national is national from this
+/// one (decision 0067). Returns the version.
 pub fn sign_topology(topology: &Path, key: &Path, version: Option<u64>, out: &Path) -> anyhow::Result<u64> {
     let text = std::fs::read_to_string(topology).with_context(|| format!("reading {}", topology.display()))?;
     let mut file: TopologyFile = toml::from_str(&text).with_context(|| format!("{}", topology.display()))?;
     let version = version.unwrap_or(file.version.unwrap_or(0) + 1);
     file.version = Some(version);
+    let national = file.nodes.iter().any(|n| n.code == linkage_core::NodeCode::NATIONAL.as_str() && n.parent.is_none());
+    if national && file.national_since.is_none() {
+        file.national_since = Some(version);
+        eprintln!("national_since = {version}: 全国政协 records its own adoptions and 批示 from this version");
+    }
     Topology::from_file(file.clone())?;
     let body = toml::to_string(&file)?;
     let signature = linkage_core::topology::sign_document(body.as_bytes(), &read_key(key)?);

@@ -4,7 +4,6 @@
 use super::{Ctx, Node, Req, Restore, RESTORE_WINDOW_MS};
 use crate::net::Msg;
 use linkage_core::replica::{self, RestoreStep, World};
-use linkage_core::NodeCode;
 use std::time::Duration;
 
 impl Node {
@@ -15,10 +14,10 @@ impl Node {
             Some(Restore::Asking { round_ends: ctx.now + RESTORE_WINDOW_MS, answers: Vec::new(), parent: None });
         self.next_request += 1;
         let who = self.next_request;
-        // A broadcast: answers may come from anyone (`to` is nobody).
+        // A broadcast: answers may come from anyone who hears the node's
+        // `who` subject (`to` is nobody).
         self.requests.insert(who, (self.code, ctx.now + RESTORE_WINDOW_MS, Req::Restore));
-        let everyone: Vec<NodeCode> = ctx.topology.nodes().map(|n| n.code).filter(|c| *c != self.code).collect();
-        for to in everyone {
+        for to in linkage_core::subjects::who_audience(ctx.topology, self.code) {
             self.send(ctx, to, Msg::Who { id: who });
         }
         if let Some(parent) = ctx.topology.node(self.code).and_then(|n| n.parent) {

@@ -267,3 +267,35 @@ async fn gansu_and_ningxia_whole_converge_under_the_national_committee() {
     );
     topo.down().unwrap();
 }
+
+/// nats-server's `allow_responses` lets a node publish once to the reply
+/// subject of a request it received. A node that heard its own request
+/// (its `who` subject, which its province's nodes all hear) could name any
+/// reply subject and answer itself there: 民乐县 spoke on 兴庆区's `up` in
+/// 宁夏 this way before the generated users denied each node what it
+/// publishes itself (`subjects::Permissions::subscribe_deny`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cannot_answer_its_own_request_into_another_province() {
+    let topo = LocalTopology::up(&linkage_testkit::topology("national-demo.toml"), linkage_testkit::bin_dir()).unwrap();
+    let (minle, mut errors) = raw_client(&topo, "620722").await;
+    let (yinchuan, _) = raw_client(&topo, "640100").await;
+    let target = "lk.640000.ev.640104.up";
+    let mut heard = yinchuan.subscribe(target.to_string()).await.unwrap();
+    yinchuan.flush().await.unwrap();
+    let mut own = minle.subscribe("lk.620000.who.*".to_string()).await.unwrap();
+    minle.flush().await.unwrap();
+    minle
+        .publish_with_reply("lk.620000.who.620722".to_string(), target.to_string(), bytes::Bytes::new())
+        .await
+        .unwrap();
+    // Its own request never comes back to it …
+    let echoed = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut own)).await;
+    assert!(!matches!(echoed, Ok(Some(_))), "民乐县 heard its own request");
+    // … so it holds no response permission for the reply subject it chose.
+    minle.publish(target.to_string(), bytes::Bytes::from_static(b"spoofed")).await.unwrap();
+    minle.flush().await.unwrap();
+    expect_violation(&mut errors, "answering its own request into another province").await;
+    let got = tokio::time::timeout(Duration::from_secs(2), futures::StreamExt::next(&mut heard)).await;
+    assert!(!matches!(got, Ok(Some(_))), "民乐县 spoke on {target} by answering its own request");
+    topo.down().unwrap();
+}

@@ -241,7 +241,19 @@ impl Subjects {
         let mut subscribe = self.subscriptions(topology, node);
         subscribe.push(self.doc_requests(node));
         subscribe.push(format!("{}.>", inbox_prefix(node)));
-        Permissions { publish, subscribe }
+        // Nothing a node publishes comes back to it: `allow_responses`
+        // lets a client publish once to the reply subject of a message it
+        // receives, so a request it sent itself, naming any reply subject,
+        // would let it speak anywhere (tests/national.rs).
+        let publish_deny = vec![format!("{p}.dm.{node}.>"), self.pull(node, node), self.doc(node, node)];
+        let mut subscribe_deny = vec![format!("{p}.ev.{node}.>"), self.who(node)];
+        subscribe_deny.extend(
+            topology
+                .federations()
+                .filter(|(_, f)| f.includes(node))
+                .map(|(name, _)| format!("lk.fed.{}.ev.{node}", name.as_str())),
+        );
+        Permissions { publish, subscribe, publish_deny, subscribe_deny }
     }
 }
 
@@ -329,6 +341,10 @@ pub struct Permissions {
     pub publish: Vec<String>,
     /// Subjects it may subscribe to.
     pub subscribe: Vec<String>,
+    /// Of those it may publish on, the ones it also hears: denied.
+    pub publish_deny: Vec<String>,
+    /// Of those it may hear, the ones it also publishes on: denied.
+    pub subscribe_deny: Vec<String>,
 }
 
 #[cfg(test)]

@@ -191,3 +191,28 @@ fn who_hears_a_restore_is_who_subscribes_to_it() {
         assert_eq!(linkage_core::subjects::who_audience(&t, requester), subscribed, "{requester}");
     }
 }
+
+/// No node hears what it may publish: `allow_responses` would otherwise
+/// let it answer its own request on any reply subject it names
+/// (tests/national.rs shows the trick refused by nats-server).
+#[test]
+fn no_node_hears_what_it_publishes() {
+    let t = national();
+    let codes: Vec<NodeCode> = t.nodes().map(|n| n.code).collect();
+    let mut subjects = Vec::new();
+    for origin in &codes {
+        for channel in channels(&t) {
+            subjects.extend(push_subjects(&t, *origin, &channel));
+        }
+        subjects.extend(codes.iter().flat_map(|o| [Subjects.pull(*o, *origin), Subjects.doc(*o, *origin)]));
+        subjects.push(Subjects.who(*origin));
+    }
+    let allowed = |allow: &[String], deny: &[String], s: &str| any_match(allow, s) && !any_match(deny, s);
+    for node in &codes {
+        let p = Subjects.permissions(&t, *node);
+        for s in &subjects {
+            let both = allowed(&p.publish, &p.publish_deny, s) && allowed(&p.subscribe, &p.subscribe_deny, s);
+            assert!(!both, "{node} may both publish and hear {s}");
+        }
+    }
+}

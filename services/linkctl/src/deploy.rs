@@ -224,10 +224,12 @@ pub(crate) fn nats_users(topology: &Topology) -> anyhow::Result<String> {
         // Its current key, and an old one while a rotation's overlap is open.
         for nkey in node.nats_logins() {
             users.push_str(&format!(
-            "    # {code}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        publish: {{ allow: [{publish}] }}\n        subscribe: {{ allow: [{subscribe}] }}\n        allow_responses: {{ max: 1 }}\n      }}\n    }}\n",
+            "    # {code}\n    {{\n      nkey: \"{nkey}\"\n      permissions: {{\n        publish: {{ allow: [{publish}], deny: [{publish_deny}] }}\n        subscribe: {{ allow: [{subscribe}], deny: [{subscribe_deny}] }}\n        allow_responses: {{ max: 1 }}\n      }}\n    }}\n",
             code = node.code,
             publish = quote(&p.publish),
             subscribe = quote(&p.subscribe),
+            publish_deny = quote(&p.publish_deny),
+            subscribe_deny = quote(&p.subscribe_deny),
         ));
         }
     }

@@ -428,11 +428,22 @@ fn province(origin: &str) -> bool {
 /// that knows `national_since` agrees however late the claim arrives
 /// (decision 0067).
 pub fn national_breach(origin: &str, kind: &Kind, national_since: Option<u64>) -> Option<Breach> {
+    let version = match kind {
+        Kind::InfoAdopted(m) => m.topology_version,
+        Kind::InfoInstructed(m) => m.topology_version,
+        _ => return None,
+    };
+    national_breach_at(origin, kind, version, national_since)
+}
+
+/// [`national_breach`] for `kind` recorded under topology `version`
+/// (the append path asks before the node stamps it).
+pub fn national_breach_at(origin: &str, kind: &Kind, version: u64, national_since: Option<u64>) -> Option<Breach> {
     let national = crate::pb::AdoptionLevel::National as i32;
     let since = national_since?;
-    let (level, version, breach) = match kind {
-        Kind::InfoAdopted(m) => (m.level, m.topology_version, Breach::AdoptionNotOwnLevel),
-        Kind::InfoInstructed(m) => (m.level, m.topology_version, Breach::InstructionNotOwnLevel),
+    let (level, breach) = match kind {
+        Kind::InfoAdopted(m) => (m.level, Breach::AdoptionNotOwnLevel),
+        Kind::InfoInstructed(m) => (m.level, Breach::InstructionNotOwnLevel),
         _ => return None,
     };
     (level == national && province(origin) && version >= since).then_some(breach)

@@ -125,16 +125,9 @@ fn check_membership_channel(channel: &Channel, kind: &Kind) -> Result<(), Append
 /// (`rules::national_breach`): from then on the national committee
 /// records its own.
 fn check_national_level(topology: &Topology, origin: NodeCode, kind: &Kind) -> Result<(), AppendError> {
-    let loaded = match kind {
-        Kind::InfoAdopted(m) => {
-            Kind::InfoAdopted(pb::InfoAdopted { topology_version: topology.version().unwrap_or(0), ..m.clone() })
-        }
-        Kind::InfoInstructed(m) => {
-            Kind::InfoInstructed(pb::InfoInstructed { topology_version: topology.version().unwrap_or(0), ..m.clone() })
-        }
-        _ => return Ok(()),
-    };
-    let Some(breach) = crate::rules::national_breach(origin.as_str(), &loaded, topology.national_since()) else {
+    let version = topology.version().unwrap_or(0);
+    let national_since = topology.national_since();
+    let Some(breach) = crate::rules::national_breach_at(origin.as_str(), kind, version, national_since) else {
         return Ok(());
     };
     let (field, what) = match kind {

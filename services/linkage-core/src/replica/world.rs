@@ -35,7 +35,8 @@ impl World<'_> {
         let same_province = |n: &NodeCode| t.province_of(*n).is_some_and(|p| t.province_of(me) == Some(p) && p != *n);
         let mut out: BTreeSet<NodeCode> = siblings.into_iter().filter(same_province).collect();
         for group in self.groups.groups_of(me) {
-            out.extend(self.groups.members(&group).into_iter().filter(|m| t.province_of(*m) == t.province_of(me)));
+            // Members of the lead's province only (`crate::groups`).
+            out.extend(self.groups.members(&group));
         }
         for (_, federation) in t.federations().filter(|(_, f)| f.includes(me)) {
             out.extend(federation.provinces.iter().chain(&federation.cities));
